@@ -1,0 +1,74 @@
+#include "select.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_THREADS 1024
+
+static const berth_backend_ops *const registry[] = {
+    &berth_backend_reactor,
+};
+
+/* A positive decimal at most MAX_THREADS, or 0. */
+static int parse_count(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end || errno || v < 1 || v > MAX_THREADS || s[0] == '+' || s[0] == ' ')
+        return 0;
+    return (int)v;
+}
+
+const berth_backend_ops *berth_backend_select(const char *spec, int *threads)
+{
+    *threads = 0;
+    if (!spec || !*spec)
+        return registry[0];
+    const char *colon = strchr(spec, ':');
+    size_t name_len = colon ? (size_t)(colon - spec) : strlen(spec);
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++) {
+        const berth_backend_ops *ops = registry[i];
+        if (strlen(ops->name) != name_len || strncmp(ops->name, spec, name_len) != 0)
+            continue;
+        if (colon) {
+            int n = parse_count(colon + 1);
+            if (!n)
+                fprintf(stderr,
+                        "berth: warning: HTTP_BACKEND=%s: '%s' is not a thread count "
+                        "(1-%d); using the default\n",
+                        spec, colon + 1, MAX_THREADS);
+            *threads = n;
+        }
+        return ops;
+    }
+    fprintf(stderr, "berth: warning: unknown HTTP_BACKEND '%s'; using '%s'\n", spec,
+            registry[0]->name);
+    return registry[0];
+}
+
+int berth_threads_default(void)
+{
+    const char *env = getenv("BERTH_THREADS");
+    if (env && *env) {
+        int n = parse_count(env);
+        if (n)
+            return n;
+        fprintf(stderr, "berth: warning: BERTH_THREADS='%s' is not a thread count (1-%d); "
+                        "using the CPU count\n", env, MAX_THREADS);
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}

@@ -1,0 +1,154 @@
+#include "chunked.h"
+
+#include "parse.h"
+
+enum {
+    S_SIZE,       /* hex digits */
+    S_EXT,        /* after the size: extensions up to CR */
+    S_SIZE_LF,    /* LF after a size line's CR */
+    S_DATA,
+    S_DATA_CR,
+    S_DATA_LF,
+    S_TRAILER,    /* start of a trailer line (or the final empty line) */
+    S_TRAILER_IN, /* inside a trailer field line */
+    S_TRAILER_LF,
+    S_END_LF,     /* LF of the final empty line */
+};
+
+#define MAX_SIZE_LINE 4096
+
+void berth_chunked_init(berth_chunked *d)
+{
+    d->state = S_SIZE;
+    d->remaining = 0;
+    d->total = 0;
+    d->line_bytes = 0;
+    d->trailer_bytes = 0;
+    d->digits = 0;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Bytes allowed in chunk extensions: tokens, quoted strings, BWS, ';', '='. */
+static int ext_byte_ok(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+int berth_chunked_next(berth_chunked *d, const char *buf, size_t len, size_t *consumed,
+                       const char **data, size_t *data_len, uint64_t max_body,
+                       size_t max_trailer)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)buf[i];
+        switch (d->state) {
+        case S_SIZE: {
+            int v = hexval(c);
+            if (v >= 0) {
+                if (d->digits >= 16 || (d->remaining >> 60) != 0)
+                    return 400; /* overflow */
+                d->remaining = (d->remaining << 4) | (uint64_t)v;
+                d->digits++;
+                i++;
+                break;
+            }
+            if (d->digits == 0)
+                return 400;
+            if (d->remaining > max_body || d->total + d->remaining > max_body)
+                return 413;
+            if (c == '\r') {
+                d->state = S_SIZE_LF;
+            } else if (c == ';' || c == ' ' || c == '\t') {
+                d->state = S_EXT;
+                d->line_bytes = 0;
+            } else {
+                return 400;
+            }
+            i++;
+            break;
+        }
+        case S_EXT:
+            if (c == '\r') {
+                d->state = S_SIZE_LF;
+            } else if (!ext_byte_ok(c) || ++d->line_bytes > MAX_SIZE_LINE) {
+                return 400;
+            }
+            i++;
+            break;
+        case S_SIZE_LF:
+            if (c != '\n')
+                return 400;
+            i++;
+            d->digits = 0;
+            d->state = d->remaining ? S_DATA : S_TRAILER;
+            break;
+        case S_DATA: {
+            size_t n = len - i;
+            if (n > d->remaining)
+                n = (size_t)d->remaining;
+            *data = buf + i;
+            *data_len = n;
+            d->remaining -= n;
+            d->total += n;
+            if (d->remaining == 0)
+                d->state = S_DATA_CR;
+            *consumed = i + n;
+            return BERTH_CHUNKED_DATA;
+        }
+        case S_DATA_CR:
+            if (c != '\r')
+                return 400;
+            d->state = S_DATA_LF;
+            i++;
+            break;
+        case S_DATA_LF:
+            if (c != '\n')
+                return 400;
+            d->state = S_SIZE;
+            i++;
+            break;
+        case S_TRAILER:
+            if (c == '\r') {
+                d->state = S_END_LF;
+                i++;
+                break;
+            }
+            if (!berth_is_tchar(c))
+                return 400; /* obs-fold or junk */
+            d->state = S_TRAILER_IN;
+            break;
+        case S_TRAILER_IN:
+            if (c == '\r') {
+                d->state = S_TRAILER_LF;
+            } else if (!ext_byte_ok(c)) {
+                return 400;
+            }
+            if (++d->trailer_bytes > max_trailer)
+                return 431;
+            i++;
+            break;
+        case S_TRAILER_LF:
+            if (c != '\n')
+                return 400;
+            d->state = S_TRAILER;
+            i++;
+            break;
+        case S_END_LF:
+            if (c != '\n')
+                return 400;
+            *consumed = i + 1;
+            return BERTH_CHUNKED_DONE;
+        }
+    }
+    *consumed = i;
+    return BERTH_CHUNKED_MORE;
+}

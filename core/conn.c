@@ -1,0 +1,759 @@
+/* The connection engine: request lifecycle, keep-alive, pipelining,
+ * limits, errors and response serialization. See conn.h. */
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+#include "request.h"
+#include "router.h"
+
+#define OUT_SEGS 16
+#define OUT_COPY_MAX 16384     /* bodies up to this are copied into the out buffer */
+#define LINGER_MAX_BYTES (1u << 20)
+
+enum phase { P_HEAD, P_BODY, P_LINGER, P_CLOSED };
+
+typedef struct out_seg {
+    const char *ptr; /* external bytes, or NULL: bytes at off in the out buffer */
+    size_t off;
+    size_t len;
+    void *to_free;
+} out_seg;
+
+struct berth_conn {
+    berth_worker *w;
+    /* input */
+    char *in;
+    size_t in_len, in_off;
+    berth_head_scan scan;
+    int head_started;       /* bytes of the next head have arrived */
+    struct berth_req *req;  /* request in progress */
+    size_t head_end;        /* offset in `in` where the body starts */
+    size_t body_pos;        /* offset in `in` of unconsumed body bytes */
+    int body_in_place;      /* Content-Length body waits whole in `in` */
+    int phase;
+    int no_more;            /* respond to nothing more: close after output */
+    int peer_eof;
+    int draining;
+    uint64_t t_phase, t_idle, t_write, t_linger;
+    size_t linger_bytes;
+    /* output */
+    char *out;
+    size_t out_len, out_cap;
+    int out_pooled;
+    out_seg segs[OUT_SEGS];
+    unsigned nsegs, seg_head;
+    size_t seg_off;
+    size_t out_pending;
+};
+
+static void process(berth_conn *c);
+static void settle(berth_conn *c);
+
+static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
+
+berth_conn *berth_conn_new(berth_worker *w)
+{
+    berth_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->w = w;
+    c->phase = P_HEAD;
+    c->t_idle = now(c);
+    return c;
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+static void out_release(berth_conn *c)
+{
+    for (unsigned i = c->seg_head; i < c->nsegs; i++)
+        free(c->segs[i].to_free);
+    if (c->out_pooled)
+        berth_pool_put(&c->w->buf_pool, c->out);
+    else
+        free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+    c->nsegs = c->seg_head = 0;
+    c->seg_off = 0;
+    c->out_pending = 0;
+}
+
+/* Returns room for n more bytes at the end of the out buffer. */
+static char *out_reserve(berth_conn *c, size_t n)
+{
+    if (c->out_len + n <= c->out_cap)
+        return c->out + c->out_len;
+    size_t bs = c->w->buf_pool.block_size;
+    if (!c->out && n <= bs) {
+        c->out = berth_pool_get(&c->w->buf_pool);
+        if (!c->out)
+            return NULL;
+        c->out_cap = bs;
+        c->out_pooled = 1;
+        return c->out;
+    }
+    size_t cap = c->out_cap ? c->out_cap * 2 : bs;
+    while (cap < c->out_len + n)
+        cap *= 2;
+    char *p = malloc(cap);
+    if (!p)
+        return NULL;
+    if (c->out_len)
+        memcpy(p, c->out, c->out_len);
+    if (c->out_pooled)
+        berth_pool_put(&c->w->buf_pool, c->out);
+    else
+        free(c->out);
+    c->out = p;
+    c->out_cap = cap;
+    c->out_pooled = 0;
+    return p + c->out_len;
+}
+
+/* Makes n bytes written at the out buffer's end part of the output. */
+static void out_commit(berth_conn *c, size_t n)
+{
+    if (c->out_pending == 0)
+        c->t_write = now(c);
+    out_seg *last = c->nsegs > c->seg_head ? &c->segs[c->nsegs - 1] : NULL;
+    if (last && !last->ptr && last->off + last->len == c->out_len) {
+        last->len += n;
+    } else {
+        /* The caller guarantees a free slot (see out_external). */
+        out_seg *s = &c->segs[c->nsegs++];
+        s->ptr = NULL;
+        s->off = c->out_len;
+        s->len = n;
+        s->to_free = NULL;
+    }
+    c->out_len += n;
+    c->out_pending += n;
+}
+
+static int out_append(berth_conn *c, const void *data, size_t n)
+{
+    char *dst = out_reserve(c, n);
+    if (!dst)
+        return -1;
+    memcpy(dst, data, n);
+    out_commit(c, n);
+    return 0;
+}
+
+/* Queues bytes owned elsewhere; to_free (may be NULL) is freed once sent.
+ * Keeps two slots free so that out_commit always has one. */
+static int out_external(berth_conn *c, const char *ptr, size_t n, void *to_free)
+{
+    if (c->nsegs + 2 >= OUT_SEGS) {
+        int rc = out_append(c, ptr, n);
+        free(to_free);
+        return rc;
+    }
+    if (c->out_pending == 0)
+        c->t_write = now(c);
+    out_seg *s = &c->segs[c->nsegs++];
+    s->ptr = ptr;
+    s->off = 0;
+    s->len = n;
+    s->to_free = to_free;
+    c->out_pending += n;
+    return 0;
+}
+
+int berth_conn_out_iov(berth_conn *c, struct iovec *iov, int max)
+{
+    int n = 0;
+    for (unsigned i = c->seg_head; i < c->nsegs && n < max; i++) {
+        const out_seg *s = &c->segs[i];
+        const char *base = s->ptr ? s->ptr : c->out + s->off;
+        size_t skip = i == c->seg_head ? c->seg_off : 0;
+        iov[n].iov_base = (void *)(base + skip);
+        iov[n].iov_len = s->len - skip;
+        n++;
+    }
+    return n;
+}
+
+size_t berth_conn_out_pending(const berth_conn *c) { return c->out_pending; }
+
+void berth_conn_out_done(berth_conn *c, size_t n)
+{
+    if (n == 0)
+        return;
+    c->t_write = now(c);
+    c->out_pending -= n;
+    while (n && c->seg_head < c->nsegs) {
+        out_seg *s = &c->segs[c->seg_head];
+        size_t left = s->len - c->seg_off;
+        if (n < left) {
+            c->seg_off += n;
+            break;
+        }
+        n -= left;
+        free(s->to_free);
+        s->to_free = NULL;
+        c->seg_head++;
+        c->seg_off = 0;
+    }
+    if (c->out_pending == 0) {
+        c->nsegs = c->seg_head = 0;
+        c->out_len = 0;
+        /* Give the buffer back while idle; a pooled get is a pointer pop. */
+        out_release(c);
+        if (c->phase == P_HEAD && c->in_len > c->in_off)
+            process(c); /* requests held back by the output backlog */
+    }
+    settle(c);
+}
+
+/* ---- serialization ---------------------------------------------------- */
+
+static char *put_str(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    int i = 0;
+    do {
+        tmp[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (i)
+        *p++ = tmp[--i];
+    return p;
+}
+
+#define PUT_LIT(p, lit) put_str((p), (lit), sizeof(lit) - 1)
+
+/* Writes the status line, Server and Date. Needs 64 + reason bytes. */
+static char *put_head_start(berth_conn *c, char *p, int status)
+{
+    const char *reason = berth_status_reason(status);
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    *p++ = (char)('0' + status / 100);
+    *p++ = (char)('0' + status / 10 % 10);
+    *p++ = (char)('0' + status % 10);
+    *p++ = ' ';
+    p = put_str(p, reason, strlen(reason));
+    p = PUT_LIT(p, "\r\nServer: berth\r\nDate: ");
+    p = put_str(p, c->w->clock.date, BERTH_DATE_LEN);
+    return PUT_LIT(p, "\r\n");
+}
+
+static void fail_alloc(berth_conn *c)
+{
+    c->phase = P_CLOSED;
+}
+
+/* Queues a complete error response and stops reading requests. */
+static void conn_error(berth_conn *c, int status)
+{
+    const char *reason = berth_status_reason(status);
+    size_t rlen = strlen(reason);
+    char *p = out_reserve(c, 256 + rlen * 2);
+    if (!p) {
+        fail_alloc(c);
+        return;
+    }
+    char *start = p;
+    p = put_head_start(c, p, status);
+    p = PUT_LIT(p, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+    p = put_u64(p, rlen + 1);
+    p = PUT_LIT(p, "\r\nConnection: close\r\n\r\n");
+    p = put_str(p, reason, rlen);
+    *p++ = '\n';
+    out_commit(c, (size_t)(p - start));
+    c->no_more = 1;
+}
+
+static int status_has_body(int status)
+{
+    return !(status < 200 || status == 204 || status == 304);
+}
+
+/* Serializes the response of the current request. */
+static void response_write(berth_conn *c, struct berth_req *req, int keep_alive)
+{
+    struct berth_res *res = &req->res;
+    int with_length = status_has_body(res->status);
+    size_t body_len = with_length ? res->body_len : 0;
+    int send_body = with_length && !req->is_head && body_len;
+    int copy_body = send_body && body_len <= OUT_COPY_MAX;
+    const char *reason = berth_status_reason(res->status);
+    size_t need = 160 + strlen(reason) + res->hdr_len + (copy_body ? body_len : 0);
+    char *p = out_reserve(c, need);
+    if (!p) {
+        fail_alloc(c);
+        return;
+    }
+    char *start = p;
+    p = put_head_start(c, p, res->status);
+    p = put_str(p, res->hdr, res->hdr_len);
+    if (with_length) {
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put_u64(p, body_len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    p = keep_alive ? PUT_LIT(p, "Connection: keep-alive\r\n\r\n")
+                   : PUT_LIT(p, "Connection: close\r\n\r\n");
+    if (copy_body)
+        p = put_str(p, res->body, body_len);
+    out_commit(c, (size_t)(p - start));
+    if (send_body && !copy_body) {
+        void *owned = res->body_alloc;
+        res->body_alloc = NULL;
+        if (out_external(c, res->body, body_len, owned) != 0)
+            fail_alloc(c);
+    }
+}
+
+/* ---- request lifecycle ------------------------------------------------ */
+
+static void body_buf_free(berth_conn *c, struct berth_req *req)
+{
+    if (req->body_buf_pooled)
+        berth_pool_put(&c->w->buf_pool, req->body_buf);
+    else
+        free(req->body_buf);
+    req->body_buf = NULL;
+}
+
+static void request_end(berth_conn *c)
+{
+    struct berth_req *req = c->req;
+    if (!req)
+        return;
+    body_buf_free(c, req);
+    berth_res_release(&req->res);
+    berth_pool_put(&c->w->req_pool, req);
+    c->req = NULL;
+    c->phase = c->phase == P_CLOSED ? P_CLOSED : P_HEAD;
+    c->head_started = 0;
+    berth_head_scan_reset(&c->scan);
+}
+
+static void request_fail(berth_conn *c, int status)
+{
+    request_end(c);
+    conn_error(c, status);
+}
+
+static void dispatch(berth_conn *c)
+{
+    struct berth_req *req = c->req;
+    if (req->handler)
+        req->handler(req, &req->res, req->user);
+    int keep_alive = req->keep_alive && !req->res.close && !c->draining;
+    response_write(c, req, keep_alive);
+    if (!keep_alive)
+        c->no_more = 1;
+    request_end(c);
+    if (c->in_off == c->in_len)
+        c->t_idle = now(c);
+}
+
+/* Appends body bytes to the request's own body buffer: a pooled block
+ * while it fits, then a heap buffer that doubles (bounded by max_body). */
+static int body_buf_append(berth_conn *c, struct berth_req *req, const char *data, size_t n)
+{
+    size_t need = req->body_len + n;
+    if (need > req->body_cap) {
+        size_t bs = c->w->buf_pool.block_size;
+        if (!req->body_buf && need <= bs) {
+            req->body_buf = berth_pool_get(&c->w->buf_pool);
+            if (!req->body_buf)
+                return -1;
+            req->body_cap = bs;
+            req->body_buf_pooled = 1;
+        } else {
+            size_t cap = req->body_cap ? req->body_cap * 2 : bs;
+            while (cap < need)
+                cap *= 2;
+            char *nb = malloc(cap);
+            if (!nb)
+                return -1;
+            if (req->body_len)
+                memcpy(nb, req->body_buf, req->body_len);
+            body_buf_free(c, req);
+            req->body_buf = nb;
+            req->body_cap = cap;
+            req->body_buf_pooled = 0;
+        }
+    }
+    memcpy(req->body_buf + req->body_len, data, n);
+    req->body_len += n;
+    return 0;
+}
+
+/* Takes decoded body bytes: to the handler, or into the body buffer. */
+static int body_deliver(berth_conn *c, struct berth_req *req, const char *data, size_t n)
+{
+    req->body_received += n;
+    if (req->streaming) {
+        if (req->on_body && req->on_body(req, data, n, req->user) != 0)
+            return 400;
+        return 0;
+    }
+    return body_buf_append(c, req, data, n) == 0 ? 0 : 500;
+}
+
+/* Consumes available body bytes. Returns 1 when the body is complete,
+ * 0 when more is needed, or an error status. */
+static int body_step(berth_conn *c)
+{
+    struct berth_req *req = c->req;
+    if (req->body_mode == BERTH_BODY_LENGTH) {
+        if (c->body_in_place) {
+            if (c->in_len - c->head_end < req->content_length)
+                return 0;
+            req->body = c->in + c->head_end;
+            req->body_len = (size_t)req->content_length;
+            req->body_received = req->content_length;
+            c->body_pos = c->head_end + (size_t)req->content_length;
+            return 1;
+        }
+        size_t avail = c->in_len - c->body_pos;
+        uint64_t left = req->content_length - req->body_received;
+        size_t n = avail < left ? avail : (size_t)left;
+        if (n) {
+            int rc = body_deliver(c, req, c->in + c->body_pos, n);
+            if (rc)
+                return rc;
+            c->body_pos += n;
+        }
+        if (req->body_received == req->content_length)
+            return 1;
+    } else {
+        const berth_engine *e = c->w->engine;
+        for (;;) {
+            size_t used = 0;
+            const char *data = NULL;
+            size_t dlen = 0;
+            int rc = berth_chunked_next(&req->chunked, c->in + c->body_pos, c->in_len - c->body_pos,
+                                        &used, &data, &dlen, e->max_body, e->max_header_bytes);
+            c->body_pos += used;
+            if (rc == BERTH_CHUNKED_DATA) {
+                rc = body_deliver(c, req, data, dlen);
+                if (rc)
+                    return rc;
+                continue;
+            }
+            if (rc == BERTH_CHUNKED_DONE)
+                return 1;
+            if (rc != BERTH_CHUNKED_MORE)
+                return rc;
+            break;
+        }
+    }
+    /* Everything read so far is consumed: reuse the space after the head. */
+    if (c->body_pos == c->in_len)
+        c->in_len = c->body_pos = c->head_end;
+    return 0;
+}
+
+static void body_complete(berth_conn *c)
+{
+    struct berth_req *req = c->req;
+    if (!c->body_in_place && !req->streaming) {
+        req->body = req->body_buf;
+        /* body_len was counted by body_buf_append */
+    }
+    c->in_off = c->body_pos;
+    dispatch(c);
+}
+
+/* Prepares the default answer for an unrouted request (404/405). */
+static void route_error(struct berth_req *req, int status, const char *allow)
+{
+    const char *reason = berth_status_reason(status);
+    berth_res_status(&req->res, status);
+    if (status == 405)
+        berth_res_header(&req->res, "Allow", allow);
+    berth_res_header(&req->res, "Content-Type", "text/plain; charset=utf-8");
+    char body[64];
+    size_t n = strlen(reason);
+    memcpy(body, reason, n);
+    body[n++] = '\n';
+    berth_res_body(&req->res, body, n);
+    req->handler = NULL; /* answered by berth */
+    req->streaming = 1;  /* any body is read and dropped */
+    req->on_body = NULL;
+}
+
+/* A complete head of head_len bytes sits at in + in_off. */
+static void request_start(berth_conn *c, size_t head_len)
+{
+    const berth_engine *e = c->w->engine;
+    struct berth_req *req = berth_pool_get(&c->w->req_pool);
+    if (!req) {
+        conn_error(c, 503);
+        return;
+    }
+    memset(req, 0, sizeof *req);
+    c->req = req;
+    req->head.headers = req->headers;
+    req->head.max_headers = e->max_header_fields;
+    berth_res_init(&req->res);
+
+    int rc = berth_head_parse(c->in + c->in_off, head_len, &req->head);
+    if (!rc)
+        rc = berth_req_framing(req);
+    if (rc) {
+        request_fail(c, rc);
+        return;
+    }
+    berth_req_split_target(req);
+    req->is_head = req->head.method.len == 4 && memcmp(req->head.method.ptr, "HEAD", 4) == 0;
+
+    if (e->router) {
+        char allow[128];
+        rc = berth_router_match(e->router, req, allow, sizeof allow);
+        if (rc)
+            route_error(req, rc, allow);
+    } else {
+        req->handler = e->handler;
+        req->user = e->user;
+    }
+
+    if (req->body_mode == BERTH_BODY_LENGTH && req->content_length > e->max_body) {
+        request_fail(c, 413);
+        return;
+    }
+    c->head_end = c->in_off + head_len;
+    c->body_pos = c->head_end;
+    if (req->body_mode == BERTH_BODY_NONE) {
+        c->in_off = c->head_end;
+        dispatch(c);
+        return;
+    }
+    if (req->expect_continue && !req->handler) {
+        /* Final status without reading the body (RFC 9110 10.1.1). */
+        req->keep_alive = 0;
+        c->in_off = c->in_len;
+        dispatch(c);
+        return;
+    }
+    if (req->body_mode == BERTH_BODY_CHUNKED)
+        berth_chunked_init(&req->chunked);
+    c->body_in_place = req->body_mode == BERTH_BODY_LENGTH && !req->streaming &&
+                       c->head_end + req->content_length <= e->buf_size;
+    c->phase = P_BODY;
+    c->t_phase = now(c);
+    if (req->expect_continue && c->in_len == c->head_end)
+        out_append(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+}
+
+/* Skips empty lines before a request line (RFC 9112 2.2). Returns -1 for
+ * a bare CR, 1 if it needs more bytes, 0 otherwise. */
+static int skip_empty_lines(berth_conn *c)
+{
+    while (c->in_off < c->in_len) {
+        char ch = c->in[c->in_off];
+        if (ch == '\n') {
+            c->in_off++;
+        } else if (ch == '\r') {
+            if (c->in_off + 1 == c->in_len)
+                return 1;
+            if (c->in[c->in_off + 1] != '\n')
+                return -1;
+            c->in_off += 2;
+        } else {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static void process(berth_conn *c)
+{
+    const berth_engine *e = c->w->engine;
+    for (;;) {
+        if (c->phase == P_HEAD) {
+            if (c->no_more || c->out_pending > e->out_high_water)
+                break;
+            if (!c->head_started) {
+                int rc = skip_empty_lines(c);
+                if (rc < 0) {
+                    conn_error(c, 400);
+                    break;
+                }
+                if (c->in_off == c->in_len || rc > 0)
+                    break;
+                c->head_started = 1;
+                c->t_phase = now(c);
+            }
+            long r = berth_head_scan_run(&c->scan, c->in + c->in_off, c->in_len - c->in_off,
+                                         e->max_request_line, e->max_header_bytes);
+            if (r == 0)
+                break;
+            if (r < 0) {
+                conn_error(c, (int)-r);
+                break;
+            }
+            request_start(c, (size_t)r);
+        } else if (c->phase == P_BODY) {
+            int rc = body_step(c);
+            if (rc == 0) {
+                c->t_phase = now(c);
+                break;
+            }
+            if (rc == 1)
+                body_complete(c);
+            else
+                request_fail(c, rc);
+        } else {
+            break;
+        }
+    }
+    /* After the peer's EOF, answer what is complete, then stop. */
+    if (c->peer_eof && c->phase == P_HEAD && !c->no_more &&
+        c->out_pending <= e->out_high_water) {
+        if (c->in && c->in_off < c->in_len)
+            conn_error(c, 400); /* a truncated head */
+        c->no_more = 1;
+    }
+    /* Between requests, move a partial head to the buffer's start. */
+    if (c->phase == P_HEAD && c->in) {
+        if (c->in_off == c->in_len) {
+            c->in_off = c->in_len = 0;
+            if (!c->head_started) {
+                berth_pool_put(&c->w->buf_pool, c->in);
+                c->in = NULL;
+            }
+        } else if (c->in_off > 0) {
+            memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+            c->in_len -= c->in_off;
+            c->in_off = 0;
+        }
+    }
+}
+
+/* Moves to SHUTDOWN or CLOSED once the last response is written. */
+static void settle(berth_conn *c)
+{
+    if (c->phase == P_HEAD && c->no_more && c->out_pending == 0 && !c->req) {
+        if (c->peer_eof) {
+            c->phase = P_CLOSED;
+        } else {
+            c->phase = P_LINGER;
+            c->t_linger = now(c);
+            c->linger_bytes = 0;
+        }
+    }
+}
+
+/* ---- backend interface ------------------------------------------------ */
+
+char *berth_conn_read_buf(berth_conn *c, size_t *cap)
+{
+    size_t bs = c->w->buf_pool.block_size;
+    if (c->phase == P_CLOSED || c->peer_eof)
+        return NULL;
+    if (c->phase == P_HEAD && (c->no_more || c->out_pending > c->w->engine->out_high_water))
+        return NULL;
+    if (!c->in) {
+        c->in = berth_pool_get(&c->w->buf_pool);
+        if (!c->in)
+            return NULL;
+        c->in_len = c->in_off = 0;
+    }
+    if (c->phase == P_LINGER) {
+        *cap = bs;
+        return c->in; /* discarded */
+    }
+    if (c->in_len >= bs)
+        return NULL;
+    *cap = bs - c->in_len;
+    return c->in + c->in_len;
+}
+
+void berth_conn_read_done(berth_conn *c, size_t n)
+{
+    if (c->phase == P_CLOSED)
+        return;
+    if (c->phase == P_LINGER) {
+        c->linger_bytes += n;
+        if (n == 0 || c->linger_bytes > LINGER_MAX_BYTES)
+            c->phase = P_CLOSED;
+        return;
+    }
+    if (n == 0) {
+        c->peer_eof = 1;
+        if (c->phase == P_BODY) {
+            /* The client went away mid-body: nobody is left to answer. */
+            request_end(c);
+            c->phase = P_CLOSED;
+            return;
+        }
+    } else {
+        c->in_len += n;
+    }
+    process(c);
+    settle(c);
+}
+
+int berth_conn_state(const berth_conn *c)
+{
+    if (c->phase == P_CLOSED)
+        return BERTH_CONN_CLOSED;
+    if (c->phase == P_LINGER)
+        return BERTH_CONN_SHUTDOWN;
+    return BERTH_CONN_OPEN;
+}
+
+uint64_t berth_conn_deadline(const berth_conn *c)
+{
+    const berth_engine *e = c->w->engine;
+    if (c->phase == P_LINGER)
+        return c->t_linger + e->linger_ms;
+    if (c->out_pending)
+        return c->t_write + e->write_timeout_ms;
+    if (c->phase == P_BODY)
+        return c->t_phase + e->body_timeout_ms;
+    if (c->head_started)
+        return c->t_phase + e->header_timeout_ms;
+    return c->t_idle + e->idle_timeout_ms;
+}
+
+void berth_conn_on_timeout(berth_conn *c)
+{
+    if (c->phase == P_LINGER || c->out_pending) {
+        c->phase = P_CLOSED;
+        return;
+    }
+    if (c->phase == P_BODY || c->head_started) {
+        request_end(c);
+        conn_error(c, 408);
+        settle(c);
+        return;
+    }
+    c->phase = P_CLOSED; /* idle keep-alive connection */
+}
+
+void berth_conn_drain(berth_conn *c)
+{
+    c->draining = 1;
+    if (c->phase == P_HEAD && !c->head_started && !c->req) {
+        c->no_more = 1;
+        if (c->out_pending == 0)
+            c->phase = P_CLOSED;
+    }
+}
+
+void berth_conn_free(berth_conn *c)
+{
+    if (!c)
+        return;
+    request_end(c);
+    out_release(c);
+    berth_pool_put(&c->w->buf_pool, c->in);
+    free(c);
+}

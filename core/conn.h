@@ -1,0 +1,53 @@
+/* The sans-I/O connection engine.
+ *
+ * A backend owns a socket and a berth_conn. It reads into the buffer that
+ * berth_conn_read_buf hands out and reports how much arrived; the engine
+ * parses, runs handlers and queues response bytes; the backend writes what
+ * berth_conn_out_iov lists and reports progress. The engine never touches a
+ * socket, so every backend produces the same bytes for the same input.
+ *
+ * After every call the backend checks berth_conn_state:
+ *   OPEN      go on reading (if a read buffer is offered) and writing;
+ *   SHUTDOWN  everything is written and no response will follow: shut the
+ *             socket's write side, keep reading (input is discarded) until
+ *             EOF or the deadline, so the client sees the last response
+ *             instead of a reset;
+ *   CLOSED    close the socket and free the connection.
+ * berth_conn_deadline gives the monotonic millisecond time (worker clock)
+ * at which berth_conn_on_timeout must be called. */
+#ifndef BERTH_CONN_H
+#define BERTH_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "engine.h"
+
+typedef struct berth_conn berth_conn;
+
+enum berth_conn_state { BERTH_CONN_OPEN, BERTH_CONN_SHUTDOWN, BERTH_CONN_CLOSED };
+
+berth_conn *berth_conn_new(berth_worker *worker);
+void berth_conn_free(berth_conn *c);
+
+/* Where to read input to, and how much; NULL when the engine wants no
+ * input now (output backlog, or no further request will be read). */
+char *berth_conn_read_buf(berth_conn *c, size_t *cap);
+/* n bytes were read into the buffer; n == 0 means the peer closed its
+ * write side. Parses and dispatches every complete request. */
+void berth_conn_read_done(berth_conn *c, size_t n);
+
+/* Fills up to max iovecs with pending output; returns how many. */
+int berth_conn_out_iov(berth_conn *c, struct iovec *iov, int max);
+size_t berth_conn_out_pending(const berth_conn *c);
+/* n bytes of the pending output were written. */
+void berth_conn_out_done(berth_conn *c, size_t n);
+
+int berth_conn_state(const berth_conn *c);
+uint64_t berth_conn_deadline(const berth_conn *c);
+void berth_conn_on_timeout(berth_conn *c);
+/* The server is stopping: finish the request in flight, then close. */
+void berth_conn_drain(berth_conn *c);
+
+#endif

@@ -1,0 +1,62 @@
+/* Defaults, and the derivation of engine settings from a berth_config. */
+#include "engine.h"
+
+#include <string.h>
+
+#include "request.h"
+
+void berth_config_init(berth_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->host = "0.0.0.0";
+    c->port = 8080;
+    c->max_request_line = 8 * 1024;
+    c->max_header_bytes = 16 * 1024;
+    c->max_header_fields = 100;
+    c->max_body = 64ull * 1024 * 1024;
+    c->header_timeout_ms = 10000;
+    c->body_timeout_ms = 30000;
+    c->idle_timeout_ms = 60000;
+    c->write_timeout_ms = 30000;
+    c->max_connections = 100000;
+    c->drain_timeout_ms = 10000;
+}
+
+void berth_engine_init(berth_engine *e, const berth_config *c)
+{
+    memset(e, 0, sizeof *e);
+    e->max_request_line = c->max_request_line;
+    e->max_header_bytes = c->max_header_bytes;
+    e->max_header_fields = c->max_header_fields;
+    e->max_body = c->max_body;
+    e->header_timeout_ms = c->header_timeout_ms;
+    e->body_timeout_ms = c->body_timeout_ms;
+    e->idle_timeout_ms = c->idle_timeout_ms;
+    e->write_timeout_ms = c->write_timeout_ms;
+    e->linger_ms = 2000;
+    e->out_high_water = 256 * 1024;
+    e->router = c->router;
+    e->handler = c->handler;
+    e->user = c->user;
+    /* A whole head must fit in one input buffer. */
+    e->buf_size = 32 * 1024;
+    size_t head_max = c->max_request_line + c->max_header_bytes + 1024;
+    if (e->buf_size < head_max)
+        e->buf_size = head_max;
+    e->req_size = sizeof(struct berth_req) + c->max_header_fields * sizeof(berth_header);
+}
+
+void berth_worker_init(berth_worker *w, const berth_engine *e)
+{
+    memset(w, 0, sizeof *w);
+    w->engine = e;
+    berth_pool_init(&w->buf_pool, e->buf_size, 256);
+    berth_pool_init(&w->req_pool, e->req_size, 64);
+    berth_clock_update(&w->clock);
+}
+
+void berth_worker_destroy(berth_worker *w)
+{
+    berth_pool_destroy(&w->buf_pool);
+    berth_pool_destroy(&w->req_pool);
+}

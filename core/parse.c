@@ -1,0 +1,160 @@
+#include "parse.h"
+
+#include <string.h>
+
+/* 1: tchar (token), 2: field-value byte (VCHAR, obs-text, SP, HTAB),
+ * 4: request-target byte (VCHAR). */
+static unsigned char char_class[256];
+
+static void classes_init(void)
+{
+    static const char tchar_extra[] = "!#$%&'*+-.^_`|~";
+    for (int c = 0; c < 256; c++) {
+        unsigned char k = 0;
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c && strchr(tchar_extra, c)))
+            k |= 1;
+        if (c == '\t' || (c >= 0x20 && c != 0x7f))
+            k |= 2;
+        if (c > 0x20 && c < 0x7f)
+            k |= 4;
+        char_class[c] = k;
+    }
+}
+
+__attribute__((constructor)) static void parse_tables_init(void) { classes_init(); }
+
+int berth_is_tchar(unsigned char c) { return char_class[c] & 1; }
+
+void berth_head_scan_reset(berth_head_scan *s)
+{
+    s->pos = 0;
+    s->line_start = 0;
+    s->line1_len = 0;
+}
+
+long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
+                         size_t max_line, size_t max_fields_bytes)
+{
+    while (s->pos < len) {
+        const char *lf = memchr(buf + s->pos, '\n', len - s->pos);
+        if (!lf) {
+            s->pos = len;
+            break;
+        }
+        size_t i = (size_t)(lf - buf);
+        s->pos = i + 1;
+        if (s->line1_len == 0) {
+            if (i + 1 > max_line)
+                return -414;
+            s->line1_len = i + 1;
+        } else {
+            size_t line_len = i - s->line_start; /* excludes the LF */
+            if (line_len == 0 || (line_len == 1 && buf[i - 1] == '\r')) {
+                if (i + 1 - s->line1_len > max_fields_bytes + 2)
+                    return -431;
+                return (long)(i + 1);
+            }
+        }
+        s->line_start = i + 1;
+    }
+    if (s->line1_len == 0) {
+        if (len > max_line)
+            return -414;
+    } else if (len - s->line1_len > max_fields_bytes + 2) {
+        return -431;
+    }
+    return 0;
+}
+
+/* Ends a line at p (pointing at CR or LF). Returns the pointer after the
+ * line ending, or NULL for a bare CR. */
+static const char *line_end(const char *p, const char *end)
+{
+    if (*p == '\n')
+        return p + 1;
+    if (*p == '\r' && p + 1 < end && p[1] == '\n')
+        return p + 2;
+    return NULL;
+}
+
+static int parse_request_line(const char **pp, const char *end, berth_head *h)
+{
+    const char *p = *pp;
+    const char *start = p;
+    while (p < end && (char_class[(unsigned char)*p] & 1))
+        p++;
+    if (p == start || p >= end || *p != ' ')
+        return 400;
+    h->method.ptr = start;
+    h->method.len = (size_t)(p - start);
+    start = ++p;
+    while (p < end && (char_class[(unsigned char)*p] & 4))
+        p++;
+    if (p == start || p >= end || *p != ' ')
+        return 400;
+    h->target.ptr = start;
+    h->target.len = (size_t)(p - start);
+    p++;
+    if (end - p < 10 || memcmp(p, "HTTP/", 5) != 0)
+        return 400;
+    char major = p[5], minor = p[7];
+    if (major < '0' || major > '9' || p[6] != '.' || minor < '0' || minor > '9')
+        return 400;
+    p += 8;
+    const char *next = line_end(p, end);
+    if (!next)
+        return 400;
+    if (major != '1')
+        return 505;
+    /* A higher minor version of HTTP/1 is answered as 1.1 (RFC 9110 2.5). */
+    h->minor = minor == '0' ? 0 : 1;
+    *pp = next;
+    return 0;
+}
+
+int berth_head_parse(const char *buf, size_t len, berth_head *h)
+{
+    const char *p = buf, *end = buf + len;
+    int rc = parse_request_line(&p, end, h);
+    if (rc)
+        return rc;
+    h->nheaders = 0;
+    for (;;) {
+        if (p >= end)
+            return 400;
+        const char *next = line_end(p, end);
+        if (next)
+            return next == end ? 0 : 400; /* the empty line ends the head */
+        if (*p == ' ' || *p == '\t')
+            return 400; /* obs-fold */
+        const char *name = p;
+        while (p < end && (char_class[(unsigned char)*p] & 1))
+            p++;
+        if (p == name || p >= end || *p != ':')
+            return 400; /* empty name, or a byte such as SP before the colon */
+        size_t name_len = (size_t)(p - name);
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *value = p;
+        while (p < end && (char_class[(unsigned char)*p] & 2))
+            p++;
+        if (p >= end || (*p != '\r' && *p != '\n'))
+            return 400; /* control byte, NUL, DEL */
+        const char *vend = p;
+        next = line_end(p, end);
+        if (!next)
+            return 400; /* bare CR */
+        while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
+            vend--;
+        if (h->nheaders == h->max_headers)
+            return 431;
+        berth_header *hd = &h->headers[h->nheaders++];
+        hd->name.ptr = name;
+        hd->name.len = name_len;
+        hd->value.ptr = value;
+        hd->value.len = (size_t)(vend - value);
+        p = next;
+    }
+}

@@ -1,0 +1,48 @@
+/* The HTTP/1.1 request head parser (RFC 9112 sections 2-5).
+ *
+ * Two steps, so that a head arriving one byte per read costs linear work:
+ * berth_head_scan_run finds the end of the head, resuming where it stopped,
+ * and checks the size limits as bytes arrive; berth_head_parse then parses
+ * and validates the complete head once. Neither allocates. */
+#ifndef BERTH_PARSE_H
+#define BERTH_PARSE_H
+
+#include <stddef.h>
+
+#include "berth.h"
+
+typedef struct berth_header {
+    berth_str name;
+    berth_str value;
+} berth_header;
+
+typedef struct berth_head_scan {
+    size_t pos;        /* where the search for LF resumes */
+    size_t line_start; /* start of the line being scanned */
+    size_t line1_len;  /* request line length incl. LF; 0 until seen */
+} berth_head_scan;
+
+typedef struct berth_head {
+    berth_str method;
+    berth_str target;
+    int minor;              /* HTTP/1.minor */
+    size_t nheaders;
+    size_t max_headers;     /* capacity of headers[] */
+    berth_header *headers;
+} berth_head;
+
+void berth_head_scan_reset(berth_head_scan *s);
+/* Returns the length of the complete head (through its empty line), 0 if
+ * more bytes are needed, or -414 / -431 when the request line or the
+ * header section outgrows max_line / max_fields_bytes. */
+long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
+                         size_t max_line, size_t max_fields_bytes);
+
+/* Parses a complete head of len bytes. Returns 0, or the HTTP status to
+ * answer with: 400 (malformed), 431 (too many fields), 505 (version). */
+int berth_head_parse(const char *buf, size_t len, berth_head *head);
+
+/* Character classes of RFC 9110 5.6.2 (tchar) and 5.5 (field-vchar). */
+int berth_is_tchar(unsigned char c);
+
+#endif

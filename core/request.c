@@ -1,0 +1,124 @@
+/* The public berth_req_* accessors. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "request.h"
+
+void berth_req_split_target(struct berth_req *req)
+{
+    berth_str t = req->head.target;
+    const char *p = t.ptr, *end = t.ptr + t.len;
+    /* absolute-form (RFC 9112 3.2.2): skip "scheme://authority". */
+    if (t.len && t.ptr[0] != '/') {
+        const char *s = memchr(p, ':', t.len);
+        if (s && end - s > 2 && s[1] == '/' && s[2] == '/') {
+            const char *q = s + 3;
+            while (q < end && *q != '/' && *q != '?')
+                q++;
+            p = q;
+        }
+    }
+    const char *qm = memchr(p, '?', (size_t)(end - p));
+    req->path.ptr = p;
+    req->path.len = (size_t)((qm ? qm : end) - p);
+    if (req->path.len == 0 && p != t.ptr) {
+        req->path.ptr = "/";
+        req->path.len = 1;
+    }
+    req->query.ptr = qm ? qm + 1 : end;
+    req->query.len = qm ? (size_t)(end - qm - 1) : 0;
+}
+
+berth_str berth_req_method(const berth_req *req) { return req->head.method; }
+berth_str berth_req_target(const berth_req *req) { return req->head.target; }
+berth_str berth_req_path(const berth_req *req) { return req->path; }
+berth_str berth_req_query_string(const berth_req *req) { return req->query; }
+int berth_req_version_minor(const berth_req *req) { return req->head.minor; }
+size_t berth_req_header_count(const berth_req *req) { return req->head.nheaders; }
+berth_str berth_req_body(const berth_req *req)
+{
+    berth_str s = {req->body ? req->body : "", req->body_len};
+    return s;
+}
+uint64_t berth_req_body_received(const berth_req *req) { return req->body_received; }
+
+int berth_req_header(const berth_req *req, const char *name, berth_str *value)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < req->head.nheaders; i++) {
+        const berth_header *h = &req->head.headers[i];
+        if (h->name.len == n && strncasecmp(h->name.ptr, name, n) == 0) {
+            *value = h->value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int berth_req_header_at(const berth_req *req, size_t i, berth_str *name, berth_str *value)
+{
+    if (i >= req->head.nheaders)
+        return 0;
+    *name = req->head.headers[i].name;
+    *value = req->head.headers[i].value;
+    return 1;
+}
+
+/* Finds the raw value of query parameter name. */
+static int query_find(const berth_req *req, const char *name, berth_str *raw)
+{
+    size_t nlen = strlen(name);
+    const char *p = req->query.ptr, *end = req->query.ptr + req->query.len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        const char *ke = eq ? eq : pe;
+        if ((size_t)(ke - p) == nlen && memcmp(p, name, nlen) == 0) {
+            raw->ptr = eq ? eq + 1 : pe;
+            raw->len = eq ? (size_t)(pe - eq - 1) : 0;
+            return 1;
+        }
+        p = pe + 1;
+    }
+    return 0;
+}
+
+long berth_req_query(const berth_req *req, const char *name, char *buf, size_t cap)
+{
+    berth_str raw;
+    if (!query_find(req, name, &raw))
+        return -1;
+    long n = berth_url_decode(raw.ptr, raw.len, buf, cap, 1);
+    return n == -1 ? -2 : n;
+}
+
+int berth_req_query_int(const berth_req *req, const char *name, int64_t *out)
+{
+    char buf[32];
+    long n = berth_req_query(req, name, buf, sizeof buf);
+    if (n <= 0)
+        return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (*end != '\0' || end == buf || errno == ERANGE ||
+        !((buf[0] >= '0' && buf[0] <= '9') || buf[0] == '-'))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+int berth_req_param(const berth_req *req, const char *name, berth_str *value)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < req->nparams; i++) {
+        if (req->param_names[i].len == n && memcmp(req->param_names[i].ptr, name, n) == 0) {
+            *value = req->param_values[i];
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,68 @@
+/* The request and response objects behind berth_req / berth_res. */
+#ifndef BERTH_REQUEST_H
+#define BERTH_REQUEST_H
+
+#include "berth.h"
+#include "chunked.h"
+#include "parse.h"
+
+#define BERTH_MAX_PARAMS 8
+#define BERTH_RES_HDR_INLINE 1024
+#define BERTH_RES_BODY_INLINE 4096
+
+struct berth_conn;
+struct berth_route;
+
+enum berth_body_mode { BERTH_BODY_NONE, BERTH_BODY_LENGTH, BERTH_BODY_CHUNKED };
+
+struct berth_res {
+    int status;
+    int close;            /* handler sent Connection: close */
+    char *hdr;            /* "Name: value\r\n" lines */
+    size_t hdr_len, hdr_cap;
+    const char *body;
+    size_t body_len;
+    char *body_alloc;     /* malloc'd body copy, or NULL */
+    char hdr_inline[BERTH_RES_HDR_INLINE];
+    char body_inline[BERTH_RES_BODY_INLINE];
+};
+
+struct berth_req {
+    berth_head head;
+    berth_str path, query;
+    int is_head;                  /* method HEAD: no body in the response */
+    /* framing */
+    int body_mode;
+    uint64_t content_length;
+    int keep_alive;
+    int expect_continue;
+    /* routing */
+    berth_handler_fn handler;
+    berth_body_fn on_body;        /* streamed body; NULL with streaming=1 */
+    int streaming;
+    void *user;
+    size_t nparams;
+    berth_str param_names[BERTH_MAX_PARAMS];
+    berth_str param_values[BERTH_MAX_PARAMS];
+    /* body */
+    const char *body;
+    size_t body_len;
+    uint64_t body_received;
+    char *body_buf;               /* separate body buffer, or NULL */
+    size_t body_cap;
+    int body_buf_pooled;
+    berth_chunked chunked;
+    struct berth_res res;
+    berth_header headers[];       /* head.max_headers slots */
+};
+
+/* Interprets the framing headers (Host, Content-Length, Transfer-Encoding,
+ * Connection, Expect) of a parsed head. Returns 0 or the error status. */
+int berth_req_framing(struct berth_req *req);
+/* Splits the target into path and query. */
+void berth_req_split_target(struct berth_req *req);
+
+void berth_res_init(struct berth_res *res);
+void berth_res_release(struct berth_res *res);
+
+#endif

@@ -1,0 +1,149 @@
+/* The public berth_res_* setters. Serialization lives in conn.c, which
+ * knows the connection state (keep-alive, HEAD). */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "parse.h"
+#include "request.h"
+
+void berth_res_init(struct berth_res *res)
+{
+    res->status = 200;
+    res->close = 0;
+    res->hdr = res->hdr_inline;
+    res->hdr_len = 0;
+    res->hdr_cap = sizeof res->hdr_inline;
+    res->body = NULL;
+    res->body_len = 0;
+    res->body_alloc = NULL;
+}
+
+void berth_res_release(struct berth_res *res)
+{
+    if (res->hdr != res->hdr_inline)
+        free(res->hdr);
+    free(res->body_alloc);
+    res->hdr = res->hdr_inline;
+    res->body_alloc = NULL;
+}
+
+void berth_res_status(berth_res *res, int status)
+{
+    if (status >= 100 && status <= 999)
+        res->status = status;
+}
+
+static int ieq(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    return alen == blen && strncasecmp(a, b, alen) == 0;
+}
+
+static int has_token(const char *v, size_t len, const char *token)
+{
+    size_t tl = strlen(token);
+    for (size_t i = 0; i + tl <= len; i++)
+        if (strncasecmp(v + i, token, tl) == 0)
+            return 1;
+    return 0;
+}
+
+int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const char *value,
+                       size_t value_len)
+{
+    if (name_len == 0)
+        return -1;
+    for (size_t i = 0; i < name_len; i++)
+        if (!berth_is_tchar((unsigned char)name[i]))
+            return -1;
+    for (size_t i = 0; i < value_len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c == '\r' || c == '\n' || c == '\0')
+            return -1; /* response splitting */
+    }
+    /* Framing headers belong to berth. */
+    if (ieq(name, name_len, "content-length") || ieq(name, name_len, "transfer-encoding") ||
+        ieq(name, name_len, "date"))
+        return 0;
+    if (ieq(name, name_len, "connection")) {
+        if (has_token(value, value_len, "close"))
+            res->close = 1;
+        return 0;
+    }
+    size_t need = res->hdr_len + name_len + value_len + 4;
+    if (need > res->hdr_cap) {
+        size_t cap = res->hdr_cap * 2;
+        while (cap < need)
+            cap *= 2;
+        char *p = malloc(cap);
+        if (!p)
+            return -1;
+        memcpy(p, res->hdr, res->hdr_len);
+        if (res->hdr != res->hdr_inline)
+            free(res->hdr);
+        res->hdr = p;
+        res->hdr_cap = cap;
+    }
+    char *p = res->hdr + res->hdr_len;
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, value_len);
+    p += value_len;
+    *p++ = '\r';
+    *p++ = '\n';
+    res->hdr_len = (size_t)(p - res->hdr);
+    return 0;
+}
+
+int berth_res_header(berth_res *res, const char *name, const char *value)
+{
+    return berth_res_header_n(res, name, strlen(name), value, strlen(value));
+}
+
+char *berth_res_body_reserve(berth_res *res, size_t len)
+{
+    char *dst;
+    free(res->body_alloc);
+    res->body_alloc = NULL;
+    if (len <= sizeof res->body_inline) {
+        dst = res->body_inline;
+    } else {
+        dst = malloc(len);
+        if (!dst)
+            return NULL;
+        res->body_alloc = dst;
+    }
+    res->body = dst;
+    res->body_len = len;
+    return dst;
+}
+
+int berth_res_body(berth_res *res, const void *data, size_t len)
+{
+    char *dst = berth_res_body_reserve(res, len);
+    if (!dst)
+        return -1;
+    if (len)
+        memcpy(dst, data, len);
+    return 0;
+}
+
+void berth_res_body_borrow(berth_res *res, const void *data, size_t len)
+{
+    free(res->body_alloc);
+    res->body_alloc = NULL;
+    res->body = data;
+    res->body_len = len;
+}
+
+int berth_res_send(berth_res *res, int status, const char *content_type, const void *data,
+                   size_t len)
+{
+    berth_res_status(res, status);
+    if (content_type && berth_res_header(res, "Content-Type", content_type) != 0)
+        return -1;
+    return berth_res_body(res, data, len);
+}

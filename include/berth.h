@@ -1,0 +1,183 @@
+/* berth: an embeddable HTTP/1.1 server library.
+ *
+ * One handler API over transports chosen at run time (HTTP_BACKEND).
+ * This is the only public header; every symbol it declares starts with
+ * berth_ and is exported from libberth.
+ *
+ * Threading: a handler runs on the backend thread that owns the connection.
+ * A berth_req / berth_res is valid from the call of the handler until the
+ * response is complete (normally: when the handler returns).
+ */
+#ifndef BERTH_H
+#define BERTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BERTH_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define BERTH_API __attribute__((visibility("default")))
+#else
+#define BERTH_API
+#endif
+
+/* A byte string that is not NUL-terminated. */
+typedef struct berth_str {
+    const char *ptr;
+    size_t len;
+} berth_str;
+
+typedef struct berth_req berth_req;
+typedef struct berth_res berth_res;
+typedef struct berth_server berth_server;
+typedef struct berth_router berth_router;
+
+/* The one handler signature, identical on every backend. */
+typedef void (*berth_handler_fn)(berth_req *req, berth_res *res, void *user);
+
+/* Receives a request body piece by piece as it arrives (opt-in per route).
+ * Called with the decoded body bytes (chunked framing removed); the handler
+ * of the route runs once the body is complete. Return 0 to go on, non-zero
+ * to abort the request with 400 and close the connection. */
+typedef int (*berth_body_fn)(berth_req *req, const char *data, size_t len, void *user);
+
+/* ---- Request ---------------------------------------------------------- */
+
+BERTH_API berth_str berth_req_method(const berth_req *req);
+BERTH_API berth_str berth_req_target(const berth_req *req); /* as sent, e.g. /a?b=1 */
+BERTH_API berth_str berth_req_path(const berth_req *req);   /* target up to '?', raw */
+BERTH_API berth_str berth_req_query_string(const berth_req *req); /* after '?', raw */
+BERTH_API int berth_req_version_minor(const berth_req *req);      /* 0 or 1 */
+
+/* Header value by case-insensitive name; the first one if repeated.
+ * Returns 1 and fills *value if present, 0 otherwise. */
+BERTH_API int berth_req_header(const berth_req *req, const char *name, berth_str *value);
+BERTH_API size_t berth_req_header_count(const berth_req *req);
+BERTH_API int berth_req_header_at(const berth_req *req, size_t i, berth_str *name, berth_str *value);
+
+/* Query parameter, percent- and '+'-decoded into buf (NUL-terminated).
+ * Returns the decoded length, -1 if absent, -2 if it does not fit. */
+BERTH_API long berth_req_query(const berth_req *req, const char *name, char *buf, size_t cap);
+/* Query parameter as a decimal integer: 1 and *out if present and valid. */
+BERTH_API int berth_req_query_int(const berth_req *req, const char *name, int64_t *out);
+
+/* Path parameter of a router pattern such as /json/{count}; raw bytes.
+ * Returns 1 and fills *value if the route has such a parameter. */
+BERTH_API int berth_req_param(const berth_req *req, const char *name, berth_str *value);
+
+/* The buffered body (empty for streamed-body routes). */
+BERTH_API berth_str berth_req_body(const berth_req *req);
+/* Body bytes received so far (decoded): the total once the handler runs. */
+BERTH_API uint64_t berth_req_body_received(const berth_req *req);
+
+/* ---- Response ---------------------------------------------------------
+ * Status defaults to 200. Date, Server, Content-Length and Connection are
+ * written by berth; a handler's own Content-Length, Transfer-Encoding, Date
+ * and Connection headers are ignored, except that `Connection: close`
+ * closes the connection after this response. */
+
+BERTH_API void berth_res_status(berth_res *res, int status);
+/* Adds a header. Returns 0, or -1 if name or value holds CR, LF or NUL or
+ * the name is not a token (the header is then not added). */
+BERTH_API int berth_res_header(berth_res *res, const char *name, const char *value);
+BERTH_API int berth_res_header_n(berth_res *res, const char *name, size_t name_len,
+                       const char *value, size_t value_len);
+/* Sets the body to a copy of data. Returns 0, -1 on allocation failure. */
+BERTH_API int berth_res_body(berth_res *res, const void *data, size_t len);
+/* Sets the body to data without copying: it must outlive the response
+ * (static data, or data owned by the user pointer). */
+BERTH_API void berth_res_body_borrow(berth_res *res, const void *data, size_t len);
+/* Convenience: status, Content-Type and a copied body in one call. */
+BERTH_API int berth_res_send(berth_res *res, int status, const char *content_type,
+                   const void *data, size_t len);
+/* Reserves len bytes of body space in the response and returns it, to be
+ * filled by the handler (avoids an intermediate copy). NULL on failure. */
+BERTH_API char *berth_res_body_reserve(berth_res *res, size_t len);
+
+/* ---- Router ----------------------------------------------------------- */
+
+BERTH_API berth_router *berth_router_new(void);
+BERTH_API void berth_router_free(berth_router *router);
+/* Adds a route. method: "GET", "POST", ... or "*" for any. pattern: a path
+ * with literal segments and {name} segments, e.g. "/json/{count}".
+ * HEAD requests are served by GET routes (body removed) unless a HEAD
+ * route matches. Returns 0 or -1 (bad pattern, out of memory). */
+BERTH_API int berth_router_add(berth_router *router, const char *method, const char *pattern,
+                     berth_handler_fn handler, void *user);
+/* As berth_router_add, but the body is not buffered: on_body receives it
+ * as it arrives (on_body may be NULL to discard it, berth_req_body_received
+ * still counts it). */
+BERTH_API int berth_router_add_streaming(berth_router *router, const char *method,
+                               const char *pattern, berth_body_fn on_body,
+                               berth_handler_fn handler, void *user);
+
+/* ---- Server ----------------------------------------------------------- */
+
+typedef struct berth_config {
+    const char *host;     /* address to bind; default "0.0.0.0" */
+    uint16_t port;        /* 0: an ephemeral port, see berth_server_port */
+    const char *backend;  /* "reactor", "fast", "fast:N", "libuv"; NULL: from
+                             the HTTP_BACKEND environment variable */
+    int threads;          /* workers; 0: BERTH_THREADS or the CPU count */
+
+    /* Either a router, or a single handler that gets every request. */
+    berth_router *router;
+    berth_handler_fn handler;
+    void *user;
+
+    size_t max_request_line;   /* bytes; over it: 414. default 8 KiB */
+    size_t max_header_bytes;   /* whole header section; over it: 431. 16 KiB */
+    size_t max_header_fields;  /* over it: 431. default 100 */
+    uint64_t max_body;         /* over it: 413. default 64 MiB */
+
+    unsigned header_timeout_ms; /* whole request head must arrive; 408. 10 s */
+    unsigned body_timeout_ms;   /* max gap between body reads; 408. 30 s */
+    unsigned idle_timeout_ms;   /* idle keep-alive connection closed. 60 s */
+    unsigned write_timeout_ms;  /* max gap between write progress. 30 s */
+    unsigned max_connections;   /* over it: 503 and close. default 100000 */
+    unsigned drain_timeout_ms;  /* on stop, time given to requests in flight. 10 s */
+} berth_config;
+
+/* Fills *config with the defaults above. Call before setting fields. */
+BERTH_API void berth_config_init(berth_config *config);
+
+/* Creates a server. Returns NULL and writes a message to stderr when the
+ * configuration is invalid. */
+BERTH_API berth_server *berth_server_new(const berth_config *config);
+/* Binds the listeners and starts the workers; returns at once.
+ * 0 on success, -1 with a message on stderr otherwise. */
+BERTH_API int berth_server_start(berth_server *server);
+/* Waits until the server has stopped (after berth_server_stop). */
+BERTH_API void berth_server_wait(berth_server *server);
+/* start + wait. Returns 0 after a graceful stop, -1 if start failed. */
+BERTH_API int berth_server_run(berth_server *server);
+/* Asks the server to stop: no new connections, requests in flight are
+ * finished, then the workers exit. Async-signal-safe; any thread. */
+BERTH_API void berth_server_stop(berth_server *server);
+BERTH_API void berth_server_free(berth_server *server);
+/* The bound port (after start), useful with port 0. */
+BERTH_API uint16_t berth_server_port(const berth_server *server);
+/* The name of the backend the server runs on ("reactor", ...). */
+BERTH_API const char *berth_server_backend(const berth_server *server);
+BERTH_API int berth_server_threads(const berth_server *server);
+
+/* ---- Utilities -------------------------------------------------------- */
+
+/* Case-insensitive comparison of a berth_str with a C string. */
+BERTH_API int berth_str_eq(berth_str s, const char *cstr);
+/* Percent-decodes src into dst (cap bytes incl. NUL); plus_as_space for
+ * query strings. Returns decoded length, -2 if it does not fit, -1 on
+ * invalid escapes. */
+BERTH_API long berth_url_decode(const char *src, size_t len, char *dst, size_t cap, int plus_as_space);
+/* Reason phrase of a status code ("OK", "Not Found", ...). */
+BERTH_API const char *berth_status_reason(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,87 @@
+/* berth-serve: the demo and benchmark server. Configured by environment:
+ * PORT, HTTP_BACKEND, BERTH_THREADS, BERTH_DATASET, BERTH_MAX_BODY,
+ * BERTH_HEADER_TIMEOUT_MS, BERTH_IDLE_TIMEOUT_MS. */
+#include <berth.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../handlers/arena.h"
+#include "../handlers/dataset.h"
+
+static berth_server *server;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (server)
+        berth_server_stop(server);
+}
+
+/* An unsigned integer from the environment, or fallback with a warning. */
+static unsigned long long env_number(const char *name, unsigned long long fallback,
+                                     unsigned long long max)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return fallback;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno || v > max || s[0] == '-') {
+        fprintf(stderr, "berth-serve: warning: %s='%s' is not a number up to %llu; using %llu\n",
+                name, s, max, fallback);
+        return fallback;
+    }
+    return v;
+}
+
+int main(void)
+{
+    berth_config cfg;
+    berth_config_init(&cfg);
+    cfg.port = (uint16_t)env_number("PORT", 8080, 65535);
+    cfg.max_body = env_number("BERTH_MAX_BODY", cfg.max_body, 1ull << 40);
+    cfg.header_timeout_ms =
+        (unsigned)env_number("BERTH_HEADER_TIMEOUT_MS", cfg.header_timeout_ms, 86400000);
+    cfg.idle_timeout_ms =
+        (unsigned)env_number("BERTH_IDLE_TIMEOUT_MS", cfg.idle_timeout_ms, 86400000);
+
+    const char *path = getenv("BERTH_DATASET");
+    dataset data;
+    dataset_load(&data, path && *path ? path : "/data/dataset.json");
+    if (data.count == 0)
+        fprintf(stderr, "berth-serve: warning: %s; /json/{count} will answer 503\n", data.error);
+
+    berth_router *router = berth_router_new();
+    if (!router || arena_routes_add(router, &data) != 0) {
+        fprintf(stderr, "berth-serve: cannot build the routes\n");
+        return 1;
+    }
+    cfg.router = router;
+    server = berth_server_new(&cfg);
+    if (!server)
+        return 1;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    if (berth_server_start(server) != 0)
+        return 1;
+    printf("listening on http://127.0.0.1:%u backend=%s threads=%d\n",
+           (unsigned)berth_server_port(server), berth_server_backend(server),
+           berth_server_threads(server));
+    fflush(stdout);
+    berth_server_wait(server);
+    berth_server_free(server);
+    server = NULL;
+    berth_router_free(router);
+    dataset_free(&data);
+    return 0;
+}

@@ -1,0 +1,133 @@
+#include "engine_harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void route_echo(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    berth_str b = berth_req_body(req);
+    berth_res_send(res, 200, "text/plain", b.ptr, b.len);
+}
+
+static void route_hello(berth_req *req, berth_res *res, void *user)
+{
+    (void)req, (void)user;
+    berth_res_send(res, 200, "text/plain", "hello", 5);
+}
+
+static void route_count(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)berth_req_body_received(req));
+    berth_res_send(res, 200, "text/plain", buf, (size_t)n);
+}
+
+static void route_param(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    berth_str v;
+    if (!berth_req_param(req, "id", &v))
+        v.ptr = "?", v.len = 1;
+    berth_res_send(res, 200, "text/plain", v.ptr, v.len);
+}
+
+void harness_init(harness *h, void (*tweak)(berth_config *cfg))
+{
+    memset(h, 0, sizeof *h);
+    berth_config cfg;
+    berth_config_init(&cfg);
+    h->router = berth_router_new();
+    berth_router_add(h->router, "GET", "/", route_hello, NULL);
+    berth_router_add(h->router, "POST", "/echo", route_echo, NULL);
+    berth_router_add(h->router, "GET", "/item/{id}", route_param, NULL);
+    berth_router_add_streaming(h->router, "POST", "/count", NULL, route_count, NULL);
+    cfg.router = h->router;
+    if (tweak)
+        tweak(&cfg);
+    berth_engine_init(&h->engine, &cfg);
+    berth_worker_init(&h->worker, &h->engine);
+    h->conn = berth_conn_new(&h->worker);
+    h->out = malloc(1);
+    h->out[0] = '\0';
+}
+
+void harness_free(harness *h)
+{
+    berth_conn_free(h->conn);
+    berth_worker_destroy(&h->worker);
+    berth_router_free(h->router);
+    free(h->out);
+}
+
+static void drain_output(harness *h)
+{
+    struct iovec iov[16];
+    while (berth_conn_out_pending(h->conn)) {
+        int n = berth_conn_out_iov(h->conn, iov, 16);
+        size_t total = 0;
+        for (int i = 0; i < n; i++) {
+            h->out = realloc(h->out, h->out_len + iov[i].iov_len + 1);
+            memcpy(h->out + h->out_len, iov[i].iov_base, iov[i].iov_len);
+            h->out_len += iov[i].iov_len;
+            total += iov[i].iov_len;
+        }
+        h->out[h->out_len] = '\0';
+        berth_conn_out_done(h->conn, total);
+    }
+}
+
+void harness_feed(harness *h, const char *data, size_t len, size_t step)
+{
+    size_t off = 0;
+    while (off < len) {
+        size_t cap;
+        char *buf = berth_conn_read_buf(h->conn, &cap);
+        if (!buf)
+            break;
+        size_t n = len - off;
+        if (step && n > step)
+            n = step;
+        if (n > cap)
+            n = cap;
+        memcpy(buf, data + off, n);
+        off += n;
+        berth_conn_read_done(h->conn, n);
+        drain_output(h);
+    }
+    drain_output(h);
+}
+
+void harness_feed_str(harness *h, const char *s) { harness_feed(h, s, strlen(s), 0); }
+
+void harness_eof(harness *h)
+{
+    berth_conn_read_done(h->conn, 0);
+    drain_output(h);
+}
+
+int harness_count(const harness *h, const char *s)
+{
+    int n = 0;
+    size_t sl = strlen(s);
+    for (const char *p = h->out; (p = memmem(p, h->out_len - (size_t)(p - h->out), s, sl));
+         p += sl)
+        n++;
+    return n;
+}
+
+int harness_state(const harness *h) { return berth_conn_state(h->conn); }
+
+int harness_status_of(const char *s)
+{
+    harness h;
+    harness_init(&h, NULL);
+    harness_feed_str(&h, s);
+    int status = 0;
+    if (h.out_len >= 12 && memcmp(h.out, "HTTP/1.1 ", 9) == 0)
+        status = atoi(h.out + 9);
+    harness_free(&h);
+    return status;
+}

@@ -1,0 +1,113 @@
+/* The head scanner and parser, directly. */
+#include "../../core/parse.h"
+#include "test.h"
+
+static berth_header slots[100];
+
+static int parse(const char *s, berth_head *h)
+{
+    h->headers = slots;
+    h->max_headers = 100;
+    return berth_head_parse(s, strlen(s), h);
+}
+
+TEST(scan_finds_end_of_crlf_head)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    const char *req = "GET / HTTP/1.1\r\nHost: a\r\n\r\nNEXT";
+    CHECK_INT(berth_head_scan_run(&s, req, strlen(req), 8192, 16384), strlen(req) - 4);
+}
+
+TEST(scan_finds_end_of_bare_lf_head)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    const char *req = "GET / HTTP/1.1\nHost: a\n\n";
+    CHECK_INT(berth_head_scan_run(&s, req, strlen(req), 8192, 16384), strlen(req));
+}
+
+TEST(scan_resumes_byte_by_byte)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    const char *req = "GET /x HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n";
+    size_t len = strlen(req);
+    for (size_t i = 1; i < len; i++)
+        CHECK_INT(berth_head_scan_run(&s, req, i, 8192, 16384), 0);
+    CHECK_INT(berth_head_scan_run(&s, req, len, 8192, 16384), len);
+}
+
+TEST(scan_rejects_long_request_line_before_its_end)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    char buf[200];
+    memset(buf, 'a', sizeof buf);
+    CHECK_INT(berth_head_scan_run(&s, buf, sizeof buf, 100, 1000), -414);
+}
+
+TEST(scan_rejects_large_header_section)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    char buf[3000] = "GET / HTTP/1.1\r\nX: ";
+    size_t n = strlen(buf);
+    memset(buf + n, 'a', sizeof buf - n);
+    CHECK_INT(berth_head_scan_run(&s, buf, sizeof buf, 100, 1000), -431);
+}
+
+TEST(parse_request_line_and_headers)
+{
+    berth_head h;
+    CHECK_INT(parse("POST /a?b=c HTTP/1.1\r\nHost: x\r\nX-Y:  v w  \r\n\r\n", &h), 0);
+    CHECK(h.method.len == 4 && memcmp(h.method.ptr, "POST", 4) == 0);
+    CHECK(h.target.len == 6 && memcmp(h.target.ptr, "/a?b=c", 6) == 0);
+    CHECK_INT(h.minor, 1);
+    CHECK_INT(h.nheaders, 2);
+    CHECK(h.headers[1].value.len == 3 && memcmp(h.headers[1].value.ptr, "v w", 3) == 0);
+}
+
+TEST(parse_http10)
+{
+    berth_head h;
+    CHECK_INT(parse("GET / HTTP/1.0\r\n\r\n", &h), 0);
+    CHECK_INT(h.minor, 0);
+}
+
+TEST(parse_higher_minor_is_11)
+{
+    berth_head h;
+    CHECK_INT(parse("GET / HTTP/1.7\r\nHost: a\r\n\r\n", &h), 0);
+    CHECK_INT(h.minor, 1);
+}
+
+TEST(parse_http2_version_is_505)
+{
+    berth_head h;
+    CHECK_INT(parse("GET / HTTP/2.0\r\n\r\n", &h), 505);
+}
+
+TEST(parse_empty_value)
+{
+    berth_head h;
+    CHECK_INT(parse("GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\r\n", &h), 0);
+    CHECK_INT(h.headers[1].value.len, 0);
+}
+
+TEST(parse_obs_text_in_value_is_kept)
+{
+    berth_head h;
+    CHECK_INT(parse("GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n", &h), 0);
+    CHECK_INT(h.headers[1].value.len, 5);
+}
+
+TEST(parse_too_many_fields_is_431)
+{
+    berth_head h;
+    berth_header few[2];
+    h.headers = few;
+    h.max_headers = 2;
+    const char *s = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+    CHECK_INT(berth_head_parse(s, strlen(s), &h), 431);
+}
