@@ -11,6 +11,7 @@
 
 static const berth_backend_ops *const registry[] = {
     &berth_backend_reactor,
+    &berth_backend_fast,
 };
 
 /* A positive decimal at most MAX_THREADS, or 0. */

@@ -1,0 +1,336 @@
+/* The fast backend: N acceptor threads, each blocking in accept() on its
+ * own SO_REUSEPORT listener, and one pooled thread per connection doing
+ * blocking reads and writes. Handlers may block here without stalling
+ * other connections; the price is a thread per open connection. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "../core/conn.h"
+#include "backend.h"
+#include "listen.h"
+
+#define STACK_SIZE (256 * 1024)
+#define IDLE_THREADS_MAX 64     /* parked threads kept for reuse */
+#define IDLE_THREAD_SECONDS 30  /* a parked thread exits after this */
+
+typedef struct fthread {
+    struct fast *f;
+    pthread_cond_t wake;
+    int fd;                     /* connection to serve, -1 while parked */
+    struct fthread *next;       /* on the parked list */
+    berth_worker w;             /* per-thread pools, reused across connections */
+} fthread;
+
+typedef struct fconn_slot {
+    int fd;
+    struct fconn_slot *next, *prev;
+} fconn_slot;
+
+typedef struct fast {
+    berth_server *srv;
+    pthread_t *acceptors;
+    pthread_t monitor;
+    pthread_mutex_t lock;
+    pthread_cond_t all_done;
+    fthread *parked;
+    int nparked;
+    int running;                /* connection threads alive */
+    int stopping;
+    unsigned tick_ms;           /* socket timeout: how often deadlines are checked */
+    fconn_slot open;            /* fds being served, to unblock them at the end */
+} fast;
+
+static void set_timeouts(int fd, unsigned ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+static int stopping(fast *f)
+{
+    return atomic_load_explicit(&f->srv->stopping, memory_order_relaxed);
+}
+
+/* Serves one connection to its end on the calling thread. */
+static void serve(fthread *t, int fd)
+{
+    fast *f = t->f;
+    berth_conn *c = berth_conn_new(&t->w);
+    int shut = 0, drained = 0;
+    fconn_slot slot = {fd, NULL, NULL};
+    pthread_mutex_lock(&f->lock);
+    slot.next = f->open.next;
+    slot.prev = &f->open;
+    f->open.next->prev = &slot;
+    f->open.next = &slot;
+    pthread_mutex_unlock(&f->lock);
+
+    berth_socket_tune(fd);
+    set_timeouts(fd, f->tick_ms);
+    while (c) {
+        berth_clock_update(&t->w.clock);
+        if (!drained && stopping(f)) {
+            drained = 1;
+            berth_conn_drain(c);
+        }
+        if (berth_conn_deadline(c) <= t->w.clock.now_ms)
+            berth_conn_on_timeout(c);
+        if (berth_conn_out_pending(c)) {
+            if (berth_backend_write(fd, c) < 0)
+                break;
+            continue; /* 0: send timeout tick; re-check the deadline */
+        }
+        int st = berth_conn_state(c);
+        if (st == BERTH_CONN_CLOSED)
+            break;
+        if (st == BERTH_CONN_SHUTDOWN && !shut) {
+            shutdown(fd, SHUT_WR);
+            shut = 1;
+        }
+        size_t cap;
+        char *buf = berth_conn_read_buf(c, &cap);
+        if (!buf)
+            break; /* nothing to write and nothing to read: done */
+        ssize_t n = read(fd, buf, cap);
+        if (n >= 0) {
+            berth_clock_update(&t->w.clock);
+            berth_conn_read_done(c, (size_t)n);
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            break;
+        }
+    }
+    pthread_mutex_lock(&f->lock);
+    slot.prev->next = slot.next;
+    slot.next->prev = slot.prev;
+    pthread_mutex_unlock(&f->lock);
+    berth_conn_free(c);
+    close(fd);
+    berth_backend_release(f->srv);
+}
+
+static void *conn_thread(void *arg)
+{
+    fthread *t = arg;
+    fast *f = t->f;
+    berth_worker_init(&t->w, &f->srv->engine);
+    int fd = t->fd;
+    for (;;) {
+        serve(t, fd);
+        pthread_mutex_lock(&f->lock);
+        t->fd = -1;
+        if (f->stopping || f->nparked >= IDLE_THREADS_MAX)
+            break;
+        t->next = f->parked;
+        f->parked = t;
+        f->nparked++;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += IDLE_THREAD_SECONDS;
+        while (t->fd < 0 && !f->stopping) {
+            if (pthread_cond_timedwait(&t->wake, &f->lock, &until) == ETIMEDOUT)
+                break;
+        }
+        if (t->fd < 0) { /* timed out or stopping: leave the parked list */
+            for (fthread **pp = &f->parked; *pp; pp = &(*pp)->next) {
+                if (*pp == t) {
+                    *pp = t->next;
+                    f->nparked--;
+                    break;
+                }
+            }
+            break;
+        }
+        fd = t->fd;
+        pthread_mutex_unlock(&f->lock);
+    }
+    f->running--;
+    pthread_cond_broadcast(&f->all_done);
+    pthread_mutex_unlock(&f->lock);
+    berth_worker_destroy(&t->w);
+    pthread_cond_destroy(&t->wake);
+    free(t);
+    return NULL;
+}
+
+/* Hands fd to a parked thread, or starts a new one. */
+static int dispatch(fast *f, int fd)
+{
+    pthread_mutex_lock(&f->lock);
+    fthread *t = f->parked;
+    if (t) {
+        f->parked = t->next;
+        f->nparked--;
+        t->fd = fd;
+        pthread_cond_signal(&t->wake);
+        pthread_mutex_unlock(&f->lock);
+        return 0;
+    }
+    f->running++;
+    pthread_mutex_unlock(&f->lock);
+    t = calloc(1, sizeof *t);
+    if (t) {
+        t->f = f;
+        t->fd = fd;
+        pthread_cond_init(&t->wake, NULL);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, STACK_SIZE);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_t tid;
+        int rc = pthread_create(&tid, &attr, conn_thread, t);
+        pthread_attr_destroy(&attr);
+        if (rc == 0)
+            return 0;
+        pthread_cond_destroy(&t->wake);
+        free(t);
+    }
+    pthread_mutex_lock(&f->lock);
+    f->running--;
+    pthread_cond_broadcast(&f->all_done);
+    pthread_mutex_unlock(&f->lock);
+    return -1;
+}
+
+typedef struct acceptor_arg {
+    fast *f;
+    int fd;
+} acceptor_arg;
+
+static void *acceptor_main(void *arg)
+{
+    acceptor_arg *a = arg;
+    fast *f = a->f;
+    int lfd = a->fd;
+    free(a);
+    while (!stopping(f)) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                usleep(10000); /* out of resources: back off */
+                continue;
+            }
+            break; /* the listener was shut down: stopping */
+        }
+        if (!berth_backend_admit(f->srv)) {
+            berth_backend_refuse(fd);
+            continue;
+        }
+        if (dispatch(f, fd) != 0) {
+            berth_backend_refuse(fd);
+            berth_backend_release(f->srv);
+        }
+    }
+    close(lfd);
+    return NULL;
+}
+
+/* Waits for the stop request, then unblocks the acceptors. */
+static void *monitor_main(void *arg)
+{
+    fast *f = arg;
+    berth_server *srv = f->srv;
+    struct pollfd p = {srv->stop_fd, POLLIN, 0};
+    while (!stopping(f))
+        poll(&p, 1, -1);
+    for (int i = 0; i < srv->nlisten; i++)
+        shutdown(srv->listen_fds[i], SHUT_RDWR);
+    /* Wake parked threads so they exit. */
+    pthread_mutex_lock(&f->lock);
+    f->stopping = 1;
+    for (fthread *t = f->parked; t; t = t->next)
+        pthread_cond_signal(&t->wake);
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+static unsigned tick_for(const berth_engine *e)
+{
+    unsigned t = 1000;
+    unsigned limits[] = {e->header_timeout_ms, e->idle_timeout_ms, e->body_timeout_ms,
+                         e->write_timeout_ms};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
+        if (limits[i] / 4 < t)
+            t = limits[i] / 4;
+    return t < 20 ? 20 : t;
+}
+
+static int fast_start(berth_server *srv)
+{
+    fast *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    srv->backend_data = f;
+    f->srv = srv;
+    f->tick_ms = tick_for(&srv->engine);
+    f->open.next = f->open.prev = &f->open;
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->all_done, NULL);
+    /* Accept blocks: the listeners must be blocking sockets. */
+    for (int i = 0; i < srv->nlisten; i++) {
+        int fl = fcntl(srv->listen_fds[i], F_GETFL);
+        fcntl(srv->listen_fds[i], F_SETFL, fl & ~O_NONBLOCK);
+    }
+    f->acceptors = calloc((size_t)srv->nlisten, sizeof(pthread_t));
+    if (!f->acceptors || pthread_create(&f->monitor, NULL, monitor_main, f) != 0)
+        return -1;
+    for (int i = 0; i < srv->nlisten; i++) {
+        acceptor_arg *a = malloc(sizeof *a);
+        if (!a)
+            return -1;
+        a->f = f;
+        a->fd = srv->listen_fds[i];
+        if (pthread_create(&f->acceptors[i], NULL, acceptor_main, a) != 0) {
+            free(a);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void fast_join(berth_server *srv)
+{
+    fast *f = srv->backend_data;
+    if (!f)
+        return;
+    pthread_join(f->monitor, NULL);
+    for (int i = 0; i < srv->nlisten; i++) {
+        pthread_join(f->acceptors[i], NULL);
+        srv->listen_fds[i] = -1; /* closed by its acceptor */
+    }
+    /* Connections finish their request in flight, within the drain time. */
+    pthread_mutex_lock(&f->lock);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += srv->config.drain_timeout_ms / 1000;
+    until.tv_nsec += (long)(srv->config.drain_timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (f->running > 0) {
+        if (pthread_cond_timedwait(&f->all_done, &f->lock, &until) == ETIMEDOUT) {
+            /* Past the drain time: unblock whoever is left. */
+            for (fconn_slot *s = f->open.next; s != &f->open; s = s->next)
+                shutdown(s->fd, SHUT_RDWR);
+            until.tv_sec += 1;
+        }
+    }
+    pthread_mutex_unlock(&f->lock);
+    free(f->acceptors);
+    pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->all_done);
+    free(f);
+    srv->backend_data = NULL;
+}
+
+const berth_backend_ops berth_backend_fast = {"fast", fast_start, fast_join};
