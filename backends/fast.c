@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@ typedef struct fthread {
     pthread_cond_t wake;
     int fd;                     /* connection to serve, -1 while parked */
     struct fthread *next;       /* on the parked list */
+    int wake_fd;                /* eventfd: stream work from other threads */
+    int conn_fd;                /* the socket being served */
     berth_worker w;             /* per-thread pools, reused across connections */
 } fthread;
 
@@ -59,6 +62,67 @@ static int stopping(fast *f)
     return atomic_load_explicit(&f->srv->stopping, memory_order_relaxed);
 }
 
+static void wake(berth_worker *w)
+{
+    fthread *t = w->backend;
+    uint64_t one = 1;
+    ssize_t n = write(t->wake_fd, &one, sizeof one);
+    (void)n;
+}
+
+/* Writes all pending output now, blocking this thread (stream calls made
+ * by a handler on its own thread); bounded by the write timeout. */
+static void flush(berth_conn *c)
+{
+    fthread *t = berth_conn_backend_data(c);
+    while (berth_conn_out_pending(c) && berth_conn_state(c) != BERTH_CONN_CLOSED) {
+        long n = berth_backend_write(t->conn_fd, c);
+        if (n < 0) {
+            berth_conn_abort(c);
+            return;
+        }
+        berth_clock_update(&t->w.clock);
+        if (n == 0 && berth_conn_deadline(c) <= t->w.clock.now_ms)
+            berth_conn_on_timeout(c);
+    }
+}
+
+/* While a deferred response is outstanding: wait for stream work, timers,
+ * or the client going away. */
+static void wait_stream(fthread *t, berth_conn *c, int fd)
+{
+    uint64_t next = berth_worker_run_timers(&t->w);
+    uint64_t now = t->w.clock.now_ms;
+    int timeout = (int)t->f->tick_ms;
+    if (next != UINT64_MAX)
+        timeout = next <= now ? 0 : next - now < (uint64_t)timeout ? (int)(next - now) : timeout;
+    size_t cap = 0;
+    int can_read = berth_conn_read_buf(c, &cap) != NULL;
+    struct pollfd p[2] = {{fd, (short)(can_read ? POLLIN | POLLRDHUP : 0), 0},
+                          {t->wake_fd, POLLIN, 0}};
+    int n = poll(p, 2, timeout);
+    berth_clock_update(&t->w.clock);
+    if (n > 0 && (p[1].revents & POLLIN)) {
+        uint64_t v;
+        ssize_t r = read(t->wake_fd, &v, sizeof v);
+        (void)r;
+    }
+    berth_conn *w;
+    while ((w = berth_worker_next_woken(&t->w)))
+        berth_conn_pump(w);
+    if (n > 0 && (p[0].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))) {
+        char *buf = berth_conn_read_buf(c, &cap);
+        if (buf) {
+            ssize_t r = read(fd, buf, cap);
+            if (r >= 0)
+                berth_conn_read_done(c, (size_t)r);
+            else if (errno != EAGAIN && errno != EINTR)
+                berth_conn_abort(c);
+        }
+    }
+    berth_worker_run_timers(&t->w);
+}
+
 /* Serves one connection to its end on the calling thread. */
 static void serve(fthread *t, int fd)
 {
@@ -75,6 +139,9 @@ static void serve(fthread *t, int fd)
 
     berth_socket_tune(fd);
     set_timeouts(fd, f->tick_ms);
+    t->conn_fd = fd;
+    if (c)
+        berth_conn_set_backend_data(c, t);
     while (c) {
         berth_clock_update(&t->w.clock);
         if (!drained && stopping(f)) {
@@ -94,6 +161,10 @@ static void serve(fthread *t, int fd)
         if (st == BERTH_CONN_SHUTDOWN && !shut) {
             shutdown(fd, SHUT_WR);
             shut = 1;
+        }
+        if (berth_conn_waiting(c)) {
+            wait_stream(t, c, fd);
+            continue;
         }
         size_t cap;
         char *buf = berth_conn_read_buf(c, &cap);
@@ -121,6 +192,10 @@ static void *conn_thread(void *arg)
     fthread *t = arg;
     fast *f = t->f;
     berth_worker_init(&t->w, &f->srv->engine);
+    t->w.backend = t;
+    t->w.wake = wake;
+    t->w.flush = flush;
+    t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     int fd = t->fd;
     for (;;) {
         serve(t, fd);
@@ -155,6 +230,8 @@ static void *conn_thread(void *arg)
     pthread_cond_broadcast(&f->all_done);
     pthread_mutex_unlock(&f->lock);
     berth_worker_destroy(&t->w);
+    if (t->wake_fd >= 0)
+        close(t->wake_fd);
     pthread_cond_destroy(&t->wake);
     free(t);
     return NULL;

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,7 +32,8 @@ typedef struct rworker {
     berth_poller *poller;
     pthread_t thread;
     int listen_fd;
-    int listen_kind, stop_kind; /* addresses used as poller tags */
+    int listen_kind, stop_kind, wake_kind; /* addresses used as poller tags */
+    int wake_fd;                /* eventfd: stream work posted by other threads */
     rconn head;                 /* list sentinel */
     size_t nconns;
     int accept_paused;          /* out of fds: retry on the next sweep */
@@ -124,6 +126,7 @@ static void accept_all(rworker *rw)
         rc->kind = K_CONN;
         rc->fd = fd;
         rc->engine = c;
+        berth_conn_set_backend_data(c, rc);
         rc->readable = 1; /* data often arrives with the connection */
         if (berth_poller_add(rw->poller, fd, rc) != 0) {
             berth_conn_free(c);
@@ -175,16 +178,41 @@ static void drain_all(rworker *rw)
     }
 }
 
+static void wake(berth_worker *w)
+{
+    rworker *rw = w->backend;
+    uint64_t one = 1;
+    ssize_t n = write(rw->wake_fd, &one, sizeof one);
+    (void)n;
+}
+
+/* Applies stream work queued for connections, then flushes them. */
+static void run_woken(rworker *rw)
+{
+    berth_conn *c;
+    while ((c = berth_worker_next_woken(&rw->w))) {
+        berth_conn_pump(c);
+        conn_service(rw, berth_conn_backend_data(c));
+    }
+}
+
 static void *worker_main(void *arg)
 {
     rworker *rw = arg;
     berth_server *srv = rw->srv;
     berth_poll_event ev[256];
     int stopping = 0;
+    rw->w.owner = pthread_self();
+    berth_clock_update(&rw->w.clock);
     uint64_t drain_deadline = 0, next_sweep = rw->w.clock.now_ms + SWEEP_MS;
+    uint64_t next_timer = UINT64_MAX;
 
     for (;;) {
-        int n = berth_poller_wait(rw->poller, ev, 256, SWEEP_MS);
+        uint64_t now = rw->w.clock.now_ms;
+        int timeout = SWEEP_MS;
+        if (next_timer != UINT64_MAX)
+            timeout = next_timer <= now ? 0 : next_timer - now < SWEEP_MS ? (int)(next_timer - now) : SWEEP_MS;
+        int n = berth_poller_wait(rw->poller, ev, 256, timeout);
         berth_clock_update(&rw->w.clock);
         for (int i = 0; i < n; i++) {
             void *ptr = ev[i].ptr;
@@ -197,6 +225,10 @@ static void *worker_main(void *arg)
                     drain_deadline = rw->w.clock.now_ms + srv->config.drain_timeout_ms;
                     drain_all(rw);
                 }
+            } else if (ptr == &rw->wake_kind) {
+                uint64_t v;
+                ssize_t r = read(rw->wake_fd, &v, sizeof v);
+                (void)r;
             } else {
                 rconn *rc = ptr;
                 if (ev[i].events & BERTH_POLL_IN)
@@ -204,6 +236,8 @@ static void *worker_main(void *arg)
                 conn_service(rw, rc);
             }
         }
+        next_timer = berth_worker_run_timers(&rw->w);
+        run_woken(rw);
         if (rw->w.clock.now_ms >= next_sweep) {
             sweep(rw);
             next_sweep = rw->w.clock.now_ms + SWEEP_MS;
@@ -229,9 +263,14 @@ static int reactor_start(berth_server *srv)
         srv->listen_fds[i] = -1; /* the worker owns it now */
         rw->head.next = rw->head.prev = &rw->head;
         berth_worker_init(&rw->w, &srv->engine);
+        rw->w.backend = rw;
+        rw->w.wake = wake;
+        rw->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         rw->poller = berth_poller_new();
-        if (!rw->poller || berth_poller_add(rw->poller, rw->listen_fd, &rw->listen_kind) != 0 ||
-            berth_poller_add(rw->poller, srv->stop_fd, &rw->stop_kind) != 0) {
+        if (!rw->poller || rw->wake_fd < 0 ||
+            berth_poller_add(rw->poller, rw->listen_fd, &rw->listen_kind) != 0 ||
+            berth_poller_add(rw->poller, srv->stop_fd, &rw->stop_kind) != 0 ||
+            berth_poller_add(rw->poller, rw->wake_fd, &rw->wake_kind) != 0) {
             fprintf(stderr, "berth: reactor: cannot create a poller\n");
             return -1;
         }
@@ -253,6 +292,7 @@ static void reactor_join(berth_server *srv)
     for (int i = 0; i < srv->threads; i++) {
         pthread_join(rws[i].thread, NULL);
         berth_poller_free(rws[i].poller);
+        close(rws[i].wake_fd);
         berth_worker_destroy(&rws[i].w);
     }
     free(rws);

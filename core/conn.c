@@ -8,12 +8,14 @@
 #include "parse.h"
 #include "request.h"
 #include "router.h"
+#include "stream.h"
 
 #define OUT_SEGS 16
 #define OUT_COPY_MAX 16384     /* bodies up to this are copied into the out buffer */
 #define LINGER_MAX_BYTES (1u << 20)
 
-enum phase { P_HEAD, P_BODY, P_LINGER, P_CLOSED };
+/* P_WAIT: the handler deferred its response; input is held, not parsed. */
+enum phase { P_HEAD, P_BODY, P_WAIT, P_LINGER, P_CLOSED };
 
 typedef struct out_seg {
     const char *ptr; /* external bytes, or NULL: bytes at off in the out buffer */
@@ -47,6 +49,13 @@ struct berth_conn {
     unsigned nsegs, seg_head;
     size_t seg_off;
     size_t out_pending;
+    /* deferred or streamed response */
+    berth_stream *stream;
+    int dispatching;        /* inside a handler */
+    int busy;               /* inside process(): no re-entry */
+    int woken;              /* on the worker's wake list */
+    struct berth_conn *wake_next;
+    void *backend_data;
 };
 
 static void process(berth_conn *c);
@@ -186,6 +195,8 @@ void berth_conn_out_done(berth_conn *c, size_t n)
         return;
     c->t_write = now(c);
     c->out_pending -= n;
+    if (c->stream)
+        berth_stream_set_pending(c->stream, c->out_pending);
     while (n && c->seg_head < c->nsegs) {
         out_seg *s = &c->segs[c->seg_head];
         size_t left = s->len - c->seg_off;
@@ -248,10 +259,22 @@ static char *put_head_start(berth_conn *c, char *p, int status)
     return PUT_LIT(p, "\r\n");
 }
 
-static void fail_alloc(berth_conn *c)
+/* Ends the connection now; a stream in progress learns the client is gone. */
+static void conn_kill(berth_conn *c)
 {
     c->phase = P_CLOSED;
+    if (c->stream) {
+        berth_stream *s = c->stream;
+        c->stream = NULL;
+        berth_stream_detach(s, 1);
+    }
 }
+
+static void fail_alloc(berth_conn *c) { conn_kill(c); }
+
+void berth_conn_abort(berth_conn *c) { conn_kill(c); }
+
+int berth_conn_waiting(const berth_conn *c) { return c->phase == P_WAIT; }
 
 /* Queues a complete error response and stops reading requests. */
 static void conn_error(berth_conn *c, int status)
@@ -279,40 +302,72 @@ static int status_has_body(int status)
     return !(status < 200 || status == 204 || status == 304);
 }
 
-/* Serializes the response of the current request. */
-static void response_write(berth_conn *c, struct berth_req *req, int keep_alive)
+enum { FRAME_LENGTH, FRAME_CHUNKED, FRAME_CLOSE, FRAME_NONE };
+
+static size_t head_bound(int status, size_t hdr_len, size_t ctype_len)
 {
-    struct berth_res *res = &req->res;
-    int with_length = status_has_body(res->status);
-    size_t body_len = with_length ? res->body_len : 0;
-    int send_body = with_length && !req->is_head && body_len;
-    int copy_body = send_body && body_len <= OUT_COPY_MAX;
-    const char *reason = berth_status_reason(res->status);
-    size_t need = 160 + strlen(reason) + res->hdr_len + (copy_body ? body_len : 0);
-    char *p = out_reserve(c, need);
+    return 200 + strlen(berth_status_reason(status)) + hdr_len + ctype_len;
+}
+
+/* Writes a response head; the caller reserved head_bound() bytes. */
+static char *head_put(berth_conn *c, char *p, int status, const char *hdr, size_t hdr_len,
+                      const char *ctype, size_t ctype_len, int frame, uint64_t length,
+                      int keep_alive)
+{
+    p = put_head_start(c, p, status);
+    p = put_str(p, hdr, hdr_len);
+    if (ctype_len) {
+        p = PUT_LIT(p, "Content-Type: ");
+        p = put_str(p, ctype, ctype_len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    if (frame == FRAME_LENGTH) {
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put_u64(p, length);
+        p = PUT_LIT(p, "\r\n");
+    } else if (frame == FRAME_CHUNKED) {
+        p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+    }
+    return keep_alive ? PUT_LIT(p, "Connection: keep-alive\r\n\r\n")
+                      : PUT_LIT(p, "Connection: close\r\n\r\n");
+}
+
+/* Queues a complete response with a known body. A large body owned by
+ * *owned is queued without a copy (and *owned cleared). */
+static void response_put(berth_conn *c, int status, const char *hdr, size_t hdr_len,
+                         const char *ctype, size_t ctype_len, const char *body, size_t body_len,
+                         char **owned, int is_head, int keep_alive)
+{
+    int with_length = status_has_body(status);
+    if (!with_length)
+        body_len = 0;
+    int send_body = with_length && !is_head && body_len;
+    int copy_body = send_body && (body_len <= OUT_COPY_MAX || !owned);
+    char *p = out_reserve(c, head_bound(status, hdr_len, ctype_len) + (copy_body ? body_len : 0));
     if (!p) {
         fail_alloc(c);
         return;
     }
     char *start = p;
-    p = put_head_start(c, p, res->status);
-    p = put_str(p, res->hdr, res->hdr_len);
-    if (with_length) {
-        p = PUT_LIT(p, "Content-Length: ");
-        p = put_u64(p, body_len);
-        p = PUT_LIT(p, "\r\n");
-    }
-    p = keep_alive ? PUT_LIT(p, "Connection: keep-alive\r\n\r\n")
-                   : PUT_LIT(p, "Connection: close\r\n\r\n");
+    p = head_put(c, p, status, hdr, hdr_len, ctype, ctype_len,
+                 with_length ? FRAME_LENGTH : FRAME_NONE, body_len, keep_alive);
     if (copy_body)
-        p = put_str(p, res->body, body_len);
+        p = put_str(p, body, body_len);
     out_commit(c, (size_t)(p - start));
     if (send_body && !copy_body) {
-        void *owned = res->body_alloc;
-        res->body_alloc = NULL;
-        if (out_external(c, res->body, body_len, owned) != 0)
+        char *o = *owned;
+        *owned = NULL;
+        if (out_external(c, body, body_len, o) != 0)
             fail_alloc(c);
     }
+}
+
+/* Serializes the response of the current request. */
+static void response_write(berth_conn *c, struct berth_req *req, int keep_alive)
+{
+    struct berth_res *res = &req->res;
+    response_put(c, res->status, res->hdr, res->hdr_len, NULL, 0, res->body, res->body_len,
+                 res->body_alloc ? &res->body_alloc : NULL, req->is_head, keep_alive);
 }
 
 /* ---- request lifecycle ------------------------------------------------ */
@@ -335,7 +390,8 @@ static void request_end(berth_conn *c)
     berth_res_release(&req->res);
     berth_pool_put(&c->w->req_pool, req);
     c->req = NULL;
-    c->phase = c->phase == P_CLOSED ? P_CLOSED : P_HEAD;
+    if (c->phase == P_BODY)
+        c->phase = P_HEAD;
     c->head_started = 0;
     berth_head_scan_reset(&c->scan);
 }
@@ -349,8 +405,17 @@ static void request_fail(berth_conn *c, int status)
 static void dispatch(berth_conn *c)
 {
     struct berth_req *req = c->req;
-    if (req->handler)
+    if (req->handler) {
+        c->dispatching = 1;
         req->handler(req, &req->res, req->user);
+        c->dispatching = 0;
+    }
+    if (req->res.deferred) {
+        /* The stream holds what the response needs; the request block can
+         * go back to the pool while the response is outstanding. */
+        request_end(c);
+        return;
+    }
     int keep_alive = req->keep_alive && !req->res.close && !c->draining;
     response_write(c, req, keep_alive);
     if (!keep_alive)
@@ -502,6 +567,7 @@ static void request_start(berth_conn *c, size_t head_len)
     req->head.headers = req->headers;
     req->head.max_headers = e->max_header_fields;
     berth_res_init(&req->res);
+    req->res.conn = c;
 
     int rc = berth_head_parse(c->in + c->in_off, head_len, &req->head);
     if (!rc)
@@ -575,6 +641,9 @@ static int skip_empty_lines(berth_conn *c)
 static void process(berth_conn *c)
 {
     const berth_engine *e = c->w->engine;
+    if (c->busy || c->dispatching)
+        return;
+    c->busy = 1;
     for (;;) {
         if (c->phase == P_HEAD) {
             if (c->no_more || c->out_pending > e->out_high_water)
@@ -634,6 +703,7 @@ static void process(berth_conn *c)
             c->in_off = 0;
         }
     }
+    c->busy = 0;
 }
 
 /* Moves to SHUTDOWN or CLOSED once the last response is written. */
@@ -687,10 +757,10 @@ void berth_conn_read_done(berth_conn *c, size_t n)
     }
     if (n == 0) {
         c->peer_eof = 1;
-        if (c->phase == P_BODY) {
-            /* The client went away mid-body: nobody is left to answer. */
+        if (c->phase == P_BODY || c->phase == P_WAIT) {
+            /* The client went away before its response: nobody to answer. */
             request_end(c);
-            c->phase = P_CLOSED;
+            conn_kill(c);
             return;
         }
     } else {
@@ -716,6 +786,8 @@ uint64_t berth_conn_deadline(const berth_conn *c)
         return c->t_linger + e->linger_ms;
     if (c->out_pending)
         return c->t_write + e->write_timeout_ms;
+    if (c->phase == P_WAIT)
+        return UINT64_MAX; /* a stream may be quiet for long */
     if (c->phase == P_BODY)
         return c->t_phase + e->body_timeout_ms;
     if (c->head_started)
@@ -726,7 +798,7 @@ uint64_t berth_conn_deadline(const berth_conn *c)
 void berth_conn_on_timeout(berth_conn *c)
 {
     if (c->phase == P_LINGER || c->out_pending) {
-        c->phase = P_CLOSED;
+        conn_kill(c);
         return;
     }
     if (c->phase == P_BODY || c->head_started) {
@@ -752,8 +824,243 @@ void berth_conn_free(berth_conn *c)
 {
     if (!c)
         return;
+    if (c->woken) {
+        berth_worker *w = c->w;
+        pthread_mutex_lock(&w->wake_lock);
+        for (berth_conn **pp = &w->woken; *pp; pp = &(*pp)->wake_next) {
+            if (*pp == c) {
+                *pp = c->wake_next;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&w->wake_lock);
+    }
+    if (c->stream) {
+        berth_stream *s = c->stream;
+        c->stream = NULL;
+        berth_stream_detach(s, 1);
+    }
     request_end(c);
     out_release(c);
     berth_pool_put(&c->w->buf_pool, c->in);
     free(c);
 }
+
+/* ---- deferred and streamed responses ---------------------------------- */
+
+int berth_conn_on_owner_thread(const berth_conn *c)
+{
+    return pthread_equal(pthread_self(), c->w->owner);
+}
+
+berth_stream *berth_res_defer(berth_res *res)
+{
+    berth_conn *c = res->conn;
+    if (c->stream && res->deferred)
+        return c->stream;
+    if (!c->dispatching || c->stream)
+        return NULL;
+    struct berth_req *req = c->req;
+    int keep_alive = req->keep_alive && !res->close && !c->draining;
+    berth_stream *s = berth_stream_new(c, c->w, res->status, res->hdr, res->hdr_len,
+                                       req->is_head, keep_alive);
+    if (!s)
+        return NULL;
+    s->chunked = req->head.minor >= 1;
+    c->stream = s;
+    res->deferred = 1;
+    c->phase = P_WAIT;
+    return s;
+}
+
+/* New output from a stream operation on the owner thread: the fast
+ * backend writes it at once; event loops get the connection queued, and
+ * service it after the current callback. */
+static void stream_output(berth_conn *c)
+{
+    if (c->w->flush)
+        c->w->flush(c);
+    else
+        berth_worker_notify(c->w, c);
+}
+
+/* The response of the stream is complete: back to reading requests. */
+static void stream_finish(berth_conn *c)
+{
+    berth_stream *s = c->stream;
+    c->stream = NULL;
+    if (!s->keep_alive)
+        c->no_more = 1;
+    berth_stream_detach(s, 0);
+    if (c->phase == P_WAIT)
+        c->phase = P_HEAD;
+    c->t_idle = now(c);
+    stream_output(c);
+    process(c);
+    settle(c);
+}
+
+static int stream_hdr_add(berth_stream *s, const char *name, size_t nlen, const char *value,
+                          size_t vlen)
+{
+    char *n = realloc(s->hdr, s->hdr_len + nlen + vlen + 4);
+    if (!n)
+        return -1;
+    char *p = n + s->hdr_len;
+    memcpy(p, name, nlen);
+    p += nlen;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, vlen);
+    p += vlen;
+    *p++ = '\r';
+    *p++ = '\n';
+    s->hdr = n;
+    s->hdr_len = (size_t)(p - n);
+    return 0;
+}
+
+static void stream_start(berth_conn *c, berth_stream *s, int status, const char *ct,
+                         size_t ct_len)
+{
+    if (status >= 100 && status <= 999)
+        s->status = status;
+    int frame = !status_has_body(s->status) ? FRAME_NONE : s->chunked ? FRAME_CHUNKED : FRAME_CLOSE;
+    if (frame == FRAME_CLOSE)
+        s->keep_alive = 0; /* HTTP/1.0: the close ends the body */
+    if (frame == FRAME_NONE)
+        s->is_head = 1; /* no body may follow */
+    char *p = out_reserve(c, head_bound(s->status, s->hdr_len, ct_len));
+    if (!p) {
+        fail_alloc(c);
+        return;
+    }
+    char *start = p;
+    p = head_put(c, p, s->status, s->hdr, s->hdr_len, ct, ct_len, frame, 0, s->keep_alive);
+    out_commit(c, (size_t)(p - start));
+    s->started = 1;
+}
+
+static void stream_write(berth_conn *c, berth_stream *s, const char *data, size_t len)
+{
+    if (s->is_head || len == 0)
+        return;
+    char *p = out_reserve(c, len + 24);
+    if (!p) {
+        fail_alloc(c);
+        return;
+    }
+    char *start = p;
+    if (s->chunked) {
+        static const char hex[] = "0123456789abcdef";
+        char tmp[16];
+        int n = 0;
+        size_t v = len;
+        do {
+            tmp[n++] = hex[v & 15];
+            v >>= 4;
+        } while (v);
+        while (n)
+            *p++ = tmp[--n];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    p = put_str(p, data, len);
+    if (s->chunked) {
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    out_commit(c, (size_t)(p - start));
+}
+
+void berth_conn_stream_apply(berth_conn *c, stream_op *op)
+{
+    berth_stream *s = c->stream;
+    if (!s || c->phase == P_CLOSED)
+        return;
+    const char *a = op->data, *b = op->data + op->split;
+    size_t alen = op->split, blen = op->len - op->split;
+    switch (op->kind) {
+    case OP_HEADER:
+        if (!s->started)
+            stream_hdr_add(s, a, alen, b, blen);
+        break;
+    case OP_SEND:
+        if (!s->started) {
+            if (op->status >= 100 && op->status <= 999)
+                s->status = op->status;
+            response_put(c, s->status, s->hdr, s->hdr_len, a, alen, b, blen, NULL, s->is_head,
+                         s->keep_alive);
+        } else if (s->chunked && !s->is_head) {
+            stream_write(c, s, b, blen);
+            out_append(c, "0\r\n\r\n", 5);
+        }
+        stream_finish(c);
+        return;
+    case OP_START:
+        if (!s->started)
+            stream_start(c, s, op->status, a, alen);
+        break;
+    case OP_WRITE:
+        if (!s->started)
+            stream_start(c, s, 0, NULL, 0);
+        stream_write(c, s, b, blen);
+        break;
+    case OP_END:
+        if (!s->started) {
+            response_put(c, s->status, s->hdr, s->hdr_len, NULL, 0, NULL, 0, NULL, s->is_head,
+                         s->keep_alive);
+        } else if (s->chunked && !s->is_head) {
+            out_append(c, "0\r\n\r\n", 5);
+        }
+        stream_finish(c);
+        return;
+    }
+    berth_stream_set_pending(s, c->out_pending);
+    stream_output(c);
+}
+
+void berth_conn_pump(berth_conn *c)
+{
+    berth_stream *s = c->stream;
+    if (!s)
+        return;
+    stream_op *op = berth_stream_take(s);
+    while (op) {
+        stream_op *next = op->next;
+        berth_conn_stream_apply(c, op);
+        free(op);
+        op = next;
+    }
+}
+
+void berth_worker_notify(berth_worker *w, berth_conn *c)
+{
+    int owner = pthread_equal(pthread_self(), w->owner);
+    pthread_mutex_lock(&w->wake_lock);
+    int first = !w->woken;
+    if (!c->woken) {
+        c->woken = 1;
+        c->wake_next = w->woken;
+        w->woken = c;
+    }
+    pthread_mutex_unlock(&w->wake_lock);
+    if (!owner && first && w->wake)
+        w->wake(w);
+}
+
+berth_conn *berth_worker_next_woken(berth_worker *w)
+{
+    pthread_mutex_lock(&w->wake_lock);
+    berth_conn *c = w->woken;
+    if (c) {
+        w->woken = c->wake_next;
+        c->woken = 0;
+        c->wake_next = NULL;
+    }
+    pthread_mutex_unlock(&w->wake_lock);
+    return c;
+}
+
+void *berth_conn_backend_data(const berth_conn *c) { return c->backend_data; }
+void berth_conn_set_backend_data(berth_conn *c, void *data) { c->backend_data = data; }

@@ -50,4 +50,14 @@ void berth_conn_on_timeout(berth_conn *c);
 /* The server is stopping: finish the request in flight, then close. */
 void berth_conn_drain(berth_conn *c);
 
+/* The backend's object for this connection (for the wake list). */
+void *berth_conn_backend_data(const berth_conn *c);
+void berth_conn_set_backend_data(berth_conn *c, void *data);
+/* Closes the connection at once (a write failed). */
+void berth_conn_abort(berth_conn *c);
+/* 1 while a deferred response is outstanding (input is held, not parsed). */
+int berth_conn_waiting(const berth_conn *c);
+/* Applies the stream operations queued for c by other threads. */
+void berth_conn_pump(berth_conn *c);
+
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "request.h"
+#include "timer.h"
 
 void berth_config_init(berth_config *c)
 {
@@ -20,6 +21,7 @@ void berth_config_init(berth_config *c)
     c->write_timeout_ms = 30000;
     c->max_connections = 100000;
     c->drain_timeout_ms = 10000;
+    c->max_stream_buffer = 1024 * 1024;
 }
 
 void berth_engine_init(berth_engine *e, const berth_config *c)
@@ -35,6 +37,7 @@ void berth_engine_init(berth_engine *e, const berth_config *c)
     e->write_timeout_ms = c->write_timeout_ms;
     e->linger_ms = 2000;
     e->out_high_water = 256 * 1024;
+    e->max_stream_buffer = c->max_stream_buffer ? c->max_stream_buffer : 1024 * 1024;
     e->router = c->router;
     e->handler = c->handler;
     e->user = c->user;
@@ -53,10 +56,14 @@ void berth_worker_init(berth_worker *w, const berth_engine *e)
     berth_pool_init(&w->buf_pool, e->buf_size, 256);
     berth_pool_init(&w->req_pool, e->req_size, 64);
     berth_clock_update(&w->clock);
+    w->owner = pthread_self();
+    pthread_mutex_init(&w->wake_lock, NULL);
 }
 
 void berth_worker_destroy(berth_worker *w)
 {
+    berth_timers_free(w);
     berth_pool_destroy(&w->buf_pool);
     berth_pool_destroy(&w->req_pool);
+    pthread_mutex_destroy(&w->wake_lock);
 }

@@ -3,9 +3,13 @@
 #ifndef BERTH_ENGINE_H
 #define BERTH_ENGINE_H
 
+#include <pthread.h>
+
 #include "berth.h"
 #include "clock.h"
 #include "pool.h"
+
+struct berth_conn;
 
 typedef struct berth_engine {
     size_t max_request_line;
@@ -18,6 +22,7 @@ typedef struct berth_engine {
     unsigned write_timeout_ms;
     unsigned linger_ms;       /* how long a closing connection drains input */
     size_t out_high_water;    /* stop parsing new requests above this output */
+    size_t max_stream_buffer; /* per streamed response */
     berth_router *router;
     berth_handler_fn handler;
     void *user;
@@ -25,15 +30,38 @@ typedef struct berth_engine {
     size_t req_size;          /* request block size (request + header slots) */
 } berth_engine;
 
+/* Per-thread state. A worker belongs to the thread that runs its
+ * connections (the owner); only the wake list is touched by other threads. */
 typedef struct berth_worker {
     const berth_engine *engine;
     berth_clock clock;
     berth_pool buf_pool;
     berth_pool req_pool;
+    pthread_t owner;
+    /* Connections with stream work to apply, pushed by any thread. */
+    pthread_mutex_t wake_lock;
+    struct berth_conn *woken;
+    /* Set by the backend: makes the owner's loop call berth_worker_next_woken
+     * soon. Called from any thread; must be thread-safe. */
+    void (*wake)(struct berth_worker *w);
+    void *backend;            /* the backend's per-thread data */
+    /* Fast backend: writes a connection's output at once, blocking. */
+    void (*flush)(struct berth_conn *c);
+    /* Timers: a binary min-heap by due time. */
+    struct berth_timer **timers;
+    size_t ntimers, timers_cap;
 } berth_worker;
 
 void berth_engine_init(berth_engine *engine, const berth_config *config);
+/* Must be called on the thread that will own the worker. */
 void berth_worker_init(berth_worker *worker, const berth_engine *engine);
 void berth_worker_destroy(berth_worker *worker);
+/* Queues c for its owner's loop (any thread); calls w->wake unless the
+ * caller is the owner, whose loop checks the list after every event. */
+void berth_worker_notify(berth_worker *w, struct berth_conn *c);
+/* Pops a connection queued by berth_worker_notify (owner thread). */
+struct berth_conn *berth_worker_next_woken(berth_worker *w);
+/* Runs the timers that are due; returns the next due time or UINT64_MAX. */
+uint64_t berth_worker_run_timers(berth_worker *w);
 
 #endif

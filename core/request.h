@@ -16,6 +16,8 @@ struct berth_route;
 enum berth_body_mode { BERTH_BODY_NONE, BERTH_BODY_LENGTH, BERTH_BODY_CHUNKED };
 
 struct berth_res {
+    struct berth_conn *conn;
+    int deferred;         /* berth_res_defer was called */
     int status;
     int close;            /* handler sent Connection: close */
     char *hdr;            /* "Name: value\r\n" lines */

@@ -180,6 +180,58 @@ static void json_items(berth_req *req, berth_res *res, void *user)
     berth_res_header(res, "Content-Type", app_json);
 }
 
+/* GET /sse?n=&interval_ms=: n events, one every interval_ms. */
+typedef struct sse_state {
+    int64_t sent, total;
+} sse_state;
+
+static void sse_tick(berth_stream *s, void *arg)
+{
+    sse_state *st = arg;
+    char id[24], data[48];
+    snprintf(id, sizeof id, "%lld", (long long)st->sent);
+    int n = snprintf(data, sizeof data, "event %lld of %lld", (long long)st->sent + 1,
+                     (long long)st->total);
+    if (berth_sse_send(s, "tick", id, data, (size_t)n) == -2)
+        return; /* the client reads slowly: skip this beat, try the next */
+    if (++st->sent >= st->total) {
+        berth_stream_end(s);
+        free(st);
+    }
+}
+
+static void sse_closed(berth_stream *s, void *arg)
+{
+    berth_stream_end(s); /* releases the handle; the client is gone */
+    free(arg);
+}
+
+static void sse(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    int64_t n = 10, interval = 1000;
+    if ((berth_req_query(req, "n", (char[2]){0}, 2) != -1 && !berth_req_query_int(req, "n", &n)) ||
+        (berth_req_query(req, "interval_ms", (char[2]){0}, 2) != -1 &&
+         !berth_req_query_int(req, "interval_ms", &interval)) ||
+        n < 0 || n > 1000000 || interval < 1 || interval > 3600000)
+        return bad_request(res, "n (0-1000000) and interval_ms (1-3600000) must be integers\n");
+    sse_state *st = calloc(1, sizeof *st);
+    berth_stream *s = st ? berth_sse_start(res, 15000) : NULL;
+    if (!s) {
+        free(st);
+        berth_res_send(res, 503, text_plain, "out of memory\n", 14);
+        return;
+    }
+    st->total = n;
+    if (n == 0) {
+        berth_stream_end(s);
+        free(st);
+        return;
+    }
+    berth_stream_on_close(s, sse_closed, st);
+    berth_stream_timer(s, (unsigned)interval, (unsigned)interval, sse_tick, st);
+}
+
 int arena_routes_add(berth_router *r, const dataset *data)
 {
     int rc = 0;
@@ -191,5 +243,6 @@ int arena_routes_add(berth_router *r, const dataset *data)
     rc |= berth_router_add(r, "GET", "/pipeline", pipeline, NULL);
     rc |= berth_router_add(r, "GET", "/json/{count}", json_items, (void *)data);
     rc |= berth_router_add_streaming(r, "POST", "/upload", NULL, upload, NULL);
+    rc |= berth_router_add(r, "GET", "/sse", sse, NULL);
     return rc ? -1 : 0;
 }

@@ -99,6 +99,74 @@ BERTH_API int berth_res_send(berth_res *res, int status, const char *content_typ
  * filled by the handler (avoids an intermediate copy). NULL on failure. */
 BERTH_API char *berth_res_body_reserve(berth_res *res, size_t len);
 
+/* ---- Deferred and streamed responses ----------------------------------
+ * A handler may return without a complete response: it calls
+ * berth_res_defer and gets a stream handle, which any thread may use until
+ * it calls berth_stream_send or berth_stream_end (exactly one of them, even
+ * after the client has gone). The response is then either sent whole
+ * (berth_stream_send) or streamed: berth_stream_start, any number of
+ * berth_stream_write, berth_stream_end (chunked transfer coding for
+ * HTTP/1.1 clients, close-delimited for HTTP/1.0).
+ *
+ * The berth_req is valid only until the handler returns: copy what the
+ * deferred work needs. Calls made on the connection's own thread (in the
+ * handler, a stream timer or on_close) take effect at once; on the fast
+ * backend they also write at once, blocking that connection's thread.
+ * Calls from other threads are queued and wake the connection's loop. */
+
+typedef struct berth_stream berth_stream;
+typedef struct berth_timer berth_timer;
+typedef void (*berth_stream_fn)(berth_stream *stream, void *arg);
+
+/* Keeps the response open after the handler returns. Status and headers
+ * already set on res are kept. NULL if out of memory (the response is
+ * then sent as it stands when the handler returns). */
+BERTH_API berth_stream *berth_res_defer(berth_res *res);
+
+/* Adds a header before the response starts; same rules as berth_res_header. */
+BERTH_API int berth_stream_header(berth_stream *s, const char *name, const char *value);
+/* Sends the whole response and releases the handle. */
+BERTH_API int berth_stream_send(berth_stream *s, int status, const char *content_type,
+                                const void *body, size_t len);
+/* Starts a streamed response of unknown length. */
+BERTH_API int berth_stream_start(berth_stream *s, int status, const char *content_type);
+/* Queues a copy of data as the next piece of the body. Returns 0; -1 when
+ * the client has gone (stop producing); -2 when accepting len more bytes
+ * would pass the stream's buffer limit (wait, or drop, and retry). */
+BERTH_API int berth_stream_write(berth_stream *s, const void *data, size_t len);
+/* Ends the response and releases the handle. */
+BERTH_API int berth_stream_end(berth_stream *s);
+/* Bytes accepted but not yet written to the socket. */
+BERTH_API size_t berth_stream_buffered(berth_stream *s);
+/* Blocks the calling thread (not the connection's loop thread) until at
+ * most `below` bytes are buffered, the client goes away (-1), or
+ * timeout_ms passes (-2; 0 waits forever). Returns 0 when drained. */
+BERTH_API int berth_stream_wait(berth_stream *s, size_t below, unsigned timeout_ms);
+/* 1 once the client has gone. */
+BERTH_API int berth_stream_gone(berth_stream *s);
+/* fn runs once on the connection's thread if the client goes away before
+ * the response ends (cancel upstream work there); the handle stays valid
+ * until berth_stream_end. Connection-thread only. */
+BERTH_API void berth_stream_on_close(berth_stream *s, berth_stream_fn fn, void *arg);
+
+/* A timer on the connection's thread, backend-neutral: fn runs after
+ * delay_ms, then every repeat_ms if non-zero. Timers stop by themselves
+ * when the response ends or the client goes away. Connection-thread only
+ * (handler, timer or on_close); NULL otherwise. */
+BERTH_API berth_timer *berth_stream_timer(berth_stream *s, unsigned delay_ms, unsigned repeat_ms,
+                                          berth_stream_fn fn, void *arg);
+BERTH_API void berth_timer_stop(berth_timer *t);
+
+/* Server-sent events (text/event-stream) over a deferred response:
+ * berth_sse_start defers and starts the stream and, if keepalive_ms is
+ * non-zero, writes a comment line that often to keep proxies from timing
+ * out. berth_sse_send frames one event; data may hold several lines (LF,
+ * CRLF or CR), each sent as its own data: line. event and id may be NULL.
+ * Returns as berth_stream_write. */
+BERTH_API berth_stream *berth_sse_start(berth_res *res, unsigned keepalive_ms);
+BERTH_API int berth_sse_send(berth_stream *s, const char *event, const char *id,
+                             const char *data, size_t len);
+
 /* ---- Router ----------------------------------------------------------- */
 
 BERTH_API berth_router *berth_router_new(void);
@@ -141,6 +209,8 @@ typedef struct berth_config {
     unsigned write_timeout_ms;  /* max gap between write progress. 30 s */
     unsigned max_connections;   /* over it: 503 and close. default 100000 */
     unsigned drain_timeout_ms;  /* on stop, time given to requests in flight. 10 s */
+    size_t max_stream_buffer;   /* per streamed response; berth_stream_write
+                                   answers -2 beyond it. default 1 MiB */
 } berth_config;
 
 /* Fills *config with the defaults above. Call before setting fields. */

@@ -1,0 +1,284 @@
+/* The public berth_stream_* calls. Calls on the connection's own thread
+ * apply at once; calls from other threads queue an operation and wake the
+ * connection's loop, which applies it (berth_conn_pump). */
+#include "stream.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "parse.h"
+#include "timer.h"
+
+berth_stream *berth_stream_new(struct berth_conn *c, berth_worker *w, int status, const char *hdr,
+                               size_t hdr_len, int is_head, int keep_alive)
+{
+    berth_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    if (hdr_len) {
+        s->hdr = malloc(hdr_len);
+        if (!s->hdr) {
+            free(s);
+            return NULL;
+        }
+        memcpy(s->hdr, hdr, hdr_len);
+        s->hdr_len = hdr_len;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->drained, NULL);
+    s->conn = c;
+    s->w = w;
+    s->refs = 2;
+    s->status = status;
+    s->is_head = is_head;
+    s->keep_alive = keep_alive;
+    return s;
+}
+
+static void stream_free(berth_stream *s)
+{
+    stream_op *op = s->ops;
+    while (op) {
+        stream_op *next = op->next;
+        free(op);
+        op = next;
+    }
+    free(s->hdr);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->drained);
+    free(s);
+}
+
+/* Drops one reference; the caller holds s->lock, which this releases. */
+static void unref_unlock(berth_stream *s)
+{
+    int last = --s->refs == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (last)
+        stream_free(s);
+}
+
+stream_op *berth_stream_take(berth_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    stream_op *ops = s->ops;
+    s->ops = s->ops_tail = NULL;
+    s->queued = 0;
+    pthread_mutex_unlock(&s->lock);
+    return ops;
+}
+
+void berth_stream_set_pending(berth_stream *s, size_t pending)
+{
+    atomic_store(&s->out_pending, pending);
+    if (atomic_load(&s->waiters)) {
+        pthread_mutex_lock(&s->lock);
+        pthread_cond_broadcast(&s->drained);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+void berth_stream_detach(berth_stream *s, int client_gone)
+{
+    pthread_mutex_lock(&s->lock);
+    s->conn = NULL;
+    s->gone = s->gone || client_gone;
+    int notify = client_gone && !s->app_done && s->on_close;
+    pthread_cond_broadcast(&s->drained);
+    pthread_mutex_unlock(&s->lock);
+    while (s->timers)
+        berth_timer_stop(s->timers);
+    if (notify)
+        s->on_close(s, s->on_close_arg);
+    pthread_mutex_lock(&s->lock);
+    unref_unlock(s);
+}
+
+/* Posts an operation. a/b are copied; OP_WRITE counts b against the
+ * buffer limit. Returns 0, -1 (client gone or handle ended), -2 (full). */
+static int post(berth_stream *s, int kind, int status, const char *a, size_t alen,
+                const char *b, size_t blen)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->app_done) {
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    int ends = kind == OP_SEND || kind == OP_END;
+    if (ends)
+        s->app_done = 1;
+    if (!s->conn) {
+        if (ends) {
+            unref_unlock(s); /* the application's reference */
+            return -1;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    if (kind == OP_WRITE &&
+        s->queued + atomic_load_explicit(&s->out_pending, memory_order_relaxed) + blen >
+            s->w->engine->max_stream_buffer) {
+        pthread_mutex_unlock(&s->lock);
+        return -2;
+    }
+    struct berth_conn *c = s->conn;
+    if (berth_conn_on_owner_thread(c)) {
+        pthread_mutex_unlock(&s->lock);
+        stream_op *op = malloc(sizeof *op + alen + blen);
+        if (!op)
+            return -1;
+        op->kind = kind;
+        op->status = status;
+        op->split = alen;
+        op->len = alen + blen;
+        memcpy(op->data, a, alen);
+        memcpy(op->data + alen, b, blen);
+        berth_conn_stream_apply(c, op); /* may complete and detach */
+        free(op);
+        if (ends) {
+            pthread_mutex_lock(&s->lock);
+            unref_unlock(s);
+        }
+        return 0;
+    }
+    stream_op *op = malloc(sizeof *op + alen + blen);
+    if (!op) {
+        if (ends)
+            s->app_done = 0;
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    op->next = NULL;
+    op->kind = kind;
+    op->status = status;
+    op->split = alen;
+    op->len = alen + blen;
+    memcpy(op->data, a, alen);
+    memcpy(op->data + alen, b, blen);
+    if (s->ops_tail)
+        s->ops_tail->next = op;
+    else
+        s->ops = op;
+    s->ops_tail = op;
+    if (kind == OP_WRITE)
+        s->queued += blen;
+    berth_worker_notify(s->w, c); /* c stays alive while we hold s->lock */
+    if (ends)
+        unref_unlock(s);
+    else
+        pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static int header_ok(const char *name, const char *value)
+{
+    if (!*name)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!berth_is_tchar((unsigned char)*p))
+            return 0;
+    for (const char *p = value; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            return 0;
+    return 1;
+}
+
+int berth_stream_header(berth_stream *s, const char *name, const char *value)
+{
+    if (!header_ok(name, value))
+        return -1;
+    return post(s, OP_HEADER, 0, name, strlen(name), value, strlen(value));
+}
+
+int berth_stream_send(berth_stream *s, int status, const char *content_type, const void *body,
+                      size_t len)
+{
+    const char *ct = content_type ? content_type : "";
+    if (!header_ok("Content-Type", ct))
+        ct = "";
+    return post(s, OP_SEND, status, ct, strlen(ct), body, len);
+}
+
+int berth_stream_start(berth_stream *s, int status, const char *content_type)
+{
+    const char *ct = content_type ? content_type : "";
+    if (!header_ok("Content-Type", ct))
+        return -1;
+    return post(s, OP_START, status, ct, strlen(ct), NULL, 0);
+}
+
+int berth_stream_write(berth_stream *s, const void *data, size_t len)
+{
+    if (len == 0)
+        return berth_stream_gone(s) ? -1 : 0;
+    return post(s, OP_WRITE, 0, NULL, 0, data, len);
+}
+
+int berth_stream_end(berth_stream *s) { return post(s, OP_END, 0, NULL, 0, NULL, 0); }
+
+size_t berth_stream_buffered(berth_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    size_t n = s->queued + atomic_load_explicit(&s->out_pending, memory_order_relaxed);
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+int berth_stream_gone(berth_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int gone = s->gone || !s->conn;
+    pthread_mutex_unlock(&s->lock);
+    return gone;
+}
+
+int berth_stream_wait(berth_stream *s, size_t below, unsigned timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    s->waiters++;
+    for (;;) {
+        if (s->gone || !s->conn) {
+            rc = -1;
+            break;
+        }
+        if (s->queued + atomic_load(&s->out_pending) <= below)
+            break;
+        int e = timeout_ms ? pthread_cond_timedwait(&s->drained, &s->lock, &until)
+                           : pthread_cond_wait(&s->drained, &s->lock);
+        if (e == ETIMEDOUT) {
+            rc = -2;
+            break;
+        }
+    }
+    s->waiters--;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void berth_stream_on_close(berth_stream *s, berth_stream_fn fn, void *arg)
+{
+    s->on_close = fn;
+    s->on_close_arg = arg;
+}
+
+berth_timer *berth_stream_timer(berth_stream *s, unsigned delay_ms, unsigned repeat_ms,
+                                berth_stream_fn fn, void *arg)
+{
+    if (!fn || !s->conn || !berth_conn_on_owner_thread(s->conn))
+        return NULL;
+    /* Only the owner adds timers, and its loop recomputes its sleep after
+     * every callback, so no wake-up is needed. */
+    return berth_timer_add(s->w, s, delay_ms, repeat_ms, fn, arg);
+}

@@ -1,0 +1,65 @@
+/* Deferred and streamed responses: the handle shared between the
+ * connection's thread and application threads. */
+#ifndef BERTH_STREAM_H
+#define BERTH_STREAM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "engine.h"
+
+enum { OP_HEADER, OP_SEND, OP_START, OP_WRITE, OP_END };
+
+typedef struct stream_op {
+    struct stream_op *next;
+    int kind;
+    int status;
+    size_t len;       /* bytes in data */
+    size_t split;     /* OP_HEADER: name length; OP_SEND/START: type length */
+    char data[];
+} stream_op;
+
+struct berth_stream {
+    pthread_mutex_t lock;
+    pthread_cond_t drained;
+    struct berth_conn *conn;   /* NULL once the connection is gone */
+    berth_worker *w;
+    stream_op *ops, *ops_tail; /* posted by other threads */
+    size_t queued;             /* body bytes in ops */
+    atomic_size_t out_pending; /* the connection's unwritten output */
+    int refs;                  /* the connection's and the application's */
+    int app_done;              /* send or end was called */
+    int gone;
+    atomic_int waiters;
+    berth_stream_fn on_close;
+    void *on_close_arg;
+    berth_timer *timers;
+    /* Response state, connection thread only. */
+    int status;
+    char *hdr;
+    size_t hdr_len;
+    int started;
+    int chunked;
+    int is_head;
+    int keep_alive;
+};
+
+/* Connection side (conn.c): */
+/* Creates the stream for the request in flight; moves status and headers. */
+berth_stream *berth_stream_new(struct berth_conn *c, berth_worker *w, int status, const char *hdr,
+                               size_t hdr_len, int is_head, int keep_alive);
+/* Takes the queued operations (owner thread). */
+stream_op *berth_stream_take(berth_stream *s);
+/* The connection is gone or done with the stream: drops its reference,
+ * reports a disconnect if the response had not ended, stops the timers. */
+void berth_stream_detach(berth_stream *s, int client_gone);
+/* Publishes the connection's pending output for buffered()/wait(). */
+void berth_stream_set_pending(berth_stream *s, size_t pending);
+
+/* Applies one operation to the connection (conn.c). */
+void berth_conn_stream_apply(struct berth_conn *c, stream_op *op);
+/* Applies every queued operation of c's stream (owner thread). */
+void berth_conn_pump(struct berth_conn *c);
+int berth_conn_on_owner_thread(const struct berth_conn *c);
+
+#endif

@@ -1,0 +1,130 @@
+#include "timer.h"
+
+#include <stdlib.h>
+
+#include "stream.h"
+
+static void heap_swap(berth_worker *w, size_t a, size_t b)
+{
+    berth_timer *t = w->timers[a];
+    w->timers[a] = w->timers[b];
+    w->timers[b] = t;
+}
+
+static void heap_up(berth_worker *w, size_t i)
+{
+    while (i && w->timers[(i - 1) / 2]->due > w->timers[i]->due) {
+        heap_swap(w, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(berth_worker *w, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < w->ntimers && w->timers[l]->due < w->timers[m]->due)
+            m = l;
+        if (r < w->ntimers && w->timers[r]->due < w->timers[m]->due)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(w, i, m);
+        i = m;
+    }
+}
+
+static int heap_push(berth_worker *w, berth_timer *t)
+{
+    if (w->ntimers == w->timers_cap) {
+        size_t cap = w->timers_cap ? w->timers_cap * 2 : 64;
+        berth_timer **n = realloc(w->timers, cap * sizeof *n);
+        if (!n)
+            return -1;
+        w->timers = n;
+        w->timers_cap = cap;
+    }
+    w->timers[w->ntimers++] = t;
+    heap_up(w, w->ntimers - 1);
+    return 0;
+}
+
+static berth_timer *heap_pop(berth_worker *w)
+{
+    berth_timer *t = w->timers[0];
+    w->timers[0] = w->timers[--w->ntimers];
+    if (w->ntimers)
+        heap_down(w, 0);
+    return t;
+}
+
+static void unlink_from_stream(berth_timer *t)
+{
+    berth_stream *s = t->stream;
+    if (!s)
+        return;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        s->timers = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->stream = NULL;
+}
+
+berth_timer *berth_timer_add(berth_worker *w, berth_stream *s, unsigned delay_ms,
+                             unsigned repeat_ms, berth_stream_fn fn, void *arg)
+{
+    berth_timer *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->due = w->clock.now_ms + delay_ms;
+    t->repeat_ms = repeat_ms;
+    t->fn = fn;
+    t->arg = arg;
+    t->stream = s;
+    if (heap_push(w, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    t->next = s->timers;
+    if (s->timers)
+        s->timers->prev = t;
+    s->timers = t;
+    return t;
+}
+
+void berth_timer_stop(berth_timer *t)
+{
+    if (t)
+        unlink_from_stream(t); /* inert; freed when it comes due */
+}
+
+uint64_t berth_worker_run_timers(berth_worker *w)
+{
+    while (w->ntimers && w->timers[0]->due <= w->clock.now_ms) {
+        berth_timer *t = heap_pop(w);
+        if (t->stream) {
+            t->fn(t->stream, t->arg);
+            if (t->stream && t->repeat_ms) {
+                t->due = w->clock.now_ms + t->repeat_ms;
+                if (heap_push(w, t) == 0)
+                    continue;
+            }
+        }
+        unlink_from_stream(t);
+        free(t);
+    }
+    return w->ntimers ? w->timers[0]->due : UINT64_MAX;
+}
+
+void berth_timers_free(berth_worker *w)
+{
+    for (size_t i = 0; i < w->ntimers; i++) {
+        unlink_from_stream(w->timers[i]);
+        free(w->timers[i]);
+    }
+    free(w->timers);
+    w->timers = NULL;
+    w->ntimers = w->timers_cap = 0;
+}

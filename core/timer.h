@@ -1,0 +1,21 @@
+/* Timers of a worker: a binary min-heap on the owner thread. A stopped
+ * timer stays in the heap, inert, until it comes due and is freed. */
+#ifndef BERTH_TIMER_H
+#define BERTH_TIMER_H
+
+#include "engine.h"
+
+struct berth_timer {
+    uint64_t due;
+    unsigned repeat_ms;
+    berth_stream_fn fn;
+    void *arg;
+    berth_stream *stream;     /* NULL once stopped */
+    struct berth_timer *prev, *next; /* the stream's timers */
+};
+
+berth_timer *berth_timer_add(berth_worker *w, berth_stream *s, unsigned delay_ms,
+                             unsigned repeat_ms, berth_stream_fn fn, void *arg);
+void berth_timers_free(berth_worker *w);
+
+#endif
