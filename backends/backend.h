@@ -36,6 +36,7 @@ struct berth_server {
 
 extern const berth_backend_ops berth_backend_reactor;
 extern const berth_backend_ops berth_backend_fast;
+extern const berth_backend_ops berth_backend_libuv;
 
 /* Answers a connection over the cap with a canned 503 and closes it. */
 void berth_backend_refuse(int fd);

@@ -174,7 +174,9 @@ static void serve(fthread *t, int fd)
         if (n >= 0) {
             berth_clock_update(&t->w.clock);
             berth_conn_read_done(c, (size_t)n);
-        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            berth_conn_read_idle(c); /* a timeout tick: hold no buffer idle */
+        } else if (errno != EINTR) {
             break;
         }
     }

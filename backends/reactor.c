@@ -92,6 +92,7 @@ static void conn_service(rworker *rw, rconn *rc)
             berth_conn_read_done(c, 0);
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
             rc->readable = 0;
+            berth_conn_read_idle(c);
         } else if (errno != EINTR) {
             conn_close(rw, rc);
             return;

@@ -60,6 +60,7 @@ struct berth_conn {
 
 static void process(berth_conn *c);
 static void settle(berth_conn *c);
+static void conn_kill(berth_conn *c);
 
 static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
 
@@ -91,13 +92,46 @@ static void out_release(berth_conn *c)
     c->out_pending = 0;
 }
 
+/* Hands the current out buffer over to the segments still pending in it,
+ * so it can be replaced without moving bytes a backend may be writing
+ * (an asynchronous write keeps pointers until berth_conn_out_done). */
+static void out_detach_buffer(berth_conn *c)
+{
+    int last = -1;
+    for (unsigned i = c->seg_head; i < c->nsegs; i++) {
+        if (!c->segs[i].ptr) {
+            c->segs[i].ptr = c->out + c->segs[i].off;
+            last = (int)i;
+        }
+    }
+    if (last >= 0)
+        c->segs[last].to_free = c->out; /* freed once its last byte is sent */
+    else if (c->out_pooled)
+        berth_pool_put(&c->w->buf_pool, c->out);
+    else
+        free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+    c->out_pooled = 0;
+}
+
 /* Returns room for n more bytes at the end of the out buffer. */
 static char *out_reserve(berth_conn *c, size_t n)
 {
     if (c->out_len + n <= c->out_cap)
         return c->out + c->out_len;
     size_t bs = c->w->buf_pool.block_size;
-    if (!c->out && n <= bs) {
+    if (c->out && c->out_pending) {
+        out_detach_buffer(c);
+    } else if (c->out) {
+        if (c->out_pooled)
+            berth_pool_put(&c->w->buf_pool, c->out);
+        else
+            free(c->out);
+        c->out = NULL;
+        c->out_len = c->out_cap = 0;
+    }
+    if (n <= bs) {
         c->out = berth_pool_get(&c->w->buf_pool);
         if (!c->out)
             return NULL;
@@ -105,22 +139,22 @@ static char *out_reserve(berth_conn *c, size_t n)
         c->out_pooled = 1;
         return c->out;
     }
-    size_t cap = c->out_cap ? c->out_cap * 2 : bs;
-    while (cap < c->out_len + n)
-        cap *= 2;
-    char *p = malloc(cap);
-    if (!p)
+    c->out = malloc(n);
+    if (!c->out)
         return NULL;
-    if (c->out_len)
-        memcpy(p, c->out, c->out_len);
-    if (c->out_pooled)
-        berth_pool_put(&c->w->buf_pool, c->out);
-    else
-        free(c->out);
-    c->out = p;
-    c->out_cap = cap;
+    c->out_cap = n;
     c->out_pooled = 0;
-    return p + c->out_len;
+    return c->out;
+}
+
+/* Frees slots of segments already written. */
+static void out_compact(berth_conn *c)
+{
+    if (c->seg_head == 0)
+        return;
+    memmove(c->segs, c->segs + c->seg_head, (c->nsegs - c->seg_head) * sizeof c->segs[0]);
+    c->nsegs -= c->seg_head;
+    c->seg_head = 0;
 }
 
 /* Makes n bytes written at the out buffer's end part of the output. */
@@ -132,7 +166,12 @@ static void out_commit(berth_conn *c, size_t n)
     if (last && !last->ptr && last->off + last->len == c->out_len) {
         last->len += n;
     } else {
-        /* The caller guarantees a free slot (see out_external). */
+        if (c->nsegs == OUT_SEGS)
+            out_compact(c);
+        if (c->nsegs == OUT_SEGS) {
+            conn_kill(c); /* cannot happen: out_external keeps slots free */
+            return;
+        }
         out_seg *s = &c->segs[c->nsegs++];
         s->ptr = NULL;
         s->off = c->out_len;
@@ -157,6 +196,8 @@ static int out_append(berth_conn *c, const void *data, size_t n)
  * Keeps two slots free so that out_commit always has one. */
 static int out_external(berth_conn *c, const char *ptr, size_t n, void *to_free)
 {
+    if (c->nsegs + 2 >= OUT_SEGS)
+        out_compact(c);
     if (c->nsegs + 2 >= OUT_SEGS) {
         int rc = out_append(c, ptr, n);
         free(to_free);
@@ -411,9 +452,13 @@ static void dispatch(berth_conn *c)
         c->dispatching = 0;
     }
     if (req->res.deferred) {
-        /* The stream holds what the response needs; the request block can
-         * go back to the pool while the response is outstanding. */
+        /* The stream holds what the response needs; the request block (and
+         * an emptied input buffer) go back to the pool meanwhile. */
         request_end(c);
+        if (c->phase == P_WAIT && c->in_off == c->in_len) {
+            c->in_off = c->in_len = 0;
+            berth_conn_read_idle(c);
+        }
         return;
     }
     int keep_alive = req->keep_alive && !req->res.close && !c->draining;
@@ -743,6 +788,23 @@ char *berth_conn_read_buf(berth_conn *c, size_t *cap)
         return NULL;
     *cap = bs - c->in_len;
     return c->in + c->in_len;
+}
+
+int berth_conn_wants_input(const berth_conn *c)
+{
+    if (c->phase == P_CLOSED || c->peer_eof)
+        return 0;
+    if (c->phase == P_HEAD && (c->no_more || c->out_pending > c->w->engine->out_high_water))
+        return 0;
+    return !c->in || c->phase == P_LINGER || c->in_len < c->w->buf_pool.block_size;
+}
+
+void berth_conn_read_idle(berth_conn *c)
+{
+    if (c->in && c->in_len == 0 && !c->req) {
+        berth_pool_put(&c->w->buf_pool, c->in);
+        c->in = NULL;
+    }
 }
 
 void berth_conn_read_done(berth_conn *c, size_t n)

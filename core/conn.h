@@ -34,11 +34,18 @@ void berth_conn_free(berth_conn *c);
 /* Where to read input to, and how much; NULL when the engine wants no
  * input now (output backlog, or no further request will be read). */
 char *berth_conn_read_buf(berth_conn *c, size_t *cap);
+/* 1 if berth_conn_read_buf would offer space (without taking a buffer). */
+int berth_conn_wants_input(const berth_conn *c);
+/* A read offered by berth_conn_read_buf found nothing: lets an empty
+ * buffer go back to the pool, so idle connections hold none. */
+void berth_conn_read_idle(berth_conn *c);
 /* n bytes were read into the buffer; n == 0 means the peer closed its
  * write side. Parses and dispatches every complete request. */
 void berth_conn_read_done(berth_conn *c, size_t n);
 
-/* Fills up to max iovecs with pending output; returns how many. */
+/* Fills up to max iovecs with pending output; returns how many. The bytes
+ * stay valid and in place until berth_conn_out_done covers them, even if
+ * more output is queued meanwhile (asynchronous writes rely on it). */
 int berth_conn_out_iov(berth_conn *c, struct iovec *iov, int max);
 size_t berth_conn_out_pending(const berth_conn *c);
 /* n bytes of the pending output were written. */

@@ -63,5 +63,6 @@ void berth_worker_notify(berth_worker *w, struct berth_conn *c);
 struct berth_conn *berth_worker_next_woken(berth_worker *w);
 /* Runs the timers that are due; returns the next due time or UINT64_MAX. */
 uint64_t berth_worker_run_timers(berth_worker *w);
+uint64_t berth_worker_next_timer(const berth_worker *w);
 
 #endif

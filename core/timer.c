@@ -128,3 +128,8 @@ void berth_timers_free(berth_worker *w)
     w->timers = NULL;
     w->ntimers = w->timers_cap = 0;
 }
+
+uint64_t berth_worker_next_timer(const berth_worker *w)
+{
+    return w->ntimers ? w->timers[0]->due : UINT64_MAX;
+}
