@@ -266,7 +266,8 @@ void berth_conn_out_done(berth_conn *c, size_t n)
 
 static char *put_str(char *p, const char *s, size_t n)
 {
-    memcpy(p, s, n);
+    if (n)
+        memcpy(p, s, n);
     return p + n;
 }
 

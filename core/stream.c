@@ -134,8 +134,10 @@ static int post(berth_stream *s, int kind, int status, const char *a, size_t ale
         op->status = status;
         op->split = alen;
         op->len = alen + blen;
-        memcpy(op->data, a, alen);
-        memcpy(op->data + alen, b, blen);
+        if (alen)
+            memcpy(op->data, a, alen);
+        if (blen)
+            memcpy(op->data + alen, b, blen);
         berth_conn_stream_apply(c, op); /* may complete and detach */
         free(op);
         if (ends) {
@@ -156,8 +158,10 @@ static int post(berth_stream *s, int kind, int status, const char *a, size_t ale
     op->status = status;
     op->split = alen;
     op->len = alen + blen;
-    memcpy(op->data, a, alen);
-    memcpy(op->data + alen, b, blen);
+    if (alen)
+        memcpy(op->data, a, alen);
+    if (blen)
+        memcpy(op->data + alen, b, blen);
     if (s->ops_tail)
         s->ops_tail->next = op;
     else

@@ -34,6 +34,23 @@ static void route_param(berth_req *req, berth_res *res, void *user)
     berth_res_send(res, 200, "text/plain", v.ptr, v.len);
 }
 
+berth_stream *harness_stream;
+
+static void route_defer(berth_req *req, berth_res *res, void *user)
+{
+    (void)req, (void)user;
+    berth_res_header(res, "X-Before", "kept");
+    harness_stream = berth_res_defer(res);
+}
+
+static void route_stream(berth_req *req, berth_res *res, void *user)
+{
+    (void)req, (void)user;
+    harness_stream = berth_res_defer(res);
+    berth_stream_start(harness_stream, 200, "text/plain");
+    berth_stream_write(harness_stream, "first", 5);
+}
+
 void harness_init(harness *h, void (*tweak)(berth_config *cfg))
 {
     memset(h, 0, sizeof *h);
@@ -44,6 +61,8 @@ void harness_init(harness *h, void (*tweak)(berth_config *cfg))
     berth_router_add(h->router, "POST", "/echo", route_echo, NULL);
     berth_router_add(h->router, "GET", "/item/{id}", route_param, NULL);
     berth_router_add_streaming(h->router, "POST", "/count", NULL, route_count, NULL);
+    berth_router_add(h->router, "GET", "/defer", route_defer, NULL);
+    berth_router_add(h->router, "GET", "/stream", route_stream, NULL);
     cfg.router = h->router;
     if (tweak)
         tweak(&cfg);
@@ -60,6 +79,16 @@ void harness_free(harness *h)
     berth_worker_destroy(&h->worker);
     berth_router_free(h->router);
     free(h->out);
+}
+
+static void drain_output(harness *h);
+
+void harness_pump(harness *h)
+{
+    berth_conn *c;
+    while ((c = berth_worker_next_woken(&h->worker)))
+        berth_conn_pump(c);
+    drain_output(h);
 }
 
 static void drain_output(harness *h)

@@ -25,6 +25,10 @@ void harness_free(harness *h);
 void harness_feed(harness *h, const char *data, size_t len, size_t step);
 void harness_feed_str(harness *h, const char *s);
 void harness_eof(harness *h);
+/* Applies queued stream work (what a backend does on a wake-up). */
+void harness_pump(harness *h);
+/* The stream the /defer and /stream routes created last. */
+extern berth_stream *harness_stream;
 /* Output so far, NUL-terminated; counts occurrences of s in it. */
 int harness_count(const harness *h, const char *s);
 int harness_state(const harness *h);
