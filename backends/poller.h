@@ -7,7 +7,9 @@
 
 typedef struct berth_poller berth_poller;
 
-enum { BERTH_POLL_IN = 1, BERTH_POLL_OUT = 2, BERTH_POLL_ERR = 4 };
+/* HUP: the peer closed its side; a short read then does not mean the
+ * socket is drained, the EOF is still to be read. */
+enum { BERTH_POLL_IN = 1, BERTH_POLL_OUT = 2, BERTH_POLL_ERR = 4, BERTH_POLL_HUP = 8 };
 
 typedef struct berth_poll_event {
     void *ptr;

@@ -61,6 +61,8 @@ int berth_poller_wait(berth_poller *p, berth_poll_event *out, int max, int timeo
             r |= BERTH_POLL_OUT;
         if (e & EPOLLERR)
             r |= BERTH_POLL_ERR | BERTH_POLL_IN;
+        if (e & (EPOLLRDHUP | EPOLLHUP))
+            r |= BERTH_POLL_HUP;
         out[i].ptr = p->events[i].data.ptr;
         out[i].events = r;
     }

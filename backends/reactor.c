@@ -21,6 +21,7 @@ typedef struct rconn {
     int kind;
     int fd;
     int readable;
+    int hup;        /* the peer's FIN was seen: read until EOF */
     int shut;
     berth_conn *engine;
     struct rconn *prev, *next;
@@ -84,7 +85,7 @@ static void conn_service(rworker *rw, rconn *rc)
             return; /* the engine holds input back; readable stays set */
         ssize_t n = read(rc->fd, buf, cap);
         if (n > 0) {
-            if ((size_t)n < cap)
+            if ((size_t)n < cap && !rc->hup)
                 rc->readable = 0; /* drained: edge-triggered wakes us again */
             berth_conn_read_done(c, (size_t)n);
         } else if (n == 0) {
@@ -234,6 +235,8 @@ static void *worker_main(void *arg)
                 rconn *rc = ptr;
                 if (ev[i].events & BERTH_POLL_IN)
                     rc->readable = 1;
+                if (ev[i].events & BERTH_POLL_HUP)
+                    rc->hup = 1;
                 conn_service(rw, rc);
             }
         }

@@ -1092,6 +1092,8 @@ void berth_conn_pump(berth_conn *c)
     while (op) {
         stream_op *next = op->next;
         berth_conn_stream_apply(c, op);
+        if (op->kind == OP_WRITE)
+            berth_stream_consumed(s, op->len - op->split); /* writes keep s alive */
         free(op);
         op = next;
     }

@@ -31,11 +31,22 @@ void berth_head_scan_reset(berth_head_scan *s)
     s->pos = 0;
     s->line_start = 0;
     s->line1_len = 0;
+    s->method_pos = 0;
+    s->method_done = 0;
 }
 
 long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
                          size_t max_line, size_t max_fields_bytes)
 {
+    while (!s->method_done && s->method_pos < len) {
+        unsigned char c = (unsigned char)buf[s->method_pos];
+        if (c == ' ' && s->method_pos > 0)
+            s->method_done = 1;
+        else if (!(char_class[c] & 1))
+            return -400;
+        else
+            s->method_pos++;
+    }
     while (s->pos < len) {
         const char *lf = memchr(buf + s->pos, '\n', len - s->pos);
         if (!lf) {

@@ -66,9 +66,15 @@ stream_op *berth_stream_take(berth_stream *s)
     pthread_mutex_lock(&s->lock);
     stream_op *ops = s->ops;
     s->ops = s->ops_tail = NULL;
-    s->queued = 0;
     pthread_mutex_unlock(&s->lock);
-    return ops;
+    return ops; /* s->queued drops as each write is applied */
+}
+
+void berth_stream_consumed(berth_stream *s, size_t bytes)
+{
+    pthread_mutex_lock(&s->lock);
+    s->queued -= bytes;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void berth_stream_set_pending(berth_stream *s, size_t pending)

@@ -50,6 +50,10 @@ berth_stream *berth_stream_new(struct berth_conn *c, berth_worker *w, int status
                                size_t hdr_len, int is_head, int keep_alive);
 /* Takes the queued operations (owner thread). */
 stream_op *berth_stream_take(berth_stream *s);
+/* A taken write of bytes is now in the connection's output: it stops
+ * counting as queued (it already counts as pending, so the sum that the
+ * buffer limit checks never dips below what is really held). */
+void berth_stream_consumed(berth_stream *s, size_t bytes);
 /* The connection is gone or done with the stream: drops its reference,
  * reports a disconnect if the response had not ended, stops the timers. */
 void berth_stream_detach(berth_stream *s, int client_gone);

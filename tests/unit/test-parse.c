@@ -111,3 +111,18 @@ TEST(parse_too_many_fields_is_431)
     const char *s = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
     CHECK_INT(berth_head_parse(s, strlen(s), &h), 431);
 }
+
+TEST(scan_rejects_non_token_method_at_once)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    CHECK_INT(berth_head_scan_run(&s, "\x16\x03\x01", 3, 8192, 16384), -400);
+}
+
+TEST(scan_checks_method_across_reads)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    CHECK_INT(berth_head_scan_run(&s, "GE", 2, 8192, 16384), 0);
+    CHECK_INT(berth_head_scan_run(&s, "GE(", 3, 8192, 16384), -400);
+}

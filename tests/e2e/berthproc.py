@@ -1,0 +1,174 @@
+"""Starts berth servers for end-to-end tests and talks raw HTTP to them."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("BERTH_BUILD", os.path.join(ROOT, "build"))
+DATASET = os.environ.get("BERTH_TEST_DATASET",
+                         os.path.join(ROOT, "..", "shared", "arena", "dataset.json"))
+BACKENDS = os.environ.get("BERTH_TEST_BACKENDS", "reactor fast libuv").split()
+
+
+class Server:
+    """A berth-serve (or berth-test-server) process on an ephemeral port."""
+
+    def __init__(self, binary="serve/berth-serve", backend="reactor", env=None):
+        full_env = dict(os.environ, PORT="0", HTTP_BACKEND=backend,
+                        BERTH_DATASET=DATASET)
+        full_env.update(env or {})
+        path = binary if os.path.isabs(binary) else os.path.join(BUILD, binary)
+        self.proc = subprocess.Popen([path], env=full_env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+) backend=(\S+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError("server did not start: %r %s" % (line, self.proc.stderr.read()))
+        self.port = int(m.group(1))
+        self.backend = m.group(2)
+
+    def connect(self, timeout=5.0):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+    def stop(self, timeout=15):
+        """SIGTERM; returns the exit code (None if it had to be killed)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            code = None
+        self.stderr_text = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return code
+
+
+def read_response(sock, head_only=False):
+    """Reads one response from sock (anything with recv() and a pending
+    attribute that receives the bytes read past it): (status, headers list,
+    body bytes). Raises on timeout; None if the connection closed first."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            if not buf:
+                return None
+            raise ConnectionError("closed inside a response head: %r" % buf)
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = [tuple(x.split(": ", 1)) for x in lines[1:]]
+    hmap = {k.lower(): v for k, v in headers}
+    reader = _Reader(sock, rest)
+    if head_only or status < 200 or status in (204, 304):
+        body = b""
+    elif "content-length" in hmap:
+        body = reader.read(int(hmap["content-length"]))
+    elif hmap.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while True:
+            size = int(reader.line().split(b";")[0], 16)
+            if size == 0:
+                while reader.line() != b"":
+                    pass
+                break
+            body += reader.read(size)
+            assert reader.read(2) == b"\r\n"
+    else:
+        body = reader.read_to_close()
+    sock.pending = reader.buf  # bytes of the next response, if any
+    return status, headers, body
+
+
+class _Reader:
+    def __init__(self, sock, buf):
+        self.sock, self.buf = sock, buf
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed inside a response body")
+        self.buf += chunk
+
+    def read(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        out, self.buf = self.buf.split(b"\r\n", 1)
+        return out
+
+    def read_to_close(self):
+        while True:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                out, self.buf = self.buf, b""
+                return out
+            self.buf += chunk
+
+
+class Conn:
+    """A raw connection that can read several pipelined responses."""
+
+    def __init__(self, server, timeout=5.0):
+        self.sock = server.connect(timeout)
+        self.pending = b""  # bytes read past the last response
+
+    def send(self, data, pieces=None, pause=0.002):
+        if pieces is None:
+            self.sock.sendall(data)
+            return
+        for i in range(0, len(data), pieces):
+            self.sock.sendall(data[i:i + pieces])
+            time.sleep(pause)
+
+    def response(self, head_only=False):
+        src = _Prefixed(self.sock, self.pending)
+        r = read_response(src, head_only)
+        self.pending = src.pending
+        return r
+
+    def closed(self, timeout=3.0):
+        """True if the server closes the connection (no more bytes)."""
+        self.sock.settimeout(timeout)
+        if self.pending:
+            return False
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+class _Prefixed:
+    """A socket whose first recv returns bytes already read."""
+
+    def __init__(self, sock, pending):
+        self.sock, self.pending = sock, pending
+
+    def recv(self, n):
+        if self.pending:
+            out, self.pending = self.pending, b""
+            return out
+        return self.sock.recv(n)
+
+
+def header(headers, name):
+    vals = [v for k, v in headers if k.lower() == name.lower()]
+    return vals[0] if vals else None

@@ -1,0 +1,175 @@
+/* berth-test-server: berth-serve's endpoints plus routes that exist only
+ * to test behaviour end to end (blocking handlers, deferred responses
+ * from threads, streams, disconnect reports). Same environment as
+ * berth-serve. */
+#include <berth.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../handlers/arena.h"
+#include "../../handlers/dataset.h"
+
+static berth_server *server;
+static atomic_int closes_seen;
+static atomic_long max_buffered;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    berth_server_stop(server);
+}
+
+static int64_t query_or(berth_req *req, const char *name, int64_t fallback)
+{
+    int64_t v;
+    return berth_req_query_int(req, name, &v) ? v : fallback;
+}
+
+/* GET /sleep?ms=: blocks its thread (fine on fast, stalls a loop elsewhere). */
+static void sleep_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    usleep((useconds_t)query_or(req, "ms", 200) * 1000);
+    berth_res_send(res, 200, "text/plain", "slept", 5);
+}
+
+typedef struct job {
+    berth_stream *s;
+    int64_t ms, n, bytes;
+} job;
+
+static void *answer_later(void *arg)
+{
+    job *j = arg;
+    usleep((useconds_t)j->ms * 1000);
+    berth_stream_send(j->s, 200, "text/plain", "from a thread", 13);
+    free(j);
+    return NULL;
+}
+
+static void start_thread(void *(*fn)(void *), job *j)
+{
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_create(&t, &a, fn, j);
+    pthread_attr_destroy(&a);
+}
+
+/* GET /thread?ms=: answered by another thread after ms. */
+static void thread_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    job *j = calloc(1, sizeof *j);
+    j->ms = query_or(req, "ms", 50);
+    j->s = berth_res_defer(res);
+    start_thread(answer_later, j);
+}
+
+/* Streams n chunks of `bytes` from a thread, waiting for the buffer to
+ * drain (backpressure); records the most ever buffered. */
+static void *produce(void *arg)
+{
+    job *j = arg;
+    char *chunk = malloc((size_t)j->bytes);
+    berth_stream_start(j->s, 200, "application/octet-stream");
+    for (int64_t i = 0; i < j->n; i++) {
+        memset(chunk, 'a' + (int)(i % 26), (size_t)j->bytes);
+        int rc;
+        while ((rc = berth_stream_write(j->s, chunk, (size_t)j->bytes)) == -2)
+            berth_stream_wait(j->s, 256 * 1024, 1000);
+        long b = (long)berth_stream_buffered(j->s);
+        if (b > atomic_load(&max_buffered))
+            atomic_store(&max_buffered, b);
+        if (rc == -1)
+            break; /* the client went away */
+    }
+    berth_stream_end(j->s);
+    free(chunk);
+    free(j);
+    return NULL;
+}
+
+/* GET /produce?n=&bytes= */
+static void produce_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    job *j = calloc(1, sizeof *j);
+    j->n = query_or(req, "n", 10);
+    j->bytes = query_or(req, "bytes", 1024);
+    if (j->bytes < 1 || j->bytes > (1 << 20))
+        j->bytes = 1024;
+    j->s = berth_res_defer(res);
+    start_thread(produce, j);
+}
+
+static void watch_closed(berth_stream *s, void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&closes_seen, 1);
+    berth_stream_end(s);
+}
+
+/* GET /watch: a stream that never ends by itself; reports the disconnect. */
+static void watch_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)req, (void)user;
+    berth_stream *s = berth_res_defer(res);
+    berth_stream_on_close(s, watch_closed, NULL);
+    berth_stream_start(s, 200, "text/plain");
+    berth_stream_write(s, "watching\n", 9);
+}
+
+/* GET /stats: what the test routes observed. */
+static void stats_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)req, (void)user;
+    char buf[96];
+    int n = snprintf(buf, sizeof buf, "{\"closes\":%d,\"max_buffered\":%ld}",
+                     atomic_load(&closes_seen), atomic_load(&max_buffered));
+    berth_res_send(res, 200, "application/json", buf, (size_t)n);
+}
+
+int main(void)
+{
+    berth_config cfg;
+    berth_config_init(&cfg);
+    const char *port = getenv("PORT");
+    cfg.port = (uint16_t)(port ? atoi(port) : 0);
+    const char *v;
+    if ((v = getenv("BERTH_MAX_STREAM_BUFFER")))
+        cfg.max_stream_buffer = (size_t)atol(v);
+    dataset data;
+    const char *path = getenv("BERTH_DATASET");
+    dataset_load(&data, path ? path : "/data/dataset.json");
+    berth_router *r = berth_router_new();
+    arena_routes_add(r, &data);
+    berth_router_add(r, "GET", "/sleep", sleep_route, NULL);
+    berth_router_add(r, "GET", "/thread", thread_route, NULL);
+    berth_router_add(r, "GET", "/produce", produce_route, NULL);
+    berth_router_add(r, "GET", "/watch", watch_route, NULL);
+    berth_router_add(r, "GET", "/stats", stats_route, NULL);
+    cfg.router = r;
+    server = berth_server_new(&cfg);
+    if (!server)
+        return 1;
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    if (berth_server_start(server) != 0)
+        return 1;
+    printf("listening on http://127.0.0.1:%u backend=%s threads=%d\n",
+           (unsigned)berth_server_port(server), berth_server_backend(server),
+           berth_server_threads(server));
+    fflush(stdout);
+    berth_server_wait(server);
+    berth_server_free(server);
+    berth_router_free(r);
+    dataset_free(&data);
+    return 0;
+}
