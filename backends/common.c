@@ -42,7 +42,9 @@ long berth_backend_write(int fd, struct berth_conn *c)
     msg.msg_iov = iov;
     msg.msg_iovlen = (size_t)berth_conn_out_iov(c, iov, 16);
     for (;;) {
-        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        /* One buffer (the common case): send() skips sendmsg's msghdr copy. */
+        ssize_t n = msg.msg_iovlen == 1 ? send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                                        : sendmsg(fd, &msg, MSG_NOSIGNAL);
         if (n >= 0) {
             berth_conn_out_done(c, (size_t)n);
             return n;
