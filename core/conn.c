@@ -887,22 +887,25 @@ void berth_conn_free(berth_conn *c)
 {
     if (!c)
         return;
+    /* Detach the stream first: once it no longer points at c, no other
+     * thread can put c on the wake list again, so the removal below is
+     * final (the other order leaves a window for a use after free). */
+    if (c->stream) {
+        berth_stream *s = c->stream;
+        c->stream = NULL;
+        berth_stream_detach(s, 1);
+    }
+    berth_worker *w = c->w;
+    pthread_mutex_lock(&w->wake_lock);
     if (c->woken) {
-        berth_worker *w = c->w;
-        pthread_mutex_lock(&w->wake_lock);
         for (berth_conn **pp = &w->woken; *pp; pp = &(*pp)->wake_next) {
             if (*pp == c) {
                 *pp = c->wake_next;
                 break;
             }
         }
-        pthread_mutex_unlock(&w->wake_lock);
     }
-    if (c->stream) {
-        berth_stream *s = c->stream;
-        c->stream = NULL;
-        berth_stream_detach(s, 1);
-    }
+    pthread_mutex_unlock(&w->wake_lock);
     request_end(c);
     out_release(c);
     berth_pool_put(&c->w->buf_pool, c->in);

@@ -40,12 +40,23 @@ static int ieq(const char *a, size_t alen, const char *b)
     return alen == blen && strncasecmp(a, b, alen) == 0;
 }
 
+/* 1 if the comma-separated list v holds token (case-insensitive), so
+ * that "close" matches "Close" and "foo, close" but not "closed". */
 static int has_token(const char *v, size_t len, const char *token)
 {
-    size_t tl = strlen(token);
-    for (size_t i = 0; i + tl <= len; i++)
-        if (strncasecmp(v + i, token, tl) == 0)
+    size_t tl = strlen(token), i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end - start == tl && strncasecmp(v + start, token, tl) == 0)
             return 1;
+    }
     return 0;
 }
 

@@ -51,6 +51,17 @@ TEST(response_connection_close_sets_close)
     berth_res_release(&res);
 }
 
+TEST(response_connection_close_is_a_list_token)
+{
+    struct berth_res res;
+    berth_res_init(&res);
+    CHECK_INT(berth_res_header(&res, "Connection", "closed"), 0);
+    CHECK_INT(res.close, 0);
+    CHECK_INT(berth_res_header(&res, "Connection", "upgrade, Close "), 0);
+    CHECK_INT(res.close, 1);
+    berth_res_release(&res);
+}
+
 TEST(response_headers_grow_past_inline_space)
 {
     struct berth_res res;
