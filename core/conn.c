@@ -374,8 +374,12 @@ static char *head_put(berth_conn *c, char *p, int status, const char *hdr, size_
                       : PUT_LIT(p, "Connection: close\r\n\r\n");
 }
 
-/* Queues a complete response with a known body. A large body owned by
- * *owned is queued without a copy (and *owned cleared). */
+/* Stands for "borrowed" in response_put's owned argument. */
+static char *borrowed_body;
+
+/* Queues a complete response with a known body. A large body is queued
+ * without a copy when it outlives the request: owned by *owned (which is
+ * then cleared and freed once sent), or borrowed (owned == &borrowed_body). */
 static void response_put(berth_conn *c, int status, const char *hdr, size_t hdr_len,
                          const char *ctype, size_t ctype_len, const char *body, size_t body_len,
                          char **owned, int is_head, int keep_alive)
@@ -397,19 +401,33 @@ static void response_put(berth_conn *c, int status, const char *hdr, size_t hdr_
         p = put_str(p, body, body_len);
     out_commit(c, (size_t)(p - start));
     if (send_body && !copy_body) {
-        char *o = *owned;
-        *owned = NULL;
+        char *o = NULL;
+        if (owned != &borrowed_body) {
+            o = *owned;
+            *owned = NULL;
+        }
         if (out_external(c, body, body_len, o) != 0)
             fail_alloc(c);
     }
+}
+
+static int within(const char *p, const char *base, size_t len)
+{
+    return base && (uintptr_t)p >= (uintptr_t)base && (uintptr_t)p < (uintptr_t)base + len;
 }
 
 /* Serializes the response of the current request. */
 static void response_write(berth_conn *c, struct berth_req *req, int keep_alive)
 {
     struct berth_res *res = &req->res;
+    char **owned = NULL; /* copy: inline bodies, and anything of the request's */
+    if (res->body_alloc)
+        owned = &res->body_alloc;
+    else if (res->body != res->body_inline && !within(res->body, c->in, c->w->buf_pool.block_size) &&
+             !within(res->body, req->body_buf, req->body_cap))
+        owned = &borrowed_body;
     response_put(c, res->status, res->hdr, res->hdr_len, NULL, 0, res->body, res->body_len,
-                 res->body_alloc ? &res->body_alloc : NULL, req->is_head, keep_alive);
+                 owned, req->is_head, keep_alive);
 }
 
 /* ---- request lifecycle ------------------------------------------------ */

@@ -34,6 +34,24 @@ static void route_param(berth_req *req, berth_res *res, void *user)
     berth_res_send(res, 200, "text/plain", v.ptr, v.len);
 }
 
+/* A large static body, borrowed rather than copied. */
+char harness_big[100000];
+
+static void route_big(berth_req *req, berth_res *res, void *user)
+{
+    (void)req, (void)user;
+    berth_res_body_borrow(res, harness_big, sizeof harness_big);
+}
+
+/* Borrows the request's own body: berth must copy it, since the request's
+ * memory is reused once the handler returns. */
+static void route_echo_borrow(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    berth_str b = berth_req_body(req);
+    berth_res_body_borrow(res, b.ptr, b.len);
+}
+
 berth_stream *harness_stream;
 
 static void route_defer(berth_req *req, berth_res *res, void *user)
@@ -63,6 +81,8 @@ void harness_init(harness *h, void (*tweak)(berth_config *cfg))
     berth_router_add_streaming(h->router, "POST", "/count", NULL, route_count, NULL);
     berth_router_add(h->router, "GET", "/defer", route_defer, NULL);
     berth_router_add(h->router, "GET", "/stream", route_stream, NULL);
+    berth_router_add(h->router, "GET", "/big", route_big, NULL);
+    berth_router_add(h->router, "POST", "/echo-borrow", route_echo_borrow, NULL);
     cfg.router = h->router;
     if (tweak)
         tweak(&cfg);

@@ -27,6 +27,8 @@ void harness_feed_str(harness *h, const char *s);
 void harness_eof(harness *h);
 /* Applies queued stream work (what a backend does on a wake-up). */
 void harness_pump(harness *h);
+/* The body /big borrows. */
+extern char harness_big[100000];
 /* The stream the /defer and /stream routes created last. */
 extern berth_stream *harness_stream;
 /* Output so far, NUL-terminated; counts occurrences of s in it. */
