@@ -1066,7 +1066,11 @@ void berth_conn_stream_apply(berth_conn *c, stream_op *op)
     size_t alen = op->split, blen = op->len - op->split;
     switch (op->kind) {
     case OP_HEADER:
-        if (!s->started)
+        if (s->started)
+            break;
+        if (berth_header_check(a, alen, b, blen) == BERTH_HDR_CLOSE)
+            s->keep_alive = 0; /* as Connection: close set by a handler */
+        else
             stream_hdr_add(s, a, alen, b, blen);
         break;
     case OP_SEND:

@@ -64,6 +64,13 @@ int berth_req_framing(struct berth_req *req);
 /* Splits the target into path and query. */
 void berth_req_split_target(struct berth_req *req);
 
+/* How a header set by a handler is treated: refused (CR, LF or NUL, or a
+ * name that is not a token), dropped (framing headers berth writes
+ * itself), `Connection: close` (the connection closes after the response)
+ * or kept. One rule for berth_res_header and berth_stream_header. */
+enum { BERTH_HDR_INVALID = -1, BERTH_HDR_KEEP, BERTH_HDR_DROP, BERTH_HDR_CLOSE };
+int berth_header_check(const char *name, size_t name_len, const char *value, size_t value_len);
+
 void berth_res_init(struct berth_res *res);
 void berth_res_release(struct berth_res *res);
 

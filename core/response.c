@@ -60,26 +60,37 @@ static int has_token(const char *v, size_t len, const char *token)
     return 0;
 }
 
-int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const char *value,
-                       size_t value_len)
+int berth_header_check(const char *name, size_t name_len, const char *value, size_t value_len)
 {
     if (name_len == 0)
-        return -1;
+        return BERTH_HDR_INVALID;
     for (size_t i = 0; i < name_len; i++)
         if (!berth_is_tchar((unsigned char)name[i]))
-            return -1;
+            return BERTH_HDR_INVALID;
     for (size_t i = 0; i < value_len; i++) {
         unsigned char c = (unsigned char)value[i];
         if (c == '\r' || c == '\n' || c == '\0')
-            return -1; /* response splitting */
+            return BERTH_HDR_INVALID; /* response splitting */
     }
     /* Framing headers belong to berth. */
     if (ieq(name, name_len, "content-length") || ieq(name, name_len, "transfer-encoding") ||
         ieq(name, name_len, "date"))
+        return BERTH_HDR_DROP;
+    if (ieq(name, name_len, "connection"))
+        return has_token(value, value_len, "close") ? BERTH_HDR_CLOSE : BERTH_HDR_DROP;
+    return BERTH_HDR_KEEP;
+}
+
+int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const char *value,
+                       size_t value_len)
+{
+    switch (berth_header_check(name, name_len, value, value_len)) {
+    case BERTH_HDR_INVALID:
+        return -1;
+    case BERTH_HDR_CLOSE:
+        res->close = 1;
         return 0;
-    if (ieq(name, name_len, "connection")) {
-        if (has_token(value, value_len, "close"))
-            res->close = 1;
+    case BERTH_HDR_DROP:
         return 0;
     }
     size_t need = res->hdr_len + name_len + value_len + 4;

@@ -10,6 +10,7 @@
 
 #include "conn.h"
 #include "parse.h"
+#include "request.h"
 #include "timer.h"
 
 berth_stream *berth_stream_new(struct berth_conn *c, berth_worker *w, int status, const char *hdr,
@@ -133,6 +134,10 @@ static int post(berth_stream *s, int kind, int status, const char *a, size_t ale
     struct berth_conn *c = s->conn;
     if (berth_conn_on_owner_thread(c)) {
         pthread_mutex_unlock(&s->lock);
+        /* Operations other threads queued earlier go first, so the body
+         * keeps the order of the calls. None of them ends the stream:
+         * app_done was clear above. */
+        berth_conn_pump(c);
         stream_op *op = malloc(sizeof *op + alen + blen);
         if (!op)
             return -1;
@@ -183,31 +188,28 @@ static int post(berth_stream *s, int kind, int status, const char *a, size_t ale
     return 0;
 }
 
-static int header_ok(const char *name, const char *value)
+/* A Content-Type the response may carry. */
+static int content_type_ok(const char *ct)
 {
-    if (!*name)
-        return 0;
-    for (const char *p = name; *p; p++)
-        if (!berth_is_tchar((unsigned char)*p))
-            return 0;
-    for (const char *p = value; *p; p++)
-        if (*p == '\r' || *p == '\n')
-            return 0;
-    return 1;
+    return berth_header_check("Content-Type", 12, ct, strlen(ct)) == BERTH_HDR_KEEP;
 }
 
 int berth_stream_header(berth_stream *s, const char *name, const char *value)
 {
-    if (!header_ok(name, value))
+    size_t nlen = strlen(name), vlen = strlen(value);
+    int kind = berth_header_check(name, nlen, value, vlen);
+    if (kind == BERTH_HDR_INVALID)
         return -1;
-    return post(s, OP_HEADER, 0, name, strlen(name), value, strlen(value));
+    if (kind == BERTH_HDR_DROP)
+        return 0; /* berth writes the framing headers itself */
+    return post(s, OP_HEADER, 0, name, nlen, value, vlen);
 }
 
 int berth_stream_send(berth_stream *s, int status, const char *content_type, const void *body,
                       size_t len)
 {
     const char *ct = content_type ? content_type : "";
-    if (!header_ok("Content-Type", ct))
+    if (!content_type_ok(ct))
         ct = "";
     return post(s, OP_SEND, status, ct, strlen(ct), body, len);
 }
@@ -215,7 +217,7 @@ int berth_stream_send(berth_stream *s, int status, const char *content_type, con
 int berth_stream_start(berth_stream *s, int status, const char *content_type)
 {
     const char *ct = content_type ? content_type : "";
-    if (!header_ok("Content-Type", ct))
+    if (!content_type_ok(ct))
         return -1;
     return post(s, OP_START, status, ct, strlen(ct), NULL, 0);
 }
