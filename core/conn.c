@@ -534,6 +534,38 @@ static int body_deliver(berth_conn *c, struct berth_req *req, const char *data, 
     return body_buf_append(c, req, data, n) == 0 ? 0 : 500;
 }
 
+static void str_shift(berth_str *s, const char *lo, const char *hi, size_t by)
+{
+    if ((uintptr_t)s->ptr >= (uintptr_t)lo && (uintptr_t)s->ptr <= (uintptr_t)hi)
+        s->ptr -= by;
+}
+
+/* Moves the head of the request in progress (and what follows it) from
+ * in_off to the start of the input buffer; the request's strings that
+ * point into it move along. */
+static void head_move_to_start(berth_conn *c)
+{
+    struct berth_req *req = c->req;
+    size_t by = c->in_off;
+    const char *lo = c->in + c->in_off, *hi = c->in + c->in_len;
+    memmove(c->in, lo, c->in_len - by);
+    berth_head *h = &req->head;
+    str_shift(&h->method, lo, hi, by);
+    str_shift(&h->target, lo, hi, by);
+    for (size_t i = 0; i < h->nheaders; i++) {
+        str_shift(&h->headers[i].name, lo, hi, by);
+        str_shift(&h->headers[i].value, lo, hi, by);
+    }
+    str_shift(&req->path, lo, hi, by); /* may be a constant "/" */
+    str_shift(&req->query, lo, hi, by);
+    for (size_t i = 0; i < req->nparams; i++)
+        str_shift(&req->param_values[i], lo, hi, by);
+    c->in_off = 0;
+    c->in_len -= by;
+    c->head_end -= by;
+    c->body_pos -= by;
+}
+
 /* Consumes available body bytes. Returns 1 when the body is complete,
  * 0 when more is needed, or an error status. */
 static int body_step(berth_conn *c)
@@ -583,8 +615,14 @@ static int body_step(berth_conn *c)
         }
     }
     /* Everything read so far is consumed: reuse the space after the head. */
-    if (c->body_pos == c->in_len)
+    if (c->body_pos == c->in_len) {
         c->in_len = c->body_pos = c->head_end;
+        /* A head behind pipelined requests may leave (almost) no room for
+         * the body: move it to the buffer's start. */
+        size_t bs = c->w->buf_pool.block_size;
+        if (c->in_off > 0 && bs - c->head_end < bs / 4)
+            head_move_to_start(c);
+    }
     return 0;
 }
 

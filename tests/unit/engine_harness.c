@@ -52,6 +52,23 @@ static void route_echo_borrow(berth_req *req, berth_res *res, void *user)
     berth_res_body_borrow(res, b.ptr, b.len);
 }
 
+/* Answers the value of header X and the path parameter, then the body. */
+static void route_x_and_body(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    berth_str x = {"", 0}, id = {"", 0}, b = berth_req_body(req);
+    berth_req_header(req, "X", &x);
+    berth_req_param(req, "id", &id);
+    char *out = berth_res_body_reserve(res, x.len + id.len + b.len + 2);
+    if (!out)
+        return;
+    memcpy(out, x.ptr, x.len);
+    out[x.len] = '|';
+    memcpy(out + x.len + 1, id.ptr, id.len);
+    out[x.len + 1 + id.len] = '|';
+    memcpy(out + x.len + id.len + 2, b.ptr, b.len);
+}
+
 berth_stream *harness_stream;
 
 static void route_defer(berth_req *req, berth_res *res, void *user)
@@ -82,6 +99,7 @@ void harness_init(harness *h, void (*tweak)(berth_config *cfg))
     berth_router_add(h->router, "GET", "/defer", route_defer, NULL);
     berth_router_add(h->router, "GET", "/stream", route_stream, NULL);
     berth_router_add(h->router, "GET", "/big", route_big, NULL);
+    berth_router_add(h->router, "POST", "/x/{id}", route_x_and_body, NULL);
     berth_router_add(h->router, "POST", "/echo-borrow", route_echo_borrow, NULL);
     cfg.router = h->router;
     if (tweak)

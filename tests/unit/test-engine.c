@@ -322,3 +322,33 @@ TEST(engine_copies_a_borrowed_request_body)
         CHECK(body[4 + i] == 'A');
     harness_free(&h);
 }
+
+TEST(engine_reads_body_of_pipelined_head_that_fills_the_buffer)
+{
+    /* A GET, then a POST whose head ends exactly at the input buffer's
+     * end: the head must make room for its body, not stall. */
+    harness h;
+    harness_init(&h, NULL);
+    size_t bs = h.worker.buf_pool.block_size;
+    static char req[65536];
+    int n = 0;
+    for (int i = 0; i < 20; i++) /* 20 GETs of about 1 KiB each */
+        n += snprintf(req + n, sizeof req - (size_t)n, "GET / HTTP/1.1\r\nHost: a\r\nX: %01000d\r\n\r\n", i);
+    n += snprintf(req + n, sizeof req - (size_t)n, "POST /x/42 HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nX: ");
+    size_t pad = bs - (size_t)n - 4; /* "\r\n\r\n" ends the head at bs */
+    memset(req + n, 'v', pad);
+    n += (int)pad;
+    n += snprintf(req + n, sizeof req - (size_t)n, "\r\n\r\n0123456789");
+    CHECK_INT(n, (long long)bs + 10);
+    harness_feed(&h, req, (size_t)n, 0);
+    CHECK_INT(harness_count(&h, "HTTP/1.1 200 OK"), 21);
+    char *last = strstr(h.out, "|42|");
+    CHECK(last != NULL);
+    while (last > h.out && memcmp(last, "\r\n\r\n", 4) != 0)
+        last--;
+    CHECK(last != NULL);
+    CHECK_INT(h.out + h.out_len - (last + 4), (long long)pad + 14);
+    CHECK(last[4] == 'v' && last[4 + pad - 1] == 'v');
+    CHECK(memcmp(last + 4 + pad, "|42|0123456789", 14) == 0);
+    harness_free(&h);
+}
