@@ -99,7 +99,7 @@ def handle(sel, key, ev, req, counts):
     if data:
         buf = state[0] + data
         c[0] += buf.count(b"data: event ")
-        state[0] = buf[-16:]  # an event split across reads is counted once
+        state[0] = buf[-11:]  # shorter than b"data: event ": a split event is counted once
         if buf.endswith(b"0\r\n\r\n"):
             c[1] = True
     else:
