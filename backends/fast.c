@@ -127,6 +127,9 @@ static void wait_stream(fthread *t, berth_conn *c, int fd)
 static void serve(fthread *t, int fd)
 {
     fast *f = t->f;
+    /* A parked thread's clock is as old as its last connection: read it
+     * before the new connection takes its start time from it. */
+    berth_clock_update(&t->w.clock);
     berth_conn *c = berth_conn_new(&t->w);
     int shut = 0, drained = 0;
     fconn_slot slot = {fd, NULL, NULL};
