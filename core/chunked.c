@@ -10,7 +10,8 @@ enum {
     S_DATA_CR,
     S_DATA_LF,
     S_TRAILER,    /* start of a trailer line (or the final empty line) */
-    S_TRAILER_IN, /* inside a trailer field line */
+    S_TRAILER_NAME, /* field name, up to its colon */
+    S_TRAILER_IN, /* field value */
     S_TRAILER_LF,
     S_END_LF,     /* LF of the final empty line */
 };
@@ -124,7 +125,18 @@ int berth_chunked_next(berth_chunked *d, const char *buf, size_t len, size_t *co
             }
             if (!berth_is_tchar(c))
                 return 400; /* obs-fold or junk */
-            d->state = S_TRAILER_IN;
+            d->state = S_TRAILER_NAME;
+            break;
+        case S_TRAILER_NAME:
+            /* A field line as in the head (RFC 9112 5): token ":" value;
+             * no whitespace before the colon. */
+            if (c == ':')
+                d->state = S_TRAILER_IN;
+            else if (!berth_is_tchar(c))
+                return 400;
+            if (++d->trailer_bytes > max_trailer)
+                return 431;
+            i++;
             break;
         case S_TRAILER_IN:
             if (c == '\r') {

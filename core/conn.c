@@ -674,11 +674,12 @@ static void request_start(berth_conn *c, size_t head_len)
     int rc = berth_head_parse(c->in + c->in_off, head_len, &req->head);
     if (!rc)
         rc = berth_req_framing(req);
+    if (!rc)
+        rc = berth_req_split_target(req);
     if (rc) {
         request_fail(c, rc);
         return;
     }
-    berth_req_split_target(req);
     req->is_head = req->head.method.len == 4 && memcmp(req->head.method.ptr, "HEAD", 4) == 0;
 
     if (e->router) {

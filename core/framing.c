@@ -30,6 +30,37 @@ static int list_next(const char **p, const char *end, berth_str *item)
     return 1;
 }
 
+/* RFC 3986 reg-name bytes: unreserved, pct-encoded, sub-delims. */
+static int reg_name_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("-._~%!$&'()*+,;=", c));
+}
+
+/* Host = uri-host [ ":" port ] (RFC 9110 7.2); empty is valid. */
+static int host_valid(berth_str v)
+{
+    const char *p = v.ptr, *end = v.ptr + v.len;
+    if (p < end && *p == '[') { /* IP-literal */
+        for (p++; p < end && *p != ']'; p++)
+            if (!reg_name_byte((unsigned char)*p) && *p != ':')
+                return 0;
+        if (p == end)
+            return 0;
+        p++;
+    } else {
+        while (p < end && *p != ':')
+            if (!reg_name_byte((unsigned char)*p++))
+                return 0;
+    }
+    if (p < end && *p++ != ':')
+        return 0;
+    for (; p < end; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
 /* Content-Length: 1*DIGIT, possibly repeated as a list of equal values. */
 static int content_length_parse(berth_str v, uint64_t *out, int *seen)
 {
@@ -67,8 +98,11 @@ int berth_req_framing(struct berth_req *req)
         berth_str n = h->headers[i].name, v = h->headers[i].value;
         switch (n.len) {
         case 4:
-            if (name_is(n, "host", 4))
+            if (name_is(n, "host", 4)) {
+                if (!host_valid(v))
+                    return 400; /* RFC 9112 3.2: an invalid Host is a 400 */
                 hosts++;
+            }
             break;
         case 6:
             if (name_is(n, "expect", 6)) {
@@ -136,7 +170,9 @@ int berth_req_framing(struct berth_req *req)
         if (cl > 0)
             req->body_mode = BERTH_BODY_LENGTH;
     }
-    if (req->body_mode == BERTH_BODY_NONE)
+    /* No body, nothing to continue; and HTTP/1.0 clients get no 1xx
+     * (RFC 9110 10.1.1 and 15.2). */
+    if (req->body_mode == BERTH_BODY_NONE || h->minor == 0)
         req->expect_continue = 0;
     return 0;
 }

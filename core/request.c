@@ -6,18 +6,24 @@
 
 #include "request.h"
 
-void berth_req_split_target(struct berth_req *req)
+int berth_req_split_target(struct berth_req *req)
 {
-    berth_str t = req->head.target;
+    berth_str t = req->head.target, m = req->head.method;
     const char *p = t.ptr, *end = t.ptr + t.len;
-    /* absolute-form (RFC 9112 3.2.2): skip "scheme://authority". */
-    if (t.len && t.ptr[0] != '/') {
+    if (t.ptr[0] != '/') {
         const char *s = memchr(p, ':', t.len);
         if (s && end - s > 2 && s[1] == '/' && s[2] == '/') {
+            /* absolute-form (RFC 9112 3.2.2): skip "scheme://authority". */
             const char *q = s + 3;
             while (q < end && *q != '/' && *q != '?')
                 q++;
             p = q;
+        } else if (t.len == 1 && t.ptr[0] == '*') {
+            /* asterisk-form, for OPTIONS only (RFC 9112 3.2.4) */
+            if (!(m.len == 7 && memcmp(m.ptr, "OPTIONS", 7) == 0))
+                return 400;
+        } else if (!(m.len == 7 && memcmp(m.ptr, "CONNECT", 7) == 0)) {
+            return 400; /* authority-form is for CONNECT; nothing else fits */
         }
     }
     const char *qm = memchr(p, '?', (size_t)(end - p));
@@ -29,6 +35,7 @@ void berth_req_split_target(struct berth_req *req)
     }
     req->query.ptr = qm ? qm + 1 : end;
     req->query.len = qm ? (size_t)(end - qm - 1) : 0;
+    return 0;
 }
 
 berth_str berth_req_method(const berth_req *req) { return req->head.method; }

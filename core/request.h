@@ -59,10 +59,12 @@ struct berth_req {
 };
 
 /* Interprets the framing headers (Host, Content-Length, Transfer-Encoding,
- * Connection, Expect) of a parsed head. Returns 0 or the error status. */
+ * Connection, Expect) of a parsed head and checks the Host value. Returns
+ * 0 or the error status. */
 int berth_req_framing(struct berth_req *req);
-/* Splits the target into path and query. */
-void berth_req_split_target(struct berth_req *req);
+/* Checks the request-target's form (RFC 9112 3.2) and splits it into path
+ * and query. Returns 0 or 400. */
+int berth_req_split_target(struct berth_req *req);
 
 /* How a header set by a handler is treated: refused (CR, LF or NUL, or a
  * name that is not a token), dropped (framing headers berth writes

@@ -352,3 +352,15 @@ TEST(engine_reads_body_of_pipelined_head_that_fills_the_buffer)
     CHECK(memcmp(last + 4 + pad, "|42|0123456789", 14) == 0);
     harness_free(&h);
 }
+
+TEST(engine_sends_no_100_continue_to_http10)
+{
+    harness h;
+    harness_init(&h, NULL);
+    harness_feed_str(&h, "POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    CHECK_INT(h.out_len, 0);
+    harness_feed_str(&h, "hello");
+    CHECK(strncmp(h.out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    CHECK(strstr(h.out, "\r\n\r\nhello") != NULL);
+    harness_free(&h);
+}

@@ -124,3 +124,37 @@ TEST(reject_stops_reading_after_error)
     CHECK_INT(harness_count(&h, "HTTP/1.1 "), 1);
     harness_free(&h);
 }
+
+/* RFC 9112 3.2: Host = uri-host [ ":" port ] */
+REJECT(reject_host_with_space, "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400)
+REJECT(reject_host_with_non_numeric_port, "GET / HTTP/1.1\r\nHost: a:xx\r\n\r\n", 400)
+REJECT(reject_host_ip_literal_unclosed, "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400)
+REJECT(reject_host_with_slash, "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400)
+/* RFC 9112 3.2: the request-target forms */
+REJECT(reject_asterisk_target_for_get, "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+REJECT(reject_target_without_slash, "GET health HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+REJECT(reject_authority_form_for_get, "GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+/* RFC 9112 7.1.2: trailer lines are field lines */
+REJECT(reject_trailer_without_colon, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nNoColon\r\n\r\n", 400)
+REJECT(reject_trailer_space_before_colon, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX-T : 1\r\n\r\n", 400)
+
+TEST(accept_valid_host_forms)
+{
+    CHECK_INT(harness_status_of("GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"), 200);
+    CHECK_INT(harness_status_of("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"), 200);
+    CHECK_INT(harness_status_of("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 200);
+    CHECK_INT(harness_status_of("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 200);
+}
+
+TEST(accept_other_target_forms_where_they_belong)
+{
+    CHECK_INT(harness_status_of("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+    CHECK_INT(harness_status_of("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
+    CHECK_INT(harness_status_of("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"), 404);
+}
+
+TEST(accept_trailer_fields)
+{
+    CHECK_INT(harness_status_of("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "1\r\nx\r\n0\r\nX-T: 1\r\nY:\r\n\r\n"), 200);
+}
