@@ -11,7 +11,6 @@
 #include "stream.h"
 
 #define OUT_SEGS 16
-#define OUT_COPY_MAX 16384     /* bodies up to this are copied into the out buffer */
 #define LINGER_MAX_BYTES (1u << 20)
 
 /* P_WAIT: the handler deferred its response; input is held, not parsed. */
@@ -246,8 +245,10 @@ void berth_conn_out_done(berth_conn *c, size_t n)
             break;
         }
         n -= left;
-        free(s->to_free);
-        s->to_free = NULL;
+        if (s->to_free) {
+            free(s->to_free);
+            s->to_free = NULL;
+        }
         c->seg_head++;
         c->seg_off = 0;
     }
@@ -388,7 +389,7 @@ static void response_put(berth_conn *c, int status, const char *hdr, size_t hdr_
     if (!with_length)
         body_len = 0;
     int send_body = with_length && !is_head && body_len;
-    int copy_body = send_body && (body_len <= OUT_COPY_MAX || !owned);
+    int copy_body = send_body && (body_len <= BERTH_RES_COPY_MAX || !owned);
     char *p = out_reserve(c, head_bound(status, hdr_len, ctype_len) + (copy_body ? body_len : 0));
     if (!p) {
         fail_alloc(c);
@@ -421,8 +422,8 @@ static void response_write(berth_conn *c, struct berth_req *req, int keep_alive)
 {
     struct berth_res *res = &req->res;
     char **owned = NULL; /* copy: inline bodies, and anything of the request's */
-    if (res->body_alloc)
-        owned = &res->body_alloc;
+    if (res->body_alloc && !res->body_pooled)
+        owned = &res->body_alloc; /* a pooled body is small: always copied */
     else if (res->body != res->body_inline && !within(res->body, c->in, c->w->buf_pool.block_size) &&
              !within(res->body, req->body_buf, req->body_cap))
         owned = &borrowed_body;
@@ -434,6 +435,8 @@ static void response_write(berth_conn *c, struct berth_req *req, int keep_alive)
 
 static void body_buf_free(berth_conn *c, struct berth_req *req)
 {
+    if (!req->body_buf)
+        return;
     if (req->body_buf_pooled)
         berth_pool_put(&c->w->buf_pool, req->body_buf);
     else
@@ -1190,6 +1193,9 @@ berth_conn *berth_worker_next_woken(berth_worker *w)
     pthread_mutex_unlock(&w->wake_lock);
     return c;
 }
+
+char *berth_conn_block_get(berth_conn *c) { return berth_pool_get(&c->w->buf_pool); }
+void berth_conn_block_put(berth_conn *c, char *block) { berth_pool_put(&c->w->buf_pool, block); }
 
 void *berth_conn_backend_data(const berth_conn *c) { return c->backend_data; }
 void berth_conn_set_backend_data(berth_conn *c, void *data) { c->backend_data = data; }

@@ -64,6 +64,10 @@ void berth_conn_set_backend_data(berth_conn *c, void *data);
 void berth_conn_abort(berth_conn *c);
 /* 1 while a deferred response is outstanding (input is held, not parsed). */
 int berth_conn_waiting(const berth_conn *c);
+/* A block of the worker's buffer pool (at least BERTH_RES_COPY_MAX bytes)
+ * for a response body, and its return. */
+char *berth_conn_block_get(berth_conn *c);
+void berth_conn_block_put(berth_conn *c, char *block);
 /* Applies the stream operations queued for c by other threads. */
 void berth_conn_pump(berth_conn *c);
 

@@ -9,6 +9,9 @@
 #define BERTH_MAX_PARAMS 8
 #define BERTH_RES_HDR_INLINE 1024
 #define BERTH_RES_BODY_INLINE 4096
+/* Bodies up to this are copied into the connection's output (so a pooled
+ * block can hold them meanwhile); larger ones are queued without a copy. */
+#define BERTH_RES_COPY_MAX 16384
 
 struct berth_conn;
 struct berth_route;
@@ -24,7 +27,8 @@ struct berth_res {
     size_t hdr_len, hdr_cap;
     const char *body;
     size_t body_len;
-    char *body_alloc;     /* malloc'd body copy, or NULL */
+    char *body_alloc;     /* body space owned by the response, or NULL */
+    int body_pooled;      /* body_alloc is a block of the worker's pool */
     char hdr_inline[BERTH_RES_HDR_INLINE];
     char body_inline[BERTH_RES_BODY_INLINE];
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "conn.h"
 #include "parse.h"
 #include "request.h"
 
@@ -17,15 +18,27 @@ void berth_res_init(struct berth_res *res)
     res->body = NULL;
     res->body_len = 0;
     res->body_alloc = NULL;
+    res->body_pooled = 0;
+}
+
+static void body_alloc_drop(struct berth_res *res)
+{
+    if (!res->body_alloc)
+        return;
+    if (res->body_pooled)
+        berth_conn_block_put(res->conn, res->body_alloc);
+    else
+        free(res->body_alloc);
+    res->body_alloc = NULL;
+    res->body_pooled = 0;
 }
 
 void berth_res_release(struct berth_res *res)
 {
     if (res->hdr != res->hdr_inline)
         free(res->hdr);
-    free(res->body_alloc);
     res->hdr = res->hdr_inline;
-    res->body_alloc = NULL;
+    body_alloc_drop(res);
 }
 
 void berth_res_status(berth_res *res, int status)
@@ -128,15 +141,17 @@ int berth_res_header(berth_res *res, const char *name, const char *value)
 char *berth_res_body_reserve(berth_res *res, size_t len)
 {
     char *dst;
-    free(res->body_alloc);
-    res->body_alloc = NULL;
+    body_alloc_drop(res);
     if (len <= sizeof res->body_inline) {
         dst = res->body_inline;
     } else {
-        dst = malloc(len);
+        /* Up to the copy limit, a pooled block: no malloc per request. */
+        int pooled = len <= BERTH_RES_COPY_MAX && res->conn;
+        dst = pooled ? berth_conn_block_get(res->conn) : malloc(len);
         if (!dst)
             return NULL;
         res->body_alloc = dst;
+        res->body_pooled = pooled;
     }
     res->body = dst;
     res->body_len = len;
@@ -155,8 +170,7 @@ int berth_res_body(berth_res *res, const void *data, size_t len)
 
 void berth_res_body_borrow(berth_res *res, const void *data, size_t len)
 {
-    free(res->body_alloc);
-    res->body_alloc = NULL;
+    body_alloc_drop(res);
     res->body = data;
     res->body_len = len;
 }
