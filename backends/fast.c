@@ -102,6 +102,8 @@ static void wait_stream(fthread *t, berth_conn *c, int fd)
                           {t->wake_fd, POLLIN, 0}};
     int n = poll(p, 2, timeout);
     berth_clock_update(&t->w.clock);
+    if (stopping(t->f))
+        berth_conn_drain(c); /* before the response is applied: it says close */
     if (n > 0 && (p[1].revents & POLLIN)) {
         uint64_t v;
         ssize_t r = read(t->wake_fd, &v, sizeof v);

@@ -936,6 +936,9 @@ void berth_conn_on_timeout(berth_conn *c)
 void berth_conn_drain(berth_conn *c)
 {
     c->draining = 1;
+    /* A deferred response still to come says close, and is the last. */
+    if (c->stream)
+        c->stream->keep_alive = 0;
     if (c->phase == P_HEAD && !c->head_started && !c->req) {
         c->no_more = 1;
         if (c->out_pending == 0)

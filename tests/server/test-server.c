@@ -145,6 +145,8 @@ int main(void)
     const char *v;
     if ((v = getenv("BERTH_MAX_STREAM_BUFFER")))
         cfg.max_stream_buffer = (size_t)atol(v);
+    if ((v = getenv("BERTH_MAX_CONNECTIONS")))
+        cfg.max_connections = (unsigned)atol(v);
     dataset data;
     const char *path = getenv("BERTH_DATASET");
     dataset_load(&data, path ? path : "/data/dataset.json");
