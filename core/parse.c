@@ -3,7 +3,7 @@
 #include <string.h>
 
 /* 1: tchar (token), 2: field-value byte (VCHAR, obs-text, SP, HTAB),
- * 4: request-target byte (VCHAR). */
+ * 4: request-target byte (see below). */
 static unsigned char char_class[256];
 
 static void classes_init(void)
@@ -16,7 +16,11 @@ static void classes_init(void)
             k |= 1;
         if (c == '\t' || (c >= 0x20 && c != 0x7f))
             k |= 2;
-        if (c > 0x20 && c < 0x7f)
+        /* The target: VCHAR but for a fragment ('#', never sent) and the
+         * bytes browsers percent-encode everywhere ('"', '<', '>'). The
+         * rest of what RFC 3986 leaves out ({ } | ^ [ ] ` \\) is accepted:
+         * browsers send it unencoded in queries. */
+        if (c > 0x20 && c < 0x7f && !strchr("#\"<>", c))
             k |= 4;
         char_class[c] = k;
     }

@@ -158,3 +158,11 @@ TEST(accept_trailer_fields)
     CHECK_INT(harness_status_of("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                                 "1\r\nx\r\n0\r\nX-T: 1\r\nY:\r\n\r\n"), 200);
 }
+REJECT(reject_fragment_in_target, "GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+REJECT(reject_angle_bracket_in_target, "GET /a?b=<c> HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+REJECT(reject_quote_in_target, "GET /\"a\" HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+
+TEST(accept_query_bytes_browsers_leave_unencoded)
+{
+    CHECK_INT(harness_status_of("GET /?f={a|b}^[1]`\\ HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+}

@@ -1,0 +1,109 @@
+/* The hot path of keep-alive requests allocates nothing: after a warm-up,
+ * a run of requests through the engine calls malloc, calloc, realloc and
+ * free zero times. Linked with -Wl,--wrap for those four, so only calls
+ * that go through the linker count: those of the engine's objects. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../unit/engine_harness.h"
+
+static long calls;
+static int counting;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+
+void *__wrap_malloc(size_t n)
+{
+    calls += counting;
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t size)
+{
+    calls += counting;
+    return __real_calloc(n, size);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+    calls += counting;
+    return __real_realloc(p, n);
+}
+void __wrap_free(void *p)
+{
+    calls += counting && p;
+    __real_free(p);
+}
+
+/* Feeds data like a backend and discards the output; returns responses. */
+static int run(berth_conn *c, const char *data, size_t len)
+{
+    int responses = 0;
+    size_t off = 0;
+    while (off < len) {
+        size_t cap;
+        char *buf = berth_conn_read_buf(c, &cap);
+        if (!buf)
+            return -1;
+        size_t n = len - off < cap ? len - off : cap;
+        memcpy(buf, data + off, n);
+        off += n;
+        berth_conn_read_done(c, n);
+        struct iovec iov[16];
+        while (berth_conn_out_pending(c)) {
+            int k = berth_conn_out_iov(c, iov, 16);
+            size_t total = 0;
+            for (int i = 0; i < k; i++) {
+                total += iov[i].iov_len;
+                for (const char *p = iov[i].iov_base; (p = memmem(p, iov[i].iov_len - (size_t)(p - (const char *)iov[i].iov_base), "HTTP/1.1 200", 12)); p++)
+                    responses++;
+            }
+            berth_conn_out_done(c, total);
+        }
+    }
+    return responses;
+}
+
+static int check(const char *name, const char *req, int expect)
+{
+    harness h;
+    harness_init(&h, NULL);
+    int warm = run(h.conn, req, strlen(req)); /* pools fill up */
+    counting = 1;
+    calls = 0;
+    int got = 0;
+    for (int i = 0; i < 100; i++)
+        got += run(h.conn, req, strlen(req));
+    counting = 0;
+    harness_free(&h);
+    int ok = warm == expect && got == 100 * expect && calls == 0;
+    printf("%s %s: %d responses, %ld allocator calls\n", ok ? "ok  " : "FAIL", name, got, calls);
+    return ok;
+}
+
+int main(void)
+{
+    static char pipelined[16 * 32 + 1], big[10000];
+    for (int i = 0; i < 16; i++)
+        strcat(pipelined, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    snprintf(big, sizeof big, "POST /x/1 HTTP/1.1\r\nHost: a\r\nX: %09000d\r\nContent-Length: 2\r\n\r\nhi", 0);
+    int pass = 0, fail = 0;
+    struct {
+        const char *name, *req;
+        int expect;
+    } cases[] = {
+        {"get", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1},
+        {"get_with_param", "GET /item/42 HTTP/1.1\r\nHost: a\r\n\r\n", 1},
+        {"post_content_length", "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", 1},
+        {"post_chunked", "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 1},
+        {"pipelined_16", pipelined, 16},
+        {"head", "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", 1},
+        {"reserved_9k_body", big, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check(cases[i].name, cases[i].req, cases[i].expect) ? pass++ : fail++;
+    printf("%d passed, %d failed\n", pass, fail);
+    return fail ? 1 : 0;
+}

@@ -1,0 +1,80 @@
+"""The connection cap and the graceful stop, on every backend."""
+import signal
+import socket
+import time
+import unittest
+
+from berthproc import BACKENDS, Conn, Server, header
+
+GET = b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+class LifecycleMixin:
+    backend = None
+
+    def test_connection_over_the_cap_gets_503_and_a_close(self):
+        srv = Server("tests/berth-test-server", backend=self.backend,
+                     env={"BERTH_THREADS": "1", "BERTH_MAX_CONNECTIONS": "4"})
+        try:
+            held = [Conn(srv) for _ in range(4)]
+            for c in held:  # each admitted and served
+                c.send(GET)
+                self.assertEqual(c.response()[2], b"ok")
+            extra = Conn(srv)
+            extra.send(GET)
+            status, headers, body = extra.response()
+            self.assertEqual(status, 503)
+            self.assertEqual(header(headers, "Connection"), "close")
+            self.assertTrue(extra.closed())
+            # a freed place is given to the next connection
+            held.pop().close()
+            deadline = time.monotonic() + 3
+            while True:
+                c = Conn(srv)
+                c.send(GET)
+                r = c.response()
+                c.close()
+                if r and r[0] == 200:
+                    break
+                self.assertLess(time.monotonic(), deadline, "the freed place was not reused")
+                time.sleep(0.05)
+            for c in held:  # the admitted ones were never disturbed
+                c.send(GET)
+                self.assertEqual(c.response()[2], b"ok")
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_stop_finishes_the_request_in_flight_then_exits_0(self):
+        srv = Server("tests/berth-test-server", backend=self.backend, env={"BERTH_THREADS": "1"})
+        c = Conn(srv, timeout=10)
+        c.send(b"GET /thread?ms=400 HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.1)  # the request is in its handler
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        status, headers, body = c.response()
+        self.assertEqual((status, body), (200, b"from a thread"))
+        self.assertEqual(header(headers, "Connection"), "close")
+        self.assertTrue(c.closed())
+        self.assertEqual(srv.proc.wait(10), 0)
+        self.assertLess(time.monotonic() - t0, 5)
+        with self.assertRaises(OSError):  # no longer accepting
+            socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+        srv.stop()
+
+    def test_stop_closes_idle_keep_alive_connections(self):
+        srv = Server(backend=self.backend, env={"BERTH_THREADS": "1"})
+        c = Conn(srv)
+        c.send(GET)
+        self.assertEqual(c.response()[2], b"ok")
+        t0 = time.monotonic()
+        self.assertEqual(srv.stop(), 0)
+        self.assertLess(time.monotonic() - t0, 3)
+        self.assertTrue(c.closed())
+
+
+for _b in BACKENDS:
+    globals()["Lifecycle_" + _b] = type("Lifecycle_" + _b, (LifecycleMixin, unittest.TestCase),
+                                        {"backend": _b})
+
+if __name__ == "__main__":
+    unittest.main()
