@@ -1,7 +1,9 @@
 /* Incremental decoder of the chunked transfer coding (RFC 9112 7.1).
  * Strict where leniency enables request smuggling: chunk lines end in
  * CRLF, sizes are hex without sign or whitespace and may not overflow, data
- * is followed by CRLF. Extensions and trailers are validated and dropped. */
+ * is followed by CRLF. Extensions are bounded (4 KiB a line), may hold no
+ * control bytes, and are dropped unread; trailers must be field lines
+ * (name: value), count against the header limit, and are dropped. */
 #ifndef BERTH_CHUNKED_H
 #define BERTH_CHUNKED_H
 

@@ -52,6 +52,24 @@ class Server:
         return code
 
 
+def send_pieces(sock, data, pieces=None, pause=0.002):
+    """Sends data whole, or in writes of `pieces` bytes with a pause."""
+    if pieces is None:
+        sock.sendall(data)
+        return
+    for i in range(0, len(data), pieces):
+        sock.sendall(data[i:i + pieces])
+        time.sleep(pause)
+
+
+def stop_clean(srv, what):
+    """Stops srv; raises if it did not exit 0 or printed a sanitizer report."""
+    code = srv.stop()
+    err = srv.stderr_text
+    if code != 0 or "Sanitizer" in err or "runtime error" in err:
+        raise AssertionError("%s exited %r: %s" % (what, code, err[-3000:]))
+
+
 def read_response(sock, head_only=False):
     """Reads one response from sock (anything with recv() and a pending
     attribute that receives the bytes read past it): (status, headers list,
@@ -129,12 +147,7 @@ class Conn:
         self.pending = b""  # bytes read past the last response
 
     def send(self, data, pieces=None, pause=0.002):
-        if pieces is None:
-            self.sock.sendall(data)
-            return
-        for i in range(0, len(data), pieces):
-            self.sock.sendall(data[i:i + pieces])
-            time.sleep(pause)
+        send_pieces(self.sock, data, pieces, pause)
 
     def response(self, head_only=False):
         src = _Prefixed(self.sock, self.pending)

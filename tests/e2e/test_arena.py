@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, DATASET, Conn, Server, header
+from berthproc import BACKENDS, DATASET, Conn, Server, header, stop_clean
 
 SEED = int(os.environ.get("BERTH_TEST_SEED") or random.SystemRandom().randrange(2 ** 32))
 sys.stderr.write("test_arena: BERTH_TEST_SEED=%d\n" % SEED)
@@ -200,10 +200,7 @@ class ArenaMixin:
 
     @classmethod
     def tearDownClass(cls):
-        code = cls.srv.stop()
-        err = cls.srv.stderr_text
-        if code != 0 or "Sanitizer" in err or "runtime error" in err:
-            raise AssertionError("berth-serve (%s) exited %r: %s" % (cls.backend, code, err[-3000:]))
+        stop_clean(cls.srv, "berth-serve (%s)" % cls.backend)
 
     def setUp(self):
         self.rng = random.Random("%d-%s" % (SEED, self.id()))

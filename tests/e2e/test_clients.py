@@ -13,7 +13,7 @@ import subprocess
 import sys
 import unittest
 
-from berthproc import BACKENDS, Conn, Server, header
+from berthproc import BACKENDS, Conn, Server, header, stop_clean
 
 SEED = int(os.environ.get("BERTH_TEST_SEED") or random.SystemRandom().randrange(2 ** 32))
 sys.stderr.write("test_clients: BERTH_TEST_SEED=%d\n" % SEED)
@@ -41,10 +41,7 @@ class ClientsMixin:
 
     @classmethod
     def tearDownClass(cls):
-        code = cls.srv.stop()
-        err = cls.srv.stderr_text
-        if code != 0 or "Sanitizer" in err or "runtime error" in err:
-            raise AssertionError("berth-serve (%s) exited %r: %s" % (cls.backend, code, err[-3000:]))
+        stop_clean(cls.srv, "berth-serve (%s)" % cls.backend)
 
     def setUp(self):
         self.rng = random.Random("%d-%s" % (SEED, self.id()))

@@ -20,7 +20,7 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, Server
+from berthproc import BACKENDS, Server, send_pieces
 
 TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 STATUS_LINE = re.compile(rb"HTTP/1\.1 ([1-5][0-9][0-9]) ([\t \x21-\x7e\x80-\xff]*)\Z")
@@ -69,12 +69,7 @@ class Client:
         self.eof = False
 
     def send(self, data, pieces=None, pause=0.002):
-        if pieces is None:
-            self.sock.sendall(data)
-            return
-        for i in range(0, len(data), pieces):
-            self.sock.sendall(data[i:i + pieces])
-            time.sleep(pause)
+        send_pieces(self.sock, data, pieces, pause)
 
     def half_close(self):
         self.sock.shutdown(socket.SHUT_WR)
