@@ -61,7 +61,8 @@ BERTH_API size_t berth_req_header_count(const berth_req *req);
 BERTH_API int berth_req_header_at(const berth_req *req, size_t i, berth_str *name, berth_str *value);
 
 /* Query parameter, percent- and '+'-decoded into buf (NUL-terminated).
- * Returns the decoded length, -1 if absent, -2 if it does not fit. */
+ * Returns the decoded length, -1 if absent, -2 if it does not fit or is
+ * not valid percent-encoding. */
 BERTH_API long berth_req_query(const berth_req *req, const char *name, char *buf, size_t cap);
 /* Query parameter as a decimal integer: 1 and *out if present and valid. */
 BERTH_API int berth_req_query_int(const berth_req *req, const char *name, int64_t *out);
