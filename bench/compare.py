@@ -64,6 +64,18 @@ TESTS = [
 ]
 
 
+def stop_process(proc, kill):
+    """SIGTERM, up to 10 s for a clean exit, then kill(proc)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        proc.wait()
+
+
 class BenchError(Exception):
     pass
 
@@ -215,13 +227,7 @@ class Nginx:
             self.proc.pid, ",".join(str(p) for p in children_of(self.proc.pid)))
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process(self.proc, lambda p: os.killpg(p.pid, signal.SIGKILL))
         self.proc = None
 
 
@@ -268,13 +274,7 @@ class Berth:
         return "berth-serve pid %d, %s" % (self.proc.pid, self.started_as)
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, lambda p: p.kill())
         self.proc = None
 
 
