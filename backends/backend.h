@@ -44,7 +44,8 @@ void berth_backend_refuse(int fd);
 int berth_backend_admit(berth_server *srv);
 void berth_backend_release(berth_server *srv);
 /* Writes out what the engine has pending with one sendmsg. Returns the
- * bytes written, 0 if the socket is full, -1 on a fatal error. */
+ * bytes written, 0 if the socket is full (a blocking socket: its send
+ * timeout passed, or a signal interrupted it), -1 on a fatal error. */
 long berth_backend_write(int fd, struct berth_conn *c);
 
 #endif

@@ -49,9 +49,9 @@ long berth_backend_write(int fd, struct berth_conn *c)
             berth_conn_out_done(c, (size_t)n);
             return n;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        /* EINTR: a blocking write (fast) interrupted by a stop; the
+         * caller loops after checking it. Non-blocking writes never get it. */
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 0;
         return -1;
     }

@@ -1,13 +1,23 @@
 /* The fast backend: N acceptor threads, each blocking in accept() on its
  * own SO_REUSEPORT listener, and one pooled thread per connection doing
  * blocking reads and writes. Handlers may block here without stalling
- * other connections; the price is a thread per open connection. */
+ * other connections; the price is a thread per open connection.
+ *
+ * A blocked read ends when data arrives, at the connection's next
+ * deadline (the socket's receive timeout is set from it), or when a stop
+ * interrupts it: the monitor sends SIGURG (default action: ignore; Go's
+ * runtime uses it for the same reason) to each connection thread until
+ * that thread has seen the stop, so a stop takes effect in milliseconds. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -20,6 +30,8 @@
 #define STACK_SIZE (256 * 1024)
 #define IDLE_THREADS_MAX 64     /* parked threads kept for reuse */
 #define IDLE_THREAD_SECONDS 30  /* a parked thread exits after this */
+#define READ_TIMEOUT_MAX 1000   /* ms; a blocked read wakes at least this often */
+#define SIGNAL_RETRY_US 2000    /* a stop is signalled again until seen */
 
 typedef struct fthread {
     struct fast *f;
@@ -28,11 +40,18 @@ typedef struct fthread {
     struct fthread *next;       /* on the parked list */
     int wake_fd;                /* eventfd: stream work from other threads */
     int conn_fd;                /* the socket being served */
+    unsigned rcvtimeo;          /* the receive timeout set on conn_fd, ms */
+    int drained;                /* the connection was told of the stop */
+    struct fconn_slot *slot;    /* the connection's entry in f->open */
     berth_worker w;             /* per-thread pools, reused across connections */
 } fthread;
 
 typedef struct fconn_slot {
     int fd;
+    pthread_t tid;
+    atomic_int noticed;         /* its thread has seen the stop */
+    pthread_mutex_t io_lock;
+    int in_io;                  /* the thread is in one of its blocking calls */
     struct fconn_slot *next, *prev;
 } fconn_slot;
 
@@ -46,21 +65,70 @@ typedef struct fast {
     int nparked;
     int running;                /* connection threads alive */
     int stopping;
-    unsigned tick_ms;           /* socket timeout: how often deadlines are checked */
+    unsigned send_tick_ms;      /* send timeout: how often a blocked write re-checks */
     fconn_slot open;            /* fds being served, to unblock them at the end */
 } fast;
 
-static void set_timeouts(int fd, unsigned ms)
+static void set_timeout(int fd, int opt, unsigned ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
+
+/* Makes the next blocking read end by the connection's deadline (to
+ * within a few ms), without a setsockopt per read on the hot path: the
+ * timeout only changes when it would overshoot or is far too short. */
+static void read_timeout(fthread *t, berth_conn *c)
+{
+    uint64_t now = t->w.clock.now_ms, due = berth_conn_deadline(c);
+    unsigned want = due <= now ? 1 : due - now > READ_TIMEOUT_MAX ? READ_TIMEOUT_MAX
+                                                                   : (unsigned)(due - now);
+    if (t->rcvtimeo > want + 5 || t->rcvtimeo + 200 < want) {
+        set_timeout(t->conn_fd, SO_RCVTIMEO, want);
+        t->rcvtimeo = want;
+    }
 }
 
 static int stopping(fast *f)
 {
     return atomic_load_explicit(&f->srv->stopping, memory_order_relaxed);
 }
+
+/* Called on the connection's thread between events: drains the
+ * connection once the server stops, and tells the monitor so. */
+static void check_stop(fthread *t, berth_conn *c)
+{
+    if (t->drained || !stopping(t->f))
+        return;
+    t->drained = 1;
+    atomic_store(&t->slot->noticed, 1);
+    berth_conn_drain(c);
+}
+
+static void io_end(fthread *t)
+{
+    pthread_mutex_lock(&t->slot->io_lock);
+    t->slot->in_io = 0;
+    pthread_mutex_unlock(&t->slot->io_lock);
+}
+
+/* Brackets the thread's own blocking calls: the monitor signals only
+ * inside them, never in handler code. 0: a stop the thread has not seen
+ * is pending, do not block (this check after in_io is set is what makes a
+ * signal sent before the call starts harmless: the monitor repeats it). */
+static int io_begin(fthread *t)
+{
+    pthread_mutex_lock(&t->slot->io_lock);
+    t->slot->in_io = 1;
+    pthread_mutex_unlock(&t->slot->io_lock);
+    if (stopping(t->f) && !atomic_load(&t->slot->noticed)) {
+        io_end(t);
+        return 0;
+    }
+    return 1;
+}
+
+static void on_wakeup_signal(int sig) { (void)sig; }
 
 static void wake(berth_worker *w)
 {
@@ -76,7 +144,11 @@ static void flush(berth_conn *c)
 {
     fthread *t = berth_conn_backend_data(c);
     while (berth_conn_out_pending(c) && berth_conn_state(c) != BERTH_CONN_CLOSED) {
+        if (stopping(t->f))
+            atomic_store(&t->slot->noticed, 1); /* serve() drains on return */
+        io_begin(t);
         long n = berth_backend_write(t->conn_fd, c);
+        io_end(t);
         if (n < 0) {
             berth_conn_abort(c);
             return;
@@ -92,18 +164,24 @@ static void flush(berth_conn *c)
 static void wait_stream(fthread *t, berth_conn *c, int fd)
 {
     uint64_t next = berth_worker_run_timers(&t->w);
+    uint64_t due = berth_conn_deadline(c);
+    if (due < next)
+        next = due;
     uint64_t now = t->w.clock.now_ms;
-    int timeout = (int)t->f->tick_ms;
+    int timeout = READ_TIMEOUT_MAX;
     if (next != UINT64_MAX)
         timeout = next <= now ? 0 : next - now < (uint64_t)timeout ? (int)(next - now) : timeout;
     size_t cap = 0;
     int can_read = berth_conn_read_buf(c, &cap) != NULL;
     struct pollfd p[2] = {{fd, (short)(can_read ? POLLIN | POLLRDHUP : 0), 0},
                           {t->wake_fd, POLLIN, 0}};
-    int n = poll(p, 2, timeout);
+    int n = 0;
+    if (io_begin(t)) {
+        n = poll(p, 2, timeout);
+        io_end(t);
+    }
     berth_clock_update(&t->w.clock);
-    if (stopping(t->f))
-        berth_conn_drain(c); /* before the response is applied: it says close */
+    check_stop(t, c); /* before the response is applied: it says close */
     if (n > 0 && (p[1].revents & POLLIN)) {
         uint64_t v;
         ssize_t r = read(t->wake_fd, &v, sizeof v);
@@ -115,7 +193,7 @@ static void wait_stream(fthread *t, berth_conn *c, int fd)
     if (n > 0 && (p[0].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))) {
         char *buf = berth_conn_read_buf(c, &cap);
         if (buf) {
-            ssize_t r = read(fd, buf, cap);
+            ssize_t r = recv(fd, buf, cap, MSG_DONTWAIT);
             if (r >= 0)
                 berth_conn_read_done(c, (size_t)r);
             else if (errno != EAGAIN && errno != EINTR)
@@ -123,6 +201,8 @@ static void wait_stream(fthread *t, berth_conn *c, int fd)
         }
     }
     berth_worker_run_timers(&t->w);
+    if (berth_conn_deadline(c) <= t->w.clock.now_ms)
+        berth_conn_on_timeout(c);
 }
 
 /* Serves one connection to its end on the calling thread. */
@@ -133,8 +213,11 @@ static void serve(fthread *t, int fd)
      * before the new connection takes its start time from it. */
     berth_clock_update(&t->w.clock);
     berth_conn *c = berth_conn_new(&t->w);
-    int shut = 0, drained = 0;
-    fconn_slot slot = {fd, NULL, NULL};
+    int shut = 0;
+    fconn_slot slot = {.fd = fd, .tid = pthread_self()};
+    pthread_mutex_init(&slot.io_lock, NULL);
+    t->slot = &slot;
+    t->drained = 0;
     pthread_mutex_lock(&f->lock);
     slot.next = f->open.next;
     slot.prev = &f->open;
@@ -143,20 +226,22 @@ static void serve(fthread *t, int fd)
     pthread_mutex_unlock(&f->lock);
 
     berth_socket_tune(fd);
-    set_timeouts(fd, f->tick_ms);
+    set_timeout(fd, SO_SNDTIMEO, f->send_tick_ms);
     t->conn_fd = fd;
+    t->rcvtimeo = UINT_MAX; /* none set yet: reads would block forever */
     if (c)
         berth_conn_set_backend_data(c, t);
     while (c) {
         berth_clock_update(&t->w.clock);
-        if (!drained && stopping(f)) {
-            drained = 1;
-            berth_conn_drain(c);
-        }
+        check_stop(t, c);
         if (berth_conn_deadline(c) <= t->w.clock.now_ms)
             berth_conn_on_timeout(c);
         if (berth_conn_out_pending(c)) {
-            if (berth_backend_write(fd, c) < 0)
+            if (!io_begin(t))
+                continue;
+            long n = berth_backend_write(fd, c);
+            io_end(t);
+            if (n < 0)
                 break;
             continue; /* 0: send timeout tick; re-check the deadline */
         }
@@ -175,13 +260,18 @@ static void serve(fthread *t, int fd)
         char *buf = berth_conn_read_buf(c, &cap);
         if (!buf)
             break; /* nothing to write and nothing to read: done */
+        read_timeout(t, c);
+        if (!io_begin(t))
+            continue;
         ssize_t n = read(fd, buf, cap);
+        int err = errno;
+        io_end(t);
         if (n >= 0) {
             berth_clock_update(&t->w.clock);
             berth_conn_read_done(c, (size_t)n);
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            berth_conn_read_idle(c); /* a timeout tick: hold no buffer idle */
-        } else if (errno != EINTR) {
+        } else if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) {
+            berth_conn_read_idle(c); /* a deadline or a stop: hold no buffer idle */
+        } else {
             break;
         }
     }
@@ -189,6 +279,7 @@ static void serve(fthread *t, int fd)
     slot.prev->next = slot.next;
     slot.next->prev = slot.prev;
     pthread_mutex_unlock(&f->lock);
+    pthread_mutex_destroy(&slot.io_lock);
     berth_conn_free(c);
     close(fd);
     berth_backend_release(f->srv);
@@ -203,6 +294,10 @@ static void *conn_thread(void *arg)
     t->w.wake = wake;
     t->w.flush = flush;
     t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    sigset_t urg;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    pthread_sigmask(SIG_UNBLOCK, &urg, NULL);
     int fd = t->fd;
     for (;;) {
         serve(t, fd);
@@ -318,7 +413,8 @@ static void *acceptor_main(void *arg)
     return NULL;
 }
 
-/* Waits for the stop request, then unblocks the acceptors. */
+/* Waits for the stop request, then unblocks the acceptors and every
+ * connection thread. */
 static void *monitor_main(void *arg)
 {
     fast *f = arg;
@@ -334,18 +430,50 @@ static void *monitor_main(void *arg)
     for (fthread *t = f->parked; t; t = t->next)
         pthread_cond_signal(&t->wake);
     pthread_mutex_unlock(&f->lock);
+    /* Interrupt blocked reads, writes and polls. A signal that lands just
+     * before a thread blocks is lost, so repeat until each has seen it;
+     * a thread checks the stop after every interruption. */
+    for (;;) {
+        int waiting = 0;
+        pthread_mutex_lock(&f->lock);
+        for (fconn_slot *s = f->open.next; s != &f->open; s = s->next) {
+            if (!atomic_load(&s->noticed)) {
+                pthread_mutex_lock(&s->io_lock);
+                if (s->in_io)
+                    pthread_kill(s->tid, SIGURG);
+                pthread_mutex_unlock(&s->io_lock);
+                waiting++;
+            }
+        }
+        pthread_mutex_unlock(&f->lock);
+        if (!waiting)
+            break;
+        usleep(SIGNAL_RETRY_US);
+    }
     return NULL;
 }
 
-static unsigned tick_for(const berth_engine *e)
+static unsigned send_tick_for(const berth_engine *e)
 {
-    unsigned t = 1000;
-    unsigned limits[] = {e->header_timeout_ms, e->idle_timeout_ms, e->body_timeout_ms,
-                         e->write_timeout_ms};
-    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
-        if (limits[i] / 4 < t)
-            t = limits[i] / 4;
-    return t < 20 ? 20 : t;
+    unsigned t = e->write_timeout_ms / 4;
+    return t > 250 ? 250 : t < 20 ? 20 : t;
+}
+
+/* SIGURG interrupts blocked calls (SO_RCVTIMEO sockets are never
+ * restarted). Installed only where nobody has claimed it; with the signal
+ * ignored, a stop is seen within READ_TIMEOUT_MAX instead. */
+static void wakeup_signal_install(void)
+{
+    struct sigaction old;
+    if (sigaction(SIGURG, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
+        old.sa_handler != SIG_DFL)
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_wakeup_signal;
+    sa.sa_flags = SA_RESTART; /* what it interrupts besides our calls resumes */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGURG, &sa, NULL);
 }
 
 static int fast_start(berth_server *srv)
@@ -355,7 +483,8 @@ static int fast_start(berth_server *srv)
         return -1;
     srv->backend_data = f;
     f->srv = srv;
-    f->tick_ms = tick_for(&srv->engine);
+    f->send_tick_ms = send_tick_for(&srv->engine);
+    wakeup_signal_install();
     f->open.next = f->open.prev = &f->open;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->all_done, NULL);

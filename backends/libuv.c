@@ -13,7 +13,7 @@
 #include "../core/conn.h"
 #include "backend.h"
 
-#define SWEEP_MS 250
+#define SWEEP_MS 100 /* deadlines (timeouts, the stop's grace) hold to this */
 #define MAX_IOV 16
 
 typedef struct uconn {
@@ -42,6 +42,7 @@ typedef struct uworker {
     int listen_fd;
     int listening;
     int stopping;
+    int finished;
     uint64_t drain_deadline;
     uconn head;
     size_t nconns;
@@ -50,6 +51,8 @@ typedef struct uworker {
 static void service(uconn *uc);
 
 static void tick(uworker *uw) { berth_clock_update(&uw->w.clock); }
+
+static void finish(uworker *uw);
 
 static void on_closed(uv_handle_t *h)
 {
@@ -61,6 +64,8 @@ static void on_closed(uv_handle_t *h)
     uw->nconns--;
     berth_backend_release(uw->srv);
     free(uc);
+    if (uw->stopping && uw->nconns == 0)
+        finish(uw); /* the last connection of a stop: exit now, not at the sweep */
 }
 
 static void on_refused_closed(uv_handle_t *h) { free(h); }
@@ -268,6 +273,9 @@ static void close_handle(uv_handle_t *h, void *arg)
 
 static void finish(uworker *uw)
 {
+    if (uw->finished)
+        return;
+    uw->finished = 1;
     uv_walk(&uw->loop, close_handle, NULL);
 }
 
@@ -318,6 +326,8 @@ static void on_stop(uv_poll_t *p, int status, int events)
         }
         uc = next;
     }
+    if (uw->nconns == 0)
+        finish(uw);
 }
 
 /* After a handler adds a stream timer, the loop must wake for it: each

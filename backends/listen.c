@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int listen_one(const struct sockaddr *sa, socklen_t len, int nonblock)
+static int listen_one(const struct sockaddr *sa, socklen_t len, int nonblock, int reuseport)
 {
     int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0);
     int fd = socket(sa->sa_family, type, 0);
@@ -19,7 +19,7 @@ static int listen_one(const struct sockaddr *sa, socklen_t len, int nonblock)
         return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+    if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
         bind(fd, sa, len) != 0 || listen(fd, 4096) != 0) {
         int e = errno;
         close(fd);
@@ -29,8 +29,42 @@ static int listen_one(const struct sockaddr *sa, socklen_t len, int nonblock)
     return fd;
 }
 
-int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, int *fds,
-                      uint16_t *bound_port)
+static uint16_t *port_of(struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET6 ? &((struct sockaddr_in6 *)ss)->sin6_port
+                                     : &((struct sockaddr_in *)ss)->sin_port;
+}
+
+/* berth's listeners share their port through SO_REUSEPORT, which would
+ * just as quietly join the SO_REUSEPORT listener of another process on
+ * that port and split its traffic. So the port is bound once first
+ * without SO_REUSEPORT: that fails whenever any socket holds it. With
+ * port 0 the probe also picks the port. The probe is closed before the
+ * listeners bind; another process could take the port in between, a
+ * window of microseconds. */
+static int port_probe(struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT holds nothing */
+    struct sockaddr_storage got;
+    socklen_t gl = sizeof got;
+    if (bind(fd, (struct sockaddr *)ss, len) != 0 ||
+        getsockname(fd, (struct sockaddr *)&got, &gl) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    *port_of(ss) = *port_of(&got);
+    close(fd);
+    return 0;
+}
+
+int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, int reuseport,
+                      int *fds, uint16_t *bound_port)
 {
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
@@ -50,8 +84,15 @@ int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, 
     memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
     freeaddrinfo(ai);
 
+    if (reuseport && port_probe(&ss, len) != 0) {
+        fprintf(stderr, "berth: cannot listen on %s:%u: %s\n", host ? host : "*", (unsigned)port,
+                strerror(errno));
+        return -1;
+    }
     for (int i = 0; i < count; i++) {
-        fds[i] = listen_one((struct sockaddr *)&ss, len, nonblock);
+        /* Without SO_REUSEPORT the workers share one socket. */
+        fds[i] = reuseport || i == 0 ? listen_one((struct sockaddr *)&ss, len, nonblock, reuseport)
+                                     : fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
         if (fds[i] < 0) {
             fprintf(stderr, "berth: cannot listen on %s:%u: %s\n", host ? host : "*",
                     (unsigned)port, strerror(errno));
@@ -60,18 +101,12 @@ int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, 
             return -1;
         }
         if (i == 0) {
-            /* With port 0, the others must join the port the first got. */
+            /* With port 0 (and no probe), the others join the port it got. */
             struct sockaddr_storage got;
             socklen_t gl = sizeof got;
             getsockname(fds[0], (struct sockaddr *)&got, &gl);
-            uint16_t p = got.ss_family == AF_INET6
-                             ? ((struct sockaddr_in6 *)&got)->sin6_port
-                             : ((struct sockaddr_in *)&got)->sin_port;
-            if (ss.ss_family == AF_INET6)
-                ((struct sockaddr_in6 *)&ss)->sin6_port = p;
-            else
-                ((struct sockaddr_in *)&ss)->sin_port = p;
-            *bound_port = ntohs(p);
+            *port_of(&ss) = *port_of(&got);
+            *bound_port = ntohs(*port_of(&got));
         }
     }
     return 0;

@@ -13,7 +13,7 @@
 #include "listen.h"
 #include "poller.h"
 
-#define SWEEP_MS 250
+#define SWEEP_MS 100 /* deadlines (timeouts, the stop's grace) hold to this */
 
 enum { K_LISTEN, K_STOP, K_CONN };
 
@@ -216,17 +216,15 @@ static void *worker_main(void *arg)
             timeout = next_timer <= now ? 0 : next_timer - now < SWEEP_MS ? (int)(next_timer - now) : SWEEP_MS;
         int n = berth_poller_wait(rw->poller, ev, 256, timeout);
         berth_clock_update(&rw->w.clock);
+        int stop_asked = 0;
         for (int i = 0; i < n; i++) {
             void *ptr = ev[i].ptr;
             if (ptr == &rw->listen_kind) {
                 accept_all(rw);
             } else if (ptr == &rw->stop_kind) {
                 /* An eventfd is always writable: only IN means a stop. */
-                if (!stopping && (ev[i].events & BERTH_POLL_IN)) {
-                    stopping = 1;
-                    drain_deadline = rw->w.clock.now_ms + srv->config.drain_timeout_ms;
-                    drain_all(rw);
-                }
+                if (ev[i].events & BERTH_POLL_IN)
+                    stop_asked = 1;
             } else if (ptr == &rw->wake_kind) {
                 uint64_t v;
                 ssize_t r = read(rw->wake_fd, &v, sizeof v);
@@ -239,6 +237,13 @@ static void *worker_main(void *arg)
                     rc->hup = 1;
                 conn_service(rw, rc);
             }
+        }
+        /* After the batch: draining may close connections whose events
+         * come later in the same batch. */
+        if (stop_asked && !stopping) {
+            stopping = 1;
+            drain_deadline = rw->w.clock.now_ms + srv->config.drain_timeout_ms;
+            drain_all(rw);
         }
         next_timer = berth_worker_run_timers(&rw->w);
         run_woken(rw);

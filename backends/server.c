@@ -55,8 +55,8 @@ int berth_server_start(berth_server *srv)
     if (!srv->listen_fds)
         return -1;
     srv->nlisten = srv->threads;
-    if (berth_listen_open(srv->config.host, srv->config.port, srv->threads, 1, srv->listen_fds,
-                          &srv->port) != 0) {
+    if (berth_listen_open(srv->config.host, srv->config.port, srv->threads, 1,
+                          srv->config.reuseport, srv->listen_fds, &srv->port) != 0) {
         free(srv->listen_fds);
         srv->listen_fds = NULL;
         return -1;

@@ -302,15 +302,15 @@ static char *put_head_start(berth_conn *c, char *p, int status)
     return PUT_LIT(p, "\r\n");
 }
 
-/* Ends the connection now; a stream in progress learns the client is gone. */
+/* Ends the connection now. A stream in progress is marked gone (its
+ * calls answer -1 from now on); it is detached, and its on_close run, when
+ * the backend frees the connection: never inside the berth call (a write
+ * from a timer, say) that found the connection dead. */
 static void conn_kill(berth_conn *c)
 {
     c->phase = P_CLOSED;
-    if (c->stream) {
-        berth_stream *s = c->stream;
-        c->stream = NULL;
-        berth_stream_detach(s, 1);
-    }
+    if (c->stream)
+        berth_stream_mark_gone(c->stream);
 }
 
 static void fail_alloc(berth_conn *c) { conn_kill(c); }
@@ -465,6 +465,24 @@ static void request_fail(berth_conn *c, int status)
     conn_error(c, status);
 }
 
+/* 1 if bytes of a further request have been read (not just the empty
+ * lines a client may send between requests). */
+static int more_input(const berth_conn *c)
+{
+    for (size_t i = c->in_off; i < c->in_len; i++)
+        if (c->in[i] != '\r' && c->in[i] != '\n')
+            return 1;
+    return 0;
+}
+
+/* While the server stops, a response stays keep-alive only if requests
+ * already read follow it: every request read is answered, and the last
+ * response says Connection: close. */
+static int drain_keeps_alive(const berth_conn *c)
+{
+    return !c->draining || more_input(c);
+}
+
 static void dispatch(berth_conn *c)
 {
     struct berth_req *req = c->req;
@@ -483,7 +501,7 @@ static void dispatch(berth_conn *c)
         }
         return;
     }
-    int keep_alive = req->keep_alive && !req->res.close && !c->draining;
+    int keep_alive = req->keep_alive && !req->res.close && drain_keeps_alive(c);
     response_write(c, req, keep_alive);
     if (!keep_alive)
         c->no_more = 1;
@@ -826,6 +844,23 @@ static void settle(berth_conn *c)
     }
 }
 
+/* While the server stops, a connection between requests gets
+ * stop_grace_ms from its last activity to send one more request (answered
+ * with Connection: close): a client whose next request is already on its
+ * way is answered rather than cut off. Connections idle for longer close at
+ * once, lingering (SHUTDOWN) so a request racing the close causes no reset. */
+static int drain_idle(const berth_conn *c)
+{
+    return c->draining && c->phase == P_HEAD && !c->head_started && !c->req && !c->no_more &&
+           c->out_pending == 0 && !more_input(c);
+}
+
+static uint64_t drain_idle_deadline(const berth_conn *c)
+{
+    uint64_t since = c->t_idle > c->t_write ? c->t_idle : c->t_write;
+    return since + c->w->engine->stop_grace_ms;
+}
+
 /* ---- backend interface ------------------------------------------------ */
 
 char *berth_conn_read_buf(berth_conn *c, size_t *cap)
@@ -915,7 +950,12 @@ uint64_t berth_conn_deadline(const berth_conn *c)
         return c->t_phase + e->body_timeout_ms;
     if (c->head_started)
         return c->t_phase + e->header_timeout_ms;
-    return c->t_idle + e->idle_timeout_ms;
+    uint64_t idle = c->t_idle + e->idle_timeout_ms;
+    if (drain_idle(c)) {
+        uint64_t grace = drain_idle_deadline(c);
+        return grace < idle ? grace : idle;
+    }
+    return idle;
 }
 
 void berth_conn_on_timeout(berth_conn *c)
@@ -930,20 +970,27 @@ void berth_conn_on_timeout(berth_conn *c)
         settle(c);
         return;
     }
+    if (drain_idle(c)) {
+        c->no_more = 1; /* the stop's grace is over: close, lingering */
+        settle(c);
+        return;
+    }
     c->phase = P_CLOSED; /* idle keep-alive connection */
 }
 
 void berth_conn_drain(berth_conn *c)
 {
+    if (c->draining || c->phase == P_CLOSED)
+        return;
     c->draining = 1;
-    /* A deferred response still to come says close, and is the last. */
-    if (c->stream)
-        c->stream->keep_alive = 0;
-    if (c->phase == P_HEAD && !c->head_started && !c->req) {
+    if (drain_idle(c) && now(c) >= drain_idle_deadline(c)) {
         c->no_more = 1;
-        if (c->out_pending == 0)
-            c->phase = P_CLOSED;
+        settle(c);
     }
+    /* Last: the handler's on_stop may end its stream, which goes on with
+     * the requests that follow. */
+    if (c->stream)
+        berth_stream_stop(c->stream);
 }
 
 void berth_conn_free(berth_conn *c)
@@ -990,7 +1037,9 @@ berth_stream *berth_res_defer(berth_res *res)
     if (!c->dispatching || c->stream)
         return NULL;
     struct berth_req *req = c->req;
-    int keep_alive = req->keep_alive && !res->close && !c->draining;
+    /* Whether a stop closes the connection is decided when the response
+     * is serialized (stream_keep_alive). */
+    int keep_alive = req->keep_alive && !res->close;
     berth_stream *s = berth_stream_new(c, c->w, res->status, res->hdr, res->hdr_len,
                                        req->is_head, keep_alive);
     if (!s)
@@ -1013,12 +1062,22 @@ static void stream_output(berth_conn *c)
         berth_worker_notify(c->w, c);
 }
 
+/* The keep-alive decision of a stream's response, made when its head is
+ * serialized: a stop since the handler ran may close the connection. */
+static int stream_keep_alive(berth_conn *c, berth_stream *s)
+{
+    if (s->keep_alive && !drain_keeps_alive(c))
+        s->keep_alive = 0;
+    return s->keep_alive;
+}
+
 /* The response of the stream is complete: back to reading requests. */
 static void stream_finish(berth_conn *c)
 {
     berth_stream *s = c->stream;
     c->stream = NULL;
-    if (!s->keep_alive)
+    /* A head sent keep-alive before a stop: close unless requests follow. */
+    if (!s->keep_alive || !drain_keeps_alive(c))
         c->no_more = 1;
     berth_stream_detach(s, 0);
     if (c->phase == P_WAIT)
@@ -1065,7 +1124,8 @@ static void stream_start(berth_conn *c, berth_stream *s, int status, const char 
         return;
     }
     char *start = p;
-    p = head_put(c, p, s->status, s->hdr, s->hdr_len, ct, ct_len, frame, 0, s->keep_alive);
+    p = head_put(c, p, s->status, s->hdr, s->hdr_len, ct, ct_len, frame, 0,
+                 stream_keep_alive(c, s));
     out_commit(c, (size_t)(p - start));
     s->started = 1;
 }
@@ -1123,7 +1183,7 @@ void berth_conn_stream_apply(berth_conn *c, stream_op *op)
             if (op->status >= 100 && op->status <= 999)
                 s->status = op->status;
             response_put(c, s->status, s->hdr, s->hdr_len, a, alen, b, blen, NULL, s->is_head,
-                         s->keep_alive);
+                         stream_keep_alive(c, s));
         } else if (s->chunked && !s->is_head) {
             stream_write(c, s, b, blen);
             out_append(c, "0\r\n\r\n", 5);
@@ -1142,7 +1202,7 @@ void berth_conn_stream_apply(berth_conn *c, stream_op *op)
     case OP_END:
         if (!s->started) {
             response_put(c, s->status, s->hdr, s->hdr_len, NULL, 0, NULL, 0, NULL, s->is_head,
-                         s->keep_alive);
+                         stream_keep_alive(c, s));
         } else if (s->chunked && !s->is_head) {
             out_append(c, "0\r\n\r\n", 5);
         }

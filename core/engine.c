@@ -21,6 +21,8 @@ void berth_config_init(berth_config *c)
     c->write_timeout_ms = 30000;
     c->max_connections = 100000;
     c->drain_timeout_ms = 10000;
+    c->stop_grace_ms = 100;
+    c->reuseport = 1;
     c->max_stream_buffer = 1024 * 1024;
 }
 
@@ -36,6 +38,7 @@ void berth_engine_init(berth_engine *e, const berth_config *c)
     e->idle_timeout_ms = c->idle_timeout_ms;
     e->write_timeout_ms = c->write_timeout_ms;
     e->linger_ms = 2000;
+    e->stop_grace_ms = c->stop_grace_ms;
     e->out_high_water = 256 * 1024;
     e->max_stream_buffer = c->max_stream_buffer ? c->max_stream_buffer : 1024 * 1024;
     e->router = c->router;

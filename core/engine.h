@@ -21,6 +21,7 @@ typedef struct berth_engine {
     unsigned idle_timeout_ms;
     unsigned write_timeout_ms;
     unsigned linger_ms;       /* how long a closing connection drains input */
+    unsigned stop_grace_ms;   /* on stop: time for a busy connection's next request */
     size_t out_high_water;    /* stop parsing new requests above this output */
     size_t max_stream_buffer; /* per streamed response */
     berth_router *router;

@@ -88,6 +88,25 @@ void berth_stream_set_pending(berth_stream *s, size_t pending)
     }
 }
 
+void berth_stream_mark_gone(berth_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->gone = 1;
+    pthread_cond_broadcast(&s->drained);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void berth_stream_stop(berth_stream *s)
+{
+    if (atomic_exchange(&s->stopping, 1))
+        return;
+    pthread_mutex_lock(&s->lock);
+    int run = s->on_stop && !s->app_done && !s->gone;
+    pthread_mutex_unlock(&s->lock);
+    if (run)
+        s->on_stop(s, s->on_stop_arg);
+}
+
 void berth_stream_detach(berth_stream *s, int client_gone)
 {
     pthread_mutex_lock(&s->lock);
@@ -117,7 +136,7 @@ static int post(berth_stream *s, int kind, int status, const char *a, size_t ale
     int ends = kind == OP_SEND || kind == OP_END;
     if (ends)
         s->app_done = 1;
-    if (!s->conn) {
+    if (!s->conn || s->gone) {
         if (ends) {
             unref_unlock(s); /* the application's reference */
             return -1;
@@ -285,10 +304,18 @@ void berth_stream_on_close(berth_stream *s, berth_stream_fn fn, void *arg)
     s->on_close_arg = arg;
 }
 
+void berth_stream_on_stop(berth_stream *s, berth_stream_fn fn, void *arg)
+{
+    s->on_stop = fn;
+    s->on_stop_arg = arg;
+}
+
+int berth_stream_stopping(berth_stream *s) { return atomic_load(&s->stopping); }
+
 berth_timer *berth_stream_timer(berth_stream *s, unsigned delay_ms, unsigned repeat_ms,
                                 berth_stream_fn fn, void *arg)
 {
-    if (!fn || !s->conn || !berth_conn_on_owner_thread(s->conn))
+    if (!fn || !s->conn || s->gone || !berth_conn_on_owner_thread(s->conn))
         return NULL;
     /* Only the owner adds timers, and its loop recomputes its sleep after
      * every callback, so no wake-up is needed. */

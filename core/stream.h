@@ -33,6 +33,9 @@ struct berth_stream {
     atomic_int waiters;
     berth_stream_fn on_close;
     void *on_close_arg;
+    berth_stream_fn on_stop;
+    void *on_stop_arg;
+    atomic_int stopping;       /* the server is stopping */
     berth_timer *timers;
     /* Response state, connection thread only. */
     int status;
@@ -57,6 +60,12 @@ void berth_stream_consumed(berth_stream *s, size_t bytes);
 /* The connection is gone or done with the stream: drops its reference,
  * reports a disconnect if the response had not ended, stops the timers. */
 void berth_stream_detach(berth_stream *s, int client_gone);
+/* The connection failed (reset, write error, timeout): calls from now on
+ * answer -1, waiters wake. The stream stays attached until the backend
+ * frees the connection, so on_close never runs inside another berth call. */
+void berth_stream_mark_gone(berth_stream *s);
+/* The server is stopping: runs on_stop once (connection thread). */
+void berth_stream_stop(berth_stream *s);
 /* Publishes the connection's pending output for buffered()/wait(). */
 void berth_stream_set_pending(berth_stream *s, size_t pending);
 

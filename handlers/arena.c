@@ -206,6 +206,14 @@ static void sse_closed(berth_stream *s, void *arg)
     free(arg);
 }
 
+/* The server is stopping: end the stream cleanly (its terminating chunk
+ * tells the client it is complete) rather than be cut at the drain timeout. */
+static void sse_stopped(berth_stream *s, void *arg)
+{
+    berth_stream_end(s);
+    free(arg);
+}
+
 static void sse(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
@@ -229,6 +237,7 @@ static void sse(berth_req *req, berth_res *res, void *user)
         return;
     }
     berth_stream_on_close(s, sse_closed, st);
+    berth_stream_on_stop(s, sse_stopped, st);
     berth_stream_timer(s, (unsigned)interval, (unsigned)interval, sse_tick, st);
 }
 

@@ -147,8 +147,21 @@ BERTH_API int berth_stream_wait(berth_stream *s, size_t below, unsigned timeout_
 BERTH_API int berth_stream_gone(berth_stream *s);
 /* fn runs once on the connection's thread if the client goes away before
  * the response ends (cancel upstream work there); the handle stays valid
- * until berth_stream_end. Connection-thread only. */
+ * until berth_stream_end. It runs from the connection's loop, never inside
+ * another berth call: a write that finds the client gone answers -1 and
+ * on_close follows after the current callback returns. Connection-thread
+ * only. */
 BERTH_API void berth_stream_on_close(berth_stream *s, berth_stream_fn fn, void *arg);
+
+/* fn runs once on the connection's thread when the server starts to stop
+ * while this response is open (not after send or end). End the response
+ * there, or soon from the thread that feeds it: the server waits for open
+ * streams until drain_timeout_ms and then cuts them (on_close runs).
+ * Connection-thread only, like on_close. */
+BERTH_API void berth_stream_on_stop(berth_stream *s, berth_stream_fn fn, void *arg);
+/* 1 once the server is stopping (any thread): a producer that polls
+ * instead of using on_stop. */
+BERTH_API int berth_stream_stopping(berth_stream *s);
 
 /* A timer on the connection's thread, backend-neutral: fn runs after
  * delay_ms, then every repeat_ms if non-zero. Timers stop by themselves
@@ -209,9 +222,18 @@ typedef struct berth_config {
     unsigned idle_timeout_ms;   /* idle keep-alive connection closed. 60 s */
     unsigned write_timeout_ms;  /* max gap between write progress. 30 s */
     unsigned max_connections;   /* over it: 503 and close. default 100000 */
-    unsigned drain_timeout_ms;  /* on stop, time given to requests in flight. 10 s */
+    unsigned drain_timeout_ms;  /* on stop, time given to requests in flight and
+                                   open streams; what is left is cut. 10 s */
+    unsigned stop_grace_ms;     /* on stop, a keep-alive connection active less
+                                   than this ago may send one more request,
+                                   answered with Connection: close; idle ones
+                                   close at once. default 100 ms */
     size_t max_stream_buffer;   /* per streamed response; berth_stream_write
                                    answers -2 beyond it. default 1 MiB */
+    int reuseport;              /* 1 (default): one SO_REUSEPORT listener per
+                                   thread; 0: one listener shared by all. A
+                                   port another socket holds is an error
+                                   either way */
 } berth_config;
 
 /* Fills *config with the defaults above. Call before setting fields. */
@@ -227,8 +249,14 @@ BERTH_API int berth_server_start(berth_server *server);
 BERTH_API void berth_server_wait(berth_server *server);
 /* start + wait. Returns 0 after a graceful stop, -1 if start failed. */
 BERTH_API int berth_server_run(berth_server *server);
-/* Asks the server to stop: no new connections, requests in flight are
- * finished, then the workers exit. Async-signal-safe; any thread. */
+/* Asks the server to stop. Async-signal-safe; any thread. At once: the
+ * listeners close (new connections are refused) and open streams get
+ * on_stop. Every request already read is answered, the last response on a
+ * connection says Connection: close, and the connection then ends with a
+ * FIN (its write side shut, input drained, never a reset). Idle keep-alive
+ * connections close at once; one that was active within stop_grace_ms may
+ * send one more request first. What is still open after drain_timeout_ms
+ * is cut. berth_server_wait returns when every connection is gone. */
 BERTH_API void berth_server_stop(berth_server *server);
 BERTH_API void berth_server_free(berth_server *server);
 /* The bound port (after start), useful with port 0. */

@@ -1,6 +1,6 @@
 /* berth-serve: the demo and benchmark server. Configured by environment:
  * PORT, HTTP_BACKEND, BERTH_THREADS, BERTH_DATASET, BERTH_MAX_BODY,
- * BERTH_HEADER_TIMEOUT_MS, BERTH_IDLE_TIMEOUT_MS. */
+ * BERTH_HEADER_TIMEOUT_MS, BERTH_IDLE_TIMEOUT_MS, BERTH_REUSEPORT. */
 #include <berth.h>
 #include <errno.h>
 #include <signal.h>
@@ -48,6 +48,7 @@ int main(void)
         (unsigned)env_number("BERTH_HEADER_TIMEOUT_MS", cfg.header_timeout_ms, 86400000);
     cfg.idle_timeout_ms =
         (unsigned)env_number("BERTH_IDLE_TIMEOUT_MS", cfg.idle_timeout_ms, 86400000);
+    cfg.reuseport = (int)env_number("BERTH_REUSEPORT", 1, 1);
 
     const char *path = getenv("BERTH_DATASET");
     dataset data;

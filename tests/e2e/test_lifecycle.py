@@ -1,10 +1,12 @@
 """The connection cap and the graceful stop, on every backend."""
+import os
 import signal
 import socket
+import subprocess
 import time
 import unittest
 
-from berthproc import BACKENDS, Conn, Server, header
+from berthproc import BACKENDS, BUILD, Conn, Server, header
 
 GET = b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n"
 
@@ -70,6 +72,56 @@ class LifecycleMixin:
         self.assertEqual(srv.stop(), 0)
         self.assertLess(time.monotonic() - t0, 3)
         self.assertTrue(c.closed())
+
+
+    def start_fails(self, port, env=None):
+        """Starts berth-serve on a port that is taken: (exit code, stderr)."""
+        full = dict(os.environ, PORT=str(port), HTTP_BACKEND=self.backend, BERTH_THREADS="2")
+        full.update(env or {})
+        p = subprocess.run([os.path.join(BUILD, "serve/berth-serve")], env=full,
+                           capture_output=True, text=True, timeout=10)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_port_held_by_another_berth_is_an_error(self):
+        srv = Server(backend=self.backend, env={"BERTH_THREADS": "2"})
+        try:
+            code, out, err = self.start_fails(srv.port)
+            self.assertEqual(code, 1)
+            self.assertNotIn("listening", out)
+            self.assertIn("cannot listen on", err)
+            self.assertIn("Address already in use", err)
+            c = Conn(srv)  # the first server is unharmed
+            c.send(GET)
+            self.assertEqual(c.response()[2], b"ok")
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_port_held_by_a_reuseport_socket_is_an_error(self):
+        for reuseport in (1, 0):
+            holder = socket.socket()
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, reuseport)
+            holder.bind(("0.0.0.0", 0))
+            holder.listen()
+            try:
+                code, out, err = self.start_fails(holder.getsockname()[1])
+                self.assertEqual(code, 1, "started beside a socket with SO_REUSEPORT=%d" % reuseport)
+                self.assertIn("Address already in use", err)
+            finally:
+                holder.close()
+
+    def test_without_reuseport_workers_share_one_listener(self):
+        srv = Server(backend=self.backend, env={"BERTH_THREADS": "2", "BERTH_REUSEPORT": "0"})
+        try:
+            conns = [Conn(srv) for _ in range(8)]
+            for c in conns:
+                c.send(GET)
+            for c in conns:
+                self.assertEqual(c.response()[2], b"ok")
+            code, out, err = self.start_fails(srv.port, {"BERTH_REUSEPORT": "0"})
+            self.assertEqual(code, 1)
+            self.assertIn("Address already in use", err)
+        finally:
+            self.assertEqual(srv.stop(), 0)
 
 
 for _b in BACKENDS:

@@ -17,6 +17,8 @@
 static berth_server *server;
 static atomic_int closes_seen;
 static atomic_long max_buffered;
+static atomic_long handled;    /* requests answered by /counted */
+static atomic_int live_ticks;  /* /tick streams not yet released */
 
 static void on_signal(int sig)
 {
@@ -126,13 +128,53 @@ static void watch_route(berth_req *req, berth_res *res, void *user)
     berth_stream_write(s, "watching\n", 9);
 }
 
+/* GET /counted: "ok", counted; the count is printed when the server exits,
+ * so a test can tell every request a handler answered reached its client. */
+static void counted_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)req, (void)user;
+    atomic_fetch_add(&handled, 1);
+    berth_res_send(res, 200, "text/plain", "ok", 2);
+}
+
+/* GET /tick?interval_ms=: server-sent events without end, written in the
+ * order berth-serve's /sse uses (on_close set after the first write). The
+ * handle count must return to zero however the clients leave. */
+static void tick(berth_stream *s, void *arg)
+{
+    (void)arg;
+    berth_sse_send(s, "tick", NULL, "x", 1);
+}
+
+static void tick_release(berth_stream *s, void *arg)
+{
+    (void)arg;
+    berth_stream_end(s);
+    atomic_fetch_sub(&live_ticks, 1);
+}
+
+static void tick_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    berth_stream *s = berth_sse_start(res, 0);
+    if (!s)
+        return;
+    atomic_fetch_add(&live_ticks, 1);
+    berth_stream_on_close(s, tick_release, NULL);
+    berth_stream_on_stop(s, tick_release, NULL);
+    unsigned ms = (unsigned)query_or(req, "interval_ms", 50);
+    berth_stream_timer(s, ms, ms, tick, NULL);
+}
+
 /* GET /stats: what the test routes observed. */
 static void stats_route(berth_req *req, berth_res *res, void *user)
 {
     (void)req, (void)user;
-    char buf[96];
-    int n = snprintf(buf, sizeof buf, "{\"closes\":%d,\"max_buffered\":%ld}",
-                     atomic_load(&closes_seen), atomic_load(&max_buffered));
+    char buf[128];
+    int n = snprintf(buf, sizeof buf,
+                     "{\"closes\":%d,\"max_buffered\":%ld,\"live_ticks\":%d}",
+                     atomic_load(&closes_seen), atomic_load(&max_buffered),
+                     atomic_load(&live_ticks));
     berth_res_send(res, 200, "application/json", buf, (size_t)n);
 }
 
@@ -147,6 +189,12 @@ int main(void)
         cfg.max_stream_buffer = (size_t)atol(v);
     if ((v = getenv("BERTH_MAX_CONNECTIONS")))
         cfg.max_connections = (unsigned)atol(v);
+    if ((v = getenv("BERTH_DRAIN_TIMEOUT_MS")))
+        cfg.drain_timeout_ms = (unsigned)atol(v);
+    if ((v = getenv("BERTH_HEADER_TIMEOUT_MS")))
+        cfg.header_timeout_ms = (unsigned)atol(v);
+    if ((v = getenv("BERTH_IDLE_TIMEOUT_MS")))
+        cfg.idle_timeout_ms = (unsigned)atol(v);
     dataset data;
     const char *path = getenv("BERTH_DATASET");
     dataset_load(&data, path ? path : "/data/dataset.json");
@@ -157,6 +205,8 @@ int main(void)
     berth_router_add(r, "GET", "/produce", produce_route, NULL);
     berth_router_add(r, "GET", "/watch", watch_route, NULL);
     berth_router_add(r, "GET", "/stats", stats_route, NULL);
+    berth_router_add(r, "GET", "/counted", counted_route, NULL);
+    berth_router_add(r, "GET", "/tick", tick_route, NULL);
     cfg.router = r;
     server = berth_server_new(&cfg);
     if (!server)
@@ -170,6 +220,9 @@ int main(void)
            berth_server_threads(server));
     fflush(stdout);
     berth_server_wait(server);
+    printf("stopped handled=%ld live_ticks=%d\n", atomic_load(&handled),
+           atomic_load(&live_ticks));
+    fflush(stdout);
     berth_server_free(server);
     berth_router_free(r);
     dataset_free(&data);

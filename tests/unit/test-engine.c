@@ -265,12 +265,67 @@ TEST(engine_stops_reading_when_output_backs_up)
     harness_free(&h);
 }
 
-TEST(engine_drain_closes_idle_connection)
+static void no_stop_grace(berth_config *c) { c->stop_grace_ms = 0; }
+
+TEST(engine_drain_closes_idle_connection_lingering)
+{
+    harness h;
+    harness_init(&h, no_stop_grace);
+    berth_conn_drain(h.conn);
+    /* SHUTDOWN, not CLOSED: the write side is shut and input drained, so a
+     * request racing the close causes no reset. */
+    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(h.out_len, 0);
+    harness_free(&h);
+}
+
+TEST(engine_drain_lets_a_busy_connection_send_one_more_request)
+{
+    harness h;
+    harness_init(&h, NULL); /* stop_grace_ms 100 */
+    harness_feed_str(&h, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(strstr(h.out, "Connection: keep-alive\r\n") != NULL);
+    berth_conn_drain(h.conn);
+    CHECK_INT(harness_state(&h), BERTH_CONN_OPEN);
+    CHECK(berth_conn_deadline(h.conn) <= h.worker.clock.now_ms + 100);
+    harness_feed_str(&h, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK_INT(harness_count(&h, "Connection: close\r\n"), 1);
+    CHECK_INT(harness_count(&h, "hello"), 2);
+    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    harness_free(&h);
+}
+
+TEST(engine_drain_grace_ends_with_a_lingering_close)
 {
     harness h;
     harness_init(&h, NULL);
+    harness_feed_str(&h, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     berth_conn_drain(h.conn);
-    CHECK_INT(harness_state(&h), BERTH_CONN_CLOSED);
+    h.worker.clock.now_ms += 100;
+    CHECK(berth_conn_deadline(h.conn) <= h.worker.clock.now_ms);
+    berth_conn_on_timeout(h.conn);
+    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_count(&h, "HTTP/1.1"), 1); /* nothing more was said */
+    harness_free(&h);
+}
+
+TEST(engine_drain_answers_every_request_already_read)
+{
+    harness h;
+    harness_init(&h, NULL);
+    /* Three requests in one read; the first is deferred, so the stop comes
+     * while the other two wait in the input buffer. */
+    harness_feed_str(&h, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n"
+                         "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+                         "GET /item/7 HTTP/1.1\r\nHost: a\r\n\r\n");
+    berth_conn_drain(h.conn);
+    berth_stream_send(harness_stream, 200, "text/plain", "first", 5);
+    harness_pump(&h);
+    CHECK_INT(harness_count(&h, "HTTP/1.1 200"), 3);
+    CHECK_INT(harness_count(&h, "Connection: keep-alive\r\n"), 2);
+    char *close = strstr(h.out, "Connection: close\r\n");
+    CHECK(close && strstr(close, "\r\n\r\n7") != NULL); /* the last says close */
+    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
     harness_free(&h);
 }
 

@@ -100,10 +100,100 @@ TEST(stream_client_disconnect_is_reported_once)
     closes = 0;
     berth_stream_on_close(s, on_close, NULL);
     harness_eof(&h); /* the client goes away */
+    CHECK_INT(harness_state(&h), BERTH_CONN_CLOSED);
+    CHECK_INT(berth_stream_gone(s), 1);
+    CHECK_INT(closes, 0); /* reported when the backend frees the connection */
+    harness_free(&h);
     CHECK_INT(closes, 1);
+}
+
+/* What the fast backend does when a write made inside a callback fails:
+ * the connection dies under the callback's feet. */
+static int write_rc, closes_inside;
+static void write_then_fail(berth_stream *s, void *arg)
+{
+    harness *h = arg;
+    berth_conn_abort(h->conn);
+    write_rc = berth_stream_write(s, "x", 1);
+    closes_inside = closes;
+}
+
+TEST(stream_on_close_never_runs_inside_another_callback)
+{
+    harness h;
+    harness_init(&h, NULL);
+    harness_feed_str(&h, stream_req);
+    berth_stream *s = harness_stream;
+    closes = 0;
+    berth_stream_on_close(s, on_close, NULL);
+    CHECK(berth_stream_timer(s, 0, 0, write_then_fail, &h) != NULL);
+    write_rc = 0;
+    closes_inside = -1;
+    berth_worker_run_timers(&h.worker);
+    CHECK_INT(write_rc, -1);
+    CHECK_INT(closes_inside, 0); /* not run inside the timer's callback */
+    CHECK_INT(closes, 0);
     CHECK_INT(harness_state(&h), BERTH_CONN_CLOSED);
     harness_free(&h);
-    CHECK_INT(closes, 1); /* freeing the connection does not report again */
+    CHECK_INT(closes, 1); /* and the handle was released by on_close */
+}
+
+TEST(stream_on_close_set_after_the_client_went_away_still_runs)
+{
+    harness h;
+    harness_init(&h, NULL);
+    harness_feed_str(&h, stream_req);
+    berth_stream *s = harness_stream;
+    closes = 0;
+    berth_conn_abort(h.conn); /* e.g. the first write failed in the handler */
+    berth_stream_on_close(s, on_close, NULL);
+    harness_free(&h);
+    CHECK_INT(closes, 1);
+}
+
+static int stops, stopping_seen;
+static void on_stop(berth_stream *s, void *arg)
+{
+    (void)arg;
+    stops++;
+    stopping_seen = berth_stream_stopping(s);
+    berth_stream_write(s, "bye", 3);
+    berth_stream_end(s);
+}
+
+TEST(stream_on_stop_runs_once_and_can_end_the_stream)
+{
+    harness h;
+    harness_init(&h, NULL);
+    harness_feed_str(&h, stream_req);
+    berth_stream *s = harness_stream;
+    stops = 0;
+    CHECK_INT(berth_stream_stopping(s), 0);
+    berth_stream_on_stop(s, on_stop, NULL);
+    berth_conn_drain(h.conn);
+    CHECK_INT(stops, 1);
+    CHECK_INT(stopping_seen, 1);
+    harness_pump(&h);
+    /* The head went out keep-alive before the stop: the terminating chunk
+     * ends the response and the connection closes after it. */
+    CHECK(strstr(h.out, "3\r\nbye\r\n0\r\n\r\n") != NULL);
+    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    berth_conn_drain(h.conn);
+    CHECK_INT(stops, 1);
+    harness_free(&h);
+}
+
+TEST(stream_deferred_response_after_stop_says_close)
+{
+    harness h;
+    harness_init(&h, NULL);
+    harness_feed_str(&h, defer_req);
+    berth_conn_drain(h.conn);
+    berth_stream_send(harness_stream, 200, "text/plain", "late", 4);
+    harness_pump(&h);
+    CHECK(strstr(h.out, "Connection: close\r\n\r\nlate") != NULL);
+    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    harness_free(&h);
 }
 
 TEST(stream_write_after_disconnect_fails)
