@@ -8,8 +8,6 @@
 
 #include "../core/engine.h"
 
-struct berth_conn;
-
 typedef struct berth_backend_ops {
     const char *name;
     /* Starts the workers serving srv->listen_fds; returns 0 or -1. */
@@ -30,6 +28,7 @@ struct berth_server {
     int stop_fd;            /* eventfd, readable once a stop is asked */
     atomic_int stopping;
     atomic_uint connections;
+    atomic_uint refusing;   /* connections being answered 503 */
     int started;
     void *backend_data;
 };
@@ -38,14 +37,12 @@ extern const berth_backend_ops berth_backend_reactor;
 extern const berth_backend_ops berth_backend_fast;
 extern const berth_backend_ops berth_backend_libuv;
 
-/* Answers a connection over the cap with a canned 503 and closes it. */
-void berth_backend_refuse(int fd);
-/* Counts a new connection against max_connections: 1 if admitted. */
+/* Counts a new connection: BERTH_ADMIT under max_connections, else
+ * BERTH_REFUSE (serve it a 503: berth_io_init with refuse) or, when too
+ * many are being refused already, BERTH_DROP (close it). */
+enum { BERTH_ADMIT, BERTH_REFUSE, BERTH_DROP };
 int berth_backend_admit(berth_server *srv);
-void berth_backend_release(berth_server *srv);
-/* Writes out what the engine has pending with one sendmsg. Returns the
- * bytes written, 0 if the socket is full (a blocking socket: its send
- * timeout passed, or a signal interrupted it), -1 on a fatal error. */
-long berth_backend_write(int fd, struct berth_conn *c);
+/* The connection is gone; refused: it was admitted as BERTH_REFUSE. */
+void berth_backend_release(berth_server *srv, int refused);
 
 #endif

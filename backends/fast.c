@@ -10,6 +10,7 @@
  * that thread has seen the stop, so a stop takes effect in milliseconds. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,8 +24,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "../core/conn.h"
 #include "backend.h"
+#include "drive.h"
 #include "listen.h"
 
 #define STACK_SIZE (256 * 1024)
@@ -38,9 +39,11 @@ typedef struct fthread {
     pthread_cond_t wake;
     int fd;                     /* connection to serve, -1 while parked */
     struct fthread *next;       /* on the parked list */
+    int refused;                /* fd is over the connection cap: answer 503 */
     int wake_fd;                /* eventfd: stream work from other threads */
-    int conn_fd;                /* the socket being served */
-    unsigned rcvtimeo;          /* the receive timeout set on conn_fd, ms */
+    berth_io io;                /* the connection being served */
+    berth_io_guard guard;       /* brackets its blocking calls (io_begin) */
+    unsigned rcvtimeo;          /* the receive timeout set on its socket, ms */
     int drained;                /* the connection was told of the stop */
     struct fconn_slot *slot;    /* the connection's entry in f->open */
     berth_worker w;             /* per-thread pools, reused across connections */
@@ -65,6 +68,7 @@ typedef struct fast {
     int nparked;
     int running;                /* connection threads alive */
     int stopping;
+    atomic_ullong cut_at;       /* the drain deadline (monotonic ms), once stopping */
     unsigned send_tick_ms;      /* send timeout: how often a blocked write re-checks */
     fconn_slot open;            /* fds being served, to unblock them at the end */
 } fast;
@@ -75,16 +79,24 @@ static void set_timeout(int fd, int opt, unsigned ms)
     setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
 }
 
+/* The connection's deadline, or the stop's, whichever is first. */
+static uint64_t deadline(fthread *t)
+{
+    uint64_t due = t->io.pipe->ops->deadline(t->io.pipe);
+    uint64_t cut = atomic_load_explicit(&t->f->cut_at, memory_order_relaxed);
+    return cut && cut < due ? cut : due;
+}
+
 /* Makes the next blocking read end by the connection's deadline (to
  * within a few ms), without a setsockopt per read on the hot path: the
  * timeout only changes when it would overshoot or is far too short. */
-static void read_timeout(fthread *t, berth_conn *c)
+static void read_timeout(fthread *t)
 {
-    uint64_t now = t->w.clock.now_ms, due = berth_conn_deadline(c);
+    uint64_t now = t->w.clock.now_ms, due = deadline(t);
     unsigned want = due <= now ? 1 : due - now > READ_TIMEOUT_MAX ? READ_TIMEOUT_MAX
                                                                    : (unsigned)(due - now);
     if (t->rcvtimeo > want + 5 || t->rcvtimeo + 200 < want) {
-        set_timeout(t->conn_fd, SO_RCVTIMEO, want);
+        set_timeout(t->io.fd, SO_RCVTIMEO, want);
         t->rcvtimeo = want;
     }
 }
@@ -95,18 +107,25 @@ static int stopping(fast *f)
 }
 
 /* Called on the connection's thread between events: drains the
- * connection once the server stops, and tells the monitor so. */
-static void check_stop(fthread *t, berth_conn *c)
+ * connection once the server stops, and tells the monitor so; cuts it
+ * when the drain time is over. */
+static void check_stop(fthread *t)
 {
-    if (t->drained || !stopping(t->f))
+    if (!stopping(t->f))
         return;
-    t->drained = 1;
-    atomic_store(&t->slot->noticed, 1);
-    berth_conn_drain(c);
+    if (!t->drained) {
+        t->drained = 1;
+        atomic_store(&t->slot->noticed, 1);
+        t->io.pipe->ops->drain(t->io.pipe);
+    }
+    uint64_t cut = atomic_load(&t->f->cut_at);
+    if (cut && t->w.clock.now_ms >= cut)
+        t->io.pipe->ops->abort(t->io.pipe); /* a stream learns the client is gone */
 }
 
-static void io_end(fthread *t)
+static void io_end(void *ctx)
 {
+    fthread *t = ctx;
     pthread_mutex_lock(&t->slot->io_lock);
     t->slot->in_io = 0;
     pthread_mutex_unlock(&t->slot->io_lock);
@@ -116,8 +135,9 @@ static void io_end(fthread *t)
  * inside them, never in handler code. 0: a stop the thread has not seen
  * is pending, do not block (this check after in_io is set is what makes a
  * signal sent before the call starts harmless: the monitor repeats it). */
-static int io_begin(fthread *t)
+static int io_begin(void *ctx)
 {
+    fthread *t = ctx;
     pthread_mutex_lock(&t->slot->io_lock);
     t->slot->in_io = 1;
     pthread_mutex_unlock(&t->slot->io_lock);
@@ -138,50 +158,42 @@ static void wake(berth_worker *w)
     (void)n;
 }
 
-/* Writes all pending output now, blocking this thread (stream calls made
- * by a handler on its own thread); bounded by the write timeout. */
-static void flush(berth_conn *c)
+/* A stream call on the connection's own thread (in a blocking handler, a
+ * timer or on_close) writes its output before returning, bounded by the
+ * write timeout; it never reads or runs a handler. */
+static void write_now(berth_conn *c)
 {
-    fthread *t = berth_conn_backend_data(c);
-    while (berth_conn_out_pending(c) && berth_conn_state(c) != BERTH_CONN_CLOSED) {
-        if (stopping(t->f))
-            atomic_store(&t->slot->noticed, 1); /* serve() drains on return */
-        io_begin(t);
-        long n = berth_backend_write(t->conn_fd, c);
-        io_end(t);
-        if (n < 0) {
-            berth_conn_abort(c);
-            return;
-        }
+    berth_io *io = berth_conn_backend_data(c);
+    fthread *t = (fthread *)((char *)io - offsetof(fthread, io));
+    if (stopping(t->f))
+        atomic_store(&t->slot->noticed, 1); /* serve() drains on return */
+    while (berth_io_write(io) == 0) {
         berth_clock_update(&t->w.clock);
-        if (n == 0 && berth_conn_deadline(c) <= t->w.clock.now_ms)
-            berth_conn_on_timeout(c);
+        if (deadline(t) <= t->w.clock.now_ms)
+            io->pipe->ops->on_timeout(io->pipe);
     }
 }
 
 /* While a deferred response is outstanding: wait for stream work, timers,
- * or the client going away. */
-static void wait_stream(fthread *t, berth_conn *c, int fd)
+ * or the client (input, or going away), then drive without blocking. */
+static void wait_stream(fthread *t)
 {
     uint64_t next = berth_worker_run_timers(&t->w);
-    uint64_t due = berth_conn_deadline(c);
+    uint64_t due = deadline(t);
     if (due < next)
         next = due;
     uint64_t now = t->w.clock.now_ms;
     int timeout = READ_TIMEOUT_MAX;
     if (next != UINT64_MAX)
         timeout = next <= now ? 0 : next - now < (uint64_t)timeout ? (int)(next - now) : timeout;
-    size_t cap = 0;
-    int can_read = berth_conn_read_buf(c, &cap) != NULL;
-    struct pollfd p[2] = {{fd, (short)(can_read ? POLLIN | POLLRDHUP : 0), 0},
-                          {t->wake_fd, POLLIN, 0}};
+    struct pollfd p[2] = {{t->io.fd, POLLIN | POLLRDHUP, 0}, {t->wake_fd, POLLIN, 0}};
     int n = 0;
     if (io_begin(t)) {
         n = poll(p, 2, timeout);
         io_end(t);
     }
     berth_clock_update(&t->w.clock);
-    check_stop(t, c); /* before the response is applied: it says close */
+    check_stop(t); /* before the response is applied: it says close */
     if (n > 0 && (p[1].revents & POLLIN)) {
         uint64_t v;
         ssize_t r = read(t->wake_fd, &v, sizeof v);
@@ -189,20 +201,12 @@ static void wait_stream(fthread *t, berth_conn *c, int fd)
     }
     berth_conn *w;
     while ((w = berth_worker_next_woken(&t->w)))
-        berth_conn_pump(w);
-    if (n > 0 && (p[0].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))) {
-        char *buf = berth_conn_read_buf(c, &cap);
-        if (buf) {
-            ssize_t r = recv(fd, buf, cap, MSG_DONTWAIT);
-            if (r >= 0)
-                berth_conn_read_done(c, (size_t)r);
-            else if (errno != EAGAIN && errno != EINTR)
-                berth_conn_abort(c);
-        }
-    }
+        berth_conn_apply_streams(w);
     berth_worker_run_timers(&t->w);
-    if (berth_conn_deadline(c) <= t->w.clock.now_ms)
-        berth_conn_on_timeout(c);
+    t->io.readable = n > 0 && (p[0].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR));
+    t->io.blocking = 0;
+    berth_io_drive(&t->io);
+    t->io.blocking = 1;
 }
 
 /* Serves one connection to its end on the calling thread. */
@@ -212,8 +216,7 @@ static void serve(fthread *t, int fd)
     /* A parked thread's clock is as old as its last connection: read it
      * before the new connection takes its start time from it. */
     berth_clock_update(&t->w.clock);
-    berth_conn *c = berth_conn_new(&t->w);
-    int shut = 0;
+    int admit = t->refused ? BERTH_REFUSE : BERTH_ADMIT;
     fconn_slot slot = {.fd = fd, .tid = pthread_self()};
     pthread_mutex_init(&slot.io_lock, NULL);
     t->slot = &slot;
@@ -227,62 +230,39 @@ static void serve(fthread *t, int fd)
 
     berth_socket_tune(fd);
     set_timeout(fd, SO_SNDTIMEO, f->send_tick_ms);
-    t->conn_fd = fd;
     t->rcvtimeo = UINT_MAX; /* none set yet: reads would block forever */
-    if (c)
-        berth_conn_set_backend_data(c, t);
-    while (c) {
-        berth_clock_update(&t->w.clock);
-        check_stop(t, c);
-        if (berth_conn_deadline(c) <= t->w.clock.now_ms)
-            berth_conn_on_timeout(c);
-        if (berth_conn_out_pending(c)) {
-            if (!io_begin(t))
-                continue;
-            long n = berth_backend_write(fd, c);
-            io_end(t);
-            if (n < 0)
-                break;
-            continue; /* 0: send timeout tick; re-check the deadline */
-        }
-        int st = berth_conn_state(c);
-        if (st == BERTH_CONN_CLOSED)
-            break;
-        if (st == BERTH_CONN_SHUTDOWN && !shut) {
-            shutdown(fd, SHUT_WR);
-            shut = 1;
-        }
-        if (berth_conn_waiting(c)) {
-            wait_stream(t, c, fd);
-            continue;
-        }
-        size_t cap;
-        char *buf = berth_conn_read_buf(c, &cap);
-        if (!buf)
-            break; /* nothing to write and nothing to read: done */
-        read_timeout(t, c);
-        if (!io_begin(t))
-            continue;
-        ssize_t n = read(fd, buf, cap);
-        int err = errno;
-        io_end(t);
-        if (n >= 0) {
+    if (berth_io_init(&t->io, &t->w, fd, admit == BERTH_REFUSE) == 0) {
+        t->io.blocking = 1;
+        t->io.guard = &t->guard;
+        for (;;) {
             berth_clock_update(&t->w.clock);
-            berth_conn_read_done(c, (size_t)n);
-        } else if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) {
-            berth_conn_read_idle(c); /* a deadline or a stop: hold no buffer idle */
-        } else {
-            break;
+            check_stop(t);
+            if (deadline(t) <= t->w.clock.now_ms)
+                t->io.pipe->ops->on_timeout(t->io.pipe);
+            if (berth_conn_waiting(t->io.engine)) {
+                wait_stream(t);
+            } else {
+                read_timeout(t);
+                t->io.readable = 1; /* a blocking read waits for input */
+                int r = berth_io_drive(&t->io);
+                if (r & BERTH_IO_CLOSED)
+                    break;
+                if (r == 0 && !berth_conn_waiting(t->io.engine))
+                    break; /* nothing to write, read or wait for: done */
+            }
+            if (t->io.pipe->ops->state(t->io.pipe) == BERTH_PIPE_CLOSED)
+                break;
         }
+        berth_io_destroy(&t->io);
+    } else {
+        close(fd);
     }
     pthread_mutex_lock(&f->lock);
     slot.prev->next = slot.next;
     slot.next->prev = slot.prev;
     pthread_mutex_unlock(&f->lock);
     pthread_mutex_destroy(&slot.io_lock);
-    berth_conn_free(c);
-    close(fd);
-    berth_backend_release(f->srv);
+    berth_backend_release(f->srv, admit == BERTH_REFUSE);
 }
 
 static void *conn_thread(void *arg)
@@ -292,7 +272,10 @@ static void *conn_thread(void *arg)
     berth_worker_init(&t->w, &f->srv->engine);
     t->w.backend = t;
     t->w.wake = wake;
-    t->w.flush = flush;
+    t->w.write_now = write_now;
+    t->guard.begin = io_begin;
+    t->guard.end = io_end;
+    t->guard.ctx = t;
     t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     sigset_t urg;
     sigemptyset(&urg);
@@ -340,7 +323,7 @@ static void *conn_thread(void *arg)
 }
 
 /* Hands fd to a parked thread, or starts a new one. */
-static int dispatch(fast *f, int fd)
+static int dispatch(fast *f, int fd, int refused)
 {
     pthread_mutex_lock(&f->lock);
     fthread *t = f->parked;
@@ -348,6 +331,7 @@ static int dispatch(fast *f, int fd)
         f->parked = t->next;
         f->nparked--;
         t->fd = fd;
+        t->refused = refused;
         pthread_cond_signal(&t->wake);
         pthread_mutex_unlock(&f->lock);
         return 0;
@@ -358,6 +342,7 @@ static int dispatch(fast *f, int fd)
     if (t) {
         t->f = f;
         t->fd = fd;
+        t->refused = refused;
         pthread_cond_init(&t->wake, NULL);
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -400,13 +385,12 @@ static void *acceptor_main(void *arg)
             }
             break; /* the listener was shut down: stopping */
         }
-        if (!berth_backend_admit(f->srv)) {
-            berth_backend_refuse(fd);
-            continue;
-        }
-        if (dispatch(f, fd) != 0) {
-            berth_backend_refuse(fd);
-            berth_backend_release(f->srv);
+        int admit = berth_backend_admit(f->srv);
+        if (admit == BERTH_DROP) {
+            close(fd);
+        } else if (dispatch(f, fd, admit == BERTH_REFUSE) != 0) {
+            close(fd); /* no thread for it */
+            berth_backend_release(f->srv, admit == BERTH_REFUSE);
         }
     }
     close(lfd);
@@ -422,6 +406,10 @@ static void *monitor_main(void *arg)
     struct pollfd p = {srv->stop_fd, POLLIN, 0};
     while (!stopping(f))
         poll(&p, 1, -1);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now); /* the worker clock's */
+    atomic_store(&f->cut_at, (unsigned long long)now.tv_sec * 1000 + (unsigned long long)now.tv_nsec / 1000000 +
+                                 srv->config.drain_timeout_ms);
     for (int i = 0; i < srv->nlisten; i++)
         shutdown(srv->listen_fds[i], SHUT_RDWR);
     /* Wake parked threads so they exit. */
@@ -520,24 +508,11 @@ static void fast_join(berth_server *srv)
         pthread_join(f->acceptors[i], NULL);
         srv->listen_fds[i] = -1; /* closed by its acceptor */
     }
-    /* Connections finish their request in flight, within the drain time. */
+    /* Connections finish their request in flight; each thread cuts its own
+     * at the drain deadline (check_stop). */
     pthread_mutex_lock(&f->lock);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += srv->config.drain_timeout_ms / 1000;
-    until.tv_nsec += (long)(srv->config.drain_timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    while (f->running > 0) {
-        if (pthread_cond_timedwait(&f->all_done, &f->lock, &until) == ETIMEDOUT) {
-            /* Past the drain time: unblock whoever is left. */
-            for (fconn_slot *s = f->open.next; s != &f->open; s = s->next)
-                shutdown(s->fd, SHUT_RDWR);
-            until.tv_sec += 1;
-        }
-    }
+    while (f->running > 0)
+        pthread_cond_wait(&f->all_done, &f->lock);
     pthread_mutex_unlock(&f->lock);
     free(f->acceptors);
     pthread_mutex_destroy(&f->lock);

@@ -1,5 +1,6 @@
-/* The reactor backend: N threads, each with its own poller and its own
- * SO_REUSEPORT listener, serving non-blocking sockets edge-triggered. */
+/* The reactor backend: N threads, each with its own poller (epoll) and its
+ * own SO_REUSEPORT listener, serving non-blocking sockets edge-triggered
+ * through the drive loop. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -8,24 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../core/conn.h"
 #include "backend.h"
+#include "drive.h"
 #include "listen.h"
 #include "poller.h"
 
 #define SWEEP_MS 100 /* deadlines (timeouts, the stop's grace) hold to this */
-
-enum { K_LISTEN, K_STOP, K_CONN };
-
-typedef struct rconn {
-    int kind;
-    int fd;
-    int readable;
-    int hup;        /* the peer's FIN was seen: read until EOF */
-    int shut;
-    berth_conn *engine;
-    struct rconn *prev, *next;
-} rconn;
 
 typedef struct rworker {
     berth_server *srv;
@@ -33,72 +22,27 @@ typedef struct rworker {
     berth_poller *poller;
     pthread_t thread;
     int listen_fd;
-    int listen_kind, stop_kind, wake_kind; /* addresses used as poller tags */
     int wake_fd;                /* eventfd: stream work posted by other threads */
-    rconn head;                 /* list sentinel */
-    size_t nconns;
+    char listen_tag, stop_tag, wake_tag; /* their addresses tag poller events */
+    berth_ioset conns;
     int accept_paused;          /* out of fds: retry on the next sweep */
 } rworker;
 
-static void conn_close(rworker *rw, rconn *rc)
+static void conn_close(rworker *rw, berth_io *io)
 {
-    berth_poller_del(rw->poller, rc->fd);
-    close(rc->fd);
-    berth_conn_free(rc->engine);
-    rc->prev->next = rc->next;
-    rc->next->prev = rc->prev;
-    rw->nconns--;
-    berth_backend_release(rw->srv);
-    free(rc);
+    berth_poller_del(rw->poller, io->fd);
+    berth_ioset_remove(&rw->conns, io);
+    berth_backend_release(rw->srv, io->refused);
+    berth_io_destroy(io);
+    free(io);
 }
 
-/* Reads, runs the engine and writes until the socket or engine blocks. */
-static void conn_service(rworker *rw, rconn *rc)
+/* After every drive: a finished connection is closed; the others wait for
+ * their next edge, which the poller reports in both directions. */
+static void driven(berth_io *io, int result, void *ctx)
 {
-    berth_conn *c = rc->engine;
-    for (;;) {
-        if (berth_conn_out_pending(c)) {
-            long n = berth_backend_write(rc->fd, c);
-            if (n < 0) {
-                conn_close(rw, rc);
-                return;
-            }
-            if (berth_conn_out_pending(c) && n == 0)
-                ; /* socket full: wait for the next writable edge */
-            else if (berth_conn_out_pending(c))
-                continue;
-        }
-        int st = berth_conn_state(c);
-        if (st == BERTH_CONN_CLOSED) {
-            conn_close(rw, rc);
-            return;
-        }
-        if (st == BERTH_CONN_SHUTDOWN && !rc->shut) {
-            shutdown(rc->fd, SHUT_WR);
-            rc->shut = 1;
-        }
-        if (!rc->readable)
-            return;
-        size_t cap;
-        char *buf = berth_conn_read_buf(c, &cap);
-        if (!buf)
-            return; /* the engine holds input back; readable stays set */
-        ssize_t n = read(rc->fd, buf, cap);
-        if (n > 0) {
-            if ((size_t)n < cap && !rc->hup)
-                rc->readable = 0; /* drained: edge-triggered wakes us again */
-            berth_conn_read_done(c, (size_t)n);
-        } else if (n == 0) {
-            rc->readable = 0;
-            berth_conn_read_done(c, 0);
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            rc->readable = 0;
-            berth_conn_read_idle(c);
-        } else if (errno != EINTR) {
-            conn_close(rw, rc);
-            return;
-        }
-    }
+    if (result & BERTH_IO_CLOSED)
+        conn_close(ctx, io);
 }
 
 static void accept_all(rworker *rw)
@@ -112,71 +56,33 @@ static void accept_all(rworker *rw)
                 rw->accept_paused = 1;
             return;
         }
-        if (!berth_backend_admit(rw->srv)) {
-            berth_backend_refuse(fd);
-            continue;
-        }
-        rconn *rc = calloc(1, sizeof *rc);
-        berth_conn *c = rc ? berth_conn_new(&rw->w) : NULL;
-        if (!c) {
-            free(rc);
+        int admit = berth_backend_admit(rw->srv);
+        berth_io *io = admit == BERTH_DROP ? NULL : malloc(sizeof *io);
+        if (!io || berth_io_init(io, &rw->w, fd, admit == BERTH_REFUSE) != 0) {
+            free(io);
             close(fd);
-            berth_backend_release(rw->srv);
+            if (admit != BERTH_DROP)
+                berth_backend_release(rw->srv, admit == BERTH_REFUSE);
             continue;
         }
         berth_socket_tune(fd);
-        rc->kind = K_CONN;
-        rc->fd = fd;
-        rc->engine = c;
-        berth_conn_set_backend_data(c, rc);
-        rc->readable = 1; /* data often arrives with the connection */
-        if (berth_poller_add(rw->poller, fd, rc) != 0) {
-            berth_conn_free(c);
-            free(rc);
-            close(fd);
-            berth_backend_release(rw->srv);
+        if (berth_poller_add(rw->poller, fd, io) != 0) {
+            berth_backend_release(rw->srv, io->refused);
+            berth_io_destroy(io);
+            free(io);
             continue;
         }
-        rc->next = rw->head.next;
-        rc->prev = &rw->head;
-        rw->head.next->prev = rc;
-        rw->head.next = rc;
-        rw->nconns++;
-        conn_service(rw, rc);
+        berth_ioset_add(&rw->conns, io);
+        driven(io, berth_io_drive(io), rw);
     }
 }
 
-static void sweep(rworker *rw)
-{
-    uint64_t now = rw->w.clock.now_ms;
-    rconn *rc = rw->head.next;
-    while (rc != &rw->head) {
-        rconn *next = rc->next;
-        if (berth_conn_deadline(rc->engine) <= now) {
-            berth_conn_on_timeout(rc->engine);
-            conn_service(rw, rc);
-        }
-        rc = next;
-    }
-    if (rw->accept_paused && rw->listen_fd >= 0) {
-        rw->accept_paused = 0;
-        accept_all(rw);
-    }
-}
-
-static void drain_all(rworker *rw)
+static void stop_listening(rworker *rw)
 {
     if (rw->listen_fd >= 0) {
         berth_poller_del(rw->poller, rw->listen_fd);
         close(rw->listen_fd);
         rw->listen_fd = -1;
-    }
-    rconn *rc = rw->head.next;
-    while (rc != &rw->head) {
-        rconn *next = rc->next;
-        berth_conn_drain(rc->engine);
-        conn_service(rw, rc);
-        rc = next;
     }
 }
 
@@ -186,16 +92,6 @@ static void wake(berth_worker *w)
     uint64_t one = 1;
     ssize_t n = write(rw->wake_fd, &one, sizeof one);
     (void)n;
-}
-
-/* Applies stream work queued for connections, then flushes them. */
-static void run_woken(rworker *rw)
-{
-    berth_conn *c;
-    while ((c = berth_worker_next_woken(&rw->w))) {
-        berth_conn_pump(c);
-        conn_service(rw, berth_conn_backend_data(c));
-    }
 }
 
 static void *worker_main(void *arg)
@@ -219,23 +115,23 @@ static void *worker_main(void *arg)
         int stop_asked = 0;
         for (int i = 0; i < n; i++) {
             void *ptr = ev[i].ptr;
-            if (ptr == &rw->listen_kind) {
+            if (ptr == &rw->listen_tag) {
                 accept_all(rw);
-            } else if (ptr == &rw->stop_kind) {
+            } else if (ptr == &rw->stop_tag) {
                 /* An eventfd is always writable: only IN means a stop. */
                 if (ev[i].events & BERTH_POLL_IN)
                     stop_asked = 1;
-            } else if (ptr == &rw->wake_kind) {
+            } else if (ptr == &rw->wake_tag) {
                 uint64_t v;
                 ssize_t r = read(rw->wake_fd, &v, sizeof v);
                 (void)r;
             } else {
-                rconn *rc = ptr;
-                if (ev[i].events & BERTH_POLL_IN)
-                    rc->readable = 1;
+                berth_io *io = ptr;
+                if (ev[i].events & (BERTH_POLL_IN | BERTH_POLL_ERR))
+                    io->readable = 1; /* an error shows on the next read */
                 if (ev[i].events & BERTH_POLL_HUP)
-                    rc->hup = 1;
-                conn_service(rw, rc);
+                    io->hup = 1;
+                driven(io, berth_io_drive(io), rw);
             }
         }
         /* After the batch: draining may close connections whose events
@@ -243,19 +139,28 @@ static void *worker_main(void *arg)
         if (stop_asked && !stopping) {
             stopping = 1;
             drain_deadline = rw->w.clock.now_ms + srv->config.drain_timeout_ms;
-            drain_all(rw);
+            stop_listening(rw);
+            berth_ioset_drain(&rw->conns);
         }
         next_timer = berth_worker_run_timers(&rw->w);
-        run_woken(rw);
+        berth_ioset_run_woken(&rw->conns, &rw->w);
         if (rw->w.clock.now_ms >= next_sweep) {
-            sweep(rw);
+            berth_ioset_sweep(&rw->conns, rw->w.clock.now_ms);
             next_sweep = rw->w.clock.now_ms + SWEEP_MS;
+            if (rw->accept_paused && rw->listen_fd >= 0) {
+                rw->accept_paused = 0;
+                accept_all(rw);
+            }
         }
-        if (stopping && (rw->nconns == 0 || rw->w.clock.now_ms >= drain_deadline))
+        if (stopping && (rw->conns.count == 0 || rw->w.clock.now_ms >= drain_deadline))
             break;
     }
-    while (rw->head.next != &rw->head)
-        conn_close(rw, rw->head.next);
+    while (rw->conns.count) {
+        berth_io *io = rw->conns.head.next;
+        io->pipe->ops->abort(io->pipe); /* cut: a stream learns the client is gone */
+        conn_close(rw, io);
+    }
+    stop_listening(rw);
     return NULL;
 }
 
@@ -270,16 +175,16 @@ static int reactor_start(berth_server *srv)
         rw->srv = srv;
         rw->listen_fd = srv->listen_fds[i];
         srv->listen_fds[i] = -1; /* the worker owns it now */
-        rw->head.next = rw->head.prev = &rw->head;
+        berth_ioset_init(&rw->conns, driven, rw);
         berth_worker_init(&rw->w, &srv->engine);
         rw->w.backend = rw;
         rw->w.wake = wake;
         rw->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         rw->poller = berth_poller_new();
         if (!rw->poller || rw->wake_fd < 0 ||
-            berth_poller_add(rw->poller, rw->listen_fd, &rw->listen_kind) != 0 ||
-            berth_poller_add(rw->poller, srv->stop_fd, &rw->stop_kind) != 0 ||
-            berth_poller_add(rw->poller, rw->wake_fd, &rw->wake_kind) != 0) {
+            berth_poller_add(rw->poller, rw->listen_fd, &rw->listen_tag) != 0 ||
+            berth_poller_add(rw->poller, srv->stop_fd, &rw->stop_tag) != 0 ||
+            berth_poller_add(rw->poller, rw->wake_fd, &rw->wake_tag) != 0) {
             fprintf(stderr, "berth: reactor: cannot create a poller\n");
             return -1;
         }

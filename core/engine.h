@@ -46,8 +46,11 @@ typedef struct berth_worker {
      * soon. Called from any thread; must be thread-safe. */
     void (*wake)(struct berth_worker *w);
     void *backend;            /* the backend's per-thread data */
-    /* Fast backend: writes a connection's output at once, blocking. */
-    void (*flush)(struct berth_conn *c);
+    /* Set by a backend whose handlers may block (fast): writes c's pending
+     * output before a stream call made on c's own thread returns, so that a
+     * blocking handler can stream. Only writes: it never reads nor runs a
+     * handler. NULL elsewhere: output waits for the loop. */
+    void (*write_now)(struct berth_conn *c);
     /* Timers: a binary min-heap by due time. */
     struct berth_timer **timers;
     size_t ntimers, timers_cap;
@@ -62,6 +65,8 @@ void berth_worker_destroy(berth_worker *worker);
 void berth_worker_notify(berth_worker *w, struct berth_conn *c);
 /* Pops a connection queued by berth_worker_notify (owner thread). */
 struct berth_conn *berth_worker_next_woken(berth_worker *w);
+/* Takes c off the wake list for good (it is being freed). */
+void berth_worker_forget(berth_worker *w, struct berth_conn *c);
 /* Runs the timers that are due; returns the next due time or UINT64_MAX. */
 uint64_t berth_worker_run_timers(berth_worker *w);
 uint64_t berth_worker_next_timer(const berth_worker *w);

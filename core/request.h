@@ -5,30 +5,32 @@
 #include "berth.h"
 #include "chunked.h"
 #include "parse.h"
+#include "pool.h"
 
 #define BERTH_MAX_PARAMS 8
 #define BERTH_RES_HDR_INLINE 1024
 #define BERTH_RES_BODY_INLINE 4096
-/* Bodies up to this are copied into the connection's output (so a pooled
- * block can hold them meanwhile); larger ones are queued without a copy. */
-#define BERTH_RES_COPY_MAX 16384
 
 struct berth_conn;
-struct berth_route;
 
 enum berth_body_mode { BERTH_BODY_NONE, BERTH_BODY_LENGTH, BERTH_BODY_CHUNKED };
 
 struct berth_res {
-    struct berth_conn *conn;
-    int deferred;         /* berth_res_defer was called */
+    struct berth_conn *conn;  /* for berth_res_defer */
+    berth_pool *pool;         /* the worker's blocks, for bodies up to the copy limit */
+    int deferred;             /* berth_res_defer was called */
     int status;
-    int close;            /* handler sent Connection: close */
-    char *hdr;            /* "Name: value\r\n" lines */
+    int close;                /* handler sent Connection: close */
+    char *hdr;                /* "Name: value\r\n" lines */
     size_t hdr_len, hdr_cap;
     const char *body;
     size_t body_len;
-    char *body_alloc;     /* body space owned by the response, or NULL */
-    int body_pooled;      /* body_alloc is a block of the worker's pool */
+    char *body_alloc;         /* body space owned by the response, or NULL */
+    int body_pooled;          /* body_alloc is a block of the worker's pool */
+    void (*body_release)(void *arg); /* borrowed body: called when done with */
+    void *body_release_arg;
+    int body_fd;              /* >= 0: the body is a file range, closed when done */
+    uint64_t body_off, body_flen;
     char hdr_inline[BERTH_RES_HDR_INLINE];
     char body_inline[BERTH_RES_BODY_INLINE];
 };
@@ -77,7 +79,8 @@ int berth_req_split_target(struct berth_req *req);
 enum { BERTH_HDR_INVALID = -1, BERTH_HDR_KEEP, BERTH_HDR_DROP, BERTH_HDR_CLOSE };
 int berth_header_check(const char *name, size_t name_len, const char *value, size_t value_len);
 
-void berth_res_init(struct berth_res *res);
+void berth_res_init(struct berth_res *res, struct berth_conn *conn, berth_pool *pool);
+/* Drops what the response still holds (headers, body, file, release). */
 void berth_res_release(struct berth_res *res);
 
 #endif

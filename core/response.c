@@ -1,15 +1,20 @@
-/* The public berth_res_* setters. Serialization lives in conn.c, which
- * knows the connection state (keep-alive, HEAD). */
+/* The public berth_res_* setters. What the response holds is serialized
+ * by the engine (conn.c) once the handler returns. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "conn.h"
 #include "parse.h"
 #include "request.h"
+#include "serialize.h"
 
-void berth_res_init(struct berth_res *res)
+void berth_res_init(struct berth_res *res, struct berth_conn *conn, berth_pool *pool)
 {
+    res->conn = conn;
+    res->pool = pool;
+    res->deferred = 0;
     res->status = 200;
     res->close = 0;
     res->hdr = res->hdr_inline;
@@ -19,18 +24,33 @@ void berth_res_init(struct berth_res *res)
     res->body_len = 0;
     res->body_alloc = NULL;
     res->body_pooled = 0;
+    res->body_release = NULL;
+    res->body_fd = -1;
+    res->body_off = res->body_flen = 0;
 }
 
-static void body_alloc_drop(struct berth_res *res)
+/* Lets go of the body: its memory, file or owner's release. */
+static void body_drop(struct berth_res *res)
 {
-    if (!res->body_alloc)
-        return;
-    if (res->body_pooled)
-        berth_conn_block_put(res->conn, res->body_alloc);
-    else
-        free(res->body_alloc);
-    res->body_alloc = NULL;
-    res->body_pooled = 0;
+    if (res->body_alloc) {
+        if (res->body_pooled)
+            berth_pool_put(res->pool, res->body_alloc);
+        else
+            free(res->body_alloc);
+        res->body_alloc = NULL;
+        res->body_pooled = 0;
+    }
+    if (res->body_release) {
+        void (*fn)(void *) = res->body_release;
+        res->body_release = NULL;
+        fn(res->body_release_arg);
+    }
+    if (res->body_fd >= 0) {
+        close(res->body_fd);
+        res->body_fd = -1;
+    }
+    res->body = NULL;
+    res->body_len = 0;
 }
 
 void berth_res_release(struct berth_res *res)
@@ -38,7 +58,7 @@ void berth_res_release(struct berth_res *res)
     if (res->hdr != res->hdr_inline)
         free(res->hdr);
     res->hdr = res->hdr_inline;
-    body_alloc_drop(res);
+    body_drop(res);
 }
 
 void berth_res_status(berth_res *res, int status)
@@ -141,13 +161,13 @@ int berth_res_header(berth_res *res, const char *name, const char *value)
 char *berth_res_body_reserve(berth_res *res, size_t len)
 {
     char *dst;
-    body_alloc_drop(res);
+    body_drop(res);
     if (len <= sizeof res->body_inline) {
         dst = res->body_inline;
     } else {
         /* Up to the copy limit, a pooled block: no malloc per request. */
-        int pooled = len <= BERTH_RES_COPY_MAX && res->conn;
-        dst = pooled ? berth_conn_block_get(res->conn) : malloc(len);
+        int pooled = len <= BERTH_SER_COPY_MAX && res->pool && len <= res->pool->block_size;
+        dst = pooled ? berth_pool_get(res->pool) : malloc(len);
         if (!dst)
             return NULL;
         res->body_alloc = dst;
@@ -170,9 +190,35 @@ int berth_res_body(berth_res *res, const void *data, size_t len)
 
 void berth_res_body_borrow(berth_res *res, const void *data, size_t len)
 {
-    body_alloc_drop(res);
+    body_drop(res);
     res->body = data;
     res->body_len = len;
+}
+
+void berth_res_body_external(berth_res *res, const void *data, size_t len,
+                             void (*release)(void *arg), void *arg)
+{
+    body_drop(res);
+    res->body = data;
+    res->body_len = len;
+    res->body_release = release;
+    res->body_release_arg = arg;
+}
+
+int berth_res_file(berth_res *res, int fd, uint64_t offset, uint64_t length)
+{
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        offset > (uint64_t)st.st_size || length > (uint64_t)st.st_size - offset) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    body_drop(res);
+    res->body_fd = fd;
+    res->body_off = offset;
+    res->body_flen = length;
+    return 0;
 }
 
 int berth_res_send(berth_res *res, int status, const char *content_type, const void *data,

@@ -1,6 +1,6 @@
 /* The public berth_stream_* calls. Calls on the connection's own thread
  * apply at once; calls from other threads queue an operation and wake the
- * connection's loop, which applies it (berth_conn_pump). */
+ * connection's loop, which applies it (through the sink conn_stream.c set). */
 #include "stream.h"
 
 #include <errno.h>
@@ -8,13 +8,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "conn.h"
 #include "parse.h"
 #include "request.h"
 #include "timer.h"
 
-berth_stream *berth_stream_new(struct berth_conn *c, berth_worker *w, int status, const char *hdr,
-                               size_t hdr_len, int is_head, int keep_alive)
+berth_stream *berth_stream_new(const berth_stream_sink *sink, struct berth_conn *c,
+                               berth_worker *w, int status, const char *hdr, size_t hdr_len,
+                               int is_head, int keep_alive)
 {
     berth_stream *s = calloc(1, sizeof *s);
     if (!s)
@@ -30,6 +30,7 @@ berth_stream *berth_stream_new(struct berth_conn *c, berth_worker *w, int status
     }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->drained, NULL);
+    s->sink = sink;
     s->conn = c;
     s->w = w;
     s->refs = 2;
@@ -86,6 +87,11 @@ void berth_stream_set_pending(berth_stream *s, size_t pending)
         pthread_cond_broadcast(&s->drained);
         pthread_mutex_unlock(&s->lock);
     }
+}
+
+int berth_stream_on_owner(const berth_stream *s)
+{
+    return pthread_equal(pthread_self(), s->w->owner);
 }
 
 void berth_stream_mark_gone(berth_stream *s)
@@ -151,12 +157,12 @@ static int post(berth_stream *s, int kind, int status, const char *a, size_t ale
         return -2;
     }
     struct berth_conn *c = s->conn;
-    if (berth_conn_on_owner_thread(c)) {
+    if (berth_stream_on_owner(s)) {
         pthread_mutex_unlock(&s->lock);
         /* Operations other threads queued earlier go first, so the body
          * keeps the order of the calls. None of them ends the stream:
          * app_done was clear above. */
-        berth_conn_pump(c);
+        s->sink->apply_queued(c);
         stream_op *op = malloc(sizeof *op + alen + blen);
         if (!op)
             return -1;
@@ -168,7 +174,7 @@ static int post(berth_stream *s, int kind, int status, const char *a, size_t ale
             memcpy(op->data, a, alen);
         if (blen)
             memcpy(op->data + alen, b, blen);
-        berth_conn_stream_apply(c, op); /* may complete and detach */
+        s->sink->apply(c, op); /* may complete and detach */
         free(op);
         if (ends) {
             pthread_mutex_lock(&s->lock);
@@ -199,7 +205,7 @@ static int post(berth_stream *s, int kind, int status, const char *a, size_t ale
     s->ops_tail = op;
     if (kind == OP_WRITE)
         s->queued += blen;
-    berth_worker_notify(s->w, c); /* c stays alive while we hold s->lock */
+    s->sink->notify(c); /* c stays alive while we hold s->lock */
     if (ends)
         unref_unlock(s);
     else
@@ -315,9 +321,9 @@ int berth_stream_stopping(berth_stream *s) { return atomic_load(&s->stopping); }
 berth_timer *berth_stream_timer(berth_stream *s, unsigned delay_ms, unsigned repeat_ms,
                                 berth_stream_fn fn, void *arg)
 {
-    if (!fn || !s->conn || s->gone || !berth_conn_on_owner_thread(s->conn))
+    if (!fn || !s->conn || s->gone || !berth_stream_on_owner(s))
         return NULL;
     /* Only the owner adds timers, and its loop recomputes its sleep after
      * every callback, so no wake-up is needed. */
-    return berth_timer_add(s->w, s, delay_ms, repeat_ms, fn, arg);
+    return berth_timer_add(s->w, &s->timers, s, delay_ms, repeat_ms, fn, arg);
 }

@@ -19,9 +19,21 @@ typedef struct stream_op {
     char data[];
 } stream_op;
 
+/* What a stream calls on its connection's side (set by conn_stream.c),
+ * so that this module knows no connection. */
+typedef struct berth_stream_sink {
+    /* Owner thread: applies one operation at once. */
+    void (*apply)(struct berth_conn *c, stream_op *op);
+    /* Owner thread: applies what other threads queued, first. */
+    void (*apply_queued)(struct berth_conn *c);
+    /* Any thread: queues c for its owner's loop. */
+    void (*notify)(struct berth_conn *c);
+} berth_stream_sink;
+
 struct berth_stream {
     pthread_mutex_t lock;
     pthread_cond_t drained;
+    const berth_stream_sink *sink;
     struct berth_conn *conn;   /* NULL once the connection is gone */
     berth_worker *w;
     stream_op *ops, *ops_tail; /* posted by other threads */
@@ -47,10 +59,11 @@ struct berth_stream {
     int keep_alive;
 };
 
-/* Connection side (conn.c): */
-/* Creates the stream for the request in flight; moves status and headers. */
-berth_stream *berth_stream_new(struct berth_conn *c, berth_worker *w, int status, const char *hdr,
-                               size_t hdr_len, int is_head, int keep_alive);
+/* Connection side (conn_stream.c): */
+/* Creates the stream for the request in flight; copies status and headers. */
+berth_stream *berth_stream_new(const berth_stream_sink *sink, struct berth_conn *c,
+                               berth_worker *w, int status, const char *hdr, size_t hdr_len,
+                               int is_head, int keep_alive);
 /* Takes the queued operations (owner thread). */
 stream_op *berth_stream_take(berth_stream *s);
 /* A taken write of bytes is now in the connection's output: it stops
@@ -69,10 +82,7 @@ void berth_stream_stop(berth_stream *s);
 /* Publishes the connection's pending output for buffered()/wait(). */
 void berth_stream_set_pending(berth_stream *s, size_t pending);
 
-/* Applies one operation to the connection (conn.c). */
-void berth_conn_stream_apply(struct berth_conn *c, stream_op *op);
-/* Applies every queued operation of c's stream (owner thread). */
-void berth_conn_pump(struct berth_conn *c);
-int berth_conn_on_owner_thread(const struct berth_conn *c);
+/* 1 on the thread that owns the stream's connection. */
+int berth_stream_on_owner(const berth_stream *s);
 
 #endif

@@ -2,8 +2,6 @@
 
 #include <stdlib.h>
 
-#include "stream.h"
-
 static void heap_swap(berth_worker *w, size_t a, size_t b)
 {
     berth_timer *t = w->timers[a];
@@ -58,22 +56,21 @@ static berth_timer *heap_pop(berth_worker *w)
     return t;
 }
 
-static void unlink_from_stream(berth_timer *t)
+static void unlink_from_owner(berth_timer *t)
 {
-    berth_stream *s = t->stream;
-    if (!s)
+    if (!t->list)
         return;
     if (t->prev)
         t->prev->next = t->next;
     else
-        s->timers = t->next;
+        *t->list = t->next;
     if (t->next)
         t->next->prev = t->prev;
-    t->stream = NULL;
+    t->list = NULL;
 }
 
-berth_timer *berth_timer_add(berth_worker *w, berth_stream *s, unsigned delay_ms,
-                             unsigned repeat_ms, berth_stream_fn fn, void *arg)
+berth_timer *berth_timer_add(berth_worker *w, berth_timer **list, void *subject,
+                             unsigned delay_ms, unsigned repeat_ms, berth_stream_fn fn, void *arg)
 {
     berth_timer *t = calloc(1, sizeof *t);
     if (!t)
@@ -81,38 +78,39 @@ berth_timer *berth_timer_add(berth_worker *w, berth_stream *s, unsigned delay_ms
     t->due = w->clock.now_ms + delay_ms;
     t->repeat_ms = repeat_ms;
     t->fn = fn;
+    t->subject = subject;
     t->arg = arg;
-    t->stream = s;
+    t->list = list;
     if (heap_push(w, t) != 0) {
         free(t);
         return NULL;
     }
-    t->next = s->timers;
-    if (s->timers)
-        s->timers->prev = t;
-    s->timers = t;
+    t->next = *list;
+    if (*list)
+        (*list)->prev = t;
+    *list = t;
     return t;
 }
 
 void berth_timer_stop(berth_timer *t)
 {
     if (t)
-        unlink_from_stream(t); /* inert; freed when it comes due */
+        unlink_from_owner(t); /* inert; freed when it comes due */
 }
 
 uint64_t berth_worker_run_timers(berth_worker *w)
 {
     while (w->ntimers && w->timers[0]->due <= w->clock.now_ms) {
         berth_timer *t = heap_pop(w);
-        if (t->stream) {
-            t->fn(t->stream, t->arg);
-            if (t->stream && t->repeat_ms) {
+        if (t->list) {
+            t->fn(t->subject, t->arg);
+            if (t->list && t->repeat_ms) {
                 t->due = w->clock.now_ms + t->repeat_ms;
                 if (heap_push(w, t) == 0)
                     continue;
             }
         }
-        unlink_from_stream(t);
+        unlink_from_owner(t);
         free(t);
     }
     return w->ntimers ? w->timers[0]->due : UINT64_MAX;
@@ -121,7 +119,7 @@ uint64_t berth_worker_run_timers(berth_worker *w)
 void berth_timers_free(berth_worker *w)
 {
     for (size_t i = 0; i < w->ntimers; i++) {
-        unlink_from_stream(w->timers[i]);
+        unlink_from_owner(w->timers[i]);
         free(w->timers[i]);
     }
     free(w->timers);

@@ -9,13 +9,16 @@ struct berth_timer {
     uint64_t due;
     unsigned repeat_ms;
     berth_stream_fn fn;
+    void *subject;            /* fn's first argument */
     void *arg;
-    berth_stream *stream;     /* NULL once stopped */
-    struct berth_timer *prev, *next; /* the stream's timers */
+    berth_timer **list;       /* the owner's list of its timers; NULL once stopped */
+    struct berth_timer *prev, *next;
 };
 
-berth_timer *berth_timer_add(berth_worker *w, berth_stream *s, unsigned delay_ms,
-                             unsigned repeat_ms, berth_stream_fn fn, void *arg);
+/* Adds a timer that calls fn(subject, arg) and links it into *list, so
+ * its owner can stop all its timers at once. */
+berth_timer *berth_timer_add(berth_worker *w, berth_timer **list, void *subject,
+                             unsigned delay_ms, unsigned repeat_ms, berth_stream_fn fn, void *arg);
 void berth_timers_free(berth_worker *w);
 
 #endif

@@ -93,6 +93,22 @@ BERTH_API int berth_res_body(berth_res *res, const void *data, size_t len);
 /* Sets the body to data without copying: it must outlive the response
  * (static data, or data owned by the user pointer). */
 BERTH_API void berth_res_body_borrow(berth_res *res, const void *data, size_t len);
+/* As berth_res_body_borrow, and release(arg) runs once berth is done with
+ * data: after it is written, or when the client has gone, or the body is
+ * replaced. On the connection's thread; exactly once. For mmap'd or
+ * reference-counted data. */
+BERTH_API void berth_res_body_external(berth_res *res, const void *data, size_t len,
+                                       void (*release)(void *arg), void *arg);
+/* The body is `length` bytes of the open regular file fd from `offset`,
+ * with a Content-Length. It is never read into memory whole: sent with
+ * sendfile where the connection allows, read piece by piece otherwise
+ * (TLS); a HEAD response reads nothing. berth owns fd from this call on
+ * and closes it when the response is done, also when the client has gone
+ * or the body is replaced. Returns 0, or -1 (fd closed) if fd is not a
+ * regular file or the range is not inside it. The file must not shrink
+ * while it is sent (the response would be cut short and the connection
+ * closed). */
+BERTH_API int berth_res_file(berth_res *res, int fd, uint64_t offset, uint64_t length);
 /* Convenience: status, Content-Type and a copied body in one call. */
 BERTH_API int berth_res_send(berth_res *res, int status, const char *content_type,
                    const void *data, size_t len);

@@ -51,13 +51,17 @@ static int run(berth_conn *c, const char *data, size_t len)
         memcpy(buf, data + off, n);
         off += n;
         berth_conn_read_done(c, n);
-        struct iovec iov[16];
-        while (berth_conn_out_pending(c)) {
-            int k = berth_conn_out_iov(c, iov, 16);
+        berth_seg segs[16];
+        while (berth_conn_out_pending(c) || berth_conn_has_pending(c)) {
+            if (!berth_conn_out_pending(c)) {
+                berth_conn_pump(c); /* as the drive loop does */
+                continue;
+            }
+            int k = berth_conn_out_segs(c, segs, 16);
             size_t total = 0;
             for (int i = 0; i < k; i++) {
-                total += iov[i].iov_len;
-                for (const char *p = iov[i].iov_base; (p = memmem(p, iov[i].iov_len - (size_t)(p - (const char *)iov[i].iov_base), "HTTP/1.1 200", 12)); p++)
+                total += segs[i].len;
+                for (const char *p = segs[i].ptr; (p = memmem(p, segs[i].len - (size_t)(p - segs[i].ptr), "HTTP/1.1 200", 12)); p++)
                     responses++;
             }
             berth_conn_out_done(c, total);

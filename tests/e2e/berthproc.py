@@ -65,11 +65,17 @@ def send_pieces(sock, data, pieces=None, pause=0.002):
         time.sleep(pause)
 
 
-def stop_clean(srv, what):
-    """Stops srv; raises if it did not exit 0 or printed a sanitizer report."""
+def stop_clean(srv, what, within=5.0):
+    """Stops srv; raises if it did not exit 0 within `within` seconds (the
+    drain timeout is 10 s: a connection berth lost track of shows as a stop
+    that waits for it) or printed a sanitizer report."""
+    t0 = time.monotonic()
     code = srv.stop()
+    took = time.monotonic() - t0
     if code != 0:
         raise AssertionError("%s exited %r: %s" % (what, code, srv.stderr_text[-3000:]))
+    if took > within:
+        raise AssertionError("%s took %.1f s to stop" % (what, took))
 
 
 def read_response(sock, head_only=False):

@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <strings.h>
 
 #include "../../core/conn.h"
@@ -592,10 +593,35 @@ static void app_step(run *r)
 
 /* ---- driving the engine --------------------------------------------------- */
 
+/* The engine's pending output as iovecs (its routes queue no files). */
+static int out_iov(berth_conn *c, struct iovec *iov, int max)
+{
+    berth_seg segs[16];
+    int n = berth_conn_out_segs(c, segs, max > 16 ? 16 : max);
+    for (int i = 0; i < n; i++) {
+        if (!segs[i].ptr)
+            fail("a file segment from a route that queues none");
+        iov[i].iov_base = (void *)segs[i].ptr;
+        iov[i].iov_len = segs[i].len;
+    }
+    return n;
+}
+
+/* What a drive loop does after writing: input the engine held back for
+ * the output backlog is processed now. */
+static void pump_pending(run *r)
+{
+    for (int guard = 0; berth_conn_has_pending(r->conn); guard++) {
+        if (guard > 100000)
+            fail("pending input never clears");
+        berth_conn_pump(r->conn);
+    }
+}
+
 static void capture(run *r, size_t max_iov, size_t limit)
 {
     struct iovec iov[16];
-    int n = berth_conn_out_iov(r->conn, iov, (int)max_iov);
+    int n = out_iov(r->conn, iov, (int)max_iov);
     size_t total = 0;
     for (int i = 0; i < n && total < limit; i++) {
         size_t take = iov[i].iov_len;
@@ -609,6 +635,7 @@ static void capture(run *r, size_t max_iov, size_t limit)
     if (n > 0 && total == 0 && limit > 0)
         fail("out_iov lists empty buffers");
     berth_conn_out_done(r->conn, total);
+    pump_pending(r);
 }
 
 static void pump(run *r)
@@ -617,12 +644,14 @@ static void pump(run *r)
     while ((c = berth_worker_next_woken(&r->worker))) {
         if (c != r->conn)
             fail("wake list holds an unknown connection");
-        berth_conn_pump(c);
+        berth_conn_apply_streams(c);
     }
     r->remote_pending = 0;
+    if (!r->inflight)
+        pump_pending(r);
 }
 
-static int closed(const run *r) { return berth_conn_state(r->conn) == BERTH_CONN_CLOSED; }
+static int closed(const run *r) { return berth_conn_state(r->conn) == BERTH_PIPE_CLOSED; }
 
 static void note_closed(run *r)
 {
@@ -648,7 +677,7 @@ static void inflight_begin(run *r, int max_iov)
 {
     if (r->inflight || closed(r) || !berth_conn_out_pending(r->conn))
         return;
-    r->fl_n = berth_conn_out_iov(r->conn, r->fl_iov, max_iov);
+    r->fl_n = out_iov(r->conn, r->fl_iov, max_iov);
     r->fl_len = 0;
     r->fl_copy.len = 0;
     for (int i = 0; i < r->fl_n; i++) {
@@ -673,11 +702,12 @@ static void inflight_end(run *r)
     }
     /* They must also still be the first pending bytes. */
     struct iovec now[16];
-    int n = berth_conn_out_iov(r->conn, now, 16);
+    int n = out_iov(r->conn, now, 16);
     if (n < 1 || now[0].iov_base != r->fl_iov[0].iov_base)
         fail("in-flight bytes are no longer at the head of the output");
     buf_add(&r->tx, r->fl_copy.p, r->fl_len);
     berth_conn_out_done(r->conn, r->fl_len);
+    pump_pending(r);
 }
 
 /* Feeds up to n bytes of input; returns how many the engine took, or
@@ -800,7 +830,7 @@ static void run_init(run *r, berth_router *router, unsigned flags)
     r->worker.clock.now_ms = 1000000;
     r->worker.clock.date_sec = 0;
     memcpy(r->worker.clock.date, "Sun, 06 Nov 1994 08:49:37 GMT", 30);
-    r->conn = berth_conn_new(&r->worker);
+    r->conn = berth_conn_new(&r->worker, 0);
     if (!r->conn)
         abort();
     R = r;
@@ -1181,7 +1211,7 @@ static void check_transcript(run *r, const uint8_t *in, size_t in_len)
             fail("%zu handler calls, %u responses", r->nrecs, next_seq);
     }
     (void)finals;
-    if (after_close && !berth_conn_out_pending(r->conn) && berth_conn_state(r->conn) == BERTH_CONN_OPEN)
+    if (after_close && !berth_conn_out_pending(r->conn) && berth_conn_state(r->conn) == BERTH_PIPE_OPEN)
         fail("connection still open after a Connection: close response was written");
     fail_tx = NULL;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void route_echo(berth_req *req, berth_res *res, void *user)
 {
@@ -106,7 +107,7 @@ void harness_init(harness *h, void (*tweak)(berth_config *cfg))
         tweak(&cfg);
     berth_engine_init(&h->engine, &cfg);
     berth_worker_init(&h->worker, &h->engine);
-    h->conn = berth_conn_new(&h->worker);
+    h->conn = berth_conn_new(&h->worker, 0);
     h->out = malloc(1);
     h->out[0] = '\0';
 }
@@ -125,24 +126,43 @@ void harness_pump(harness *h)
 {
     berth_conn *c;
     while ((c = berth_worker_next_woken(&h->worker)))
-        berth_conn_pump(c);
+        berth_conn_apply_streams(c);
     drain_output(h);
 }
 
+static void out_put(harness *h, const char *p, size_t n)
+{
+    h->out = realloc(h->out, h->out_len + n + 1);
+    memcpy(h->out + h->out_len, p, n);
+    h->out_len += n;
+    h->out[h->out_len] = '\0';
+}
+
+/* What a backend's drive loop does: writes everything (file segments are
+ * read with pread), then processes input the engine held back. */
 static void drain_output(harness *h)
 {
-    struct iovec iov[16];
-    while (berth_conn_out_pending(h->conn)) {
-        int n = berth_conn_out_iov(h->conn, iov, 16);
-        size_t total = 0;
-        for (int i = 0; i < n; i++) {
-            h->out = realloc(h->out, h->out_len + iov[i].iov_len + 1);
-            memcpy(h->out + h->out_len, iov[i].iov_base, iov[i].iov_len);
-            h->out_len += iov[i].iov_len;
-            total += iov[i].iov_len;
+    berth_seg segs[16];
+    for (;;) {
+        int n;
+        while ((n = berth_conn_out_segs(h->conn, segs, 16)) > 0) {
+            size_t total = 0;
+            for (int i = 0; i < n; i++) {
+                if (segs[i].ptr) {
+                    out_put(h, segs[i].ptr, segs[i].len);
+                } else {
+                    char *tmp = malloc(segs[i].len);
+                    ssize_t r = pread(segs[i].fd, tmp, segs[i].len, (off_t)segs[i].off);
+                    out_put(h, tmp, r > 0 ? (size_t)r : 0);
+                    free(tmp);
+                }
+                total += segs[i].len;
+            }
+            berth_conn_out_done(h->conn, total);
         }
-        h->out[h->out_len] = '\0';
-        berth_conn_out_done(h->conn, total);
+        if (!berth_conn_has_pending(h->conn))
+            return;
+        berth_conn_pump(h->conn);
     }
 }
 

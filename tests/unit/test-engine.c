@@ -34,7 +34,7 @@ TEST(engine_keeps_http11_alive)
     harness_feed_str(&h, get_req);
     harness_feed_str(&h, get_req);
     CHECK_INT(harness_count(&h, "HTTP/1.1 200"), 2);
-    CHECK_INT(harness_state(&h), BERTH_CONN_OPEN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_OPEN);
     harness_free(&h);
 }
 
@@ -45,7 +45,7 @@ TEST(engine_closes_after_connection_close)
     harness_feed_str(&h, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     CHECK_INT(harness_count(&h, "HTTP/1.1 200"), 1);
     CHECK_INT(harness_count(&h, "Connection: close\r\n"), 1);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     harness_free(&h);
 }
 
@@ -55,7 +55,7 @@ TEST(engine_closes_http10_by_default)
     harness_init(&h, NULL);
     harness_feed_str(&h, "GET / HTTP/1.0\r\n\r\n");
     CHECK_INT(harness_count(&h, "Connection: close\r\n"), 1);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     harness_free(&h);
 }
 
@@ -65,7 +65,7 @@ TEST(engine_keeps_http10_alive_on_request)
     harness_init(&h, NULL);
     harness_feed_str(&h, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     CHECK_INT(harness_count(&h, "Connection: keep-alive\r\n"), 1);
-    CHECK_INT(harness_state(&h), BERTH_CONN_OPEN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_OPEN);
     harness_free(&h);
 }
 
@@ -192,7 +192,7 @@ TEST(engine_answers_expect_on_unknown_route_without_body)
     harness_feed_str(&h, "POST /nope HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
     CHECK(strncmp(h.out, "HTTP/1.1 404 ", 13) == 0);
     CHECK_INT(harness_count(&h, "100 Continue"), 0);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     harness_free(&h);
 }
 
@@ -203,7 +203,7 @@ TEST(engine_answers_pipelined_requests_after_peer_eof)
     harness_feed_str(&h, "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
     harness_eof(&h);
     CHECK_INT(harness_count(&h, "HTTP/1.1 200"), 2);
-    CHECK_INT(harness_state(&h), BERTH_CONN_CLOSED);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_CLOSED);
     harness_free(&h);
 }
 
@@ -214,7 +214,7 @@ TEST(engine_truncated_head_then_eof_is_400)
     harness_feed_str(&h, "GET / HTTP/1.1\r\nHo");
     harness_eof(&h);
     CHECK(strncmp(h.out, "HTTP/1.1 400 ", 13) == 0);
-    CHECK_INT(harness_state(&h), BERTH_CONN_CLOSED);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_CLOSED);
     harness_free(&h);
 }
 
@@ -225,7 +225,7 @@ TEST(engine_idle_timeout_closes_silently)
     CHECK(berth_conn_deadline(h.conn) == h.worker.clock.now_ms + 60000);
     berth_conn_on_timeout(h.conn);
     CHECK_INT(h.out_len, 0);
-    CHECK_INT(harness_state(&h), BERTH_CONN_CLOSED);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_CLOSED);
     harness_free(&h);
 }
 
@@ -238,7 +238,7 @@ TEST(engine_header_timeout_is_408)
     berth_conn_on_timeout(h.conn);
     harness_feed(&h, "", 0, 0); /* collects the output */
     CHECK(strncmp(h.out, "HTTP/1.1 408 ", 13) == 0);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     harness_free(&h);
 }
 
@@ -274,7 +274,7 @@ TEST(engine_drain_closes_idle_connection_lingering)
     berth_conn_drain(h.conn);
     /* SHUTDOWN, not CLOSED: the write side is shut and input drained, so a
      * request racing the close causes no reset. */
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     CHECK_INT(h.out_len, 0);
     harness_free(&h);
 }
@@ -286,12 +286,12 @@ TEST(engine_drain_lets_a_busy_connection_send_one_more_request)
     harness_feed_str(&h, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     CHECK(strstr(h.out, "Connection: keep-alive\r\n") != NULL);
     berth_conn_drain(h.conn);
-    CHECK_INT(harness_state(&h), BERTH_CONN_OPEN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_OPEN);
     CHECK(berth_conn_deadline(h.conn) <= h.worker.clock.now_ms + 100);
     harness_feed_str(&h, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     CHECK_INT(harness_count(&h, "Connection: close\r\n"), 1);
     CHECK_INT(harness_count(&h, "hello"), 2);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     harness_free(&h);
 }
 
@@ -304,7 +304,7 @@ TEST(engine_drain_grace_ends_with_a_lingering_close)
     h.worker.clock.now_ms += 100;
     CHECK(berth_conn_deadline(h.conn) <= h.worker.clock.now_ms);
     berth_conn_on_timeout(h.conn);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     CHECK_INT(harness_count(&h, "HTTP/1.1"), 1); /* nothing more was said */
     harness_free(&h);
 }
@@ -325,7 +325,7 @@ TEST(engine_drain_answers_every_request_already_read)
     CHECK_INT(harness_count(&h, "Connection: keep-alive\r\n"), 2);
     char *close = strstr(h.out, "Connection: close\r\n");
     CHECK(close && strstr(close, "\r\n\r\n7") != NULL); /* the last says close */
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     harness_free(&h);
 }
 
@@ -335,11 +335,11 @@ TEST(engine_drain_finishes_request_in_flight)
     harness_init(&h, NULL);
     harness_feed_str(&h, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab");
     berth_conn_drain(h.conn);
-    CHECK_INT(harness_state(&h), BERTH_CONN_OPEN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_OPEN);
     harness_feed_str(&h, "cd");
     CHECK(strstr(h.out, "Connection: close\r\n") != NULL);
     CHECK(strstr(h.out, "\r\n\r\nabcd") != NULL);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     harness_free(&h);
 }
 

@@ -11,7 +11,7 @@ static int reject_status(const char *s, size_t len)
     int status = 0;
     if (h.out_len >= 12 && memcmp(h.out, "HTTP/1.1 ", 9) == 0)
         status = atoi(h.out + 9);
-    int closed = harness_state(&h) != BERTH_CONN_OPEN;
+    int closed = harness_state(&h) != BERTH_PIPE_OPEN;
     int has_close = strstr(h.out, "\r\nConnection: close\r\n") != NULL;
     int has_length = strstr(h.out, "\r\nContent-Length: ") != NULL;
     harness_free(&h);
@@ -91,7 +91,7 @@ TEST(reject_content_length_over_limit_is_413)
     harness_init(&h, small_body);
     harness_feed_str(&h, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n");
     CHECK(strncmp(h.out, "HTTP/1.1 413 ", 13) == 0);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     harness_free(&h);
 }
 
@@ -102,7 +102,7 @@ TEST(reject_chunked_over_limit_is_413)
     harness_feed_str(&h, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "8\r\n01234567\r\n8\r\n");
     CHECK(strncmp(h.out, "HTTP/1.1 413 ", 13) == 0);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     harness_free(&h);
 }
 

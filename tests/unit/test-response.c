@@ -6,7 +6,7 @@
 TEST(response_rejects_crlf_in_header_value)
 {
     struct berth_res res;
-    berth_res_init(&res);
+    berth_res_init(&res, NULL, NULL);
     CHECK_INT(berth_res_header(&res, "X", "a\r\nSet-Cookie: evil"), -1);
     CHECK_INT(berth_res_header(&res, "X", "a\nb"), -1);
     CHECK_INT(res.hdr_len, 0);
@@ -16,7 +16,7 @@ TEST(response_rejects_crlf_in_header_value)
 TEST(response_rejects_nul_in_header_value)
 {
     struct berth_res res;
-    berth_res_init(&res);
+    berth_res_init(&res, NULL, NULL);
     CHECK_INT(berth_res_header_n(&res, "X", 1, "a\0b", 3), -1);
     berth_res_release(&res);
 }
@@ -24,7 +24,7 @@ TEST(response_rejects_nul_in_header_value)
 TEST(response_rejects_bad_header_name)
 {
     struct berth_res res;
-    berth_res_init(&res);
+    berth_res_init(&res, NULL, NULL);
     CHECK_INT(berth_res_header(&res, "X Y", "v"), -1);
     CHECK_INT(berth_res_header(&res, "X:", "v"), -1);
     CHECK_INT(berth_res_header(&res, "", "v"), -1);
@@ -34,7 +34,7 @@ TEST(response_rejects_bad_header_name)
 TEST(response_ignores_framing_headers)
 {
     struct berth_res res;
-    berth_res_init(&res);
+    berth_res_init(&res, NULL, NULL);
     CHECK_INT(berth_res_header(&res, "Content-Length", "99"), 0);
     CHECK_INT(berth_res_header(&res, "transfer-encoding", "chunked"), 0);
     CHECK_INT(res.hdr_len, 0);
@@ -44,7 +44,7 @@ TEST(response_ignores_framing_headers)
 TEST(response_connection_close_sets_close)
 {
     struct berth_res res;
-    berth_res_init(&res);
+    berth_res_init(&res, NULL, NULL);
     CHECK_INT(berth_res_header(&res, "Connection", "close"), 0);
     CHECK_INT(res.close, 1);
     CHECK_INT(res.hdr_len, 0);
@@ -54,7 +54,7 @@ TEST(response_connection_close_sets_close)
 TEST(response_connection_close_is_a_list_token)
 {
     struct berth_res res;
-    berth_res_init(&res);
+    berth_res_init(&res, NULL, NULL);
     CHECK_INT(berth_res_header(&res, "Connection", "closed"), 0);
     CHECK_INT(res.close, 0);
     CHECK_INT(berth_res_header(&res, "Connection", "upgrade, Close "), 0);
@@ -65,7 +65,7 @@ TEST(response_connection_close_is_a_list_token)
 TEST(response_headers_grow_past_inline_space)
 {
     struct berth_res res;
-    berth_res_init(&res);
+    berth_res_init(&res, NULL, NULL);
     char v[600];
     memset(v, 'v', sizeof v - 1);
     v[sizeof v - 1] = '\0';
@@ -78,7 +78,7 @@ TEST(response_headers_grow_past_inline_space)
 TEST(response_large_body_is_copied)
 {
     struct berth_res res;
-    berth_res_init(&res);
+    berth_res_init(&res, NULL, NULL);
     char *big = malloc(100000);
     memset(big, 'z', 100000);
     CHECK_INT(berth_res_body(&res, big, 100000), 0);

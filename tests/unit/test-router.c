@@ -28,7 +28,7 @@ TEST(router_wrong_method_is_405_with_allow)
     harness_feed_str(&h, "DELETE /echo HTTP/1.1\r\nHost: a\r\n\r\n");
     CHECK(strncmp(h.out, "HTTP/1.1 405 ", 13) == 0);
     CHECK(strstr(h.out, "\r\nAllow: POST\r\n") != NULL);
-    CHECK_INT(harness_state(&h), BERTH_CONN_OPEN); /* keep-alive after 405 */
+    CHECK_INT(harness_state(&h), BERTH_PIPE_OPEN); /* keep-alive after 405 */
     harness_free(&h);
 }
 

@@ -66,7 +66,7 @@ TEST(stream_http10_is_close_delimited)
     harness_pump(&h);
     CHECK_INT(harness_count(&h, "Transfer-Encoding"), 0);
     CHECK(strstr(h.out, "\r\nConnection: close\r\n\r\nfirst") != NULL);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     harness_free(&h);
 }
 
@@ -100,7 +100,7 @@ TEST(stream_client_disconnect_is_reported_once)
     closes = 0;
     berth_stream_on_close(s, on_close, NULL);
     harness_eof(&h); /* the client goes away */
-    CHECK_INT(harness_state(&h), BERTH_CONN_CLOSED);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_CLOSED);
     CHECK_INT(berth_stream_gone(s), 1);
     CHECK_INT(closes, 0); /* reported when the backend frees the connection */
     harness_free(&h);
@@ -133,7 +133,7 @@ TEST(stream_on_close_never_runs_inside_another_callback)
     CHECK_INT(write_rc, -1);
     CHECK_INT(closes_inside, 0); /* not run inside the timer's callback */
     CHECK_INT(closes, 0);
-    CHECK_INT(harness_state(&h), BERTH_CONN_CLOSED);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_CLOSED);
     harness_free(&h);
     CHECK_INT(closes, 1); /* and the handle was released by on_close */
 }
@@ -177,7 +177,7 @@ TEST(stream_on_stop_runs_once_and_can_end_the_stream)
     /* The head went out keep-alive before the stop: the terminating chunk
      * ends the response and the connection closes after it. */
     CHECK(strstr(h.out, "3\r\nbye\r\n0\r\n\r\n") != NULL);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     berth_conn_drain(h.conn);
     CHECK_INT(stops, 1);
     harness_free(&h);
@@ -192,7 +192,7 @@ TEST(stream_deferred_response_after_stop_says_close)
     berth_stream_send(harness_stream, 200, "text/plain", "late", 4);
     harness_pump(&h);
     CHECK(strstr(h.out, "Connection: close\r\n\r\nlate") != NULL);
-    CHECK_INT(harness_state(&h), BERTH_CONN_SHUTDOWN);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
     harness_free(&h);
 }
 

@@ -1,0 +1,212 @@
+/* The drive loop (drive.h): write what the pipe has, act on its state,
+ * process input it holds, then read; until the socket or the pipe waits. */
+#include "drive.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#define MAX_SEGS 16
+
+int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse)
+{
+    berth_conn *c = berth_conn_new(w, refuse);
+    if (!c)
+        return -1;
+    io->fd = fd;
+    io->sock = &berth_sock_plain;
+    io->engine = c;
+    io->pipe = berth_conn_pipe(c);
+    io->guard = NULL;
+    io->readable = 1; /* data often arrives with the connection */
+    io->hup = io->shut = io->blocking = 0;
+    io->refused = refuse != 0;
+    io->prev = io->next = NULL;
+    berth_conn_set_backend_data(c, io);
+    return 0;
+}
+
+void berth_io_destroy(berth_io *io)
+{
+    io->pipe->ops->free(io->pipe);
+    io->pipe = NULL;
+    io->engine = NULL;
+    close(io->fd);
+    io->fd = -1;
+}
+
+static int guard_begin(berth_io *io) { return !io->guard || io->guard->begin(io->guard->ctx); }
+static void guard_end(berth_io *io)
+{
+    if (io->guard)
+        io->guard->end(io->guard->ctx);
+}
+
+/* One write call: a file segment with sendfile, else the memory segments
+ * up to the next file in one gathered write. */
+static ssize_t write_once(berth_io *io, const berth_seg *segs, int n)
+{
+    if (!segs[0].ptr) {
+        uint64_t off = segs[0].off;
+        return io->sock->sendfile(io->fd, segs[0].fd, &off, segs[0].len);
+    }
+    struct iovec iov[MAX_SEGS];
+    int k = 0;
+    for (; k < n && segs[k].ptr; k++) {
+        iov[k].iov_base = (void *)segs[k].ptr;
+        iov[k].iov_len = segs[k].len;
+    }
+    return io->sock->sendv(io->fd, iov, k);
+}
+
+int berth_io_write(berth_io *io)
+{
+    berth_pipe *p = io->pipe;
+    berth_seg segs[MAX_SEGS];
+    for (;;) {
+        int n = p->ops->out_segs(p, segs, MAX_SEGS);
+        if (n == 0)
+            return 1;
+        if (!guard_begin(io))
+            return 0;
+        ssize_t w = write_once(io, segs, n);
+        int err = w < 0 ? errno : 0;
+        guard_end(io);
+        if (w > 0) {
+            p->ops->out_done(p, (size_t)w);
+            continue;
+        }
+        if (w < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
+            return 0;
+        p->ops->abort(p);
+        return -1;
+    }
+}
+
+int berth_io_drive(berth_io *io)
+{
+    berth_pipe *p = io->pipe;
+    int reads = 0;
+    for (;;) {
+        int w = berth_io_write(io);
+        if (w < 0)
+            return BERTH_IO_CLOSED;
+        int blocked = w == 0 ? BERTH_IO_WANT_WRITE : 0;
+        int st = p->ops->state(p);
+        if (st == BERTH_PIPE_CLOSED)
+            return BERTH_IO_CLOSED;
+        if (blocked && io->blocking)
+            return blocked; /* a send timeout: the caller checks deadlines */
+        if (st == BERTH_PIPE_SHUTDOWN && !blocked && !io->shut) {
+            io->sock->shutdown(io->fd);
+            io->shut = 1;
+        }
+        /* Input the pipe holds goes first; write completions never run
+         * handlers, this does. */
+        if (p->ops->has_pending(p)) {
+            p->ops->pump(p);
+            continue;
+        }
+        size_t cap;
+        char *buf = p->ops->read_buf(p, &cap);
+        if (!buf)
+            return blocked; /* no input wanted now */
+        if (!io->readable || (io->blocking && reads))
+            return blocked | BERTH_IO_WANT_READ;
+        ssize_t n = -1;
+        int err = EAGAIN;
+        if (guard_begin(io)) {
+            n = io->sock->recv(io->fd, buf, cap, !io->blocking);
+            if (n < 0)
+                err = errno;
+            guard_end(io);
+        }
+        reads++;
+        if (n > 0) {
+            /* A short read drained the socket (edge-triggered pollers wake
+             * again for new data), unless a FIN is still to be read. */
+            if ((size_t)n < cap && !io->hup && !io->blocking)
+                io->readable = 0;
+            p->ops->read_done(p, (size_t)n);
+        } else if (n == 0) {
+            io->readable = 0;
+            p->ops->read_done(p, 0);
+        } else if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) {
+            if (!io->blocking)
+                io->readable = 0;
+            p->ops->read_idle(p);
+            if (io->blocking)
+                return blocked | BERTH_IO_WANT_READ;
+        } else {
+            p->ops->abort(p);
+            return BERTH_IO_CLOSED;
+        }
+    }
+}
+
+int berth_io_timeout(berth_io *io)
+{
+    io->pipe->ops->on_timeout(io->pipe);
+    return berth_io_drive(io);
+}
+
+int berth_io_drain(berth_io *io)
+{
+    io->pipe->ops->drain(io->pipe);
+    return berth_io_drive(io);
+}
+
+void berth_ioset_init(berth_ioset *set, void (*driven)(berth_io *, int, void *), void *ctx)
+{
+    set->head.next = set->head.prev = &set->head;
+    set->count = 0;
+    set->driven = driven;
+    set->ctx = ctx;
+}
+
+void berth_ioset_add(berth_ioset *set, berth_io *io)
+{
+    io->next = set->head.next;
+    io->prev = &set->head;
+    set->head.next->prev = io;
+    set->head.next = io;
+    set->count++;
+}
+
+void berth_ioset_remove(berth_ioset *set, berth_io *io)
+{
+    io->prev->next = io->next;
+    io->next->prev = io->prev;
+    io->prev = io->next = NULL;
+    set->count--;
+}
+
+void berth_ioset_sweep(berth_ioset *set, uint64_t now)
+{
+    berth_io *io = set->head.next;
+    while (io != &set->head) {
+        berth_io *next = io->next; /* driven() may free io */
+        if (io->pipe->ops->deadline(io->pipe) <= now)
+            set->driven(io, berth_io_timeout(io), set->ctx);
+        io = next;
+    }
+}
+
+void berth_ioset_drain(berth_ioset *set)
+{
+    berth_io *io = set->head.next;
+    while (io != &set->head) {
+        berth_io *next = io->next;
+        set->driven(io, berth_io_drain(io), set->ctx);
+        io = next;
+    }
+}
+
+void berth_ioset_run_woken(berth_ioset *set, berth_worker *w)
+{
+    berth_conn *c;
+    while ((c = berth_worker_next_woken(w))) {
+        berth_io *io = berth_conn_backend_data(c);
+        berth_conn_apply_streams(c);
+        set->driven(io, berth_io_drive(io), set->ctx);
+    }
+}

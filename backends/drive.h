@@ -1,0 +1,76 @@
+/* The drive loop, shared by every backend: moves bytes between a socket
+ * (through its socket operations) and the connection's pipe (core/pipe.h)
+ * until one of them has to wait. A backend keeps only what is its own: how
+ * it waits (epoll, a blocking thread, libuv callbacks), how it accepts and
+ * how it is woken. */
+#ifndef BERTH_DRIVE_H
+#define BERTH_DRIVE_H
+
+#include "../core/conn.h"
+#include "sock.h"
+
+/* Brackets a blocking socket call (fast): begin answers 0 when the call
+ * must not block now (a stop is pending), and the drive returns instead. */
+typedef struct berth_io_guard {
+    int (*begin)(void *ctx);
+    void (*end)(void *ctx);
+    void *ctx;
+} berth_io_guard;
+
+typedef struct berth_io {
+    int fd;
+    const berth_sock_ops *sock;
+    berth_pipe *pipe;          /* the top of the connection's pipe stack */
+    berth_conn *engine;        /* its bottom: streams, the wake list */
+    const berth_io_guard *guard; /* blocking sockets only */
+    unsigned readable : 1;     /* input may wait on the socket (until EAGAIN) */
+    unsigned hup : 1;          /* the peer's FIN was seen: read on to EOF */
+    unsigned shut : 1;         /* our write side is shut */
+    unsigned blocking : 1;     /* calls block; one read per drive, so the
+                                  caller checks deadlines between them */
+    unsigned refused : 1;      /* over the connection cap (answers 503) */
+    struct berth_io *prev, *next; /* in its berth_ioset */
+} berth_io;
+
+/* What a drive leaves the connection waiting for. */
+enum {
+    BERTH_IO_CLOSED = 1,     /* done: destroy it */
+    BERTH_IO_WANT_READ = 2,  /* the socket to become readable */
+    BERTH_IO_WANT_WRITE = 4, /* the socket to become writable */
+    /* 0: neither; only a stream operation or a timer will move it */
+};
+
+/* Sets io up for an accepted socket, with a new engine of worker w. */
+int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse);
+/* Frees the pipe stack and closes the socket. */
+void berth_io_destroy(berth_io *io);
+int berth_io_drive(berth_io *io);
+/* Writes pending output until done (1), the socket is full or its timeout
+ * passed (0), or the write failed (-1: the pipe is aborted). Never reads. */
+int berth_io_write(berth_io *io);
+/* The pipe's deadline passed: acts on it and drives. */
+int berth_io_timeout(berth_io *io);
+/* The server is stopping: drains the pipe and drives. */
+int berth_io_drain(berth_io *io);
+
+/* The connections of one event-loop thread, and what its backend does
+ * after driving one (close it on BERTH_IO_CLOSED, re-arm its poll...). */
+typedef struct berth_ioset {
+    berth_io head;
+    size_t count;
+    void (*driven)(berth_io *io, int result, void *ctx);
+    void *ctx;
+} berth_ioset;
+
+void berth_ioset_init(berth_ioset *set, void (*driven)(berth_io *, int, void *), void *ctx);
+void berth_ioset_add(berth_ioset *set, berth_io *io);
+void berth_ioset_remove(berth_ioset *set, berth_io *io);
+/* Drives every connection whose deadline has passed. */
+void berth_ioset_sweep(berth_ioset *set, uint64_t now);
+/* Drains every connection (a stop). */
+void berth_ioset_drain(berth_ioset *set);
+/* Applies the stream work other threads queued for w's connections, and
+ * drives them. */
+void berth_ioset_run_woken(berth_ioset *set, berth_worker *w);
+
+#endif

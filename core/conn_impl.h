@@ -1,0 +1,55 @@
+/* The engine's connection object, shared by the files that implement it:
+ * conn.c (request lifecycle and the pipe), conn_stream.c (deferred and
+ * streamed responses, built on conn.c) and wake.c (the wake list). */
+#ifndef BERTH_CONN_IMPL_H
+#define BERTH_CONN_IMPL_H
+
+#include "conn.h"
+#include "outq.h"
+#include "parse.h"
+#include "request.h"
+#include "stream.h"
+
+/* P_WAIT: the handler deferred its response; input is held, not parsed. */
+enum berth_conn_phase { P_HEAD, P_BODY, P_WAIT, P_LINGER, P_CLOSED };
+
+struct berth_conn {
+    berth_pipe pipe;        /* first: the engine is the bottom of a pipe stack */
+    berth_worker *w;
+    /* input */
+    char *in;
+    size_t in_len, in_off;
+    berth_head_scan scan;
+    int head_started;       /* bytes of the next head have arrived */
+    struct berth_req *req;  /* request in progress */
+    size_t head_end;        /* offset in `in` where the body starts */
+    size_t body_pos;        /* offset in `in` of unconsumed body bytes */
+    int body_in_place;      /* Content-Length body waits whole in `in` */
+    int phase;
+    int held;               /* complete input waits for the output backlog */
+    int no_more;            /* respond to nothing more: close after output */
+    int peer_eof;
+    int draining;
+    uint64_t t_phase, t_idle, t_linger;
+    size_t linger_bytes;
+    /* output */
+    berth_outq out;
+    /* deferred or streamed response */
+    berth_stream *stream;
+    int dispatching;        /* inside a handler */
+    int busy;               /* inside process(): no re-entry */
+    int woken;              /* on the worker's wake list */
+    struct berth_conn *wake_next;
+    void *backend_data;
+};
+
+/* For conn_stream.c: */
+/* 1 if the response being serialized may keep the connection open: a stop
+ * closes it unless requests already read follow. */
+int berth_conn_drain_keeps_alive(const berth_conn *c);
+/* Moves to SHUTDOWN or CLOSED once the last response is written. */
+void berth_conn_settle(berth_conn *c);
+/* The connection failed: closes, and tells a stream it is gone. */
+void berth_conn_kill(berth_conn *c);
+
+#endif

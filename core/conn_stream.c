@@ -1,0 +1,200 @@
+/* Deferred and streamed responses on the connection's side: the handle a
+ * handler gets from berth_res_defer, and the application of its operations
+ * (on the owner thread) to the connection's output. Built on conn.c; the
+ * handle itself (stream.c) reaches this file only through its sink. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn_impl.h"
+#include "serialize.h"
+
+static void apply(berth_conn *c, stream_op *op);
+
+static void notify(berth_conn *c) { berth_worker_notify(c->w, c); }
+
+static const berth_stream_sink sink = {apply, berth_conn_apply_streams, notify};
+
+berth_stream *berth_res_defer(berth_res *res)
+{
+    berth_conn *c = res->conn;
+    if (c->stream && res->deferred)
+        return c->stream;
+    if (!c->dispatching || c->stream)
+        return NULL;
+    struct berth_req *req = c->req;
+    /* Whether a stop closes the connection is decided when the response
+     * is serialized (stream_keep_alive). */
+    int keep_alive = req->keep_alive && !res->close;
+    berth_stream *s = berth_stream_new(&sink, c, c->w, res->status, res->hdr, res->hdr_len,
+                                       req->is_head, keep_alive);
+    if (!s)
+        return NULL;
+    s->chunked = req->head.minor >= 1;
+    c->stream = s;
+    res->deferred = 1;
+    c->phase = P_WAIT;
+    return s;
+}
+
+/* New output from an operation applied on the owner thread: written at
+ * once where handlers may block (fast), else by the loop once the current
+ * callback returns. */
+static void stream_output(berth_conn *c)
+{
+    if (c->w->write_now)
+        c->w->write_now(c);
+    else
+        berth_worker_notify(c->w, c);
+}
+
+/* The keep-alive decision of a stream's response, made when its head is
+ * serialized: a stop since the handler ran may close the connection. */
+static int stream_keep_alive(berth_conn *c, berth_stream *s)
+{
+    if (s->keep_alive && !berth_conn_drain_keeps_alive(c))
+        s->keep_alive = 0;
+    return s->keep_alive;
+}
+
+/* The response is complete: the connection goes back to its requests,
+ * which the loop processes (pump), not this call. */
+static void stream_finish(berth_conn *c)
+{
+    berth_stream *s = c->stream;
+    c->stream = NULL;
+    /* A head sent keep-alive before a stop: close unless requests follow. */
+    if (!s->keep_alive || !berth_conn_drain_keeps_alive(c))
+        c->no_more = 1;
+    berth_stream_detach(s, 0);
+    if (c->phase == P_WAIT)
+        c->phase = P_HEAD;
+    c->held = 1; /* input read during the wait, or the peer's EOF */
+    c->t_idle = c->w->clock.now_ms;
+    berth_conn_settle(c);
+    stream_output(c);
+}
+
+static void stream_hdr_add(berth_stream *s, const char *name, size_t nlen, const char *value,
+                           size_t vlen)
+{
+    char *n = realloc(s->hdr, s->hdr_len + nlen + vlen + 4);
+    if (!n)
+        return;
+    char *p = n + s->hdr_len;
+    memcpy(p, name, nlen);
+    p += nlen;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, vlen);
+    p += vlen;
+    *p++ = '\r';
+    *p++ = '\n';
+    s->hdr = n;
+    s->hdr_len = (size_t)(p - n);
+}
+
+static int stream_start(berth_conn *c, berth_stream *s, int status, const char *ct,
+                        size_t ct_len)
+{
+    if (status >= 100 && status <= 999)
+        s->status = status;
+    int frame = !berth_ser_status_has_body(s->status) ? BERTH_FRAME_NONE
+                : s->chunked                          ? BERTH_FRAME_CHUNKED
+                                                      : BERTH_FRAME_CLOSE;
+    if (frame == BERTH_FRAME_CLOSE)
+        s->keep_alive = 0; /* HTTP/1.0: the close ends the body */
+    if (frame == BERTH_FRAME_NONE)
+        s->is_head = 1; /* no body may follow */
+    berth_head_out h = {s->status, s->hdr, s->hdr_len, ct, ct_len, frame, 0,
+                        stream_keep_alive(c, s)};
+    s->started = 1;
+    return berth_ser_head(&c->out, &h);
+}
+
+static int stream_write(berth_conn *c, berth_stream *s, const char *data, size_t len)
+{
+    if (s->is_head || len == 0)
+        return 0;
+    return s->chunked ? berth_ser_chunk(&c->out, data, len) : berth_outq_append(&c->out, data, len);
+}
+
+/* The whole response at once (send, or end before start). */
+static int stream_whole(berth_conn *c, berth_stream *s, const char *ct, size_t ct_len,
+                        const char *body, size_t len)
+{
+    berth_body_out b = {.ptr = body, .len = len, .fd = -1};
+    return berth_ser_response(&c->out, s->status, s->hdr, s->hdr_len, ct, ct_len, &b,
+                              !s->is_head, stream_keep_alive(c, s));
+}
+
+static void apply(berth_conn *c, stream_op *op)
+{
+    berth_stream *s = c->stream;
+    if (!s || c->phase == P_CLOSED)
+        return;
+    const char *a = op->data, *b = op->data + op->split;
+    size_t alen = op->split, blen = op->len - op->split;
+    int rc = 0;
+    switch (op->kind) {
+    case OP_HEADER:
+        if (s->started)
+            break;
+        if (berth_header_check(a, alen, b, blen) == BERTH_HDR_CLOSE)
+            s->keep_alive = 0; /* as Connection: close set by a handler */
+        else
+            stream_hdr_add(s, a, alen, b, blen);
+        break;
+    case OP_SEND:
+        if (!s->started) {
+            if (op->status >= 100 && op->status <= 999)
+                s->status = op->status;
+            rc = stream_whole(c, s, a, alen, b, blen);
+        } else if (!s->is_head) {
+            rc = stream_write(c, s, b, blen);
+            if (s->chunked)
+                rc |= berth_ser_chunk(&c->out, NULL, 0);
+        }
+        break;
+    case OP_START:
+        if (!s->started)
+            rc = stream_start(c, s, op->status, a, alen);
+        break;
+    case OP_WRITE:
+        if (!s->started)
+            rc = stream_start(c, s, 0, NULL, 0);
+        rc |= stream_write(c, s, b, blen);
+        break;
+    case OP_END:
+        if (!s->started)
+            rc = stream_whole(c, s, NULL, 0, NULL, 0);
+        else if (s->chunked && !s->is_head)
+            rc = berth_ser_chunk(&c->out, NULL, 0);
+        break;
+    }
+    if (rc != 0) {
+        berth_conn_kill(c); /* out of memory: the response cannot be completed */
+        return;
+    }
+    if (op->kind == OP_SEND || op->kind == OP_END) {
+        stream_finish(c);
+        return;
+    }
+    berth_stream_set_pending(s, (size_t)c->out.pending);
+    stream_output(c);
+}
+
+void berth_conn_apply_streams(berth_conn *c)
+{
+    berth_stream *s = c->stream;
+    if (!s)
+        return;
+    stream_op *op = berth_stream_take(s);
+    while (op) {
+        stream_op *next = op->next;
+        apply(c, op);
+        if (op->kind == OP_WRITE)
+            berth_stream_consumed(s, op->len - op->split); /* writes keep s alive */
+        free(op);
+        op = next;
+    }
+}

@@ -1,0 +1,75 @@
+/* The byte pipe: the one interface between a backend and what it carries.
+ *
+ *   socket ─ socket operations ─ backend ─ drive loop ─ pipe ─ [TLS] ─ engine ─ handler
+ *
+ * A backend reads into the buffer the pipe offers and reports how much
+ * arrived; it writes the segments the pipe lists and reports progress;
+ * it acts on the pipe's state and deadline. The engine (core/conn.c) is the
+ * first implementation. A layer such as TLS implements the same interface
+ * over the pipe below it, so the backend sees one pipe however many layers
+ * are stacked, and a layer can step out (after a kTLS hand-off) without the
+ * backend knowing. See docs/DESIGN.md.
+ *
+ * Data walks one way: reads go up through read_done or pump, which may run
+ * handlers; out_done only accounts for bytes written and never runs one.
+ * All calls are made on the thread that owns the connection. */
+#ifndef BERTH_PIPE_H
+#define BERTH_PIPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A piece of pending output: memory, or a range of an open file (sent
+ * with sendfile where the socket allows, or read with pread by a layer
+ * that must see the bytes). */
+typedef struct berth_seg {
+    const char *ptr; /* the bytes, or NULL for a file range */
+    int fd;          /* the file, when ptr is NULL */
+    uint64_t off;    /* offset in the file */
+    size_t len;
+} berth_seg;
+
+enum berth_pipe_state {
+    BERTH_PIPE_OPEN,     /* read (when a buffer is offered) and write */
+    BERTH_PIPE_SHUTDOWN, /* all is written: shut the write side, read on until
+                            EOF or the deadline (input is dropped), so the
+                            peer sees the last response rather than a reset */
+    BERTH_PIPE_CLOSED,   /* close the socket and free the pipe */
+};
+
+typedef struct berth_pipe berth_pipe;
+
+typedef struct berth_pipe_ops {
+    /* Where to read to and how much; NULL when no input is wanted now. */
+    char *(*read_buf)(berth_pipe *p, size_t *cap);
+    /* n bytes arrived in that buffer; 0 means the peer closed its side. */
+    void (*read_done)(berth_pipe *p, size_t n);
+    /* A read found nothing: an idle pipe may give its buffer back. */
+    void (*read_idle)(berth_pipe *p);
+    /* 1 if input already inside the pipe can be processed now without a
+     * read: requests held back by an output backlog that has since been
+     * written, or plaintext a TLS layer has decrypted. A backend must not
+     * sleep on the socket while this holds; it calls pump. */
+    int (*has_pending)(berth_pipe *p);
+    void (*pump)(berth_pipe *p);
+    /* Lists up to max pending output segments; 0 when nothing is pending.
+     * The listed bytes stay valid and in place until out_done covers them,
+     * even if more output is queued meanwhile. */
+    int (*out_segs)(berth_pipe *p, berth_seg *segs, int max);
+    void (*out_done)(berth_pipe *p, size_t n);
+    int (*state)(berth_pipe *p);
+    /* The monotonic time (worker clock, ms) at which on_timeout is due. */
+    uint64_t (*deadline)(berth_pipe *p);
+    void (*on_timeout)(berth_pipe *p);
+    /* The server is stopping: finish what was read, then close. */
+    void (*drain)(berth_pipe *p);
+    /* The socket failed: close at once. */
+    void (*abort)(berth_pipe *p);
+    void (*free)(berth_pipe *p);
+} berth_pipe_ops;
+
+struct berth_pipe {
+    const berth_pipe_ops *ops;
+};
+
+#endif
