@@ -4,7 +4,15 @@
 
 enum {
     S_SIZE,       /* hex digits */
-    S_EXT,        /* after the size: extensions up to CR */
+    S_EXT_END,    /* after the size or a value: CR, ";" or BWS */
+    S_EXT_BWS,    /* BWS that must lead to ";" */
+    S_EXT,        /* after ";": BWS, then a name */
+    S_EXT_NAME,
+    S_EXT_NAME_BWS, /* BWS after a name: "=" or ";" follows */
+    S_EXT_VAL,    /* after "=": BWS, then a token or a quoted string */
+    S_EXT_TOKEN,
+    S_EXT_QUOTED,
+    S_EXT_QPAIR,  /* the byte after a backslash in a quoted string */
     S_SIZE_LF,    /* LF after a size line's CR */
     S_DATA,
     S_DATA_CR,
@@ -16,7 +24,7 @@ enum {
     S_END_LF,     /* LF of the final empty line */
 };
 
-#define MAX_SIZE_LINE 4096
+#define MAX_SIZE_LINE 4096 /* bytes of extensions a chunk line may carry */
 
 void berth_chunked_init(berth_chunked *d)
 {
@@ -38,10 +46,68 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-/* Bytes allowed in chunk extensions: tokens, quoted strings, BWS, ';', '='. */
-static int ext_byte_ok(unsigned char c)
+/* HTAB, SP, VCHAR, obs-text: a field value's bytes, and those of qdtext
+ * (but for '"' and '\\') and quoted-pair (RFC 9110 5.5, 5.6.4). */
+static int text_byte(unsigned char c)
 {
     return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* One byte of a chunk line after its size, by the chunk-ext grammar (RFC
+ * 9112 7.1.1): *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] ).
+ * Returns the next state (S_SIZE_LF at the CR), or -1 off the grammar: a
+ * front end that reads such a line differently could smuggle a request. */
+static int ext_next(int state, unsigned char c)
+{
+    int ws = c == ' ' || c == '\t';
+    switch (state) {
+    case S_EXT_BWS:
+        if (ws)
+            return state;
+        return c == ';' ? S_EXT : -1;
+    case S_EXT:
+        if (ws)
+            return state;
+        return berth_is_tchar(c) ? S_EXT_NAME : -1;
+    case S_EXT_NAME:
+        if (berth_is_tchar(c))
+            return state;
+        if (c == '=')
+            return S_EXT_VAL;
+        if (ws)
+            return S_EXT_NAME_BWS;
+        break;
+    case S_EXT_NAME_BWS:
+        if (ws)
+            return state;
+        if (c == '=')
+            return S_EXT_VAL;
+        return c == ';' ? S_EXT : -1;
+    case S_EXT_VAL:
+        if (ws)
+            return state;
+        if (c == '"')
+            return S_EXT_QUOTED;
+        return berth_is_tchar(c) ? S_EXT_TOKEN : -1;
+    case S_EXT_TOKEN:
+        if (berth_is_tchar(c))
+            return state;
+        break;
+    case S_EXT_QUOTED:
+        if (c == '"')
+            return S_EXT_END;
+        if (c == '\\')
+            return S_EXT_QPAIR;
+        return text_byte(c) ? state : -1;
+    case S_EXT_QPAIR:
+        return text_byte(c) ? S_EXT_QUOTED : -1;
+    }
+    /* After the size, a name or a value: the line ends, or an extension follows. */
+    if (c == '\r')
+        return S_SIZE_LF;
+    if (c == ';')
+        return S_EXT;
+    return ws ? S_EXT_BWS : -1;
 }
 
 int berth_chunked_next(berth_chunked *d, const char *buf, size_t len, size_t *consumed,
@@ -66,25 +132,26 @@ int berth_chunked_next(berth_chunked *d, const char *buf, size_t len, size_t *co
                 return 400;
             if (d->remaining > max_body || d->total + d->remaining > max_body)
                 return 413;
-            if (c == '\r') {
-                d->state = S_SIZE_LF;
-            } else if (c == ';' || c == ' ' || c == '\t') {
-                d->state = S_EXT;
-                d->line_bytes = 0;
-            } else {
+            d->state = S_EXT_END; /* c is read there */
+            d->line_bytes = 0;
+            break;
+        }
+        case S_EXT_END:
+        case S_EXT_BWS:
+        case S_EXT:
+        case S_EXT_NAME:
+        case S_EXT_NAME_BWS:
+        case S_EXT_VAL:
+        case S_EXT_TOKEN:
+        case S_EXT_QUOTED:
+        case S_EXT_QPAIR: {
+            int next = ext_next(d->state, c);
+            if (next < 0 || (next != S_SIZE_LF && ++d->line_bytes > MAX_SIZE_LINE))
                 return 400;
-            }
+            d->state = next;
             i++;
             break;
         }
-        case S_EXT:
-            if (c == '\r') {
-                d->state = S_SIZE_LF;
-            } else if (!ext_byte_ok(c) || ++d->line_bytes > MAX_SIZE_LINE) {
-                return 400;
-            }
-            i++;
-            break;
         case S_SIZE_LF:
             if (c != '\n')
                 return 400;
@@ -141,7 +208,7 @@ int berth_chunked_next(berth_chunked *d, const char *buf, size_t len, size_t *co
         case S_TRAILER_IN:
             if (c == '\r') {
                 d->state = S_TRAILER_LF;
-            } else if (!ext_byte_ok(c)) {
+            } else if (!text_byte(c)) {
                 return 400;
             }
             if (++d->trailer_bytes > max_trailer)

@@ -1,9 +1,14 @@
 /* Incremental decoder of the chunked transfer coding (RFC 9112 7.1).
- * Strict where leniency enables request smuggling: chunk lines end in
- * CRLF, sizes are hex without sign or whitespace and may not overflow, data
- * is followed by CRLF. Extensions are bounded (4 KiB a line), may hold no
- * control bytes, and are dropped unread; trailers must be field lines
- * (name: value), count against the header limit, and are dropped. */
+ * Strict where leniency enables request smuggling: chunk and trailer
+ * lines end in CRLF, sizes are hex without sign or whitespace and may not
+ * overflow, data is followed by CRLF. A chunk line is exactly
+ *   chunk-size *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] ) CRLF
+ * with BWS = *( SP / HTAB ), token and quoted-string as in RFC 9110 5.6.2
+ * and 5.6.4 (qdtext and quoted-pair: HTAB, SP, VCHAR, obs-text; no CR, LF
+ * or other control byte); anything else, such as "2 x", "2;", "a " or an
+ * unterminated quoted string, is 400. Extensions are bounded (4096 bytes
+ * a line) and dropped unread. Trailers must be field lines (name: value),
+ * count against the header limit, and are dropped. */
 #ifndef BERTH_CHUNKED_H
 #define BERTH_CHUNKED_H
 

@@ -395,15 +395,15 @@ static void request_start(berth_conn *c, size_t head_len)
         berth_conn_kill(c);
 }
 
-
-/* Skips empty lines before a request line (RFC 9112 2.2). Returns -1 for
- * a bare CR, 1 if it needs more bytes, 0 otherwise. */
+/* Skips empty lines (CRLF) before a request line (RFC 9112 2.2). Returns
+ * -1 for a bare CR or LF (no line end to berth, see parse.h), 1 if it
+ * needs more bytes, 0 otherwise. */
 static int skip_empty_lines(berth_conn *c)
 {
     while (c->in_off < c->in_len) {
         char ch = c->in[c->in_off];
         if (ch == '\n') {
-            c->in_off++;
+            return -1;
         } else if (ch == '\r') {
             if (c->in_off + 1 == c->in_len)
                 return 1;

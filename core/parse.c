@@ -58,18 +58,17 @@ long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
             break;
         }
         size_t i = (size_t)(lf - buf);
+        if (i == 0 || buf[i - 1] != '\r')
+            return -400; /* a bare LF ends no line (see parse.h) */
         s->pos = i + 1;
         if (s->line1_len == 0) {
             if (i + 1 > max_line)
                 return -414;
             s->line1_len = i + 1;
-        } else {
-            size_t line_len = i - s->line_start; /* excludes the LF */
-            if (line_len == 0 || (line_len == 1 && buf[i - 1] == '\r')) {
-                if (i + 1 - s->line1_len > max_fields_bytes + 2)
-                    return -431;
-                return (long)(i + 1);
-            }
+        } else if (i - s->line_start == 1) { /* the empty line: CRLF alone */
+            if (i + 1 - s->line1_len > max_fields_bytes + 2)
+                return -431;
+            return (long)(i + 1);
         }
         s->line_start = i + 1;
     }
@@ -82,13 +81,11 @@ long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
     return 0;
 }
 
-/* Ends a line at p (pointing at CR or LF). Returns the pointer after the
- * line ending, or NULL for a bare CR. */
+/* Returns the pointer after the CRLF at p, or NULL if no CRLF is there:
+ * neither a bare CR nor a bare LF ends a line (see parse.h). */
 static const char *line_end(const char *p, const char *end)
 {
-    if (*p == '\n')
-        return p + 1;
-    if (*p == '\r' && p + 1 < end && p[1] == '\n')
+    if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
         return p + 2;
     return NULL;
 }
@@ -155,12 +152,10 @@ int berth_head_parse(const char *buf, size_t len, berth_head *h)
         const char *value = p;
         while (p < end && (char_class[(unsigned char)*p] & 2))
             p++;
-        if (p >= end || (*p != '\r' && *p != '\n'))
-            return 400; /* control byte, NUL, DEL */
         const char *vend = p;
         next = line_end(p, end);
         if (!next)
-            return 400; /* bare CR */
+            return 400; /* control byte, NUL, DEL, bare CR or bare LF */
         while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
             vend--;
         if (h->nheaders == h->max_headers)

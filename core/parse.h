@@ -3,7 +3,13 @@
  * Two steps, so that a head arriving one byte per read costs linear work:
  * berth_head_scan_run finds the end of the head, resuming where it stopped,
  * and checks the size limits as bytes arrive; berth_head_parse then parses
- * and validates the complete head once. Neither allocates. */
+ * and validates the complete head once. Neither allocates.
+ *
+ * Every line of the head ends in CRLF, and so do the empty lines skipped
+ * before a request line (conn.c). RFC 9112 2.2 lets a server take a bare
+ * LF as a line end too; berth does not, by choice: a front end that splits
+ * the lines otherwise would see other fields (request smuggling). A bare
+ * LF is a 400 as soon as the scan sees it; a bare CR is one too. */
 #ifndef BERTH_PARSE_H
 #define BERTH_PARSE_H
 
@@ -35,10 +41,10 @@ typedef struct berth_head {
 
 void berth_head_scan_reset(berth_head_scan *s);
 /* Returns the length of the complete head (through its empty line), 0 if
- * more bytes are needed, -400 as soon as the method is not a token (so
- * binary garbage is answered at once, not after a timeout), or -414 / -431
- * when the request line or the header section outgrows max_line /
- * max_fields_bytes. */
+ * more bytes are needed, -400 as soon as the method is not a token or an
+ * LF comes without its CR (so garbage is answered at once, not after a
+ * timeout), or -414 / -431 when the request line or the header section
+ * outgrows max_line / max_fields_bytes. */
 long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
                          size_t max_line, size_t max_fields_bytes);
 

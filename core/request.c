@@ -13,10 +13,14 @@ int berth_req_split_target(struct berth_req *req)
     if (t.ptr[0] != '/') {
         const char *s = memchr(p, ':', t.len);
         if (s && end - s > 2 && s[1] == '/' && s[2] == '/') {
-            /* absolute-form (RFC 9112 3.2.2): skip "scheme://authority". */
+            /* absolute-form (RFC 9112 3.2.2): skip "scheme://authority",
+             * which may not hold userinfo ("user:pass@"): senders MUST NOT
+             * send it, recipients treat it as an error (RFC 9110 4.2.4). */
             const char *q = s + 3;
             while (q < end && *q != '/' && *q != '?')
                 q++;
+            if (memchr(s + 3, '@', (size_t)(q - (s + 3))))
+                return 400;
             p = q;
         } else if (t.len == 1 && t.ptr[0] == '*') {
             /* asterisk-form, for OPTIONS only (RFC 9112 3.2.4) */

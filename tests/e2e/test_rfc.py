@@ -330,6 +330,24 @@ class RequestLineTest(RfcTestBase):
                 _, (r,) = self.exchange(b, data)
                 self.assertEqual((r.status, r.body), (200, b"ok"))
 
+    def test_userinfo_in_absolute_form_is_400(self):
+        # RFC 9110 4.2.4: userinfo is not allowed in an http(s) target URI;
+        # a recipient SHOULD treat it as an error.
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                for t in (b"http://user:pass@t/health", b"http://user@t/health",
+                          b"http://user@t"):
+                    self.assert_error_and_close(b, req(b"GET", t), 400)
+
+    def test_at_sign_after_the_authority_is_not_userinfo(self):
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                c, (r,) = self.exchange(b, req(b"GET", b"http://t/health?to=a@b"))
+                self.assertEqual((r.status, r.body), (200, b"ok"))
+                c, (r,) = self.exchange(b, req(b"GET", b"http://t/a@b"))
+                self.assertEqual(r.status, 404)
+                self.assert_still_usable(c)
+
     def test_absolute_form_without_host_field_is_400(self):
         # RFC 9112 3.2: an HTTP/1.1 request without Host MUST get 400.
         for b in BACKENDS:
@@ -405,13 +423,38 @@ class RequestLineTest(RfcTestBase):
                 if not r.close:
                     self.assert_still_usable(c)
 
-    def test_bare_lf_line_endings_are_accepted(self):
-        # RFC 9112 2.2: a recipient MAY accept LF alone. berth does (in the
-        # head; chunked framing stays strict, see ChunkedTest).
+    def test_bare_lf_line_endings_are_400(self):
+        # RFC 9112 2.2: a recipient MAY accept LF alone. berth does not (its
+        # documented choice, README "Limits and errors"): a front end that
+        # splits lines otherwise sees other fields.
         for b in BACKENDS:
             with self.subTest(backend=b):
-                status = self.assert_clean_either_way(b, b"GET /health HTTP/1.1\nHost: t\n\n")
-                self.assertEqual(status, 200, "berth's documented choice is to accept")
+                self.assert_error_and_close(b, b"GET /health HTTP/1.1\nHost: t\n\n", 400)
+
+    def test_bare_lf_after_request_line_is_400(self):
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                self.assert_error_and_close(b, b"GET /health HTTP/1.1\nHost: t\r\n\r\n", 400)
+
+    def test_bare_lf_inside_field_lines_is_400(self):
+        # From the llhttp corpus: read with bare LF as a line end, the
+        # request has a body of 23 bytes; read without, it has none.
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                data = (b"POST /echo HTTP/1.1\r\nHost: t\r\nDummy: x\nContent-Length: 23\r\n\r\n" +
+                        b"x" * 23)
+                self.assert_error_and_close(b, data, 400)
+
+    def test_bare_lf_as_final_empty_line_is_400(self):
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                self.assert_error_and_close(b, b"GET /health HTTP/1.1\r\nHost: t\r\n\n", 400)
+
+    def test_bare_lf_is_400_before_the_head_is_complete(self):
+        # No waiting for an empty line that a bare-LF client may never send.
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                self.assert_error_and_close(b, b"GET /health HTTP/1.1\r\nHost: t\n", 400)
 
     def test_empty_lines_before_request_line_are_ignored(self):
         # RFC 9112 2.2: SHOULD ignore at least one empty line before it.
@@ -426,6 +469,23 @@ class RequestLineTest(RfcTestBase):
             with self.subTest(backend=b):
                 c, rs = self.exchange(b, GET_HEALTH + b"\r\n" + GET_HEALTH, n=2)
                 self.assertEqual([r.status for r in rs], [200, 200])
+
+    def test_bare_lf_before_request_line_is_400(self):
+        # The empty line RFC 9112 2.2 asks to ignore is a CRLF; berth takes
+        # a bare LF for no line end there either (README).
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                self.assert_error_and_close(b, b"\n" + GET_HEALTH, 400)
+
+    def test_bare_lf_between_pipelined_requests_is_400(self):
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                c, (r1, r2) = self.exchange(b, GET_HEALTH + b"\n" + GET_HEALTH, n=2)
+                self.assertEqual((r1.status, r1.body), (200, b"ok"))
+                self.assertFalse(r1.close)
+                self.assertEqual(r2.status, 400)
+                self.assertTrue(r2.close)
+                self.assertTrue(c.closed())
 
     def test_extra_spaces_in_request_line_are_clean(self):
         # RFC 9112 3: recipients MAY parse on whitespace boundaries; the
@@ -718,14 +778,43 @@ class ChunkedTest(RfcTestBase):
             with self.subTest(backend=b):
                 self.assert_ok_echo(b, chunked_post(b"5;a=\"x;y z\";b=c\r\nhello\r\n0;d\r\n\r\n"))
 
-    def test_malformed_chunk_extension_is_clean(self):
-        # chunk-ext-name is a token (RFC 9112 7.1.1); "@@@ ===" is not. No
-        # rule says what to do with it; berth skips extension bytes up to
-        # the CR without parsing them (accepts), which is consistent as
-        # long as the line end is strict (see the CRLF tests below).
+    def test_chunk_extension_forms_of_the_grammar_are_accepted(self):
+        # RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name
+        # [ BWS "=" BWS chunk-ext-val ] ), the value a token or a
+        # quoted-string (with quoted-pairs).
         for b in BACKENDS:
             with self.subTest(backend=b):
-                self.assert_clean_either_way(b, chunked_post(b"5;@@@ ===\r\nhello\r\n0\r\n\r\n"))
+                for line in (b"5;a=b", b"5 ; a = b ; c", b'5;name="quoted \\" str"',
+                             b'5;a;b=c;d="e;f g"'):
+                    self.assert_ok_echo(b, chunked_post(line + b"\r\nhello\r\n0\r\n\r\n"))
+
+    def test_malformed_chunk_extension_name_is_400(self):
+        # chunk-ext-name is a token (RFC 9112 7.1.1); "@@@ ===" is not.
+        # berth parses extensions by the grammar: a front end that reads
+        # the line otherwise could frame the body differently.
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                self.assert_error_and_close(
+                    b, chunked_post(b"5;@@@ ===\r\nhello\r\n0\r\n\r\n"), 400)
+
+    def test_text_after_chunk_size_is_400(self):
+        # From the llhttp corpus: no ";" before the text.
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                self.assert_error_and_close(
+                    b, chunked_post(b"2 erfrferferf\r\nhe\r\n0\r\n\r\n"), 400)
+
+    def test_semicolon_without_extension_name_is_400(self):
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                self.assert_error_and_close(b, chunked_post(b"2;\r\nhe\r\n0\r\n\r\n"), 400)
+
+    def test_unterminated_quoted_chunk_extension_is_400(self):
+        for b in BACKENDS:
+            with self.subTest(backend=b):
+                self.assert_error_and_close(
+                    b, chunked_post(b'5;ilovew3="abc";somuchlove="def; ghi\r\nhello\r\n0\r\n\r\n'),
+                    400)
 
     def test_crlf_inside_quoted_chunk_extension_is_400(self):
         # A quoted-string cannot hold CR or LF (RFC 9110 5.6.4); a parser
@@ -751,8 +840,8 @@ class ChunkedTest(RfcTestBase):
                 self.assertNotEqual(r.status, 200)
 
     def test_chunk_data_followed_by_bare_lf_is_400(self):
-        # Bare LF is tolerated in the head (MAY, RFC 9112 2.2), not in the
-        # chunked framing, where leniency is a smuggling vector.
+        # Bare LF is no line end anywhere in a request (see RequestLineTest);
+        # in the chunked framing leniency would be a smuggling vector.
         for b in BACKENDS:
             with self.subTest(backend=b):
                 self.assert_error_and_close(b, chunked_post(b"5\r\nhello\n0\r\n\r\n"), 400)
@@ -762,12 +851,17 @@ class ChunkedTest(RfcTestBase):
             with self.subTest(backend=b):
                 self.assert_error_and_close(b, chunked_post(b"5\nhello\r\n0\r\n\r\n"), 400)
 
-    def test_whitespace_after_chunk_size_is_clean(self):
-        # chunk-ext starts with BWS, so "5 ;x" is valid; "5 " alone is not
-        # in the grammar. berth accepts both.
+    def test_whitespace_after_chunk_size_without_extension_is_400(self):
+        # chunk-ext starts with BWS, so "5 ;x" is valid; "a " alone is not
+        # in the grammar (an example of the llhttp corpus).
         for b in BACKENDS:
             with self.subTest(backend=b):
-                self.assert_clean_either_way(b, chunked_post(b"5 \r\nhello\r\n0\r\n\r\n"))
+                self.assert_error_and_close(
+                    b, chunked_post(b"a \r\nhellohello\r\n0\r\n\r\n"), 400)
+
+    def test_whitespace_before_chunk_extension_is_accepted(self):
+        for b in BACKENDS:
+            with self.subTest(backend=b):
                 self.assert_ok_echo(b, chunked_post(b"5 ;x\r\nhello\r\n0\r\n\r\n"))
 
     def test_trailer_fields_are_dropped_not_applied(self):

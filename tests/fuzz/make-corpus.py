@@ -125,8 +125,29 @@ def main():
          req(b"POST", b"/echo", b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", b"abc"))
     seed("bad-chunk", EOF, [feed(4)],
          req(b"POST", b"/echo", b"Transfer-Encoding: chunked\r\n", b"3\r\nabcX\r\n0\r\n\r\n"))
-    seed("lf-only-leading-crlf", EOF, [feed(6), feed(1)],
-         b"\r\n\r\nGET /item/lf HTTP/1.1\nHost: a\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    seed("leading-crlf", EOF, [feed(6), feed(1)],
+         b"\r\n\r\nGET /item/lf HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    # A bare LF ends no line (core/parse.h): 400 wherever it comes.
+    seed("bare-lf-head", EOF, [feed(6), feed(1)],
+         b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /item/lf HTTP/1.1\nHost: a\n\n")
+    seed("bare-lf-field", EOF, [feed(1)],
+         req(b"GET", b"/") +
+         b"POST /echo HTTP/1.1\r\nHost: a\r\nDummy: x\nContent-Length: 23\r\n\r\n" + b"x" * 23)
+    seed("bare-lf-before-request", EOF, [FEED_ALL], req(b"GET", b"/") + b"\n" + req(b"GET", b"/"))
+    seed("absolute-userinfo", EOF, [feed(9)],
+         b"GET http://a/item/x@y?to=b@c HTTP/1.1\r\nHost: a\r\n\r\n"
+         b"GET http://user:pass@a/ HTTP/1.1\r\nHost: a\r\n\r\n")
+    # Chunk lines by the chunk-ext grammar (RFC 9112 7.1.1), fed a byte
+    # at a time: valid forms, then one bad line per input.
+    seed("chunk-ext-valid", EOF, [feed(1)],
+         req(b"POST", b"/echo", b"Transfer-Encoding: chunked\r\n",
+             b"5 ; a = b ; c\r\nhello\r\n2;name=\"quoted \\\" str\";x\t=\t\"\xff\"\r\n!!\r\n"
+             b"0;last\r\n\r\n") + req(b"GET", b"/"))
+    for i, line in enumerate((b"2 erfrferferf", b"2;", b"2 ", b'2;ilovew3="abc";somuchlove="def; ghi',
+                              b"2;a=b ", b'2;a="b"c')):
+        seed("chunk-ext-bad-%d" % i, EOF, [feed(1)],
+             req(b"POST", b"/echo", b"Transfer-Encoding: chunked\r\n",
+                 line + b"\r\nab\r\n0\r\n\r\n") + req(b"GET", b"/"))
     seed("eof-mid-body", 0, [feed(30), EOF_NOW],
          req(b"POST", b"/echo", b"Content-Length: 50\r\n") + b"only some")
     seed("eof-while-deferred", 0, [FEED_ALL, EOF_NOW, APP],
@@ -156,9 +177,11 @@ def main():
          req(b"GET", b"/late"))
     # Found by fuzzing: EOF while a stream's end, posted from "another
     # thread", still waits in the queue (the response is dropped).
+    # (Its first head ended "Host: a1\n\r\n" as found; CRLF since a bare
+    # LF is a 400, so that it still reaches the SSE stream.)
     seed("eof-after-queued-end", STREAMBUF | EOF,
          [FEED_ALL, APP, APP_REMOTE, EOF_NOW, APP, inflight(3), APP, inflight(0), APP_REMOTE, APP],
-         b"GET //am HTTP/1.1\r\nHost: a1\n\r\nGET /sse HTTP/1.1\r\nHost: a\r\n\r\n"
+         b"GET //am HTTP/1.1\r\nHost: a1\r\n\r\nGET /sse HTTP/1.1\r\nHost: a\r\n\r\n"
          b"GE\n2tHEAD /stream\r\n")
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print("%d files, %d bytes" % (len(os.listdir(OUT)), total))

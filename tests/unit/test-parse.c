@@ -19,12 +19,40 @@ TEST(scan_finds_end_of_crlf_head)
     CHECK_INT(berth_head_scan_run(&s, req, strlen(req), 8192, 16384), strlen(req) - 4);
 }
 
-TEST(scan_finds_end_of_bare_lf_head)
+/* RFC 9112 2.2 lets a server accept a bare LF; berth does not (parse.h). */
+TEST(scan_rejects_bare_lf_head)
 {
     berth_head_scan s;
     berth_head_scan_reset(&s);
     const char *req = "GET / HTTP/1.1\nHost: a\n\n";
-    CHECK_INT(berth_head_scan_run(&s, req, strlen(req), 8192, 16384), strlen(req));
+    CHECK_INT(berth_head_scan_run(&s, req, strlen(req), 8192, 16384), -400);
+}
+
+TEST(scan_rejects_bare_lf_before_the_head_is_complete)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    const char *req = "GET / HTTP/1.1\r\nDummy: x\nContent-Length: 23\r\n";
+    CHECK_INT(berth_head_scan_run(&s, req, strlen(req), 8192, 16384), -400);
+}
+
+TEST(scan_rejects_bare_lf_as_final_empty_line)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    const char *req = "GET / HTTP/1.1\r\nHost: a\r\n\n";
+    CHECK_INT(berth_head_scan_run(&s, req, strlen(req), 8192, 16384), -400);
+}
+
+TEST(scan_rejects_bare_lf_arriving_byte_by_byte)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    const char *req = "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n";
+    size_t lf = strlen("GET / HTTP/1.1\r\nHost: a");
+    for (size_t i = 1; i <= lf; i++)
+        CHECK_INT(berth_head_scan_run(&s, req, i, 8192, 16384), 0);
+    CHECK_INT(berth_head_scan_run(&s, req, lf + 1, 8192, 16384), -400);
 }
 
 TEST(scan_resumes_byte_by_byte)
@@ -125,4 +153,22 @@ TEST(scan_checks_method_across_reads)
     berth_head_scan_reset(&s);
     CHECK_INT(berth_head_scan_run(&s, "GE", 2, 8192, 16384), 0);
     CHECK_INT(berth_head_scan_run(&s, "GE(", 3, 8192, 16384), -400);
+}
+
+TEST(parse_rejects_bare_lf_after_request_line)
+{
+    berth_head h;
+    CHECK_INT(parse("GET / HTTP/1.1\nHost: a\r\n\r\n", &h), 400);
+}
+
+TEST(parse_rejects_bare_lf_after_field_line)
+{
+    berth_head h;
+    CHECK_INT(parse("GET / HTTP/1.1\r\nDummy: x\nContent-Length: 23\r\n\r\n", &h), 400);
+}
+
+TEST(parse_rejects_bare_lf_as_final_empty_line)
+{
+    berth_head h;
+    CHECK_INT(parse("GET / HTTP/1.1\r\nHost: a\r\n\n", &h), 400);
 }

@@ -56,6 +56,14 @@ REJECT(reject_http2_is_505, "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505)
 REJECT(reject_expect_other_is_417, "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\na", 417)
 REJECT(reject_empty_header_name, "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", 400)
 REJECT(reject_bare_cr_before_request, "\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+/* Bare LF: RFC 9112 2.2 allows accepting it, berth does not (parse.h). */
+REJECT(reject_bare_lf_after_request_line, "GET / HTTP/1.1\nHost: a\r\n\r\n", 400)
+REJECT(reject_bare_lf_in_field_lines, "POST /echo HTTP/1.1\r\nHost: a\r\nDummy: x\nContent-Length: 23\r\n\r\n", 400)
+REJECT(reject_bare_lf_as_final_empty_line, "GET / HTTP/1.1\r\nHost: a\r\n\n", 400)
+REJECT(reject_bare_lf_only_head, "GET / HTTP/1.1\nHost: a\n\n", 400)
+REJECT(reject_bare_lf_before_head_is_complete, "GET / HTTP/1.1\r\nHost: a\nX: y", 400)
+REJECT(reject_bare_lf_before_request, "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+REJECT(reject_bare_lf_after_crlf_before_request, "\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400)
 
 TEST(reject_long_request_line_is_414)
 {
@@ -134,6 +142,16 @@ REJECT(reject_host_with_slash, "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400)
 REJECT(reject_asterisk_target_for_get, "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400)
 REJECT(reject_target_without_slash, "GET health HTTP/1.1\r\nHost: a\r\n\r\n", 400)
 REJECT(reject_authority_form_for_get, "GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+/* RFC 9110 4.2.4: no userinfo in an http(s) target */
+REJECT(reject_userinfo_in_absolute_target, "GET http://user:pass@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+REJECT(reject_user_in_absolute_target, "GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+REJECT(reject_userinfo_in_absolute_target_without_path, "GET http://user@a HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+REJECT(reject_userinfo_in_absolute_target_before_query, "GET http://user@a?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+/* RFC 9112 7.1.1: chunk lines by the chunk-ext grammar (see test-chunked.c) */
+REJECT(reject_text_after_chunk_size, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2 erfrferferf\r\nab\r\n0\r\n\r\n", 400)
+REJECT(reject_chunk_ext_without_name, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;\r\nab\r\n0\r\n\r\n", 400)
+REJECT(reject_space_after_chunk_size, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\na \r\n0123456789\r\n0\r\n\r\n", 400)
+REJECT(reject_unterminated_quoted_chunk_ext, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ilovew3=\"abc\";somuchlove=\"def; ghi\r\nhello\r\n0\r\n\r\n", 400)
 /* RFC 9112 7.1.2: trailer lines are field lines */
 REJECT(reject_trailer_without_colon, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nNoColon\r\n\r\n", 400)
 REJECT(reject_trailer_space_before_colon, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX-T : 1\r\n\r\n", 400)
@@ -149,6 +167,8 @@ TEST(accept_valid_host_forms)
 TEST(accept_other_target_forms_where_they_belong)
 {
     CHECK_INT(harness_status_of("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+    CHECK_INT(harness_status_of("GET http://a/?to=x@y HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+    CHECK_INT(harness_status_of("GET http://a/x@y HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
     CHECK_INT(harness_status_of("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
     CHECK_INT(harness_status_of("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"), 404);
 }
@@ -165,4 +185,10 @@ REJECT(reject_quote_in_target, "GET /\"a\" HTTP/1.1\r\nHost: a\r\n\r\n", 400)
 TEST(accept_query_bytes_browsers_leave_unencoded)
 {
     CHECK_INT(harness_status_of("GET /?f={a|b}^[1]`\\ HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+}
+
+TEST(accept_chunk_extensions_by_the_grammar)
+{
+    CHECK_INT(harness_status_of("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "5 ; a = b ; c\r\nhello\r\n0;name=\"quoted \\\" str\"\r\n\r\n"), 200);
 }
