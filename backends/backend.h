@@ -1,6 +1,7 @@
 /* The transport interface. A backend moves bytes between sockets and the
  * core engine (core/conn.h) and knows no HTTP. Adding one means one more
- * file with one of these tables and a line in the registry (server.c). */
+ * file with one of these tables and a line in the registry (select.c);
+ * docs/DESIGN.md says what such a file contains. */
 #ifndef BERTH_BACKEND_H
 #define BERTH_BACKEND_H
 

@@ -129,6 +129,10 @@ class EmbedTest(unittest.TestCase):
         names = [line.split()[-1] for line in out.splitlines() if line.strip()]
         self.assertIn("berth_server_new", names)
         self.assertEqual([n for n in names if not n.startswith("berth_")], [])
+        # Exactly the functions the public header declares, and all of them.
+        with open(os.path.join(ROOT, "include", "berth.h")) as f:
+            api = set(re.findall(r"BERTH_API[^;(]*?\b(berth_\w+)\(", f.read()))
+        self.assertEqual(set(names), api)
 
     def test_meson_subproject(self):
         proj = os.path.join(self.tmp, "proj")

@@ -1,6 +1,7 @@
 """Stopping a busy server, on every backend: nothing read is lost, every
 connection ends with a response that says Connection: close and a FIN (never
 a reset), open streams end at once, and nothing leaks or crashes."""
+import json
 import select
 import selectors
 import shutil
@@ -276,7 +277,7 @@ class StopMixin:
         while True:
             c = Conn(srv)
             c.send(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
-            live = int(c.response()[2].split(b'"live_ticks":')[1].rstrip(b"}"))
+            live = json.loads(c.response()[2])["live_ticks"]
             c.close()
             if live == 0 or time.monotonic() > deadline:
                 break

@@ -3,12 +3,15 @@
  * from threads, streams, disconnect reports). Same environment as
  * berth-serve. */
 #include <berth.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../handlers/arena.h"
@@ -19,6 +22,7 @@ static atomic_int closes_seen;
 static atomic_long max_buffered;
 static atomic_long handled;    /* requests answered by /counted */
 static atomic_int live_ticks;  /* /tick streams not yet released */
+static atomic_int releases;    /* /mapped bodies released */
 
 static void on_signal(int sig)
 {
@@ -166,15 +170,77 @@ static void tick_route(berth_req *req, berth_res *res, void *user)
     berth_stream_timer(s, ms, ms, tick, NULL);
 }
 
+/* GET /file?path=&off=&len=: a file, or a range of it, with berth_res_file
+ * (sendfile where the connection allows). A test server only: any path. */
+static void file_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    char path[4096];
+    if (berth_req_query(req, "path", path, sizeof path) <= 0) {
+        berth_res_send(res, 400, "text/plain", "path?\n", 6);
+        return;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        berth_res_send(res, 404, "text/plain", "no such file\n", 13);
+        return;
+    }
+    int64_t off = query_or(req, "off", 0);
+    int64_t len = query_or(req, "len", (int64_t)st.st_size - off);
+    if (off < 0 || len < 0 || berth_res_file(res, fd, (uint64_t)off, (uint64_t)len) != 0) {
+        berth_res_send(res, 416, "text/plain", "bad range\n", 10);
+        return;
+    }
+    berth_res_header(res, "Content-Type", "application/octet-stream");
+}
+
+/* GET /mapped?path=: a file mmap'd and lent with berth_res_body_external;
+ * /stats counts the releases. */
+typedef struct mapping {
+    void *p;
+    size_t len;
+} mapping;
+
+static void mapping_release(void *arg)
+{
+    mapping *m = arg;
+    munmap(m->p, m->len);
+    free(m);
+    atomic_fetch_add(&releases, 1);
+}
+
+static void mapped_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    char path[4096];
+    int fd = berth_req_query(req, "path", path, sizeof path) > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    struct stat st;
+    mapping *m = calloc(1, sizeof *m);
+    if (fd < 0 || !m || fstat(fd, &st) != 0 || st.st_size == 0 ||
+        (m->p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+        if (fd >= 0)
+            close(fd);
+        free(m);
+        berth_res_send(res, 404, "text/plain", "cannot map\n", 11);
+        return;
+    }
+    close(fd);
+    m->len = (size_t)st.st_size;
+    berth_res_body_external(res, m->p, m->len, mapping_release, m);
+}
+
 /* GET /stats: what the test routes observed. */
 static void stats_route(berth_req *req, berth_res *res, void *user)
 {
     (void)req, (void)user;
-    char buf[128];
+    char buf[160];
     int n = snprintf(buf, sizeof buf,
-                     "{\"closes\":%d,\"max_buffered\":%ld,\"live_ticks\":%d}",
+                     "{\"closes\":%d,\"max_buffered\":%ld,\"live_ticks\":%d,\"releases\":%d}",
                      atomic_load(&closes_seen), atomic_load(&max_buffered),
-                     atomic_load(&live_ticks));
+                     atomic_load(&live_ticks), atomic_load(&releases));
     berth_res_send(res, 200, "application/json", buf, (size_t)n);
 }
 
@@ -207,6 +273,8 @@ int main(void)
     berth_router_add(r, "GET", "/stats", stats_route, NULL);
     berth_router_add(r, "GET", "/counted", counted_route, NULL);
     berth_router_add(r, "GET", "/tick", tick_route, NULL);
+    berth_router_add(r, "GET", "/file", file_route, NULL);
+    berth_router_add(r, "GET", "/mapped", mapped_route, NULL);
     cfg.router = r;
     server = berth_server_new(&cfg);
     if (!server)
