@@ -910,7 +910,7 @@ def check_benchmark_json(items):
 def history_record(meta, profiles, servers, ratios, med):
     rec = {"commit": meta["commit"], "commit_short": meta["commit_short"], "date": meta["date"],
            "quick": meta["quick"], "rounds": meta["rounds"], "duration": meta["duration"],
-           "host": meta["host"], "ratios": {}}
+           "host": meta["host"], "dataset": meta.get("dataset", ""), "ratios": {}}
     for p in profiles:
         for s in servers:
             e = {}
@@ -991,8 +991,9 @@ def chart_ratios(plt, path, meta, profiles, servers, ratios):
                 x = j - 0.4 + width * (i + 0.5)
                 e = ratios.get((k, s, base), {}).get(key)
                 if not e:
-                    ax.annotate("n/a", (x, 1.0), ha="center", va="bottom", fontsize=7,
-                                color="red", rotation=90)
+                    if base in servers:
+                        ax.annotate("n/a", (x, 1.0), ha="center", va="bottom", fontsize=8,
+                                    color="red", rotation=90)
                     continue
                 v = e["value"]
                 lo = e["min"] if e["min"] is not None else v
@@ -1007,6 +1008,9 @@ def chart_ratios(plt, path, meta, profiles, servers, ratios):
                 ax.annotate("%.2f" % v, (x, max(v, hi) if v >= 1 else min(v, lo)),
                             xytext=(0, 2 if v >= 1 else -2), textcoords="offset points",
                             ha="center", va="bottom" if v >= 1 else "top", fontsize=7)
+        if base not in servers:
+            ax.text(0.5, 0.6, "%s was not in this run (--servers)" % base, transform=ax.transAxes,
+                    ha="center", va="center", fontsize=11, color="red")
         ax.set_yscale("log")
         top, bottom = max(values), min(values)
         span = max(top, 1 / bottom, 1.5)
@@ -1195,7 +1199,7 @@ def parse_args(argv):
     return a
 
 
-def write_outputs(a, meta, profiles, servers, runs, out_dir, history_path, record_history):
+def write_outputs(meta, profiles, servers, runs, out_dir, history_path, record_history):
     med, ratios = aggregate(runs, [p.key for p in profiles], servers)
     text = table(meta, profiles, servers, med, ratios, runs)
     bigger, smaller = benchmark_json(profiles, servers, med, ratios, meta)
@@ -1280,7 +1284,7 @@ def self_test():
     with tempfile.TemporaryDirectory() as tmp:
         hist = os.path.join(tmp, "h", "history.json")
         for _ in range(2):
-            text, med, files = write_outputs(None, meta, profiles, servers, runs, tmp, hist, True)
+            text, med, files = write_outputs(meta, profiles, servers, runs, tmp, hist, True)
         for name in ("bench-bigger.json", "bench-smaller.json"):
             with open(files[name]) as f:
                 items = json.load(f)
@@ -1406,7 +1410,7 @@ def main(argv):
                         done, total, el // 60, el % 60, eta // 60, eta % 60, rnd + 1, p.key, s,
                         what, ("  (" + "; ".join(r["notes"]) + ")") if r["notes"] else ""))
         meta["seconds"] = round(time.monotonic() - started, 1)
-        text, med, files = write_outputs(a, meta, profiles, servers, runs, a.out, history_path,
+        text, med, files = write_outputs(meta, profiles, servers, runs, a.out, history_path,
                                          record_history)
     except BenchError as e:
         log("FAILED: %s" % e)
