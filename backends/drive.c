@@ -58,7 +58,8 @@ static ssize_t write_once(berth_io *io, const berth_seg *segs, int n)
     return io->sock->sendv(io->fd, iov, k);
 }
 
-int berth_io_write(berth_io *io)
+/* Inlined into the drive loop; berth_io_write is its exported form. */
+static inline int write_pending(berth_io *io)
 {
     berth_pipe *p = io->pipe;
     berth_seg segs[MAX_SEGS];
@@ -82,12 +83,14 @@ int berth_io_write(berth_io *io)
     }
 }
 
+int berth_io_write(berth_io *io) { return write_pending(io); }
+
 int berth_io_drive(berth_io *io)
 {
     berth_pipe *p = io->pipe;
     int reads = 0;
     for (;;) {
-        int w = berth_io_write(io);
+        int w = write_pending(io);
         if (w < 0)
             return BERTH_IO_CLOSED;
         int blocked = w == 0 ? BERTH_IO_WANT_WRITE : 0;
@@ -106,12 +109,14 @@ int berth_io_drive(berth_io *io)
             p->ops->pump(p);
             continue;
         }
+        if (!p->ops->wants_input(p))
+            return blocked;
+        if (!io->readable || (io->blocking && reads))
+            return blocked | BERTH_IO_WANT_READ;
         size_t cap;
         char *buf = p->ops->read_buf(p, &cap);
         if (!buf)
-            return blocked; /* no input wanted now */
-        if (!io->readable || (io->blocking && reads))
-            return blocked | BERTH_IO_WANT_READ;
+            return blocked; /* out of memory: the sweep's timeouts end it */
         ssize_t n = -1;
         int err = EAGAIN;
         if (guard_begin(io)) {

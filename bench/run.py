@@ -59,6 +59,7 @@ JSON_PAIRS = [(1, 3), (5, 7), (10, 2), (15, 5), (25, 4), (40, 8), (50, 6)]
 MANY = 4096          # connections of the many-conn profile, if the fd limit allows
 BACKENDS = ["reactor", "fast:1", "libuv"]
 REFERENCES = ["nginx", "floor"]
+BASE = "@base"  # a backend's name with this suffix runs the --base-build
 
 
 # ---------------------------------------------------------------- the profiles
@@ -381,10 +382,10 @@ class Server:
 class Berth(Server):
     kind = "berth"
 
-    def __init__(self, binary, backend, dataset, tmp, cpu):
+    def __init__(self, binary, backend, dataset, tmp, cpu, name=None):
         env = dict(os.environ, PORT="0", HTTP_BACKEND=backend, BERTH_THREADS="1",
                    BERTH_DATASET=dataset)
-        super().__init__(backend, [binary], env, tmp, cpu)
+        super().__init__(name or backend, [binary], env, tmp, cpu)
         self.backend = backend
 
     def start(self):
@@ -731,7 +732,7 @@ def aggregate(runs, profiles, servers):
     ratios = {}
     for p in profiles:
         for s in servers:
-            for base in REFERENCES:
+            for base in REFERENCES + [s + BASE]:
                 if s == base or s == "floor" or base not in servers:
                     continue
                 a_, b_ = med.get((p, s), {}), med.get((p, base), {})
@@ -823,6 +824,17 @@ def table(meta, profiles, servers, med, ratios, runs):
                 continue
             w("%-13s %-7s %-20s %-20s %-20s %-20s" % ((p.key if first else ""), s, *cells))
             first = False
+    based = [s for s in servers if s + BASE in servers]
+    if based:
+        w("")
+        w("This build against the base build (%s), same run; [lo-hi] round by round:"
+          % meta.get("base_build"))
+        w("%-13s %-7s %-20s %-20s" % ("profile", "server", "req/s / base", "CPU/req / base"))
+        for p in profiles:
+            for i, s in enumerate(based):
+                e = ratios.get((p.key, s, s + BASE), {})
+                w("%-13s %-7s %-20s %-20s" % (p.key if i == 0 else "", s,
+                                              ratio_cell(e.get("rps")), ratio_cell(e.get("cpu"))))
     w("")
     w("Targets of the issue tracker (this run; kept from the former bench/compare.py):")
     for label, num, den, prof, field, ok in TARGETS:
@@ -1179,6 +1191,10 @@ def parse_args(argv):
                                       "bench-data/history.json)")
     ap.add_argument("--no-history", action="store_true", help="do not append to the history")
     ap.add_argument("--build", help="meson build directory (default build-bench, else build)")
+    ap.add_argument("--base-build", metavar="DIR",
+                    help="also run each backend from this build (another commit), as "
+                         "BACKEND@base, and print this build against it: a before/after "
+                         "check in one run")
     ap.add_argument("--dataset", help="dataset.json for /json (default $BERTH_DATASET, "
                                       "../shared/arena/dataset.json, /data/dataset.json, "
                                       "else a synthetic one)")
@@ -1325,6 +1341,8 @@ def main(argv):
                                                      "profile")]
     backends = [b for b in re.split(r"[,\s]+", a.backends) if b]
     servers = pick(REFERENCES + backends, a.servers, "server")
+    if a.base_build:
+        servers = [x for s in servers for x in ([s, s + BASE] if s in backends else [s])]
     record_history = not a.no_history and (not a.quick or a.history is not None)
     history_path = a.history or os.path.join(ROOT, "bench-data", "history.json")
 
@@ -1348,7 +1366,8 @@ def main(argv):
     many = max(64, min(MANY, nofile - 256))
 
     meta = environment(a, binary)
-    meta.update({"command": command, "server_cpu": a.server_cpu, "client_cpu": a.client_cpu,
+    meta.update({"command": command, "base_build": a.base_build,
+                 "server_cpu": a.server_cpu, "client_cpu": a.client_cpu,
                  "rounds": a.rounds, "duration": a.duration, "warmup": a.warmup,
                  "quick": a.quick, "nofile": nofile, "many_connections": many})
     tmp = tempfile.mkdtemp(prefix="berth-bench-")
@@ -1384,6 +1403,10 @@ def main(argv):
             elif s == "floor":
                 servers_by_name[s] = Floor(floor_bin, floor_routes(profiles, refs, tmp), tmp,
                                            a.server_cpu)
+            elif s.endswith(BASE):
+                base_bin = os.path.join(os.path.abspath(a.base_build), "serve", "berth-serve")
+                servers_by_name[s] = Berth(base_bin, s[:-len(BASE)], dataset, tmp, a.server_cpu,
+                                           name=s)
             else:
                 servers_by_name[s] = Berth(binary, s, dataset, tmp, a.server_cpu)
         total = a.rounds * len(profiles) * len(servers)

@@ -723,6 +723,7 @@ void *berth_conn_backend_data(const berth_conn *c) { return c->backend_data; }
 void berth_conn_set_backend_data(berth_conn *c, void *data) { c->backend_data = data; }
 
 /* The engine as a pipe. */
+static int p_wants_input(berth_pipe *p) { return berth_conn_wants_input((berth_conn *)p); }
 static char *p_read_buf(berth_pipe *p, size_t *cap) { return berth_conn_read_buf((berth_conn *)p, cap); }
 static void p_read_done(berth_pipe *p, size_t n) { berth_conn_read_done((berth_conn *)p, n); }
 static void p_read_idle(berth_pipe *p) { berth_conn_read_idle((berth_conn *)p); }
@@ -738,6 +739,6 @@ static void p_abort(berth_pipe *p) { berth_conn_abort((berth_conn *)p); }
 static void p_free(berth_pipe *p) { berth_conn_free((berth_conn *)p); }
 
 static const berth_pipe_ops engine_pipe_ops = {
-    p_read_buf, p_read_done, p_read_idle, p_has_pending, p_pump, p_out_segs, p_out_done,
+    p_wants_input, p_read_buf, p_read_done, p_read_idle, p_has_pending, p_pump, p_out_segs, p_out_done,
     p_state, p_deadline, p_on_timeout, p_drain, p_abort, p_free,
 };

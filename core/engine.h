@@ -57,7 +57,9 @@ typedef struct berth_worker {
 } berth_worker;
 
 void berth_engine_init(berth_engine *engine, const berth_config *config);
-/* Must be called on the thread that will own the worker. */
+/* Initializes a worker owned by the calling thread. A backend that sets
+ * workers up before it starts their threads makes each thread take
+ * ownership (w->owner = pthread_self()) before it serves a connection. */
 void berth_worker_init(berth_worker *worker, const berth_engine *engine);
 void berth_worker_destroy(berth_worker *worker);
 /* Queues c for its owner's loop (any thread); calls w->wake unless the

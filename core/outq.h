@@ -14,7 +14,7 @@
 #include "pipe.h"
 #include "pool.h"
 
-#define BERTH_OUTQ_SEGS 16 /* inline; a long stream backlog grows past them */
+#define BERTH_OUTQ_SEGS 8 /* inline; a longer backlog (a stream to a slow reader) grows past them */
 
 /* What becomes of a segment's bytes once written (or dropped). */
 enum berth_outq_release {

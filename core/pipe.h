@@ -40,6 +40,9 @@ enum berth_pipe_state {
 typedef struct berth_pipe berth_pipe;
 
 typedef struct berth_pipe_ops {
+    /* 1 if input is wanted now; takes nothing (an idle connection holds
+     * no buffer while it waits). */
+    int (*wants_input)(berth_pipe *p);
     /* Where to read to and how much; NULL when no input is wanted now. */
     char *(*read_buf)(berth_pipe *p, size_t *cap);
     /* n bytes arrived in that buffer; 0 means the peer closed its side. */
