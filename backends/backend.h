@@ -8,10 +8,17 @@
 #include <stdatomic.h>
 
 #include "../core/engine.h"
+#include "../core/pipe.h"
+
+/* A listening socket and what is stacked on the connections it accepts. */
+typedef struct berth_listener {
+    int fd;
+    const berth_layer *layer; /* NULL: plaintext */
+} berth_listener;
 
 typedef struct berth_backend_ops {
     const char *name;
-    /* Starts the workers serving srv->listen_fds; returns 0 or -1. */
+    /* Starts the workers serving srv->listeners; returns 0 or -1. */
     int (*start)(berth_server *srv);
     /* Waits for every worker to finish after a stop. */
     void (*join)(berth_server *srv);
@@ -23,8 +30,16 @@ struct berth_server {
     const berth_backend_ops *ops;
     char backend_name[16];
     int threads;            /* workers (reactor, libuv) or acceptors (fast) */
-    int *listen_fds;        /* one SO_REUSEPORT listener per thread */
-    int nlisten;
+    /* Per thread, `kinds` listeners: plaintext, then TLS if configured.
+     * A backend takes the fds (sets them to -1) and passes each listener's
+     * layer to berth_io_init for the connections it accepts. */
+    berth_listener *listeners; /* [thread * kinds + kind] */
+    int nlisten;            /* threads * kinds */
+    int kinds;
+    struct berth_tls_ctx *tls;
+    berth_tls_config tls_config; /* config.tls points here */
+    berth_layer tls_layer;
+    uint16_t tls_port;
     uint16_t port;
     int stop_fd;            /* eventfd, readable once a stop is asked */
     atomic_int stopping;

@@ -7,15 +7,19 @@
 
 #define MAX_SEGS 16
 
-int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse)
+int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth_layer *layer)
 {
     berth_conn *c = berth_conn_new(w, refuse);
     if (!c)
         return -1;
+    io->pipe = layer ? layer->wrap(layer->ctx, c, w) : berth_conn_pipe(c);
+    if (!io->pipe) {
+        berth_conn_free(c);
+        return -1;
+    }
     io->fd = fd;
     io->sock = &berth_sock_plain;
     io->engine = c;
-    io->pipe = berth_conn_pipe(c);
     io->guard = NULL;
     io->readable = 1; /* data often arrives with the connection */
     io->hup = io->shut = io->blocking = 0;

@@ -40,8 +40,10 @@ enum {
     /* 0: neither; only a stream operation or a timer will move it */
 };
 
-/* Sets io up for an accepted socket, with a new engine of worker w. */
-int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse);
+/* Sets io up for an accepted socket, with a new engine of worker w and,
+ * if layer is not NULL, that layer stacked on it. 0, or -1 (fd is left
+ * open). */
+int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth_layer *layer);
 /* Frees the pipe stack and closes the socket. */
 void berth_io_destroy(berth_io *io);
 int berth_io_drive(berth_io *io);

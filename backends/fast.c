@@ -40,6 +40,7 @@ typedef struct fthread {
     int fd;                     /* connection to serve, -1 while parked */
     struct fthread *next;       /* on the parked list */
     int refused;                /* fd is over the connection cap: answer 503 */
+    const berth_layer *layer;   /* stacked on fd's connection (TLS), or NULL */
     int wake_fd;                /* eventfd: stream work from other threads */
     berth_io io;                /* the connection being served */
     berth_io_guard guard;       /* brackets its blocking calls (io_begin) */
@@ -231,7 +232,7 @@ static void serve(fthread *t, int fd)
     berth_socket_tune(fd);
     set_timeout(fd, SO_SNDTIMEO, f->send_tick_ms);
     t->rcvtimeo = UINT_MAX; /* none set yet: reads would block forever */
-    if (berth_io_init(&t->io, &t->w, fd, admit == BERTH_REFUSE) == 0) {
+    if (berth_io_init(&t->io, &t->w, fd, admit == BERTH_REFUSE, t->layer) == 0) {
         t->io.blocking = 1;
         t->io.guard = &t->guard;
         for (;;) {
@@ -323,7 +324,7 @@ static void *conn_thread(void *arg)
 }
 
 /* Hands fd to a parked thread, or starts a new one. */
-static int dispatch(fast *f, int fd, int refused)
+static int dispatch(fast *f, int fd, int refused, const berth_layer *layer)
 {
     pthread_mutex_lock(&f->lock);
     fthread *t = f->parked;
@@ -332,6 +333,7 @@ static int dispatch(fast *f, int fd, int refused)
         f->nparked--;
         t->fd = fd;
         t->refused = refused;
+        t->layer = layer;
         pthread_cond_signal(&t->wake);
         pthread_mutex_unlock(&f->lock);
         return 0;
@@ -343,6 +345,7 @@ static int dispatch(fast *f, int fd, int refused)
         t->f = f;
         t->fd = fd;
         t->refused = refused;
+        t->layer = layer;
         pthread_cond_init(&t->wake, NULL);
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -366,6 +369,7 @@ static int dispatch(fast *f, int fd, int refused)
 typedef struct acceptor_arg {
     fast *f;
     int fd;
+    const berth_layer *layer;
 } acceptor_arg;
 
 static void *acceptor_main(void *arg)
@@ -373,6 +377,7 @@ static void *acceptor_main(void *arg)
     acceptor_arg *a = arg;
     fast *f = a->f;
     int lfd = a->fd;
+    const berth_layer *layer = a->layer;
     free(a);
     while (!stopping(f)) {
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -388,13 +393,12 @@ static void *acceptor_main(void *arg)
         int admit = berth_backend_admit(f->srv);
         if (admit == BERTH_DROP) {
             close(fd);
-        } else if (dispatch(f, fd, admit == BERTH_REFUSE) != 0) {
+        } else if (dispatch(f, fd, admit == BERTH_REFUSE, layer) != 0) {
             close(fd); /* no thread for it */
             berth_backend_release(f->srv, admit == BERTH_REFUSE);
         }
     }
-    close(lfd);
-    return NULL;
+    return NULL; /* lfd is closed by fast_join, after the monitor is done with it */
 }
 
 /* Waits for the stop request, then unblocks the acceptors and every
@@ -411,7 +415,7 @@ static void *monitor_main(void *arg)
     atomic_store(&f->cut_at, (unsigned long long)now.tv_sec * 1000 + (unsigned long long)now.tv_nsec / 1000000 +
                                  srv->config.drain_timeout_ms);
     for (int i = 0; i < srv->nlisten; i++)
-        shutdown(srv->listen_fds[i], SHUT_RDWR);
+        shutdown(srv->listeners[i].fd, SHUT_RDWR);
     /* Wake parked threads so they exit. */
     pthread_mutex_lock(&f->lock);
     f->stopping = 1;
@@ -478,8 +482,8 @@ static int fast_start(berth_server *srv)
     pthread_cond_init(&f->all_done, NULL);
     /* Accept blocks: the listeners must be blocking sockets. */
     for (int i = 0; i < srv->nlisten; i++) {
-        int fl = fcntl(srv->listen_fds[i], F_GETFL);
-        fcntl(srv->listen_fds[i], F_SETFL, fl & ~O_NONBLOCK);
+        int fl = fcntl(srv->listeners[i].fd, F_GETFL);
+        fcntl(srv->listeners[i].fd, F_SETFL, fl & ~O_NONBLOCK);
     }
     f->acceptors = calloc((size_t)srv->nlisten, sizeof(pthread_t));
     if (!f->acceptors || pthread_create(&f->monitor, NULL, monitor_main, f) != 0)
@@ -489,7 +493,8 @@ static int fast_start(berth_server *srv)
         if (!a)
             return -1;
         a->f = f;
-        a->fd = srv->listen_fds[i];
+        a->fd = srv->listeners[i].fd;
+        a->layer = srv->listeners[i].layer;
         if (pthread_create(&f->acceptors[i], NULL, acceptor_main, a) != 0) {
             free(a);
             return -1;
@@ -506,7 +511,8 @@ static void fast_join(berth_server *srv)
     pthread_join(f->monitor, NULL);
     for (int i = 0; i < srv->nlisten; i++) {
         pthread_join(f->acceptors[i], NULL);
-        srv->listen_fds[i] = -1; /* closed by its acceptor */
+        close(srv->listeners[i].fd);
+        srv->listeners[i].fd = -1;
     }
     /* Connections finish their request in flight; each thread cuts its own
      * at the drain deadline (check_stop). */

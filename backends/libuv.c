@@ -31,13 +31,14 @@ typedef struct uworker {
     berth_server *srv;
     berth_worker w;
     uv_loop_t loop;
-    uv_poll_t listener;
     uv_poll_t stop_poll;
     uv_async_t wake_async;
     uv_timer_t sweep_timer;
     uv_timer_t user_timer; /* the next berth_stream_timer due */
     pthread_t thread;
-    int listen_fd;
+    berth_listener listeners[2]; /* plaintext, TLS */
+    uv_poll_t listen_polls[2];
+    int nlisteners;
     int stopping;
     int finished;
     uint64_t drain_deadline;
@@ -114,9 +115,10 @@ static void on_listen(uv_poll_t *p, int status, int events)
 {
     (void)status, (void)events;
     uworker *uw = p->data;
+    berth_listener *l = &uw->listeners[p - uw->listen_polls];
     tick(uw);
-    for (;;) {
-        int fd = accept4(uw->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (l->fd >= 0) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -124,7 +126,7 @@ static void on_listen(uv_poll_t *p, int status, int events)
         }
         int admit = berth_backend_admit(uw->srv);
         uconn *uc = admit == BERTH_DROP ? NULL : calloc(1, sizeof *uc);
-        if (!uc || berth_io_init(&uc->io, &uw->w, fd, admit == BERTH_REFUSE) != 0) {
+        if (!uc || berth_io_init(&uc->io, &uw->w, fd, admit == BERTH_REFUSE, l->layer) != 0) {
             free(uc);
             close(fd);
             if (admit != BERTH_DROP)
@@ -184,10 +186,12 @@ static void finish(uworker *uw)
 
 static void stop_listening(uworker *uw)
 {
-    if (uw->listen_fd >= 0) {
-        uv_close((uv_handle_t *)&uw->listener, NULL);
-        close(uw->listen_fd); /* uv_close stopped the poll first */
-        uw->listen_fd = -1;
+    for (int k = 0; k < uw->nlisteners; k++) {
+        if (uw->listeners[k].fd >= 0) {
+            uv_close((uv_handle_t *)&uw->listen_polls[k], NULL);
+            close(uw->listeners[k].fd); /* uv_close stopped the poll first */
+            uw->listeners[k].fd = -1;
+        }
     }
 }
 
@@ -260,20 +264,23 @@ static void wake(berth_worker *w)
     uv_async_send(&uw->wake_async);
 }
 
-static int worker_setup(uworker *uw, berth_server *srv, int fd)
+static int worker_setup(uworker *uw, berth_server *srv, const berth_listener *ls, int n)
 {
     uw->srv = srv;
-    uw->listen_fd = fd;
+    uw->nlisteners = n;
     berth_ioset_init(&uw->conns, driven, uw);
     berth_worker_init(&uw->w, &srv->engine);
     uw->w.backend = uw;
     if (uv_loop_init(&uw->loop) != 0)
         return -1;
     uw->loop.data = uw; /* tells the worker's own handles from connections */
-    if (uv_poll_init(&uw->loop, &uw->listener, fd) != 0)
-        return -1;
-    uw->listener.data = uw;
-    uv_poll_start(&uw->listener, UV_READABLE, on_listen);
+    for (int k = 0; k < n; k++) {
+        uw->listeners[k] = ls[k];
+        if (uv_poll_init(&uw->loop, &uw->listen_polls[k], ls[k].fd) != 0)
+            return -1;
+        uw->listen_polls[k].data = uw;
+        uv_poll_start(&uw->listen_polls[k], UV_READABLE, on_listen);
+    }
     uv_poll_init(&uw->loop, &uw->stop_poll, srv->stop_fd);
     uw->stop_poll.data = uw;
     uv_poll_start(&uw->stop_poll, UV_READABLE, on_stop);
@@ -294,11 +301,13 @@ static int libuv_start(berth_server *srv)
         return -1;
     srv->backend_data = uws;
     for (int i = 0; i < srv->threads; i++) {
-        if (worker_setup(&uws[i], srv, srv->listen_fds[i]) != 0) {
+        berth_listener *ls = &srv->listeners[i * srv->kinds];
+        if (worker_setup(&uws[i], srv, ls, srv->kinds) != 0) {
             fprintf(stderr, "berth: libuv: cannot set up worker %d\n", i);
             return -1;
         }
-        srv->listen_fds[i] = -1; /* the worker owns it now */
+        for (int k = 0; k < srv->kinds; k++)
+            ls[k].fd = -1; /* the worker owns it now */
         uws[i].w.wake = wake;
     }
     for (int i = 0; i < srv->threads; i++) {
@@ -317,8 +326,9 @@ static void libuv_join(berth_server *srv)
         return;
     for (int i = 0; i < srv->threads; i++) {
         pthread_join(uws[i].thread, NULL);
-        if (uws[i].listen_fd >= 0)
-            close(uws[i].listen_fd);
+        for (int k = 0; k < uws[i].nlisteners; k++)
+            if (uws[i].listeners[k].fd >= 0)
+                close(uws[i].listeners[k].fd);
         uv_loop_close(&uws[i].loop);
         berth_worker_destroy(&uws[i].w);
     }

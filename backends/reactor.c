@@ -21,9 +21,10 @@ typedef struct rworker {
     berth_worker w;
     berth_poller *poller;
     pthread_t thread;
-    int listen_fd;
+    berth_listener listeners[2]; /* plaintext, TLS; their addresses tag events */
+    int nlisteners;
     int wake_fd;                /* eventfd: stream work posted by other threads */
-    char listen_tag, stop_tag, wake_tag; /* their addresses tag poller events */
+    char stop_tag, wake_tag;    /* their addresses tag poller events */
     berth_ioset conns;
     int accept_paused;          /* out of fds: retry on the next sweep */
 } rworker;
@@ -45,10 +46,10 @@ static void driven(berth_io *io, int result, void *ctx)
         conn_close(ctx, io);
 }
 
-static void accept_all(rworker *rw)
+static void accept_all(rworker *rw, berth_listener *l)
 {
-    for (;;) {
-        int fd = accept4(rw->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (l->fd >= 0) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -58,7 +59,7 @@ static void accept_all(rworker *rw)
         }
         int admit = berth_backend_admit(rw->srv);
         berth_io *io = admit == BERTH_DROP ? NULL : malloc(sizeof *io);
-        if (!io || berth_io_init(io, &rw->w, fd, admit == BERTH_REFUSE) != 0) {
+        if (!io || berth_io_init(io, &rw->w, fd, admit == BERTH_REFUSE, l->layer) != 0) {
             free(io);
             close(fd);
             if (admit != BERTH_DROP)
@@ -79,10 +80,13 @@ static void accept_all(rworker *rw)
 
 static void stop_listening(rworker *rw)
 {
-    if (rw->listen_fd >= 0) {
-        berth_poller_del(rw->poller, rw->listen_fd);
-        close(rw->listen_fd);
-        rw->listen_fd = -1;
+    for (int k = 0; k < rw->nlisteners; k++) {
+        berth_listener *l = &rw->listeners[k];
+        if (l->fd >= 0) {
+            berth_poller_del(rw->poller, l->fd);
+            close(l->fd);
+            l->fd = -1;
+        }
     }
 }
 
@@ -115,8 +119,8 @@ static void *worker_main(void *arg)
         int stop_asked = 0;
         for (int i = 0; i < n; i++) {
             void *ptr = ev[i].ptr;
-            if (ptr == &rw->listen_tag) {
-                accept_all(rw);
+            if (ptr == &rw->listeners[0] || ptr == &rw->listeners[1]) {
+                accept_all(rw, ptr);
             } else if (ptr == &rw->stop_tag) {
                 /* An eventfd is always writable: only IN means a stop. */
                 if (ev[i].events & BERTH_POLL_IN)
@@ -147,9 +151,10 @@ static void *worker_main(void *arg)
         if (rw->w.clock.now_ms >= next_sweep) {
             berth_ioset_sweep(&rw->conns, rw->w.clock.now_ms);
             next_sweep = rw->w.clock.now_ms + SWEEP_MS;
-            if (rw->accept_paused && rw->listen_fd >= 0) {
+            if (rw->accept_paused) {
                 rw->accept_paused = 0;
-                accept_all(rw);
+                for (int k = 0; k < rw->nlisteners; k++)
+                    accept_all(rw, &rw->listeners[k]);
             }
         }
         if (stopping && (rw->conns.count == 0 || rw->w.clock.now_ms >= drain_deadline))
@@ -173,16 +178,21 @@ static int reactor_start(berth_server *srv)
     for (int i = 0; i < srv->threads; i++) {
         rworker *rw = &rws[i];
         rw->srv = srv;
-        rw->listen_fd = srv->listen_fds[i];
-        srv->listen_fds[i] = -1; /* the worker owns it now */
+        rw->nlisteners = srv->kinds;
+        for (int k = 0; k < srv->kinds; k++) {
+            rw->listeners[k] = srv->listeners[i * srv->kinds + k];
+            srv->listeners[i * srv->kinds + k].fd = -1; /* the worker owns it now */
+        }
         berth_ioset_init(&rw->conns, driven, rw);
         berth_worker_init(&rw->w, &srv->engine);
         rw->w.backend = rw;
         rw->w.wake = wake;
         rw->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         rw->poller = berth_poller_new();
-        if (!rw->poller || rw->wake_fd < 0 ||
-            berth_poller_add(rw->poller, rw->listen_fd, &rw->listen_tag) != 0 ||
+        int ok = rw->poller != NULL;
+        for (int k = 0; ok && k < rw->nlisteners; k++)
+            ok = berth_poller_add(rw->poller, rw->listeners[k].fd, &rw->listeners[k]) == 0;
+        if (!ok || rw->wake_fd < 0 ||
             berth_poller_add(rw->poller, srv->stop_fd, &rw->stop_tag) != 0 ||
             berth_poller_add(rw->poller, rw->wake_fd, &rw->wake_tag) != 0) {
             fprintf(stderr, "berth: reactor: cannot create a poller\n");

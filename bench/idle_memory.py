@@ -23,7 +23,7 @@ def rss_kib(pid):
 
 
 def measure(binary, backend, n):
-    env = dict(os.environ, PORT="0", HTTP_BACKEND=backend, BERTH_THREADS="1")
+    env = dict(os.environ, PORT="0", TLS_PORT="off", HTTP_BACKEND=backend, BERTH_THREADS="1")
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     conns = []

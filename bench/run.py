@@ -383,7 +383,7 @@ class Berth(Server):
     kind = "berth"
 
     def __init__(self, binary, backend, dataset, tmp, cpu, name=None):
-        env = dict(os.environ, PORT="0", HTTP_BACKEND=backend, BERTH_THREADS="1",
+        env = dict(os.environ, PORT="0", TLS_PORT="off", HTTP_BACKEND=backend, BERTH_THREADS="1",
                    BERTH_DATASET=dataset)
         super().__init__(name or backend, [binary], env, tmp, cpu)
         self.backend = backend

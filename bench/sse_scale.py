@@ -29,7 +29,7 @@ def rss_kib(pid):
 
 
 def run(binary, backend, streams, events):
-    env = dict(os.environ, PORT="0", HTTP_BACKEND=backend, BERTH_THREADS="1")
+    env = dict(os.environ, PORT="0", TLS_PORT="off", HTTP_BACKEND=backend, BERTH_THREADS="1")
     proc = subprocess.Popen(["taskset", "-c", "0", binary], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     port = int(re.search(r":(\d+) ", proc.stdout.readline()).group(1))

@@ -719,6 +719,17 @@ void berth_conn_free(berth_conn *c)
     free(c);
 }
 
+void berth_conn_set_tls(berth_conn *c, const berth_tls_info *info) { c->tls = info; }
+
+int berth_req_tls(const berth_req *req, berth_tls_info *info)
+{
+    const berth_conn *c = req->res.conn;
+    if (!c || !c->tls)
+        return 0;
+    *info = *c->tls;
+    return 1;
+}
+
 void *berth_conn_backend_data(const berth_conn *c) { return c->backend_data; }
 void berth_conn_set_backend_data(berth_conn *c, void *data) { c->backend_data = data; }
 

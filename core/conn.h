@@ -48,6 +48,10 @@ int berth_conn_waiting(const berth_conn *c);
  * it for each connection berth_worker_next_woken returns. */
 void berth_conn_apply_streams(berth_conn *c);
 
+/* A TLS layer above says what the connection negotiated (berth_req_tls);
+ * info must stay valid while c lives. */
+void berth_conn_set_tls(berth_conn *c, const berth_tls_info *info);
+
 /* The backend's object for this connection, found again from the wake list. */
 void *berth_conn_backend_data(const berth_conn *c);
 void berth_conn_set_backend_data(berth_conn *c, void *data);

@@ -75,4 +75,15 @@ struct berth_pipe {
     const berth_pipe_ops *ops;
 };
 
+struct berth_conn;
+struct berth_worker;
+
+/* A layer a listener stacks on each connection it accepts (TLS): wrap
+ * returns the new top of the stack over the engine's pipe, or NULL. A
+ * backend passes it along without knowing what it is. */
+typedef struct berth_layer {
+    berth_pipe *(*wrap)(void *ctx, struct berth_conn *engine, struct berth_worker *w);
+    void *ctx;
+} berth_layer;
+
 #endif

@@ -214,6 +214,42 @@ BERTH_API int berth_router_add_streaming(berth_router *router, const char *metho
                                const char *pattern, berth_body_fn on_body,
                                berth_handler_fn handler, void *user);
 
+/* ---- TLS -------------------------------------------------------------- */
+
+/* A TLS listener (wolfSSL), beside the plaintext one. Certificate and key
+ * come from PEM files or PEM text; with neither, berth makes a self-signed
+ * certificate in memory (ECDSA P-256, CN=localhost) and says so on stderr.
+ * A certificate without its key, an unreadable file, or a key that does
+ * not match the certificate makes berth_server_new fail with a message. */
+typedef struct berth_tls_config {
+    uint16_t port;               /* 0: an ephemeral port (berth_server_tls_port) */
+    const char *cert_file;       /* PEM certificate chain, leaf first */
+    const char *key_file;        /* PEM private key */
+    const char *cert_pem;        /* or the same as NUL-terminated PEM text */
+    const char *key_pem;
+    int min_version;             /* 12: TLS 1.2 and 1.3 (default); 13: TLS 1.3 only */
+    const char *ciphers;         /* cipher list in OpenSSL's syntax (':'-separated),
+                                    in the server's order of preference; NULL:
+                                    berth's default (docs/TLS.md says why) */
+    unsigned handshake_timeout_ms; /* a handshake must complete in this. 10 s */
+} berth_tls_config;
+
+/* Fills *tls with the defaults above (port 8443, no certificate). */
+BERTH_API void berth_tls_config_init(berth_tls_config *tls);
+
+/* What a request's connection negotiated. */
+typedef struct berth_tls_info {
+    const char *version;         /* "TLSv1.3" or "TLSv1.2" */
+    const char *cipher;          /* e.g. "TLS_CHACHA20_POLY1305_SHA256" */
+    berth_str alpn;              /* "http/1.1", or empty if the client offered none */
+    berth_str sni;               /* the server name the client asked for, or empty */
+    int resumed;                 /* 1 if the session was resumed from a ticket */
+} berth_tls_info;
+
+/* 1 and *info if req came over TLS, 0 otherwise. The strings are valid
+ * while the request is. */
+BERTH_API int berth_req_tls(const berth_req *req, berth_tls_info *info);
+
 /* ---- Server ----------------------------------------------------------- */
 
 typedef struct berth_config {
@@ -250,6 +286,8 @@ typedef struct berth_config {
                                    thread; 0: one listener shared by all. A
                                    port another socket holds is an error
                                    either way */
+    const berth_tls_config *tls; /* also listen for TLS; NULL: plaintext only.
+                                   Copied by berth_server_new */
 } berth_config;
 
 /* Fills *config with the defaults above. Call before setting fields. */
@@ -277,6 +315,8 @@ BERTH_API void berth_server_stop(berth_server *server);
 BERTH_API void berth_server_free(berth_server *server);
 /* The bound port (after start), useful with port 0. */
 BERTH_API uint16_t berth_server_port(const berth_server *server);
+/* The bound TLS port, 0 without TLS. */
+BERTH_API uint16_t berth_server_tls_port(const berth_server *server);
 /* The name of the backend the server runs on ("reactor", ...). */
 BERTH_API const char *berth_server_backend(const berth_server *server);
 BERTH_API int berth_server_threads(const berth_server *server);

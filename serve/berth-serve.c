@@ -1,6 +1,7 @@
 /* berth-serve: the demo and benchmark server. Configured by environment:
  * PORT, HTTP_BACKEND, BERTH_THREADS, BERTH_DATASET, BERTH_MAX_BODY,
- * BERTH_HEADER_TIMEOUT_MS, BERTH_IDLE_TIMEOUT_MS, BERTH_REUSEPORT. */
+ * BERTH_HEADER_TIMEOUT_MS, BERTH_IDLE_TIMEOUT_MS, BERTH_REUSEPORT, and
+ * TLS_PORT, TLS_CERT, TLS_KEY (handlers/tls_env.c). */
 #include <berth.h>
 #include <errno.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 
 #include "../handlers/arena.h"
 #include "../handlers/dataset.h"
+#include "../handlers/tls_env.h"
 
 static berth_server *server;
 
@@ -62,6 +64,11 @@ int main(void)
         return 1;
     }
     cfg.router = router;
+    berth_tls_config tls;
+    int use_tls = tls_from_env(&tls);
+    if (use_tls < 0)
+        return 1;
+    cfg.tls = use_tls ? &tls : NULL;
     server = berth_server_new(&cfg);
     if (!server)
         return 1;
@@ -75,9 +82,11 @@ int main(void)
 
     if (berth_server_start(server) != 0)
         return 1;
-    printf("listening on http://127.0.0.1:%u backend=%s threads=%d\n",
-           (unsigned)berth_server_port(server), berth_server_backend(server),
-           berth_server_threads(server));
+    printf("listening on http://127.0.0.1:%u backend=%s threads=%d", (unsigned)berth_server_port(server),
+           berth_server_backend(server), berth_server_threads(server));
+    if (berth_server_tls_port(server))
+        printf(" tls=https://127.0.0.1:%u", (unsigned)berth_server_tls_port(server));
+    printf("\n");
     fflush(stdout);
     berth_server_wait(server);
     berth_server_free(server);

@@ -17,7 +17,7 @@ class Server:
     """A berth-serve (or berth-test-server) process on an ephemeral port."""
 
     def __init__(self, binary="serve/berth-serve", backend="reactor", env=None):
-        full_env = dict(os.environ, PORT="0", HTTP_BACKEND=backend,
+        full_env = dict(os.environ, PORT="0", TLS_PORT="0", HTTP_BACKEND=backend,
                         BERTH_DATASET=DATASET)
         full_env.update(env or {})
         path = binary if os.path.isabs(binary) else os.path.join(BUILD, binary)
@@ -30,6 +30,8 @@ class Server:
             raise RuntimeError("server did not start: %r %s" % (line, self.proc.stderr.read()))
         self.port = int(m.group(1))
         self.backend = m.group(2)
+        t = re.search(r"tls=https://127\.0\.0\.1:(\d+)", line)
+        self.tls_port = int(t.group(1)) if t else None
 
     def connect(self, timeout=5.0):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)

@@ -76,7 +76,8 @@ class LifecycleMixin:
 
     def start_fails(self, port, env=None):
         """Starts berth-serve on a port that is taken: (exit code, stderr)."""
-        full = dict(os.environ, PORT=str(port), HTTP_BACKEND=self.backend, BERTH_THREADS="2")
+        full = dict(os.environ, PORT=str(port), TLS_PORT="0", HTTP_BACKEND=self.backend,
+                    BERTH_THREADS="2")
         full.update(env or {})
         p = subprocess.run([os.path.join(BUILD, "serve/berth-serve")], env=full,
                            capture_output=True, text=True, timeout=10)

@@ -16,6 +16,7 @@
 
 #include "../../handlers/arena.h"
 #include "../../handlers/dataset.h"
+#include "../../handlers/tls_env.h"
 
 static berth_server *server;
 static atomic_int closes_seen;
@@ -276,6 +277,11 @@ int main(void)
     berth_router_add(r, "GET", "/file", file_route, NULL);
     berth_router_add(r, "GET", "/mapped", mapped_route, NULL);
     cfg.router = r;
+    berth_tls_config tls;
+    int use_tls = tls_from_env(&tls);
+    if (use_tls < 0)
+        return 1;
+    cfg.tls = use_tls ? &tls : NULL;
     server = berth_server_new(&cfg);
     if (!server)
         return 1;
@@ -283,9 +289,11 @@ int main(void)
     signal(SIGINT, on_signal);
     if (berth_server_start(server) != 0)
         return 1;
-    printf("listening on http://127.0.0.1:%u backend=%s threads=%d\n",
-           (unsigned)berth_server_port(server), berth_server_backend(server),
-           berth_server_threads(server));
+    printf("listening on http://127.0.0.1:%u backend=%s threads=%d", (unsigned)berth_server_port(server),
+           berth_server_backend(server), berth_server_threads(server));
+    if (berth_server_tls_port(server))
+        printf(" tls=https://127.0.0.1:%u", (unsigned)berth_server_tls_port(server));
+    printf("\n");
     fflush(stdout);
     berth_server_wait(server);
     printf("stopped handled=%ld live_ticks=%d\n", atomic_load(&handled),

@@ -1,0 +1,31 @@
+/* TLS as a layer of the byte pipe (pipe.h), with wolfSSL.
+ *
+ * The layer wraps the engine's pipe and offers the same interface: the
+ * backend reads ciphertext into the layer's buffer and writes the
+ * ciphertext it lists; wolfSSL never touches the socket (its per-
+ * connection I/O callbacks work on those buffers), so a handshake never
+ * blocks an event loop, and every backend gets TLS without knowing.
+ *
+ * One context per server, configured before the workers start and shared
+ * by them: session tickets it issues resume on any thread. */
+#ifndef BERTH_TLS_H
+#define BERTH_TLS_H
+
+#include "berth.h"
+#include "conn.h"
+
+typedef struct berth_tls_ctx berth_tls_ctx;
+
+/* Loads the certificate and key (or makes a self-signed pair), applies
+ * the settings. NULL, with a message on stderr, when they are unusable. */
+berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg);
+void berth_tls_ctx_free(berth_tls_ctx *ctx);
+/* A berth_layer's wrap: a TLS server layer over engine's pipe. */
+berth_pipe *berth_tls_wrap(void *ctx, berth_conn *engine, berth_worker *w);
+
+/* For tls.c: the context's wolfSSL object and settings. */
+struct WOLFSSL_CTX;
+struct WOLFSSL_CTX *berth_tls_ctx_ssl(berth_tls_ctx *ctx);
+unsigned berth_tls_ctx_handshake_timeout(const berth_tls_ctx *ctx);
+
+#endif
