@@ -29,6 +29,13 @@ int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth
     return 0;
 }
 
+void berth_layers_thread_exit(const berth_layer *const *layers, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (layers[i] && layers[i]->thread_exit)
+            layers[i]->thread_exit(layers[i]->ctx);
+}
+
 void berth_io_destroy(berth_io *io)
 {
     io->pipe->ops->free(io->pipe);

@@ -44,6 +44,8 @@ enum {
  * if layer is not NULL, that layer stacked on it. 0, or -1 (fd is left
  * open). */
 int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth_layer *layer);
+/* A thread that served connections from these listeners' layers ends. */
+void berth_layers_thread_exit(const berth_layer *const *layers, int n);
 /* Frees the pipe stack and closes the socket. */
 void berth_io_destroy(berth_io *io);
 int berth_io_drive(berth_io *io);

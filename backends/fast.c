@@ -41,6 +41,7 @@ typedef struct fthread {
     struct fthread *next;       /* on the parked list */
     int refused;                /* fd is over the connection cap: answer 503 */
     const berth_layer *layer;   /* stacked on fd's connection (TLS), or NULL */
+    const berth_layer *last_layer; /* the last non-NULL layer this thread used */
     int wake_fd;                /* eventfd: stream work from other threads */
     berth_io io;                /* the connection being served */
     berth_io_guard guard;       /* brackets its blocking calls (io_begin) */
@@ -232,6 +233,8 @@ static void serve(fthread *t, int fd)
     berth_socket_tune(fd);
     set_timeout(fd, SO_SNDTIMEO, f->send_tick_ms);
     t->rcvtimeo = UINT_MAX; /* none set yet: reads would block forever */
+    if (t->layer)
+        t->last_layer = t->layer;
     if (berth_io_init(&t->io, &t->w, fd, admit == BERTH_REFUSE, t->layer) == 0) {
         t->io.blocking = 1;
         t->io.guard = &t->guard;
@@ -312,6 +315,9 @@ static void *conn_thread(void *arg)
         fd = t->fd;
         pthread_mutex_unlock(&f->lock);
     }
+    /* Before the count drops: the server (and the layer) may go right after. */
+    const berth_layer *layers[1] = {t->last_layer};
+    berth_layers_thread_exit(layers, 1);
     f->running--;
     pthread_cond_broadcast(&f->all_done);
     pthread_mutex_unlock(&f->lock);

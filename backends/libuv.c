@@ -255,6 +255,8 @@ static void *worker_main(void *arg)
     if (!uv_is_closing((uv_handle_t *)&prepare))
         uv_close((uv_handle_t *)&prepare, NULL);
     uv_run(&uw->loop, UV_RUN_DEFAULT); /* let the closes finish */
+    const berth_layer *layers[2] = {uw->listeners[0].layer, uw->listeners[1].layer};
+    berth_layers_thread_exit(layers, uw->nlisteners);
     return NULL;
 }
 

@@ -166,6 +166,8 @@ static void *worker_main(void *arg)
         conn_close(rw, io);
     }
     stop_listening(rw);
+    const berth_layer *layers[2] = {rw->listeners[0].layer, rw->listeners[1].layer};
+    berth_layers_thread_exit(layers, rw->nlisteners);
     return NULL;
 }
 

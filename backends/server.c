@@ -40,6 +40,7 @@ berth_server *berth_server_new(const berth_config *config)
         srv->tls_config = *config->tls;
         srv->config.tls = &srv->tls_config;
         srv->tls_layer.wrap = berth_tls_wrap;
+        srv->tls_layer.thread_exit = berth_tls_thread_exit;
         srv->tls_layer.ctx = srv->tls;
         srv->kinds = 2;
     }

@@ -83,6 +83,9 @@ struct berth_worker;
  * backend passes it along without knowing what it is. */
 typedef struct berth_layer {
     berth_pipe *(*wrap)(void *ctx, struct berth_conn *engine, struct berth_worker *w);
+    /* Called by each thread that served connections, as it ends (a layer's
+     * per-thread caches), or NULL. */
+    void (*thread_exit)(void *ctx);
     void *ctx;
 } berth_layer;
 

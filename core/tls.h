@@ -22,6 +22,8 @@ berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg);
 void berth_tls_ctx_free(berth_tls_ctx *ctx);
 /* A berth_layer's wrap: a TLS server layer over engine's pipe. */
 berth_pipe *berth_tls_wrap(void *ctx, berth_conn *engine, berth_worker *w);
+/* A berth_layer's thread_exit: frees wolfSSL's per-thread ECC cache. */
+void berth_tls_thread_exit(void *ctx);
 
 /* For tls.c: the context's wolfSSL object and settings. */
 struct WOLFSSL_CTX;

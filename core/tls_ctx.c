@@ -71,6 +71,7 @@ static int self_signed(WOLFSSL_CTX *ctx)
         wc_ecc_free(&key);
     }
     wc_FreeRng(&rng);
+    wc_ecc_fp_free(); /* this thread's ECC cache: it serves no connection */
     if (der_len > 0 && key_len > 0 &&
         wolfSSL_CTX_use_certificate_buffer(ctx, der, der_len, WOLFSSL_FILETYPE_ASN1) ==
             WOLFSSL_SUCCESS &&
@@ -161,6 +162,12 @@ void berth_tls_ctx_free(berth_tls_ctx *t)
     if (t->ssl_ctx)
         wolfSSL_CTX_free(t->ssl_ctx);
     free(t);
+}
+
+void berth_tls_thread_exit(void *ctx)
+{
+    (void)ctx;
+    wc_ecc_fp_free(); /* thread-local in wolfSSL: freed by the thread itself */
 }
 
 struct WOLFSSL_CTX *berth_tls_ctx_ssl(berth_tls_ctx *t) { return t->ssl_ctx; }

@@ -24,6 +24,20 @@ int tls_from_env(berth_tls_config *tls)
         }
         tls->port = (uint16_t)v;
     }
+    const char *v = getenv("TLS_MIN_VERSION");
+    if (v && *v) {
+        if (strcmp(v, "1.2") && strcmp(v, "1.3")) {
+            fprintf(stderr, "berth-serve: TLS_MIN_VERSION='%s' is not 1.2 or 1.3\n", v);
+            return -1;
+        }
+        tls->min_version = v[2] == '3' ? 13 : 12;
+    }
+    v = getenv("TLS_HANDSHAKE_TIMEOUT_MS");
+    if (v && *v)
+        tls->handshake_timeout_ms = (unsigned)strtoul(v, NULL, 10);
+    tls->ciphers = getenv("TLS_CIPHERS");
+    if (tls->ciphers && !*tls->ciphers)
+        tls->ciphers = NULL;
     const char *cert = getenv("TLS_CERT"), *key = getenv("TLS_KEY");
     if (cert && !*cert)
         cert = NULL;

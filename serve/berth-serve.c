@@ -66,12 +66,13 @@ int main(void)
     cfg.router = router;
     berth_tls_config tls;
     int use_tls = tls_from_env(&tls);
-    if (use_tls < 0)
+    cfg.tls = use_tls > 0 ? &tls : NULL;
+    server = use_tls >= 0 ? berth_server_new(&cfg) : NULL;
+    if (!server) {
+        berth_router_free(router);
+        dataset_free(&data);
         return 1;
-    cfg.tls = use_tls ? &tls : NULL;
-    server = berth_server_new(&cfg);
-    if (!server)
-        return 1;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -80,8 +81,12 @@ int main(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
-    if (berth_server_start(server) != 0)
+    if (berth_server_start(server) != 0) {
+        berth_server_free(server);
+        berth_router_free(router);
+        dataset_free(&data);
         return 1;
+    }
     printf("listening on http://127.0.0.1:%u backend=%s threads=%d", (unsigned)berth_server_port(server),
            berth_server_backend(server), berth_server_threads(server));
     if (berth_server_tls_port(server))

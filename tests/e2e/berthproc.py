@@ -3,6 +3,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -10,6 +11,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("BERTH_BUILD", os.path.join(ROOT, "build"))
 DATASET = os.environ.get("BERTH_TEST_DATASET",
                          os.path.join(ROOT, "..", "shared", "arena", "dataset.json"))
+CERTS = os.environ.get("BERTH_TEST_CERTS", os.path.join(ROOT, "..", "shared", "arena", "certs"))
+CERT = os.path.join(CERTS, "server.crt")
+KEY = os.path.join(CERTS, "server.key")
 BACKENDS = os.environ.get("BERTH_TEST_BACKENDS", "reactor fast libuv").split()
 
 
@@ -55,6 +59,13 @@ class Server:
         if "Sanitizer" in self.stderr_text or "runtime error" in self.stderr_text:
             raise AssertionError("sanitizer report:\n" + self.stderr_text[-4000:])
         return code
+
+
+def sanitized(pid):
+    """True if process pid runs a sanitizer build (whose allocator keeps
+    freed memory in quarantine: its RSS says nothing about berth's)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return any(lib in f.read() for lib in ("libasan", "libtsan", "libubsan"))
 
 
 def send_pieces(sock, data, pieces=None, pause=0.002):
@@ -195,3 +206,101 @@ class _Prefixed:
 def header(headers, name):
     vals = [v for k, v in headers if k.lower() == name.lower()]
     return vals[0] if vals else None
+
+
+def tls_context(cafile=None, max_version=None):
+    """A client context that trusts cafile (the test certificate) and offers
+    ALPN http/1.1, as HttpArena's load generator does."""
+    ctx = ssl.create_default_context(cafile=cafile or CERT)
+    ctx.set_alpn_protocols(["http/1.1"])
+    if max_version:
+        ctx.maximum_version = max_version
+    return ctx
+
+
+class TlsSock:
+    """A TLS client over a raw TCP socket, through memory BIOs, so a test
+    controls the bytes on the wire: FIN without close_notify (half_close),
+    ciphertext written in pieces, and whether the server's close was clean
+    (close_notify: clean_close) or not."""
+
+    def __init__(self, port, timeout=5.0, ctx=None, hostname="localhost", session=None):
+        self.raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.inc, self.outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = (ctx or tls_context()).wrap_bio(self.inc, self.outg, server_side=False,
+                                                   server_hostname=hostname, session=session)
+        self.clean_close = None
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._fill()
+        self._flush()
+
+    def _flush(self):
+        data = self.outg.read()
+        if data:
+            self.raw.sendall(data)
+
+    def _fill(self):
+        data = self.raw.recv(65536)
+        if data:
+            self.inc.write(data)
+        else:
+            self.inc.write_eof()
+
+    def sendall(self, data):
+        view = memoryview(data)
+        while view:
+            n = self.obj.write(view[:16384])
+            view = view[n:]
+            self._flush()
+
+    def recv(self, n):
+        while True:
+            try:
+                data = self.obj.read(n)
+                if not data:
+                    self.clean_close = True  # the peer's close_notify
+                return data
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._fill()
+            except ssl.SSLZeroReturnError:
+                self.clean_close = True
+                return b""
+            except ssl.SSLEOFError:
+                self.clean_close = False
+                return b""
+
+    def half_close(self):
+        """A TCP FIN without close_notify."""
+        self.raw.shutdown(socket.SHUT_WR)
+
+    def settimeout(self, t):
+        self.raw.settimeout(t)
+
+    @property
+    def session(self):
+        return self.obj.session
+
+    @property
+    def session_reused(self):
+        return self.obj.session_reused
+
+    def selected_alpn_protocol(self):
+        return self.obj.selected_alpn_protocol()
+
+    def close(self):
+        self.raw.close()
+
+
+class TlsConn(Conn):
+    """Conn over TLS (to the server's TLS port)."""
+
+    def __init__(self, server, timeout=5.0, **kw):
+        self.sock = TlsSock(server.tls_port, timeout, **kw)
+        self.pending = b""

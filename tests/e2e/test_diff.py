@@ -1,11 +1,12 @@
-"""Differential test: one corpus of requests, sent to every backend, must
-get byte-identical responses (only Date normalized)."""
+"""Differential test: one corpus of requests, sent to every backend, in
+plaintext and over TLS, must get byte-identical responses (only Date
+normalized)."""
 import re
 import socket
 import time
 import unittest
 
-from berthproc import BACKENDS, Server
+from berthproc import BACKENDS, CERT, KEY, Server, TlsSock
 
 H = b"Host: t\r\n"
 
@@ -63,9 +64,12 @@ CORPUS = [
 ]
 
 
-def exchange(port, data, pieces, half_close):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def exchange(port, data, pieces, half_close, tls=False):
+    if tls:
+        s = TlsSock(port)  # each piece is a TLS record; half_close is a FIN, no close_notify
+    else:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if pieces:
         for i in range(0, len(data), pieces):
             s.sendall(data[i:i + pieces])
@@ -74,7 +78,7 @@ def exchange(port, data, pieces, half_close):
     else:
         s.sendall(data)
     if half_close:
-        s.shutdown(socket.SHUT_WR)
+        s.half_close() if tls else s.shutdown(socket.SHUT_WR)
     out = b""
     while True:
         try:
@@ -92,13 +96,18 @@ class DifferentialTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.results = {}
+        cls.tls_results = {}
         for backend in BACKENDS:
-            srv = Server(backend=backend, env={"BERTH_THREADS": "2"})
+            srv = Server(backend=backend, env={"BERTH_THREADS": "2", "TLS_CERT": CERT,
+                                               "TLS_KEY": KEY})
             try:
                 cls.results[backend] = {}
+                cls.tls_results[backend] = {}
                 for name, data, pieces, hc in CORPUS:
                     try:
                         cls.results[backend][name] = exchange(srv.port, data, pieces, hc)
+                        cls.tls_results[backend][name] = exchange(srv.tls_port, data, pieces, hc,
+                                                                  tls=True)
                     except OSError as e:
                         raise AssertionError("%s on %s: %s" % (name, backend, e))
             finally:
@@ -116,6 +125,12 @@ class DifferentialTest(unittest.TestCase):
             for name, _, _, _ in CORPUS:
                 self.assertEqual(self.results[base][name], self.results[backend][name],
                                  "%s differs between %s and %s" % (name, base, backend))
+
+    def test_tls_gives_the_same_bytes_as_plaintext(self):
+        for backend in BACKENDS:
+            for name, _, _, _ in CORPUS:
+                self.assertEqual(self.results[backend][name], self.tls_results[backend][name],
+                                 "%s over TLS differs from plaintext on %s" % (name, backend))
 
     def test_servers_exit_cleanly(self):
         for backend, code in self.exit_codes.items():

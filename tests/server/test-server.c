@@ -233,6 +233,22 @@ static void mapped_route(berth_req *req, berth_res *res, void *user)
     berth_res_body_external(res, m->p, m->len, mapping_release, m);
 }
 
+/* GET /tls-info: what berth_req_tls says, as JSON ({"tls":false} over TCP). */
+static void tls_info_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    berth_tls_info info;
+    char buf[512];
+    int n = berth_req_tls(req, &info)
+                ? snprintf(buf, sizeof buf,
+                           "{\"tls\":true,\"version\":\"%s\",\"cipher\":\"%s\",\"alpn\":\"%.*s\","
+                           "\"sni\":\"%.*s\",\"resumed\":%s}",
+                           info.version, info.cipher, (int)info.alpn.len, info.alpn.ptr,
+                           (int)info.sni.len, info.sni.ptr, info.resumed ? "true" : "false")
+                : snprintf(buf, sizeof buf, "{\"tls\":false}");
+    berth_res_send(res, 200, "application/json", buf, (size_t)n);
+}
+
 /* GET /stats: what the test routes observed. */
 static void stats_route(berth_req *req, berth_res *res, void *user)
 {
@@ -276,6 +292,7 @@ int main(void)
     berth_router_add(r, "GET", "/tick", tick_route, NULL);
     berth_router_add(r, "GET", "/file", file_route, NULL);
     berth_router_add(r, "GET", "/mapped", mapped_route, NULL);
+    berth_router_add(r, "GET", "/tls-info", tls_info_route, NULL);
     cfg.router = r;
     berth_tls_config tls;
     int use_tls = tls_from_env(&tls);

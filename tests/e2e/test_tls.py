@@ -1,0 +1,354 @@
+"""HTTP/1.1 over TLS (wolfSSL) on every backend, with real clients (curl,
+Python's ssl, openssl s_client): ALPN, versions, keep-alive, pipelining,
+large bodies both ways, resumption, close_notify, what berth_req_tls says,
+HttpArena's json-tls checks, and hostile inputs on the TLS port."""
+import hashlib
+import json
+import os
+import random
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, TlsSock, header, sanitized, \
+    stop_clean, tls_context
+from test_arena import expected_json
+
+GIB = 1 << 30
+
+
+def curl_tls(port, target, *extra):
+    return subprocess.run(["curl", "-sS", "--cacert", CERT, "--resolve", "localhost:%d:127.0.0.1" % port,
+                           *extra, "https://localhost:%d%s" % (port, target)],
+                          capture_output=True, timeout=120)
+
+
+class TlsMixin:
+    backend = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server("tests/berth-test-server", backend=cls.backend,
+                         env={"BERTH_THREADS": "2", "TLS_CERT": CERT, "TLS_KEY": KEY,
+                              "TLS_HANDSHAKE_TIMEOUT_MS": "700"})
+        cls.port = cls.srv.tls_port
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_clean(cls.srv, "tls (%s)" % cls.backend)
+
+    def conn(self, **kw):
+        c = TlsConn(self.srv, **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def info(self, c):
+        c.send(b"GET /tls-info HTTP/1.1\r\nHost: t\r\n\r\n")
+        return json.loads(c.response()[2])
+
+    # -- clients
+
+    def test_curl_negotiates_http11_by_alpn(self):
+        r = curl_tls(self.port, "/baseline11?a=13&b=42", "-v", "--http1.1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"55")
+        self.assertIn(b"ALPN: server accepted http/1.1", r.stderr)
+        # A client that would rather speak h2 still gets HTTP/1.1.
+        r = curl_tls(self.port, "/pipeline", "-v", "--http2")
+        self.assertEqual((r.returncode, r.stdout), (0, b"ok"), r.stderr)
+        self.assertIn(b"HTTP/1.1 200", r.stderr)
+
+    def test_python_keep_alive_and_what_the_handler_sees(self):
+        c = self.conn()
+        for i in range(5):
+            c.send(b"GET /baseline11?a=%d&b=1 HTTP/1.1\r\nHost: t\r\n\r\n" % i)
+            self.assertEqual(c.response()[2], b"%d" % (i + 1))
+        info = self.info(c)
+        self.assertEqual(info["tls"], True)
+        self.assertEqual(info["version"], "TLSv1.3")
+        self.assertEqual(info["alpn"], "http/1.1")
+        self.assertEqual(info["sni"], "localhost")
+        self.assertEqual(info["cipher"], "TLS_CHACHA20_POLY1305_SHA256")  # the server's choice
+        self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
+        plain = Conn(self.srv)
+        self.addCleanup(plain.close)
+        plain.send(b"GET /tls-info HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(json.loads(plain.response()[2]), {"tls": False})
+
+    def test_tls12_client(self):
+        c = self.conn(ctx=tls_context(max_version=ssl.TLSVersion.TLSv1_2))
+        info = self.info(c)
+        self.assertEqual(info["version"], "TLSv1.2")
+        self.assertIn("CHACHA20", info["cipher"])
+
+    def test_openssl_s_client(self):
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.port,
+                            "-servername", "localhost", "-alpn", "http/1.1", "-CAfile", CERT,
+                            "-verify_return_error", "-quiet"],
+                           input=b"GET /pipeline HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                           capture_output=True, timeout=30)
+        self.assertIn(b"HTTP/1.1 200 OK", r.stdout)
+        self.assertTrue(r.stdout.endswith(b"\r\n\r\nok"), r.stdout[-100:])
+
+    def test_pipelining_sixteen_in_one_write(self):
+        c = self.conn()
+        c.send(b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n" * 16)
+        for _ in range(16):
+            self.assertEqual(c.response()[2], b"ok")
+
+    def test_request_split_in_tiny_tls_records(self):
+        c = self.conn()
+        data = b"POST /baseline11?a=1&b=2 HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n20"
+        c.send(data, pieces=3, pause=0.001)  # one TLS record per 3 bytes
+        self.assertEqual(c.response()[2], b"23")
+
+    # -- large bodies
+
+    def test_upload_20_mib_with_expect_continue(self):
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(os.urandom(20 << 20))
+            f.flush()
+            r = curl_tls(self.port, "/upload", "--http1.1", "-H", "Expect: 100-continue",
+                         "--data-binary", "@" + f.name, "-v")
+        self.assertEqual(r.returncode, 0, r.stderr[-500:])
+        self.assertEqual(r.stdout, b"%d" % (20 << 20))
+        self.assertIn(b"HTTP/1.1 100 Continue", r.stderr)
+
+    def test_one_gib_file_through_tls(self):
+        d = tempfile.mkdtemp(prefix="berth-tls-")
+        self.addCleanup(shutil.rmtree, d)
+        path = os.path.join(d, "big.bin")
+        h = hashlib.md5()
+        with open(path, "wb") as f:
+            f.truncate(GIB)
+            for i in range(16):
+                f.seek(i * (GIB // 16) + 777)
+                f.write(b"marker %02d" % i)
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+        pid = self.srv.proc.pid
+        rss0 = rss_kib(pid)
+        p = subprocess.Popen(["curl", "-sS", "--http1.1", "--cacert", CERT, "--resolve",
+                              "localhost:%d:127.0.0.1" % self.port,
+                              "https://localhost:%d/file?%s" % (self.port, urllib.parse.urlencode({"path": path}))],
+                             stdout=subprocess.PIPE)
+        got = hashlib.md5()
+        n = 0
+        for chunk in iter(lambda: p.stdout.read(1 << 22), b""):
+            got.update(chunk)
+            n += len(chunk)
+        self.assertEqual(p.wait(), 0)
+        self.assertEqual(n, GIB)
+        self.assertEqual(got.hexdigest(), h.hexdigest())
+        grown = rss_kib(pid) - rss0
+        print("\n%s: 1 GiB over TLS, server RSS grew %d KiB" % (self.backend, grown))
+        if not sanitized(pid):
+            self.assertLess(grown, 8 * 1024)
+
+    # -- sessions and closing
+
+    def test_session_resumption_across_connections_and_threads(self):
+        ctx = tls_context()
+        first = self.conn(ctx=ctx)
+        self.assertFalse(self.info(first)["resumed"])
+        session = first.sock.session  # the ticket arrived with the first response
+        self.assertIsNotNone(session)
+        for _ in range(8):  # two worker threads: both must take the ticket
+            c = self.conn(ctx=ctx, session=session)
+            self.assertTrue(self.info(c)["resumed"])
+            self.assertTrue(c.sock.session_reused)
+
+    def test_server_ends_with_close_notify(self):
+        c = self.conn()
+        c.send(b"GET /pipeline HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        self.assertEqual(c.response()[2], b"ok")
+        self.assertTrue(c.closed())
+        self.assertTrue(c.sock.clean_close, "no close_notify before the FIN")
+
+    def test_client_fin_without_close_notify_still_gets_its_answer(self):
+        c = self.conn()
+        c.send(b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
+        c.sock.half_close()
+        self.assertEqual(c.response()[2], b"ok")
+        self.assertEqual(c.response()[2], b"ok")
+        self.assertTrue(c.closed())
+
+    # -- HttpArena json-tls
+
+    def test_arena_json_tls(self):
+        c = self.conn()
+        rng = random.Random(self.backend)
+        for n in range(1, 51):
+            m = rng.randrange(1, 9)
+            c.send(b"GET /json/%d?m=%d HTTP/1.1\r\nHost: localhost:8081\r\n\r\n" % (n, m))
+            status, headers, body = c.response()
+            self.assertEqual(status, 200)
+            self.assertEqual(header(headers, "Content-Type").split(";")[0], "application/json")
+            self.assertEqual(json.loads(body), expected_json(n, m))
+        self.assertEqual(c.sock.selected_alpn_protocol(), "http/1.1")
+
+    # -- hostile or broken clients
+
+    def test_plain_http_on_the_tls_port_gets_a_plain_400(self):
+        for first in (b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            s.sendall(first)
+            out = b""
+            for chunk in iter(lambda: s.recv(4096), b""):
+                out += chunk
+            s.close()
+            self.assertTrue(out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out[:80])
+            self.assertIn(b"\r\nConnection: close\r\n", out)
+        self.assertEqual(curl_tls(self.port, "/pipeline").stdout, b"ok")  # unharmed
+
+    def test_garbage_instead_of_a_client_hello_is_closed(self):
+        for junk in (b"\x00\x01\x02\x03" * 64, b"\x16\x03\x01\x00\x05hello" + os.urandom(200),
+                     bytes(range(256))):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            s.sendall(junk)
+            try:
+                self.assertFalse(s.recv(4096).startswith(b"HTTP/"))
+                s.recv(4096)
+            except ConnectionResetError:
+                pass
+            s.close()
+        self.assertEqual(curl_tls(self.port, "/pipeline").stdout, b"ok")
+
+    def test_stalled_handshake_is_closed_at_the_timeout(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello, cut short
+        t0 = time.monotonic()
+        try:
+            self.assertEqual(s.recv(100), b"")
+        except ConnectionResetError:
+            pass
+        took = time.monotonic() - t0
+        s.close()
+        self.assertGreater(took, 0.6)
+        self.assertLess(took, 0.7 + 0.3)
+
+    def test_clients_vanishing_mid_handshake_leave_nothing(self):
+        ctx = tls_context()
+        for i in range(30):
+            raw = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+            obj = ctx.wrap_bio(inc, outg, server_hostname="localhost")
+            try:
+                obj.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            raw.sendall(outg.read())  # the ClientHello
+            if i % 2:
+                raw.recv(100)  # part of the server's flight
+            if i % 3 == 0:
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raw.close()
+        self.assertEqual(curl_tls(self.port, "/pipeline").stdout, b"ok")
+        # stop_clean (tearDownClass) checks the sanitizers' reports
+
+    def test_concurrent_handshakes_on_both_threads(self):
+        errors = []
+
+        def client():
+            try:
+                for _ in range(5):
+                    c = TlsConn(self.srv, timeout=20)
+                    c.send(b"GET /json/3?m=2 HTTP/1.1\r\nHost: t\r\n\r\n")
+                    if json.loads(c.response()[2]) != expected_json(3, 2):
+                        errors.append("wrong body")
+                    c.close()
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class TlsStartupTest(unittest.TestCase):
+    """Certificates that cannot be used stop berth-serve at once, with a
+    message; no certificate at all gives a self-signed one."""
+
+    def start(self, **env):
+        full = dict(os.environ, PORT="0", TLS_PORT="0", HTTP_BACKEND="reactor")
+        full.update(env)
+        from berthproc import BUILD
+        return subprocess.run([os.path.join(BUILD, "serve/berth-serve")], env=full,
+                              capture_output=True, text=True, timeout=10)
+
+    def test_bad_certificates_are_fatal_with_a_message(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        other_key = os.path.join(d, "other.key")
+        subprocess.run(["openssl", "genrsa", "-out", other_key, "2048"], check=True,
+                       capture_output=True)
+        unreadable = os.path.join(d, "nothing.crt")
+        cases = [
+            ({"TLS_CERT": CERT, "TLS_KEY": ""}, "a certificate without its key"),
+            ({"TLS_CERT": unreadable, "TLS_KEY": KEY}, "cannot read the certificate"),
+            ({"TLS_CERT": CERT, "TLS_KEY": other_key}, "does not match the certificate"),
+            ({"TLS_CERT": KEY, "TLS_KEY": KEY}, "cannot read the certificate"),
+        ]
+        for env, message in cases:
+            r = self.start(**env)
+            self.assertEqual(r.returncode, 1, env)
+            self.assertIn(message, r.stderr)
+            self.assertNotIn("listening", r.stdout)
+
+    def test_no_certificate_serves_a_self_signed_one(self):
+        srv = Server(backend="reactor", env={"TLS_CERT": "", "TLS_KEY": ""})
+        try:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols(["http/1.1"])
+            s = TlsSock(srv.tls_port, ctx=ctx)
+            s.sendall(b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertIn(b"\r\n\r\nok", s.recv(4096))
+            cert = ssl.DER_cert_to_PEM_cert(s.obj.getpeercert(binary_form=True))
+            text = subprocess.run(["openssl", "x509", "-noout", "-text"], input=cert.encode(),
+                                  capture_output=True).stdout
+            self.assertIn(b"CN = localhost", text)
+            self.assertIn(b"DNS:localhost", text)
+            self.assertIn(b"prime256v1", text)
+            s.close()
+        finally:
+            stop_clean(srv, "self-signed")
+        self.assertIn("self-signed", srv.stderr_text)
+
+    def test_tls13_only(self):
+        srv = Server(backend="reactor", env={"TLS_CERT": CERT, "TLS_KEY": KEY,
+                                             "TLS_MIN_VERSION": "1.3"})
+        try:
+            with self.assertRaises(ssl.SSLError):
+                TlsSock(srv.tls_port, ctx=tls_context(max_version=ssl.TLSVersion.TLSv1_2))
+            s = TlsSock(srv.tls_port)
+            s.close()
+        finally:
+            stop_clean(srv, "tls13 only")
+
+
+for _b in BACKENDS:
+    globals()["Tls_" + _b] = type("Tls_" + _b, (TlsMixin, unittest.TestCase), {"backend": _b})
+
+if __name__ == "__main__":
+    unittest.main()
