@@ -3,6 +3,9 @@
 #include "drive.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #define MAX_SEGS 16
@@ -17,7 +20,8 @@ int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth
         berth_conn_free(c);
         return -1;
     }
-    io->fd = fd;
+    io->s.fd = fd;
+    io->s.dead = io->s.notified = 0;
     io->sock = &berth_sock_plain;
     io->engine = c;
     io->guard = NULL;
@@ -38,11 +42,41 @@ void berth_layers_thread_exit(const berth_layer *const *layers, int n)
 
 void berth_io_destroy(berth_io *io)
 {
+    io->sock->finish(&io->s);
     io->pipe->ops->free(io->pipe);
     io->pipe = NULL;
     io->engine = NULL;
-    close(io->fd);
-    io->fd = -1;
+    close(io->s.fd);
+    io->s.fd = -1;
+}
+
+/* Says once per process which path TLS records take. */
+static void handoff_log(int result)
+{
+    static atomic_int said[3];
+    if (atomic_exchange(&said[result], 1))
+        return;
+    static const char *what[] = {
+        "kernel TLS engaged: records and sendfile go through the kernel (TLS 1.3)",
+        "kernel TLS unavailable (no tls module for TCP_ULP): TLS records stay in userspace",
+        "kernel TLS refused the keys after TCP_ULP: that connection was closed",
+    };
+    fprintf(stderr, "berth: %s\n", what[result]);
+}
+
+/* A layer offers its records to the kernel (pipe.h, handoff). */
+static void handoff(berth_io *io)
+{
+    berth_pipe *p = io->pipe;
+    berth_ktls k;
+    if (!p->ops->handoff || !p->ops->handoff(p, &k))
+        return;
+    int r = berth_sock_ktls_start(&io->s, &k);
+    memset(&k, 0, sizeof k); /* keys do not linger */
+    handoff_log(r);
+    io->pipe = p->ops->handoff_done(p, r == BERTH_KTLS_OK ? 1 : r == BERTH_KTLS_UNAVAILABLE ? 0 : -1);
+    if (r == BERTH_KTLS_OK)
+        io->sock = &berth_sock_ktls;
 }
 
 static int guard_begin(berth_io *io) { return !io->guard || io->guard->begin(io->guard->ctx); }
@@ -58,7 +92,7 @@ static ssize_t write_once(berth_io *io, const berth_seg *segs, int n)
 {
     if (!segs[0].ptr) {
         uint64_t off = segs[0].off;
-        return io->sock->sendfile(io->fd, segs[0].fd, &off, segs[0].len);
+        return io->sock->sendfile(&io->s, segs[0].fd, &off, segs[0].len);
     }
     struct iovec iov[MAX_SEGS];
     int k = 0;
@@ -66,7 +100,7 @@ static ssize_t write_once(berth_io *io, const berth_seg *segs, int n)
         iov[k].iov_base = (void *)segs[k].ptr;
         iov[k].iov_len = segs[k].len;
     }
-    return io->sock->sendv(io->fd, iov, k);
+    return io->sock->sendv(&io->s, iov, k);
 }
 
 /* Inlined into the drive loop; berth_io_write is its exported form. */
@@ -85,6 +119,8 @@ static inline int write_pending(berth_io *io)
         guard_end(io);
         if (w > 0) {
             p->ops->out_done(p, (size_t)w);
+            if (p->handoff_ready)
+                return 1; /* hand the rest to the kernel first (berth_io_drive) */
             continue;
         }
         if (w < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
@@ -101,9 +137,15 @@ int berth_io_drive(berth_io *io)
     berth_pipe *p = io->pipe;
     int reads = 0;
     for (;;) {
+        if (io->pipe->handoff_ready) {
+            handoff(io);
+            p = io->pipe;
+        }
         int w = write_pending(io);
         if (w < 0)
             return BERTH_IO_CLOSED;
+        if (io->pipe->handoff_ready)
+            continue; /* before any read: the kernel takes over at this point */
         int blocked = w == 0 ? BERTH_IO_WANT_WRITE : 0;
         int st = p->ops->state(p);
         if (st == BERTH_PIPE_CLOSED)
@@ -111,7 +153,7 @@ int berth_io_drive(berth_io *io)
         if (blocked && io->blocking)
             return blocked; /* a send timeout: the caller checks deadlines */
         if (st == BERTH_PIPE_SHUTDOWN && !blocked && !io->shut) {
-            io->sock->shutdown(io->fd);
+            io->sock->shutdown(&io->s);
             io->shut = 1;
         }
         /* Input the pipe holds goes first; write completions never run
@@ -131,7 +173,7 @@ int berth_io_drive(berth_io *io)
         ssize_t n = -1;
         int err = EAGAIN;
         if (guard_begin(io)) {
-            n = io->sock->recv(io->fd, buf, cap, !io->blocking);
+            n = io->sock->recv(&io->s, buf, cap, !io->blocking);
             if (n < 0)
                 err = errno;
             guard_end(io);

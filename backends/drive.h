@@ -18,8 +18,8 @@ typedef struct berth_io_guard {
 } berth_io_guard;
 
 typedef struct berth_io {
-    int fd;
-    const berth_sock_ops *sock;
+    berth_sock s;              /* the socket (s.fd) and its state */
+    const berth_sock_ops *sock; /* plaintext, or kernel TLS after a hand-off */
     berth_pipe *pipe;          /* the top of the connection's pipe stack */
     berth_conn *engine;        /* its bottom: streams, the wake list */
     const berth_io_guard *guard; /* blocking sockets only */

@@ -98,7 +98,7 @@ static void read_timeout(fthread *t)
     unsigned want = due <= now ? 1 : due - now > READ_TIMEOUT_MAX ? READ_TIMEOUT_MAX
                                                                    : (unsigned)(due - now);
     if (t->rcvtimeo > want + 5 || t->rcvtimeo + 200 < want) {
-        set_timeout(t->io.fd, SO_RCVTIMEO, want);
+        set_timeout(t->io.s.fd, SO_RCVTIMEO, want);
         t->rcvtimeo = want;
     }
 }
@@ -188,7 +188,7 @@ static void wait_stream(fthread *t)
     int timeout = READ_TIMEOUT_MAX;
     if (next != UINT64_MAX)
         timeout = next <= now ? 0 : next - now < (uint64_t)timeout ? (int)(next - now) : timeout;
-    struct pollfd p[2] = {{t->io.fd, POLLIN | POLLRDHUP, 0}, {t->wake_fd, POLLIN, 0}};
+    struct pollfd p[2] = {{t->io.s.fd, POLLIN | POLLRDHUP, 0}, {t->wake_fd, POLLIN, 0}};
     int n = 0;
     if (io_begin(t)) {
         n = poll(p, 2, timeout);

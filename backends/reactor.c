@@ -31,7 +31,7 @@ typedef struct rworker {
 
 static void conn_close(rworker *rw, berth_io *io)
 {
-    berth_poller_del(rw->poller, io->fd);
+    berth_poller_del(rw->poller, io->s.fd);
     berth_ioset_remove(&rw->conns, io);
     berth_backend_release(rw->srv, io->refused);
     berth_io_destroy(io);

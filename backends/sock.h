@@ -1,7 +1,8 @@
 /* Socket operations: the one place where berth reads from, writes to and
  * shuts a connection's socket. A table per kind of socket, so the drive
- * loop knows none of them: plaintext here; kernel TLS needs its own recv
- * (recvmsg with the record type) and close (close_notify). */
+ * loop knows none of them: plaintext, and kernel TLS, whose reads must
+ * tell data from alerts and handshake records (recvmsg with the record
+ * type) and whose close says close_notify. */
 #ifndef BERTH_SOCK_H
 #define BERTH_SOCK_H
 
@@ -10,20 +11,38 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "../core/pipe.h"
+
+typedef struct berth_sock {
+    int fd;
+    unsigned dead : 1;     /* kernel TLS lost sync (EBADMSG): no more records */
+    unsigned notified : 1; /* close_notify went out */
+} berth_sock;
+
 typedef struct berth_sock_ops {
-    /* > 0 bytes read, 0 at EOF, -1 with errno (EAGAIN: nothing now, or a
-     * blocking socket's timeout passed; EINTR: a signal). dontwait: do not
-     * block even on a blocking socket. */
-    ssize_t (*recv)(int fd, void *buf, size_t cap, int dontwait);
+    /* > 0 bytes read, 0 at EOF (or the peer's close_notify), -1 with errno
+     * (EAGAIN: nothing now, or a blocking socket's timeout passed; EINTR:
+     * a signal). dontwait: do not block even on a blocking socket. */
+    ssize_t (*recv)(berth_sock *s, void *buf, size_t cap, int dontwait);
     /* Writes from n buffers: bytes written, or -1 with errno. */
-    ssize_t (*sendv)(int fd, const struct iovec *iov, int n);
+    ssize_t (*sendv)(berth_sock *s, const struct iovec *iov, int n);
     /* Writes len bytes of the file from *off and advances it: bytes
      * written, or -1 with errno (EIO when the file ended early). */
-    ssize_t (*sendfile)(int fd, int file, uint64_t *off, size_t len);
-    /* Shuts the write side (FIN). */
-    void (*shutdown)(int fd);
+    ssize_t (*sendfile)(berth_sock *s, int file, uint64_t *off, size_t len);
+    /* Shuts the write side (kernel TLS: after close_notify). */
+    void (*shutdown)(berth_sock *s);
+    /* The last word before the socket is closed (kernel TLS: close_notify). */
+    void (*finish)(berth_sock *s);
 } berth_sock_ops;
 
 extern const berth_sock_ops berth_sock_plain;
+extern const berth_sock_ops berth_sock_ktls;
+
+enum { BERTH_KTLS_OK, BERTH_KTLS_UNAVAILABLE, BERTH_KTLS_FAILED };
+/* Hands TX and RX record protection to the kernel (TCP_ULP "tls").
+ * BERTH_KTLS_UNAVAILABLE: the kernel has no tls module (or refuses the
+ * cipher before anything changed): the socket is as it was.
+ * BERTH_KTLS_FAILED: the socket is half converted and must be closed. */
+int berth_sock_ktls_start(berth_sock *s, const berth_ktls *k);
 
 #endif

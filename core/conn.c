@@ -713,20 +713,44 @@ void berth_conn_free(berth_conn *c)
         berth_stream_detach(s, 1);
     }
     berth_worker_forget(c->w, c);
+    free(c->tls);
     request_end(c);
     berth_outq_clear(&c->out);
     berth_pool_put(&c->w->buf_pool, c->in);
     free(c);
 }
 
-void berth_conn_set_tls(berth_conn *c, const berth_tls_info *info) { c->tls = info; }
+struct conn_tls {
+    berth_tls_info info;
+    char alpn[32];
+    char sni[256];
+};
+
+/* Copies a string of what TLS negotiated into dst (truncated to fit). */
+static berth_str tls_str_copy(char *dst, size_t cap, berth_str src)
+{
+    size_t n = src.len < cap ? src.len : cap;
+    if (n)
+        memcpy(dst, src.ptr, n);
+    berth_str out = {dst, n};
+    return out;
+}
+
+void berth_conn_set_tls(berth_conn *c, const berth_tls_info *info)
+{
+    if (!c->tls && !(c->tls = malloc(sizeof *c->tls)))
+        return; /* out of memory: berth_req_tls says no */
+    c->tls->info = *info; /* version and cipher are wolfSSL's static names */
+    c->tls->info.alpn = tls_str_copy(c->tls->alpn, sizeof c->tls->alpn, info->alpn);
+    c->tls->info.sni = tls_str_copy(c->tls->sni, sizeof c->tls->sni, info->sni);
+}
 
 int berth_req_tls(const berth_req *req, berth_tls_info *info)
 {
     const berth_conn *c = req->res.conn;
     if (!c || !c->tls)
         return 0;
-    *info = *c->tls;
+    *info = c->tls->info;
     return 1;
 }
 
@@ -752,4 +776,5 @@ static void p_free(berth_pipe *p) { berth_conn_free((berth_conn *)p); }
 static const berth_pipe_ops engine_pipe_ops = {
     p_wants_input, p_read_buf, p_read_done, p_read_idle, p_has_pending, p_pump, p_out_segs, p_out_done,
     p_state, p_deadline, p_on_timeout, p_drain, p_abort, p_free,
+    NULL, NULL, /* the engine hands nothing to the kernel */
 };

@@ -49,7 +49,7 @@ int berth_conn_waiting(const berth_conn *c);
 void berth_conn_apply_streams(berth_conn *c);
 
 /* A TLS layer above says what the connection negotiated (berth_req_tls);
- * info must stay valid while c lives. */
+ * copied, so it outlives the layer (which steps out for kernel TLS). */
 void berth_conn_set_tls(berth_conn *c, const berth_tls_info *info);
 
 /* The backend's object for this connection, found again from the wake list. */

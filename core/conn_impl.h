@@ -41,7 +41,7 @@ struct berth_conn {
     int woken;              /* on the worker's wake list */
     struct berth_conn *wake_next;
     void *backend_data;
-    const berth_tls_info *tls; /* set by a TLS layer above, or NULL */
+    struct conn_tls *tls;   /* what a TLS layer above negotiated, or NULL */
 };
 
 /* For conn_stream.c: */

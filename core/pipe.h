@@ -39,6 +39,19 @@ enum berth_pipe_state {
 
 typedef struct berth_pipe berth_pipe;
 
+/* Kernel TLS: what a TLS layer hands to the kernel for one connection
+ * (TLS 1.3 traffic secrets as keys and IVs, and the next record numbers). */
+enum { BERTH_KTLS_AES_128_GCM, BERTH_KTLS_AES_256_GCM, BERTH_KTLS_CHACHA20_POLY1305 };
+typedef struct berth_ktls_dir {
+    unsigned char key[32];
+    unsigned char iv[12];
+    unsigned char seq[8];     /* big-endian */
+} berth_ktls_dir;
+typedef struct berth_ktls {
+    int cipher;
+    berth_ktls_dir tx, rx;    /* ours (server write), the peer's */
+} berth_ktls;
+
 typedef struct berth_pipe_ops {
     /* 1 if input is wanted now; takes nothing (an idle connection holds
      * no buffer while it waits). */
@@ -69,10 +82,20 @@ typedef struct berth_pipe_ops {
     /* The socket failed: close at once. */
     void (*abort)(berth_pipe *p);
     void (*free)(berth_pipe *p);
+    /* Kernel TLS. Once a layer sets handoff_ready (all it wrote is out, all
+     * it read is used, at a record boundary), the backend asks it for the
+     * parameters (handoff: 1 and *k filled, or 0), tries them on the socket
+     * and reports with handoff_done: ok 1, the layer is gone and what it
+     * returns (the pipe below) replaces it; ok 0, the kernel has no TLS and
+     * the layer goes on in userspace; ok -1, the socket is half converted
+     * and the layer has closed. NULL in layers that cannot hand off. */
+    int (*handoff)(berth_pipe *p, berth_ktls *k);
+    berth_pipe *(*handoff_done)(berth_pipe *p, int ok);
 } berth_pipe_ops;
 
 struct berth_pipe {
     const berth_pipe_ops *ops;
+    int handoff_ready;        /* see handoff above */
 };
 
 struct berth_conn;

@@ -37,6 +37,11 @@ typedef struct tls_layer {
     int notify_sent;           /* close_notify is in `out` (or was written) */
     int stalled;               /* decryption waits for more ciphertext */
     int first_seen;            /* the first byte was checked for plaintext */
+    int handoff_tried;         /* kernel TLS was tried (or cannot be) */
+    /* The record framing of what wolfSSL has taken: where a record ends,
+     * wolfSSL holds nothing half read, and the kernel could go on. */
+    unsigned char rec_hdr[5];
+    size_t rec_hdr_have, rec_left;
     uint64_t t_start;
     /* ciphertext read and not yet taken by wolfSSL */
     char *in;
@@ -59,6 +64,30 @@ static size_t block(const tls_layer *t) { return t->w->buf_pool.block_size; }
 
 /* ---- wolfSSL's I/O, on the buffers ------------------------------------- */
 
+static void track_records(tls_layer *t, const char *p, size_t n)
+{
+    while (n) {
+        if (t->rec_left) {
+            size_t k = n < t->rec_left ? n : t->rec_left;
+            t->rec_left -= k;
+            p += k;
+            n -= k;
+            continue;
+        }
+        size_t k = 5 - t->rec_hdr_have;
+        if (k > n)
+            k = n;
+        memcpy(t->rec_hdr + t->rec_hdr_have, p, k);
+        t->rec_hdr_have += k;
+        p += k;
+        n -= k;
+        if (t->rec_hdr_have == 5) {
+            t->rec_left = (size_t)t->rec_hdr[3] << 8 | t->rec_hdr[4];
+            t->rec_hdr_have = 0;
+        }
+    }
+}
+
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 {
     (void)ssl;
@@ -68,6 +97,7 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
         return t->peer_eof ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
     size_t n = avail < (size_t)sz ? avail : (size_t)sz;
     memcpy(buf, t->in + t->in_off, n);
+    track_records(t, t->in + t->in_off, n);
     t->in_off += n;
     return (int)n;
 }
@@ -208,6 +238,19 @@ static void decrypt(tls_layer *t)
     }
 }
 
+/* Kernel TLS can take over when TLS 1.3 is up and nothing is half done
+ * here: all ciphertext written, all read given to wolfSSL up to a record's
+ * end, no plaintext waiting in wolfSSL. */
+static int handoff_possible(tls_layer *t)
+{
+    return t->state == T_OPEN && !t->handoff_tried && !t->aborted && !t->notify_sent &&
+           berth_tls_ctx_ktls(t->ctx) && wolfSSL_version(t->ssl) == TLS1_3_VERSION &&
+           (!t->out || t->out_off == t->out_len) && !t->retry_len && t->in_off == t->in_len &&
+           !t->rec_left && !t->rec_hdr_have && wolfSSL_pending(t->ssl) == 0;
+}
+
+static void check_handoff(tls_layer *t) { t->pipe.handoff_ready = handoff_possible(t); }
+
 static void advance(tls_layer *t)
 {
     if (t->state == T_HANDSHAKE)
@@ -220,6 +263,7 @@ static void advance(tls_layer *t)
         t->in = NULL;
         t->in_len = t->in_off = 0;
     }
+    check_handoff(t);
 }
 
 /* Encrypts the engine's output into `out`, a record per call (records
@@ -404,6 +448,7 @@ static void tls_out_done(berth_pipe *p, size_t n)
         t->out_len = t->out_off = 0;
         if (t->state == T_PLAIN && t->peer_eof)
             t->state = T_CLOSED;
+        check_handoff(t);
     }
 }
 
@@ -466,7 +511,6 @@ static void tls_free(berth_pipe *p)
 {
     tls_layer *t = (tls_layer *)p;
     berth_pool *pool = &t->w->buf_pool;
-    berth_conn_set_tls(t->engine, NULL);
     t->inner->ops->free(t->inner);
     wolfSSL_free(t->ssl);
     berth_pool_put(pool, t->in);
@@ -475,10 +519,71 @@ static void tls_free(berth_pipe *p)
     free(t);
 }
 
+static void put_be64(unsigned char *out, word64 v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        out[i] = (unsigned char)v;
+}
+
+static int tls_handoff(berth_pipe *p, berth_ktls *k)
+{
+    tls_layer *t = (tls_layer *)p;
+    t->pipe.handoff_ready = 0;
+    if (!handoff_possible(t))
+        return 0;
+    int bulk = wolfSSL_GetBulkCipher(t->ssl), ks = wolfSSL_GetKeySize(t->ssl);
+    if (bulk == wolfssl_aes_gcm && (ks == 16 || ks == 32))
+        k->cipher = ks == 16 ? BERTH_KTLS_AES_128_GCM : BERTH_KTLS_AES_256_GCM;
+    else if (bulk == wolfssl_chacha && ks == 32)
+        k->cipher = BERTH_KTLS_CHACHA20_POLY1305;
+    else
+        return t->handoff_tried = 1, 0; /* a cipher the kernel does not take */
+    word64 tx_seq, rx_seq;
+    const unsigned char *tx_key = wolfSSL_GetServerWriteKey(t->ssl);
+    const unsigned char *tx_iv = wolfSSL_GetServerWriteIV(t->ssl);
+    const unsigned char *rx_key = wolfSSL_GetClientWriteKey(t->ssl);
+    const unsigned char *rx_iv = wolfSSL_GetClientWriteIV(t->ssl);
+    /* The sequence getters answer !seq: only a negative answer fails. */
+    if (!tx_key || !tx_iv || !rx_key || !rx_iv || wolfSSL_GetIVSize(t->ssl) != 12 ||
+        wolfSSL_GetSequenceNumber(t->ssl, &tx_seq) < 0 ||
+        wolfSSL_GetPeerSequenceNumber(t->ssl, &rx_seq) < 0)
+        return t->handoff_tried = 1, 0;
+    memcpy(k->tx.key, tx_key, (size_t)ks);
+    memcpy(k->tx.iv, tx_iv, 12);
+    put_be64(k->tx.seq, tx_seq);
+    memcpy(k->rx.key, rx_key, (size_t)ks);
+    memcpy(k->rx.iv, rx_iv, 12);
+    put_be64(k->rx.seq, rx_seq);
+    return 1;
+}
+
+static berth_pipe *tls_handoff_done(berth_pipe *p, int ok)
+{
+    tls_layer *t = (tls_layer *)p;
+    t->handoff_tried = 1;
+    if (ok < 0) {
+        fatal(t); /* half converted: nothing can be said on this socket */
+        return p;
+    }
+    if (!ok)
+        return p; /* no kernel TLS: records stay here */
+    /* The kernel has the records: this layer steps out. Its WOLFSSL is
+     * stale (sequence numbers) and must do no more I/O: freed quietly. */
+    berth_pipe *inner = t->inner;
+    berth_pool *pool = &t->w->buf_pool;
+    wolfSSL_free(t->ssl);
+    berth_pool_put(pool, t->in);
+    berth_pool_put(pool, t->out);
+    berth_pool_put(pool, t->plain);
+    free(t);
+    return inner;
+}
+
 static const berth_pipe_ops tls_ops = {
-    tls_wants_input, tls_read_buf,  tls_read_done, tls_read_idle, tls_has_pending,
-    tls_pump,        tls_out_segs,  tls_out_done,  tls_state,     tls_deadline,
-    tls_on_timeout,  tls_drain,     tls_abort,     tls_free,
+    tls_wants_input, tls_read_buf,  tls_read_done, tls_read_idle,  tls_has_pending,
+    tls_pump,        tls_out_segs,  tls_out_done,  tls_state,      tls_deadline,
+    tls_on_timeout,  tls_drain,     tls_abort,     tls_free,       tls_handoff,
+    tls_handoff_done,
 };
 
 berth_pipe *berth_tls_wrap(void *ctx, berth_conn *engine, berth_worker *w)

@@ -29,5 +29,6 @@ void berth_tls_thread_exit(void *ctx);
 struct WOLFSSL_CTX;
 struct WOLFSSL_CTX *berth_tls_ctx_ssl(berth_tls_ctx *ctx);
 unsigned berth_tls_ctx_handshake_timeout(const berth_tls_ctx *ctx);
+int berth_tls_ctx_ktls(const berth_tls_ctx *ctx);
 
 #endif

@@ -26,6 +26,7 @@
 struct berth_tls_ctx {
     WOLFSSL_CTX *ssl_ctx;
     unsigned handshake_timeout_ms;
+    int ktls;
 };
 
 void berth_tls_config_init(berth_tls_config *t)
@@ -34,6 +35,8 @@ void berth_tls_config_init(berth_tls_config *t)
     t->port = 8443;
     t->min_version = 12;
     t->handshake_timeout_ms = 10000;
+    const char *k = getenv("BERTH_KTLS");
+    t->ktls = !(k && strcmp(k, "off") == 0);
 }
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -128,6 +131,7 @@ berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg)
     if (!t)
         return NULL;
     t->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 10000;
+    t->ktls = cfg->ktls;
     t->ssl_ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
     if (!t->ssl_ctx) {
         fail(t, "cannot create a context", NULL);
@@ -172,3 +176,4 @@ void berth_tls_thread_exit(void *ctx)
 
 struct WOLFSSL_CTX *berth_tls_ctx_ssl(berth_tls_ctx *t) { return t->ssl_ctx; }
 unsigned berth_tls_ctx_handshake_timeout(const berth_tls_ctx *t) { return t->handshake_timeout_ms; }
+int berth_tls_ctx_ktls(const berth_tls_ctx *t) { return t->ktls; }

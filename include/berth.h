@@ -232,6 +232,11 @@ typedef struct berth_tls_config {
                                     in the server's order of preference; NULL:
                                     berth's default (docs/TLS.md says why) */
     unsigned handshake_timeout_ms; /* a handshake must complete in this. 10 s */
+    int ktls;                    /* 1: after a TLS 1.3 handshake, hand the records
+                                    to kernel TLS where the kernel offers it
+                                    (then files go out with sendfile); 0: keep
+                                    them in userspace. Default 1, or 0 when
+                                    BERTH_KTLS=off is in the environment */
 } berth_tls_config;
 
 /* Fills *tls with the defaults above (port 8443, no certificate). */

@@ -14,7 +14,7 @@ DATASET = os.environ.get("BERTH_TEST_DATASET",
 CERTS = os.environ.get("BERTH_TEST_CERTS", os.path.join(ROOT, "..", "shared", "arena", "certs"))
 CERT = os.path.join(CERTS, "server.crt")
 KEY = os.path.join(CERTS, "server.key")
-BACKENDS = os.environ.get("BERTH_TEST_BACKENDS", "reactor fast libuv").split()
+BACKENDS = os.environ.get("BERTH_TEST_BACKENDS", "reactor fast libuv").replace(",", " ").split()
 
 
 class Server:

@@ -1,0 +1,70 @@
+"""Kernel TLS, for real: boots Debian's user-mode Linux (a 6.1 kernel with
+the tls module) with this machine's files as its root, runs
+tests/ktls/inside.py there (fallback without the module, then every
+backend with AES-128-GCM, AES-256-GCM and ChaCha20-Poly1305), and checks
+what it recorded. Skipped where linux.uml is not installed."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from berthproc import BACKENDS, BUILD, CERTS, DATASET, ROOT
+
+UML = shutil.which("linux.uml")
+CIPHERS = ["aes128gcm", "aes256gcm", "chacha20"]
+CHECKS = ["keep_alive", "pipelined", "finished_with_request", "client_close_notify",
+          "key_update", "file_100_mib", "clean_exit"]
+
+
+@unittest.skipUnless(UML, "linux.uml (Debian's user-mode-linux) is not installed")
+class KernelTlsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="berth-ktls-")
+        result, log = os.path.join(cls.tmp, "result.json"), os.path.join(cls.tmp, "log.txt")
+        env = {"BERTH_SRC": ROOT, "BERTH_BUILD": BUILD, "RESULT": result, "LOG": log,
+               "BERTH_TEST_CERTS": CERTS, "BERTH_TEST_DATASET": DATASET,
+               "BERTH_TEST_BACKENDS": " ".join(BACKENDS).replace(" ", ",")}
+        cmd = [UML, "mem=1536M", "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "rw",
+               "init=" + os.path.join(ROOT, "tests", "ktls", "uml-init.sh"), "con=null",
+               "con0=fd:0,fd:1"] + ["%s=%s" % kv for kv in env.items()]
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=1500)
+        cls.console = proc.stdout.decode(errors="replace")[-3000:]
+        cls.log = open(log).read() if os.path.exists(log) else ""
+        cls.records = json.load(open(result)) if os.path.exists(result) else []
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def find(self, backend, cipher, check):
+        rs = [r for r in self.records if (r["backend"], r["cipher"], r["check"]) ==
+              (backend, cipher, check)]
+        self.assertTrue(rs, "%s/%s/%s was not run\nlog:\n%s\nconsole:\n%s"
+                        % (backend, cipher, check, self.log[-3000:], self.console))
+        return rs[0]
+
+    def test_no_phase_failed(self):
+        bad = [r for r in self.records if r["check"].startswith("phase_")]
+        self.assertEqual(bad, [], self.log[-3000:])
+
+    def test_without_the_module_tls_stays_in_userspace(self):
+        for backend in BACKENDS:
+            r = self.find(backend, "-", "fallback")
+            self.assertTrue(r["ok"], r)
+
+    def test_every_backend_and_cipher_goes_through_the_kernel(self):
+        failed = []
+        for backend in BACKENDS:
+            for cipher in CIPHERS:
+                for check in CHECKS:
+                    r = self.find(backend, cipher, check)
+                    if not r["ok"]:
+                        failed.append(r)
+        self.assertEqual(failed, [], json.dumps(failed, indent=1)[:6000])
+
+
+if __name__ == "__main__":
+    unittest.main()
