@@ -22,7 +22,7 @@ def sanitizer_build():
                          capture_output=True, text=True).stdout
     return "libasan" in out or "libtsan" in out
 CIPHERS = ["aes128gcm", "aes256gcm", "chacha20"]
-CHECKS = ["keep_alive", "pipelined", "finished_with_request", "client_close_notify",
+CHECKS = ["keep_alive", "pipelined", "arena_json_tls", "finished_with_request", "client_close_notify",
           "key_update", "file_100_mib", "clean_exit"]
 
 

@@ -98,6 +98,24 @@ def keep_alive(srv, iana):
     return ok, {"info": info, "tls_stat": during}
 
 
+def arena_json_tls(srv, iana):
+    """HttpArena's json-tls checks: /json/1..50 with random m, ALPN http/1.1."""
+    from test_arena import expected_json
+    c = TlsConn(srv)
+    bad = []
+    for n in range(1, 51):
+        m = n % 7 + 1
+        c.send(b"GET /json/%d?m=%d HTTP/1.1\r\nHost: localhost:8081\r\n\r\n" % (n, m))
+        status, headers, body = c.response()
+        ctype = dict((k.lower(), v) for k, v in headers).get("content-type", "")
+        if status != 200 or not ctype.startswith("application/json") or \
+                json.loads(body) != expected_json(n, m):
+            bad.append(n)
+    alpn = c.sock.selected_alpn_protocol()
+    c.close()
+    return not bad and alpn == "http/1.1", {"bad_counts": bad, "alpn": alpn}
+
+
 def pipelined(srv, iana):
     c = TlsConn(srv)
     c.send(REQ * 16)
@@ -234,6 +252,7 @@ def ktls():
             srv = start(backend, cipher)
             try:
                 for check_name, fn in (("keep_alive", keep_alive), ("pipelined", pipelined),
+                                       ("arena_json_tls", arena_json_tls),
                                        ("finished_with_request", finished_with_request),
                                        ("client_close_notify", client_close_notify),
                                        ("key_update", key_update)):
