@@ -7,11 +7,13 @@
 
 #define MAX_SEGS 16
 
-int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth_layer *layer)
+int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth_layer *layer,
+                  const struct sockaddr *peer, socklen_t peer_len)
 {
     berth_conn *c = berth_conn_new(w, refuse);
     if (!c)
         return -1;
+    berth_conn_set_peer(c, peer, peer_len);
     io->pipe = layer ? layer->wrap(layer->ctx, c, w) : berth_conn_pipe(c);
     if (!io->pipe) {
         berth_conn_free(c);
