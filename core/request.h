@@ -87,7 +87,6 @@ enum {
     BERTH_HDR_DROP,
     BERTH_HDR_CLOSE,
     BERTH_HDR_SERVER, /* kept, and berth writes no Server of its own */
-    BERTH_HDR_DATE,   /* kept, and berth writes no Date of its own */
 };
 /* The omit bit a header check answers for (0 for other kinds). */
 unsigned berth_header_omit(int kind);

@@ -107,12 +107,11 @@ int berth_header_check(const char *name, size_t name_len, const char *value, siz
             return BERTH_HDR_INVALID; /* response splitting */
     }
     /* Framing headers belong to berth. */
-    if (ieq(name, name_len, "content-length") || ieq(name, name_len, "transfer-encoding"))
+    if (ieq(name, name_len, "content-length") || ieq(name, name_len, "transfer-encoding") ||
+        ieq(name, name_len, "date"))
         return BERTH_HDR_DROP;
     if (ieq(name, name_len, "server"))
         return BERTH_HDR_SERVER;
-    if (ieq(name, name_len, "date"))
-        return BERTH_HDR_DATE;
     if (ieq(name, name_len, "connection"))
         return has_token(value, value_len, "close") ? BERTH_HDR_CLOSE : BERTH_HDR_DROP;
     return BERTH_HDR_KEEP;
@@ -120,7 +119,7 @@ int berth_header_check(const char *name, size_t name_len, const char *value, siz
 
 unsigned berth_header_omit(int kind)
 {
-    return kind == BERTH_HDR_SERVER ? BERTH_OMIT_SERVER : kind == BERTH_HDR_DATE ? BERTH_OMIT_DATE : 0;
+    return kind == BERTH_HDR_SERVER ? BERTH_OMIT_SERVER : 0;
 }
 
 int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const char *value,
@@ -199,7 +198,7 @@ int berth_res_header_remove(berth_res *res, const char *name)
     int kind = berth_header_check(name, nlen, "", 0);
     if (kind == BERTH_HDR_INVALID)
         return -1;
-    res->omit |= berth_header_omit(kind);
+    res->omit |= berth_header_omit(kind) | (ieq(name, nlen, "date") ? BERTH_OMIT_DATE : 0);
     char *p;
     while ((p = hdr_find(res, 0, name, nlen, &len))) {
         memmove(p, p + len, (size_t)(res->hdr + res->hdr_len - (p + len)));

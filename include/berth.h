@@ -155,10 +155,11 @@ BERTH_API int berth_req_local(const berth_req *req, berth_addr *addr);
 
 /* ---- Response ---------------------------------------------------------
  * Status defaults to 200. Date, Server, Content-Length and Connection are
- * written by berth. A handler's own Server or Date header replaces berth's
- * (berth_res_header_remove omits it); its Content-Length,
- * Transfer-Encoding and Connection headers are ignored, except that
- * `Connection: close` closes the connection after this response. */
+ * written by berth. A handler's own Server header replaces berth's;
+ * berth_res_header_remove(res, "Server") or (res, "Date") leaves berth's
+ * out. A handler's Content-Length, Transfer-Encoding, Date and Connection
+ * headers are ignored, except that `Connection: close` closes the
+ * connection after this response. */
 
 BERTH_API void berth_res_status(berth_res *res, int status);
 /* Adds a header. Returns 0, or -1 if name or value holds CR, LF or NUL or

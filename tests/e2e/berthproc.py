@@ -20,14 +20,15 @@ BACKENDS = os.environ.get("BERTH_TEST_BACKENDS", "reactor fast libuv").split()
 class Server:
     """A berth-serve (or berth-test-server) process on an ephemeral port."""
 
-    def __init__(self, binary="serve/berth-serve", backend="reactor", env=None):
+    def __init__(self, binary="serve/berth-serve", backend="reactor", env=None, pass_fds=()):
         full_env = dict(os.environ, PORT="0", TLS_PORT="0", HTTP_BACKEND=backend,
                         BERTH_DATASET=DATASET)
         full_env.update(env or {})
         path = binary if os.path.isabs(binary) else os.path.join(BUILD, binary)
         self.proc = subprocess.Popen([path], env=full_env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True, pass_fds=pass_fds)
         line = self.proc.stdout.readline()
+        self.first_line = line
         m = re.search(r"http://127\.0\.0\.1:(\d+) backend=(\S+)", line)
         if not m:
             self.proc.kill()
@@ -36,6 +37,8 @@ class Server:
         self.backend = m.group(2)
         t = re.search(r"tls=https://127\.0\.0\.1:(\d+)", line)
         self.tls_port = int(t.group(1)) if t else None
+        ls = re.search(r"listeners=(\S+)", line)
+        self.listeners = ls.group(1).split(",") if ls else []
 
     def connect(self, timeout=5.0):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
@@ -53,6 +56,7 @@ class Server:
             self.proc.wait()
             code = None
         self.stderr_text = self.proc.stderr.read()
+        self.proc_stdout = self.first_line + self.proc.stdout.read()
         self.proc.stdout.close()
         self.proc.stderr.close()
         # A sanitizer build's report fails whichever test stopped the server.
