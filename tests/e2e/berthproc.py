@@ -65,6 +65,15 @@ class Server:
         return code
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 free a moment ago."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def sanitized(pid):
     """True if process pid runs a sanitizer build (whose allocator keeps
     freed memory in quarantine: its RSS says nothing about berth's)."""

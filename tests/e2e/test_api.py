@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from berthproc import (BACKENDS, BUILD, CERT, KEY, Conn, Server, TlsConn, _Prefixed, header,
+from berthproc import (BACKENDS, BUILD, CERT, KEY, Conn, Server, TlsConn, _Prefixed, free_port, header,
                        read_response, stop_clean)
 
 CERTS = {"TLS_CERT": CERT, "TLS_KEY": KEY}
@@ -36,14 +36,6 @@ def fetch_json(srv, target):
     c.close()
     assert status == 200, status
     return json.loads(body)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def ipv6_available():
