@@ -38,7 +38,8 @@ struct berth_server {
     int nlisten;            /* threads * kinds */
     int kinds;
     struct berth_listen_spec *specs; /* what each kind is (listen.h) */
-    berth_layer *layers;    /* per kind: TLS if the entry asks (wrap NULL: none) */
+    berth_layer *layers;    /* per kind: PROXY over TLS, as the entry asks (wrap NULL: none) */
+    struct berth_proxy_ctx *proxies; /* per kind: what a PROXY layer wraps */
     struct berth_tls_ctx *tls;
     berth_tls_config tls_config; /* config.tls points here */
     berth_layer tls_layer;

@@ -220,8 +220,10 @@ static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int r
             break;
         if (ol == 3 && memcmp(o, "tls", 3) == 0) {
             base.tls = 1;
+        } else if (ol == 5 && memcmp(o, "proxy", 5) == 0) {
+            base.proxy = 1;
         } else {
-            berth_logf("berth: config.listen '%s': unknown option '%.*s' (tls)", entry,
+            berth_logf("berth: config.listen '%s': unknown option '%.*s' (tls, proxy)", entry,
                        (int)ol, o);
             return -1;
         }

@@ -8,6 +8,7 @@
 
 #include "../core/addr.h"
 #include "../core/log.h"
+#include "../core/proxy.h"
 #include "../core/tls.h"
 #include "backend.h"
 #include "drive.h"
@@ -152,11 +153,20 @@ static berth_server *server_new(const berth_config *config)
     berth_engine_init(&srv->engine, &srv->config);
     srv->engine.local_addr = local_addr;
     srv->layers = calloc((size_t)srv->kinds, sizeof *srv->layers);
-    if (!srv->layers)
+    srv->proxies = calloc((size_t)srv->kinds, sizeof *srv->proxies);
+    if (!srv->layers || !srv->proxies)
         goto fail;
-    for (int k = 0; k < srv->kinds; k++)
+    for (int k = 0; k < srv->kinds; k++) {
         if (srv->specs[k].tls)
             srv->layers[k] = srv->tls_layer;
+        if (srv->specs[k].proxy) {
+            /* The header comes first on the wire: PROXY is the outer layer. */
+            srv->proxies[k].inner = srv->specs[k].tls ? &srv->tls_layer : NULL;
+            srv->layers[k].wrap = berth_proxy_wrap;
+            srv->layers[k].thread_exit = berth_proxy_thread_exit;
+            srv->layers[k].ctx = &srv->proxies[k];
+        }
+    }
 
     const char *spec = config->backend ? config->backend : getenv("HTTP_BACKEND");
     int n = 0;
@@ -275,6 +285,7 @@ void berth_server_free(berth_server *srv)
     listeners_close(srv);
     berth_listen_specs_free(srv->specs, srv->kinds);
     free(srv->layers);
+    free(srv->proxies);
     berth_tls_ctx_free(srv->tls);
     if (srv->stop_fd >= 0)
         close(srv->stop_fd);

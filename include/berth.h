@@ -399,12 +399,16 @@ typedef struct berth_config {
      *   systemd              (every socket systemd passed: LISTEN_FDS)
      *   systemd:NAME         (those named NAME: FileDescriptorName=)
      * options: tls (needs berth_config.tls for the certificate), proxy
-     * (the PROXY protocol, v1 or v2, from a load balancer). E.g.
+     * (a PROXY protocol header, v1 or v2, from a load balancer comes
+     * first; berth_req_peer reports the client it names; a connection
+     * without a valid one within header_timeout_ms is closed). E.g.
      * "[::]:8080, [::]:8443 tls, unix:/run/app.sock proxy". A bad entry
      * fails berth_server_new, naming it. */
     const char *listen;
-    const char *backend;  /* "reactor", "fast", "fast:N", "libuv"; NULL: from
-                             the HTTP_BACKEND environment variable */
+    const char *backend;  /* "reactor", "fast", "fast:N", "libuv" (a bad value
+                             fails berth_server_new); NULL: from the
+                             HTTP_BACKEND environment variable (a bad value
+                             warns and uses reactor) */
     int threads;          /* workers; 0: BERTH_THREADS or the CPU count */
 
     /* Either a router, or a single handler that gets every request. */

@@ -237,9 +237,12 @@ class TlsSock:
     ciphertext written in pieces, and whether the server's close was clean
     (close_notify: clean_close) or not."""
 
-    def __init__(self, port, timeout=5.0, ctx=None, hostname="localhost", session=None):
+    def __init__(self, port, timeout=5.0, ctx=None, hostname="localhost", session=None,
+                 preamble=b""):
         self.raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if preamble:  # bytes before the handshake: a PROXY protocol header
+            self.raw.sendall(preamble)
         self.inc, self.outg = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.obj = (ctx or tls_context()).wrap_bio(self.inc, self.outg, server_side=False,
                                                    server_hostname=hostname, session=session)

@@ -67,11 +67,17 @@ class LifetimeMixin:
         """Stats once every upload started has been reported over and the
         server holds no upload file open (fds counts those)."""
         deadline = time.monotonic() + timeout
+        calm, last = 0, None
         while True:
             st = self.stats()
-            if (st["done"] == st["started"] and st["fds"] == 0) or time.monotonic() > deadline:
+            # closed connections may still hold unread bytes: settled means
+            # nothing moved for a few polls
+            calm = calm + 1 if st == last else 0
+            last = st
+            if (st["done"] == st["started"] and st["fds"] == 0 and calm >= 3) or \
+                    time.monotonic() > deadline:
                 return st
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def test_upload_completes_and_its_state_is_released_once(self):
         before = self.settled()
@@ -409,6 +415,71 @@ class ListenMixin:
         self.assertIn("using PORT", srv.stderr_text)
 
 
+class ProxyMixin:
+    """Item 2's option: the PROXY protocol (v1 and v2) on a listener."""
+    backend = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(TEST_SERVER, backend=cls.backend,
+                         env=dict(CERTS, BERTH_LISTEN="127.0.0.1:0 proxy, 127.0.0.1:0 tls proxy",
+                                  BERTH_HEADER_TIMEOUT_MS="500"))
+        cls.tls_port = int(cls.srv.listeners[1].rsplit(":", 1)[1])
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_clean(cls.srv, "test server")
+
+    def peer_after(self, header):
+        with self.srv.connect() as s:
+            s.sendall(header + b"GET /peer HTTP/1.1\r\nHost: t\r\n\r\n")
+            r = raw_response(s)
+            return json.loads(r[2]) if r else None
+
+    def test_v1_names_the_client(self):
+        info = self.peer_after(b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\n")
+        self.assertEqual((info["peer"], info["peer_port"]), ("192.0.2.7", 56324))
+        self.assertEqual((info["local"], info["local_port"]), ("198.51.100.1", 443))
+        info = self.peer_after(b"PROXY TCP6 2001:db8::7 2001:db8::1 1000 80\r\n")
+        self.assertEqual((info["peer"], info["peer_family"]), ("2001:db8::7", 6))
+
+    def test_v2_names_the_client_local_keeps_the_socket(self):
+        sig = b"\r\n\r\n\x00\r\nQUIT\n"
+        addr = bytes([203, 0, 113, 9, 10, 0, 0, 1]) + (4321).to_bytes(2, "big") + (80).to_bytes(2, "big")
+        info = self.peer_after(sig + b"\x21\x11" + len(addr).to_bytes(2, "big") + addr)
+        self.assertEqual((info["peer"], info["peer_port"], info["local"]),
+                         ("203.0.113.9", 4321, "10.0.0.1"))
+        info = self.peer_after(sig + b"\x20\x00\x00\x00")  # LOCAL: a health check
+        self.assertEqual(info["peer"], "127.0.0.1")
+
+    def test_keep_alive_after_the_header(self):
+        c = Conn(self.srv)
+        c.send(b"PROXY TCP4 192.0.2.8 198.51.100.1 1 2\r\n")
+        for _ in range(3):
+            self.assertEqual(json.loads(get(c, b"/peer")[2])["peer"], "192.0.2.8")
+        c.close()
+
+    def test_tls_behind_the_header(self):
+        self.assertEqual(self.srv.tls_port, self.tls_port)
+        t = TlsConn(self.srv, preamble=b"PROXY TCP4 192.0.2.9 198.51.100.1 7 443\r\n")
+        info = json.loads(get(t, b"/peer")[2])
+        self.assertEqual((info["peer"], info["tls"]), ("192.0.2.9", True))
+        t.close()
+
+    def test_no_or_bad_header_is_closed_unanswered(self):
+        for data in (b"GET /peer HTTP/1.1\r\nHost: t\r\n\r\n", b"PROXY TCP4 1.2.3.4\n",
+                     b"PROXY TCP9 1.2.3.4 5.6.7.8 1 2\r\n"):
+            with self.srv.connect() as s:
+                s.sendall(data)
+                s.settimeout(3)
+                self.assertEqual(s.recv(100), b"", data)
+        with self.srv.connect() as s:  # silent: closed at the header timeout
+            s.settimeout(3)
+            t0 = time.monotonic()
+            self.assertEqual(s.recv(100), b"")
+            self.assertLess(time.monotonic() - t0, 2.5)
+
+
 class RouterMixin:
     """Item 5: wildcard and affixed parameters, decoded, over sockets."""
     backend = None
@@ -434,7 +505,8 @@ class RouterMixin:
 
 for _b in BACKENDS:
     for _name, _mixin in (("Lifetime", LifetimeMixin), ("Caller", CallerMixin),
-                          ("Hooks", HooksMixin), ("Listen", ListenMixin), ("Router", RouterMixin)):
+                          ("Hooks", HooksMixin), ("Listen", ListenMixin), ("Router", RouterMixin),
+                          ("Proxy", ProxyMixin)):
         globals()["%s_%s" % (_name, _b)] = type("%s_%s" % (_name, _b),
                                                (_mixin, unittest.TestCase), {"backend": _b})
 

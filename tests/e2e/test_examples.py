@@ -102,12 +102,16 @@ class ExamplesMixin:
             self.assertEqual((status, body), (201, b"stored %d bytes\n" % len(data)))
             self.assertEqual(ex.ask(b"GET", b"/files/a.bin")[2], data)
             # cut short: nothing is left behind, and the file descriptor is closed
+            def wait_for(cond):
+                deadline = time.monotonic() + 5
+                while not cond() and time.monotonic() < deadline:
+                    time.sleep(0.02)
             with ex.connect() as s:
                 s.sendall(b"PUT /files/b.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n"
                           + b"x" * 5000)
-            deadline = time.monotonic() + 5
-            while os.listdir(tmp) != ["a.bin"] and time.monotonic() < deadline:
-                time.sleep(0.02)
+                wait_for(lambda: len(os.listdir(tmp)) == 2)  # the upload has begun
+                self.assertEqual(len(os.listdir(tmp)), 2)
+            wait_for(lambda: os.listdir(tmp) == ["a.bin"])
             self.assertEqual(os.listdir(tmp), ["a.bin"])
             self.assertEqual(ex.ask(b"PUT", b"/files/..%2fx", b"x")[0], 400)
             with ex.connect() as s:
