@@ -30,17 +30,21 @@ struct berth_server {
     const berth_backend_ops *ops;
     char backend_name[16];
     int threads;            /* workers (reactor, libuv) or acceptors (fast) */
-    /* Per thread, `kinds` listeners: plaintext, then TLS if configured.
-     * A backend takes the fds (sets them to -1) and passes each listener's
-     * layer to berth_io_init for the connections it accepts. */
+    /* Per thread, `kinds` listeners, one for each entry of specs. A
+     * backend owns the fds it is given (closes them, sets them to -1) and
+     * passes each listener's layer to berth_io_init for the connections it
+     * accepts. */
     berth_listener *listeners; /* [thread * kinds + kind] */
     int nlisten;            /* threads * kinds */
     int kinds;
+    struct berth_listen_spec *specs; /* what each kind is (listen.h) */
+    berth_layer *layers;    /* per kind: PROXY over TLS, as the entry asks (wrap NULL: none) */
+    struct berth_proxy_ctx *proxies; /* per kind: what a PROXY layer wraps */
     struct berth_tls_ctx *tls;
     berth_tls_config tls_config; /* config.tls points here */
     berth_layer tls_layer;
-    uint16_t tls_port;
-    uint16_t port;
+    uint16_t tls_port;      /* the first TLS listener's, or 0 */
+    uint16_t port;          /* the first plaintext TCP listener's, or 0 */
     int stop_fd;            /* eventfd, readable once a stop is asked */
     atomic_int stopping;
     atomic_uint connections;
@@ -60,5 +64,8 @@ enum { BERTH_ADMIT, BERTH_REFUSE, BERTH_DROP };
 int berth_backend_admit(berth_server *srv);
 /* The connection is gone; refused: it was admitted as BERTH_REFUSE. */
 void berth_backend_release(berth_server *srv, int refused);
+/* A thread that served connections from these n listeners ends: each
+ * layer's thread_exit, once. */
+void berth_listeners_thread_exit(const berth_listener *ls, int n);
 
 #endif

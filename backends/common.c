@@ -23,3 +23,15 @@ void berth_backend_release(berth_server *srv, int refused)
     atomic_fetch_sub_explicit(refused ? &srv->refusing : &srv->connections, 1,
                               memory_order_relaxed);
 }
+
+void berth_listeners_thread_exit(const berth_listener *ls, int n)
+{
+    for (int k = 0; k < n; k++) {
+        const berth_layer *l = ls[k].layer;
+        int seen = 0;
+        for (int j = 0; j < k; j++)
+            seen |= ls[j].layer && l && ls[j].layer->ctx == l->ctx;
+        if (l && !seen && l->thread_exit)
+            l->thread_exit(l->ctx);
+    }
+}

@@ -10,11 +10,13 @@
 
 #define MAX_SEGS 16
 
-int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth_layer *layer)
+int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth_layer *layer,
+                  const struct sockaddr *peer, socklen_t peer_len)
 {
     berth_conn *c = berth_conn_new(w, refuse);
     if (!c)
         return -1;
+    berth_conn_set_peer(c, peer, peer_len);
     io->pipe = layer ? layer->wrap(layer->ctx, c, w) : berth_conn_pipe(c);
     if (!io->pipe) {
         berth_conn_free(c);
@@ -69,7 +71,12 @@ static void handoff(berth_io *io)
 {
     berth_pipe *p = io->pipe;
     berth_ktls k;
-    if (!p->ops->handoff || !p->ops->handoff(p, &k))
+    int how = p->ops->handoff ? p->ops->handoff(p, &k) : 0;
+    if (how == 2) {
+        io->pipe = p->ops->handoff_done(p, 1); /* a layer with nothing left to do */
+        return;
+    }
+    if (how != 1)
         return;
     int r = berth_sock_ktls_start(&io->s, &k);
     memset(&k, 0, sizeof k); /* keys do not linger */

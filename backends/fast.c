@@ -41,6 +41,8 @@ typedef struct fthread {
     struct fthread *next;       /* on the parked list */
     int refused;                /* fd is over the connection cap: answer 503 */
     const berth_layer *layer;   /* stacked on fd's connection (TLS), or NULL */
+    struct sockaddr_storage peer; /* fd's peer, as accept reported it */
+    socklen_t peer_len;
     const berth_layer *last_layer; /* the last non-NULL layer this thread used */
     int wake_fd;                /* eventfd: stream work from other threads */
     berth_io io;                /* the connection being served */
@@ -235,7 +237,8 @@ static void serve(fthread *t, int fd)
     t->rcvtimeo = UINT_MAX; /* none set yet: reads would block forever */
     if (t->layer)
         t->last_layer = t->layer;
-    if (berth_io_init(&t->io, &t->w, fd, admit == BERTH_REFUSE, t->layer) == 0) {
+    if (berth_io_init(&t->io, &t->w, fd, admit == BERTH_REFUSE, t->layer,
+                      (struct sockaddr *)&t->peer, t->peer_len) == 0) {
         t->io.blocking = 1;
         t->io.guard = &t->guard;
         for (;;) {
@@ -330,7 +333,8 @@ static void *conn_thread(void *arg)
 }
 
 /* Hands fd to a parked thread, or starts a new one. */
-static int dispatch(fast *f, int fd, int refused, const berth_layer *layer)
+static int dispatch(fast *f, int fd, int refused, const berth_layer *layer,
+                    const struct sockaddr_storage *peer, socklen_t peer_len)
 {
     pthread_mutex_lock(&f->lock);
     fthread *t = f->parked;
@@ -340,6 +344,8 @@ static int dispatch(fast *f, int fd, int refused, const berth_layer *layer)
         t->fd = fd;
         t->refused = refused;
         t->layer = layer;
+        t->peer = *peer;
+        t->peer_len = peer_len;
         pthread_cond_signal(&t->wake);
         pthread_mutex_unlock(&f->lock);
         return 0;
@@ -352,6 +358,8 @@ static int dispatch(fast *f, int fd, int refused, const berth_layer *layer)
         t->fd = fd;
         t->refused = refused;
         t->layer = layer;
+        t->peer = *peer;
+        t->peer_len = peer_len;
         pthread_cond_init(&t->wake, NULL);
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -386,7 +394,9 @@ static void *acceptor_main(void *arg)
     const berth_layer *layer = a->layer;
     free(a);
     while (!stopping(f)) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -399,7 +409,7 @@ static void *acceptor_main(void *arg)
         int admit = berth_backend_admit(f->srv);
         if (admit == BERTH_DROP) {
             close(fd);
-        } else if (dispatch(f, fd, admit == BERTH_REFUSE, layer) != 0) {
+        } else if (dispatch(f, fd, admit == BERTH_REFUSE, layer, &peer, plen) != 0) {
             close(fd); /* no thread for it */
             berth_backend_release(f->srv, admit == BERTH_REFUSE);
         }

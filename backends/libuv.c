@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "drive.h"
 #include "listen.h"
+#include "../core/log.h"
 
 #define SWEEP_MS 100 /* deadlines (timeouts, the stop's grace) hold to this */
 
@@ -36,8 +37,8 @@ typedef struct uworker {
     uv_timer_t sweep_timer;
     uv_timer_t user_timer; /* the next berth_stream_timer due */
     pthread_t thread;
-    berth_listener listeners[2]; /* plaintext, TLS */
-    uv_poll_t listen_polls[2];
+    berth_listener *listeners;   /* the server's, one per kind */
+    uv_poll_t *listen_polls;
     int nlisteners;
     int stopping;
     int finished;
@@ -118,7 +119,9 @@ static void on_listen(uv_poll_t *p, int status, int events)
     berth_listener *l = &uw->listeners[p - uw->listen_polls];
     tick(uw);
     while (l->fd >= 0) {
-        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -126,7 +129,8 @@ static void on_listen(uv_poll_t *p, int status, int events)
         }
         int admit = berth_backend_admit(uw->srv);
         uconn *uc = admit == BERTH_DROP ? NULL : calloc(1, sizeof *uc);
-        if (!uc || berth_io_init(&uc->io, &uw->w, fd, admit == BERTH_REFUSE, l->layer) != 0) {
+        if (!uc || berth_io_init(&uc->io, &uw->w, fd, admit == BERTH_REFUSE, l->layer,
+                                  (struct sockaddr *)&peer, plen) != 0) {
             free(uc);
             close(fd);
             if (admit != BERTH_DROP)
@@ -255,8 +259,7 @@ static void *worker_main(void *arg)
     if (!uv_is_closing((uv_handle_t *)&prepare))
         uv_close((uv_handle_t *)&prepare, NULL);
     uv_run(&uw->loop, UV_RUN_DEFAULT); /* let the closes finish */
-    const berth_layer *layers[2] = {uw->listeners[0].layer, uw->listeners[1].layer};
-    berth_layers_thread_exit(layers, uw->nlisteners);
+    berth_listeners_thread_exit(uw->listeners, uw->nlisteners);
     return NULL;
 }
 
@@ -266,7 +269,7 @@ static void wake(berth_worker *w)
     uv_async_send(&uw->wake_async);
 }
 
-static int worker_setup(uworker *uw, berth_server *srv, const berth_listener *ls, int n)
+static int worker_setup(uworker *uw, berth_server *srv, berth_listener *ls, int n)
 {
     uw->srv = srv;
     uw->nlisteners = n;
@@ -276,8 +279,11 @@ static int worker_setup(uworker *uw, berth_server *srv, const berth_listener *ls
     if (uv_loop_init(&uw->loop) != 0)
         return -1;
     uw->loop.data = uw; /* tells the worker's own handles from connections */
+    uw->listeners = ls; /* the worker closes them */
+    uw->listen_polls = calloc((size_t)n, sizeof *uw->listen_polls);
+    if (!uw->listen_polls)
+        return -1;
     for (int k = 0; k < n; k++) {
-        uw->listeners[k] = ls[k];
         if (uv_poll_init(&uw->loop, &uw->listen_polls[k], ls[k].fd) != 0)
             return -1;
         uw->listen_polls[k].data = uw;
@@ -305,16 +311,14 @@ static int libuv_start(berth_server *srv)
     for (int i = 0; i < srv->threads; i++) {
         berth_listener *ls = &srv->listeners[i * srv->kinds];
         if (worker_setup(&uws[i], srv, ls, srv->kinds) != 0) {
-            fprintf(stderr, "berth: libuv: cannot set up worker %d\n", i);
+            berth_logf("berth: libuv: cannot set up worker %d", i);
             return -1;
         }
-        for (int k = 0; k < srv->kinds; k++)
-            ls[k].fd = -1; /* the worker owns it now */
         uws[i].w.wake = wake;
     }
     for (int i = 0; i < srv->threads; i++) {
         if (pthread_create(&uws[i].thread, NULL, worker_main, &uws[i]) != 0) {
-            fprintf(stderr, "berth: libuv: cannot start thread %d\n", i);
+            berth_logf("berth: libuv: cannot start thread %d", i);
             return -1;
         }
     }
@@ -328,9 +332,12 @@ static void libuv_join(berth_server *srv)
         return;
     for (int i = 0; i < srv->threads; i++) {
         pthread_join(uws[i].thread, NULL);
-        for (int k = 0; k < uws[i].nlisteners; k++)
+        for (int k = 0; k < uws[i].nlisteners; k++) {
             if (uws[i].listeners[k].fd >= 0)
                 close(uws[i].listeners[k].fd);
+            uws[i].listeners[k].fd = -1;
+        }
+        free(uws[i].listen_polls);
         uv_loop_close(&uws[i].loop);
         berth_worker_destroy(&uws[i].w);
     }

@@ -6,10 +6,17 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include "../core/addr.h"
+#include "../core/log.h"
 
 static int listen_one(const struct sockaddr *sa, socklen_t len, int nonblock, int reuseport)
 {
@@ -75,8 +82,8 @@ int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, 
     snprintf(service, sizeof service, "%u", (unsigned)port);
     int rc = getaddrinfo(host && *host ? host : NULL, service, &hints, &ai);
     if (rc != 0) {
-        fprintf(stderr, "berth: cannot resolve listen address '%s': %s\n", host ? host : "",
-                gai_strerror(rc));
+        berth_logf("berth: cannot resolve listen address '%s': %s", host ? host : "",
+                   gai_strerror(rc));
         return -1;
     }
     struct sockaddr_storage ss;
@@ -85,8 +92,8 @@ int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, 
     freeaddrinfo(ai);
 
     if (reuseport && port_probe(&ss, len) != 0) {
-        fprintf(stderr, "berth: cannot listen on %s:%u: %s\n", host ? host : "*", (unsigned)port,
-                strerror(errno));
+        berth_logf("berth: cannot listen on %s:%u: %s", host ? host : "*", (unsigned)port,
+                   strerror(errno));
         return -1;
     }
     for (int i = 0; i < count; i++) {
@@ -94,8 +101,8 @@ int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, 
         fds[i] = reuseport || i == 0 ? listen_one((struct sockaddr *)&ss, len, nonblock, reuseport)
                                      : fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
         if (fds[i] < 0) {
-            fprintf(stderr, "berth: cannot listen on %s:%u: %s\n", host ? host : "*",
-                    (unsigned)port, strerror(errno));
+            berth_logf("berth: cannot listen on %s:%u: %s", host ? host : "*", (unsigned)port,
+                       strerror(errno));
             while (i--)
                 close(fds[i]);
             return -1;
@@ -116,4 +123,338 @@ void berth_socket_tune(int fd)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* ---- berth_config.listen ------------------------------------------------- */
+
+static int digits_to_uint(const char *s, size_t len, unsigned max, unsigned *out)
+{
+    if (len == 0 || len > 10)
+        return -1;
+    unsigned long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+/* The sockets systemd passed (sd_listen_fds(3)'s protocol: LISTEN_PID,
+ * LISTEN_FDS from fd 3 on, LISTEN_FDNAMES), those named name if set.
+ * Returns how many (into fds, at most max), or -1 with a message. */
+static int systemd_fds(const char *name, size_t name_len, int *fds, int max, const char *entry)
+{
+    const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
+    unsigned p = 0, n = 0;
+    if (!pid || !nfds || digits_to_uint(pid, strlen(pid), 0xffffffffu, &p) != 0 ||
+        digits_to_uint(nfds, strlen(nfds), 4096, &n) != 0) {
+        berth_logf("berth: config.listen '%s': no sockets from systemd (LISTEN_PID and "
+                   "LISTEN_FDS are not set)", entry);
+        return -1;
+    }
+    if ((pid_t)p != getpid()) {
+        berth_logf("berth: config.listen '%s': LISTEN_PID=%u is another process's", entry, p);
+        return -1;
+    }
+    const char *names = getenv("LISTEN_FDNAMES");
+    int count = 0;
+    for (unsigned i = 0; i < n; i++) {
+        /* The i-th name of the colon-separated list. */
+        const char *nm = names ? names : "";
+        for (unsigned k = 0; k < i && nm; k++) {
+            nm = strchr(nm, ':');
+            nm = nm ? nm + 1 : NULL;
+        }
+        size_t nl = nm ? strcspn(nm, ":") : 0;
+        if (name && (!nm || nl != name_len || memcmp(nm, name, nl) != 0))
+            continue;
+        if (count == max) {
+            berth_logf("berth: config.listen '%s': too many sockets", entry);
+            return -1;
+        }
+        fds[count++] = 3 + (int)i;
+    }
+    if (count == 0) {
+        berth_logf("berth: config.listen '%s': systemd passed no socket named '%.*s'", entry,
+                   (int)name_len, name ? name : "");
+        return -1;
+    }
+    return count;
+}
+
+/* Parses one entry [s, s + len) into *spec (systemd: into several; *n is
+ * how many were added). */
+static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int room, int *n)
+{
+    char entry[300];
+    snprintf(entry, sizeof entry, "%.*s", (int)len, s);
+    const char *end = s + len;
+    size_t alen = 0;
+    while (alen < len && s[alen] != ' ' && s[alen] != '\t')
+        alen++;
+    berth_listen_spec base;
+    memset(&base, 0, sizeof base);
+    base.fd = -1;
+    /* options */
+    for (const char *o = s + alen; o < end;) {
+        while (o < end && (*o == ' ' || *o == '\t'))
+            o++;
+        size_t ol = 0;
+        while (o + ol < end && o[ol] != ' ' && o[ol] != '\t')
+            ol++;
+        if (ol == 0)
+            break;
+        if (ol == 3 && memcmp(o, "tls", 3) == 0) {
+            base.tls = 1;
+        } else if (ol == 5 && memcmp(o, "proxy", 5) == 0) {
+            base.proxy = 1;
+        } else {
+            berth_logf("berth: config.listen '%s': unknown option '%.*s' (tls, proxy)", entry,
+                       (int)ol, o);
+            return -1;
+        }
+        o += ol;
+    }
+    const char *a = s;
+    *n = 1;
+    if (alen >= 7 && memcmp(a, "systemd", 7) == 0 && (alen == 7 || a[7] == ':')) {
+        int fds[64];
+        int k = systemd_fds(alen > 7 ? a + 8 : NULL, alen > 7 ? alen - 8 : 0, fds,
+                            room < 64 ? room : 64, entry);
+        if (k < 0)
+            return -1;
+        for (int i = 0; i < k; i++) {
+            spec[i] = base;
+            spec[i].kind = BERTH_LS_FD;
+            spec[i].fd = fds[i];
+        }
+        *n = k;
+        return 0;
+    }
+    *spec = base;
+    if (alen > 5 && memcmp(a, "unix:", 5) == 0) {
+        if (alen - 5 >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            berth_logf("berth: config.listen '%s': the path is too long", entry);
+            return -1;
+        }
+        spec->kind = BERTH_LS_UNIX;
+        spec->path = dup_n(a + 5, alen - 5);
+        return spec->path ? 0 : -1;
+    }
+    if (alen > 3 && memcmp(a, "fd:", 3) == 0) {
+        unsigned fd;
+        if (digits_to_uint(a + 3, alen - 3, 1 << 30, &fd) != 0) {
+            berth_logf("berth: config.listen '%s': fd:N needs a descriptor number", entry);
+            return -1;
+        }
+        spec->kind = BERTH_LS_FD;
+        spec->fd = (int)fd;
+        return 0;
+    }
+    spec->kind = BERTH_LS_TCP;
+    const char *colon = NULL, *host = NULL;
+    size_t host_len = 0;
+    if (alen && a[0] == '[') {
+        const char *rb = memchr(a, ']', alen);
+        if (!rb || rb + 1 >= a + alen || rb[1] != ':') {
+            berth_logf("berth: config.listen '%s': an IPv6 address is [address]:port", entry);
+            return -1;
+        }
+        host = a + 1;
+        host_len = (size_t)(rb - a - 1);
+        colon = rb + 1;
+    } else {
+        for (size_t i = 0; i < alen; i++)
+            if (a[i] == ':')
+                colon = a + i;
+        if (colon) {
+            host = a;
+            host_len = (size_t)(colon - a);
+            if (memchr(a, ':', host_len)) {
+                berth_logf("berth: config.listen '%s': write an IPv6 address in brackets: "
+                           "[::1]:8080", entry);
+                return -1;
+            }
+        }
+    }
+    const char *port = colon ? colon + 1 : a;
+    if (digits_to_uint(port, (size_t)(a + alen - port), 65535, &spec->port) != 0) {
+        berth_logf("berth: config.listen '%s': not an address (port, host:port, [v6]:port, "
+                   "unix:PATH, fd:N or systemd); ports are 0-65535", entry);
+        return -1;
+    }
+    if (colon && (host_len == 0 || (host_len == 1 && host[0] == '*')))
+        host = NULL; /* all IPv4 addresses */
+    if (host && !(spec->host = dup_n(host, host_len)))
+        return -1;
+    return 0;
+}
+
+int berth_listen_parse(const char *list, berth_listen_spec **specs, int *n)
+{
+    int cap = 8, count = 0;
+    berth_listen_spec *a = calloc((size_t)cap, sizeof *a);
+    if (!a)
+        return -1;
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        const char *e = comma ? comma : p + strlen(p);
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *t = e;
+        while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if (t == p) {
+            berth_logf("berth: config.listen '%s': an empty entry", list);
+            goto fail;
+        }
+        if (count + 64 > cap) {
+            berth_listen_spec *b = realloc(a, (size_t)(cap * 2 + 64) * sizeof *a);
+            if (!b)
+                goto fail;
+            a = b;
+            cap = cap * 2 + 64;
+        }
+        int k = 0;
+        if (entry_parse(p, (size_t)(t - p), a + count, cap - count, &k) != 0)
+            goto fail;
+        count += k;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    *specs = a;
+    *n = count;
+    return 0;
+fail:
+    berth_listen_specs_free(a, count);
+    return -1;
+}
+
+void berth_listen_specs_free(berth_listen_spec *specs, int n)
+{
+    if (!specs)
+        return;
+    for (int i = 0; i < n; i++) {
+        if (specs[i].made_path && specs[i].path[0] != '@')
+            unlink(specs[i].path);
+        free(specs[i].host);
+        free(specs[i].path);
+    }
+    free(specs);
+}
+
+static void bound_of(berth_listen_spec *spec, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    memset(&spec->bound, 0, sizeof spec->bound);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        berth_addr_from_sockaddr((struct sockaddr *)&ss, len, &spec->bound);
+}
+
+/* A Unix socket at path; a stale socket file (nobody listens) is replaced. */
+static int unix_open(berth_listen_spec *spec, int nonblock)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    size_t plen = strlen(spec->path);
+    memcpy(sa.sun_path, spec->path, plen);
+    int abstract = spec->path[0] == '@';
+    if (abstract)
+        sa.sun_path[0] = '\0';
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + (abstract ? 0 : 1));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    if (fd < 0)
+        return -1;
+    int rc = bind(fd, (struct sockaddr *)&sa, len);
+    if (rc != 0 && errno == EADDRINUSE && !abstract) {
+        struct stat st;
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && stat(spec->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+            connect(probe, (struct sockaddr *)&sa, len) != 0 && errno == ECONNREFUSED) {
+            unlink(spec->path); /* left by a server that is gone */
+            rc = bind(fd, (struct sockaddr *)&sa, len);
+        } else {
+            errno = EADDRINUSE;
+        }
+        if (probe >= 0)
+            close(probe);
+    }
+    if (rc != 0 || listen(fd, 4096) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    spec->made_path = !abstract;
+    return fd;
+}
+
+/* Checks that fd is a listening stream socket and duplicates it. */
+static int fd_adopt(int fd, int nonblock)
+{
+    int type = 0, acc = 0;
+    socklen_t l1 = sizeof type, l2 = sizeof acc;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l1) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l2) != 0 || type != SOCK_STREAM ||
+        !acc) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (d >= 0) {
+        int fl = fcntl(d, F_GETFL);
+        fcntl(d, F_SETFL, nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+    }
+    return d;
+}
+
+int berth_listen_spec_open(berth_listen_spec *spec, int count, int nonblock, int reuseport,
+                           int *fds)
+{
+    if (spec->kind == BERTH_LS_TCP) {
+        uint16_t bound;
+        if (berth_listen_open(spec->host, (uint16_t)spec->port, count, nonblock, reuseport, fds,
+                              &bound) != 0)
+            return -1;
+        bound_of(spec, fds[0]);
+        return 0;
+    }
+    fds[0] = spec->kind == BERTH_LS_UNIX ? unix_open(spec, nonblock) : fd_adopt(spec->fd, nonblock);
+    if (fds[0] < 0) {
+        if (spec->kind == BERTH_LS_UNIX)
+            berth_logf("berth: cannot listen on unix:%s: %s", spec->path, strerror(errno));
+        else
+            berth_logf("berth: fd %d is not a listening stream socket", spec->fd);
+        return -1;
+    }
+    for (int i = 1; i < count; i++) {
+        fds[i] = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
+        if (fds[i] < 0) {
+            berth_logf("berth: cannot duplicate a listener: %s", strerror(errno));
+            while (i--)
+                close(fds[i]);
+            return -1;
+        }
+    }
+    bound_of(spec, fds[0]);
+    if (spec->kind == BERTH_LS_UNIX && spec->path[0] == '@')
+        snprintf(spec->bound.text, sizeof spec->bound.text, "%s", spec->path);
+    return 0;
 }

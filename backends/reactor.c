@@ -13,6 +13,7 @@
 #include "drive.h"
 #include "listen.h"
 #include "poller.h"
+#include "../core/log.h"
 
 #define SWEEP_MS 100 /* deadlines (timeouts, the stop's grace) hold to this */
 
@@ -21,7 +22,7 @@ typedef struct rworker {
     berth_worker w;
     berth_poller *poller;
     pthread_t thread;
-    berth_listener listeners[2]; /* plaintext, TLS; their addresses tag events */
+    berth_listener *listeners;  /* the server's, one per kind; their addresses tag events */
     int nlisteners;
     int wake_fd;                /* eventfd: stream work posted by other threads */
     char stop_tag, wake_tag;    /* their addresses tag poller events */
@@ -49,7 +50,9 @@ static void driven(berth_io *io, int result, void *ctx)
 static void accept_all(rworker *rw, berth_listener *l)
 {
     while (l->fd >= 0) {
-        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -59,7 +62,8 @@ static void accept_all(rworker *rw, berth_listener *l)
         }
         int admit = berth_backend_admit(rw->srv);
         berth_io *io = admit == BERTH_DROP ? NULL : malloc(sizeof *io);
-        if (!io || berth_io_init(io, &rw->w, fd, admit == BERTH_REFUSE, l->layer) != 0) {
+        if (!io || berth_io_init(io, &rw->w, fd, admit == BERTH_REFUSE, l->layer,
+                                 (struct sockaddr *)&peer, plen) != 0) {
             free(io);
             close(fd);
             if (admit != BERTH_DROP)
@@ -119,7 +123,8 @@ static void *worker_main(void *arg)
         int stop_asked = 0;
         for (int i = 0; i < n; i++) {
             void *ptr = ev[i].ptr;
-            if (ptr == &rw->listeners[0] || ptr == &rw->listeners[1]) {
+            if ((berth_listener *)ptr >= rw->listeners &&
+                (berth_listener *)ptr < rw->listeners + rw->nlisteners) {
                 accept_all(rw, ptr);
             } else if (ptr == &rw->stop_tag) {
                 /* An eventfd is always writable: only IN means a stop. */
@@ -166,8 +171,7 @@ static void *worker_main(void *arg)
         conn_close(rw, io);
     }
     stop_listening(rw);
-    const berth_layer *layers[2] = {rw->listeners[0].layer, rw->listeners[1].layer};
-    berth_layers_thread_exit(layers, rw->nlisteners);
+    berth_listeners_thread_exit(rw->listeners, rw->nlisteners);
     return NULL;
 }
 
@@ -181,10 +185,7 @@ static int reactor_start(berth_server *srv)
         rworker *rw = &rws[i];
         rw->srv = srv;
         rw->nlisteners = srv->kinds;
-        for (int k = 0; k < srv->kinds; k++) {
-            rw->listeners[k] = srv->listeners[i * srv->kinds + k];
-            srv->listeners[i * srv->kinds + k].fd = -1; /* the worker owns it now */
-        }
+        rw->listeners = &srv->listeners[i * srv->kinds]; /* the worker closes them */
         berth_ioset_init(&rw->conns, driven, rw);
         berth_worker_init(&rw->w, &srv->engine);
         rw->w.backend = rw;
@@ -197,13 +198,13 @@ static int reactor_start(berth_server *srv)
         if (!ok || rw->wake_fd < 0 ||
             berth_poller_add(rw->poller, srv->stop_fd, &rw->stop_tag) != 0 ||
             berth_poller_add(rw->poller, rw->wake_fd, &rw->wake_tag) != 0) {
-            fprintf(stderr, "berth: reactor: cannot create a poller\n");
+            berth_logf("berth: reactor: cannot create a poller");
             return -1;
         }
     }
     for (int i = 0; i < srv->threads; i++) {
         if (pthread_create(&rws[i].thread, NULL, worker_main, &rws[i]) != 0) {
-            fprintf(stderr, "berth: reactor: cannot start thread %d\n", i);
+            berth_logf("berth: reactor: cannot start thread %d", i);
             return -1;
         }
     }

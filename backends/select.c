@@ -1,5 +1,7 @@
 #include "select.h"
 
+#include "../core/log.h"
+
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -28,6 +30,18 @@ static int parse_count(const char *s)
     return (int)v;
 }
 
+int berth_backend_valid(const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    size_t name_len = colon ? (size_t)(colon - spec) : strlen(spec);
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++) {
+        const berth_backend_ops *ops = registry[i];
+        if (strlen(ops->name) == name_len && strncmp(ops->name, spec, name_len) == 0)
+            return !colon || parse_count(colon + 1) > 0;
+    }
+    return 0;
+}
+
 const berth_backend_ops *berth_backend_select(const char *spec, int *threads)
 {
     *threads = 0;
@@ -42,15 +56,14 @@ const berth_backend_ops *berth_backend_select(const char *spec, int *threads)
         if (colon) {
             int n = parse_count(colon + 1);
             if (!n)
-                fprintf(stderr,
-                        "berth: warning: HTTP_BACKEND=%s: '%s' is not a thread count "
-                        "(1-%d); using the default\n",
+                berth_logf("berth: warning: HTTP_BACKEND=%s: '%s' is not a thread count "
+                           "(1-%d); using the default",
                         spec, colon + 1, MAX_THREADS);
             *threads = n;
         }
         return ops;
     }
-    fprintf(stderr, "berth: warning: unknown HTTP_BACKEND '%s'; using '%s'\n", spec,
+    berth_logf("berth: warning: unknown HTTP_BACKEND '%s'; using '%s'", spec,
             registry[0]->name);
     return registry[0];
 }
@@ -62,8 +75,8 @@ int berth_threads_default(void)
         int n = parse_count(env);
         if (n)
             return n;
-        fprintf(stderr, "berth: warning: BERTH_THREADS='%s' is not a thread count (1-%d); "
-                        "using the CPU count\n", env, MAX_THREADS);
+        berth_logf("berth: warning: BERTH_THREADS='%s' is not a thread count (1-%d); "
+                   "using the CPU count", env, MAX_THREADS);
     }
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) {

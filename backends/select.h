@@ -12,5 +12,7 @@ const berth_backend_ops *berth_backend_select(const char *spec, int *threads);
 /* Default worker count: BERTH_THREADS if valid (warning otherwise), else
  * the number of CPUs this process may run on. */
 int berth_threads_default(void);
+/* 1 if spec is a backend name berth_backend_select takes without a warning. */
+int berth_backend_valid(const char *spec);
 
 #endif

@@ -6,45 +6,167 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "../core/addr.h"
+#include "../core/log.h"
+#include "../core/proxy.h"
 #include "../core/tls.h"
 #include "backend.h"
+#include "drive.h"
 #include "listen.h"
 #include "select.h"
 
-berth_server *berth_server_new(const berth_config *config)
+#define MAX_THREADS 1024
+
+/* The local address of a connection's socket, asked for by a handler. */
+static int local_addr(const berth_conn *c, berth_addr *out)
 {
-    if (!config || (!config->handler && !config->router)) {
-        fprintf(stderr, "berth: a server needs a handler or a router\n");
+    const berth_io *io = berth_conn_backend_data(c);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (!io || getsockname(io->s.fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    return berth_addr_from_sockaddr((struct sockaddr *)&ss, len, out);
+}
+
+/* Checks the configuration; a message naming the first wrong field. */
+static int config_check(const berth_config *c)
+{
+    if (!c->handler && !c->router) {
+        berth_logf("berth: config: a server needs a handler or a router");
+        return -1;
+    }
+    if (c->handler && c->router) {
+        berth_logf("berth: config: set either handler or router, not both");
+        return -1;
+    }
+    struct {
+        const char *name;
+        unsigned long long v, min, max;
+    } range[] = {
+        {"port", c->port, 0, 65535},
+        {"threads", (unsigned long long)(long long)c->threads, 0, MAX_THREADS},
+        {"max_request_line", c->max_request_line, 16, 1u << 24},
+        {"max_header_bytes", c->max_header_bytes, 16, 1u << 24},
+        {"max_header_fields", c->max_header_fields, 1, 10000},
+        {"max_body", c->max_body, 1, UINT64_MAX},
+        {"header_timeout_ms", c->header_timeout_ms, 1, UINT32_MAX},
+        {"body_timeout_ms", c->body_timeout_ms, 1, UINT32_MAX},
+        {"idle_timeout_ms", c->idle_timeout_ms, 1, UINT32_MAX},
+        {"write_timeout_ms", c->write_timeout_ms, 1, UINT32_MAX},
+        {"max_connections", c->max_connections, 1, UINT32_MAX},
+        {"max_stream_buffer", c->max_stream_buffer, 1, SIZE_MAX},
+        {"reuseport", (unsigned long long)(long long)c->reuseport, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
+        if (range[i].v < range[i].min || range[i].v > range[i].max) {
+            if (range[i].name[0] == 't' || range[i].name[0] == 'r')
+                berth_logf("berth: config.%s: %lld is out of range (%llu-%llu)", range[i].name,
+                           (long long)range[i].v, range[i].min, range[i].max);
+            else
+                berth_logf("berth: config.%s: %llu is out of range (%llu-%llu)", range[i].name,
+                           range[i].v, range[i].min, range[i].max);
+            return -1;
+        }
+    }
+    if (c->tls && c->tls->port > 65535) {
+        berth_logf("berth: config.tls->port: %u is out of range (0-65535)", c->tls->port);
+        return -1;
+    }
+    if (c->tls && c->tls->min_version != 0 && c->tls->min_version != 12 &&
+        c->tls->min_version != 13) {
+        berth_logf("berth: config.tls->min_version: %d is not 12 or 13", c->tls->min_version);
+        return -1;
+    }
+    if (c->backend && !berth_backend_valid(c->backend)) {
+        berth_logf("berth: config.backend: '%s' is not a backend (reactor, fast, fast:N with "
+                   "N 1-%d, libuv)", c->backend, MAX_THREADS);
+        return -1;
+    }
+    return 0;
+}
+
+/* The listeners: config.listen, or host:port and the TLS port. */
+static int specs_make(berth_server *srv)
+{
+    const berth_config *c = &srv->config;
+    if (c->listen) {
+        if (berth_listen_parse(c->listen, &srv->specs, &srv->kinds) != 0)
+            return -1;
+        for (int k = 0; k < srv->kinds; k++) {
+            if (srv->specs[k].tls && !c->tls) {
+                berth_logf("berth: config.listen: a tls listener needs config.tls (the "
+                           "certificate)");
+                return -1;
+            }
+        }
+        return 0;
+    }
+    srv->kinds = c->tls ? 2 : 1;
+    srv->specs = calloc((size_t)srv->kinds, sizeof *srv->specs);
+    if (!srv->specs)
+        return -1;
+    for (int k = 0; k < srv->kinds; k++) {
+        berth_listen_spec *s = &srv->specs[k];
+        s->kind = BERTH_LS_TCP;
+        s->fd = -1;
+        s->port = k ? c->tls->port : c->port;
+        s->tls = k == 1;
+        if (c->host && *c->host && !(s->host = strdup(c->host)))
+            return -1;
+    }
+    return 0;
+}
+
+static berth_server *server_new(const berth_config *config)
+{
+    if (!config) {
+        berth_logf("berth: config: NULL");
         return NULL;
     }
-    if (config->max_header_fields == 0 || config->max_request_line < 16 ||
-        config->max_header_bytes < 16 || config->max_header_bytes > (1u << 24) ||
-        config->max_request_line > (1u << 24)) {
-        fprintf(stderr, "berth: invalid request limits\n");
+    if (config_check(config) != 0)
         return NULL;
-    }
     berth_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return NULL;
+    srv->stop_fd = -1;
     srv->config = *config;
     if (!srv->config.host)
         srv->config.host = "0.0.0.0";
-    srv->kinds = 1;
-    if (config->tls) {
+    if (specs_make(srv) != 0)
+        goto fail;
+    int tls_used = 0;
+    for (int k = 0; k < srv->kinds; k++)
+        tls_used |= srv->specs[k].tls;
+    if (!tls_used)
+        srv->config.tls = NULL; /* no TLS listener: the certificate is not needed */
+    if (srv->config.tls) {
         /* Certificates are read now, so that a bad one fails here. */
         srv->tls = berth_tls_ctx_new(config->tls);
-        if (!srv->tls) {
-            free(srv);
-            return NULL;
-        }
+        if (!srv->tls)
+            goto fail;
         srv->tls_config = *config->tls;
         srv->config.tls = &srv->tls_config;
         srv->tls_layer.wrap = berth_tls_wrap;
         srv->tls_layer.thread_exit = berth_tls_thread_exit;
         srv->tls_layer.ctx = srv->tls;
-        srv->kinds = 2;
     }
     berth_engine_init(&srv->engine, &srv->config);
+    srv->engine.local_addr = local_addr;
+    srv->layers = calloc((size_t)srv->kinds, sizeof *srv->layers);
+    srv->proxies = calloc((size_t)srv->kinds, sizeof *srv->proxies);
+    if (!srv->layers || !srv->proxies)
+        goto fail;
+    for (int k = 0; k < srv->kinds; k++) {
+        if (srv->specs[k].tls)
+            srv->layers[k] = srv->tls_layer;
+        if (srv->specs[k].proxy) {
+            /* The header comes first on the wire: PROXY is the outer layer. */
+            srv->proxies[k].inner = srv->specs[k].tls ? &srv->tls_layer : NULL;
+            srv->layers[k].wrap = berth_proxy_wrap;
+            srv->layers[k].thread_exit = berth_proxy_thread_exit;
+            srv->layers[k].ctx = &srv->proxies[k];
+        }
+    }
 
     const char *spec = config->backend ? config->backend : getenv("HTTP_BACKEND");
     int n = 0;
@@ -52,11 +174,19 @@ berth_server *berth_server_new(const berth_config *config)
     snprintf(srv->backend_name, sizeof srv->backend_name, "%s", srv->ops->name);
     srv->threads = n ? n : config->threads > 0 ? config->threads : berth_threads_default();
     srv->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (srv->stop_fd < 0) {
-        berth_tls_ctx_free(srv->tls);
-        free(srv);
-        return NULL;
-    }
+    if (srv->stop_fd < 0)
+        goto fail;
+    return srv;
+fail:
+    berth_server_free(srv);
+    return NULL;
+}
+
+berth_server *berth_server_new(const berth_config *config)
+{
+    berth_log_use(config ? config->log : NULL, config ? config->log_user : NULL);
+    berth_server *srv = server_new(config);
+    berth_log_use(NULL, NULL);
     return srv;
 }
 
@@ -71,7 +201,7 @@ static void listeners_close(berth_server *srv)
     srv->listeners = NULL;
 }
 
-int berth_server_start(berth_server *srv)
+static int server_start(berth_server *srv)
 {
     if (srv->started)
         return -1;
@@ -87,15 +217,19 @@ int berth_server_start(berth_server *srv)
         goto fail;
     for (int i = 0; i < srv->nlisten; i++)
         srv->listeners[i].fd = -1;
+    srv->port = srv->tls_port = 0;
     for (int k = 0; k < srv->kinds; k++) {
-        uint16_t port = k ? srv->config.tls->port : srv->config.port;
-        if (berth_listen_open(srv->config.host, port, n, 1, srv->config.reuseport, fds,
-                              k ? &srv->tls_port : &srv->port) != 0)
+        berth_listen_spec *s = &srv->specs[k];
+        if (berth_listen_spec_open(s, n, 1, srv->config.reuseport, fds) != 0)
             goto fail;
         for (int i = 0; i < n; i++) {
             srv->listeners[i * srv->kinds + k].fd = fds[i];
-            srv->listeners[i * srv->kinds + k].layer = k ? &srv->tls_layer : NULL;
+            srv->listeners[i * srv->kinds + k].layer =
+                srv->layers[k].wrap ? &srv->layers[k] : NULL;
         }
+        uint16_t *port = s->tls ? &srv->tls_port : &srv->port;
+        if (!*port && s->bound.family != BERTH_AF_UNIX && s->bound.family)
+            *port = s->bound.port;
     }
     free(fds);
     if (srv->ops->start(srv) != 0)
@@ -106,6 +240,14 @@ fail:
     free(fds);
     listeners_close(srv);
     return -1;
+}
+
+int berth_server_start(berth_server *srv)
+{
+    berth_log_use(srv->config.log, srv->config.log_user);
+    int rc = server_start(srv);
+    berth_log_use(NULL, NULL);
+    return rc;
 }
 
 void berth_server_wait(berth_server *srv)
@@ -141,8 +283,12 @@ void berth_server_free(berth_server *srv)
         berth_server_wait(srv);
     }
     listeners_close(srv);
+    berth_listen_specs_free(srv->specs, srv->kinds);
+    free(srv->layers);
+    free(srv->proxies);
     berth_tls_ctx_free(srv->tls);
-    close(srv->stop_fd);
+    if (srv->stop_fd >= 0)
+        close(srv->stop_fd);
     free(srv);
 }
 
@@ -150,3 +296,15 @@ uint16_t berth_server_port(const berth_server *srv) { return srv->port; }
 uint16_t berth_server_tls_port(const berth_server *srv) { return srv->tls_port; }
 const char *berth_server_backend(const berth_server *srv) { return srv->backend_name; }
 int berth_server_threads(const berth_server *srv) { return srv->threads; }
+
+int berth_server_listener(const berth_server *srv, size_t i, berth_listener_info *info)
+{
+    if (i >= (size_t)srv->kinds)
+        return 0;
+    const berth_listen_spec *s = &srv->specs[i];
+    memset(info, 0, sizeof *info);
+    info->addr = s->bound;
+    info->tls = s->tls;
+    info->proxy = s->proxy;
+    return 1;
+}

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "router.h"
 #include "serialize.h"
@@ -13,6 +14,7 @@
 #define LINGER_MAX_BYTES (1u << 20)
 
 static void process(berth_conn *c);
+static void response_write(berth_conn *c, struct berth_req *req, int keep_alive);
 
 static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
 
@@ -34,14 +36,160 @@ void berth_conn_abort(berth_conn *c) { berth_conn_kill(c); }
 
 int berth_conn_waiting(const berth_conn *c) { return c->phase == P_WAIT; }
 
+/* ---- the request's lifetime (berth_exch) -------------------------------- */
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void exch_begin(berth_conn *c)
+{
+    berth_exch *x = &c->x;
+    x->live = 1;
+    x->due = 0;
+    x->status = 0;
+    x->fn = NULL;
+    x->data = NULL;
+    x->bytes = 0;
+    x->t0_us = c->w->engine->after ? now_us() : 0;
+}
+
+/* A deferred response outlives its request's memory: what the callbacks
+ * will be told is copied (only when one is set). */
+static void exch_keep(berth_conn *c, const struct berth_req *req)
+{
+    berth_exch *x = &c->x;
+    if (!x->live || !(x->fn || c->w->engine->after) || !req->head_ok)
+        return;
+    x->method_len = req->head.method.len;
+    x->target_len = req->head.target.len;
+    x->minor = req->head.minor;
+    x->body_received = req->body_received;
+    x->copy = malloc(x->method_len + x->target_len + 1);
+    if (x->copy) {
+        memcpy(x->copy, req->head.method.ptr, x->method_len);
+        memcpy(x->copy + x->method_len, req->head.target.ptr, x->target_len);
+    }
+}
+
+/* The request is over: its callbacks run, once. */
+static void exch_end(berth_conn *c, int outcome)
+{
+    berth_exch *x = &c->x;
+    if (!x->live)
+        return;
+    x->live = x->due = 0;
+    const berth_engine *e = c->w->engine;
+    if (x->fn || e->after) {
+        berth_done d;
+        memset(&d, 0, sizeof d);
+        d.outcome = outcome;
+        d.status = x->status;
+        d.bytes_sent = x->bytes;
+        d.data = x->data;
+        d.tls = c->tls != NULL;
+        d.method.ptr = d.target.ptr = "";
+        const struct berth_req *req = c->req;
+        if (req && req->head_ok) {
+            d.method = req->head.method;
+            d.target = req->head.target;
+            d.version_minor = req->head.minor;
+            d.body_received = req->body_received;
+        } else if (x->copy) {
+            d.method.ptr = x->copy;
+            d.method.len = x->method_len;
+            d.target.ptr = x->copy + x->method_len;
+            d.target.len = x->target_len;
+            d.version_minor = x->minor;
+            d.body_received = x->body_received;
+        }
+        berth_addr peer;
+        d.peer = berth_caddr_get(&c->peer, &peer) ? &peer : NULL;
+        d.duration_us = x->t0_us ? now_us() - x->t0_us : 0;
+        berth_done_fn fn = x->fn;
+        x->fn = NULL;
+        if (fn)
+            fn(&d, x->arg);
+        if (e->after)
+            e->after(&d, e->hook_user);
+    }
+    if (x->copy) {
+        free(x->copy);
+        x->copy = NULL;
+    }
+}
+
+void berth_exch_due(berth_conn *c)
+{
+    if (c->x.live)
+        c->x.due = 1;
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* berth's answer to an error, in res: the error hook's body, or the reason
+ * as text. The status stays whatever the hook does. */
+static void error_fill(berth_conn *c, berth_req *req, berth_res *res, int status)
+{
+    const berth_engine *e = c->w->engine;
+    res->status = status;
+    if (e->on_error) {
+        e->on_error(req, res, status, e->hook_user);
+        res->status = status;
+        if (res->body || res->body_fd >= 0)
+            return;
+    }
+    if (!berth_res_has_header(res, "Content-Type"))
+        berth_res_header(res, "Content-Type", "text/plain; charset=utf-8");
+    const char *reason = berth_status_reason(status);
+    size_t n = strlen(reason);
+    char *body = berth_res_body_reserve(res, n + 1);
+    if (body) {
+        memcpy(body, reason, n);
+        body[n] = '\n';
+    }
+}
+
+/* An error answered through the error hook: in the request's response
+ * (headers a before hook set stay), or one made for it. */
+static int error_hooked(berth_conn *c, int status)
+{
+    struct berth_req *req = c->req, *tmp = NULL;
+    if (req) {
+        berth_res_body_drop(&req->res);
+    } else {
+        tmp = berth_pool_get(&c->w->req_pool);
+        if (!tmp)
+            return berth_ser_error(&c->out, status);
+        memset(tmp, 0, sizeof *tmp);
+        berth_res_init(&tmp->res, c, &c->w->buf_pool);
+    }
+    struct berth_req *r = req ? req : tmp;
+    error_fill(c, req && req->head_ok ? req : NULL, &r->res, status);
+    response_write(c, r, 0);
+    if (tmp) {
+        berth_res_release(&tmp->res);
+        berth_pool_put(&c->w->req_pool, tmp);
+    }
+    return c->phase == P_CLOSED ? -1 : 0;
+}
+
 /* Queues berth's answer to an error and reads no further request. */
 static void conn_error(berth_conn *c, int status)
 {
-    if (berth_ser_error(&c->out, status) != 0) {
+    const berth_engine *e = c->w->engine;
+    if (!c->x.live && e->after)
+        exch_begin(c); /* no request was read: the after hook still hears of it */
+    if ((e->on_error ? error_hooked(c, status) : berth_ser_error(&c->out, status)) != 0) {
         berth_conn_kill(c);
         return;
     }
     c->no_more = 1;
+    c->x.status = status;
+    exch_end(c, BERTH_DONE_REJECTED);
 }
 
 /* ---- responses ----------------------------------------------------------- */
@@ -86,8 +234,10 @@ static void response_write(berth_conn *c, struct berth_req *req, int keep_alive)
                        !within(res->body, req->body_buf, req->body_cap);
         }
     }
+    c->x.status = res->status;
+    c->x.bytes = req->is_head || !berth_ser_status_has_body(res->status) ? 0 : b.len;
     if (berth_ser_response(&c->out, res->status, res->hdr, res->hdr_len, NULL, 0, &b,
-                           !req->is_head, keep_alive) != 0)
+                           !req->is_head, keep_alive, res->omit) != 0)
         berth_conn_kill(c);
 }
 
@@ -119,10 +269,12 @@ static void request_end(berth_conn *c)
     berth_head_scan_reset(&c->scan);
 }
 
+/* Answers an error for the request in progress (the error hook sees it),
+ * then ends it. */
 static void request_fail(berth_conn *c, int status)
 {
-    request_end(c);
     conn_error(c, status);
+    request_end(c);
 }
 
 /* 1 if bytes of a further request have been read (not just the empty
@@ -151,6 +303,7 @@ static void dispatch(berth_conn *c)
     if (req->res.deferred) {
         /* The stream holds what the response needs; the request block (and
          * an emptied input buffer) go back to the pool meanwhile. */
+        exch_keep(c, req);
         request_end(c);
         if (c->phase == P_WAIT && c->in_off == c->in_len) {
             c->in_off = c->in_len = 0;
@@ -162,6 +315,7 @@ static void dispatch(berth_conn *c)
     response_write(c, req, keep_alive);
     if (!keep_alive)
         c->no_more = 1;
+    exch_end(c, req->rejected ? BERTH_DONE_REJECTED : BERTH_DONE_COMPLETED);
     request_end(c);
     if (c->in_off == c->in_len)
         c->t_idle = now(c);
@@ -203,8 +357,12 @@ static int body_deliver(berth_conn *c, struct berth_req *req, const char *data, 
 {
     req->body_received += n;
     if (req->streaming) {
-        if (req->on_body && req->on_body(req, data, n, req->user) != 0)
-            return 400;
+        if (req->on_body) {
+            req->piece = n;
+            int rc = req->on_body(req, data, n, req->user);
+            if (rc)
+                return rc >= 400 && rc <= 599 ? rc : 400;
+        }
         return 0;
     }
     return body_buf_append(c, req, data, n) == 0 ? 0 : 500;
@@ -275,7 +433,7 @@ static int body_step(berth_conn *c)
             const char *data = NULL;
             size_t dlen = 0;
             int rc = berth_chunked_next(&req->chunked, c->in + c->body_pos, c->in_len - c->body_pos,
-                                        &used, &data, &dlen, e->max_body, e->max_header_bytes);
+                                        &used, &data, &dlen, req->max_body, e->max_header_bytes);
             c->body_pos += used;
             if (rc == BERTH_CHUNKED_DATA) {
                 rc = body_deliver(c, req, data, dlen);
@@ -313,22 +471,23 @@ static void body_complete(berth_conn *c)
     dispatch(c);
 }
 
-/* Prepares the default answer for an unrouted request (404/405). */
-static void route_error(struct berth_req *req, int status, const char *allow)
+/* The request is answered without a handler: any body is read and
+ * dropped first. */
+static void answered(struct berth_req *req)
 {
-    const char *reason = berth_status_reason(status);
-    berth_res_status(&req->res, status);
+    req->handler = NULL;
+    req->streaming = 1;
+    req->on_body = NULL;
+}
+
+/* Prepares the default answer for an unrouted request (404/405). */
+static void route_error(berth_conn *c, struct berth_req *req, int status, const char *allow)
+{
     if (status == 405)
         berth_res_header(&req->res, "Allow", allow);
-    berth_res_header(&req->res, "Content-Type", "text/plain; charset=utf-8");
-    char body[64];
-    size_t n = strlen(reason);
-    memcpy(body, reason, n);
-    body[n++] = '\n';
-    berth_res_body(&req->res, body, n);
-    req->handler = NULL; /* answered by berth */
-    req->streaming = 1;  /* any body is read and dropped */
-    req->on_body = NULL;
+    error_fill(c, req, &req->res, status);
+    answered(req);
+    req->rejected = 1;
 }
 
 /* A complete head of head_len bytes sits at in + in_off. */
@@ -342,11 +501,13 @@ static void request_start(berth_conn *c, size_t head_len)
     }
     memset(req, 0, sizeof *req);
     c->req = req;
+    exch_begin(c);
     req->head.headers = req->headers;
     req->head.max_headers = e->max_header_fields;
     berth_res_init(&req->res, c, &c->w->buf_pool);
 
     int rc = berth_head_parse(c->in + c->in_off, head_len, &req->head);
+    req->head_ok = rc == 0;
     if (!rc)
         rc = berth_req_framing(req);
     if (!rc)
@@ -357,17 +518,21 @@ static void request_start(berth_conn *c, size_t head_len)
     }
     req->is_head = req->head.method.len == 4 && memcmp(req->head.method.ptr, "HEAD", 4) == 0;
 
-    if (e->router) {
+    if (e->before && e->before(req, &req->res, e->hook_user) != 0) {
+        answered(req); /* the hook answered it */
+    } else if (e->router) {
         char allow[128];
         rc = berth_router_match(e->router, req, allow, sizeof allow);
         if (rc)
-            route_error(req, rc, allow);
+            route_error(c, req, rc, allow);
     } else {
         req->handler = e->handler;
         req->user = e->user;
     }
+    if (!req->max_body)
+        req->max_body = e->max_body;
 
-    if (req->body_mode == BERTH_BODY_LENGTH && req->content_length > e->max_body) {
+    if (req->body_mode == BERTH_BODY_LENGTH && req->content_length > req->max_body) {
         request_fail(c, 413);
         return;
     }
@@ -425,6 +590,8 @@ static void process(berth_conn *c)
     if (c->busy || c->dispatching)
         return;
     c->busy = 1;
+    if (c->x.due)
+        exch_end(c, BERTH_DONE_COMPLETED); /* a deferred response ended */
     c->held = 0;
     for (;;) {
         if (c->phase == P_HEAD) {
@@ -597,7 +764,11 @@ void berth_conn_read_done(berth_conn *c, size_t n)
     if (n == 0) {
         c->peer_eof = 1;
         if (c->phase == P_BODY || c->phase == P_WAIT) {
-            /* The client went away before its response: nobody to answer. */
+            /* The client went away before its response: nobody to answer.
+             * (A deferred response hears of it once its stream has, when
+             * the connection is freed.) */
+            if (c->phase == P_BODY)
+                exch_end(c, BERTH_DONE_ABORTED);
             request_end(c);
             berth_conn_kill(c);
             return;
@@ -611,7 +782,7 @@ void berth_conn_read_done(berth_conn *c, size_t n)
 
 int berth_conn_has_pending(const berth_conn *c)
 {
-    return c->held && c->phase == P_HEAD && !backlog(c);
+    return (c->held && c->phase == P_HEAD && !backlog(c)) || c->x.due;
 }
 
 void berth_conn_pump(berth_conn *c)
@@ -672,8 +843,7 @@ void berth_conn_on_timeout(berth_conn *c)
         return;
     }
     if (c->phase == P_BODY || c->head_started) {
-        request_end(c);
-        conn_error(c, 408);
+        request_fail(c, 408);
         berth_conn_settle(c);
         return;
     }
@@ -713,6 +883,10 @@ void berth_conn_free(berth_conn *c)
         berth_stream_detach(s, 1);
     }
     berth_worker_forget(c->w, c);
+    if (c->x.due)
+        exch_end(c, BERTH_DONE_COMPLETED);
+    else
+        exch_end(c, c->draining && !c->peer_eof ? BERTH_DONE_STOPPED : BERTH_DONE_ABORTED);
     free(c->tls);
     request_end(c);
     berth_outq_clear(&c->out);
@@ -745,13 +919,58 @@ void berth_conn_set_tls(berth_conn *c, const berth_tls_info *info)
     c->tls->info.sni = tls_str_copy(c->tls->sni, sizeof c->tls->sni, info->sni);
 }
 
+void berth_conn_set_peer(berth_conn *c, const struct sockaddr *sa, socklen_t len)
+{
+    berth_caddr_set(&c->peer, sa, len);
+}
+
+void berth_conn_set_addrs(berth_conn *c, const struct sockaddr *peer, socklen_t peer_len,
+                          const struct sockaddr *local, socklen_t local_len)
+{
+    if (peer)
+        berth_caddr_set(&c->peer, peer, peer_len);
+    if (local)
+        berth_caddr_set(&c->local, local, local_len);
+}
+
 int berth_req_tls(const berth_req *req, berth_tls_info *info)
 {
     const berth_conn *c = req->res.conn;
     if (!c || !c->tls)
         return 0;
-    *info = c->tls->info;
+    if (info)
+        *info = c->tls->info;
     return 1;
+}
+
+int berth_req_peer(const berth_req *req, berth_addr *addr)
+{
+    const berth_conn *c = req->res.conn;
+    return c ? berth_caddr_get(&c->peer, addr) : 0;
+}
+
+int berth_req_local(const berth_req *req, berth_addr *addr)
+{
+    const berth_conn *c = req->res.conn;
+    if (!c)
+        return 0;
+    if (c->local.family)
+        return berth_caddr_get(&c->local, addr);
+    const berth_engine *e = c->w->engine;
+    memset(addr, 0, sizeof *addr);
+    return e->local_addr ? e->local_addr(c, addr) : 0;
+}
+
+void berth_req_set_data(berth_req *req, void *data) { req->res.conn->x.data = data; }
+void *berth_req_data(const berth_req *req) { return req->res.conn->x.data; }
+
+void berth_req_on_done(berth_req *req, berth_done_fn fn, void *arg)
+{
+    berth_exch *x = &req->res.conn->x;
+    x->fn = fn;
+    x->arg = arg;
+    if (fn && !x->t0_us)
+        x->t0_us = now_us();
 }
 
 void *berth_conn_backend_data(const berth_conn *c) { return c->backend_data; }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "engine.h"
 #include "pipe.h"
@@ -47,6 +48,12 @@ int berth_conn_waiting(const berth_conn *c);
 /* Applies the stream operations other threads queued for c. Backends call
  * it for each connection berth_worker_next_woken returns. */
 void berth_conn_apply_streams(berth_conn *c);
+
+/* The peer's socket address, from accept (berth_req_peer). */
+void berth_conn_set_peer(berth_conn *c, const struct sockaddr *sa, socklen_t len);
+/* Both ends as a PROXY protocol header reported them (either may be NULL). */
+void berth_conn_set_addrs(berth_conn *c, const struct sockaddr *peer, socklen_t peer_len,
+                          const struct sockaddr *local, socklen_t local_len);
 
 /* A TLS layer above says what the connection negotiated (berth_req_tls);
  * copied, so it outlives the layer (which steps out for kernel TLS). */

@@ -4,11 +4,31 @@
 #ifndef BERTH_CONN_IMPL_H
 #define BERTH_CONN_IMPL_H
 
+#include "addr.h"
 #include "conn.h"
 #include "outq.h"
 #include "parse.h"
 #include "request.h"
 #include "stream.h"
+
+/* The request in progress, from its head's arrival until it is over (its
+ * response queued whole, or the request ended otherwise): what completion
+ * callbacks (berth_req_on_done, the after hook) are told. A connection has
+ * one at a time: the next request is not parsed before the last is over. */
+typedef struct berth_exch {
+    unsigned live : 1;      /* a request is in progress */
+    unsigned due : 1;       /* its deferred response completed: report at the next pump */
+    int status;             /* the status sent or started */
+    berth_done_fn fn;       /* berth_req_on_done */
+    void *arg;
+    void *data;             /* berth_req_data */
+    uint64_t t0_us;         /* when it began, if a callback wants a duration */
+    uint64_t bytes;         /* body bytes queued */
+    uint64_t body_received;
+    int minor;
+    char *copy;             /* method and target, kept for a deferred response */
+    size_t method_len, target_len;
+} berth_exch;
 
 /* P_WAIT: the handler deferred its response; input is held, not parsed. */
 enum berth_conn_phase { P_HEAD, P_BODY, P_WAIT, P_LINGER, P_CLOSED };
@@ -42,6 +62,8 @@ struct berth_conn {
     struct berth_conn *wake_next;
     void *backend_data;
     struct conn_tls *tls;   /* what a TLS layer above negotiated, or NULL */
+    berth_exch x;
+    berth_caddr peer, local; /* local: unknown until asked, or from PROXY */
 };
 
 /* For conn_stream.c: */
@@ -52,5 +74,8 @@ int berth_conn_drain_keeps_alive(const berth_conn *c);
 void berth_conn_settle(berth_conn *c);
 /* The connection failed: closes, and tells a stream it is gone. */
 void berth_conn_kill(berth_conn *c);
+/* The request's deferred response completed: callbacks run at the next
+ * pump (not inside the berth call that ended it). */
+void berth_exch_due(berth_conn *c);
 
 #endif

@@ -26,7 +26,7 @@ berth_stream *berth_res_defer(berth_res *res)
      * is serialized (stream_keep_alive). */
     int keep_alive = req->keep_alive && !res->close;
     berth_stream *s = berth_stream_new(&sink, c, c->w, res->status, res->hdr, res->hdr_len,
-                                       req->is_head, keep_alive);
+                                       res->omit, req->is_head, keep_alive);
     if (!s)
         return NULL;
     s->chunked = req->head.minor >= 1;
@@ -66,6 +66,7 @@ static void stream_finish(berth_conn *c)
     if (!s->keep_alive || !berth_conn_drain_keeps_alive(c))
         c->no_more = 1;
     berth_stream_detach(s, 0);
+    berth_exch_due(c);
     if (c->phase == P_WAIT)
         c->phase = P_HEAD;
     c->held = 1; /* input read during the wait, or the peer's EOF */
@@ -106,8 +107,9 @@ static int stream_start(berth_conn *c, berth_stream *s, int status, const char *
     if (frame == BERTH_FRAME_NONE)
         s->is_head = 1; /* no body may follow */
     berth_head_out h = {s->status, s->hdr, s->hdr_len, ct, ct_len, frame, 0,
-                        stream_keep_alive(c, s)};
+                        stream_keep_alive(c, s), s->omit};
     s->started = 1;
+    c->x.status = s->status;
     return berth_ser_head(&c->out, &h);
 }
 
@@ -115,6 +117,7 @@ static int stream_write(berth_conn *c, berth_stream *s, const char *data, size_t
 {
     if (s->is_head || len == 0)
         return 0;
+    c->x.bytes += len;
     return s->chunked ? berth_ser_chunk(&c->out, data, len) : berth_outq_append(&c->out, data, len);
 }
 
@@ -123,8 +126,10 @@ static int stream_whole(berth_conn *c, berth_stream *s, const char *ct, size_t c
                         const char *body, size_t len)
 {
     berth_body_out b = {.ptr = body, .len = len, .fd = -1};
+    c->x.status = s->status;
+    c->x.bytes = s->is_head || !berth_ser_status_has_body(s->status) ? 0 : len;
     return berth_ser_response(&c->out, s->status, s->hdr, s->hdr_len, ct, ct_len, &b,
-                              !s->is_head, stream_keep_alive(c, s));
+                              !s->is_head, stream_keep_alive(c, s), s->omit);
 }
 
 static void apply(berth_conn *c, stream_op *op)
@@ -139,10 +144,13 @@ static void apply(berth_conn *c, stream_op *op)
     case OP_HEADER:
         if (s->started)
             break;
-        if (berth_header_check(a, alen, b, blen) == BERTH_HDR_CLOSE)
+        int kind = berth_header_check(a, alen, b, blen);
+        if (kind == BERTH_HDR_CLOSE) {
             s->keep_alive = 0; /* as Connection: close set by a handler */
-        else
+        } else {
+            s->omit |= berth_header_omit(kind);
             stream_hdr_add(s, a, alen, b, blen);
+        }
         break;
     case OP_SEND:
         if (!s->started) {

@@ -44,6 +44,10 @@ void berth_engine_init(berth_engine *e, const berth_config *c)
     e->router = c->router;
     e->handler = c->handler;
     e->user = c->user;
+    e->before = c->before;
+    e->after = c->after;
+    e->on_error = c->on_error;
+    e->hook_user = c->hook_user;
     /* A whole head must fit in one input buffer. */
     e->buf_size = 32 * 1024;
     size_t head_max = c->max_request_line + c->max_header_bytes + 1024;

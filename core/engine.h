@@ -27,6 +27,14 @@ typedef struct berth_engine {
     berth_router *router;
     berth_handler_fn handler;
     void *user;
+    /* Hooks (berth.h); NULL when unset. */
+    berth_before_fn before;
+    berth_done_fn after;
+    berth_error_fn on_error;
+    void *hook_user;
+    /* Set by the server: the local address of c's socket (a query of the
+     * backend's, made only when a handler asks). 1 and *out, or 0. */
+    int (*local_addr)(const struct berth_conn *c, berth_addr *out);
     size_t buf_size;          /* input/output buffer block size */
     size_t req_size;          /* request block size (request + header slots) */
 } berth_engine;

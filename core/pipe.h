@@ -82,13 +82,15 @@ typedef struct berth_pipe_ops {
     /* The socket failed: close at once. */
     void (*abort)(berth_pipe *p);
     void (*free)(berth_pipe *p);
-    /* Kernel TLS. Once a layer sets handoff_ready (all it wrote is out, all
-     * it read is used, at a record boundary), the backend asks it for the
-     * parameters (handoff: 1 and *k filled, or 0), tries them on the socket
-     * and reports with handoff_done: ok 1, the layer is gone and what it
-     * returns (the pipe below) replaces it; ok 0, the kernel has no TLS and
-     * the layer goes on in userspace; ok -1, the socket is half converted
-     * and the layer has closed. NULL in layers that cannot hand off. */
+    /* Stepping out. Once a layer sets handoff_ready, the backend asks it
+     * (handoff): 2, it has become transparent (PROXY, after its header) and
+     * steps out; 1, kernel TLS: *k holds the keys (set where all the layer
+     * wrote is out and all it read is used, at a record's end), which the
+     * backend tries on the socket; 0, not now. handoff_done says how it
+     * went: ok 1, the layer is gone and what it returns (the pipe below)
+     * replaces it; ok 0, the kernel has no TLS and the layer goes on in
+     * userspace; ok -1, the socket is half converted and the layer closed.
+     * NULL in layers that never step out. */
     int (*handoff)(berth_pipe *p, berth_ktls *k);
     berth_pipe *(*handoff_done)(berth_pipe *p, int ok);
 } berth_pipe_ops;

@@ -54,6 +54,10 @@ berth_str berth_req_body(const berth_req *req)
     return s;
 }
 uint64_t berth_req_body_received(const berth_req *req) { return req->body_received; }
+int berth_req_body_first(const berth_req *req)
+{
+    return req->piece && req->body_received == req->piece;
+}
 
 int berth_req_header(const berth_req *req, const char *name, berth_str *value)
 {
@@ -97,13 +101,20 @@ static int query_find(const berth_req *req, const char *name, berth_str *raw)
     return 0;
 }
 
+/* Decodes a value found (found: 1) into buf: its length, -1 if it was
+ * not found, -2 if it does not fit or is badly encoded. */
+static long decoded(int found, berth_str raw, char *buf, size_t cap, int plus_as_space)
+{
+    if (!found)
+        return -1;
+    long n = berth_url_decode(raw.ptr, raw.len, buf, cap, plus_as_space);
+    return n == -1 ? -2 : n;
+}
+
 long berth_req_query(const berth_req *req, const char *name, char *buf, size_t cap)
 {
     berth_str raw;
-    if (!query_find(req, name, &raw))
-        return -1;
-    long n = berth_url_decode(raw.ptr, raw.len, buf, cap, 1);
-    return n == -1 ? -2 : n;
+    return decoded(query_find(req, name, &raw), raw, buf, cap, 1);
 }
 
 int berth_req_query_int(const berth_req *req, const char *name, int64_t *out)
@@ -120,6 +131,12 @@ int berth_req_query_int(const berth_req *req, const char *name, int64_t *out)
         return 0;
     *out = v;
     return 1;
+}
+
+long berth_req_param_decoded(const berth_req *req, const char *name, char *buf, size_t cap)
+{
+    berth_str raw;
+    return decoded(berth_req_param(req, name, &raw), raw, buf, cap, 0);
 }
 
 int berth_req_param(const berth_req *req, const char *name, berth_str *value)

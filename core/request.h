@@ -7,7 +7,7 @@
 #include "parse.h"
 #include "pool.h"
 
-#define BERTH_MAX_PARAMS 8
+#define BERTH_MAX_PARAMS 32 /* one per segment at most (router.c) */
 #define BERTH_RES_HDR_INLINE 1024
 #define BERTH_RES_BODY_INLINE 4096
 
@@ -21,6 +21,7 @@ struct berth_res {
     int deferred;             /* berth_res_defer was called */
     int status;
     int close;                /* handler sent Connection: close */
+    unsigned omit;            /* BERTH_OMIT_*: berth's own Server / Date left out */
     char *hdr;                /* "Name: value\r\n" lines */
     size_t hdr_len, hdr_cap;
     const char *body;
@@ -49,6 +50,10 @@ struct berth_req {
     berth_body_fn on_body;        /* streamed body; NULL with streaming=1 */
     int streaming;
     void *user;
+    uint64_t max_body;            /* the route's limit, or the server's */
+    int head_ok;                  /* method and target were parsed */
+    int rejected;                 /* answered by berth (404, 405) */
+    size_t piece;                 /* bytes of the piece on_body is given */
     size_t nparams;
     berth_str param_names[BERTH_MAX_PARAMS];
     berth_str param_values[BERTH_MAX_PARAMS];
@@ -76,11 +81,23 @@ int berth_req_split_target(struct berth_req *req);
  * name that is not a token), dropped (framing headers berth writes
  * itself), `Connection: close` (the connection closes after the response)
  * or kept. One rule for berth_res_header and berth_stream_header. */
-enum { BERTH_HDR_INVALID = -1, BERTH_HDR_KEEP, BERTH_HDR_DROP, BERTH_HDR_CLOSE };
+enum {
+    BERTH_HDR_INVALID = -1,
+    BERTH_HDR_KEEP,
+    BERTH_HDR_DROP,
+    BERTH_HDR_CLOSE,
+    BERTH_HDR_SERVER, /* kept, and berth writes no Server of its own */
+};
+/* The omit bit a header check answers for (0 for other kinds). */
+unsigned berth_header_omit(int kind);
 int berth_header_check(const char *name, size_t name_len, const char *value, size_t value_len);
 
 void berth_res_init(struct berth_res *res, struct berth_conn *conn, berth_pool *pool);
 /* Drops what the response still holds (headers, body, file, release). */
 void berth_res_release(struct berth_res *res);
+/* Drops the body only (memory, file or release). */
+void berth_res_body_drop(struct berth_res *res);
+/* 1 if a header of that name is set on res. */
+int berth_res_has_header(const struct berth_res *res, const char *name);
 
 #endif

@@ -17,6 +17,7 @@ void berth_res_init(struct berth_res *res, struct berth_conn *conn, berth_pool *
     res->deferred = 0;
     res->status = 200;
     res->close = 0;
+    res->omit = 0;
     res->hdr = res->hdr_inline;
     res->hdr_len = 0;
     res->hdr_cap = sizeof res->hdr_inline;
@@ -30,7 +31,7 @@ void berth_res_init(struct berth_res *res, struct berth_conn *conn, berth_pool *
 }
 
 /* Lets go of the body: its memory, file or owner's release. */
-static void body_drop(struct berth_res *res)
+void berth_res_body_drop(struct berth_res *res)
 {
     if (res->body_alloc) {
         if (res->body_pooled)
@@ -58,7 +59,7 @@ void berth_res_release(struct berth_res *res)
     if (res->hdr != res->hdr_inline)
         free(res->hdr);
     res->hdr = res->hdr_inline;
-    body_drop(res);
+    berth_res_body_drop(res);
 }
 
 void berth_res_status(berth_res *res, int status)
@@ -109,15 +110,23 @@ int berth_header_check(const char *name, size_t name_len, const char *value, siz
     if (ieq(name, name_len, "content-length") || ieq(name, name_len, "transfer-encoding") ||
         ieq(name, name_len, "date"))
         return BERTH_HDR_DROP;
+    if (ieq(name, name_len, "server"))
+        return BERTH_HDR_SERVER;
     if (ieq(name, name_len, "connection"))
         return has_token(value, value_len, "close") ? BERTH_HDR_CLOSE : BERTH_HDR_DROP;
     return BERTH_HDR_KEEP;
 }
 
+unsigned berth_header_omit(int kind)
+{
+    return kind == BERTH_HDR_SERVER ? BERTH_OMIT_SERVER : 0;
+}
+
 int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const char *value,
                        size_t value_len)
 {
-    switch (berth_header_check(name, name_len, value, value_len)) {
+    int kind = berth_header_check(name, name_len, value, value_len);
+    switch (kind) {
     case BERTH_HDR_INVALID:
         return -1;
     case BERTH_HDR_CLOSE:
@@ -126,6 +135,7 @@ int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const 
     case BERTH_HDR_DROP:
         return 0;
     }
+    res->omit |= berth_header_omit(kind);
     size_t need = res->hdr_len + name_len + value_len + 4;
     if (need > res->hdr_cap) {
         size_t cap = res->hdr_cap * 2;
@@ -158,10 +168,49 @@ int berth_res_header(berth_res *res, const char *name, const char *value)
     return berth_res_header_n(res, name, strlen(name), value, strlen(value));
 }
 
+/* The next "Name: value\r\n" line of res->hdr at or after off whose name
+ * is name; its start, or NULL. */
+static char *hdr_find(const struct berth_res *res, size_t off, const char *name, size_t nlen,
+                      size_t *line_len)
+{
+    char *p = res->hdr + off, *end = res->hdr + res->hdr_len;
+    while (p < end) {
+        char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t len = (size_t)(eol - p) + 1;
+        if (len > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
+            *line_len = len;
+            return p;
+        }
+        p += len;
+    }
+    return NULL;
+}
+
+int berth_res_has_header(const struct berth_res *res, const char *name)
+{
+    size_t len;
+    return hdr_find(res, 0, name, strlen(name), &len) != NULL;
+}
+
+int berth_res_header_remove(berth_res *res, const char *name)
+{
+    size_t nlen = strlen(name), len;
+    int kind = berth_header_check(name, nlen, "", 0);
+    if (kind == BERTH_HDR_INVALID)
+        return -1;
+    res->omit |= berth_header_omit(kind) | (ieq(name, nlen, "date") ? BERTH_OMIT_DATE : 0);
+    char *p;
+    while ((p = hdr_find(res, 0, name, nlen, &len))) {
+        memmove(p, p + len, (size_t)(res->hdr + res->hdr_len - (p + len)));
+        res->hdr_len -= len;
+    }
+    return 0;
+}
+
 char *berth_res_body_reserve(berth_res *res, size_t len)
 {
     char *dst;
-    body_drop(res);
+    berth_res_body_drop(res);
     if (len <= sizeof res->body_inline) {
         dst = res->body_inline;
     } else {
@@ -190,7 +239,7 @@ int berth_res_body(berth_res *res, const void *data, size_t len)
 
 void berth_res_body_borrow(berth_res *res, const void *data, size_t len)
 {
-    body_drop(res);
+    berth_res_body_drop(res);
     res->body = data;
     res->body_len = len;
 }
@@ -198,7 +247,7 @@ void berth_res_body_borrow(berth_res *res, const void *data, size_t len)
 void berth_res_body_external(berth_res *res, const void *data, size_t len,
                              void (*release)(void *arg), void *arg)
 {
-    body_drop(res);
+    berth_res_body_drop(res);
     res->body = data;
     res->body_len = len;
     res->body_release = release;
@@ -214,7 +263,7 @@ int berth_res_file(berth_res *res, int fd, uint64_t offset, uint64_t length)
             close(fd);
         return -1;
     }
-    body_drop(res);
+    berth_res_body_drop(res);
     res->body_fd = fd;
     res->body_off = offset;
     res->body_flen = length;

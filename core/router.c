@@ -1,128 +1,290 @@
+/* Method + path pattern routing.
+ *
+ * A pattern is a path of segments; each segment is literal text, a
+ * parameter `{name}` with an optional literal prefix and suffix
+ * (`{id}.json`, `v{major}`), or, as the last segment, a wildcard
+ * `{name...}` that takes the rest of the path. Routes are kept sorted by
+ * specificity, so the first that matches is the most specific: segment by
+ * segment, literal text beats a parameter with a prefix or suffix, which
+ * beats a bare parameter, which beats a wildcard; a route for a method
+ * beats one for "*". The order routes were added in does not matter. */
 #include "router.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SEGMENTS 32
+#include "parse.h"
+
+#define MAX_SEGMENTS BERTH_MAX_PARAMS
+
+enum seg_kind { SEG_LITERAL, SEG_AFFIXED, SEG_PARAM, SEG_WILDCARD };
 
 typedef struct route_seg {
-    const char *text; /* literal text, or the parameter name */
-    size_t len;
-    int is_param;
+    int kind;
+    const char *pre;  /* literal text, or the text before the parameter */
+    size_t pre_len;
+    const char *name; /* the parameter's name */
+    size_t name_len;
+    const char *suf;  /* the text after the parameter */
+    size_t suf_len;
 } route_seg;
 
 typedef struct berth_route {
     char method[16];
+    int any_method;
     char *pattern; /* owned copy that segments point into */
     route_seg segs[MAX_SEGMENTS];
     size_t nsegs;
-    size_t nparams;
     berth_handler_fn handler;
     berth_body_fn on_body;
     int streaming;
+    uint64_t max_body;
     void *user;
 } berth_route;
 
 struct berth_router {
     berth_route **routes;
     size_t count, cap;
+    char error[256];
 };
 
 berth_router *berth_router_new(void) { return calloc(1, sizeof(berth_router)); }
+
+static void route_free(berth_route *r)
+{
+    if (r) {
+        free(r->pattern);
+        free(r);
+    }
+}
 
 void berth_router_free(berth_router *router)
 {
     if (!router)
         return;
-    for (size_t i = 0; i < router->count; i++) {
-        free(router->routes[i]->pattern);
-        free(router->routes[i]);
-    }
+    for (size_t i = 0; i < router->count; i++)
+        route_free(router->routes[i]);
     free(router->routes);
     free(router);
 }
 
-static int route_compile(berth_route *r)
+const char *berth_router_error(const berth_router *router)
+{
+    return router ? router->error : "no router";
+}
+
+__attribute__((format(printf, 2, 3))) static int fail(berth_router *router, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(router->error, sizeof router->error, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+}
+
+/* Parses one segment [p, p + len) into s; a message in err on failure. */
+static int seg_compile(route_seg *s, char *p, size_t len, int last, char *err, size_t cap)
+{
+    char *open = memchr(p, '{', len), *close = memchr(p, '}', len);
+    if (memchr(p, '*', len) || memchr(p, '?', len) || memchr(p, '#', len)) {
+        snprintf(err, cap, "'%.*s': '*', '?' and '#' have no meaning in a pattern "
+                 "(a wildcard is {name...})", (int)len, p);
+        return -1;
+    }
+    memset(s, 0, sizeof *s);
+    if (!open && !close) {
+        s->kind = SEG_LITERAL;
+        s->pre = p;
+        s->pre_len = len;
+        return 0;
+    }
+    if (!open || !close || close < open || memchr(open + 1, '{', (size_t)(p + len - open - 1)) ||
+        memchr(close + 1, '}', (size_t)(p + len - close - 1)) ||
+        memchr(close + 1, '{', (size_t)(p + len - close - 1))) {
+        snprintf(err, cap, "'%.*s': braces must enclose one parameter per segment", (int)len, p);
+        return -1;
+    }
+    s->pre = p;
+    s->pre_len = (size_t)(open - p);
+    s->name = open + 1;
+    s->name_len = (size_t)(close - open - 1);
+    s->suf = close + 1;
+    s->suf_len = (size_t)(p + len - close - 1);
+    int wild = s->name_len > 3 && memcmp(s->name + s->name_len - 3, "...", 3) == 0;
+    if (wild)
+        s->name_len -= 3;
+    if (s->name_len == 0) {
+        snprintf(err, cap, "'%.*s': a parameter needs a name", (int)len, p);
+        return -1;
+    }
+    for (size_t i = 0; i < s->name_len; i++) {
+        if (!name_char(s->name[i])) {
+            snprintf(err, cap, "'%.*s': a parameter name is letters, digits, '_' and '-'",
+                     (int)len, p);
+            return -1;
+        }
+    }
+    if (wild) {
+        if (!last || s->pre_len || s->suf_len) {
+            snprintf(err, cap, "'%.*s': a wildcard {name...} must be a whole segment, the last",
+                     (int)len, p);
+            return -1;
+        }
+        s->kind = SEG_WILDCARD;
+    } else {
+        s->kind = s->pre_len || s->suf_len ? SEG_AFFIXED : SEG_PARAM;
+    }
+    return 0;
+}
+
+static int route_compile(berth_router *router, berth_route *r)
 {
     char *p = r->pattern;
+    char err[200];
     if (*p != '/')
-        return -1;
+        return fail(router, "pattern '%s': must start with '/'", r->pattern);
     r->nsegs = 0;
-    r->nparams = 0;
     while (*p == '/') {
         p++;
         char *end = strchr(p, '/');
         size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == 0 && end)
+            return fail(router, "pattern '%s': empty segment ('//')", r->pattern);
         if (r->nsegs == MAX_SEGMENTS)
-            return -1;
+            return fail(router, "pattern '%s': more than %d segments", r->pattern, MAX_SEGMENTS);
         route_seg *s = &r->segs[r->nsegs++];
-        if (len >= 2 && p[0] == '{' && p[len - 1] == '}') {
-            if (len == 2 || r->nparams == BERTH_MAX_PARAMS)
-                return -1;
-            s->is_param = 1;
-            s->text = p + 1;
-            s->len = len - 2;
-            r->nparams++;
-        } else {
-            if (memchr(p, '{', len) || memchr(p, '}', len))
-                return -1;
-            s->is_param = 0;
-            s->text = p;
-            s->len = len;
+        if (seg_compile(s, p, len, !end, err, sizeof err) != 0)
+            return fail(router, "pattern '%s': %s", r->pattern, err);
+        for (size_t i = 0; s->name && i + 1 < r->nsegs; i++) {
+            const route_seg *o = &r->segs[i];
+            if (o->name && o->name_len == s->name_len && memcmp(o->name, s->name, s->name_len) == 0)
+                return fail(router, "pattern '%s': parameter '%.*s' used twice", r->pattern,
+                            (int)s->name_len, s->name);
         }
         p += len;
     }
-    return *p == '\0' ? 0 : -1;
+    return 0;
 }
 
-static int router_add(berth_router *router, const char *method, const char *pattern,
-                      berth_body_fn on_body, int streaming, berth_handler_fn handler,
-                      void *user)
+/* Orders routes by specificity (see the top); 0 for the same shape. */
+static int route_cmp(const berth_route *a, const berth_route *b)
 {
-    if (!router || !method || !pattern || !handler || strlen(method) >= 16 || !*method)
+    size_t n = a->nsegs < b->nsegs ? a->nsegs : b->nsegs;
+    for (size_t i = 0; i < n; i++) {
+        const route_seg *x = &a->segs[i], *y = &b->segs[i];
+        if (x->kind != y->kind)
+            return x->kind < y->kind ? -1 : 1;
+        size_t xl = x->pre_len + x->suf_len, yl = y->pre_len + y->suf_len;
+        if (xl != yl) /* longer affixes are more specific */
+            return xl > yl ? -1 : 1;
+        if (x->pre_len != y->pre_len)
+            return x->pre_len > y->pre_len ? -1 : 1;
+        int c = memcmp(x->pre, y->pre, x->pre_len);
+        if (!c && x->suf_len)
+            c = memcmp(x->suf, y->suf, x->suf_len);
+        if (c)
+            return c;
+    }
+    if (a->nsegs != b->nsegs)
+        return a->nsegs < b->nsegs ? -1 : 1;
+    return 0;
+}
+
+static int method_valid(const char *m)
+{
+    if (!*m || strlen(m) >= 16)
+        return 0;
+    if (strcmp(m, "*") == 0)
+        return 1;
+    for (const char *p = m; *p; p++)
+        if (!berth_is_tchar((unsigned char)*p) || (*p >= 'a' && *p <= 'z'))
+            return 0;
+    return 1;
+}
+
+int berth_router_add_opts(berth_router *router, const char *method, const char *pattern,
+                          berth_handler_fn handler, void *user, const berth_route_opts *opts)
+{
+    if (!router)
         return -1;
+    router->error[0] = '\0';
+    if (!method || !pattern || !handler)
+        return fail(router, "method, pattern and handler are required");
+    if (!method_valid(method))
+        return fail(router, "method '%.20s': an upper-case token such as GET, or \"*\" "
+                    "(methods are case-sensitive)", method);
     berth_route *r = calloc(1, sizeof *r);
-    if (!r)
-        return -1;
+    if (!r || !(r->pattern = strdup(pattern))) {
+        route_free(r);
+        return fail(router, "out of memory");
+    }
     strcpy(r->method, method);
-    r->pattern = strdup(pattern);
+    r->any_method = strcmp(method, "*") == 0;
     r->handler = handler;
-    r->on_body = on_body;
-    r->streaming = streaming;
     r->user = user;
-    if (!r->pattern || route_compile(r) != 0) {
-        free(r->pattern);
-        free(r);
+    if (opts) {
+        r->on_body = opts->on_body;
+        r->streaming = opts->stream_body || opts->on_body;
+        r->max_body = opts->max_body;
+    }
+    if (route_compile(router, r) != 0) {
+        route_free(r);
         return -1;
+    }
+    /* Sorted insertion: after every route at least as specific, so that
+     * equally specific routes keep the order they were added in. */
+    size_t at = router->count;
+    for (size_t i = 0; i < router->count; i++) {
+        const berth_route *o = router->routes[i];
+        int c = route_cmp(r, o);
+        if (c == 0 && (o->any_method == r->any_method) &&
+            (r->any_method || strcmp(o->method, r->method) == 0)) {
+            fail(router, "%s %s: the route %s %s has the same method and path", method, pattern,
+                 o->method, o->pattern);
+            route_free(r);
+            return -1;
+        }
+        if (at == router->count && (c < 0 || (c == 0 && !r->any_method && o->any_method)))
+            at = i;
     }
     if (router->count == router->cap) {
         size_t cap = router->cap ? router->cap * 2 : 8;
         berth_route **n = realloc(router->routes, cap * sizeof *n);
         if (!n) {
-            free(r->pattern);
-            free(r);
-            return -1;
+            route_free(r);
+            return fail(router, "out of memory");
         }
         router->routes = n;
         router->cap = cap;
     }
-    router->routes[router->count++] = r;
+    memmove(router->routes + at + 1, router->routes + at, (router->count - at) * sizeof *router->routes);
+    router->routes[at] = r;
+    router->count++;
     return 0;
 }
 
 int berth_router_add(berth_router *router, const char *method, const char *pattern,
                      berth_handler_fn handler, void *user)
 {
-    return router_add(router, method, pattern, NULL, 0, handler, user);
+    return berth_router_add_opts(router, method, pattern, handler, user, NULL);
 }
 
 int berth_router_add_streaming(berth_router *router, const char *method, const char *pattern,
                                berth_body_fn on_body, berth_handler_fn handler, void *user)
 {
-    return router_add(router, method, pattern, on_body, 1, handler, user);
+    berth_route_opts o = {.on_body = on_body, .stream_body = 1};
+    return berth_router_add_opts(router, method, pattern, handler, user, &o);
 }
 
-/* Matches path against r, filling params (may be NULL). */
+/* Matches path against r, filling req's parameters (if req is set). */
 static int path_match(const berth_route *r, berth_str path, struct berth_req *req)
 {
     const char *p = path.ptr, *end = path.ptr + path.len;
@@ -131,23 +293,30 @@ static int path_match(const berth_route *r, berth_str path, struct berth_req *re
         if (p >= end || *p != '/')
             return 0;
         p++;
-        const char *se = memchr(p, '/', (size_t)(end - p));
-        if (!se)
-            se = end;
-        size_t len = (size_t)(se - p);
         const route_seg *s = &r->segs[i];
-        if (s->is_param) {
-            if (len == 0)
+        const char *se = end;
+        if (s->kind != SEG_WILDCARD) {
+            se = memchr(p, '/', (size_t)(end - p));
+            if (!se)
+                se = end;
+        }
+        size_t len = (size_t)(se - p);
+        if (s->kind == SEG_LITERAL) {
+            if (len != s->pre_len || memcmp(p, s->pre, len) != 0)
+                return 0;
+        } else {
+            size_t affix = s->pre_len + s->suf_len;
+            if (len < affix || (s->kind != SEG_WILDCARD && len == affix) ||
+                memcmp(p, s->pre, s->pre_len) != 0 ||
+                memcmp(se - s->suf_len, s->suf, s->suf_len) != 0)
                 return 0;
             if (req) {
-                req->param_names[np].ptr = s->text;
-                req->param_names[np].len = s->len;
-                req->param_values[np].ptr = p;
-                req->param_values[np].len = len;
+                req->param_names[np].ptr = s->name;
+                req->param_names[np].len = s->name_len;
+                req->param_values[np].ptr = p + s->pre_len;
+                req->param_values[np].len = len - affix;
             }
             np++;
-        } else if (len != s->len || memcmp(p, s->text, len) != 0) {
-            return 0;
         }
         p = se;
     }
@@ -193,8 +362,7 @@ int berth_router_match(const berth_router *router, struct berth_req *req, char *
         if (!path_match(r, req->path, NULL))
             continue;
         path_found = 1;
-        int any = r->method[0] == '*' && r->method[1] == '\0';
-        if (any || method_is(r, m)) {
+        if (r->any_method || method_is(r, m)) {
             fallback = r;
             break;
         }
@@ -207,6 +375,7 @@ int berth_router_match(const berth_router *router, struct berth_req *req, char *
         req->on_body = fallback->on_body;
         req->streaming = fallback->streaming;
         req->user = fallback->user;
+        req->max_body = fallback->max_body;
         return 0;
     }
     if (!path_found)

@@ -48,9 +48,20 @@ static char *head_put(const berth_head_out *h, const berth_clock *clock, char *p
     *p++ = (char)('0' + h->status % 10);
     *p++ = ' ';
     p = put_str(p, reason, strlen(reason));
-    p = PUT_LIT(p, "\r\nServer: berth\r\nDate: ");
-    p = put_str(p, clock->date, BERTH_DATE_LEN);
     p = PUT_LIT(p, "\r\n");
+    if (__builtin_expect(h->omit != 0, 0)) {
+        if (!(h->omit & BERTH_OMIT_SERVER))
+            p = PUT_LIT(p, "Server: berth\r\n");
+        if (!(h->omit & BERTH_OMIT_DATE)) {
+            p = PUT_LIT(p, "Date: ");
+            p = put_str(p, clock->date, BERTH_DATE_LEN);
+            p = PUT_LIT(p, "\r\n");
+        }
+    } else {
+        p = PUT_LIT(p, "Server: berth\r\nDate: ");
+        p = put_str(p, clock->date, BERTH_DATE_LEN);
+        p = PUT_LIT(p, "\r\n");
+    }
     p = put_str(p, h->hdr, h->hdr_len);
     if (h->ctype_len) {
         p = PUT_LIT(p, "Content-Type: ");
@@ -88,12 +99,12 @@ void berth_body_release(berth_body_out *b)
 
 int berth_ser_response(berth_outq *q, int status, const char *hdr, size_t hdr_len,
                        const char *ctype, size_t ctype_len, berth_body_out *b, int send_body,
-                       int keep_alive)
+                       int keep_alive, unsigned omit)
 {
     int with_length = berth_ser_status_has_body(status);
     berth_head_out h = {status, hdr, hdr_len, ctype, ctype_len,
                         with_length ? BERTH_FRAME_LENGTH : BERTH_FRAME_NONE,
-                        with_length ? b->len : 0, keep_alive};
+                        with_length ? b->len : 0, keep_alive, omit};
     send_body = send_body && with_length && b->len;
     int is_file = b->fd >= 0;
     int copy = send_body && !is_file && (b->len <= BERTH_SER_COPY_MAX || !b->stable);
@@ -123,7 +134,7 @@ int berth_ser_error(berth_outq *q, int status)
     const char *reason = berth_status_reason(status);
     size_t rlen = strlen(reason);
     static const char type[] = "Content-Type: text/plain; charset=utf-8\r\n";
-    berth_head_out h = {status, type, sizeof type - 1, NULL, 0, BERTH_FRAME_LENGTH, rlen + 1, 0};
+    berth_head_out h = {status, type, sizeof type - 1, NULL, 0, BERTH_FRAME_LENGTH, rlen + 1, 0, 0};
     char *p = berth_outq_reserve(q, head_bound(&h) + rlen + 1);
     if (!p)
         return -1;

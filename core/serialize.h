@@ -15,6 +15,10 @@
  * response's memory is free at once); larger ones are queued in place. */
 #define BERTH_SER_COPY_MAX 16384
 
+/* Heads berth leaves out because the handler set (or removed) its own. */
+#define BERTH_OMIT_SERVER 1u
+#define BERTH_OMIT_DATE 2u
+
 /* How a body is delimited. */
 enum { BERTH_FRAME_LENGTH, BERTH_FRAME_CHUNKED, BERTH_FRAME_CLOSE, BERTH_FRAME_NONE };
 
@@ -27,6 +31,7 @@ typedef struct berth_head_out {
     int frame;
     uint64_t length;    /* BERTH_FRAME_LENGTH */
     int keep_alive;
+    unsigned omit;      /* BERTH_OMIT_*: berth's Server / Date left out */
 } berth_head_out;
 
 /* A body and who owns it. Ownership passes to berth_ser_response, which
@@ -49,7 +54,7 @@ int berth_ser_status_has_body(int status);
  * without a body); the body only if send_body (not for HEAD). 0 or -1. */
 int berth_ser_response(berth_outq *q, int status, const char *hdr, size_t hdr_len,
                        const char *ctype, size_t ctype_len, berth_body_out *body, int send_body,
-                       int keep_alive);
+                       int keep_alive, unsigned omit);
 /* Queues berth's own answer for an error status, with Connection: close. */
 int berth_ser_error(berth_outq *q, int status);
 /* Queues a response head only (streamed responses). */

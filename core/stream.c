@@ -14,7 +14,7 @@
 
 berth_stream *berth_stream_new(const berth_stream_sink *sink, struct berth_conn *c,
                                berth_worker *w, int status, const char *hdr, size_t hdr_len,
-                               int is_head, int keep_alive)
+                               unsigned omit, int is_head, int keep_alive)
 {
     berth_stream *s = calloc(1, sizeof *s);
     if (!s)
@@ -35,6 +35,7 @@ berth_stream *berth_stream_new(const berth_stream_sink *sink, struct berth_conn 
     s->w = w;
     s->refs = 2;
     s->status = status;
+    s->omit = omit;
     s->is_head = is_head;
     s->keep_alive = keep_alive;
     return s;

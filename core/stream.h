@@ -57,13 +57,14 @@ struct berth_stream {
     int chunked;
     int is_head;
     int keep_alive;
+    unsigned omit;             /* BERTH_OMIT_* (serialize.h) */
 };
 
 /* Connection side (conn_stream.c): */
 /* Creates the stream for the request in flight; copies status and headers. */
 berth_stream *berth_stream_new(const berth_stream_sink *sink, struct berth_conn *c,
                                berth_worker *w, int status, const char *hdr, size_t hdr_len,
-                               int is_head, int keep_alive);
+                               unsigned omit, int is_head, int keep_alive);
 /* Takes the queued operations (owner thread). */
 stream_op *berth_stream_take(berth_stream *s);
 /* A taken write of bytes is now in the connection's output: it stops

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "tls.h"
 
 /* ChaCha20-Poly1305 first: Debian's wolfSSL has no AES-NI, and there it
@@ -86,7 +87,7 @@ static int self_signed(WOLFSSL_CTX *ctx)
 
 static int fail(berth_tls_ctx *t, const char *what, const char *detail)
 {
-    fprintf(stderr, "berth: tls: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    berth_logf("berth: tls: %s%s%s", what, detail ? ": " : "", detail ? detail : "");
     berth_tls_ctx_free(t);
     return 0;
 }
@@ -99,8 +100,8 @@ static int load_identity(berth_tls_ctx *t, const berth_tls_config *cfg)
     if (!have_cert && !have_key) {
         if (self_signed(ctx) != 0)
             return fail(t, "cannot make a self-signed certificate", NULL);
-        fprintf(stderr, "berth: tls: no certificate given: serving a self-signed one for "
-                        "localhost (clients will not trust it)\n");
+        berth_logf("berth: tls: no certificate given: serving a self-signed one for "
+                   "localhost (clients will not trust it)");
         return 1;
     }
     if (!have_cert)

@@ -1,6 +1,7 @@
 /* Embedding berth: cc hello.c $(pkg-config --cflags --libs berth) */
 #include <berth.h>
 #include <signal.h>
+#include <stdlib.h>
 
 static berth_server *server;
 
@@ -18,6 +19,8 @@ int main(void)
     berth_router_add(router, "GET", "/", hello, NULL);
     berth_config cfg;
     berth_config_init(&cfg); /* port 8080, backend from HTTP_BACKEND */
+    const char *port = getenv("PORT");
+    cfg.port = port ? (unsigned)atoi(port) : 8080;
     cfg.router = router;
     if (!(server = berth_server_new(&cfg)))
         return 1;

@@ -1,7 +1,8 @@
 /* Serves one file at GET /: berth_res_file hands the open file to berth,
  * which sends it with sendfile (no copy through this program) and closes
  * it when the response is done, also if the client leaves halfway.
- *   send_file PATH [PORT]     then: curl -o copy http://127.0.0.1:8080/ */
+ *   PORT=8080 send_file PATH     then: curl -o copy http://127.0.0.1:8080/ */
+#define _POSIX_C_SOURCE 200809L /* open flags, threads, clocks under -std=c11 */
 #include <berth.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -29,14 +30,15 @@ static void on_signal(int sig) { (void)sig, berth_server_stop(server); }
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: send_file PATH [PORT]\n");
+        fprintf(stderr, "usage: send_file PATH [PORT] (or PORT in the environment)\n");
         return 2;
     }
     path = argv[1];
     berth_config cfg;
     berth_config_init(&cfg);
     cfg.handler = file;
-    cfg.port = (uint16_t)(argc > 2 ? atoi(argv[2]) : 8080);
+    const char *port = argc > 2 ? argv[2] : getenv("PORT");
+    cfg.port = port ? (unsigned)atoi(port) : 8080;
     server = berth_server_new(&cfg);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

@@ -1,7 +1,9 @@
 /* A server-sent events ticker: GET /ticks streams the time every second
  * until the client goes away. Try: curl -N localhost:8080/ticks */
+#define _POSIX_C_SOURCE 200809L /* open flags, threads, clocks under -std=c11 */
 #include <berth.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -40,6 +42,8 @@ int main(void)
     berth_router_add(router, "GET", "/ticks", ticks, NULL);
     berth_config cfg;
     berth_config_init(&cfg);
+    const char *port = getenv("PORT");
+    cfg.port = port ? (unsigned)atoi(port) : 8080;
     cfg.router = router;
     if (!(server = berth_server_new(&cfg)))
         return 1;

@@ -2,12 +2,13 @@
  * the work to a thread and returns at once, so the event loop is never
  * blocked. The thread answers with berth_stream_send, which wakes the
  * connection's loop. Try: curl 'localhost:8080/slow-square?n=12' */
+#define _POSIX_C_SOURCE 200809L /* open flags, threads, clocks under -std=c11 */
 #include <berth.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
+#include <time.h>
 
 static berth_server *server;
 
@@ -21,7 +22,7 @@ typedef struct job {
 static void *work(void *arg)
 {
     job *j = arg;
-    usleep(100 * 1000); /* stands for a database query or an upstream call */
+    nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL); /* a database query, say */
     char body[64];
     int len = snprintf(body, sizeof body, "%lld\n", j->n * j->n);
     if (berth_stream_send(j->stream, 200, "text/plain", body, (size_t)len) != 0)
@@ -60,6 +61,8 @@ int main(void)
     berth_router_add(router, "GET", "/slow-square", slow_square, NULL);
     berth_config cfg;
     berth_config_init(&cfg);
+    const char *port = getenv("PORT");
+    cfg.port = port ? (unsigned)atoi(port) : 8080;
     cfg.router = router;
     if (!(server = berth_server_new(&cfg)))
         return 1;

@@ -42,9 +42,52 @@ typedef void (*berth_handler_fn)(berth_req *req, berth_res *res, void *user);
 
 /* Receives a request body piece by piece as it arrives (opt-in per route).
  * Called with the decoded body bytes (chunked framing removed); the handler
- * of the route runs once the body is complete. Return 0 to go on, non-zero
- * to abort the request with 400 and close the connection. */
+ * of the route runs once the body is complete. berth_req_body_first tells
+ * the first piece. Return 0 to go on, or non-zero to refuse the request: a
+ * status from 400 to 599 (413, 415...) is answered as such, any other
+ * non-zero value with 400; the connection then closes. */
 typedef int (*berth_body_fn)(berth_req *req, const char *data, size_t len, void *user);
+
+/* An address of either end of a connection. */
+typedef struct berth_addr {
+    int family;           /* BERTH_AF_INET, BERTH_AF_INET6, BERTH_AF_UNIX; 0: unknown */
+    uint16_t port;        /* host byte order; 0 for Unix sockets */
+    unsigned char raw[16];/* the address in network order: 4 bytes (IPv4) or 16 (IPv6) */
+    char text[108];       /* "192.0.2.7", "2001:db8::1" (no brackets), or a Unix
+                             socket's path ("" when it has none) */
+} berth_addr;
+#define BERTH_AF_UNIX 1
+#define BERTH_AF_INET 4   /* also IPv4 clients of a dual-stack IPv6 listener */
+#define BERTH_AF_INET6 6
+
+/* How a request ended, for completion callbacks. */
+enum berth_outcome {
+    BERTH_DONE_COMPLETED, /* the whole response was handed to berth's output */
+    BERTH_DONE_ABORTED,   /* the client went away (or stopped reading) before that */
+    BERTH_DONE_REJECTED,  /* answered with an error before a handler could run: no
+                             route (404, 405), a limit (413, 431...), bad framing
+                             (400), on_body's refusal, a timeout (408) */
+    BERTH_DONE_STOPPED,   /* cut by the server's stop (drain_timeout_ms) */
+};
+
+/* What a completion callback learns. Valid during the call only. */
+typedef struct berth_done {
+    int outcome;          /* enum berth_outcome */
+    int status;           /* the status sent (or started); 0 if none */
+    berth_str method;     /* as received; empty if no request line was read */
+    berth_str target;
+    int version_minor;
+    uint64_t body_received; /* request body bytes */
+    uint64_t bytes_sent;  /* response body bytes handed to berth (no head) */
+    uint64_t duration_us; /* from the request's arrival (or on_done's call) */
+    const berth_addr *peer; /* the client (berth_req_peer), or NULL if unknown */
+    int tls;              /* 1 if the request came over TLS */
+    void *data;           /* berth_req_data */
+} berth_done;
+
+/* A completion callback: the request is over. Runs on the connection's
+ * thread, never inside another berth call. */
+typedef void (*berth_done_fn)(const berth_done *done, void *arg);
 
 /* ---- Request ---------------------------------------------------------- */
 
@@ -71,16 +114,52 @@ BERTH_API int berth_req_query_int(const berth_req *req, const char *name, int64_
  * Returns 1 and fills *value if the route has such a parameter. */
 BERTH_API int berth_req_param(const berth_req *req, const char *name, berth_str *value);
 
+/* Path parameter, percent-decoded into buf and NUL-terminated ('+' stays
+ * '+'). Returns the decoded length, -1 if the route has no such parameter,
+ * -2 if it does not fit or is not valid percent-encoding. A decoded
+ * parameter may hold '/' (from %2F) or "..": check it before using it as
+ * a file name. */
+BERTH_API long berth_req_param_decoded(const berth_req *req, const char *name, char *buf,
+                                       size_t cap);
+
 /* The buffered body (empty for streamed-body routes). */
 BERTH_API berth_str berth_req_body(const berth_req *req);
 /* Body bytes received so far (decoded): the total once the handler runs. */
 BERTH_API uint64_t berth_req_body_received(const berth_req *req);
+/* In on_body: 1 while the piece is the body's first, 0 after. */
+BERTH_API int berth_req_body_first(const berth_req *req);
+
+/* ---- Request lifetime --------------------------------------------------
+ * A request lives from its head's arrival until it is over: its response
+ * completed, the client gone, berth's rejection, or the server's stop.
+ * The data pointer and the completion callback belong to that whole span,
+ * also for streamed bodies (on_body) and deferred responses, which outlive
+ * the handler: set them in the before hook, on_body or the handler. */
+
+/* A pointer of the application's for this request (NULL at first), e.g.
+ * the open file of an upload. */
+BERTH_API void berth_req_set_data(berth_req *req, void *data);
+BERTH_API void *berth_req_data(const berth_req *req);
+/* fn(done, arg) runs exactly once when the request is over, whichever way
+ * (done->outcome), on the connection's thread: release what data holds
+ * there. A later call replaces fn. */
+BERTH_API void berth_req_on_done(berth_req *req, berth_done_fn fn, void *arg);
+
+/* ---- Who is calling ---------------------------------------------------- */
+
+/* The client's address (with the PROXY protocol: the one the proxy
+ * reported). 1 and *addr if known, 0 otherwise. */
+BERTH_API int berth_req_peer(const berth_req *req, berth_addr *addr);
+/* The address the client connected to (the listener's side). */
+BERTH_API int berth_req_local(const berth_req *req, berth_addr *addr);
 
 /* ---- Response ---------------------------------------------------------
  * Status defaults to 200. Date, Server, Content-Length and Connection are
- * written by berth; a handler's own Content-Length, Transfer-Encoding, Date
- * and Connection headers are ignored, except that `Connection: close`
- * closes the connection after this response. */
+ * written by berth. A handler's own Server header replaces berth's;
+ * berth_res_header_remove(res, "Server") or (res, "Date") leaves berth's
+ * out. A handler's Content-Length, Transfer-Encoding, Date and Connection
+ * headers are ignored, except that `Connection: close` closes the
+ * connection after this response. */
 
 BERTH_API void berth_res_status(berth_res *res, int status);
 /* Adds a header. Returns 0, or -1 if name or value holds CR, LF or NUL or
@@ -88,6 +167,10 @@ BERTH_API void berth_res_status(berth_res *res, int status);
 BERTH_API int berth_res_header(berth_res *res, const char *name, const char *value);
 BERTH_API int berth_res_header_n(berth_res *res, const char *name, size_t name_len,
                        const char *value, size_t value_len);
+/* Removes every header of that name set so far (case-insensitive); for
+ * "Server" and "Date", also berth's own, which is then not sent. 0, or -1
+ * if the name is not a token. */
+BERTH_API int berth_res_header_remove(berth_res *res, const char *name);
 /* Sets the body to a copy of data. Returns 0, -1 on allocation failure. */
 BERTH_API int berth_res_body(berth_res *res, const void *data, size_t len);
 /* Sets the body to data without copying: it must outlive the response
@@ -201,10 +284,28 @@ BERTH_API int berth_sse_send(berth_stream *s, const char *event, const char *id,
 
 BERTH_API berth_router *berth_router_new(void);
 BERTH_API void berth_router_free(berth_router *router);
-/* Adds a route. method: "GET", "POST", ... or "*" for any. pattern: a path
- * with literal segments and {name} segments, e.g. "/json/{count}".
- * HEAD requests are served by GET routes (body removed) unless a HEAD
- * route matches. Returns 0 or -1 (bad pattern, out of memory). */
+/* Adds a route. method: an upper-case token ("GET", "POST"...; methods are
+ * case-sensitive) or "*" for any. pattern: a path of segments, each one
+ *   - literal text:                      /users/list
+ *   - a parameter, with an optional literal prefix and suffix:
+ *                                        /users/{id}   /files/{name}.json   /v{major}
+ *   - as the last segment, a wildcard that takes the rest of the path,
+ *     slashes included, possibly empty:  /static/{path...}  (matches
+ *     /static/ and below, not /static)
+ * Parameter names are letters, digits, '_' and '-', each used once; a
+ * parameter matches one non-empty segment (its text between prefix and
+ * suffix). Matching does not depend on the order routes were added in:
+ * segment by segment, literal text beats a parameter with a prefix or
+ * suffix, which beats a bare parameter, which beats a wildcard; a route for
+ * the method beats a "*" route. HEAD requests are served by GET routes
+ * (body removed) unless a HEAD route matches. Parameters are raw bytes
+ * (berth_req_param) or decoded (berth_req_param_decoded).
+ * Returns 0, or -1 when the route is refused (berth_router_error says why):
+ * a pattern not starting with '/', an empty segment, '*', '?' or '#', a
+ * brace that encloses no single parameter, a name used twice, a wildcard
+ * not last, more than 32 segments, a method that is not an upper-case
+ * token, or a route with the same method and the same path shape (names
+ * aside) as one already added. */
 BERTH_API int berth_router_add(berth_router *router, const char *method, const char *pattern,
                      berth_handler_fn handler, void *user);
 /* As berth_router_add, but the body is not buffered: on_body receives it
@@ -214,6 +315,20 @@ BERTH_API int berth_router_add_streaming(berth_router *router, const char *metho
                                const char *pattern, berth_body_fn on_body,
                                berth_handler_fn handler, void *user);
 
+/* A route's options (zero: as berth_router_add). */
+typedef struct berth_route_opts {
+    berth_body_fn on_body; /* streams the body to this callback (as _streaming) */
+    int stream_body;       /* 1: stream the body even with on_body NULL (dropped) */
+    uint64_t max_body;     /* this route's body limit (413 above), higher or lower
+                              than berth_config.max_body; 0: that one */
+} berth_route_opts;
+/* As berth_router_add, with options (opts may be NULL). */
+BERTH_API int berth_router_add_opts(berth_router *router, const char *method,
+                                    const char *pattern, berth_handler_fn handler, void *user,
+                                    const berth_route_opts *opts);
+/* Why the last berth_router_add* call failed ("" after a success). */
+BERTH_API const char *berth_router_error(const berth_router *router);
+
 /* ---- TLS -------------------------------------------------------------- */
 
 /* A TLS listener (wolfSSL), beside the plaintext one. Certificate and key
@@ -222,7 +337,7 @@ BERTH_API int berth_router_add_streaming(berth_router *router, const char *metho
  * A certificate without its key, an unreadable file, or a key that does
  * not match the certificate makes berth_server_new fail with a message. */
 typedef struct berth_tls_config {
-    uint16_t port;               /* 0: an ephemeral port (berth_server_tls_port) */
+    unsigned port;               /* 0-65535; 0: an ephemeral port (berth_server_tls_port) */
     const char *cert_file;       /* PEM certificate chain, leaf first */
     const char *key_file;        /* PEM private key */
     const char *cert_pem;        /* or the same as NUL-terminated PEM text */
@@ -251,17 +366,54 @@ typedef struct berth_tls_info {
     int resumed;                 /* 1 if the session was resumed from a ticket */
 } berth_tls_info;
 
-/* 1 and *info if req came over TLS, 0 otherwise. The strings are valid
- * while the request is. */
+/* 1 if req came over TLS (and *info, unless info is NULL), 0 otherwise.
+ * The strings are valid while the request is. */
 BERTH_API int berth_req_tls(const berth_req *req, berth_tls_info *info);
+
+/* ---- Hooks ------------------------------------------------------------
+ * Server-wide callbacks around every request, set in berth_config; each
+ * gets berth_config.hook_user. Unset, they cost nothing. */
+
+/* Runs for every request once its head is read, before routing (request
+ * IDs, authentication, CORS preflight). Headers it sets on res stay on the
+ * response whoever completes it. Return 0 to go on to routing, non-zero
+ * when it answered the request itself with res (its status, headers,
+ * body): no route runs, a request body is read and dropped. It may not
+ * defer. */
+typedef int (*berth_before_fn)(berth_req *req, berth_res *res, void *user);
+/* Runs when berth answers with an error of its own: 400, 404, 405 (Allow
+ * is set), 408, 413, 414, 417, 431, 500, 503, 505. It may add headers and
+ * set a body (with its Content-Type), e.g. JSON with CORS headers; the
+ * status stays. Without a body berth sends its text/plain reason. req is
+ * NULL when no request head could be read (414, 431, most 400s, 503). */
+typedef void (*berth_error_fn)(berth_req *req, berth_res *res, int status, void *user);
+/* Receives berth's messages (configuration errors, listeners, warnings),
+ * one line without a newline, instead of stderr. */
+typedef void (*berth_log_fn)(const char *message, void *user);
 
 /* ---- Server ----------------------------------------------------------- */
 
 typedef struct berth_config {
     const char *host;     /* address to bind; default "0.0.0.0" */
-    uint16_t port;        /* 0: an ephemeral port, see berth_server_port */
-    const char *backend;  /* "reactor", "fast", "fast:N", "libuv"; NULL: from
-                             the HTTP_BACKEND environment variable */
+    unsigned port;        /* 0-65535; 0: an ephemeral port, see berth_server_port */
+    /* Listeners, replacing host, port and tls->port when set: a comma-
+     * separated list of addresses, each followed by options:
+     *   8080  *:8080  0.0.0.0:8080  127.0.0.1:0  [::]:8080  [::1]:8080
+     *   unix:/run/app.sock   (unix:@name: Linux's abstract namespace)
+     *   fd:3                 (an open listening socket; berth uses a duplicate)
+     *   systemd              (every socket systemd passed: LISTEN_FDS)
+     *   systemd:NAME         (those named NAME: FileDescriptorName=)
+     * options: tls (needs berth_config.tls for the certificate), proxy
+     * (a PROXY protocol header, v1 or v2, from a load balancer comes
+     * first; berth_req_peer reports the client it names; a connection
+     * without a valid one within header_timeout_ms is closed). E.g.
+     * "[::]:8080, [::]:8443 tls, unix:/run/app.sock proxy". A bad entry
+     * fails berth_server_new, naming it. */
+    const char *listen;
+    const char *backend;  /* "reactor", "fast", "fast:N", "libuv" (a bad value
+                             fails berth_server_new); NULL: from the
+                             HTTP_BACKEND environment variable (a bad value
+                             warns and uses reactor) */
     int threads;          /* workers; 0: BERTH_THREADS or the CPU count */
 
     /* Either a router, or a single handler that gets every request. */
@@ -293,13 +445,24 @@ typedef struct berth_config {
                                    either way */
     const berth_tls_config *tls; /* also listen for TLS; NULL: plaintext only.
                                    Copied by berth_server_new */
+
+    berth_before_fn before;     /* hooks (see Hooks above); NULL: none */
+    berth_done_fn after;        /* runs when each request is over, as
+                                   berth_req_on_done (access logs) */
+    berth_error_fn on_error;
+    void *hook_user;
+    berth_log_fn log;           /* NULL: messages go to stderr */
+    void *log_user;
 } berth_config;
 
 /* Fills *config with the defaults above. Call before setting fields. */
 BERTH_API void berth_config_init(berth_config *config);
 
-/* Creates a server. Returns NULL and writes a message to stderr when the
- * configuration is invalid. */
+/* Creates a server. Returns NULL, with a message naming the field (on
+ * config.log, else stderr), when the configuration is invalid: no handler
+ * or router, an unknown backend, threads < 0 or above 1024, a zero or
+ * out-of-range limit or timeout, a bad listen entry, TLS listeners without
+ * tls, unusable certificates. */
 BERTH_API berth_server *berth_server_new(const berth_config *config);
 /* Binds the listeners and starts the workers; returns at once.
  * 0 on success, -1 with a message on stderr otherwise. */
@@ -318,10 +481,21 @@ BERTH_API int berth_server_run(berth_server *server);
  * is cut. berth_server_wait returns when every connection is gone. */
 BERTH_API void berth_server_stop(berth_server *server);
 BERTH_API void berth_server_free(berth_server *server);
-/* The bound port (after start), useful with port 0. */
+/* The bound port (after start), useful with port 0: the first plaintext
+ * TCP listener's. */
 BERTH_API uint16_t berth_server_port(const berth_server *server);
-/* The bound TLS port, 0 without TLS. */
+/* The first TLS listener's bound port, 0 without TLS. */
 BERTH_API uint16_t berth_server_tls_port(const berth_server *server);
+/* A listener of a started server: its bound address and options. */
+typedef struct berth_listener_info {
+    berth_addr addr;
+    int tls;
+    int proxy;
+} berth_listener_info;
+/* 1 and *info for listener i (in the order of config.listen; systemd
+ * entries expand to each socket), 0 past the last. */
+BERTH_API int berth_server_listener(const berth_server *server, size_t i,
+                                    berth_listener_info *info);
 /* The name of the backend the server runs on ("reactor", ...). */
 BERTH_API const char *berth_server_backend(const berth_server *server);
 BERTH_API int berth_server_threads(const berth_server *server);

@@ -1,9 +1,9 @@
 /* berth-serve: the demo and benchmark server. Configured by environment:
  * PORT, HTTP_BACKEND, BERTH_THREADS, BERTH_DATASET, BERTH_MAX_BODY,
- * BERTH_HEADER_TIMEOUT_MS, BERTH_IDLE_TIMEOUT_MS, BERTH_REUSEPORT, and
- * TLS_PORT, TLS_CERT, TLS_KEY (handlers/tls_env.c). */
+ * BERTH_HEADER_TIMEOUT_MS, BERTH_IDLE_TIMEOUT_MS, BERTH_REUSEPORT,
+ * BERTH_LISTEN, BERTH_ACCESS_LOG (handlers/serve_env.c), and TLS_PORT,
+ * TLS_CERT, TLS_KEY (handlers/tls_env.c). */
 #include <berth.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 
 #include "../handlers/arena.h"
 #include "../handlers/dataset.h"
+#include "../handlers/serve_env.h"
 #include "../handlers/tls_env.h"
 
 static berth_server *server;
@@ -20,24 +21,6 @@ static void on_signal(int sig)
     (void)sig;
     if (server)
         berth_server_stop(server);
-}
-
-/* An unsigned integer from the environment, or fallback with a warning. */
-static unsigned long long env_number(const char *name, unsigned long long fallback,
-                                     unsigned long long max)
-{
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return fallback;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno || v > max || s[0] == '-') {
-        fprintf(stderr, "berth-serve: warning: %s='%s' is not a number up to %llu; using %llu\n",
-                name, s, max, fallback);
-        return fallback;
-    }
-    return v;
 }
 
 int main(void)
@@ -67,7 +50,7 @@ int main(void)
     berth_tls_config tls;
     int use_tls = tls_from_env(&tls);
     cfg.tls = use_tls > 0 ? &tls : NULL;
-    server = use_tls >= 0 ? berth_server_new(&cfg) : NULL;
+    server = use_tls >= 0 ? server_from_env(&cfg) : NULL;
     if (!server) {
         berth_router_free(router);
         dataset_free(&data);
@@ -87,12 +70,7 @@ int main(void)
         dataset_free(&data);
         return 1;
     }
-    printf("listening on http://127.0.0.1:%u backend=%s threads=%d", (unsigned)berth_server_port(server),
-           berth_server_backend(server), berth_server_threads(server));
-    if (berth_server_tls_port(server))
-        printf(" tls=https://127.0.0.1:%u", (unsigned)berth_server_tls_port(server));
-    printf("\n");
-    fflush(stdout);
+    print_listening(server);
     berth_server_wait(server);
     berth_server_free(server);
     server = NULL;

@@ -20,14 +20,15 @@ BACKENDS = os.environ.get("BERTH_TEST_BACKENDS", "reactor fast libuv").replace("
 class Server:
     """A berth-serve (or berth-test-server) process on an ephemeral port."""
 
-    def __init__(self, binary="serve/berth-serve", backend="reactor", env=None):
+    def __init__(self, binary="serve/berth-serve", backend="reactor", env=None, pass_fds=()):
         full_env = dict(os.environ, PORT="0", TLS_PORT="0", HTTP_BACKEND=backend,
                         BERTH_DATASET=DATASET)
         full_env.update(env or {})
         path = binary if os.path.isabs(binary) else os.path.join(BUILD, binary)
         self.proc = subprocess.Popen([path], env=full_env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True, pass_fds=pass_fds)
         line = self.proc.stdout.readline()
+        self.first_line = line
         m = re.search(r"http://127\.0\.0\.1:(\d+) backend=(\S+)", line)
         if not m:
             self.proc.kill()
@@ -36,6 +37,8 @@ class Server:
         self.backend = m.group(2)
         t = re.search(r"tls=https://127\.0\.0\.1:(\d+)", line)
         self.tls_port = int(t.group(1)) if t else None
+        ls = re.search(r"listeners=(\S+)", line)
+        self.listeners = ls.group(1).split(",") if ls else []
 
     def connect(self, timeout=5.0):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
@@ -53,12 +56,22 @@ class Server:
             self.proc.wait()
             code = None
         self.stderr_text = self.proc.stderr.read()
+        self.proc_stdout = self.first_line + self.proc.stdout.read()
         self.proc.stdout.close()
         self.proc.stderr.close()
         # A sanitizer build's report fails whichever test stopped the server.
         if "Sanitizer" in self.stderr_text or "runtime error" in self.stderr_text:
             raise AssertionError("sanitizer report:\n" + self.stderr_text[-4000:])
         return code
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 free a moment ago."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def sanitized(pid):
@@ -224,9 +237,12 @@ class TlsSock:
     ciphertext written in pieces, and whether the server's close was clean
     (close_notify: clean_close) or not."""
 
-    def __init__(self, port, timeout=5.0, ctx=None, hostname="localhost", session=None):
+    def __init__(self, port, timeout=5.0, ctx=None, hostname="localhost", session=None,
+                 preamble=b""):
         self.raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if preamble:  # bytes before the handshake: a PROXY protocol header
+            self.raw.sendall(preamble)
         self.inc, self.outg = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.obj = (ctx or tls_context()).wrap_bio(self.inc, self.outg, server_side=False,
                                                    server_hostname=hostname, session=session)

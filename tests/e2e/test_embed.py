@@ -151,6 +151,15 @@ class EmbedTest(unittest.TestCase):
         subprocess.run(["meson", "setup", bdir, proj, "--wrap-mode=forcefallback"] + opts,
                        check=True, stdout=subprocess.DEVNULL, env=env)
         subprocess.run(["ninja", "-C", bdir, "app"], check=True, stdout=subprocess.DEVNULL)
+        # As a subproject berth builds only the library: no tests, examples,
+        # berth-serve or bench programs, and installs nothing.
+        targets = json.loads(subprocess.run(["meson", "introspect", "--targets", bdir], check=True,
+                                            capture_output=True, text=True).stdout)
+        names = {t["name"] for t in targets}
+        self.assertIn("berth", names)
+        for absent in ("berth-serve", "unit-tests", "berth-test-server", "hello", "bench-floor"):
+            self.assertNotIn(absent, names)
+        self.assertEqual([t["name"] for t in targets if t.get("installed")], [])
         body, code = run_app(os.path.join(bdir, "app"))
         self.assertEqual(body, b"hi ann from embed\n")
         self.assertEqual(code, 0)

@@ -16,6 +16,7 @@
 
 #include "../../handlers/arena.h"
 #include "../../handlers/dataset.h"
+#include "../../handlers/serve_env.h"
 #include "../../handlers/tls_env.h"
 
 static berth_server *server;
@@ -249,6 +250,170 @@ static void tls_info_route(berth_req *req, berth_res *res, void *user)
     berth_res_send(res, 200, "application/json", buf, (size_t)n);
 }
 
+/* GET /peer: what berth_req_peer, berth_req_local and berth_req_tls say. */
+static void peer_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    berth_addr p, l;
+    int hp = berth_req_peer(req, &p), hl = berth_req_local(req, &l);
+    char buf[512];
+    int n = snprintf(buf, sizeof buf,
+                     "{\"peer\":\"%s\",\"peer_port\":%u,\"peer_family\":%d,\"local\":\"%s\","
+                     "\"local_port\":%u,\"local_family\":%d,\"tls\":%s}",
+                     hp ? p.text : "?", hp ? (unsigned)p.port : 0, hp ? p.family : -1,
+                     hl ? l.text : "?", hl ? (unsigned)l.port : 0, hl ? l.family : -1,
+                     berth_req_tls(req, NULL) ? "true" : "false");
+    berth_res_send(res, 200, "application/json", buf, (size_t)n);
+}
+
+/* POST /store: a streamed upload written to a file of its own, as an
+ * upload service would: the open file is the request's data, created on
+ * the first piece and closed (and, unless complete, removed) when the
+ * request is over. Each body is one repeated byte: a piece with another
+ * byte would be another client's, counted as mixed. Limit 1 GiB (the
+ * server's is the default 64 MiB). */
+static atomic_int store_started, store_done, store_completed, store_mixed, store_twice;
+static atomic_int store_seq;
+
+typedef struct upload {
+    int fd;
+    char fill;
+    char path[64];
+    int done;
+} upload;
+
+static void store_finished(const berth_done *d, void *arg)
+{
+    upload *u = arg;
+    if (u->done++)
+        atomic_fetch_add(&store_twice, 1);
+    atomic_fetch_add(&store_done, 1);
+    close(u->fd);
+    if (d->outcome == BERTH_DONE_COMPLETED)
+        atomic_fetch_add(&store_completed, 1);
+    unlink(u->path); /* a test server keeps nothing */
+    free(u);
+}
+
+static int store_piece(berth_req *req, const char *data, size_t len, void *user)
+{
+    (void)user;
+    upload *u = berth_req_data(req);
+    if (berth_req_body_first(req)) {
+        if (u)
+            atomic_fetch_add(&store_mixed, 1); /* another request's state */
+        u = calloc(1, sizeof *u);
+        if (!u)
+            return 500;
+        snprintf(u->path, sizeof u->path, "/tmp/berth-store-%d-%d", (int)getpid(),
+                 atomic_fetch_add(&store_seq, 1));
+        u->fd = open(u->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        u->fill = data[0];
+        if (u->fd < 0) {
+            free(u);
+            return 500;
+        }
+        atomic_fetch_add(&store_started, 1);
+        berth_req_set_data(req, u);
+        berth_req_on_done(req, store_finished, u);
+    }
+    if (!u)
+        return 500;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] != u->fill) {
+            atomic_fetch_add(&store_mixed, 1);
+            break;
+        }
+    }
+    return write(u->fd, data, len) == (ssize_t)len ? 0 : 500;
+}
+
+static void store_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    upload *u = berth_req_data(req);
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "%llu %c", (unsigned long long)berth_req_body_received(req),
+                     u ? u->fill : '-');
+    berth_res_send(res, 201, "text/plain", buf, (size_t)n);
+}
+
+/* Descriptors open on upload files (removed or not). */
+static int open_fds(void)
+{
+    int n = 0;
+    char path[64], target[256], prefix[64];
+    int plen = snprintf(prefix, sizeof prefix, "/tmp/berth-store-%d-", (int)getpid());
+    for (int fd = 0; fd < 65536; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(path, target, sizeof target - 1);
+        if (len > 0 && len >= plen && memcmp(target, prefix, (size_t)plen) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* GET /store-stats */
+static void store_stats_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)req, (void)user;
+    char buf[256];
+    int n = snprintf(buf, sizeof buf,
+                     "{\"started\":%d,\"done\":%d,\"completed\":%d,\"mixed\":%d,\"twice\":%d,"
+                     "\"fds\":%d}",
+                     atomic_load(&store_started), atomic_load(&store_done),
+                     atomic_load(&store_completed), atomic_load(&store_mixed),
+                     atomic_load(&store_twice), open_fds());
+    berth_res_send(res, 200, "application/json", buf, (size_t)n);
+}
+
+/* BERTH_TEST_HOOKS=1: a before hook (X-Request-Id on every response; OPTIONS
+ * answered 204 for CORS preflight), JSON errors with CORS headers, and
+ * berth's Server replaced by X-Server-Name's value when a request asks. */
+static atomic_long request_ids;
+
+static int test_before(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    char id[32];
+    snprintf(id, sizeof id, "%ld", atomic_fetch_add(&request_ids, 1) + 1);
+    berth_res_header(res, "X-Request-Id", id);
+    berth_res_header(res, "Access-Control-Allow-Origin", "*");
+    berth_str v;
+    if (berth_req_header(req, "X-Server-Name", &v))
+        berth_res_header_n(res, "Server", 6, v.ptr, v.len);
+    if (berth_req_header(req, "X-No-Date", &v))
+        berth_res_header_remove(res, "Date");
+    if (berth_str_eq(berth_req_method(req), "OPTIONS")) {
+        berth_res_status(res, 204);
+        berth_res_header(res, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        return 1;
+    }
+    return 0;
+}
+
+static void test_errors(berth_req *req, berth_res *res, int status, void *user)
+{
+    (void)user;
+    char body[128];
+    int n = snprintf(body, sizeof body, "{\"error\":%d,\"reason\":\"%s\",\"request\":%s}", status,
+                     berth_status_reason(status), req ? "true" : "false");
+    berth_res_header(res, "Access-Control-Allow-Origin", "*");
+    berth_res_header(res, "Content-Type", "application/json");
+    berth_res_body(res, body, (size_t)n);
+}
+
+/* GET /files/{path...} and GET /doc/{name}.json: the decoded parameter. */
+static void param_route(berth_req *req, berth_res *res, void *user)
+{
+    char buf[1024];
+    long n = berth_req_param_decoded(req, user, buf, sizeof buf);
+    if (n < 0)
+        berth_res_send(res, 400, "text/plain", "bad parameter\n", 14);
+    else
+        berth_res_send(res, 200, "text/plain", buf, (size_t)n);
+}
+
 /* GET /stats: what the test routes observed. */
 static void stats_route(berth_req *req, berth_res *res, void *user)
 {
@@ -293,25 +458,30 @@ int main(void)
     berth_router_add(r, "GET", "/file", file_route, NULL);
     berth_router_add(r, "GET", "/mapped", mapped_route, NULL);
     berth_router_add(r, "GET", "/tls-info", tls_info_route, NULL);
+    berth_router_add(r, "GET", "/peer", peer_route, NULL);
+    berth_route_opts store = {.on_body = store_piece, .max_body = 1ull << 30};
+    berth_router_add_opts(r, "POST", "/store", store_route, NULL, &store);
+    berth_router_add(r, "GET", "/store-stats", store_stats_route, NULL);
+    berth_router_add(r, "GET", "/files/{path...}", param_route, "path");
+    berth_router_add(r, "GET", "/doc/{name}.json", param_route, "name");
+    if ((v = getenv("BERTH_TEST_HOOKS")) && strcmp(v, "1") == 0) {
+        cfg.before = test_before;
+        cfg.on_error = test_errors;
+    }
     cfg.router = r;
     berth_tls_config tls;
     int use_tls = tls_from_env(&tls);
     if (use_tls < 0)
         return 1;
     cfg.tls = use_tls ? &tls : NULL;
-    server = berth_server_new(&cfg);
+    server = server_from_env(&cfg);
     if (!server)
         return 1;
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     if (berth_server_start(server) != 0)
         return 1;
-    printf("listening on http://127.0.0.1:%u backend=%s threads=%d", (unsigned)berth_server_port(server),
-           berth_server_backend(server), berth_server_threads(server));
-    if (berth_server_tls_port(server))
-        printf(" tls=https://127.0.0.1:%u", (unsigned)berth_server_tls_port(server));
-    printf("\n");
-    fflush(stdout);
+    print_listening(server);
     berth_server_wait(server);
     printf("stopped handled=%ld live_ticks=%d\n", atomic_load(&handled),
            atomic_load(&live_ticks));

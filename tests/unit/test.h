@@ -13,7 +13,7 @@ struct test_case {
     test_fn fn;
 };
 
-#define MAX_TESTS 256
+#define MAX_TESTS 512
 extern struct test_case test_cases[MAX_TESTS];
 extern int test_count;
 

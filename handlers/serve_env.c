@@ -1,0 +1,87 @@
+#include "serve_env.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access_log.h"
+
+unsigned long long env_number(const char *name, unsigned long long fallback,
+                              unsigned long long max)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return fallback;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno || v > max || s[0] == '-') {
+        fprintf(stderr, "berth-serve: warning: %s='%s' is not a number up to %llu; using %llu\n",
+                name, s, max, fallback);
+        return fallback;
+    }
+    return v;
+}
+
+/* berth's messages: kept while the server is made with BERTH_LISTEN (to
+ * tell a refused list), printed to stderr otherwise. */
+static char why[512];
+static int keeping;
+
+static void log_message(const char *msg, void *user)
+{
+    (void)user;
+    if (keeping)
+        snprintf(why, sizeof why, "%s", msg);
+    else
+        fprintf(stderr, "%s\n", msg);
+}
+
+berth_server *server_from_env(berth_config *cfg)
+{
+    const char *log = getenv("BERTH_ACCESS_LOG");
+    if (log && strcmp(log, "1") == 0) {
+        cfg->after = access_log;
+        setvbuf(stdout, NULL, _IOLBF, 0);
+    } else if (log && *log && strcmp(log, "0") != 0) {
+        fprintf(stderr, "berth-serve: warning: BERTH_ACCESS_LOG='%s' is not 0 or 1; using 0\n",
+                log);
+    }
+    const char *listen = getenv("BERTH_LISTEN");
+    if (!listen || !*listen)
+        return berth_server_new(cfg);
+    berth_config c = *cfg;
+    c.listen = listen;
+    c.log = log_message;
+    why[0] = '\0';
+    keeping = 1;
+    berth_server *srv = berth_server_new(&c);
+    keeping = 0;
+    if (srv || !strstr(why, "config.listen"))
+        return srv ? srv : berth_server_new(cfg); /* another error: say it again */
+    fprintf(stderr, "berth-serve: warning: BERTH_LISTEN='%s': %s; using PORT\n", listen, why);
+    return berth_server_new(cfg);
+}
+
+void print_listening(berth_server *srv)
+{
+    printf("listening on http://127.0.0.1:%u backend=%s threads=%d",
+           (unsigned)berth_server_port(srv), berth_server_backend(srv), berth_server_threads(srv));
+    if (berth_server_tls_port(srv))
+        printf(" tls=https://127.0.0.1:%u", (unsigned)berth_server_tls_port(srv));
+    berth_listener_info li;
+    for (size_t i = 0; berth_server_listener(srv, i, &li); i++) {
+        const char *scheme = li.tls ? "https" : "http";
+        if (li.addr.family == BERTH_AF_UNIX)
+            printf("%sunix:%s%s", i ? "," : " listeners=", li.addr.text, li.tls ? "+tls" : "");
+        else if (li.addr.family == BERTH_AF_INET6)
+            printf("%s%s://[%s]:%u", i ? "," : " listeners=", scheme, li.addr.text,
+                   (unsigned)li.addr.port);
+        else
+            printf("%s%s://%s:%u", i ? "," : " listeners=", scheme, li.addr.text,
+                   (unsigned)li.addr.port);
+    }
+    printf("\n");
+    fflush(stdout);
+}

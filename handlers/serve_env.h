@@ -1,0 +1,19 @@
+/* What berth-serve and the test server share: the environment read with
+ * warn-and-default, server creation with BERTH_LISTEN, the start line. */
+#ifndef HANDLERS_SERVE_ENV_H
+#define HANDLERS_SERVE_ENV_H
+
+#include <berth.h>
+
+/* An unsigned integer from the environment, or fallback with a warning. */
+unsigned long long env_number(const char *name, unsigned long long fallback,
+                              unsigned long long max);
+/* berth_server_new with BERTH_LISTEN (if set) as cfg->listen; a listen
+ * list berth refuses is warned about and the server made without it
+ * (PORT, TLS_PORT). BERTH_ACCESS_LOG=1 sets the access log as after hook. */
+berth_server *server_from_env(berth_config *cfg);
+/* Prints "listening on http://127.0.0.1:PORT backend=NAME threads=N
+ * [tls=https://127.0.0.1:PORT] listeners=A,B,..." and flushes. */
+void print_listening(berth_server *srv);
+
+#endif

@@ -1,0 +1,170 @@
+"""The applications in examples/, on every backend: each is started on a
+free port (PORT), asked what its comment promises, and stopped with
+SIGTERM (exit 0). Also: every example builds warning-free with
+-std=c11 -Wall -Wextra against berth.h alone."""
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from berthproc import BACKENDS, BUILD, ROOT, _Prefixed, free_port, read_response
+
+
+class Example:
+    def __init__(self, name, backend, args=()):
+        self.port = free_port()
+        env = dict(os.environ, PORT=str(self.port), HTTP_BACKEND=backend, BERTH_THREADS="2")
+        self.proc = subprocess.Popen([os.path.join(BUILD, "examples", name)] + list(args),
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("%s did not start: %s" % (name, self.proc.stderr.read()))
+                time.sleep(0.02)
+
+    def connect(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        return s
+
+    def ask(self, method, target, body=b"", headers=b""):
+        with self.connect() as s:
+            s.sendall(b"%s %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n%s\r\n"
+                      % (method, target, len(body), headers) + body)
+            return read_response(_Prefixed(s, b""))
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(15)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            err = self.proc.stderr.read()
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+        assert "Sanitizer" not in err and "runtime error" not in err, err
+        return code
+
+
+def hdr(headers, name):
+    vals = [v for k, v in headers if k.lower() == name.lower()]
+    return vals[0] if vals else None
+
+
+class ExamplesMixin:
+    backend = None
+
+    def test_rest_api(self):
+        ex = Example("rest_api", self.backend)
+        try:
+            status, headers, body = ex.ask(b"POST", b"/notes", b'buy "milk"')
+            self.assertEqual(status, 201)
+            self.assertEqual(hdr(headers, "Access-Control-Allow-Origin"), "*")
+            nid = json.loads(body)["id"]
+            status, _, body = ex.ask(b"GET", b"/notes/%d" % nid)
+            self.assertEqual(json.loads(body), {"id": nid, "text": 'buy "milk"'})
+            self.assertEqual(json.loads(ex.ask(b"GET", b"/notes")[2]), [json.loads(body)])
+            status, headers, _ = ex.ask(b"OPTIONS", b"/notes", headers=b"Origin: http://a\r\n")
+            self.assertEqual(status, 204)
+            self.assertIn("POST", hdr(headers, "Access-Control-Allow-Methods"))
+            # berth's own errors are JSON with CORS: 404, 405, 413 (1 KiB limit)
+            for method, target, body, want in ((b"GET", b"/nothing", b"", 404),
+                                               (b"PUT", b"/notes", b"", 405),
+                                               (b"POST", b"/notes", b"x" * 2000, 413)):
+                status, headers, got = ex.ask(method, target, body)
+                self.assertEqual(status, want)
+                self.assertEqual(hdr(headers, "Content-Type"), "application/json")
+                self.assertEqual(hdr(headers, "Access-Control-Allow-Origin"), "*")
+                self.assertEqual(json.loads(got)["error"]["status"], want)
+            self.assertEqual(ex.ask(b"DELETE", b"/notes/%d" % nid)[0], 204)
+            self.assertEqual(ex.ask(b"GET", b"/notes/%d" % nid)[0], 404)
+        finally:
+            self.assertEqual(ex.stop(), 0)
+
+    def test_upload(self):
+        tmp = tempfile.mkdtemp(prefix="berth-upload-")
+        ex = Example("upload", self.backend, [tmp])
+        try:
+            data = os.urandom(3 << 20)  # over the server's 1 MiB, under the route's 1 GiB
+            status, _, body = ex.ask(b"PUT", b"/files/a.bin", data)
+            self.assertEqual((status, body), (201, b"stored %d bytes\n" % len(data)))
+            self.assertEqual(ex.ask(b"GET", b"/files/a.bin")[2], data)
+            # cut short: nothing is left behind, and the file descriptor is closed
+            def wait_for(cond):
+                deadline = time.monotonic() + 5
+                while not cond() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+            with ex.connect() as s:
+                s.sendall(b"PUT /files/b.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n"
+                          + b"x" * 5000)
+                wait_for(lambda: len(os.listdir(tmp)) == 2)  # the upload has begun
+                self.assertEqual(len(os.listdir(tmp)), 2)
+            wait_for(lambda: os.listdir(tmp) == ["a.bin"])
+            self.assertEqual(os.listdir(tmp), ["a.bin"])
+            self.assertEqual(ex.ask(b"PUT", b"/files/..%2fx", b"x")[0], 400)
+            with ex.connect() as s:
+                s.sendall(b"PUT /files/big HTTP/1.1\r\nHost: t\r\nContent-Length: 2147483648\r\n\r\n")
+                self.assertEqual(read_response(_Prefixed(s, b""))[0], 413)
+        finally:
+            self.assertEqual(ex.stop(), 0)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_sse_chat(self):
+        ex = Example("sse_chat", self.backend)
+        try:
+            subs = []
+            for _ in range(3):
+                s = ex.connect()
+                s.sendall(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
+                buf = b""
+                while b"welcome" not in buf:
+                    buf += s.recv(4096)
+                subs.append([s, buf])
+            for text in (b"hello", b"two\nlines"):
+                self.assertEqual(ex.ask(b"POST", b"/say", text)[0], 202)
+            for sub in subs:
+                s = sub[0]
+                while sub[1].count(b"event: message") < 2:
+                    sub[1] += s.recv(4096)
+                self.assertIn(b"data: hello\n", sub[1])
+                self.assertIn(b"data: two\ndata: lines\n", sub[1])
+            subs[0][0].close()  # one leaves
+            self.assertEqual(ex.ask(b"POST", b"/say", b"x" * 5000)[0], 413)
+        finally:
+            self.assertEqual(ex.stop(), 0)  # the others' streams end at the stop
+            for s, _ in subs[1:]:
+                s.close()
+
+
+for _b in BACKENDS:
+    globals()["Examples_" + _b] = type("Examples_" + _b, (ExamplesMixin, unittest.TestCase),
+                                      {"backend": _b})
+
+
+class ExamplesBuildTest(unittest.TestCase):
+    def test_examples_build_warning_free_with_c11_wall_wextra(self):
+        tmp = tempfile.mkdtemp(prefix="berth-ex-")
+        try:
+            for src in sorted(glob.glob(os.path.join(ROOT, "examples", "*.c"))):
+                out = subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-c",
+                                      "-I", os.path.join(ROOT, "include"), src, "-o",
+                                      os.path.join(tmp, "x.o")], capture_output=True, text=True)
+                self.assertEqual(out.returncode, 0, src + "\n" + out.stderr)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
