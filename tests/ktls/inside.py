@@ -145,7 +145,8 @@ def big_file(srv, iana, path, md5):
     os.unlink(trace)
     got = hashlib.md5(curl.stdout).hexdigest()
     return (curl.returncode == 0 and got == md5 and calls.get("sendfile", 0) > 0,
-            {"bytes": len(curl.stdout), "syscalls": calls, "curl": curl.stderr[-200:]})
+            {"bytes": len(curl.stdout), "md5_ok": got == md5, "rc": curl.returncode,
+             "syscalls": calls, "curl": curl.stderr[-200:]})
 
 
 def finished_with_request(srv, iana):
