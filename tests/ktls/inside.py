@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(os.environ["BERTH_SRC"], "tests", "e2e"))
 from berthproc import BACKENDS, CERT, KEY, Server, TlsConn, TlsSock, tls_context  # noqa: E402
 
 RESULT = os.environ["RESULT"]
+WORK = os.path.dirname(RESULT)  # this run's own directory: /tmp is the host's, shared
 CIPHERS = [("aes128gcm", "TLS13-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256"),
            ("aes256gcm", "TLS13-AES256-GCM-SHA384", "TLS_AES_256_GCM_SHA384"),
            ("chacha20", "TLS13-CHACHA20-POLY1305-SHA256", "TLS_CHACHA20_POLY1305_SHA256")]
@@ -125,7 +126,7 @@ def pipelined(srv, iana):
 
 
 def big_file(srv, iana, path, md5):
-    trace = "/tmp/berth-ktls-strace-%d" % srv.proc.pid
+    trace = os.path.join(WORK, "strace-%d" % srv.proc.pid)
     tracer = subprocess.Popen(["strace", "-f", "-qq", "-c", "-o", trace, "-p", str(srv.proc.pid),
                                "-e", "trace=sendfile,sendto,sendmsg,write,writev"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -242,7 +243,7 @@ def key_update(srv, iana):
 
 
 def ktls():
-    path = "/tmp/berth-ktls-file.bin"
+    path = os.path.join(WORK, "file.bin")
     with open(path, "wb") as f:
         f.write(os.urandom(FILE_MIB << 20))
     with open(path, "rb") as f:
