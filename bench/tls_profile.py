@@ -47,12 +47,14 @@ _spec.loader.exec_module(run)
 # Stack frames that mark the TLS handshake (wolfSSL, OpenSSL, berth's layer).
 HANDSHAKE = re.compile(r"^(wolfSSL_accept|wolfSSL_accept_TLSv13|wolfSSL_negotiate|SSL_do_handshake|"
                        r"SSL_accept|ossl_statem_accept|state_machine|tls_handshake|handshake)$")
+PUBKEY = r"^(sp_|_sp_|wc_Rsa|wc_curve25519|curve25519|fe_|ge_|BN_|bn_|EVP_PKEY_|ossl_ecx|X25519)"
 # Leaf (or nearest exported) symbols, first match wins: (category, detail).
 RULES = [
     (r"wc_Chacha|chacha", "record crypto", "ChaCha20"),
     (r"wc_Poly1305|poly1305", "record crypto", "Poly1305"),
     (r"wc_ChaCha20Poly1305", "record crypto", "ChaCha20-Poly1305 AEAD glue"),
     (r"GHASH|GMULT|gcm_ghash|gcm_gmult", "record crypto", "GHASH"),
+    (r"CRYPTO_gcm128", "record crypto", "AES-GCM (OpenSSL's gcm128)"),
     (r"wc_AesGcm|aesni_gcm|AES_gcm|gcm_", "record crypto", "AES-GCM"),
     (r"wc_Aes|AES_|aesni_|aes_", "record crypto", "AES"),
     (r"^EVP_(Encrypt|Decrypt|Cipher)", "record crypto", "EVP cipher (AES-GCM via AES-NI)"),
@@ -103,6 +105,7 @@ def parse_perf_script(text):
         m = re.match(r"\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)\s*$", line)
         if m:
             sym = re.sub(r"\+0x[0-9a-f]+$", "", m.group(1))
+            sym = re.sub(r"\.(constprop|isra|part|cold)\.?\d*.*$", "", sym)
             cur.append((sym, os.path.basename(m.group(2))))
     if cur:
         samples.append(cur)
@@ -112,10 +115,22 @@ def parse_perf_script(text):
 def classify(stack, berth_fns):
     """(category, detail, via_libc) of one sample."""
     in_hs = any(HANDSHAKE.match(s) for s, _ in stack)
+    # public-key arithmetic is only ever the handshake's, even when the
+    # stack was cut before the handshake's frames (deep big-number stacks)
+    in_hs = in_hs or any(re.search(PUBKEY, s) for s, _ in stack)
     sym, dso = stack[0]
     if dso.startswith("[kernel") or dso == "[vdso]":
-        call = next((s for s, d in stack if re.match(r"__(x64|se)_sys_\w+", s)), None)
-        what = re.sub(r"^__(x64|se)_sys_", "", call) if call else "interrupts, softirq, other"
+        # the system call: the frame under do_syscall_64 (__x64_sys_sendto,
+        # ksys_write, ...), else what the kernel was doing (scheduling, IRQs)
+        names = [s for s, d in stack if d.startswith("[kernel")]
+        call = None
+        if "do_syscall_64" in names:
+            i = names.index("do_syscall_64")
+            call = names[i - 1] if i > 0 else "do_syscall_64"
+        if call:
+            what = re.sub(r"^(__x64_sys_|__se_sys_|__do_sys_|ksys_|__sys_)", "", call)
+        else:
+            what = "not in a system call: %s" % sym
         return "kernel", what, False
     via_libc = False
     frames = stack
@@ -139,8 +154,10 @@ def classify(stack, berth_fns):
         for pat, cat, detail in RULES:
             if re.search(pat, name):
                 return cat, "%s (%s)" % (detail, name), via_libc
+        if name == "[unknown]":
+            return "%s, unnamed (stack cut short)" % lib, name, via_libc
         return "%s TLS, not crypto" % lib, name, via_libc
-    if dso == "berth-serve" or sym in berth_fns:
+    if dso.startswith(("berth-serve", "libberth")) or sym in berth_fns:
         if in_hs:
             return "handshake", "berth (%s)" % sym, via_libc
         return berth_area(berth_fns.get(sym, "core/?")), sym, via_libc
@@ -171,9 +188,14 @@ def breakdown(samples, berth_fns):
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--server", default="reactor", help="reactor, fast:1, libuv or nginx")
-    ap.add_argument("--profile", default="json-tls", help="json-tls, handshake or resumed")
+    ap.add_argument("--profile", default="json-tls",
+                    help="json-tls, handshake or resumed; or a plaintext profile of run.py "
+                         "(json) to compare with")
     ap.add_argument("--seconds", type=int, default=5, help="measured and profiled seconds (5)")
     ap.add_argument("--freq", type=int, default=1000, help="perf samples per second (1000)")
+    ap.add_argument("--stack", type=int, default=32768,
+                    help="bytes of user stack copied per sample for the unwinding (32768; "
+                         "big-number code has deep stacks)")
     ap.add_argument("--build", help="meson build directory (default build-bench)")
     ap.add_argument("--nginx-ciphersuites", metavar="LIST")
     ap.add_argument("--top", type=int, default=4, help="details shown per category (4)")
@@ -181,9 +203,10 @@ def main(argv):
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--client-cpu", type=int, default=1)
     a = ap.parse_args(argv)
-    profile = next((p for p in run.PROFILES if p.key == a.profile and p.tls), None)
+    profile = next((p for p in run.PROFILES if p.key == a.profile), None)
     if not profile:
-        sys.exit("unknown TLS profile %s" % a.profile)
+        sys.exit("unknown profile %s (one of %s)" % (a.profile,
+                                                      ", ".join(p.key for p in run.PROFILES)))
     if not shutil.which("perf"):
         sys.exit("perf not found (apt-get install linux-perf)")
     build = os.path.join(ROOT, a.build or "build-bench")
@@ -205,8 +228,8 @@ def main(argv):
                             run.nginx_tls(cert, a.nginx_ciphersuites))
         else:
             srv = run.Berth(binary, a.server, dataset, tmp, a.server_cpu, cert=cert)
-        srv.start(tls=True)
-        port = srv.tls_port
+        srv.start(tls=profile.tls)
+        port = srv.tls_port if profile.tls else srv.port
         desc = run.check_answers(port, profile, refs, {}, srv.name, cert["der"])
         conns = profile.connections
         run.run_load(run.load_command(la, profile, port, 1, tmp, conns, {}), 1, conns)
@@ -233,14 +256,15 @@ def main(argv):
                                 env=dict(os.environ, BENCH_WRK_CONNECTIONS=str(conns)))
         time.sleep(1)
         perf = subprocess.run(["taskset", "-c", str(a.client_cpu), "perf", "record", "-q",
-                               "-e", "cpu-clock", "-F", str(a.freq), "--call-graph", "dwarf",
+                               "-e", "cpu-clock", "-F", str(a.freq), "--call-graph",
+                               "dwarf,%d" % a.stack,
                                "-p", ",".join(map(str, pids)), "-o", data, "--", "sleep",
                                str(a.seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True)
         load.wait()
         if perf.returncode != 0:
             sys.exit("perf record failed: %s" % perf.stderr)
-        script = subprocess.run(["perf", "script", "-i", data, "-F", "ip,sym,dso"],
+        script = subprocess.run(["perf", "script", "-i", data, "-F", "ip,sym,dso", "--no-inline"],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
         if a.keep:
             with open(os.path.join(a.keep, "perf-script.txt"), "w") as f:
@@ -248,8 +272,8 @@ def main(argv):
         samples = parse_perf_script(script)
         cats, details, libc = breakdown(samples, berth_functions())
         total = sum(cats.values())
-        print("%d samples (perf record -e cpu-clock -F %d --call-graph dwarf -p %s); share, and "
-              "share x %.2f us/request:" % (total, a.freq, ",".join(map(str, pids)), us))
+        print("%d samples (perf record -e cpu-clock -F %d --call-graph dwarf,%d -p %s); share, and "
+              "share x %.2f us/request:" % (total, a.freq, a.stack, ",".join(map(str, pids)), us))
         for cat, n in cats.most_common():
             print("  %-40s %5.1f%% %8.2f us%s" % (cat, 100 * n / total, us * n / total,
                                                  "   (%.1f%% in libc called from it)"
