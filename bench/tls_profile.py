@@ -57,11 +57,12 @@ RULES = [
     (r"CRYPTO_gcm128", "record crypto", "AES-GCM (OpenSSL's gcm128)"),
     (r"wc_AesGcm|aesni_gcm|AES_gcm|gcm_", "record crypto", "AES-GCM"),
     (r"wc_Aes|AES_|aesni_|aes_", "record crypto", "AES"),
-    (r"^EVP_(Encrypt|Decrypt|Cipher)", "record crypto", "EVP cipher (AES-GCM via AES-NI)"),
+    (r"^EVP_(Encrypt|Decrypt|Cipher)", "record crypto", "EVP cipher (OpenSSL assembly of the negotiated AEAD)"),
 ]
 HS_RULES = [
     (r"^sp_|^_sp_|mont|RsaFunction|wc_Rsa|RSA_|rsa_|BN_|bn_", "RSA-2048 signature"),
-    (r"curve25519|x25519|fe_|ge_|X25519|ecx", "X25519 key exchange"),
+    (r"curve25519|x25519|fe_|ge_|X25519|ecx|EVP_PKEY_(generate|keygen|derive)",
+     "X25519 key exchange"),
     (r"Sha256|Sha384|HKDF|Hmac|SHA256|SHA384|sha256|sha512|HMAC|hkdf|EVP_Digest", "hashes, HKDF"),
     (r"wc_Chacha|wc_Poly1305|wc_ChaCha20Poly1305|wc_AesGcm|EVP_(Encrypt|Decrypt|Cipher)",
      "handshake record and ticket encryption"),
