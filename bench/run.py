@@ -1260,7 +1260,7 @@ def chart_ratios(plt, path, meta, profiles, servers, ratios):
     labels = {s: ("berth %s" % s if s != "nginx" else "nginx (÷ floor, for reference)")
               for s in handles}
     fig.legend([handles[s] for s in handles], [labels[s] for s in handles], loc="upper center",
-               ncol=len(handles), bbox_to_anchor=(0.5, 0.925), fontsize=9, frameon=False)
+               ncol=max(1, len(handles)), bbox_to_anchor=(0.5, 0.925), fontsize=9, frameon=False)
     fig.suptitle("berth-serve (1 thread) vs nginx %s (1 worker) and the floor (bench-floor) -- "
                  "commit %s, %s\nserver on CPU %d, load on CPU %d; ratios of the medians of %d "
                  "round(s) of %d s; whiskers: lowest and highest round-by-round ratio"
@@ -1313,7 +1313,7 @@ def chart_history(plt, path, records, profiles, servers):
     order = sorted(handles, key=lambda sb: (sb[1] != "nginx", backends.index(sb[0])))
     fig.legend([handles[h] for h in order],
                ["berth %s ÷ %s" % (s, "nginx" if b == "nginx" else "floor") for s, b in order],
-               loc="upper center", ncol=len(backends), bbox_to_anchor=(0.5, 0.965), fontsize=8,
+               loc="upper center", ncol=max(1, len(backends)), bbox_to_anchor=(0.5, 0.965), fontsize=8,
                frameon=False)
     fig.suptitle("berth-serve vs nginx and the floor over the recorded runs "
                  "(bench-data/history.json)", fontsize=11)
