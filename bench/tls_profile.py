@@ -47,7 +47,8 @@ _spec.loader.exec_module(run)
 # Stack frames that mark the TLS handshake (wolfSSL, OpenSSL, berth's layer).
 HANDSHAKE = re.compile(r"^(wolfSSL_accept|wolfSSL_accept_TLSv13|wolfSSL_negotiate|SSL_do_handshake|"
                        r"SSL_accept|ossl_statem_accept|state_machine|tls_handshake|handshake)$")
-PUBKEY = r"^(sp_|_sp_|wc_Rsa|wc_curve25519|curve25519|fe_|ge_|BN_|bn_|EVP_PKEY_|ossl_ecx|X25519)"
+PUBKEY = (r"^(L_)?(sp_|_sp_|wc_Rsa|wc_curve25519|curve25519|fe_|ge_|BN_|bn_|EVP_PKEY_|ossl_ecx|"
+          r"X25519|Transform_Sha256|sha256)")  # L_: wolfSSL's assembly labels
 # Leaf (or nearest exported) symbols, first match wins: (category, detail).
 RULES = [
     (r"wc_Chacha|chacha", "record crypto", "ChaCha20"),
@@ -55,7 +56,7 @@ RULES = [
     (r"wc_ChaCha20Poly1305", "record crypto", "ChaCha20-Poly1305 AEAD glue"),
     (r"GHASH|GMULT|gcm_ghash|gcm_gmult", "record crypto", "GHASH"),
     (r"CRYPTO_gcm128", "record crypto", "AES-GCM (OpenSSL's gcm128)"),
-    (r"wc_AesGcm|aesni_gcm|AES_gcm|gcm_", "record crypto", "AES-GCM"),
+    (r"wc_AesGcm|aesni_gcm|AES_gcm|AES_GCM|gcm_", "record crypto", "AES-GCM"),
     (r"wc_Aes|AES_|aesni_|aes_", "record crypto", "AES"),
     (r"^EVP_(Encrypt|Decrypt|Cipher)", "record crypto", "EVP cipher (OpenSSL assembly of the negotiated AEAD)"),
 ]
@@ -116,8 +117,9 @@ def parse_perf_script(text):
 def classify(stack, berth_fns):
     """(category, detail, via_libc) of one sample."""
     in_hs = any(HANDSHAKE.match(s) for s, _ in stack)
-    # public-key arithmetic is only ever the handshake's, even when the
-    # stack was cut before the handshake's frames (deep big-number stacks)
+    # public-key arithmetic (and SHA-256: TLS 1.3 records use none) is only
+    # the handshake's, even when the stack was cut before the handshake's
+    # frames (deep big-number stacks, assembly without unwind tables)
     in_hs = in_hs or any(re.search(PUBKEY, s) for s, _ in stack)
     sym, dso = stack[0]
     if dso.startswith("[kernel") or dso == "[vdso]":
