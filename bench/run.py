@@ -44,6 +44,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -81,9 +82,12 @@ class Req:
     ctype: str = "text/plain"
     body_size: int = 0
     nginx: str = "return"
+    close: bool = False   # sends Connection: close (the server closes after its answer)
 
     def raw(self, body):
         head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % (self.method, self.target)
+        if self.close:
+            head += "Connection: close\r\n"
         if self.method == "POST":
             head += "Content-Type: application/octet-stream\r\nContent-Length: %d\r\n" % len(body)
         return head.encode() + b"\r\n" + body
@@ -94,7 +98,10 @@ class Profile:
     """A row of the benchmark. client "wrk": wrk -t1, with bench/report.lua,
     bench/pipeline.lua (depth > 1) or bench/rotate.lua (several GETs);
     client "load": bench-load (POST bodies, close_every). connections
-    "many": MANY, or what the fd limit allows."""
+    "many": MANY, or what the fd limit allows. tls: over TLS, on the
+    servers' TLS ports (berth-serve TLS_PORT=0, nginx `listen ... ssl`; the
+    floor has none: n/a); resume (bench-load only): each new connection
+    resumes the session of the previous one instead of a full handshake."""
     key: str
     title: str
     requests: list
@@ -103,6 +110,8 @@ class Profile:
     depth: int = 1
     close_every: int = 0
     nginx_note: str = ""
+    tls: bool = False
+    resume: bool = False
 
 
 def baseline_req():
@@ -131,6 +140,17 @@ PROFILES = [
                        "body has arrived"),
     Profile("many-conn", "keep-alive GET %s over %d connections" % (BASELINE, MANY),
             [baseline_req()], connections="many", nginx_note='return 200 "55"'),
+    Profile("json-tls", "json over TLS (HttpArena's json-tls), keep-alive",
+            [Req("GET", "/json/%d?m=%d" % cm, ctype="application/json", nginx="file")
+             for cm in JSON_PAIRS], tls=True,
+            nginx_note="as json, over `listen ... ssl`"),
+    Profile("handshake", "GET %s + Connection: close over TLS: a new connection and a full "
+            "handshake per request (req/s = handshakes/s)" % BASELINE,
+            [Req("GET", BASELINE, expect=b"55", close=True)], client="load", close_every=1,
+            tls=True, nginx_note='return 200 "55"'),
+    Profile("resumed", "as handshake, but each connection resumes the previous one's session "
+            "(TLS 1.3 ticket)", [Req("GET", BASELINE, expect=b"55", close=True)], client="load",
+            close_every=1, tls=True, resume=True, nginx_note='return 200 "55"'),
 ]
 
 
@@ -237,20 +257,74 @@ def exchange(port, raw, count=1):
         return read_responses(s, count)
 
 
-def check_answers(port, profile, refs, bodies, name):
+def tls_connect(port, cert_der):
+    """A TLS connection as the load generators make them (OpenSSL's default
+    client ciphers, ALPN http/1.1), that checks the server's certificate is
+    the one given. Returns (socket, "version cipher alpn=...")."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+    except (OSError, ssl.SSLError) as e:
+        raw.close()
+        raise BenchError("TLS handshake with port %d failed: %s" % (port, e))
+    if cert_der and s.getpeercert(binary_form=True) != cert_der:
+        s.close()
+        raise BenchError("port %d serves another certificate than the bench's" % port)
+    alpn = s.selected_alpn_protocol()
+    desc = "%s %s alpn=%s" % (s.version(), s.cipher()[0], alpn or "-")
+    if alpn != "http/1.1":
+        s.close()
+        raise BenchError("port %d: ALPN %r, expected http/1.1 (%s)" % (port, alpn, desc))
+    return s, desc
+
+
+def check_answers(port, profile, refs, bodies, name, cert_der=None):
     """Every request of the profile, on one connection, answers 200 with the
-    reference bytes and content type; pipelined profiles also pipelined."""
+    reference bytes and content type; pipelined profiles also pipelined.
+    TLS profiles: over TLS (the certificate and ALPN checked); a request
+    with Connection: close on its own connection, which the server must
+    close after its answer. Returns the TLS parameters negotiated, or ""."""
     reqs = profile.requests
     raws = [r.raw(bodies.get(r.body_size, b"")) for r in reqs]
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    desc = ""
+
+    def connect():
+        nonlocal desc
+        if not profile.tls:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        s, desc = tls_connect(port, cert_der)
+        return s
+
+    s = connect()
+    try:
         for r, raw in zip(reqs, raws):
             s.sendall(raw)
             got = read_responses(s, 1)[0]
             expect_answer(r, got, refs, name)
+            if r.close:
+                try:
+                    rest = s.recv(1)
+                except ssl.SSLError as e:
+                    rest = b"" if "EOF" in str(e) else b"?"
+                except OSError:
+                    rest = b""
+                if rest:
+                    raise BenchError("%s: kept the connection open after Connection: close"
+                                     % name)
+                s.close()
+                s = connect()
         if profile.depth > 1:
             s.sendall(raws[0] * profile.depth)
             for got in read_responses(s, profile.depth):
                 expect_answer(reqs[0], got, refs, name)
+    finally:
+        s.close()
+    return desc
 
 
 def expect_answer(req, got, refs, name):
@@ -328,8 +402,10 @@ def stop_process(proc, kill, timeout=10):
 
 class Server:
     """A server started from a command that prints "listening on
-    http://127.0.0.1:PORT backend=NAME threads=N" (berth-serve, bench-floor)."""
+    http://127.0.0.1:PORT backend=NAME threads=N" (berth-serve, bench-floor),
+    and " tls=https://127.0.0.1:TLS_PORT" when it serves TLS too."""
     kind = "berth"
+    has_tls = False
 
     def __init__(self, name, argv, env, tmp, cpu):
         self.name = name
@@ -339,12 +415,16 @@ class Server:
         self.err = os.path.join(tmp, "%s.err" % safe)
         self.proc = None
         self.port = None
+        self.tls_port = None
 
-    def start(self):
+    def environment(self, tls):
+        return self.env
+
+    def start(self, tls=False):
         with open(self.out, "wb") as out, open(self.err, "ab") as err:
             self.proc = subprocess.Popen(["taskset", "-c", str(self.cpu)] + self.argv,
-                                         env=self.env, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=err, start_new_session=True)
+                                         env=self.environment(tls), stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err, start_new_session=True)
         deadline = time.monotonic() + 10
         line = ""
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -359,6 +439,12 @@ class Server:
             raise BenchError("%s did not start: %r %s" % (self.name, line, self.stderr_tail()))
         self.port = int(m.group(1))
         self.started_as = "backend=%s threads=%s" % (m.group(2), m.group(3))
+        t = re.search(r" tls=https://127\.0\.0\.1:(\d+)", line)
+        self.tls_port = int(t.group(1)) if t else None
+        if tls and not self.tls_port:
+            self.stop()
+            raise BenchError("%s started without TLS: %r %s" % (self.name, line,
+                                                               self.stderr_tail()))
 
     def stderr_tail(self):
         try:
@@ -380,16 +466,28 @@ class Server:
 
 
 class Berth(Server):
+    """berth-serve. TLS only for the TLS profiles (TLS_PORT=0 and the bench's
+    certificate; otherwise TLS_PORT=off), so that the plaintext profiles run
+    the server they always ran (no TLS listener, no wolfSSL context). The
+    other TLS_* variables (TLS_CIPHERS, TLS_MIN_VERSION) pass through from
+    run.py's environment."""
     kind = "berth"
+    has_tls = True
 
-    def __init__(self, binary, backend, dataset, tmp, cpu, name=None):
+    def __init__(self, binary, backend, dataset, tmp, cpu, name=None, cert=None):
         env = dict(os.environ, PORT="0", TLS_PORT="off", HTTP_BACKEND=backend, BERTH_THREADS="1",
                    BERTH_DATASET=dataset)
         super().__init__(name or backend, [binary], env, tmp, cpu)
         self.backend = backend
+        self.cert = cert
 
-    def start(self):
-        super().start()
+    def environment(self, tls):
+        if not tls:
+            return self.env
+        return dict(self.env, TLS_PORT="0", TLS_CERT=self.cert["crt"], TLS_KEY=self.cert["key"])
+
+    def start(self, tls=False):
+        super().start(tls)
         running = self.started_as.split()[0].split("=")[1]
         if running.split(":")[0] != self.backend.split(":")[0]:
             self.stop()
@@ -405,26 +503,33 @@ class Floor(Server):
 
 
 class Nginx(Server):
+    """nginx; for the TLS profiles its server block also gets `listen ...
+    ssl` with the bench's certificate (nginx_tls below)."""
     kind = "nginx"
+    has_tls = True
 
-    def __init__(self, binary, conf_template, tmp, cpu):
+    def __init__(self, binary, conf_template, tmp, cpu, tls_conf=""):
         super().__init__("nginx", [], None, tmp, cpu)
-        self.binary, self.template = binary, conf_template
+        self.binary, self.template, self.tls_conf = binary, conf_template, tls_conf
         self.dir = os.path.join(tmp, "nginx")
 
-    def start(self):
+    def start(self, tls=False):
         os.makedirs(self.dir, exist_ok=True)
         conf = os.path.join(self.dir, "nginx.conf")
         for attempt in range(5):
             self.port = free_port()
+            self.tls_port = free_port() if tls else None
+            tls_text = self.tls_conf.replace("@TLS_PORT@", str(self.tls_port)) if tls else ""
             with open(conf, "w") as f:
-                f.write(self.template.replace("@PORT@", str(self.port)))
+                f.write(self.template.replace("@PORT@", str(self.port))
+                        .replace("@TLS@", tls_text))
             with open(self.err, "ab") as log_:
                 self.proc = subprocess.Popen(
                     ["taskset", "-c", str(self.cpu), self.binary, "-p", self.dir + "/",
                      "-e", os.path.join(self.dir, "error.log"), "-c", conf],
                     stdin=subprocess.DEVNULL, stdout=log_, stderr=log_, start_new_session=True)
-            if wait_port(self.port, self.proc):
+            if wait_port(self.port, self.proc) and (not tls or wait_port(self.tls_port,
+                                                                         self.proc)):
                 break
             self.stop()
         else:
@@ -554,6 +659,53 @@ def nginx_config(profiles, refs, nginx_dir, many):
             .replace("@NOFILE@", str(2 * many + 1024)))
 
 
+def nginx_tls(cert, ciphersuites=None):
+    """The TLS lines of nginx's server block (@TLS@ in bench/nginx.conf):
+    the bench's certificate, TLS 1.2 and 1.3, tickets on and no session
+    cache (nginx's defaults, written out: `none` tells clients sessions may
+    be resumed and stores none, so only tickets resume), OpenSSL's default
+    ciphers in the client's order (nginx's default), ALPN http/1.1 (nginx
+    offers h2 only with `http2`). --nginx-ciphersuites puts TLS 1.3 suites
+    in the server's order instead."""
+    lines = ["listen 127.0.0.1:@TLS_PORT@ ssl backlog=4096;",
+             "ssl_certificate %s;" % cert["crt"], "ssl_certificate_key %s;" % cert["key"],
+             "ssl_protocols TLSv1.2 TLSv1.3;", "ssl_session_tickets on;",
+             "ssl_session_cache none;"]
+    if ciphersuites:
+        lines += ["ssl_conf_command Ciphersuites %s;" % ciphersuites,
+                  "ssl_prefer_server_ciphers on;"]
+    return "".join("        %s\n" % x for x in lines)
+
+
+def find_cert(crt, key, tmp):
+    """The certificate both servers present: --cert/--key, HttpArena's
+    (../shared/arena/certs, /certs), else an RSA-2048 one made with openssl."""
+    if crt or key:
+        if not (crt and key and os.path.exists(crt) and os.path.exists(key)):
+            raise BenchError("--cert and --key must both name existing PEM files")
+        pairs = [(crt, key)]
+    else:
+        pairs = [(os.path.join(d, "server.crt"), os.path.join(d, "server.key"))
+                 for d in (os.path.join(ROOT, "..", "shared", "arena", "certs"), "/certs")]
+    for c, k in pairs:
+        if os.path.exists(c) and os.path.exists(k):
+            c, k = os.path.abspath(c), os.path.abspath(k)
+            with open(c) as f:
+                der = ssl.PEM_cert_to_DER_cert(f.read())
+            return {"crt": c, "key": k, "der": der, "desc": "certificate %s" % c}
+    c, k = os.path.join(tmp, "server.crt"), os.path.join(tmp, "server.key")
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+                        "-subj", "/CN=localhost", "-keyout", k, "-out", c],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        raise BenchError("no certificate found and openssl could not make one: %s" % p.stderr)
+    os.chmod(k, 0o644)  # nginx's master reads it; the directory is ours
+    with open(c) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    return {"crt": c, "key": k, "der": der,
+            "desc": "self-signed RSA-2048 certificate made with openssl (no HttpArena certs found)"}
+
+
 def floor_routes(profiles, refs, tmp):
     lines = []
     seen = set()
@@ -578,10 +730,11 @@ def floor_routes(profiles, refs, tmp):
 # ---------------------------------------------------------------- load
 
 def load_command(a, profile, port, seconds, tmp, conns, bodies):
-    """The load generator's command line for a profile."""
+    """The load generator's command line for a profile (port: the TLS port
+    for TLS profiles)."""
     cpu = ["taskset", "-c", str(a.client_cpu)]
     if profile.client == "wrk":
-        url = "http://127.0.0.1:%d" % port
+        url = "%s://127.0.0.1:%d" % ("https" if profile.tls else "http", port)
         cmd = cpu + [a.wrk, "-t1", "-c%d" % conns, "-d%ds" % seconds, "--timeout", "5s"]
         if profile.depth > 1:
             return cmd + ["-s", os.path.join(HERE, "pipeline.lua"),
@@ -600,6 +753,10 @@ def load_command(a, profile, port, seconds, tmp, conns, bodies):
     cmd = cpu + [a.load, "-p", str(port), "-c", str(conns), "-d", str(seconds), "-t", "5"]
     if profile.close_every:
         cmd += ["-k", str(profile.close_every)]
+    if profile.tls:
+        # -l: a connection's first request is timed from connect(), so with
+        # -k 1 the latency is the whole connection, handshakes included
+        cmd += ["-r" if profile.resume else "-s"] + (["-l"] if profile.close_every == 1 else [])
     return cmd + files
 
 
@@ -642,13 +799,15 @@ def measure(a, server, profile, ctx):
     r = {"profile": profile.key, "server": server.name, "notes": [], "invalid": ""}
     conns = ctx["conns"][profile.key]
     try:
-        server.start()
+        server.start(tls=profile.tls)
+        port = server.tls_port if profile.tls else server.port
         try:
-            check_answers(server.port, profile, ctx["refs"], ctx["bodies"], server.name)
+            r["tls"] = check_answers(port, profile, ctx["refs"], ctx["bodies"], server.name,
+                                     ctx.get("cert_der"))
             if a.warmup > 0:
-                run_load(load_command(a, profile, server.port, a.warmup, ctx["tmp"], conns,
+                run_load(load_command(a, profile, port, a.warmup, ctx["tmp"], conns,
                                       ctx["bodies"]), a.warmup, conns)
-            left = wait_idle(server.port)
+            left = wait_idle(port)
             if left:
                 r["notes"].append("%d connections of the warm-up still open" % left)
             pids = server.pids()
@@ -656,7 +815,7 @@ def measure(a, server, profile, ctx):
                 r["notes"].append("peak RSS includes the warm-up (clear_refs refused)")
             cpu0 = cpu_seconds(pids)
             t0 = time.monotonic()
-            rep, load_cpu, text = run_load(load_command(a, profile, server.port, a.duration,
+            rep, load_cpu, text = run_load(load_command(a, profile, port, a.duration,
                                                         ctx["tmp"], conns, ctx["bodies"]),
                                            a.duration, conns)
             wall = time.monotonic() - t0
@@ -666,7 +825,8 @@ def measure(a, server, profile, ctx):
                                  % (pids, after))
             cpu1 = cpu_seconds(pids)
             rss = peak_rss_kib(pids)
-            check_answers(server.port, profile, ctx["refs"], ctx["bodies"], server.name)
+            check_answers(port, profile, ctx["refs"], ctx["bodies"], server.name,
+                          ctx.get("cert_der"))
         finally:
             note = server.stop()
             if note:
@@ -685,6 +845,8 @@ def measure(a, server, profile, ctx):
         "cpu_us_per_req": (cpu1 - cpu0) / rep["requests"] * 1e6 if rep["requests"] else None,
         "peak_rss_kib": rss, "connections": conns,
     })
+    if rep.get("tls"):
+        r["load_tls"] = rep["tls"]
     problems = []
     errs = {k: v for k, v in rep["errors"].items() if k != "status" and v}
     if errs:
@@ -697,6 +859,22 @@ def measure(a, server, profile, ctx):
             rep["connects"] < 0.9 * rep["requests"] / profile.close_every:
         problems.append("%d connections for %d requests: the client did not reconnect every %d"
                         % (rep["connects"], rep["requests"], profile.close_every))
+    t = rep.get("tls")
+    if profile.tls and profile.client == "load":
+        # what the server accepted, as bench-load saw it (SSL_session_reused)
+        if not t or not t.get("handshakes"):
+            problems.append("bench-load reported no TLS handshake")
+        elif not profile.resume and t["resumed"]:
+            problems.append("%d of %d handshakes resumed a session" % (t["resumed"],
+                                                                      t["handshakes"]))
+        elif profile.resume and t["resumed"] < t["handshakes"] - conns:
+            problems.append("only %d of %d handshakes resumed a session (a connection's first "
+                            "one cannot)" % (t["resumed"], t["handshakes"]))
+        if t and t.get("alpn") != "http/1.1":
+            problems.append("ALPN %s, expected http/1.1" % t.get("alpn"))
+        if t and t.get("mixed"):
+            r["notes"].append("%d handshakes negotiated other parameters than the first (%s %s)"
+                              % (t["mixed"], t["version"], t["cipher"]))
     r["invalid"] = "; ".join(problems)
     return r
 
@@ -711,11 +889,14 @@ def median(xs):
 def aggregate(runs, profiles, servers):
     """Medians per (profile, server) and ratios per (profile, server, base)."""
     med = {}
+    tls_keys = {x.key for x in PROFILES if x.tls}
     for p in profiles:
         for s in servers:
             rs = [r for r in runs if r["profile"] == p and r["server"] == s]
             ok = [r for r in rs if not r["invalid"]]
             m = {"runs": len(rs), "valid": len(ok)}
+            if not rs and s == "floor" and p in tls_keys:
+                m["na"] = "the floor has no TLS"
             if ok:
                 m.update({
                     "rps": median([r["rps"] for r in ok]),
@@ -788,6 +969,8 @@ def table(meta, profiles, servers, med, ratios, runs):
       "valid runs" % (meta["server_cpu"], meta["client_cpu"], meta["rounds"], meta["duration"],
                       meta["warmup"]))
     w("load average at start: %s; %s" % (meta["loadavg"], meta["dataset"]))
+    if meta.get("tls_setup"):
+        w(meta["tls_setup"])
     w("")
     w("%-13s %-7s %9s %-17s %8s %8s %9s %8s %5s %5s %5s" % (
         "profile", "server", "req/s", "(min-max)", "p50 us", "p99 us", "CPU us/r",
@@ -796,6 +979,9 @@ def table(meta, profiles, servers, med, ratios, runs):
         for s in servers:
             m = med[(p.key, s)]
             name = p.key if s == servers[0] else ""
+            if m.get("na"):
+                w("%-13s %-7s %9s %-17s %s" % (name, s, "n/a", "", m["na"]))
+                continue
             if not m["valid"]:
                 w("%-13s %-7s %9s %-17s %s" % (name, s, "INVALID", "", "%d/%d valid runs"
                                                % (m["valid"], m["runs"])))
@@ -806,8 +992,11 @@ def table(meta, profiles, servers, med, ratios, runs):
                 m["peak_rss_kib"] / 1024, m["srv_pct"], m["load_pct"],
                 "%d/%d" % (m["valid"], m["runs"])))
         w("%-13s %s; %s connections; %s" % (
-            "", p.title, meta["connections"].get(p.key, "-"),
-            "wrk -t1" if p.client == "wrk" else "bench-load"))
+            "", p.title, meta["connections"].get(p.key, "-"), load_label(p)))
+        if p.tls:
+            w("%-13s negotiated: %s" % ("", "; ".join(
+                "%s %s" % (s, tls_seen(runs, p.key, s)) for s in servers
+                if not med[(p.key, s)].get("na"))))
     w("")
     w("Ratios of the medians; [lo-hi]: the same ratio round by round. req/s: higher is better "
       "for berth; CPU/req: lower is better.")
@@ -857,6 +1046,33 @@ def table(meta, profiles, servers, med, ratios, runs):
         for r in notes:
             w("  round %d %s %s: %s" % (r["round"], r["profile"], r["server"], "; ".join(r["notes"])))
     return "\n".join(out) + "\n"
+
+
+def load_label(p):
+    if p.client == "wrk":
+        return "wrk -t1" + (" over TLS (wrk offers no ALPN: HTTP/1.1 without it)" if p.tls else "")
+    if p.tls:
+        return "bench-load %s -k %d -l" % ("-r" if p.resume else "-s", p.close_every)
+    return "bench-load"
+
+
+def tls_seen(runs, profile, server):
+    """What the runs' TLS connections negotiated: run.py's check (Python's
+    ssl, OpenSSL's default client ciphers, ALPN http/1.1) and, for
+    bench-load, its own handshakes; the most frequent value."""
+    seen = {}
+    for r in runs:
+        if r["profile"] != profile or r["server"] != server:
+            continue
+        if r.get("tls"):
+            seen[r["tls"]] = seen.get(r["tls"], 0) + 1
+        t = r.get("load_tls")
+        if t and t.get("handshakes"):
+            k = "%s %s alpn=%s" % (t["version"], t["cipher"], t["alpn"])
+            seen[k] = seen.get(k, 0) + 1
+    if not seen:
+        return "-"
+    return max(seen, key=seen.get) + ("" if len(seen) == 1 else " (+%d other)" % (len(seen) - 1))
 
 
 def benchmark_json(profiles, servers, med, ratios, meta):
@@ -1044,7 +1260,7 @@ def chart_ratios(plt, path, meta, profiles, servers, ratios):
     labels = {s: ("berth %s" % s if s != "nginx" else "nginx (÷ floor, for reference)")
               for s in handles}
     fig.legend([handles[s] for s in handles], [labels[s] for s in handles], loc="upper center",
-               ncol=len(handles), bbox_to_anchor=(0.5, 0.925), fontsize=9, frameon=False)
+               ncol=max(1, len(handles)), bbox_to_anchor=(0.5, 0.925), fontsize=9, frameon=False)
     fig.suptitle("berth-serve (1 thread) vs nginx %s (1 worker) and the floor (bench-floor) -- "
                  "commit %s, %s\nserver on CPU %d, load on CPU %d; ratios of the medians of %d "
                  "round(s) of %d s; whiskers: lowest and highest round-by-round ratio"
@@ -1097,7 +1313,7 @@ def chart_history(plt, path, records, profiles, servers):
     order = sorted(handles, key=lambda sb: (sb[1] != "nginx", backends.index(sb[0])))
     fig.legend([handles[h] for h in order],
                ["berth %s ÷ %s" % (s, "nginx" if b == "nginx" else "floor") for s, b in order],
-               loc="upper center", ncol=len(backends), bbox_to_anchor=(0.5, 0.965), fontsize=8,
+               loc="upper center", ncol=max(1, len(backends)), bbox_to_anchor=(0.5, 0.965), fontsize=8,
                frameon=False)
     fig.suptitle("berth-serve vs nginx and the floor over the recorded runs "
                  "(bench-data/history.json)", fontsize=11)
@@ -1145,6 +1361,16 @@ def environment(a, binary):
         "loadavg": " ".join("%.2f" % x for x in os.getloadavg()),
         "berth": binary,
     }
+
+
+def tls_setup(a, cert):
+    """One line on the TLS set-up of this run, for the table."""
+    env = " ".join("%s=%s" % (k, os.environ[k]) for k in ("TLS_CIPHERS", "TLS_MIN_VERSION")
+                   if os.environ.get(k))
+    return ("TLS: %s; berth-serve %s; nginx %s, tickets on, ssl_session_cache none"
+            % (cert["desc"], env or "default ciphers (ChaCha20-Poly1305 first, server's order)",
+               ("TLS 1.3 suites %s (server's order)" % a.nginx_ciphersuites)
+               if a.nginx_ciphersuites else "OpenSSL's default ciphers (client's order)"))
 
 
 def raise_nofile():
@@ -1200,6 +1426,13 @@ def parse_args(argv):
                                       "else a synthetic one)")
     ap.add_argument("--server-cpu", type=int, default=0, help="CPU of the servers (default 0)")
     ap.add_argument("--client-cpu", type=int, default=1, help="CPU of the load (default 1)")
+    ap.add_argument("--cert", help="PEM certificate of the TLS profiles (default HttpArena's "
+                                   "../shared/arena/certs/server.crt or /certs/server.crt, else "
+                                   "one made with openssl)")
+    ap.add_argument("--key", help="its PEM key")
+    ap.add_argument("--nginx-ciphersuites", metavar="LIST",
+                    help="nginx's TLS 1.3 suites in the server's order (ssl_conf_command "
+                         "Ciphersuites; default: OpenSSL's, the client's order)")
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     ap.add_argument("--charts", metavar="DIR",
@@ -1267,15 +1500,22 @@ def write_outputs(meta, profiles, servers, runs, out_dir, history_path, record_h
     return text, med, files
 
 
+def ratios_of(runs, profiles, servers):
+    """The ratios that have a value (for the self-test)."""
+    return {k: v for k, v in aggregate(runs, [p.key for p in profiles], servers)[1].items() if v}
+
+
 def self_test():
     """Made-up runs through aggregation, table, JSON and its check."""
     rnd = random.Random(1)
     servers = ["nginx", "floor"] + BACKENDS
-    profiles = PROFILES[:2]
+    profiles = PROFILES[:2] + [p for p in PROFILES if p.key == "handshake"]
     runs = []
     for rn in range(1, 3):
         for p in profiles:
             for s in servers:
+                if p.tls and s == "floor":
+                    continue  # n/a
                 n = rnd.randint(50000, 90000)
                 r = {"round": rn, "profile": p.key, "server": s, "notes": [], "invalid": "",
                      "requests": n * 2, "seconds": 2.0, "rps": float(n),
@@ -1287,6 +1527,11 @@ def self_test():
                      "peak_rss_kib": 2048, "connections": 64}
                 if s == "libuv" and rn == 2:
                     r["invalid"] = "socket errors read 1"
+                if p.tls:
+                    r["tls"] = "TLSv1.3 TLS_CHACHA20_POLY1305_SHA256 alpn=http/1.1"
+                    r["load_tls"] = {"handshakes": n * 2, "resumed": 0, "version": "TLSv1.3",
+                                     "cipher": "TLS_CHACHA20_POLY1305_SHA256",
+                                     "alpn": "http/1.1", "mixed": 0}
                 runs.append(r)
     runs.append({"round": 2, "profile": "pipelined", "server": "fast:1", "notes": [],
                  "invalid": "fast:1 did not start", "connections": 64})
@@ -1310,6 +1555,11 @@ def self_test():
             assert len(json.load(f)) == 2
         assert "INVALID" in text and "fast:1 did not start" in text, text
         assert med[("pipelined", "fast:1")]["valid"] == 0
+        # a TLS profile: the floor n/a (not invalid), the others with what they negotiated
+        assert med[("handshake", "floor")].get("na") and "the floor has no TLS" in text, text
+        assert "reactor TLSv1.3 TLS_CHACHA20_POLY1305_SHA256 alpn=http/1.1" in text, text
+        assert ("handshake", "reactor", "floor") not in ratios_of(runs, profiles, servers)
+        assert not any("handshake/floor" in it["name"] for it in items), items
         for bad in ([{"name": "x", "unit": "u"}], [{"name": "x", "unit": "u", "value": "1"}],
                     [{"name": "x", "unit": "u", "value": float("nan")}], {"name": "x"},
                     [{"name": "x", "unit": "u", "value": 1}, {"name": "x", "unit": "u", "value": 2}],
@@ -1394,23 +1644,38 @@ def main(argv):
         conns = {p.key: many if p.connections == "many" else p.connections for p in profiles}
         ctx = {"refs": refs, "bodies": bodies, "tmp": tmp, "conns": conns}
         meta["connections"] = conns
+        meta["tls"] = {p.key: True for p in profiles if p.tls}
+        cert = None
+        if any(p.tls for p in profiles):
+            cert = find_cert(a.cert, a.key, tmp)
+            ctx["cert_der"] = cert["der"]
+            meta["tls_setup"] = tls_setup(a, cert)
+            log(meta["tls_setup"])
+            if any(p.tls and p.client == "load" for p in profiles):
+                v = first_line([a.load, "-V"])
+                if "tls=yes" not in v:
+                    raise BenchError("%s: %s (apt-get install libssl-dev, then meson setup "
+                                     "--reconfigure)" % (a.load, v))
         ngx_dir = os.path.join(tmp, "nginx")
         os.makedirs(ngx_dir, exist_ok=True)
         for s in servers:
             if s == "nginx":
                 conf = nginx_config(profiles, refs, ngx_dir, many)
-                servers_by_name[s] = Nginx(a.nginx, conf, tmp, a.server_cpu)
+                servers_by_name[s] = Nginx(a.nginx, conf, tmp, a.server_cpu,
+                                           nginx_tls(cert, a.nginx_ciphersuites) if cert else "")
             elif s == "floor":
                 servers_by_name[s] = Floor(floor_bin, floor_routes(profiles, refs, tmp), tmp,
                                            a.server_cpu)
             elif s.endswith(BASE):
                 base_bin = os.path.join(os.path.abspath(a.base_build), "serve", "berth-serve")
                 servers_by_name[s] = Berth(base_bin, s[:-len(BASE)], dataset, tmp, a.server_cpu,
-                                           name=s)
+                                           name=s, cert=cert)
             else:
-                servers_by_name[s] = Berth(binary, s, dataset, tmp, a.server_cpu)
-        total = a.rounds * len(profiles) * len(servers)
-        log("%d runs: %d round(s) x %d profile(s) x %d server(s), %d s + %d s warm-up each"
+                servers_by_name[s] = Berth(binary, s, dataset, tmp, a.server_cpu, cert=cert)
+        total = a.rounds * sum(1 for p in profiles for s in servers
+                               if not p.tls or servers_by_name[s].has_tls)
+        log("%d runs: %d round(s) x %d profile(s) x %d server(s) (no TLS profile on the floor), "
+            "%d s + %d s warm-up each"
             % (total, a.rounds, len(profiles), len(servers), a.duration, a.warmup))
         done = 0
         for rnd in range(a.rounds):
@@ -1418,6 +1683,8 @@ def main(argv):
             for i, p in enumerate(porder):
                 k = (rnd + i) % len(servers)
                 for s in servers[k:] + servers[:k]:
+                    if p.tls and not servers_by_name[s].has_tls:
+                        continue  # n/a: the floor has no TLS
                     r = measure(a, servers_by_name[s], p, ctx)
                     r["round"] = rnd + 1
                     runs.append(r)
@@ -1453,7 +1720,7 @@ def main(argv):
     log("")
     log("wrote %s (in %d:%02d)" % (", ".join(files.values()), meta["seconds"] // 60,
                                   meta["seconds"] % 60))
-    return 2 if any(m["valid"] == 0 for m in med.values()) else 0
+    return 2 if any(m["valid"] == 0 and not m.get("na") for m in med.values()) else 0
 
 
 if __name__ == "__main__":
