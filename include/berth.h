@@ -110,6 +110,14 @@ BERTH_API long berth_req_query(const berth_req *req, const char *name, char *buf
 /* Query parameter as a decimal integer: 1 and *out if present and valid. */
 BERTH_API int berth_req_query_int(const berth_req *req, const char *name, int64_t *out);
 
+/* How much the client wants a content coding ("gzip", "br", "identity"),
+ * from its Accept-Encoding fields (RFC 9110 12.5.3): the weight in
+ * thousandths, 0 to 1000; 0 means refused. A coding named in the list gets
+ * its own q (x-gzip counts as gzip), else "*" applies, else identity is
+ * 1000 and any other coding 0. Without the field, only identity (1000):
+ * berth compresses for clients that ask. Malformed elements are ignored. */
+BERTH_API int berth_req_accept_encoding(const berth_req *req, const char *coding);
+
 /* Path parameter of a router pattern such as /json/{count}; raw bytes.
  * Returns 1 and fills *value if the route has such a parameter. */
 BERTH_API int berth_req_param(const berth_req *req, const char *name, berth_str *value);
