@@ -10,6 +10,7 @@
 
 #include "router.h"
 #include "serialize.h"
+#include "ws.h"
 
 #define LINGER_MAX_BYTES (1u << 20)
 
@@ -20,6 +21,7 @@ static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
 
 /* Too much output is waiting: parse no further request until it drains. */
 static int backlog(const berth_conn *c) { return c->out.pending > c->w->engine->out_high_water; }
+int berth_conn_backlog(const berth_conn *c) { return backlog(c); }
 
 /* Ends the connection now. A stream in progress is marked gone (its
  * calls answer -1 from now on); it is detached, and its on_close run, when
@@ -34,7 +36,7 @@ void berth_conn_kill(berth_conn *c)
 
 void berth_conn_abort(berth_conn *c) { berth_conn_kill(c); }
 
-int berth_conn_waiting(const berth_conn *c) { return c->phase == P_WAIT; }
+int berth_conn_waiting(const berth_conn *c) { return c->phase == P_WAIT || c->phase == P_WS; }
 
 /* ---- the request's lifetime (berth_exch) -------------------------------- */
 
@@ -299,6 +301,13 @@ static void dispatch(berth_conn *c)
         c->dispatching = 1;
         req->handler(req, &req->res, req->user);
         c->dispatching = 0;
+    }
+    if (c->ws) {
+        /* Upgraded: the 101 is queued and what follows the head is frames. */
+        exch_end(c, BERTH_DONE_COMPLETED);
+        request_end(c);
+        berth_wsc_open(c);
+        return;
     }
     if (req->res.deferred) {
         /* The stream holds what the response needs; the request block (and
@@ -592,6 +601,7 @@ static void process(berth_conn *c)
     c->busy = 1;
     if (c->x.due)
         exch_end(c, BERTH_DONE_COMPLETED); /* a deferred response ended */
+    berth_wsc_report(c);
     c->held = 0;
     for (;;) {
         if (c->phase == P_HEAD) {
@@ -631,10 +641,14 @@ static void process(berth_conn *c)
                 body_complete(c);
             else
                 request_fail(c, rc);
+        } else if (c->phase == P_WS) {
+            berth_wsc_input(c);
+            break;
         } else {
             break;
         }
     }
+    berth_wsc_report(c);
     /* After the peer's EOF, answer what is complete, then stop. */
     if (c->peer_eof && c->phase == P_HEAD && !c->no_more && !c->held) {
         if (c->in && c->in_off < c->in_len)
@@ -660,7 +674,9 @@ static void process(berth_conn *c)
 
 void berth_conn_settle(berth_conn *c)
 {
-    if (c->phase == P_HEAD && c->no_more && c->out.pending == 0 && !c->req) {
+    /* A WebSocket whose close frame is written: as after a last response. */
+    int ws_done = c->phase == P_WS && c->ws->closing && c->out.pending == 0;
+    if (ws_done || (c->phase == P_HEAD && c->no_more && c->out.pending == 0 && !c->req)) {
         if (c->peer_eof) {
             c->phase = P_CLOSED;
         } else {
@@ -712,7 +728,7 @@ berth_pipe *berth_conn_pipe(berth_conn *c) { return &c->pipe; }
 char *berth_conn_read_buf(berth_conn *c, size_t *cap)
 {
     size_t bs = c->w->buf_pool.block_size;
-    if (c->phase == P_HEAD) {
+    if (c->phase == P_HEAD || c->phase == P_WS) {
         if (c->no_more || c->peer_eof || backlog(c))
             return NULL;
     } else if (c->phase == P_CLOSED || c->peer_eof) {
@@ -738,7 +754,7 @@ int berth_conn_wants_input(const berth_conn *c)
 {
     if (c->phase == P_CLOSED || c->peer_eof)
         return 0;
-    if (c->phase == P_HEAD && (c->no_more || backlog(c)))
+    if ((c->phase == P_HEAD || c->phase == P_WS) && (c->no_more || backlog(c)))
         return 0;
     return !c->in || c->phase == P_LINGER || c->in_len < c->w->buf_pool.block_size;
 }
@@ -763,6 +779,12 @@ void berth_conn_read_done(berth_conn *c, size_t n)
     }
     if (n == 0) {
         c->peer_eof = 1;
+        if (c->phase == P_WS) {
+            /* Gone without a close (on_close hears 1006 as it is freed),
+             * or after ours: either way nothing more is said. */
+            berth_conn_kill(c);
+            return;
+        }
         if (c->phase == P_BODY || c->phase == P_WAIT) {
             /* The client went away before its response: nobody to answer.
              * (A deferred response hears of it once its stream has, when
@@ -782,7 +804,7 @@ void berth_conn_read_done(berth_conn *c, size_t n)
 
 int berth_conn_has_pending(const berth_conn *c)
 {
-    return (c->held && c->phase == P_HEAD && !backlog(c)) || c->x.due;
+    return (c->held && c->phase == P_HEAD && !backlog(c)) || c->x.due || (c->ws && c->ws->due);
 }
 
 void berth_conn_pump(berth_conn *c)
@@ -824,6 +846,8 @@ uint64_t berth_conn_deadline(const berth_conn *c)
         return c->out.t_write + e->write_timeout_ms;
     if (c->phase == P_WAIT)
         return UINT64_MAX; /* a stream may be quiet for long */
+    if (c->phase == P_WS)
+        return berth_wsc_deadline(c);
     if (c->phase == P_BODY)
         return c->t_phase + e->body_timeout_ms;
     if (c->head_started)
@@ -840,6 +864,10 @@ void berth_conn_on_timeout(berth_conn *c)
 {
     if (c->phase == P_LINGER || c->out.pending) {
         berth_conn_kill(c);
+        return;
+    }
+    if (c->phase == P_WS) {
+        berth_wsc_timeout(c); /* a ping, or the close after an unanswered one */
         return;
     }
     if (c->phase == P_BODY || c->head_started) {
@@ -864,6 +892,10 @@ void berth_conn_drain(berth_conn *c)
         c->no_more = 1;
         berth_conn_settle(c);
     }
+    if (c->ws) {
+        berth_wsc_stop(c); /* close 1001 */
+        return;
+    }
     /* Last: the handler's on_stop may end its stream, which goes on with
      * the requests that follow. */
     if (c->stream)
@@ -874,6 +906,7 @@ void berth_conn_free(berth_conn *c)
 {
     if (!c)
         return;
+    berth_wsc_free(c); /* on_close first, while the handle is whole */
     /* Detach the stream first: once it no longer points at c, no other
      * thread can put c on the wake list again, so the removal below is
      * final (the other order leaves a window for a use after free). */

@@ -31,7 +31,8 @@ typedef struct berth_exch {
 } berth_exch;
 
 /* P_WAIT: the handler deferred its response; input is held, not parsed. */
-enum berth_conn_phase { P_HEAD, P_BODY, P_WAIT, P_LINGER, P_CLOSED };
+/* P_WS: a WebSocket after its 101: input is frames (ws_conn.c). */
+enum berth_conn_phase { P_HEAD, P_BODY, P_WAIT, P_LINGER, P_CLOSED, P_WS };
 
 struct berth_conn {
     berth_pipe pipe;        /* first: the engine is the bottom of a pipe stack */
@@ -64,6 +65,7 @@ struct berth_conn {
     struct conn_tls *tls;   /* what a TLS layer above negotiated, or NULL */
     berth_exch x;
     berth_caddr peer, local; /* local: unknown until asked, or from PROXY */
+    struct berth_wsc *ws;   /* the WebSocket after an upgrade, or NULL */
 };
 
 /* For conn_stream.c: */
@@ -74,6 +76,13 @@ int berth_conn_drain_keeps_alive(const berth_conn *c);
 void berth_conn_settle(berth_conn *c);
 /* The connection failed: closes, and tells a stream it is gone. */
 void berth_conn_kill(berth_conn *c);
+/* New output from the owner thread outside the loop's own processing:
+ * written at once where handlers may block (fast), else by the loop. */
+void berth_conn_output(berth_conn *c);
+/* 1 while the output backlog holds input back. */
+int berth_conn_backlog(const berth_conn *c);
+/* The stream sink of conn_stream.c (for handles made elsewhere: ws_conn.c). */
+extern const berth_stream_sink berth_conn_sink;
 /* The request's deferred response completed: callbacks run at the next
  * pump (not inside the berth call that ended it). */
 void berth_exch_due(berth_conn *c);

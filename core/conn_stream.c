@@ -7,12 +7,15 @@
 
 #include "conn_impl.h"
 #include "serialize.h"
+#include "ws.h"
 
 static void apply(berth_conn *c, stream_op *op);
 
 static void notify(berth_conn *c) { berth_worker_notify(c->w, c); }
 
-static const berth_stream_sink sink = {apply, berth_conn_apply_streams, notify};
+const berth_stream_sink berth_conn_sink = {apply, berth_conn_apply_streams, notify,
+                                           berth_wsc_apply};
+#define sink berth_conn_sink
 
 berth_stream *berth_res_defer(berth_res *res)
 {
@@ -39,7 +42,7 @@ berth_stream *berth_res_defer(berth_res *res)
 /* New output from an operation applied on the owner thread: written at
  * once where handlers may block (fast), else by the loop once the current
  * callback returns. */
-static void stream_output(berth_conn *c)
+void berth_conn_output(berth_conn *c)
 {
     if (c->w->write_now)
         c->w->write_now(c);
@@ -72,7 +75,7 @@ static void stream_finish(berth_conn *c)
     c->held = 1; /* input read during the wait, or the peer's EOF */
     c->t_idle = c->w->clock.now_ms;
     berth_conn_settle(c);
-    stream_output(c);
+    berth_conn_output(c);
 }
 
 static void stream_hdr_add(berth_stream *s, const char *name, size_t nlen, const char *value,
@@ -139,6 +142,10 @@ static void apply(berth_conn *c, stream_op *op)
         return;
     const char *a = op->data, *b = op->data + op->split;
     size_t alen = op->split, blen = op->len - op->split;
+    if (op->kind >= OP_WS_DATA) {
+        berth_wsc_apply(c, op->kind, op->status, b, blen);
+        return;
+    }
     int rc = 0;
     switch (op->kind) {
     case OP_HEADER:
@@ -188,7 +195,7 @@ static void apply(berth_conn *c, stream_op *op)
         return;
     }
     berth_stream_set_pending(s, (size_t)c->out.pending);
-    stream_output(c);
+    berth_conn_output(c);
 }
 
 void berth_conn_apply_streams(berth_conn *c)
@@ -200,7 +207,7 @@ void berth_conn_apply_streams(berth_conn *c)
     while (op) {
         stream_op *next = op->next;
         apply(c, op);
-        if (op->kind == OP_WRITE)
+        if (op->kind == OP_WRITE || op->kind == OP_WS_DATA)
             berth_stream_consumed(s, op->len - op->split); /* writes keep s alive */
         free(op);
         op = next;

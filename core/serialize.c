@@ -75,6 +75,8 @@ static char *head_put(const berth_head_out *h, const berth_clock *clock, char *p
     } else if (h->frame == BERTH_FRAME_CHUNKED) {
         p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
     }
+    if (h->frame == BERTH_FRAME_UPGRADE)
+        return PUT_LIT(p, "Connection: Upgrade\r\n\r\n");
     return h->keep_alive ? PUT_LIT(p, "Connection: keep-alive\r\n\r\n")
                          : PUT_LIT(p, "Connection: close\r\n\r\n");
 }

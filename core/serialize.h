@@ -20,7 +20,8 @@
 #define BERTH_OMIT_DATE 2u
 
 /* How a body is delimited. */
-enum { BERTH_FRAME_LENGTH, BERTH_FRAME_CHUNKED, BERTH_FRAME_CLOSE, BERTH_FRAME_NONE };
+enum { BERTH_FRAME_LENGTH, BERTH_FRAME_CHUNKED, BERTH_FRAME_CLOSE, BERTH_FRAME_NONE,
+       BERTH_FRAME_UPGRADE /* a 101: Connection: Upgrade, no body */ };
 
 typedef struct berth_head_out {
     int status;

@@ -132,8 +132,8 @@ void berth_stream_detach(berth_stream *s, int client_gone)
 
 /* Posts an operation. a/b are copied; OP_WRITE counts b against the
  * buffer limit. Returns 0, -1 (client gone or handle ended), -2 (full). */
-static int post(berth_stream *s, int kind, int status, const char *a, size_t alen,
-                const char *b, size_t blen)
+int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size_t alen,
+                      const char *b, size_t blen)
 {
     pthread_mutex_lock(&s->lock);
     if (s->app_done) {
@@ -151,15 +151,25 @@ static int post(berth_stream *s, int kind, int status, const char *a, size_t ale
         pthread_mutex_unlock(&s->lock);
         return -1;
     }
-    if (kind == OP_WRITE &&
-        s->queued + atomic_load_explicit(&s->out_pending, memory_order_relaxed) + blen >
-            s->w->engine->max_stream_buffer) {
-        pthread_mutex_unlock(&s->lock);
-        return -2;
+    int counted = kind == OP_WRITE || kind == OP_WS_DATA;
+    if (counted) {
+        size_t held = s->queued + atomic_load_explicit(&s->out_pending, memory_order_relaxed);
+        size_t limit = s->limit ? s->limit : s->w->engine->max_stream_buffer;
+        /* A WebSocket message into an empty buffer always goes: one message
+         * larger than the limit must not wait forever. */
+        if (held + blen > limit && !(kind == OP_WS_DATA && held == 0)) {
+            pthread_mutex_unlock(&s->lock);
+            return -2;
+        }
     }
     struct berth_conn *c = s->conn;
     if (berth_stream_on_owner(s)) {
         pthread_mutex_unlock(&s->lock);
+        if (kind >= OP_WS_DATA) {
+            s->sink->apply_queued(c);
+            s->sink->ws(c, kind, status, b, blen);
+            return 0;
+        }
         /* Operations other threads queued earlier go first, so the body
          * keeps the order of the calls. None of them ends the stream:
          * app_done was clear above. */
@@ -204,7 +214,7 @@ static int post(berth_stream *s, int kind, int status, const char *a, size_t ale
     else
         s->ops = op;
     s->ops_tail = op;
-    if (kind == OP_WRITE)
+    if (counted)
         s->queued += blen;
     s->sink->notify(c); /* c stays alive while we hold s->lock */
     if (ends)
@@ -212,6 +222,12 @@ static int post(berth_stream *s, int kind, int status, const char *a, size_t ale
     else
         pthread_mutex_unlock(&s->lock);
     return 0;
+}
+
+void berth_stream_release(berth_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    unref_unlock(s);
 }
 
 /* A Content-Type the response may carry. */
@@ -228,7 +244,7 @@ int berth_stream_header(berth_stream *s, const char *name, const char *value)
         return -1;
     if (kind == BERTH_HDR_DROP)
         return 0; /* berth writes the framing headers itself */
-    return post(s, OP_HEADER, 0, name, nlen, value, vlen);
+    return berth_stream_post(s, OP_HEADER, 0, name, nlen, value, vlen);
 }
 
 int berth_stream_send(berth_stream *s, int status, const char *content_type, const void *body,
@@ -237,7 +253,7 @@ int berth_stream_send(berth_stream *s, int status, const char *content_type, con
     const char *ct = content_type ? content_type : "";
     if (!content_type_ok(ct))
         ct = "";
-    return post(s, OP_SEND, status, ct, strlen(ct), body, len);
+    return berth_stream_post(s, OP_SEND, status, ct, strlen(ct), body, len);
 }
 
 int berth_stream_start(berth_stream *s, int status, const char *content_type)
@@ -245,17 +261,17 @@ int berth_stream_start(berth_stream *s, int status, const char *content_type)
     const char *ct = content_type ? content_type : "";
     if (!content_type_ok(ct))
         return -1;
-    return post(s, OP_START, status, ct, strlen(ct), NULL, 0);
+    return berth_stream_post(s, OP_START, status, ct, strlen(ct), NULL, 0);
 }
 
 int berth_stream_write(berth_stream *s, const void *data, size_t len)
 {
     if (len == 0)
         return berth_stream_gone(s) ? -1 : 0;
-    return post(s, OP_WRITE, 0, NULL, 0, data, len);
+    return berth_stream_post(s, OP_WRITE, 0, NULL, 0, data, len);
 }
 
-int berth_stream_end(berth_stream *s) { return post(s, OP_END, 0, NULL, 0, NULL, 0); }
+int berth_stream_end(berth_stream *s) { return berth_stream_post(s, OP_END, 0, NULL, 0, NULL, 0); }
 
 size_t berth_stream_buffered(berth_stream *s)
 {

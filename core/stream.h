@@ -8,7 +8,10 @@
 
 #include "engine.h"
 
-enum { OP_HEADER, OP_SEND, OP_START, OP_WRITE, OP_END };
+enum { OP_HEADER, OP_SEND, OP_START, OP_WRITE, OP_END,
+       /* WebSocket frames (ws_conn.c): status is the message type or the
+        * close code; OP_WS_DATA counts against the buffer limit. */
+       OP_WS_DATA, OP_WS_PING, OP_WS_CLOSE };
 
 typedef struct stream_op {
     struct stream_op *next;
@@ -28,6 +31,9 @@ typedef struct berth_stream_sink {
     void (*apply_queued)(struct berth_conn *c);
     /* Any thread: queues c for its owner's loop. */
     void (*notify)(struct berth_conn *c);
+    /* Owner thread: applies a WebSocket operation at once, without an
+     * allocation (the data is the caller's). */
+    void (*ws)(struct berth_conn *c, int kind, int status, const char *data, size_t len);
 } berth_stream_sink;
 
 struct berth_stream {
@@ -58,6 +64,9 @@ struct berth_stream {
     int is_head;
     int keep_alive;
     unsigned omit;             /* BERTH_OMIT_* (serialize.h) */
+    /* A WebSocket's handle (ws_conn.c). */
+    size_t limit;              /* buffer limit; 0: the engine's max_stream_buffer */
+    void *ws_user;             /* berth_ws_user */
 };
 
 /* Connection side (conn_stream.c): */
@@ -82,6 +91,13 @@ void berth_stream_mark_gone(berth_stream *s);
 void berth_stream_stop(berth_stream *s);
 /* Publishes the connection's pending output for buffered()/wait(). */
 void berth_stream_set_pending(berth_stream *s, size_t pending);
+
+/* Posts an operation (any thread): applied at once on the owner thread,
+ * queued otherwise. a and b are copied. 0, -1 (gone or ended), -2 (full). */
+int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size_t alen,
+                      const char *b, size_t blen);
+/* Drops the application's reference (a WebSocket after its on_close). */
+void berth_stream_release(berth_stream *s);
 
 /* 1 on the thread that owns the stream's connection. */
 int berth_stream_on_owner(const berth_stream *s);

@@ -288,6 +288,73 @@ BERTH_API berth_stream *berth_sse_start(berth_res *res, unsigned keepalive_ms);
 BERTH_API int berth_sse_send(berth_stream *s, const char *event, const char *id,
                              const char *data, size_t len);
 
+/* ---- WebSocket (RFC 6455) ----------------------------------------------
+ * A GET handler turns its connection into a WebSocket with
+ * berth_ws_upgrade: berth checks the client's handshake and answers 101
+ * (or refuses it: 400, or 426 for a version other than 13), and from then
+ * on the connection carries messages, over TLS too. The callbacks run on
+ * the connection's thread, never inside another berth call: on_open once,
+ * on_message for each whole message (fragments are reassembled, text is
+ * valid UTF-8), on_close exactly once, whichever way the connection ended
+ * (the handle is invalid once on_close returns). Pings are answered by
+ * berth. permessage-deflate is declined (not offered back).
+ *
+ * Sends copy the data and work from the connection's thread (at once) or
+ * any other thread (queued, applied by the connection's loop), as stream
+ * writes do: 0; -1 when the connection is closing or gone (or the
+ * arguments are invalid); -2 when the bytes buffered and not yet written
+ * plus len would pass max_buffer (wait with berth_ws_wait, or drop, and
+ * retry). A message into an empty buffer is always accepted. */
+
+typedef struct berth_ws berth_ws;
+enum { BERTH_WS_TEXT = 1, BERTH_WS_BINARY = 2 };
+
+typedef struct berth_ws_config {
+    void (*on_open)(berth_ws *ws, void *user);
+    /* type: BERTH_WS_TEXT or BERTH_WS_BINARY; data valid during the call. */
+    void (*on_message)(berth_ws *ws, int type, const char *data, size_t len, void *user);
+    /* code: the peer's close code (1005: it sent none), the one berth sent
+     * (1001 server stop or no answer to a ping, 1002 protocol error, 1007
+     * invalid UTF-8, 1009 message too big), the application's, or 1006
+     * when the connection was lost without a close. */
+    void (*on_close)(berth_ws *ws, int code, berth_str reason, void *user);
+    const char *protocol;  /* the subprotocol chosen among those the client
+                              offered (berth_ws_offered); NULL: none */
+    uint64_t max_message;  /* a longer message closes with 1009. 16 MiB */
+    size_t max_buffer;     /* send buffer limit (see above); 0: the server's
+                              max_stream_buffer */
+    unsigned ping_ms;      /* after this long without input berth pings; with
+                              no answer in as long again, it closes (1001).
+                              0: never. 30 s */
+} berth_ws_config;
+
+/* Fills *cfg with the defaults above (no callbacks). */
+BERTH_API void berth_ws_config_init(berth_ws_config *cfg);
+/* In a GET handler: checks the handshake and answers 101. Returns the
+ * connection's handle (user is passed to its callbacks), or NULL with res
+ * set to the refusal (400, 426) when the request is not a valid WebSocket
+ * handshake, such as a plain GET. Headers set on res before the call go
+ * out with the 101; the handler sends nothing else. */
+BERTH_API berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config *cfg,
+                                     void *user);
+/* 1 if the client offered that subprotocol (Sec-WebSocket-Protocol). */
+BERTH_API int berth_ws_offered(const berth_req *req, const char *protocol);
+/* Sends a message (type BERTH_WS_TEXT, which must be UTF-8, or _BINARY). */
+BERTH_API int berth_ws_send(berth_ws *ws, int type, const void *data, size_t len);
+/* Sends a ping (125 bytes at most); the pong is not reported. */
+BERTH_API int berth_ws_ping(berth_ws *ws, const void *data, size_t len);
+/* Starts the close handshake: code (1000, 3000-4999...; 0: none) and a
+ * reason of 123 bytes at most (may be NULL). Later sends answer -1;
+ * on_close follows with this code. */
+BERTH_API int berth_ws_close(berth_ws *ws, int code, const char *reason);
+/* Bytes accepted but not yet written; berth_ws_wait blocks a thread other
+ * than the connection's until at most `below` remain: as berth_stream_wait. */
+BERTH_API size_t berth_ws_buffered(berth_ws *ws);
+BERTH_API int berth_ws_wait(berth_ws *ws, size_t below, unsigned timeout_ms);
+/* The pointer passed to the callbacks (set on the connection's thread). */
+BERTH_API void berth_ws_set_user(berth_ws *ws, void *user);
+BERTH_API void *berth_ws_user(const berth_ws *ws);
+
 /* ---- Router ----------------------------------------------------------- */
 
 BERTH_API berth_router *berth_router_new(void);

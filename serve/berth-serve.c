@@ -2,7 +2,8 @@
  * PORT, HTTP_BACKEND, BERTH_THREADS, BERTH_DATASET, BERTH_MAX_BODY,
  * BERTH_HEADER_TIMEOUT_MS, BERTH_IDLE_TIMEOUT_MS, BERTH_REUSEPORT,
  * BERTH_LISTEN, BERTH_ACCESS_LOG (handlers/serve_env.c), and TLS_PORT,
- * TLS_CERT, TLS_KEY (handlers/tls_env.c). */
+ * TLS_CERT, TLS_KEY (handlers/tls_env.c), BERTH_WS_MAX_MESSAGE and
+ * BERTH_WS_PING_MS (handlers/ws_echo.c). */
 #include <berth.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "../handlers/dataset.h"
 #include "../handlers/serve_env.h"
 #include "../handlers/tls_env.h"
+#include "../handlers/ws_echo.h"
 
 static berth_server *server;
 
@@ -42,7 +44,7 @@ int main(void)
         fprintf(stderr, "berth-serve: warning: %s; /json/{count} will answer 503\n", data.error);
 
     berth_router *router = berth_router_new();
-    if (!router || arena_routes_add(router, &data) != 0) {
+    if (!router || arena_routes_add(router, &data) != 0 || ws_echo_route_add(router) != 0) {
         fprintf(stderr, "berth-serve: cannot build the routes\n");
         return 1;
     }

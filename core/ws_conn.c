@@ -1,0 +1,368 @@
+/* A WebSocket on the engine's side (ws.h): frames in, callbacks, frames
+ * out, the close handshake, idle pings and the server's stop. */
+#include "ws.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn_impl.h"
+#include "serialize.h"
+#include "stream.h"
+
+#define MSG_KEEP (64 * 1024) /* a reassembly buffer up to this is kept for the next message */
+
+static berth_ws *handle(const berth_wsc *ws) { return (berth_ws *)ws->s; }
+static void *user_of(const berth_wsc *ws) { return ws->s->ws_user; }
+static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
+
+/* Output made on the owner thread: inside the loop's processing the loop
+ * writes it next; elsewhere (a queued operation, a blocking handler on
+ * fast with a backlog) as conn_stream.c does. */
+static void output(berth_conn *c)
+{
+    berth_stream_set_pending(c->ws->s, (size_t)c->out.pending);
+    if (!c->busy)
+        berth_conn_output(c);
+    else if (c->w->write_now && berth_conn_backlog(c))
+        c->w->write_now(c);
+}
+
+/* Queues one unmasked frame: small ones copied next to their header,
+ * large ones copied once into memory of their own. */
+static int frame_out(berth_conn *c, int opcode, const char *data, size_t len)
+{
+    unsigned char h[10];
+    size_t hl = berth_wsf_header(h, opcode, len);
+    if (len <= BERTH_SER_COPY_MAX) {
+        char *p = berth_outq_reserve(&c->out, hl + len);
+        if (!p)
+            return -1;
+        memcpy(p, h, hl);
+        if (len)
+            memcpy(p + hl, data, len);
+        return berth_outq_commit(&c->out, hl + len);
+    }
+    char *copy = malloc(len);
+    if (!copy)
+        return -1;
+    memcpy(copy, data, len);
+    if (berth_outq_append(&c->out, h, hl) != 0) {
+        free(copy);
+        return -1;
+    }
+    return berth_outq_external(&c->out, copy, len, BERTH_REL_FREE, copy, NULL);
+}
+
+/* on_close will be told code and reason (the first outcome decided wins). */
+static void report_set(berth_wsc *ws, int code, const char *reason, size_t len)
+{
+    if (ws->reported || ws->due)
+        return;
+    ws->due = 1;
+    ws->code = code;
+    if (len > sizeof ws->reason)
+        len = sizeof ws->reason;
+    if (len)
+        memcpy(ws->reason, reason, len);
+    ws->reason_len = len;
+}
+
+/* Queues a close frame and stops reading: once it is written the
+ * connection lingers (write side shut, input drained) and closes. */
+static void close_send(berth_conn *c, int code, const char *reason, size_t len)
+{
+    berth_wsc *ws = c->ws;
+    if (ws->closing)
+        return;
+    unsigned char pl[125];
+    size_t n = 0;
+    if (code) {
+        if (len > sizeof pl - 2)
+            len = sizeof pl - 2;
+        pl[0] = (unsigned char)(code >> 8);
+        pl[1] = (unsigned char)code;
+        if (len)
+            memcpy(pl + 2, reason, len);
+        n = 2 + len;
+    }
+    ws->closing = 1;
+    berth_stream_mark_gone(ws->s); /* sends answer -1 from now on */
+    report_set(ws, code ? code : BERTH_WS_CLOSE_NO_STATUS, reason, code ? len : 0);
+    if (frame_out(c, BERTH_WS_OP_CLOSE, (const char *)pl, n) != 0) {
+        berth_conn_kill(c);
+        return;
+    }
+    output(c);
+    berth_conn_settle(c);
+}
+
+berth_ws *berth_wsc_attach(berth_conn *c, const berth_ws_config *cfg, void *user)
+{
+    struct berth_req *req = c->req;
+    berth_wsc *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return NULL;
+    berth_stream *s = berth_stream_new(&berth_conn_sink, c, c->w, 101, NULL, 0, 0, 0, 0);
+    if (!s) {
+        free(ws);
+        return NULL;
+    }
+    berth_head_out h = {101,  req->res.hdr, req->res.hdr_len, NULL, 0, BERTH_FRAME_UPGRADE,
+                        0,    1,            req->res.omit};
+    if (berth_ser_head(&c->out, &h) != 0) {
+        berth_stream_detach(s, 0);
+        berth_stream_release(s);
+        free(ws);
+        return NULL;
+    }
+    berth_wsp_init(&ws->parser, cfg->max_message);
+    ws->s = s;
+    s->limit = cfg->max_buffer;
+    s->ws_user = user;
+    ws->on_open = cfg->on_open;
+    ws->on_message = cfg->on_message;
+    ws->on_close = cfg->on_close;
+    ws->ping_ms = cfg->ping_ms;
+    ws->t_input = now(c);
+    c->ws = ws;
+    c->stream = s;
+    c->phase = P_WS;
+    c->x.status = 101;
+    return handle(ws);
+}
+
+void berth_wsc_open(berth_conn *c)
+{
+    berth_wsc *ws = c->ws;
+    berth_stream_set_pending(ws->s, (size_t)c->out.pending);
+    if (ws->on_open)
+        ws->on_open(handle(ws), user_of(ws));
+    if (c->draining && c->phase == P_WS)
+        close_send(c, BERTH_WS_CLOSE_GOING_AWAY, "server stopping", 15);
+}
+
+void berth_wsc_report(berth_conn *c)
+{
+    berth_wsc *ws = c->ws;
+    if (!ws || !ws->due || ws->reported)
+        return;
+    ws->due = 0;
+    ws->reported = 1;
+    berth_str reason = {ws->reason, ws->reason_len};
+    if (ws->on_close)
+        ws->on_close(handle(ws), ws->code, reason, user_of(ws));
+    berth_stream_release(ws->s); /* the application's reference: the handle ends */
+}
+
+static void deliver(berth_conn *c, int type, const char *data, size_t len)
+{
+    berth_wsc *ws = c->ws;
+    if (ws->on_message)
+        ws->on_message(handle(ws), type, data, len, user_of(ws));
+}
+
+/* A piece of a message: whole ones are delivered where they lie, the rest
+ * gathered first. */
+static int data_piece(berth_conn *c, const berth_wsp_event *ev)
+{
+    berth_wsc *ws = c->ws;
+    if (ev->first && ev->last) {
+        deliver(c, ev->opcode, ev->data, ev->len);
+        return 0;
+    }
+    if (ws->msg_len + ev->len > ws->msg_cap) {
+        /* The parser knows the declared length so far: grow to it at once. */
+        size_t want = ws->parser.msg_len > ws->msg_len + ev->len ? (size_t)ws->parser.msg_len
+                                                                 : ws->msg_len + ev->len;
+        if (want < 2 * ws->msg_cap && !ev->last)
+            want = 2 * ws->msg_cap;
+        char *n = realloc(ws->msg, want ? want : 1);
+        if (!n)
+            return -1;
+        ws->msg = n;
+        ws->msg_cap = want;
+    }
+    if (ev->len)
+        memcpy(ws->msg + ws->msg_len, ev->data, ev->len);
+    ws->msg_len += ev->len;
+    if (!ev->last)
+        return 0;
+    size_t n = ws->msg_len;
+    ws->msg_len = 0;
+    deliver(c, ev->opcode, ws->msg, n);
+    if (ws->msg_cap > MSG_KEEP) {
+        free(ws->msg);
+        ws->msg = NULL;
+        ws->msg_cap = 0;
+    }
+    return 0;
+}
+
+static void control(berth_conn *c, const berth_wsp_event *ev)
+{
+    berth_wsc *ws = c->ws;
+    if (ev->opcode == BERTH_WS_OP_PING) {
+        if (frame_out(c, BERTH_WS_OP_PONG, ev->data, ev->len) != 0)
+            berth_conn_kill(c);
+        return;
+    }
+    if (ev->opcode != BERTH_WS_OP_CLOSE)
+        return; /* a pong: the input itself showed the peer is there */
+    /* The peer closes: echo its code (none if it sent none), report its. */
+    report_set(ws, ev->code, ev->reason, ev->reason_len);
+    if (ev->code == BERTH_WS_CLOSE_NO_STATUS)
+        close_send(c, 0, NULL, 0);
+    else
+        close_send(c, ev->code, NULL, 0);
+}
+
+void berth_wsc_input(berth_conn *c)
+{
+    berth_wsc *ws = c->ws;
+    if (c->in_off < c->in_len) {
+        ws->t_input = now(c);
+        ws->ping_out = 0;
+    }
+    while (c->phase == P_WS && !ws->closing && c->in_off < c->in_len) {
+        size_t used = 0;
+        berth_wsp_event ev;
+        int r = berth_wsp_run(&ws->parser, c->in + c->in_off, c->in_len - c->in_off, &used, &ev);
+        c->in_off += used;
+        if (r == BERTH_WSP_MORE)
+            break;
+        if (r == BERTH_WSP_ERROR) {
+            close_send(c, ev.code, NULL, 0);
+            break;
+        }
+        if (r == BERTH_WSP_CONTROL)
+            control(c, &ev);
+        else if (data_piece(c, &ev) != 0)
+            close_send(c, BERTH_WS_CLOSE_INTERNAL, NULL, 0); /* out of memory */
+    }
+    /* The parser keeps what it needs of a cut frame: the buffer starts over
+     * (and goes back to the pool while the connection is quiet). */
+    if (c->phase == P_WS || c->phase == P_CLOSED || c->phase == P_LINGER)
+        c->in_off = c->in_len = 0;
+}
+
+void berth_wsc_apply(berth_conn *c, int kind, int status, const char *data, size_t len)
+{
+    berth_wsc *ws = c->ws;
+    if (!ws || ws->closing || c->phase != P_WS)
+        return;
+    if (kind == OP_WS_CLOSE) {
+        /* data: the close payload (the code's two bytes, then the reason). */
+        close_send(c, status, len > 2 ? data + 2 : NULL, len > 2 ? len - 2 : 0);
+        return;
+    }
+    int op = kind == OP_WS_PING ? BERTH_WS_OP_PING : status;
+    if (frame_out(c, op, data, len) != 0) {
+        berth_conn_kill(c);
+        return;
+    }
+    output(c);
+}
+
+uint64_t berth_wsc_deadline(const berth_conn *c)
+{
+    const berth_wsc *ws = c->ws;
+    if (!ws->ping_ms || ws->closing)
+        return UINT64_MAX;
+    return (ws->ping_out ? ws->t_ping : ws->t_input) + ws->ping_ms;
+}
+
+void berth_wsc_timeout(berth_conn *c)
+{
+    berth_wsc *ws = c->ws;
+    if (ws->closing || !ws->ping_ms)
+        return;
+    if (ws->ping_out) {
+        close_send(c, BERTH_WS_CLOSE_GOING_AWAY, "no pong", 7);
+        return;
+    }
+    ws->ping_out = 1;
+    ws->t_ping = now(c);
+    if (frame_out(c, BERTH_WS_OP_PING, NULL, 0) != 0)
+        berth_conn_kill(c);
+    else
+        berth_stream_set_pending(ws->s, (size_t)c->out.pending);
+}
+
+void berth_wsc_stop(berth_conn *c)
+{
+    if (c->ws && c->phase == P_WS)
+        close_send(c, BERTH_WS_CLOSE_GOING_AWAY, "server stopping", 15);
+}
+
+void berth_wsc_free(berth_conn *c)
+{
+    berth_wsc *ws = c->ws;
+    if (!ws)
+        return;
+    report_set(ws, BERTH_WS_CLOSE_ABNORMAL, NULL, 0);
+    berth_wsc_report(c);
+    c->ws = NULL;
+    free(ws->msg);
+    free(ws);
+}
+
+/* ---- the public calls --------------------------------------------------- */
+
+#define WS_STREAM(ws) ((berth_stream *)(ws))
+
+void berth_ws_config_init(berth_ws_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_message = 16u << 20;
+    cfg->ping_ms = 30000;
+}
+
+int berth_ws_send(berth_ws *ws, int type, const void *data, size_t len)
+{
+    if (type != BERTH_WS_TEXT && type != BERTH_WS_BINARY)
+        return -1;
+    if (type == BERTH_WS_TEXT) {
+        berth_utf8 st = {0, 0, 0};
+        if (berth_utf8_run(&st, data, len) != 0 || !berth_utf8_done(&st))
+            return -1; /* the client would fail the connection (1007) */
+    }
+    return berth_stream_post(WS_STREAM(ws), OP_WS_DATA, type, NULL, 0, data, len);
+}
+
+int berth_ws_ping(berth_ws *ws, const void *data, size_t len)
+{
+    if (len > 125)
+        return -1;
+    return berth_stream_post(WS_STREAM(ws), OP_WS_PING, 0, NULL, 0, data, len);
+}
+
+int berth_ws_close(berth_ws *ws, int code, const char *reason)
+{
+    size_t rlen = reason ? strlen(reason) : 0;
+    if (code == 0 ? rlen != 0 : !berth_ws_code_valid(code) || rlen > 123)
+        return -1;
+    berth_utf8 st = {0, 0, 0};
+    if (rlen && (berth_utf8_run(&st, (const unsigned char *)reason, rlen) != 0 ||
+                 !berth_utf8_done(&st)))
+        return -1;
+    char pl[125];
+    size_t n = 0;
+    if (code) {
+        pl[0] = (char)(code >> 8);
+        pl[1] = (char)code;
+        if (rlen)
+            memcpy(pl + 2, reason, rlen);
+        n = 2 + rlen;
+    }
+    return berth_stream_post(WS_STREAM(ws), OP_WS_CLOSE, code, NULL, 0, pl, n);
+}
+
+size_t berth_ws_buffered(berth_ws *ws) { return berth_stream_buffered(WS_STREAM(ws)); }
+
+int berth_ws_wait(berth_ws *ws, size_t below, unsigned timeout_ms)
+{
+    return berth_stream_wait(WS_STREAM(ws), below, timeout_ms);
+}
+
+void berth_ws_set_user(berth_ws *ws, void *user) { WS_STREAM(ws)->ws_user = user; }
+void *berth_ws_user(const berth_ws *ws) { return ((const berth_stream *)ws)->ws_user; }

@@ -1,0 +1,136 @@
+/* The WebSocket opening handshake (RFC 6455 section 4.2): checks the
+ * client's request, answers Sec-WebSocket-Accept (SHA-1 and base64 from
+ * wolfCrypt) and hands the connection to ws_conn.c. */
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/coding.h>
+#include <wolfssl/wolfcrypt/hash.h>
+
+#include "conn_impl.h"
+#include "request.h"
+#include "ws.h"
+
+static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* 1 if the comma-separated list holds token (case-insensitive). */
+static int list_has(berth_str v, const char *token)
+{
+    size_t tl = strlen(token), i = 0;
+    while (i < v.len) {
+        while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t' || v.ptr[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < v.len && v.ptr[i] != ',')
+            i++;
+        size_t e = i;
+        while (e > s && (v.ptr[e - 1] == ' ' || v.ptr[e - 1] == '\t'))
+            e--;
+        if (e - s == tl) {
+            size_t k = 0;
+            while (k < tl && lower((unsigned char)v.ptr[s + k]) == lower((unsigned char)token[k]))
+                k++;
+            if (k == tl)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if any header field of that name lists token (fields may repeat). */
+static int header_has(const berth_req *req, const char *name, const char *token)
+{
+    berth_str n, v;
+    for (size_t i = 0; berth_req_header_at(req, i, &n, &v); i++)
+        if (berth_str_eq(n, name) && list_has(v, token))
+            return 1;
+    return 0;
+}
+
+static berth_str trim(berth_str v)
+{
+    while (v.len && (v.ptr[0] == ' ' || v.ptr[0] == '\t'))
+        v.ptr++, v.len--;
+    while (v.len && (v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t'))
+        v.len--;
+    return v;
+}
+
+/* A key is the base64 of 16 bytes: 22 characters and "==" (4.1). */
+static int key_valid(berth_str key)
+{
+    if (key.len != 24 || key.ptr[22] != '=' || key.ptr[23] != '=')
+        return 0;
+    byte raw[18];
+    word32 n = sizeof raw;
+    return Base64_Decode((const byte *)key.ptr, 24, raw, &n) == 0 && n == 16;
+}
+
+/* 0 if req is a valid handshake, else the status to refuse it with. */
+static int handshake_check(const berth_req *req, berth_str *key)
+{
+    if (!berth_str_eq(berth_req_method(req), "GET") || berth_req_version_minor(req) < 1)
+        return 400;
+    if (req->body_mode != BERTH_BODY_NONE)
+        return 400;
+    if (!header_has(req, "Upgrade", "websocket") || !header_has(req, "Connection", "upgrade"))
+        return 400;
+    berth_str version;
+    if (!berth_req_header(req, "Sec-WebSocket-Version", &version))
+        return 400;
+    version = trim(version);
+    if (version.len != 2 || memcmp(version.ptr, "13", 2) != 0)
+        return 426;
+    if (!berth_req_header(req, "Sec-WebSocket-Key", key))
+        return 400;
+    *key = trim(*key);
+    return key_valid(*key) ? 0 : 400;
+}
+
+static void refuse(berth_res *res, int status)
+{
+    if (status == 426) {
+        berth_res_header(res, "Sec-WebSocket-Version", "13");
+        berth_res_header(res, "Upgrade", "websocket");
+    }
+    static const char msg[] = "a WebSocket handshake was expected\n";
+    berth_res_send(res, status, "text/plain; charset=utf-8", msg, sizeof msg - 1);
+}
+
+int berth_ws_offered(const berth_req *req, const char *protocol)
+{
+    return protocol && *protocol && header_has(req, "Sec-WebSocket-Protocol", protocol);
+}
+
+berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config *cfg, void *user)
+{
+    berth_conn *c = res->conn;
+    if (!cfg || !c || !c->dispatching || c->req != req || c->stream || c->ws || res->deferred)
+        return NULL; /* not in the handler, or the response is already another's */
+    berth_str key;
+    int status = handshake_check(req, &key);
+    if (status) {
+        refuse(res, status);
+        return NULL;
+    }
+    byte in[24 + sizeof ws_guid - 1], digest[20], accept[32];
+    memcpy(in, key.ptr, 24);
+    memcpy(in + 24, ws_guid, sizeof ws_guid - 1);
+    word32 alen = sizeof accept - 1;
+    if (wc_ShaHash(in, sizeof in, digest) != 0 || Base64_Encode_NoNl(digest, 20, accept, &alen) != 0) {
+        berth_res_send(res, 500, "text/plain", "handshake failed\n", 17);
+        return NULL;
+    }
+    accept[alen] = 0;
+    berth_res_body_drop(res);
+    berth_res_header(res, "Upgrade", "websocket");
+    berth_res_header(res, "Sec-WebSocket-Accept", (const char *)accept);
+    if (cfg->protocol && berth_ws_offered(req, cfg->protocol))
+        berth_res_header(res, "Sec-WebSocket-Protocol", cfg->protocol);
+    berth_ws *ws = berth_wsc_attach(c, cfg, user);
+    if (!ws)
+        berth_res_send(res, 503, "text/plain", "out of memory\n", 14);
+    return ws;
+}

@@ -1,0 +1,360 @@
+"""WebSocket (RFC 6455) on every backend, plaintext and TLS, with clients
+nobody here wrote: Python's websockets (Debian's python3-websockets) and,
+when it is installed, Node's ws. berth-serve's /ws echoes every message
+(HttpArena's echo-ws); raw frames check the close codes (1002 protocol
+error, 1007 invalid UTF-8, 1009 too big); a client that vanishes leaks
+nothing (the sanitizer build reports it at the stop); the stop sends 1001."""
+import asyncio
+import base64
+import hashlib
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import unittest
+
+from berthproc import BACKENDS, CERT, KEY, Server, TlsSock, stop_clean, tls_context
+
+try:
+    import websockets
+except ImportError:  # the package line of .ci/run and README installs it
+    websockets = None
+    # Debian's python3-websockets lives with Debian's python: use it when
+    # meson found another python3 first (pyenv).
+    import sys
+    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != \
+            os.path.realpath("/usr/bin/python3") and not os.environ.get("BERTH_WS_REEXEC"):
+        os.environ["BERTH_WS_REEXEC"] = "1"
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MIB = 1 << 20
+
+
+def run(coro, timeout=120):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+class RawWs:
+    """A WebSocket client on a socket of our own, to send what real clients
+    never do."""
+
+    def __init__(self, srv, tls=False, path=b"/ws"):
+        if tls:
+            self.sock = TlsSock(srv.tls_port, timeout=10)
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        key = base64.b64encode(os.urandom(16))
+        self.sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                          b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                          b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        self.head = head.decode("latin-1")
+        want = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+                                .digest()).decode()
+        assert self.head.startswith("HTTP/1.1 101 "), self.head
+        assert "Sec-WebSocket-Accept: " + want in self.head, self.head
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed")
+        self.buf += data
+
+    def send_frame(self, opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):
+        n = len(payload) if length is None else length
+        b0 = (0x80 if fin else 0) | rsv | opcode
+        m = 0x80 if mask else 0
+        if n < 126:
+            head = struct.pack("!BB", b0, m | n)
+        elif n <= 0xFFFF:
+            head = struct.pack("!BBH", b0, m | 126, n)
+        else:
+            head = struct.pack("!BBQ", b0, m | 127, n)
+        if mask:
+            key = os.urandom(4)
+            payload = bytes(b ^ key[i & 3] for i, b in enumerate(payload))
+            head += key
+        self.sock.sendall(head + payload)
+
+    def recv_frame(self):
+        while len(self.buf) < 2:
+            self._fill()
+        b0, b1 = self.buf[0], self.buf[1]
+        n, at = b1 & 0x7F, 2
+        if n == 126:
+            while len(self.buf) < 4:
+                self._fill()
+            n, at = struct.unpack("!H", self.buf[2:4])[0], 4
+        elif n == 127:
+            while len(self.buf) < 10:
+                self._fill()
+            n, at = struct.unpack("!Q", self.buf[2:10])[0], 10
+        assert not b1 & 0x80, "server frames are not masked"
+        while len(self.buf) < at + n:
+            self._fill()
+        payload, self.buf = self.buf[at:at + n], self.buf[at + n:]
+        return b0 & 0x0F, payload
+
+    def close_code(self):
+        """Reads frames until the server's close; its code."""
+        while True:
+            op, payload = self.recv_frame()
+            if op == 8:
+                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+
+    def ends(self):
+        """True if the server then ends the connection (EOF)."""
+        try:
+            while True:
+                self._fill()
+        except EOFError:
+            return True
+        except (ConnectionResetError, socket.timeout):
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+def node_ws():
+    """The directory holding Node's ws module, or None."""
+    if not shutil.which("node"):
+        return None
+    for d in (os.environ.get("BERTH_TEST_NODE_PATH", ""), os.path.join(HERE, "node_modules")):
+        if d and os.path.isdir(os.path.join(d, "ws")):
+            return d
+    return None
+
+
+NODE_CLIENT = r"""
+const WebSocket = require('ws');
+const fs = require('fs');
+const [url, ca] = process.argv.slice(1);
+const ws = new WebSocket(url, ca ? {ca: fs.readFileSync(ca), servername: 'localhost'} : {});
+const want = [];
+let got = 0, fail = (m) => { console.error(m); process.exit(1); };
+ws.on('open', () => {
+  const bin = Buffer.alloc(256); for (let i = 0; i < 256; i++) bin[i] = i;
+  const big = Buffer.alloc(4 << 20, 7);
+  want.push(['hello', false], [bin, true], [big, true]);
+  for (let i = 0; i < 1000; i++) want.push(['m' + i, false]);
+  for (const [m, b] of want) ws.send(m, {binary: b});
+});
+ws.on('message', (data, isBinary) => {
+  const [m, b] = want[got++];
+  if (isBinary !== b || !Buffer.from(m).equals(Buffer.from(data))) fail('message ' + got);
+  if (got === want.length) ws.close(1000, 'done');
+});
+ws.on('close', (code) => {
+  if (code !== 1000 || got !== want.length) fail('close ' + code + ' after ' + got);
+  console.log('ok'); process.exit(0);
+});
+ws.on('error', (e) => fail(String(e)));
+"""
+
+
+class WsMixin:
+    backend = None
+    tls = False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(backend=cls.backend,
+                         env={"BERTH_THREADS": "2", "TLS_CERT": CERT, "TLS_KEY": KEY})
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_clean(cls.srv, "ws (%s)" % cls.backend)
+
+    def url(self):
+        if self.tls:
+            return "wss://localhost:%d/ws" % self.srv.tls_port
+        return "ws://127.0.0.1:%d/ws" % self.srv.port
+
+    def connect(self, **kw):
+        ctx = tls_context() if self.tls else None
+        if ctx:
+            ctx.set_alpn_protocols([])  # websockets speaks HTTP/1.1 without ALPN
+        return websockets.connect(self.url(), ssl=ctx, max_size=None, **kw)
+
+    def raw(self):
+        r = RawWs(self.srv, tls=self.tls)
+        self.addCleanup(r.close)
+        return r
+
+    # -- HttpArena's echo-ws
+
+    def test_echo_text_binary_and_close_1000(self):
+        async def go():
+            async with self.connect() as ws:
+                await ws.send("hello")
+                self.assertEqual(await ws.recv(), "hello")
+                data = bytes(range(256))
+                await ws.send(data)
+                self.assertEqual(await ws.recv(), data)
+                for i in range(50):  # a burst, sent before any answer is read
+                    await ws.send("burst %d" % i)
+                for i in range(50):
+                    self.assertEqual(await ws.recv(), "burst %d" % i)
+            self.assertEqual(ws.close_code, 1000)  # the server echoed it
+        run(go())
+
+    def test_plain_get_is_4xx(self):
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=5)
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        status = s.recv(65536).split(b" ")[1]
+        s.close()
+        self.assertEqual(status, b"400")
+
+    # -- sizes, order, control frames
+
+    def test_echo_up_to_16_mib(self):
+        async def go():
+            async with self.connect() as ws:
+                for n in (0, 125, 126, 65535, 65536, 1 * MIB, 16 * MIB):
+                    data = os.urandom(n)
+                    await ws.send(data)
+                    self.assertEqual(await ws.recv(), data, n)
+                text = ("é" * (8 * MIB))  # 16 MiB of two-byte characters
+                await ws.send(text)
+                self.assertEqual(await ws.recv(), text)
+        run(go(), 300)
+
+    def test_thousand_messages_in_order(self):
+        async def go():
+            async with self.connect() as ws:
+                for i in range(1000):
+                    await ws.send("message %d" % i)
+                for i in range(1000):
+                    self.assertEqual(await ws.recv(), "message %d" % i)
+        run(go())
+
+    def test_ping_is_answered(self):
+        async def go():
+            async with self.connect() as ws:
+                waiter = await ws.ping(b"are you there")
+                await asyncio.wait_for(waiter, 10)
+                await ws.send("after the ping")
+                self.assertEqual(await ws.recv(), "after the ping")
+        run(go())
+
+    def test_close_code_of_the_client_is_echoed(self):
+        async def go():
+            async with self.connect() as ws:
+                await ws.close(4321, "app reason")
+            self.assertEqual(ws.close_code, 4321)
+        run(go())
+
+    def test_fragmented_message_is_reassembled(self):
+        async def go():
+            async with self.connect() as ws:
+                await ws.send(iter(["frag", "men", "ted ", "€"]))
+                self.assertEqual(await ws.recv(), "fragmented €")
+        run(go())
+
+    # -- close codes on bad input (raw frames)
+
+    def test_unmasked_frame_closes_1002(self):
+        r = self.raw()
+        r.send_frame(1, b"hello", mask=False)
+        self.assertEqual(r.close_code(), 1002)
+        self.assertTrue(r.ends())
+
+    def test_reserved_bit_closes_1002(self):
+        r = self.raw()
+        r.send_frame(1, b"hello", rsv=0x40)
+        self.assertEqual(r.close_code(), 1002)
+
+    def test_unknown_opcode_closes_1002(self):
+        r = self.raw()
+        r.send_frame(3, b"x")
+        self.assertEqual(r.close_code(), 1002)
+
+    def test_invalid_utf8_closes_1007(self):
+        r = self.raw()
+        r.send_frame(1, b"ok", fin=False)
+        r.send_frame(0, b"\xe2\x82", fin=False)
+        r.send_frame(0, b"\x28")  # breaks the sequence of the last fragment
+        self.assertEqual(r.close_code(), 1007)
+
+    def test_too_big_closes_1009(self):
+        r = self.raw()
+        r.send_frame(2, b"", length=16 * MIB + 1)  # the header alone says too much
+        self.assertEqual(r.close_code(), 1009)
+
+    def test_raw_echo_and_ping_inside_fragments(self):
+        r = self.raw()
+        r.send_frame(1, b"he", fin=False)
+        r.send_frame(9, b"p1")
+        r.send_frame(0, b"llo")
+        self.assertEqual(r.recv_frame(), (10, b"p1"))
+        self.assertEqual(r.recv_frame(), (1, b"hello"))
+        r.send_frame(8, struct.pack("!H", 1000))
+        self.assertEqual(r.recv_frame(), (8, struct.pack("!H", 1000)))
+        self.assertTrue(r.ends())
+
+    # -- clients that go away
+
+    def test_vanishing_clients_leak_nothing(self):
+        for i in range(20):
+            r = RawWs(self.srv, tls=self.tls)
+            if i % 3 == 1:
+                r.send_frame(2, b"x" * 1000, length=100000)  # cut inside a frame
+            elif i % 3 == 2:
+                r.send_frame(1, b"part", fin=False)  # cut inside a message
+            raw = r.sock.raw if self.tls else r.sock
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raw.close()  # a reset
+        # The server is fine; the sanitizer build reports any leak at the stop.
+        self.test_echo_text_binary_and_close_1000()
+
+    # -- Node's ws
+
+    def test_node_ws_client(self):
+        d = node_ws()
+        if not d:
+            self.skipTest("Node's ws module is not installed (npm install ws in tests/e2e)")
+        args = ["node", "-e", NODE_CLIENT, self.url()] + ([CERT] if self.tls else [])
+        r = subprocess.run(args, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, NODE_PATH=d))
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+
+
+class WsStopMixin:
+    """The server's stop closes open WebSockets with 1001."""
+    backend = None
+
+    def test_stop_sends_1001(self):
+        srv = Server(backend=self.backend, env={"BERTH_THREADS": "2", "TLS_CERT": CERT,
+                                                "TLS_KEY": KEY})
+        clients = [RawWs(srv), RawWs(srv, tls=True)]
+        clients[0].send_frame(1, b"hi")
+        self.assertEqual(clients[0].recv_frame(), (1, b"hi"))
+        srv.proc.send_signal(15)
+        for c in clients:
+            self.assertEqual(c.close_code(), 1001)
+            c.send_frame(8, struct.pack("!H", 1001))
+            self.assertTrue(c.ends())
+            c.close()
+        stop_clean(srv, "ws stop (%s)" % self.backend)
+
+
+for _b in BACKENDS:
+    if websockets is not None:
+        globals()["TestWs_%s" % _b] = type("TestWs_%s" % _b, (WsMixin, unittest.TestCase),
+                                          {"backend": _b})
+        globals()["TestWsTls_%s" % _b] = type("TestWsTls_%s" % _b, (WsMixin, unittest.TestCase),
+                                             {"backend": _b, "tls": True})
+    globals()["TestWsStop_%s" % _b] = type("TestWsStop_%s" % _b, (WsStopMixin, unittest.TestCase),
+                                          {"backend": _b})
+
+if websockets is None:
+    print("python3-websockets is not installed: the client tests are skipped")
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
