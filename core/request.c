@@ -126,7 +126,8 @@ int berth_req_query_int(const berth_req *req, const char *name, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(buf, &end, 10);
-    if (*end != '\0' || end == buf || errno == ERANGE ||
+    /* The whole decoded value: "5%00x" decodes to 3 bytes, not to 5. */
+    if (end != buf + n || end == buf || errno == ERANGE ||
         !((buf[0] >= '0' && buf[0] <= '9') || buf[0] == '-'))
         return 0;
     *out = v;
