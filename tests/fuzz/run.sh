@@ -70,16 +70,18 @@ if [ -z "${FUZZ_NO_COV:-}" ] && [ -n "$files" ]; then
     CC=clang meson setup build-fuzz-cov -Dc_args='-fprofile-instr-generate -fcoverage-mapping' \
       -Dc_link_args='-fprofile-instr-generate' -Dbuildtype=debug >/dev/null
   fi
-  ninja -C build-fuzz-cov "tests/fuzz/fuzz-replay-$target" >/dev/null
+  replay=fuzz-replay-$target
+  [ "$target" = engine ] && replay=fuzz-replay
+  ninja -C build-fuzz-cov "tests/fuzz/$replay" >/dev/null
   rm -f "$work/$target"-*.profraw
   # the replayer takes directories; one process per directory keeps it short
   for d in "$corpus" "$work/$target"; do
     LLVM_PROFILE_FILE="$work/$target-%p.profraw" \
-      "build-fuzz-cov/tests/fuzz/fuzz-replay-$target" "$d" >/dev/null 2>&1 || true
+      "build-fuzz-cov/tests/fuzz/$replay" "$d" >/dev/null 2>&1 || true
   done
   llvm-profdata merge -sparse "$work/$target"-*.profraw -o "$work/$target.profdata"
   echo "line coverage of the seed corpus and the new inputs:"
-  llvm-cov report "build-fuzz-cov/tests/fuzz/fuzz-replay-$target" -instr-profile="$work/$target.profdata" \
+  llvm-cov report "build-fuzz-cov/tests/fuzz/$replay" -instr-profile="$work/$target.profdata" \
     $(for f in $files; do echo "$PWD/$f"; done) | sed -n '1,2p;/^core/p;/^TOTAL/p' | awk '{print "  " $0}'
 fi
 exit $rc
