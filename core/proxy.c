@@ -1,6 +1,7 @@
 #include "proxy.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,10 @@ static int set_inet(struct sockaddr_storage *ss, int family, const char *text, s
     char a[64];
     if (tlen == 0 || tlen >= sizeof a || plen == 0 || plen > 5)
         return -1;
+    /* inet_pton reads up to a NUL: "::1\0junk" would pass as "::1" */
+    for (size_t i = 0; i < tlen; i++)
+        if (!isxdigit((unsigned char)text[i]) && text[i] != '.' && text[i] != ':')
+            return -1;
     memcpy(a, text, tlen);
     a[tlen] = '\0';
     unsigned p = 0;

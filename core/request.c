@@ -1,4 +1,5 @@
 /* The public berth_req_* accessors. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,12 @@ int berth_req_split_target(struct berth_req *req)
     const char *p = t.ptr, *end = t.ptr + t.len;
     if (t.ptr[0] != '/') {
         const char *s = memchr(p, ':', t.len);
-        if (s && end - s > 2 && s[1] == '/' && s[2] == '/') {
+        /* a scheme is ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC
+         * 3986 3.1): "a/b?c=d://x/" is no absolute-form target */
+        int scheme = s && s > p && isalpha((unsigned char)p[0]);
+        for (const char *c = p; scheme && c < s; c++)
+            scheme = isalnum((unsigned char)*c) || *c == '+' || *c == '-' || *c == '.';
+        if (scheme && end - s > 2 && s[1] == '/' && s[2] == '/') {
             /* absolute-form (RFC 9112 3.2.2): skip "scheme://authority",
              * which may not hold userinfo ("user:pass@"): senders MUST NOT
              * send it, recipients treat it as an error (RFC 9110 4.2.4). */
@@ -126,7 +132,8 @@ int berth_req_query_int(const berth_req *req, const char *name, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(buf, &end, 10);
-    if (*end != '\0' || end == buf || errno == ERANGE ||
+    /* The whole decoded value: "5%00x" decodes to 3 bytes, not to 5. */
+    if (end != buf + n || end == buf || errno == ERANGE ||
         !((buf[0] >= '0' && buf[0] <= '9') || buf[0] == '-'))
         return 0;
     *out = v;

@@ -1,5 +1,6 @@
 /* The head scanner and parser, directly. */
 #include "../../core/parse.h"
+#include "../../core/request.h"
 #include "test.h"
 
 static berth_header slots[100];
@@ -171,4 +172,23 @@ TEST(parse_rejects_bare_lf_as_final_empty_line)
 {
     berth_head h;
     CHECK_INT(parse("GET / HTTP/1.1\r\nHost: a\r\n\n", &h), 400);
+}
+
+/* Found by fuzz-query (tests/fuzz/corpus-query): an integer is the whole
+ * decoded value; a %00 inside it does not end it early. */
+TEST(query_int_is_the_whole_decoded_value)
+{
+    static struct berth_req req;
+    int64_t v = 0;
+    const char *cases[] = {"a=5%00x", "a=5%00", "a=%2B5", "a=+5", "a=5%20", "a=0x10", "a=-"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        req.query.ptr = cases[i];
+        req.query.len = strlen(cases[i]);
+        CHECK_INT(berth_req_query_int(&req, "a", &v), 0);
+    }
+    const char *ok = "b=1&a=-9223372036854775808";
+    req.query.ptr = ok;
+    req.query.len = strlen(ok);
+    CHECK_INT(berth_req_query_int(&req, "a", &v), 1);
+    CHECK(v == INT64_MIN);
 }

@@ -51,6 +51,17 @@ TEST(proxy_v1_incomplete_waits_bad_refused)
     CHECK_INT(parse(longline, sizeof longline, &p, &l), -1); /* no CRLF within 107 bytes */
 }
 
+/* Found by fuzz-proxy: inet_pton stops at a NUL, so an address field with
+ * one inside ("::fff\0junk") read as the address before it. */
+TEST(proxy_v1_address_with_nul_or_cr_refused)
+{
+    struct sockaddr_storage p, l;
+    const char h[] = "PROXY TCP6 ::1 ::fff\0\0b\xd0\x04\x11" "D\rf:1.2.3.4 65535 1\r\n";
+    CHECK_INT(parse(h, sizeof h - 1, &p, &l), -1);
+    const char h4[] = "PROXY TCP4 1.2.3.4\0x 5.6.7.8 1 2\r\n";
+    CHECK_INT(parse(h4, sizeof h4 - 1, &p, &l), -1);
+}
+
 static size_t v2(char *b, int cmd, int fam, const unsigned char *addr, size_t alen)
 {
     memcpy(b, "\r\n\r\n\0\r\nQUIT\n", 12);

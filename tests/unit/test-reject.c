@@ -142,6 +142,11 @@ REJECT(reject_host_with_slash, "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400)
 REJECT(reject_asterisk_target_for_get, "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400)
 REJECT(reject_target_without_slash, "GET health HTTP/1.1\r\nHost: a\r\n\r\n", 400)
 REJECT(reject_authority_form_for_get, "GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+/* Found by fuzz-head: a "://" after a '?' (or after any byte a scheme may
+ * not hold) does not make an absolute-form target (RFC 3986 3.1) */
+REJECT(reject_scheme_with_slash_and_query, "GET h/p?a=1&b=%20ttp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+REJECT(reject_scheme_starting_with_digit, "GET 1http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+REJECT(reject_empty_scheme, "GET ://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400)
 /* RFC 9110 4.2.4: no userinfo in an http(s) target */
 REJECT(reject_userinfo_in_absolute_target, "GET http://user:pass@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400)
 REJECT(reject_user_in_absolute_target, "GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400)
