@@ -15,7 +15,8 @@ Throughput is measured by bench-load (bench/load.c, a C client: a Python
 one would measure itself). The 80% check compares the best of three 1 s
 runs without tricklers with the best of three with them, in the same test,
 and is tried twice before it fails (a 2-core machine shared with other
-work is noisy; both attempts' figures are printed).
+work is noisy; both attempts' figures are printed). Under a sanitizer
+the timing, throughput and RSS figures are printed, not checked.
 
 Run: BERTH_BUILD=/path/to/build python3 test_hostile.py -v
 """
@@ -223,6 +224,9 @@ class HostileMixin:
                     break
             base, loaded, answered, late = tries[-1]
             self.assertGreaterEqual(answered, 500, "tricklers not all answered")
+            self.assertTrue(all(a[0] == 408 for a in tr.answers), "a trickler got no 408")
+            if sanitized(srv.proc.pid):
+                return  # a sanitizer's slowdown says nothing about berth's timing
             self.assertEqual(late, [], "answers to tricklers not a 408 within 100 ms")
             self.assertGreaterEqual(loaded, 0.8 * base, "throughput with tricklers: %r" % tries)
             self.assertTrue(self.get_ok(srv))
