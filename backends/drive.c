@@ -245,15 +245,20 @@ void berth_ioset_remove(berth_ioset *set, berth_io *io)
     set->count--;
 }
 
-void berth_ioset_sweep(berth_ioset *set, uint64_t now)
+uint64_t berth_ioset_sweep(berth_ioset *set, uint64_t now)
 {
+    uint64_t earliest = UINT64_MAX;
     berth_io *io = set->head.next;
     while (io != &set->head) {
         berth_io *next = io->next; /* driven() may free io */
-        if (io->pipe->ops->deadline(io->pipe) <= now)
-            set->driven(io, berth_io_timeout(io), set->ctx);
+        uint64_t d = io->pipe->ops->deadline(io->pipe);
+        if (d <= now)
+            set->driven(io, berth_io_timeout(io), set->ctx); /* its next: the sweep after */
+        else if (d < earliest)
+            earliest = d;
         io = next;
     }
+    return earliest;
 }
 
 void berth_ioset_drain(berth_ioset *set)

@@ -70,8 +70,21 @@ typedef struct berth_ioset {
 void berth_ioset_init(berth_ioset *set, void (*driven)(berth_io *, int, void *), void *ctx);
 void berth_ioset_add(berth_ioset *set, berth_io *io);
 void berth_ioset_remove(berth_ioset *set, berth_io *io);
-/* Drives every connection whose deadline has passed. */
-void berth_ioset_sweep(berth_ioset *set, uint64_t now);
+/* Drives every connection whose deadline has passed; returns the earliest
+ * deadline of the others (UINT64_MAX: none). */
+uint64_t berth_ioset_sweep(berth_ioset *set, uint64_t now);
+/* When the next sweep is due: at the earliest deadline, so that timeouts
+ * fire on time rather than up to a sweep period late (a 408 at the header
+ * timeout +-100 ms under load, issue 16), but at most every
+ * BERTH_SWEEP_MIN_MS (many close deadlines cost one sweep, not one each)
+ * and at least every max_ms (deadlines set after this sweep). */
+#define BERTH_SWEEP_MIN_MS 10
+static inline uint64_t berth_sweep_next(uint64_t earliest, uint64_t now, uint64_t max_ms)
+{
+    if (earliest < now + BERTH_SWEEP_MIN_MS)
+        return now + BERTH_SWEEP_MIN_MS;
+    return earliest < now + max_ms ? earliest : now + max_ms;
+}
 /* Drains every connection (a stop). */
 void berth_ioset_drain(berth_ioset *set);
 /* Applies the stream work other threads queued for w's connections, and

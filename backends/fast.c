@@ -133,6 +133,10 @@ static void io_end(void *ctx)
     pthread_mutex_lock(&t->slot->io_lock);
     t->slot->in_io = 0;
     pthread_mutex_unlock(&t->slot->io_lock);
+    /* The call may have blocked for long: what it read happened now, not
+     * when it began (a head's first byte starts the header timeout; with
+     * the time of the wait, the 408 came up to a read timeout early). */
+    berth_clock_update(&t->w.clock);
 }
 
 /* Brackets the thread's own blocking calls: the monitor signals only

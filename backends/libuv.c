@@ -18,7 +18,7 @@
 #include "listen.h"
 #include "../core/log.h"
 
-#define SWEEP_MS 100 /* deadlines (timeouts, the stop's grace) hold to this */
+#define SWEEP_MS 100 /* the longest gap between sweeps (drive.h berth_sweep_next) */
 
 typedef struct uconn {
     berth_io io;
@@ -204,7 +204,9 @@ static void on_sweep(uv_timer_t *t)
     uworker *uw = t->data;
     tick(uw);
     uint64_t now = uw->w.clock.now_ms;
-    berth_ioset_sweep(&uw->conns, now);
+    uint64_t next = berth_sweep_next(berth_ioset_sweep(&uw->conns, now), now, SWEEP_MS);
+    if (!uw->finished) /* a sweep that closed a stop's last connection */
+        uv_timer_start(&uw->sweep_timer, on_sweep, next - now, 0);
     /* A stream timer may have been added by a handler since the last arm. */
     uint64_t due = berth_worker_run_timers(&uw->w);
     berth_ioset_run_woken(&uw->conns, &uw->w);
@@ -296,7 +298,7 @@ static int worker_setup(uworker *uw, berth_server *srv, berth_listener *ls, int 
     uw->wake_async.data = uw;
     uv_timer_init(&uw->loop, &uw->sweep_timer);
     uw->sweep_timer.data = uw;
-    uv_timer_start(&uw->sweep_timer, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_timer_start(&uw->sweep_timer, on_sweep, SWEEP_MS, 0); /* on_sweep sets the next */
     uv_timer_init(&uw->loop, &uw->user_timer);
     uw->user_timer.data = uw;
     return 0;

@@ -15,7 +15,7 @@
 #include "poller.h"
 #include "../core/log.h"
 
-#define SWEEP_MS 100 /* deadlines (timeouts, the stop's grace) hold to this */
+#define SWEEP_MS 100 /* the longest gap between sweeps (drive.h berth_sweep_next) */
 
 typedef struct rworker {
     berth_server *srv;
@@ -115,9 +115,8 @@ static void *worker_main(void *arg)
 
     for (;;) {
         uint64_t now = rw->w.clock.now_ms;
-        int timeout = SWEEP_MS;
-        if (next_timer != UINT64_MAX)
-            timeout = next_timer <= now ? 0 : next_timer - now < SWEEP_MS ? (int)(next_timer - now) : SWEEP_MS;
+        uint64_t wake = next_timer < next_sweep ? next_timer : next_sweep; /* <= now + SWEEP_MS */
+        int timeout = wake <= now ? 0 : (int)(wake - now);
         int n = berth_poller_wait(rw->poller, ev, 256, timeout);
         berth_clock_update(&rw->w.clock);
         int stop_asked = 0;
@@ -154,8 +153,8 @@ static void *worker_main(void *arg)
         next_timer = berth_worker_run_timers(&rw->w);
         berth_ioset_run_woken(&rw->conns, &rw->w);
         if (rw->w.clock.now_ms >= next_sweep) {
-            berth_ioset_sweep(&rw->conns, rw->w.clock.now_ms);
-            next_sweep = rw->w.clock.now_ms + SWEEP_MS;
+            uint64_t due = berth_ioset_sweep(&rw->conns, rw->w.clock.now_ms);
+            next_sweep = berth_sweep_next(due, rw->w.clock.now_ms, SWEEP_MS);
             if (rw->accept_paused) {
                 rw->accept_paused = 0;
                 for (int k = 0; k < rw->nlisteners; k++)

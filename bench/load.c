@@ -679,7 +679,8 @@ int main(int argc, char **argv)
     }
     uint64_t elapsed = now_us() - t0;
     measuring = 0;
-    qsort(lat, nlat, sizeof *lat, cmp_u32);
+    if (nlat) /* lat is NULL before the first response */
+        qsort(lat, nlat, sizeof *lat, cmp_u32);
     printf("BENCH_JSON {\"requests\":%llu,\"duration_us\":%llu,\"bytes\":%llu,\"connects\":%llu,"
            "\"errors\":{\"connect\":%llu,\"read\":%llu,\"write\":%llu,\"status\":%llu,"
            "\"timeout\":%llu,\"handshake\":%llu},"

@@ -78,7 +78,8 @@ def sanitized(pid):
     """True if process pid runs a sanitizer build (whose allocator keeps
     freed memory in quarantine: its RSS says nothing about berth's)."""
     with open("/proc/%d/maps" % pid) as f:
-        return any(lib in f.read() for lib in ("libasan", "libtsan", "libubsan"))
+        maps = f.read()  # once: a second read() would find the file's end
+    return any(lib in maps for lib in ("libasan", "libtsan", "libubsan"))
 
 
 def send_pieces(sock, data, pieces=None, pause=0.002):

@@ -11,8 +11,8 @@
 # /tmp/berth-fuzz/TARGET), findings to $FUZZ_WORK/TARGET-crash-*. At the end
 # it prints the executions, executions per second, libFuzzer's cov: and ft:,
 # and the line coverage of the parser's source files reached by the seed
-# corpus and the new inputs (llvm-cov, from a coverage build in
-# build-fuzz-cov/). FUZZ_NO_COV=1 skips the coverage report.
+# corpus and the new inputs (tests/fuzz/coverage.sh). FUZZ_NO_COV=1 skips
+# the coverage report.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 target=${1:?usage: tests/fuzz/run.sh TARGET SECONDS [libFuzzer options]}
@@ -65,23 +65,7 @@ if [ $rc -ne 0 ]; then
   grep -E 'ERROR|invariant|runtime error|fuzz-[a-z-]+:' "$log" | head -5 >&2
 fi
 
-if [ -z "${FUZZ_NO_COV:-}" ] && [ -n "$files" ]; then
-  if [ ! -d build-fuzz-cov ]; then
-    CC=clang meson setup build-fuzz-cov -Dc_args='-fprofile-instr-generate -fcoverage-mapping' \
-      -Dc_link_args='-fprofile-instr-generate' -Dbuildtype=debug >/dev/null
-  fi
-  replay=fuzz-replay-$target
-  [ "$target" = engine ] && replay=fuzz-replay
-  ninja -C build-fuzz-cov "tests/fuzz/$replay" >/dev/null
-  rm -f "$work/$target"-*.profraw
-  # the replayer takes directories; one process per directory keeps it short
-  for d in "$corpus" "$work/$target"; do
-    LLVM_PROFILE_FILE="$work/$target-%p.profraw" \
-      "build-fuzz-cov/tests/fuzz/$replay" "$d" >/dev/null 2>&1 || true
-  done
-  llvm-profdata merge -sparse "$work/$target"-*.profraw -o "$work/$target.profdata"
-  echo "line coverage of the seed corpus and the new inputs:"
-  llvm-cov report "build-fuzz-cov/tests/fuzz/$replay" -instr-profile="$work/$target.profdata" \
-    $(for f in $files; do echo "$PWD/$f"; done) | sed -n '1,2p;/^core/p;/^TOTAL/p' | awk '{print "  " $0}'
+if [ -z "${FUZZ_NO_COV:-}" ]; then
+  FUZZ_WORK=$work tests/fuzz/coverage.sh "$target" || true
 fi
 exit $rc
