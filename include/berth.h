@@ -404,6 +404,39 @@ BERTH_API int berth_router_add_opts(berth_router *router, const char *method,
 /* Why the last berth_router_add* call failed ("" after a success). */
 BERTH_API const char *berth_router_error(const berth_router *router);
 
+/* ---- Static files -----------------------------------------------------
+ * berth_static_mount serves the directory root under a URL prefix
+ * ("/static" serves root/a.css at /static/a.css; "/static" itself
+ * redirects to "/static/"): GET and HEAD (other methods 405), Content-Type
+ * from the extension, Last-Modified/If-Modified-Since, a strong ETag and
+ * If-None-Match (304), one byte Range (206, or 416; several ranges get the
+ * whole file), If-Range, a directory without its slash 301, its index file,
+ * no listings. Files go out with sendfile (through the TLS layer under
+ * userspace TLS). Nothing outside root is served: "..", encoded '/', '\'
+ * and NUL are refused (404), and a symlink may not lead out of root
+ * (openat2 RESOLVE_BENEATH; on kernels without it, symlinks are not
+ * followed at all). With precompressed on, name.br or name.gz (a regular
+ * file not older than name) is sent when the client's Accept-Encoding
+ * weighs it above zero, br first at equal weight, with Content-Encoding,
+ * its own ETag and Vary: Accept-Encoding (sent on every reply of the
+ * mount). An open-file cache keeps each file's descriptor, size, ETag and
+ * siblings, checked against the disk at most once a second. */
+typedef struct berth_static_opts {
+    const char *index;      /* served for a directory; NULL or "": none (404) */
+    int dotfiles;           /* 1: names starting with '.' are served (never . or ..) */
+    int precompressed;      /* 1: name.br / name.gz siblings (default 1) */
+    unsigned cache_entries; /* open-file cache slots (default 256) */
+} berth_static_opts;
+typedef struct berth_static berth_static;
+BERTH_API void berth_static_opts_init(berth_static_opts *opts);
+/* Adds the routes to router. opts may be NULL (defaults). Returns the
+ * mount, to free with berth_static_free after the server has stopped, or
+ * NULL with errno (root not a readable directory, a bad prefix, EEXIST
+ * if the router has a route of that shape already). */
+BERTH_API berth_static *berth_static_mount(berth_router *router, const char *prefix,
+                                           const char *root, const berth_static_opts *opts);
+BERTH_API void berth_static_free(berth_static *st);
+
 /* ---- TLS -------------------------------------------------------------- */
 
 /* A TLS listener (wolfSSL), beside the plaintext one. Certificate and key

@@ -5,6 +5,7 @@
  * TLS_CERT, TLS_KEY (handlers/tls_env.c), BERTH_WS_MAX_MESSAGE and
  * BERTH_WS_PING_MS (handlers/ws_echo.c). */
 #include <berth.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,16 @@ int main(void)
         fprintf(stderr, "berth-serve: cannot build the routes\n");
         return 1;
     }
+    /* HttpArena mounts its files at /data/static; elsewhere, absent is fine
+     * unless BERTH_STATIC_DIR names a directory explicitly. */
+    const char *sdir = getenv("BERTH_STATIC_DIR");
+    berth_static *files = berth_static_mount(router, "/static", sdir && *sdir ? sdir : "/data/static", NULL);
+    if (!files && sdir && *sdir) {
+        fprintf(stderr, "berth-serve: BERTH_STATIC_DIR %s: %s\n", sdir, strerror(errno));
+        berth_router_free(router);
+        dataset_free(&data);
+        return 1;
+    }
     cfg.router = router;
     berth_tls_config tls;
     int use_tls = tls_from_env(&tls);
@@ -55,6 +66,7 @@ int main(void)
     server = use_tls >= 0 ? server_from_env(&cfg) : NULL;
     if (!server) {
         berth_router_free(router);
+        berth_static_free(files);
         dataset_free(&data);
         return 1;
     }
@@ -69,6 +81,7 @@ int main(void)
     if (berth_server_start(server) != 0) {
         berth_server_free(server);
         berth_router_free(router);
+        berth_static_free(files);
         dataset_free(&data);
         return 1;
     }
@@ -77,6 +90,7 @@ int main(void)
     berth_server_free(server);
     server = NULL;
     berth_router_free(router);
+    berth_static_free(files);
     dataset_free(&data);
     return 0;
 }

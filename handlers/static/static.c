@@ -1,0 +1,213 @@
+/* The static-file handler: berth_static_mount serves a directory under a
+ * URL prefix, with the open-file cache, precompressed siblings,
+ * conditional and range requests. Built only on berth.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "static_cond.h"
+#include "static_impl.h"
+
+void berth_static_opts_init(berth_static_opts *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->index = "index.html";
+    opts->precompressed = 1;
+    opts->cache_entries = 256;
+}
+
+static void send_status(berth_res *res, int status)
+{
+    static const char *const text[] = {[400] = "bad request\n", [404] = "not found\n",
+                                       [500] = "server error\n", [503] = "busy\n"};
+    const char *t = status < 504 && text[status] ? text[status] : "";
+    berth_res_send(res, status, "text/plain", t, strlen(t));
+}
+
+/* The raw wildcard must not smuggle a separator or a NUL past decoding. */
+static int raw_ok(berth_str raw)
+{
+    for (size_t i = 0; i + 2 < raw.len; i++) {
+        if (raw.ptr[i] != '%')
+            continue;
+        char a = raw.ptr[i + 1], b = (char)(raw.ptr[i + 2] | 0x20);
+        if ((a == '2' && b == 'f') || (a == '5' && b == 'c') || (a == '0' && b == '0'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Which representation: the client's best-weighted coding that exists,
+ * br before gzip at equal weight; the file itself otherwise. */
+static int pick_rep(const berth_req *req, const static_file *f)
+{
+    int qb = f->rep[REP_BR].fd >= 0 ? berth_req_accept_encoding(req, "br") : 0;
+    int qg = f->rep[REP_GZIP].fd >= 0 ? berth_req_accept_encoding(req, "gzip") : 0;
+    if (qb > 0 && qb >= qg)
+        return REP_BR;
+    return qg > 0 ? REP_GZIP : REP_PLAIN;
+}
+
+static void redirect_to_slash(berth_req *req, berth_res *res)
+{
+    berth_str path = berth_req_path(req), q = berth_req_query_string(req);
+    char loc[BERTH_STATIC_NAME_MAX + 512];
+    int n = snprintf(loc, sizeof loc, "%.*s/%s%.*s", (int)path.len, path.ptr, q.len ? "?" : "",
+                     (int)q.len, q.ptr);
+    if (n < 0 || (size_t)n >= sizeof loc)
+        return send_status(res, 404);
+    berth_res_header(res, "Location", loc);
+    berth_res_send(res, 301, "text/plain", "moved\n", 6);
+}
+
+static void serve_file(berth_req *req, berth_res *res, const struct berth_static *st,
+                       static_file *f)
+{
+    int r = pick_rep(req, f);
+    static_rep *rep = &f->rep[r];
+    berth_res_header(res, "Content-Type", f->type);
+    berth_res_header(res, "Last-Modified", f->last_modified);
+    berth_res_header(res, "ETag", rep->etag);
+    berth_res_header(res, "Accept-Ranges", "bytes");
+    if (st->opts.precompressed)
+        berth_res_header(res, "Vary", "Accept-Encoding");
+    if (r != REP_PLAIN)
+        berth_res_header(res, "Content-Encoding", r == REP_BR ? "br" : "gzip");
+    if (berth_static_not_modified(req, rep->etag, f->mtime)) {
+        berth_res_status(res, 304);
+        return;
+    }
+    uint64_t off = 0, len = rep->size;
+    int range = berth_static_range(req, rep->etag, f->last_modified, rep->size, &off, &len);
+    char cr[80];
+    if (range == RANGE_UNSATISFIABLE) {
+        snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)rep->size);
+        berth_res_header(res, "Content-Range", cr);
+        berth_res_status(res, 416);
+        return;
+    }
+    if (range == RANGE_OK) {
+        snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)off,
+                 (unsigned long long)(off + len - 1), (unsigned long long)rep->size);
+        berth_res_header(res, "Content-Range", cr);
+        berth_res_status(res, 206);
+    }
+    if (len == 0)
+        return; /* an empty file: an empty body */
+    int fd = rep->fd;
+    rep->fd = -1; /* berth_res_file owns it from here, even on failure */
+    if (berth_res_file(res, fd, off, len) != 0) {
+        berth_res_header_remove(res, "Content-Range");
+        send_status(res, 500);
+    }
+}
+
+static void handle(berth_req *req, berth_res *res, void *user)
+{
+    const struct berth_static *cst = user;
+    struct berth_static *st = (struct berth_static *)cst;
+    berth_str raw = {"", 0};
+    berth_req_param(req, "path", &raw);
+    char name[BERTH_STATIC_NAME_MAX];
+    long n = raw.len ? berth_req_param_decoded(req, "path", name, sizeof name - 64) : 0;
+    if (n < 0)
+        return send_status(res, n == -2 && raw.len < sizeof name - 64 ? 400 : 404);
+    name[n] = '\0';
+    int slash = n > 0 && name[n - 1] == '/';
+    if (slash)
+        name[--n] = '\0';
+    if (!raw_ok(raw) || (n > 0 && !berth_static_name_ok(name, (size_t)n, st->opts.dotfiles)))
+        return send_status(res, 404);
+    static_file f;
+    if (berth_static_cache_get(st, n ? name : ".", &f) != 0)
+        return send_status(res, errno == EMFILE || errno == ENFILE ? 503 : 404);
+    if (f.is_dir) {
+        berth_static_file_close(&f);
+        if (!slash && n > 0)
+            return redirect_to_slash(req, res);
+        if (!st->opts.index || !st->opts.index[0])
+            return send_status(res, 404);
+        snprintf(name + n, sizeof name - (size_t)n, "%s%s", n ? "/" : "", st->opts.index);
+        if (berth_static_cache_get(st, name, &f) != 0)
+            return send_status(res, 404);
+        if (f.is_dir) {
+            berth_static_file_close(&f);
+            return send_status(res, 404);
+        }
+    } else if (slash) {
+        berth_static_file_close(&f);
+        return send_status(res, 404); /* "file.txt/" names no file */
+    }
+    serve_file(req, res, st, &f);
+    berth_static_file_close(&f);
+}
+
+static void handle_bare_prefix(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    redirect_to_slash(req, res);
+}
+
+berth_static *berth_static_mount(berth_router *router, const char *prefix, const char *root,
+                                 const berth_static_opts *opts)
+{
+    berth_static_opts defaults;
+    if (!opts) {
+        berth_static_opts_init(&defaults);
+        opts = &defaults;
+    }
+    size_t plen = prefix ? strlen(prefix) : 0;
+    while (plen > 0 && prefix[plen - 1] == '/')
+        plen--;
+    if (!router || !prefix || prefix[0] != '/' || plen >= 200 || !root) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct berth_static *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->opts = *opts;
+    st->cap = opts->cache_entries ? opts->cache_entries : 1;
+    st->entries = calloc(st->cap, sizeof *st->entries);
+    st->root = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!st->entries || st->root < 0) {
+        int err = errno;
+        free(st->entries);
+        if (st->root >= 0)
+            close(st->root);
+        free(st);
+        errno = err;
+        return NULL;
+    }
+    for (size_t i = 0; i < st->cap; i++)
+        for (int r = 0; r < REP_COUNT; r++)
+            st->entries[i].rep[r].fd = -1;
+    pthread_mutex_init(&st->lock, NULL);
+    snprintf(st->prefix, sizeof st->prefix, "%.*s", (int)plen, prefix);
+    char pattern[300];
+    snprintf(pattern, sizeof pattern, "%s/{path...}", st->prefix);
+    if (berth_router_add(router, "GET", pattern, handle, st) != 0) {
+        berth_static_free(st);
+        errno = EEXIST;
+        return NULL;
+    }
+    /* "/static" redirects to "/static/", unless the application has its own
+     * route there. */
+    if (plen > 0)
+        berth_router_add(router, "GET", st->prefix, handle_bare_prefix, NULL);
+    return st;
+}
+
+void berth_static_free(berth_static *st)
+{
+    if (!st)
+        return;
+    berth_static_cache_free(st);
+    pthread_mutex_destroy(&st->lock);
+    close(st->root);
+    free(st->entries);
+    free(st);
+}

@@ -1,0 +1,182 @@
+/* The open-file cache: a hot file costs no open or stat per request, only
+ * a dup of its descriptor (berth_res_file owns and closes what it gets, so
+ * an entry replaced while a response is still sending is safe). Entries
+ * are checked against the disk at most once a second. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "static_impl.h"
+
+#define PROBE 8 /* slots looked at per name; the stalest is replaced */
+
+static int64_t now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+static void entry_clear(static_entry *e)
+{
+    for (int r = 0; r < REP_COUNT; r++) {
+        if (e->rep[r].fd >= 0)
+            close(e->rep[r].fd);
+        e->rep[r].fd = -1;
+    }
+    e->name[0] = '\0';
+}
+
+static int64_t mtime_ns(const struct stat *s)
+{
+    return (int64_t)s->st_mtim.tv_sec * 1000000000 + s->st_mtim.tv_nsec;
+}
+
+/* A sibling counts if it is a regular file not older than the file. */
+static void load_sibling(struct berth_static *st, static_entry *e, int r, const char *suffix)
+{
+    char name[BERTH_STATIC_NAME_MAX + 4];
+    snprintf(name, sizeof name, "%s%s", e->name, suffix);
+    int fd = berth_static_open(st->root, name, O_RDONLY);
+    struct stat s;
+    if (fd < 0)
+        return;
+    if (fstat(fd, &s) != 0 || !S_ISREG(s.st_mode) || mtime_ns(&s) < e->mtime_ns) {
+        close(fd);
+        return;
+    }
+    e->rep[r].fd = fd;
+    e->rep[r].size = (uint64_t)s.st_size;
+    snprintf(e->rep[r].etag, sizeof e->rep[r].etag, "\"%llx-%llx-%s\"",
+             (unsigned long long)s.st_size, (unsigned long long)e->mtime_ns, suffix + 1);
+}
+
+static int entry_load(struct berth_static *st, static_entry *e, const char *name)
+{
+    snprintf(e->name, sizeof e->name, "%s", name);
+    int fd = berth_static_open(st->root, name, O_RDONLY);
+    struct stat s;
+    if (fd < 0 || fstat(fd, &s) != 0 || !(S_ISREG(s.st_mode) || S_ISDIR(s.st_mode))) {
+        int err = fd < 0 ? errno : ENOENT;
+        if (fd >= 0)
+            close(fd);
+        e->name[0] = '\0';
+        errno = err;
+        return -1;
+    }
+    e->dev = s.st_dev;
+    e->ino = s.st_ino;
+    e->mtime_ns = mtime_ns(&s);
+    e->mtime = s.st_mtim.tv_sec;
+    e->is_dir = S_ISDIR(s.st_mode);
+    e->checked = now_sec();
+    e->type = berth_static_type(name);
+    struct tm tm;
+    gmtime_r(&e->mtime, &tm);
+    strftime(e->last_modified, sizeof e->last_modified, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    e->rep[REP_PLAIN].fd = fd;
+    e->rep[REP_PLAIN].size = (uint64_t)s.st_size;
+    snprintf(e->rep[REP_PLAIN].etag, sizeof e->rep[REP_PLAIN].etag, "\"%llx-%llx\"",
+             (unsigned long long)s.st_size, (unsigned long long)e->mtime_ns);
+    if (!e->is_dir && st->opts.precompressed) {
+        load_sibling(st, e, REP_GZIP, ".gz");
+        load_sibling(st, e, REP_BR, ".br");
+    }
+    return 0;
+}
+
+/* Still what is on disk? Checked by name, so a replaced file is seen. */
+static int entry_fresh(struct berth_static *st, static_entry *e, int64_t now)
+{
+    if (e->checked == now)
+        return 1;
+    struct stat s;
+    if (fstatat(st->root, e->name, &s, 0) != 0 || s.st_dev != e->dev || s.st_ino != e->ino ||
+        mtime_ns(&s) != e->mtime_ns || (!e->is_dir && (uint64_t)s.st_size != e->rep[0].size))
+        return 0;
+    for (int r = REP_GZIP; r < REP_COUNT; r++) { /* a sibling added or removed */
+        char name[BERTH_STATIC_NAME_MAX + 4];
+        snprintf(name, sizeof name, "%s%s", e->name, r == REP_GZIP ? ".gz" : ".br");
+        struct stat c;
+        int has = !e->is_dir && st->opts.precompressed && fstatat(st->root, name, &c, 0) == 0 &&
+                  S_ISREG(c.st_mode) && mtime_ns(&c) >= e->mtime_ns;
+        if (has != (e->rep[r].fd >= 0) || (has && (uint64_t)c.st_size != e->rep[r].size))
+            return 0;
+    }
+    e->checked = now;
+    return 1;
+}
+
+static int copy_out(const static_entry *e, static_file *out)
+{
+    out->is_dir = e->is_dir;
+    out->mtime = e->mtime;
+    out->type = e->type;
+    memcpy(out->last_modified, e->last_modified, sizeof out->last_modified);
+    for (int r = 0; r < REP_COUNT; r++) {
+        out->rep[r] = e->rep[r];
+        if (e->rep[r].fd >= 0 && (out->rep[r].fd = fcntl(e->rep[r].fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+            while (--r >= 0)
+                if (out->rep[r].fd >= 0)
+                    close(out->rep[r].fd);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int berth_static_cache_get(struct berth_static *st, const char *name, static_file *out)
+{
+    int64_t now = now_sec();
+    size_t start = (size_t)(hash(name) % st->cap), victim = start;
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; i < PROBE && i < st->cap; i++) {
+        static_entry *e = &st->entries[(start + i) % st->cap];
+        if (e->name[0] && strcmp(e->name, name) == 0) {
+            if (entry_fresh(st, e, now)) {
+                int rc = copy_out(e, out);
+                pthread_mutex_unlock(&st->lock);
+                return rc;
+            }
+            entry_clear(e);
+            victim = (start + i) % st->cap;
+            break;
+        }
+        if (!e->name[0])
+            victim = (start + i) % st->cap;
+        else if (st->entries[victim].name[0] && e->checked < st->entries[victim].checked)
+            victim = (start + i) % st->cap;
+    }
+    static_entry *e = &st->entries[victim];
+    entry_clear(e);
+    int rc = entry_load(st, e, name);
+    if (rc == 0)
+        rc = copy_out(e, out);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+void berth_static_file_close(static_file *f)
+{
+    for (int r = 0; r < REP_COUNT; r++)
+        if (f->rep[r].fd >= 0)
+            close(f->rep[r].fd), f->rep[r].fd = -1;
+}
+
+void berth_static_cache_free(struct berth_static *st)
+{
+    for (size_t i = 0; i < st->cap; i++)
+        entry_clear(&st->entries[i]);
+}
