@@ -18,6 +18,7 @@ void berth_res_init(struct berth_res *res, struct berth_conn *conn, berth_pool *
     res->status = 200;
     res->close = 0;
     res->omit = 0;
+    res->no_compress = 0;
     res->hdr = res->hdr_inline;
     res->hdr_len = 0;
     res->hdr_cap = sizeof res->hdr_inline;
@@ -191,6 +192,22 @@ int berth_res_has_header(const struct berth_res *res, const char *name)
     size_t len;
     return hdr_find(res, 0, name, strlen(name), &len) != NULL;
 }
+
+int berth_res_header_get(const struct berth_res *res, const char *name, berth_str *value)
+{
+    size_t nlen = strlen(name), len;
+    const char *p = hdr_find(res, 0, name, nlen, &len);
+    if (!p)
+        return 0;
+    const char *v = p + nlen + 2, *end = p + len - 2; /* "Name: " ... "\r\n" */
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    value->ptr = v;
+    value->len = (size_t)(end - v);
+    return 1;
+}
+
+void berth_res_compress(berth_res *res, int on) { res->no_compress = !on; }
 
 int berth_res_header_remove(berth_res *res, const char *name)
 {
