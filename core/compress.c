@@ -195,7 +195,8 @@ static int body_gzip(berth_worker *w, struct berth_res *res)
     return 0;
 }
 
-void berth_comp_apply(berth_worker *w, struct berth_req *req, struct berth_res *res)
+void berth_comp_apply(berth_worker *w, const struct berth_req *req, int gzip_q,
+                      struct berth_res *res)
 {
     const berth_engine *e = w->engine;
     /* Cheapest tests first: most responses stop at the size. */
@@ -211,7 +212,7 @@ void berth_comp_apply(berth_worker *w, struct berth_req *req, struct berth_res *
         return;
     /* From here the answer depends on Accept-Encoding: caches must know. */
     vary_add(res);
-    if (berth_req_accept_encoding(req, "gzip") == 0)
+    if ((req ? berth_req_accept_encoding(req, "gzip") : gzip_q) == 0)
         return;
     if (bodyless) {
         etag_weaken(res); /* a 304 for what would be sent compressed */

@@ -16,10 +16,13 @@ struct berth_res;
 /* The types compressed when berth_config.compress_types is NULL. */
 extern const char berth_comp_default_types[];
 
-/* Applies the server's compression rule to req's response, before it is
+/* Applies the server's compression rule to a response before it is
  * serialized: may replace res's body with its gzip form and add headers.
- * Never fails the response: without memory it stays as it is. */
-void berth_comp_apply(struct berth_worker *w, struct berth_req *req, struct berth_res *res);
+ * The client's weight for gzip comes from req, or (req NULL: a deferred
+ * response, whose request is gone) is gzip_q. Never fails the response:
+ * without memory it stays as it is. */
+void berth_comp_apply(struct berth_worker *w, const struct berth_req *req, int gzip_q,
+                      struct berth_res *res);
 /* 1 if the media type (parameters allowed) matches the comma-separated
  * list of patterns: type and subtype, where a subtype `*` is any and
  * `*+suffix` any ending in +suffix, and a type `*` is any. */

@@ -206,7 +206,7 @@ static void response_write(berth_conn *c, struct berth_req *req, int keep_alive)
 {
     struct berth_res *res = &req->res;
     if (req->head_ok)
-        berth_comp_apply(c->w, req, res);
+        berth_comp_apply(c->w, req, 0, res);
     berth_body_out b = {.fd = -1};
     if (res->body_fd >= 0) {
         b.fd = res->body_fd;

@@ -164,6 +164,25 @@ int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const 
     return 0;
 }
 
+int berth_res_header_lines(struct berth_res *res, const char *lines, size_t len)
+{
+    size_t need = res->hdr_len + len;
+    if (need > res->hdr_cap) {
+        char *p = malloc(need);
+        if (!p)
+            return -1;
+        memcpy(p, res->hdr, res->hdr_len);
+        if (res->hdr != res->hdr_inline)
+            free(res->hdr);
+        res->hdr = p;
+        res->hdr_cap = need;
+    }
+    if (len)
+        memcpy(res->hdr + res->hdr_len, lines, len);
+    res->hdr_len = need;
+    return 0;
+}
+
 int berth_res_header(berth_res *res, const char *name, const char *value)
 {
     return berth_res_header_n(res, name, strlen(name), value, strlen(value));

@@ -58,6 +58,9 @@ struct berth_stream {
     int is_head;
     int keep_alive;
     unsigned omit;             /* BERTH_OMIT_* (serialize.h) */
+    int gzip_q;                /* the client's weight for gzip (a whole send may be
+                                  compressed; the request is gone by then) */
+    int no_compress;           /* berth_res_compress(res, 0) before the defer */
 };
 
 /* Connection side (conn_stream.c): */
