@@ -102,7 +102,7 @@ void berth_res_body_drop(struct berth_res *res);
 int berth_res_has_header(const struct berth_res *res, const char *name);
 /* Appends "Name: value\r\n" lines already checked (a stream's). 0 or -1. */
 int berth_res_header_lines(struct berth_res *res, const char *lines, size_t len);
-/* The first value of a header set on res (trailing blanks trimmed): 1 and
+/* The first value of a header set on res (blanks around it trimmed): 1 and
  * *value, or 0. Valid until res's headers change. */
 int berth_res_header_get(const struct berth_res *res, const char *name, berth_str *value);
 

@@ -219,6 +219,8 @@ int berth_res_header_get(const struct berth_res *res, const char *name, berth_st
     if (!p)
         return 0;
     const char *v = p + nlen + 2, *end = p + len - 2; /* "Name: " ... "\r\n" */
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
     while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
         end--;
     value->ptr = v;
