@@ -460,10 +460,12 @@ typedef struct berth_config {
      * "gzip" > 0), the Content-Type is in compress_types, the body has at
      * least compress_min bytes, the status has a body (not 206), and the
      * handler set no Content-Encoding or Content-Range and did not call
-     * berth_res_compress(res, 0). A deferred response sent whole
-     * (berth_stream_send) follows the same rule; file bodies and streamed
-     * responses (berth_stream_start) are sent as they are. Whenever the answer depended on
-     * Accept-Encoding (everything above held but the client's part),
+     * berth_res_compress(res, 0); a body gzip would not shrink is sent as
+     * it is. A deferred response sent whole (berth_stream_send) follows
+     * the same rule; file bodies and streamed responses
+     * (berth_stream_start) are sent as they are. HEAD gets GET's headers,
+     * the compressed Content-Length included. Whenever the answer depended
+     * on Accept-Encoding (everything above held but the client's part),
      * berth adds `Vary: Accept-Encoding`; a strong ETag of a compressed
      * reply (or of a 304 to a client that accepts gzip) becomes weak. */
     int compress;               /* 1 (default): on; 0: never */
