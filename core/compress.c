@@ -136,13 +136,15 @@ static int list_has(berth_str v, const char *token)
     return 0;
 }
 
-/* Vary: Accept-Encoding, unless the handler's Vary already says so (or *). */
-static void vary_add(struct berth_res *res)
+/* Vary: Accept-Encoding, unless the handler's Vary already says so (or
+ * *): then 1, the handler negotiates encodings itself. */
+static int vary_add(struct berth_res *res)
 {
     berth_str v;
     if (berth_res_header_get(res, "vary", &v) && (list_has(v, "accept-encoding") || list_has(v, "*")))
-        return;
+        return 1;
     berth_res_header_n(res, "Vary", 4, "Accept-Encoding", 15);
+    return 0;
 }
 
 /* A strong ETag names one representation's bytes (RFC 9110 8.8.3): the
@@ -211,11 +213,15 @@ void berth_comp_apply(berth_worker *w, const struct berth_req *req, int gzip_q,
         berth_res_has_header(res, "content-encoding") || berth_res_has_header(res, "content-range"))
         return;
     /* From here the answer depends on Accept-Encoding: caches must know. */
-    vary_add(res);
+    int own_vary = vary_add(res);
     if ((req ? berth_req_accept_encoding(req, "gzip") : gzip_q) == 0)
         return;
     if (bodyless) {
-        etag_weaken(res); /* a 304 for what would be sent compressed */
+        /* A 304 for what would be sent compressed carries the weak tag the
+         * 200 would, unless the handler varies on Accept-Encoding itself
+         * (a static handler's tag per precompressed sibling). */
+        if (!own_vary)
+            etag_weaken(res);
         return;
     }
     if (body_gzip(w, res) != 0)

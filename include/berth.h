@@ -467,7 +467,9 @@ typedef struct berth_config {
      * the compressed Content-Length included. Whenever the answer depended
      * on Accept-Encoding (everything above held but the client's part),
      * berth adds `Vary: Accept-Encoding`; a strong ETag of a compressed
-     * reply (or of a 304 to a client that accepts gzip) becomes weak. */
+     * reply becomes weak, and of a 304 to a client that accepts gzip
+     * unless the handler's own Vary names Accept-Encoding (it tags each
+     * encoding itself). */
     int compress;               /* 1 (default): on; 0: never */
     int gzip_level;             /* libdeflate's level, 1-12. default 1 */
     size_t compress_min;        /* bytes; smaller bodies stay as they are. 1024 */

@@ -38,6 +38,8 @@ static void route(berth_req *req, berth_res *res, void *user)
         berth_res_header(res, "Content-Encoding", buf);
     if (berth_req_query(req, "etag", buf, sizeof buf) > 0)
         berth_res_header(res, "ETag", buf);
+    if (berth_req_query(req, "vary", buf, sizeof buf) > 0)
+        berth_res_header(res, "Vary", buf);
     if (berth_req_query_int(req, "off", &v))
         berth_res_compress(res, 0);
     if (berth_req_query_int(req, "noise", &v))
@@ -234,6 +236,15 @@ TEST(compress_bodyless_statuses)
     CHECK_INT(r.body_len, 0);
     r = ask("/r?status=304&etag=%22t%22", "", 0);
     CHECK(strcmp(r.etag, "\"t\"") == 0);
+    /* a handler that varies on Accept-Encoding picks its own tags */
+    r = ask("/r?status=304&etag=%22t-gz%22&vary=Accept-Encoding", "Accept-Encoding: gzip\r\n", 0);
+    CHECK_INT(r.vary, 1);
+    CHECK(strcmp(r.etag, "\"t-gz\"") == 0);
+    /* ...but a body berth compresses is not the one the tag names */
+    r = ask("/r?etag=%22t%22&vary=Accept-Encoding", "Accept-Encoding: gzip\r\n", 0);
+    CHECK_INT(r.gzip, 1);
+    CHECK_INT(r.vary, 1);
+    CHECK(strcmp(r.etag, "W/\"t\"") == 0);
     r = ask("/r?status=206", "Accept-Encoding: gzip\r\n", 0);
     CHECK_INT(r.gzip + r.vary, 0);
 }
