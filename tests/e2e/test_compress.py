@@ -215,7 +215,7 @@ class CompressMixin:
         self.assertEqual(gzip.decompress(resp[2]), plain[2])
 
     def test_body_kinds(self):
-        for mode in ["copy", "borrow", "external", "reserve", "defer"]:
+        for mode in ["copy", "borrow", "external", "reserve", "defer", "thread"]:
             for size in [2000, 20000, 300000]:
                 plain, resp = self.plain_and_gzip(comp(size=size, mode=mode))
                 self.assertEqual(len(plain[2]), size)

@@ -4,10 +4,12 @@
  * (Content-Encoding set by the handler), etag, vary, optout=1
  * (berth_res_compress(res, 0)), seed, and mode: how the body is given —
  * copy (default), borrow, external, reserve, file (berth_res_file),
- * defer (berth_stream_send later), stream (start, three writes, end). */
+ * defer (berth_stream_send in the handler), thread (berth_stream_send
+ * from another thread), stream (start, three writes, end). */
 #include "comp-routes.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,23 @@ static void fill_text(char *p, size_t n, uint32_t seed)
 static char borrowed[MAX_SIZE]; /* seed 0's text, for mode=borrow */
 
 static void release_free(void *arg) { free(arg); }
+
+typedef struct late_send {
+    berth_stream *s;
+    int status;
+    char *text;
+    size_t n;
+} late_send;
+
+/* Sends a deferred response whole from a thread of its own. */
+static void *send_later(void *arg)
+{
+    late_send *l = arg;
+    berth_stream_send(l->s, l->status, NULL, l->text, l->n);
+    free(l->text);
+    free(l);
+    return NULL;
+}
 
 static void str_query(berth_req *req, const char *name, char *buf, size_t cap, const char *dflt)
 {
@@ -95,6 +114,21 @@ static void comp_route(berth_req *req, berth_res *res, void *user)
         int fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (fd < 0 || write(fd, text, n) != (ssize_t)n || berth_res_file(res, fd, 0, n) != 0)
             berth_res_send(res, 500, "text/plain", "no file\n", 8);
+    } else if (strcmp(mode, "thread") == 0) {
+        late_send *l = malloc(sizeof *l);
+        berth_stream *s = l ? berth_res_defer(res) : NULL;
+        pthread_t t;
+        if (s) {
+            *l = (late_send){s, (int)status, text, n};
+            text = NULL; /* the thread's now */
+            if (pthread_create(&t, NULL, send_later, l) == 0) {
+                pthread_detach(t);
+            } else {
+                send_later(l);
+            }
+        } else {
+            free(l);
+        }
     } else if (strcmp(mode, "defer") == 0 || strcmp(mode, "stream") == 0) {
         berth_stream *s = berth_res_defer(res);
         if (s && mode[0] == 'd') {
