@@ -75,7 +75,8 @@ static int config_check(const berth_config *c)
     long bad = c->compress_types ? berth_comp_types_check(c->compress_types) : -1;
     if (bad >= 0) {
         berth_logf("berth: config.compress_types: '%s' is not a list of media types "
-                   "(type/subtype, with * or *+suffix as subtype; at '%s')", c->compress_types, c->compress_types + bad);
+                   "(type/subtype, with * or *+suffix as subtype; at '%s')",
+                   c->compress_types, c->compress_types + bad);
         return -1;
     }
     if (c->tls && c->tls->port > 65535) {
