@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../core/addr.h"
+#include "../core/compress.h"
 #include "../core/log.h"
 #include "../core/proxy.h"
 #include "../core/tls.h"
@@ -56,10 +57,13 @@ static int config_check(const berth_config *c)
         {"max_connections", c->max_connections, 1, UINT32_MAX},
         {"max_stream_buffer", c->max_stream_buffer, 1, SIZE_MAX},
         {"reuseport", (unsigned long long)(long long)c->reuseport, 0, 1},
+        {"compress", (unsigned long long)(long long)c->compress, 0, 1},
+        {"gzip_level", (unsigned long long)(long long)(c->compress ? c->gzip_level : 1), 1, 12},
     };
     for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
         if (range[i].v < range[i].min || range[i].v > range[i].max) {
-            if (range[i].name[0] == 't' || range[i].name[0] == 'r')
+            if (range[i].name[0] == 't' || range[i].name[0] == 'r' || range[i].name[0] == 'c' ||
+                range[i].name[0] == 'g')
                 berth_logf("berth: config.%s: %lld is out of range (%llu-%llu)", range[i].name,
                            (long long)range[i].v, range[i].min, range[i].max);
             else
@@ -67,6 +71,13 @@ static int config_check(const berth_config *c)
                            range[i].v, range[i].min, range[i].max);
             return -1;
         }
+    }
+    long bad = c->compress_types ? berth_comp_types_check(c->compress_types) : -1;
+    if (bad >= 0) {
+        berth_logf("berth: config.compress_types: '%s' is not a list of media types "
+                   "(type/subtype, with * or *+suffix as subtype; at '%s')",
+                   c->compress_types, c->compress_types + bad);
+        return -1;
     }
     if (c->tls && c->tls->port > 65535) {
         berth_logf("berth: config.tls->port: %u is out of range (0-65535)", c->tls->port);

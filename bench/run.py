@@ -32,6 +32,7 @@ reference server, bad JSON), 2 done but some profile/server had no valid run.
 import argparse
 import dataclasses
 import datetime
+import gzip
 import json
 import math
 import os
@@ -83,9 +84,13 @@ class Req:
     body_size: int = 0
     nginx: str = "return"
     close: bool = False   # sends Connection: close (the server closes after its answer)
+    accept: str = ""      # Accept-Encoding sent (json-comp); answers are decompressed to compare
 
-    def raw(self, body):
+    def raw(self, body, plain=False):
+        """The request; plain: without Accept-Encoding (the reference's)."""
         head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % (self.method, self.target)
+        if self.accept and not plain:
+            head += "Accept-Encoding: %s\r\n" % self.accept
         if self.close:
             head += "Connection: close\r\n"
         if self.method == "POST":
@@ -112,6 +117,7 @@ class Profile:
     nginx_note: str = ""
     tls: bool = False
     resume: bool = False
+    gzip: bool = False    # answers compressed on the fly (the floor, with canned bytes, n/a)
 
 
 def baseline_req():
@@ -152,6 +158,29 @@ PROFILES = [
             "(TLS 1.3 ticket)", [Req("GET", BASELINE, expect=b"55", close=True)], client="load",
             close_every=1, tls=True, resume=True, nginx_note='return 200 "55"'),
 ]
+
+
+# ---- json-comp (issue 14, on-the-fly compression): HttpArena's json-comp,
+# the json requests with its Accept-Encoding, beside nginx's gzip filter at
+# berth's default level and threshold (nginx_config adds NGINX_GZIP to those
+# locations). Both leave bodies under 1 KiB (/json/1, /json/5) as they are.
+COMP_ACCEPT = "gzip, br"   # ../shared/arena/requests/json-gzip-*.raw
+COMP_MIN = 1024            # berth's compress_min, nginx's gzip_min_length
+NGINX_GZIP = ("gzip on; gzip_comp_level 1; gzip_types application/json; "
+              "gzip_min_length %d; gzip_vary on;" % COMP_MIN)
+PROFILES.append(
+    Profile("json-comp", "json with Accept-Encoding: %s (HttpArena's json-comp), 7 pairs in turn"
+            % COMP_ACCEPT,
+            [Req("GET", "/json/%d?m=%d" % cm, ctype="application/json", nginx="file",
+                 accept=COMP_ACCEPT) for cm in JSON_PAIRS], gzip=True,
+            nginx_note="as json, with `%s` (nginx-light has no brotli; berth-serve: gzip "
+                       "level 1, compress_min 1024)" % NGINX_GZIP))
+
+
+def serves(profile, server):
+    """False where a server has no part in a profile: TLS on the floor, or
+    answers compressed on the fly (the floor's are canned)."""
+    return (server.has_tls or not profile.tls) and not (profile.gzip and server.kind == "floor")
 
 
 class BenchError(Exception):
@@ -233,11 +262,18 @@ def read_responses(sock, count, timeout=10.0):
             for line in lines[1:]:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
-            if "content-length" not in headers:
+            status = int(m.group(1))
+            if headers.get("transfer-encoding", "").lower() == "chunked":
+                got = dechunk(buf, end + 4)  # nginx's gzip filter drops Content-Length
+                if got:
+                    body, used = got
+                    buf = buf[used:]
+                    out.append((status, headers, body))
+                    continue
+            elif "content-length" not in headers:
                 raise BenchError("response without Content-Length: %r" % buf[:end])
-            length = int(headers["content-length"])
-            if len(buf) >= end + 4 + length:
-                status = int(m.group(1))
+            elif len(buf) >= end + 4 + int(headers["content-length"]):
+                length = int(headers["content-length"])
                 body = buf[end + 4:end + 4 + length]
                 buf = buf[end + 4 + length:]
                 if 100 <= status < 200:
@@ -249,6 +285,23 @@ def read_responses(sock, count, timeout=10.0):
             raise BenchError("connection closed after %d of %d responses" % (len(out), count))
         buf += data
     return out
+
+
+def dechunk(buf, pos):
+    """A whole chunked body at buf[pos:]: (body, offset past it), or None
+    while incomplete. No trailers."""
+    body = b""
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        size = int(buf[pos:eol].split(b";")[0], 16)
+        if len(buf) < eol + 2 + size + 2:
+            return None
+        body += buf[eol + 2:eol + 2 + size]
+        pos = eol + 2 + size + 2
+        if size == 0:
+            return body, pos
 
 
 def exchange(port, raw, count=1):
@@ -330,6 +383,13 @@ def check_answers(port, profile, refs, bodies, name, cert_der=None):
 def expect_answer(req, got, refs, name):
     status, headers, body = got
     want = refs[req.target] if req.expect is None else req.expect
+    if req.accept:  # compressed exactly when the reference reaches the threshold
+        coding = headers.get("content-encoding", "")
+        if coding != ("gzip" if len(want) >= COMP_MIN else ""):
+            raise BenchError("%s: %s answered Content-Encoding %r for %d bytes"
+                             % (name, req.target, coding, len(want)))
+        if coding:
+            body = gzip.decompress(body)
     ctype = headers.get("content-type", "").split(";")[0].strip()
     if status != 200 or body != want or ctype != req.ctype:
         raise BenchError("%s: %s %s answered %d %s %r, expected 200 %s %r" % (
@@ -608,7 +668,7 @@ def fetch_references(binary, dataset, profiles, tmp, cpu):
     srv.start()
     try:
         for r in need:
-            status, headers, body = exchange(srv.port, r.raw(b""))[0]
+            status, headers, body = exchange(srv.port, r.raw(b"", plain=True))[0]
             if status != 200:
                 raise BenchError("reference: berth-serve answered %d to %s %s: %r"
                                  % (status, r.method, r.target, body[:200]))
@@ -630,6 +690,7 @@ def nginx_config(profiles, refs, nginx_dir, many):
     """bench/nginx.conf with one exact location per path of the profiles."""
     www = os.path.join(nginx_dir, "www")
     locs = {}
+    gz = set()  # paths json-comp asks compressed (nginx gzips only clients that accept it)
     for p in profiles:
         for r in p.requests:
             path = r.target.split("?")[0]
@@ -650,7 +711,10 @@ def nginx_config(profiles, refs, nginx_dir, many):
             if locs.get(path, block) != block:
                 raise BenchError("nginx: %s is served two ways" % path)
             locs[path] = block
-    text = "".join("        location = %s {\n            %s\n        }\n" % (k, v)
+            if r.accept:
+                gz.add(path)
+    text = "".join("        location = %s {\n            %s%s\n        }\n"
+                   % (k, v, "\n            " + NGINX_GZIP if k in gz else "")
                    for k, v in sorted(locs.items()))
     with open(os.path.join(HERE, "nginx.conf")) as f:
         template = f.read()
@@ -736,6 +800,8 @@ def load_command(a, profile, port, seconds, tmp, conns, bodies):
     if profile.client == "wrk":
         url = "%s://127.0.0.1:%d" % ("https" if profile.tls else "http", port)
         cmd = cpu + [a.wrk, "-t1", "-c%d" % conns, "-d%ds" % seconds, "--timeout", "5s"]
+        if profile.requests[0].accept:  # wrk.format adds -H headers to each request
+            cmd += ["-H", "Accept-Encoding: %s" % profile.requests[0].accept]
         if profile.depth > 1:
             return cmd + ["-s", os.path.join(HERE, "pipeline.lua"),
                           url + profile.requests[0].target, "--", str(profile.depth)]
@@ -890,6 +956,7 @@ def aggregate(runs, profiles, servers):
     """Medians per (profile, server) and ratios per (profile, server, base)."""
     med = {}
     tls_keys = {x.key for x in PROFILES if x.tls}
+    gzip_keys = {x.key for x in PROFILES if x.gzip}
     for p in profiles:
         for s in servers:
             rs = [r for r in runs if r["profile"] == p and r["server"] == s]
@@ -897,6 +964,8 @@ def aggregate(runs, profiles, servers):
             m = {"runs": len(rs), "valid": len(ok)}
             if not rs and s == "floor" and p in tls_keys:
                 m["na"] = "the floor has no TLS"
+            if not rs and s == "floor" and p in gzip_keys:
+                m["na"] = "the floor does not compress"
             if ok:
                 m.update({
                     "rps": median([r["rps"] for r in ok]),
@@ -1673,7 +1742,7 @@ def main(argv):
             else:
                 servers_by_name[s] = Berth(binary, s, dataset, tmp, a.server_cpu, cert=cert)
         total = a.rounds * sum(1 for p in profiles for s in servers
-                               if not p.tls or servers_by_name[s].has_tls)
+                               if serves(p, servers_by_name[s]))
         log("%d runs: %d round(s) x %d profile(s) x %d server(s) (no TLS profile on the floor), "
             "%d s + %d s warm-up each"
             % (total, a.rounds, len(profiles), len(servers), a.duration, a.warmup))
@@ -1683,8 +1752,8 @@ def main(argv):
             for i, p in enumerate(porder):
                 k = (rnd + i) % len(servers)
                 for s in servers[k:] + servers[:k]:
-                    if p.tls and not servers_by_name[s].has_tls:
-                        continue  # n/a: the floor has no TLS
+                    if not serves(p, servers_by_name[s]):
+                        continue  # n/a: the floor has no TLS, compresses nothing
                     r = measure(a, servers_by_name[s], p, ctx)
                     r["round"] = rnd + 1
                     runs.append(r)

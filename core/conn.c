@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "compress.h"
 #include "router.h"
 #include "serialize.h"
 #include "ws.h"
@@ -206,6 +207,8 @@ static int within(const char *p, const char *base, size_t len)
 static void response_write(berth_conn *c, struct berth_req *req, int keep_alive)
 {
     struct berth_res *res = &req->res;
+    if (req->head_ok)
+        berth_comp_apply(c->w, req, 0, res);
     berth_body_out b = {.fd = -1};
     if (res->body_fd >= 0) {
         b.fd = res->body_fd;

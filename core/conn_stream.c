@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress.h"
 #include "conn_impl.h"
 #include "serialize.h"
 #include "ws.h"
@@ -33,6 +34,9 @@ berth_stream *berth_res_defer(berth_res *res)
     if (!s)
         return NULL;
     s->chunked = req->head.minor >= 1;
+    s->no_compress = res->no_compress;
+    if (c->w->engine->compress && !res->no_compress)
+        s->gzip_q = berth_req_accept_encoding(req, "gzip");
     c->stream = s;
     res->deferred = 1;
     c->phase = P_WAIT;
@@ -124,10 +128,41 @@ static int stream_write(berth_conn *c, berth_stream *s, const char *data, size_t
     return s->chunked ? berth_ser_chunk(&c->out, data, len) : berth_outq_append(&c->out, data, len);
 }
 
+/* A whole response that the compression rule may apply to: made into a
+ * berth_res (as a handler's would be), compressed or not, serialized. */
+static int stream_whole_comp(berth_conn *c, berth_stream *s, const char *ct, size_t ct_len,
+                             const char *body, size_t len)
+{
+    struct berth_res *res = malloc(sizeof *res); /* 5 KiB: not on a small stack */
+    if (!res)
+        return -1;
+    berth_res_init(res, c, &c->w->buf_pool);
+    res->status = s->status;
+    res->omit = s->omit;
+    int rc = berth_res_header_lines(res, s->hdr, s->hdr_len);
+    if (rc == 0 && ct_len)
+        rc = berth_res_header_n(res, "Content-Type", 12, ct, ct_len);
+    if (rc == 0) {
+        berth_res_body_borrow(res, body, len);
+        berth_comp_apply(c->w, NULL, s->gzip_q, res);
+        berth_body_out b = {.ptr = res->body, .len = res->body_len, .fd = -1};
+        c->x.status = s->status;
+        c->x.bytes = s->is_head || !berth_ser_status_has_body(s->status) ? 0 : res->body_len;
+        rc = berth_ser_response(&c->out, s->status, res->hdr, res->hdr_len, NULL, 0, &b,
+                                !s->is_head, stream_keep_alive(c, s), res->omit);
+    }
+    berth_res_release(res);
+    free(res);
+    return rc;
+}
+
 /* The whole response at once (send, or end before start). */
 static int stream_whole(berth_conn *c, berth_stream *s, const char *ct, size_t ct_len,
                         const char *body, size_t len)
 {
+    const berth_engine *e = c->w->engine;
+    if (e->compress && !s->no_compress && (len >= e->compress_min || s->status == 304))
+        return stream_whole_comp(c, s, ct, ct_len, body, len);
     berth_body_out b = {.ptr = body, .len = len, .fd = -1};
     c->x.status = s->status;
     c->x.bytes = s->is_head || !berth_ser_status_has_body(s->status) ? 0 : len;

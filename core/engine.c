@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "compress.h"
 #include "request.h"
 #include "timer.h"
 
@@ -24,6 +25,9 @@ void berth_config_init(berth_config *c)
     c->stop_grace_ms = 100;
     c->reuseport = 1;
     c->max_stream_buffer = 1024 * 1024;
+    c->compress = 1;
+    c->gzip_level = 1;
+    c->compress_min = 1024;
 }
 
 void berth_engine_init(berth_engine *e, const berth_config *c)
@@ -48,6 +52,10 @@ void berth_engine_init(berth_engine *e, const berth_config *c)
     e->after = c->after;
     e->on_error = c->on_error;
     e->hook_user = c->hook_user;
+    e->compress = c->compress;
+    e->gzip_level = c->gzip_level;
+    e->compress_min = c->compress_min;
+    e->compress_types = c->compress_types ? c->compress_types : berth_comp_default_types;
     /* A whole head must fit in one input buffer. */
     e->buf_size = 32 * 1024;
     size_t head_max = c->max_request_line + c->max_header_bytes + 1024;
@@ -70,6 +78,7 @@ void berth_worker_init(berth_worker *w, const berth_engine *e)
 void berth_worker_destroy(berth_worker *w)
 {
     berth_timers_free(w);
+    berth_comp_free(w);
     berth_pool_destroy(&w->buf_pool);
     berth_pool_destroy(&w->req_pool);
     pthread_mutex_destroy(&w->wake_lock);

@@ -35,6 +35,11 @@ typedef struct berth_engine {
     /* Set by the server: the local address of c's socket (a query of the
      * backend's, made only when a handler asks). 1 and *out, or 0. */
     int (*local_addr)(const struct berth_conn *c, berth_addr *out);
+    /* On-the-fly compression (compress.c). */
+    int compress;
+    int gzip_level;
+    size_t compress_min;
+    const char *compress_types;
     size_t buf_size;          /* input/output buffer block size */
     size_t req_size;          /* request block size (request + header slots) */
 } berth_engine;
@@ -59,6 +64,8 @@ typedef struct berth_worker {
      * blocking handler can stream. Only writes: it never reads nor runs a
      * handler. NULL elsewhere: output waits for the loop. */
     void (*write_now)(struct berth_conn *c);
+    /* The gzip compressor, made at the first compressed response. */
+    struct libdeflate_compressor *gzip;
     /* Timers: a binary min-heap by due time. */
     struct berth_timer **timers;
     size_t ntimers, timers_cap;

@@ -22,6 +22,7 @@ struct berth_res {
     int status;
     int close;                /* handler sent Connection: close */
     unsigned omit;            /* BERTH_OMIT_*: berth's own Server / Date left out */
+    int no_compress;          /* berth_res_compress(res, 0) */
     char *hdr;                /* "Name: value\r\n" lines */
     size_t hdr_len, hdr_cap;
     const char *body;
@@ -99,5 +100,10 @@ void berth_res_release(struct berth_res *res);
 void berth_res_body_drop(struct berth_res *res);
 /* 1 if a header of that name is set on res. */
 int berth_res_has_header(const struct berth_res *res, const char *name);
+/* Appends "Name: value\r\n" lines already checked (a stream's). 0 or -1. */
+int berth_res_header_lines(struct berth_res *res, const char *lines, size_t len);
+/* The first value of a header set on res (blanks around it trimmed): 1 and
+ * *value, or 0. Valid until res's headers change. */
+int berth_res_header_get(const struct berth_res *res, const char *name, berth_str *value);
 
 #endif

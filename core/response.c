@@ -18,6 +18,7 @@ void berth_res_init(struct berth_res *res, struct berth_conn *conn, berth_pool *
     res->status = 200;
     res->close = 0;
     res->omit = 0;
+    res->no_compress = 0;
     res->hdr = res->hdr_inline;
     res->hdr_len = 0;
     res->hdr_cap = sizeof res->hdr_inline;
@@ -163,6 +164,25 @@ int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const 
     return 0;
 }
 
+int berth_res_header_lines(struct berth_res *res, const char *lines, size_t len)
+{
+    size_t need = res->hdr_len + len;
+    if (need > res->hdr_cap) {
+        char *p = malloc(need);
+        if (!p)
+            return -1;
+        memcpy(p, res->hdr, res->hdr_len);
+        if (res->hdr != res->hdr_inline)
+            free(res->hdr);
+        res->hdr = p;
+        res->hdr_cap = need;
+    }
+    if (len)
+        memcpy(res->hdr + res->hdr_len, lines, len);
+    res->hdr_len = need;
+    return 0;
+}
+
 int berth_res_header(berth_res *res, const char *name, const char *value)
 {
     return berth_res_header_n(res, name, strlen(name), value, strlen(value));
@@ -191,6 +211,24 @@ int berth_res_has_header(const struct berth_res *res, const char *name)
     size_t len;
     return hdr_find(res, 0, name, strlen(name), &len) != NULL;
 }
+
+int berth_res_header_get(const struct berth_res *res, const char *name, berth_str *value)
+{
+    size_t nlen = strlen(name), len;
+    const char *p = hdr_find(res, 0, name, nlen, &len);
+    if (!p)
+        return 0;
+    const char *v = p + nlen + 2, *end = p + len - 2; /* "Name: " ... "\r\n" */
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    value->ptr = v;
+    value->len = (size_t)(end - v);
+    return 1;
+}
+
+void berth_res_compress(berth_res *res, int on) { res->no_compress = !on; }
 
 int berth_res_header_remove(berth_res *res, const char *name)
 {

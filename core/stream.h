@@ -67,6 +67,9 @@ struct berth_stream {
     /* A WebSocket's handle (ws_conn.c). */
     size_t limit;              /* buffer limit; 0: the engine's max_stream_buffer */
     void *ws_user;             /* berth_ws_user */
+    int gzip_q;                /* the client's weight for gzip (a whole send may be
+                                  compressed; the request is gone by then) */
+    int no_compress;           /* berth_res_compress(res, 0) before the defer */
 };
 
 /* Connection side (conn_stream.c): */

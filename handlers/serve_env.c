@@ -38,8 +38,23 @@ static void log_message(const char *msg, void *user)
         fprintf(stderr, "%s\n", msg);
 }
 
+void compress_from_env(berth_config *cfg)
+{
+    cfg->compress = (int)env_number("BERTH_COMPRESS", (unsigned long long)cfg->compress, 1);
+    cfg->gzip_level = (int)env_number("BERTH_GZIP_LEVEL", (unsigned long long)cfg->gzip_level, 12);
+    if (cfg->gzip_level < 1) {
+        fprintf(stderr, "berth-serve: warning: BERTH_GZIP_LEVEL='0' is not 1-12; using 1\n");
+        cfg->gzip_level = 1;
+    }
+    cfg->compress_min = (size_t)env_number("BERTH_COMPRESS_MIN", cfg->compress_min, 1ull << 40);
+    const char *types = getenv("BERTH_COMPRESS_TYPES");
+    if (types && *types)
+        cfg->compress_types = types;
+}
+
 berth_server *server_from_env(berth_config *cfg)
 {
+    compress_from_env(cfg);
     const char *log = getenv("BERTH_ACCESS_LOG");
     if (log && strcmp(log, "1") == 0) {
         cfg->after = access_log;

@@ -200,6 +200,10 @@ BERTH_API void berth_res_body_external(berth_res *res, const void *data, size_t 
  * while it is sent (the response would be cut short and the connection
  * closed). */
 BERTH_API int berth_res_file(berth_res *res, int fd, uint64_t offset, uint64_t length);
+/* on 0: this response is sent as the handler made it, never compressed
+ * (a body mixing secrets with what the client sent, over TLS: BREACH);
+ * 1: the server's rule again (berth_config.compress). */
+BERTH_API void berth_res_compress(berth_res *res, int on);
 /* Convenience: status, Content-Type and a copied body in one call. */
 BERTH_API int berth_res_send(berth_res *res, int status, const char *content_type,
                    const void *data, size_t len);
@@ -551,6 +555,31 @@ typedef struct berth_config {
                                    thread; 0: one listener shared by all. A
                                    port another socket holds is an error
                                    either way */
+    /* On-the-fly compression of bodies in memory (copied, borrowed, lent,
+     * reserved): gzip when the client accepts it (berth_req_accept_encoding
+     * "gzip" > 0), the Content-Type is in compress_types, the body has at
+     * least compress_min bytes, the status has a body (not 206), and the
+     * handler set no Content-Encoding or Content-Range and did not call
+     * berth_res_compress(res, 0); a body gzip would not shrink is sent as
+     * it is. A deferred response sent whole (berth_stream_send) follows
+     * the same rule; file bodies and streamed responses
+     * (berth_stream_start) are sent as they are. HEAD gets GET's headers,
+     * the compressed Content-Length included. Whenever the answer depended
+     * on Accept-Encoding (everything above held but the client's part),
+     * berth adds `Vary: Accept-Encoding`; a strong ETag of a compressed
+     * reply becomes weak, and of a 304 to a client that accepts gzip
+     * unless the handler's own Vary names Accept-Encoding (it tags each
+     * encoding itself). */
+    int compress;               /* 1 (default): on; 0: never */
+    int gzip_level;             /* libdeflate's level, 1-12. default 1 */
+    size_t compress_min;        /* bytes; smaller bodies stay as they are. 1024 */
+    const char *compress_types; /* comma-separated media types; a subtype may be
+                                   `*` (any) or `*+suffix` (any ending in +suffix),
+                                   the type `*`. Must outlive the server. NULL:
+                                   every text type, application/json, javascript,
+                                   x-javascript, ecmascript, xml and wasm, any
+                                   subtype ending in +json or +xml, image/svg+xml,
+                                   font/ttf, font/otf (compress.c) */
     const berth_tls_config *tls; /* also listen for TLS; NULL: plaintext only.
                                    Copied by berth_server_new */
 

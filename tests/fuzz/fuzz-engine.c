@@ -13,7 +13,9 @@
  *     line, field lines, framing by Content-Length or chunked (never both,
  *     never two Content-Lengths), exactly one Connection, one Date;
  *   - handler responses arrive in request order with the body the handler
- *     produced (or none for HEAD, 204, 304);
+ *     produced (or none for HEAD, 204, 304); /text/{n} bodies of 1 KiB or
+ *     more come gzip-compressed exactly when the client accepts gzip, and
+ *     decompress to it (a HEAD's Content-Length is the compressed one);
  *   - nothing follows a response that says Connection: close, and an error
  *     the engine generates (4xx/5xx other than routing's 404/405) says
  *     close; afterwards the connection ends;
@@ -32,6 +34,7 @@
  * fuzz-replay.c runs the corpus through the same function under any
  * compiler as part of `meson test`. */
 #include <berth.h>
+#include <libdeflate.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -128,6 +131,8 @@ typedef struct rec {
     int minor;
     int complete;   /* the application ended the response */
     int sse;        /* berth_sse_start's timer may add keep-alive comments */
+    int gzip_ok;    /* the client accepts gzip (berth_req_accept_encoding) */
+    int compressible; /* /text: text of at least 1 KiB, gzip must shrink it */
     buf body;       /* the body the handler produced */
 } rec;
 
@@ -200,6 +205,7 @@ static rec *rec_new(berth_req *req)
     r->is_head = m.len == 4 && memcmp(m.ptr, "HEAD", 4) == 0;
     r->minor = berth_req_version_minor(req);
     r->status = 200;
+    r->gzip_ok = berth_req_accept_encoding(req, "gzip") > 0;
     /* Connection options, parsed independently of core/framing.c. */
     int close = 0, keep = 0;
     berth_str n, v;
@@ -250,6 +256,40 @@ static void h_hello(berth_req *req, berth_res *res, void *u)
 {
     (void)u;
     reply(req, res, 200, "hello", 5);
+}
+
+/* GET /text/{n}: n bytes (up to 20000) of text/plain, compressed on the
+ * fly for clients that accept gzip from 1 KiB (berth's defaults). */
+static char text_body[20000];
+
+static void h_text(berth_req *req, berth_res *res, void *u)
+{
+    (void)u;
+    berth_str n = {"0", 1};
+    berth_req_param(req, "n", &n);
+    size_t len = 0;
+    for (size_t i = 0; i < n.len && n.ptr[i] >= '0' && n.ptr[i] <= '9' && len <= 20000; i++)
+        len = len * 10 + (size_t)(n.ptr[i] - '0');
+    if (len > sizeof text_body)
+        len = sizeof text_body;
+    rec *r = rec_new(req);
+    tag(res, r);
+    r->complete = 1;
+    r->compressible = len >= 1024;
+    buf_add(&r->body, text_body, len);
+    berth_res_header(res, "Content-Type", "text/plain");
+    berth_res_body_borrow(res, text_body, len);
+}
+
+/* What berth's gzip (level 1, deterministic) makes of a body: its length. */
+static size_t gzip_len(const buf *b)
+{
+    static struct libdeflate_compressor *c;
+    static char out[32768];
+    if (!c)
+        c = libdeflate_alloc_compressor(1);
+    size_t n = libdeflate_gzip_compress(c, b->p, b->len, out, sizeof out);
+    return n && n < b->len ? n : b->len;
 }
 
 static void h_item(berth_req *req, berth_res *res, void *u)
@@ -471,6 +511,7 @@ static berth_router *make_router(void)
     rc |= berth_router_add_streaming(rt, "POST", "/count", on_body_count, h_count, "count");
     rc |= berth_router_add_streaming(rt, "POST", "/discard", NULL, h_count, "discard");
     rc |= berth_router_add(rt, "GET", "/big", h_big, NULL);
+    rc |= berth_router_add(rt, "GET", "/text/{n}", h_text, NULL);
     rc |= berth_router_add(rt, "GET", "/bigcopy", h_bigcopy, NULL);
     rc |= berth_router_add(rt, "GET", "/close", h_close, NULL);
     rc |= berth_router_add(rt, "GET", "/nocontent", h_nocontent, NULL);
@@ -972,7 +1013,7 @@ static void check_transcript(run *r, const uint8_t *in, size_t in_len)
         if (l - 2 <= 13)
             fail("empty reason phrase");
         size_t q = l;
-        int n_conn = 0, n_date = 0, n_server = 0, n_cl = 0, n_te = 0, n_seq = 0;
+        int n_conn = 0, n_date = 0, n_server = 0, n_cl = 0, n_te = 0, n_seq = 0, n_gzip = 0;
         int conn_close = 0;
         unsigned long long cl = 0;
         unsigned seq = 0;
@@ -1023,6 +1064,10 @@ static void check_transcript(run *r, const uint8_t *in, size_t in_len)
                 n_te++;
                 if (!(vl == 7 && memcmp(v, "chunked", 7) == 0))
                     fail("Transfer-Encoding other than chunked");
+            } else if (NAME_IS("Content-Encoding")) {
+                n_gzip++;
+                if (!(vl == 4 && memcmp(v, "gzip", 4) == 0))
+                    fail("Content-Encoding other than gzip");
             } else if (NAME_IS("X-Seq")) {
                 n_seq++;
                 seq = (unsigned)strtoul(v, NULL, 10);
@@ -1187,6 +1232,21 @@ static void check_transcript(run *r, const uint8_t *in, size_t in_len)
             }
             got.len = o;
         }
+        if (n_gzip && !(rc && rc->gzip_ok && rc->compressible && !bodiless && n_cl))
+            fail("response %u compressed for a request that did not ask it", seq);
+        if (rc && rc->gzip_ok && rc->compressible && !bodiless && !n_gzip)
+            fail("response %u not compressed for a client that accepts gzip", seq);
+        if (n_gzip && !is_head) {
+            static char plain[sizeof text_body];
+            size_t out = 0;
+            struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+            int dr = libdeflate_gzip_decompress(d, got.p, got.len, plain, sizeof plain, &out);
+            libdeflate_free_decompressor(d);
+            if (dr != LIBDEFLATE_SUCCESS)
+                fail("response %u: a gzip body that does not decompress", seq);
+            got.len = 0;
+            buf_add(&got, plain, out);
+        }
         if (rc && !bodiless && !is_head) {
             int ok = got.len == rc->body.len && (got.len == 0 || memcmp(got.p, rc->body.p, got.len) == 0);
             int prefix_ok = got.len <= rc->body.len &&
@@ -1195,7 +1255,8 @@ static void check_transcript(run *r, const uint8_t *in, size_t in_len)
                 fail("response %u body differs from what the handler sent (%zu vs %zu bytes)", seq,
                      got.len, rc->body.len);
         }
-        if (rc && (bodiless || is_head) && n_cl && rc->body.len != cl && status != 304)
+        if (rc && (bodiless || is_head) && n_cl && status != 304 &&
+            (n_gzip ? gzip_len(&rc->body) : rc->body.len) != cl)
             fail("HEAD/bodiless response %u with Content-Length %llu, GET would send %zu", seq, cl,
                  rc->body.len);
         buf_free(&got);
@@ -1252,6 +1313,8 @@ static void init_once(void)
     router = make_router();
     for (size_t i = 0; i < sizeof big_body; i++)
         big_body[i] = (char)('A' + i % 26);
+    for (size_t i = 0; i < sizeof text_body; i++)
+        text_body[i] = "berth quay tide keel {}\n"[(i * 7 + i / 11) % 24];
     main_owner = pthread_self();
 }
 

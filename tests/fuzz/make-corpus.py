@@ -70,6 +70,12 @@ def main():
         os.unlink(os.path.join(OUT, f))
 
     seed("get-one-byte-reads", EOF, [feed(1)], req(b"GET", b"/"))
+    gz = b"Accept-Encoding: gzip\r\n"
+    seed("gzip-pipelined", 0, [feed(9), feed_partial(31), feed37(3), FEED_ALL],
+         req(b"GET", b"/text/3000", gz) + req(b"HEAD", b"/text/5000", gz) +
+         req(b"GET", b"/text/20000", b"Accept-Encoding: br, gzip;q=0\r\n") +
+         req(b"GET", b"/text/1023", gz) + req(b"GET", b"/text/20000", b"Accept-Encoding: *\r\n") +
+         req(b"GET", b"/text/1024", gz))
     seed("pipelined-mix", 0, [feed(7), feed(13), feed_partial(9), FEED_ALL],
          req(b"GET", b"/") +
          req(b"POST", b"/echo", body=b"hello") +

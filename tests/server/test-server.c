@@ -18,6 +18,7 @@
 #include "../../handlers/dataset.h"
 #include "../../handlers/serve_env.h"
 #include "../../handlers/tls_env.h"
+#include "comp-routes.h"
 
 static berth_server *server;
 static atomic_int closes_seen;
@@ -464,6 +465,7 @@ int main(void)
     berth_router_add(r, "GET", "/store-stats", store_stats_route, NULL);
     berth_router_add(r, "GET", "/files/{path...}", param_route, "path");
     berth_router_add(r, "GET", "/doc/{name}.json", param_route, "name");
+    comp_routes_add(r);
     if ((v = getenv("BERTH_TEST_HOOKS")) && strcmp(v, "1") == 0) {
         cfg.before = test_before;
         cfg.on_error = test_errors;

@@ -44,6 +44,18 @@ static void route_big(berth_req *req, berth_res *res, void *user)
     berth_res_body_borrow(res, harness_big, sizeof harness_big);
 }
 
+/* 3000 bytes of text/plain: compressed for clients that accept gzip. */
+static void route_text(berth_req *req, berth_res *res, void *user)
+{
+    (void)req, (void)user;
+    static char text[3000];
+    if (!text[0])
+        for (size_t i = 0; i < sizeof text; i++)
+            text[i] = "berth quay tide {}\n"[(i * 7 + i / 13) % 18];
+    berth_res_header(res, "Content-Type", "text/plain");
+    berth_res_body_borrow(res, text, sizeof text);
+}
+
 /* Borrows the request's own body: berth must copy it, since the request's
  * memory is reused once the handler returns. */
 static void route_echo_borrow(berth_req *req, berth_res *res, void *user)
@@ -100,6 +112,7 @@ void harness_init(harness *h, void (*tweak)(berth_config *cfg))
     berth_router_add(h->router, "GET", "/defer", route_defer, NULL);
     berth_router_add(h->router, "GET", "/stream", route_stream, NULL);
     berth_router_add(h->router, "GET", "/big", route_big, NULL);
+    berth_router_add(h->router, "GET", "/text", route_text, NULL);
     berth_router_add(h->router, "POST", "/x/{id}", route_x_and_body, NULL);
     berth_router_add(h->router, "POST", "/echo-borrow", route_echo_borrow, NULL);
     cfg.router = h->router;
