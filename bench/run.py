@@ -85,6 +85,7 @@ class Req:
     nginx: str = "return"
     close: bool = False   # sends Connection: close (the server closes after its answer)
     accept: str = ""      # Accept-Encoding sent (json-comp); answers are decompressed to compare
+    precompressed: bool = False  # static: br, gzip or none, each decoded to compare
 
     def raw(self, body, plain=False):
         """The request; plain: without Accept-Encoding (the reference's)."""
@@ -175,6 +176,50 @@ PROFILES.append(
                  accept=COMP_ACCEPT) for cm in JSON_PAIRS], gzip=True,
             nginx_note="as json, with `%s` (nginx-light has no brotli; berth-serve: gzip "
                        "level 1, compress_min 1024)" % NGINX_GZIP))
+
+
+# ---- static (issue 14, static files): HttpArena's static profile, its 20
+# files in turn with its Accept-Encoding, from the directory that holds
+# them and their .br/.gz siblings. berth-serve mounts it at /static/
+# (BERTH_STATIC_DIR); nginx serves a copy with sendfile, open_file_cache and
+# gzip_static (nginx-light has no brotli module: it sends the .gz files,
+# berth the smaller .br ones). The floor sends the plain files.
+STATIC_DIR = os.environ.get("BERTH_BENCH_STATIC",
+                            os.path.join(HERE, "..", "..", "shared", "arena", "static"))
+STATIC_ACCEPT = "br;q=1, gzip;q=0.8"   # ../shared/arena/requests/static-rotate.lua
+NGINX_STATIC = "include /etc/nginx/mime.types; gzip_static on; gzip_vary on;"
+
+
+def static_requests():
+    names = sorted(n for n in os.listdir(STATIC_DIR) if not n.endswith((".br", ".gz")))
+    reqs = []
+    for n in names:
+        with open(os.path.join(STATIC_DIR, n), "rb") as f:
+            reqs.append(Req("GET", "/static/" + n, expect=f.read(), ctype="", nginx="static",
+                            accept=STATIC_ACCEPT, precompressed=True))
+    return reqs
+
+
+if os.path.isdir(STATIC_DIR):
+    PROFILES.append(
+        Profile("static", "GET /static/{file}, HttpArena's 20 files in turn, Accept-Encoding: %s"
+                % STATIC_ACCEPT, static_requests(),
+                nginx_note="a copy of the directory with `%s` (sendfile, open_file_cache)"
+                           % NGINX_STATIC))
+
+
+def decode_body(coding, body):
+    if coding == "gzip":
+        return gzip.decompress(body)
+    if coding != "br":
+        return body
+    try:
+        import brotli
+        return brotli.decompress(body)
+    except ImportError:  # Debian's python3-brotli belongs to /usr/bin/python3
+        return subprocess.run(["/usr/bin/python3", "-c", "import sys, brotli; sys.stdout.buffer."
+                               "write(brotli.decompress(sys.stdin.buffer.read()))"],
+                              input=body, capture_output=True, check=True).stdout
 
 
 def serves(profile, server):
@@ -383,7 +428,9 @@ def check_answers(port, profile, refs, bodies, name, cert_der=None):
 def expect_answer(req, got, refs, name):
     status, headers, body = got
     want = refs[req.target] if req.expect is None else req.expect
-    if req.accept:  # compressed exactly when the reference reaches the threshold
+    if req.precompressed:  # whichever sibling the server chose
+        body = decode_body(headers.get("content-encoding", ""), body)
+    elif req.accept:  # compressed exactly when the reference reaches the threshold
         coding = headers.get("content-encoding", "")
         if coding != ("gzip" if len(want) >= COMP_MIN else ""):
             raise BenchError("%s: %s answered Content-Encoding %r for %d bytes"
@@ -391,7 +438,7 @@ def expect_answer(req, got, refs, name):
         if coding:
             body = gzip.decompress(body)
     ctype = headers.get("content-type", "").split(";")[0].strip()
-    if status != 200 or body != want or ctype != req.ctype:
+    if status != 200 or body != want or (req.ctype and ctype != req.ctype):
         raise BenchError("%s: %s %s answered %d %s %r, expected 200 %s %r" % (
             name, req.method, req.target, status, ctype, body[:80], req.ctype, want[:80]))
 
@@ -537,6 +584,8 @@ class Berth(Server):
     def __init__(self, binary, backend, dataset, tmp, cpu, name=None, cert=None):
         env = dict(os.environ, PORT="0", TLS_PORT="off", HTTP_BACKEND=backend, BERTH_THREADS="1",
                    BERTH_DATASET=dataset)
+        if os.path.isdir(STATIC_DIR):
+            env["BERTH_STATIC_DIR"] = os.path.abspath(STATIC_DIR)
         super().__init__(name or backend, [binary], env, tmp, cpu)
         self.backend = backend
         self.cert = cert
@@ -706,12 +755,20 @@ def nginx_config(profiles, refs, nginx_dir, many):
                 block = "root %s;\n            default_type %s;" % (www, r.ctype)
             elif r.nginx == "length":
                 block = "default_type %s;\n            return 200 $content_length;" % r.ctype
+            elif r.nginx == "static":  # the file and its siblings, as they are
+                dest = os.path.join(www, path.lstrip("/"))
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                src = os.path.join(STATIC_DIR, os.path.basename(path))
+                for suffix in ("", ".gz"):
+                    if os.path.exists(src + suffix):
+                        shutil.copy2(src + suffix, dest + suffix)
+                block = "root %s;\n            %s" % (www, NGINX_STATIC)
             else:
                 raise BenchError("unknown nginx mode %r" % r.nginx)
             if locs.get(path, block) != block:
                 raise BenchError("nginx: %s is served two ways" % path)
             locs[path] = block
-            if r.accept:
+            if r.accept and not r.precompressed:
                 gz.add(path)
     text = "".join("        location = %s {\n            %s%s\n        }\n"
                    % (k, v, "\n            " + NGINX_GZIP if k in gz else "")
@@ -784,7 +841,7 @@ def floor_routes(profiles, refs, tmp):
                 spec = os.path.join(tmp, "floor-body-%d" % len(seen))
                 with open(spec, "wb") as f:
                     f.write(refs[r.target] if r.expect is None else r.expect)
-            lines.append("%s\t%s\t%s\n" % (r.target, r.ctype, spec))
+            lines.append("%s\t%s\t%s\n" % (r.target, r.ctype or "application/octet-stream", spec))
     path = os.path.join(tmp, "floor-routes")
     with open(path, "w") as f:
         f.writelines(lines)

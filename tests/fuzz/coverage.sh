@@ -17,6 +17,7 @@ case $target in
   router)    corpus=tests/fuzz/corpus-router;    files="core/router.c" ;;
   proxy)     corpus=tests/fuzz/corpus-proxy;     files="core/proxy.c" ;;
   tls)       corpus=tests/fuzz/corpus-tls;       files="core/tls.c" ;;
+  ws)        corpus=tests/fuzz/corpus-ws;        files="core/ws_frame.c" ;;
   *)         corpus=tests/fuzz/corpus-$target;   files="" ;;
 esac
 work=${FUZZ_WORK:-/tmp/berth-fuzz}
