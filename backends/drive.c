@@ -107,7 +107,7 @@ static ssize_t write_once(berth_io *io, const berth_seg *segs, int n)
         iov[k].iov_base = (void *)segs[k].ptr;
         iov[k].iov_len = segs[k].len;
     }
-    return io->sock->sendv(&io->s, iov, k);
+    return io->sock->sendv(&io->s, iov, k, k < n);
 }
 
 /* Inlined into the drive loop; berth_io_write is its exported form. */

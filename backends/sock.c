@@ -18,16 +18,17 @@ static ssize_t plain_recv(berth_sock *s, void *buf, size_t cap, int dontwait)
     return recv(s->fd, buf, cap, dontwait ? MSG_DONTWAIT : 0);
 }
 
-static ssize_t plain_sendv(berth_sock *s, const struct iovec *iov, int n)
+static ssize_t plain_sendv(berth_sock *s, const struct iovec *iov, int n, int more)
 {
+    int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
     /* One buffer (the common case): send() skips sendmsg's msghdr copy. */
     if (n == 1)
-        return send(s->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+        return send(s->fd, iov[0].iov_base, iov[0].iov_len, flags);
     struct msghdr msg;
     memset(&msg, 0, sizeof msg);
     msg.msg_iov = (struct iovec *)iov;
     msg.msg_iovlen = (size_t)n;
-    return sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+    return sendmsg(s->fd, &msg, flags);
 }
 
 static ssize_t plain_sendfile(berth_sock *s, int file, uint64_t *off, size_t len)

@@ -40,17 +40,6 @@ static int raw_ok(berth_str raw)
     return 1;
 }
 
-/* Which representation: the client's best-weighted coding that exists,
- * br before gzip at equal weight; the file itself otherwise. */
-static int pick_rep(const berth_req *req, const static_file *f)
-{
-    int qb = f->rep[REP_BR].fd >= 0 ? berth_req_accept_encoding(req, "br") : 0;
-    int qg = f->rep[REP_GZIP].fd >= 0 ? berth_req_accept_encoding(req, "gzip") : 0;
-    if (qb > 0 && qb >= qg)
-        return REP_BR;
-    return qg > 0 ? REP_GZIP : REP_PLAIN;
-}
-
 static void redirect_to_slash(berth_req *req, berth_res *res)
 {
     berth_str path = berth_req_path(req), q = berth_req_query_string(req);
@@ -66,7 +55,7 @@ static void redirect_to_slash(berth_req *req, berth_res *res)
 static void serve_file(berth_req *req, berth_res *res, const struct berth_static *st,
                        static_file *f)
 {
-    int r = pick_rep(req, f);
+    int r = f->chosen;
     static_rep *rep = &f->rep[r];
     berth_res_header(res, "Content-Type", f->type);
     berth_res_header(res, "Last-Modified", f->last_modified);
@@ -121,8 +110,13 @@ static void handle(berth_req *req, berth_res *res, void *user)
         name[--n] = '\0';
     if (!raw_ok(raw) || (n > 0 && !berth_static_name_ok(name, (size_t)n, st->opts.dotfiles)))
         return send_status(res, 404);
+    int q[REP_COUNT] = {1000, 0, 0};
+    if (st->opts.precompressed) {
+        q[REP_BR] = berth_req_accept_encoding(req, "br");
+        q[REP_GZIP] = berth_req_accept_encoding(req, "gzip");
+    }
     static_file f;
-    if (berth_static_cache_get(st, n ? name : ".", &f) != 0)
+    if (berth_static_cache_get(st, n ? name : ".", q, &f) != 0)
         return send_status(res, errno == EMFILE || errno == ENFILE ? 503 : 404);
     if (f.is_dir) {
         berth_static_file_close(&f);
@@ -131,7 +125,7 @@ static void handle(berth_req *req, berth_res *res, void *user)
         if (!st->opts.index || !st->opts.index[0])
             return send_status(res, 404);
         snprintf(name + n, sizeof name - (size_t)n, "%s%s", n ? "/" : "", st->opts.index);
-        if (berth_static_cache_get(st, name, &f) != 0)
+        if (berth_static_cache_get(st, name, q, &f) != 0)
             return send_status(res, 404);
         if (f.is_dir) {
             berth_static_file_close(&f);

@@ -119,25 +119,28 @@ static int entry_fresh(struct berth_static *st, static_entry *e, int64_t now)
     return 1;
 }
 
-static int copy_out(const static_entry *e, static_file *out)
+/* The representation the client weighs highest (br before gzip at equal
+ * weight; q = 0 refuses), and a descriptor of its own for that one only. */
+static int copy_out(const static_entry *e, const int q[REP_COUNT], static_file *out)
 {
     out->is_dir = e->is_dir;
     out->mtime = e->mtime;
     out->type = e->type;
     memcpy(out->last_modified, e->last_modified, sizeof out->last_modified);
+    int qb = e->rep[REP_BR].fd >= 0 ? q[REP_BR] : 0, qg = e->rep[REP_GZIP].fd >= 0 ? q[REP_GZIP] : 0;
+    out->chosen = qb > 0 && qb >= qg ? REP_BR : qg > 0 ? REP_GZIP : REP_PLAIN;
     for (int r = 0; r < REP_COUNT; r++) {
         out->rep[r] = e->rep[r];
-        if (e->rep[r].fd >= 0 && (out->rep[r].fd = fcntl(e->rep[r].fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-            while (--r >= 0)
-                if (out->rep[r].fd >= 0)
-                    close(out->rep[r].fd);
-            return -1;
-        }
+        out->rep[r].fd = -1;
     }
-    return 0;
+    if (e->is_dir)
+        return 0;
+    out->rep[out->chosen].fd = fcntl(e->rep[out->chosen].fd, F_DUPFD_CLOEXEC, 0);
+    return out->rep[out->chosen].fd >= 0 ? 0 : -1;
 }
 
-int berth_static_cache_get(struct berth_static *st, const char *name, static_file *out)
+int berth_static_cache_get(struct berth_static *st, const char *name, const int q[REP_COUNT],
+                           static_file *out)
 {
     int64_t now = now_sec();
     size_t start = (size_t)(hash(name) % st->cap), victim = start;
@@ -146,7 +149,7 @@ int berth_static_cache_get(struct berth_static *st, const char *name, static_fil
         static_entry *e = &st->entries[(start + i) % st->cap];
         if (e->name[0] && strcmp(e->name, name) == 0) {
             if (entry_fresh(st, e, now)) {
-                int rc = copy_out(e, out);
+                int rc = copy_out(e, q, out);
                 pthread_mutex_unlock(&st->lock);
                 return rc;
             }
@@ -163,7 +166,7 @@ int berth_static_cache_get(struct berth_static *st, const char *name, static_fil
     entry_clear(e);
     int rc = entry_load(st, e, name);
     if (rc == 0)
-        rc = copy_out(e, out);
+        rc = copy_out(e, q, out);
     pthread_mutex_unlock(&st->lock);
     return rc;
 }

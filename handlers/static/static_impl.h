@@ -44,6 +44,7 @@ struct berth_static {
 /* What a request gets from the cache: dup'ed descriptors it owns. */
 typedef struct static_file {
     int is_dir;
+    int chosen;      /* REP_*: the one whose fd is open (none for a directory) */
     time_t mtime;
     const char *type;
     char last_modified[32];
@@ -53,8 +54,11 @@ typedef struct static_file {
 const char *berth_static_type(const char *name);
 int berth_static_name_ok(const char *name, size_t len, int dotfiles);
 int berth_static_open(int root, const char *name, int flags);
-/* 0 and *out (close with berth_static_file_close), or -1 with errno. */
-int berth_static_cache_get(struct berth_static *st, const char *name, static_file *out);
+/* 0 and *out, with the representation of the highest weight q[REP_*] (0:
+ * refused) chosen and its descriptor dup'ed (close with
+ * berth_static_file_close), or -1 with errno. */
+int berth_static_cache_get(struct berth_static *st, const char *name, const int q[REP_COUNT],
+                           static_file *out);
 void berth_static_file_close(static_file *f);
 void berth_static_cache_free(struct berth_static *st);
 
