@@ -2,18 +2,63 @@
 free port (PORT), asked what its comment promises, and stopped with
 SIGTERM (exit 0). Also: every example builds warning-free with
 -std=c11 -Wall -Wextra against berth.h alone."""
+import base64
 import glob
+import hashlib
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
 import unittest
 
 from berthproc import BACKENDS, BUILD, ROOT, _Prefixed, free_port, read_response
+
+
+def ws_connect(port, path=b"/chat"):
+    """A WebSocket client on a raw socket: the handshake, then frames."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, key))
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(4096)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    assert head.startswith(b"HTTP/1.1 101 ") and accept in head, head
+    return [s, rest]
+
+
+def ws_send(c, text, opcode=1):
+    data = text.encode() if isinstance(text, str) else text
+    mask = os.urandom(4)
+    n = len(data)
+    hdr = bytes([0x80 | opcode]) + (bytes([0x80 | n]) if n < 126 else bytes([0xFE]) + struct.pack(">H", n))
+    c[0].sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+
+def ws_recv(c):
+    """(opcode, payload) of the next server frame."""
+    def need(k):
+        while len(c[1]) < k:
+            chunk = c[0].recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            c[1] += chunk
+    need(2)
+    n, off = c[1][1] & 0x7F, 2
+    if n == 126:
+        need(4)
+        n, off = struct.unpack(">H", c[1][2:4])[0], 4
+    need(off + n)
+    op, payload = c[1][0] & 0x0F, c[1][off:off + n]
+    c[1] = c[1][off + n:]
+    return op, payload
 
 
 class Example:
@@ -146,6 +191,36 @@ class ExamplesMixin:
             self.assertEqual(ex.stop(), 0)  # the others' streams end at the stop
             for s, _ in subs[1:]:
                 s.close()
+
+    def test_ws_chat(self):
+        ex = Example("ws_chat", self.backend)
+        members = []
+        try:
+            self.assertEqual(ex.ask(b"GET", b"/chat")[0], 400)  # not a handshake
+            for i in range(3):
+                members.append(ws_connect(ex.port))
+                self.assertEqual(ws_recv(members[i]), (1, b"* %d joined" % (i + 1)))
+            for i in range(3):  # the later joins, as the earlier members saw them
+                for j in range(i + 2, 4):
+                    self.assertEqual(ws_recv(members[i]), (1, b"* %d joined" % j))
+            ws_send(members[1], "hello room")
+            for m in members:
+                self.assertEqual(ws_recv(m), (1, b"2: hello room"))
+            ws_send(members[2], b"\x00\x01", opcode=2)  # binary: refused with 1003
+            op, payload = ws_recv(members[2])
+            self.assertEqual((op, payload[:2]), (8, struct.pack(">H", 1003)))
+            for m in members[:2]:
+                self.assertEqual(ws_recv(m), (1, b"* 3 left"))
+        finally:
+            self.assertEqual(ex.stop(), 0)
+        for m in members[:2]:  # the stop says 1001 to those still there
+            op, payload = ws_recv(m)
+            while op == 1:  # "* N left" of the other one, closed first
+                self.assertIn(b" left", payload)
+                op, payload = ws_recv(m)
+            self.assertEqual((op, payload[:2]), (8, struct.pack(">H", 1001)))
+            m[0].close()
+        members[2][0].close()
 
 
 for _b in BACKENDS:
