@@ -18,8 +18,8 @@ is reached:
   chunked      bench-load, chunked POSTs of 16 KiB in 4 chunks
   tls          bench-load -s, keep-alive over TLS
   tls-close    bench-load -s -k 1: a full TLS handshake per request
-  websocket    (hook: added once the WebSocket branch is merged; see
-               ws_phase below)
+  websocket    bench-ws on /ws: 4 connections, 1 s a round, a 256-byte
+               message in flight on each, every echo checked
 
 After each round: the server's RSS and descriptor count. Exits 1 if any
 client saw an error, its sockets did not return to their start, or
@@ -106,11 +106,17 @@ def wrk_pipelined(port, seconds, conns=2, depth=4):
     return r["requests"], sum(r["errors"].values()), r["errors"]
 
 
-def ws_phase(srv, seconds):
-    """WebSocket clients (echo of messages on long-lived connections).
-    Hook: returns None until the WebSocket branch is merged; then it is
-    to return (messages, errors, detail) like the other phases."""
-    return None
+def ws_phase(build, srv, seconds):
+    """WebSocket clients: bench-ws (bench/ws_load.c), 4 connections upgraded
+    on /ws for 1 s (the fastest kind, as pipelining), one 256-byte message
+    in flight on each, every echo checked.
+    Returns (messages, errors, detail) like the other phases."""
+    cmd = [os.path.join(build, "bench", "bench-ws"), str(srv.port), "/ws", "4", "1", "256", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    parts = out.stdout.split()
+    if out.returncode != 0 or len(parts) < 4 or parts[0] != "messages":
+        raise RuntimeError("bench-ws failed: %s %s" % (out.stdout, out.stderr))
+    return int(parts[1]), int(parts[3]), {"echo": int(parts[3])}
 
 
 def main():
@@ -140,7 +146,7 @@ def main():
             ("chunked", lambda: bench_load(build, srv.port, s, 8, [f["chunked"]])),
             ("tls", lambda: bench_load(build, srv.tls_port, s, 8, [f["get"], f["post"], f["chunked"]], "-s")),
             ("tls-close", lambda: bench_load(build, srv.tls_port, s, 4, [f["get"]], "-s", "-k", "1")),
-            ("websocket", lambda: ws_phase(srv, s)),
+            ("websocket", lambda: ws_phase(build, srv, s)),
         ]
         bench_load(build, srv.port, 1, 8, [f["get"]])  # warm-up: pools and caches filled
         bench_load(build, srv.tls_port, 1, 4, [f["get"]], "-s")

@@ -18,6 +18,7 @@
 #include "../../handlers/dataset.h"
 #include "../../handlers/serve_env.h"
 #include "../../handlers/tls_env.h"
+#include "../../handlers/ws_echo.h"
 #include "comp-routes.h"
 
 static berth_server *server;
@@ -449,6 +450,7 @@ int main(void)
     dataset_load(&data, path ? path : "/data/dataset.json");
     berth_router *r = berth_router_new();
     arena_routes_add(r, &data);
+    ws_echo_route_add(r); /* /ws, as berth-serve (the soak's WebSocket phase) */
     berth_router_add(r, "GET", "/sleep", sleep_route, NULL);
     berth_router_add(r, "GET", "/thread", thread_route, NULL);
     berth_router_add(r, "GET", "/produce", produce_route, NULL);
