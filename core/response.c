@@ -123,6 +123,26 @@ unsigned berth_header_omit(int kind)
     return kind == BERTH_HDR_SERVER ? BERTH_OMIT_SERVER : 0;
 }
 
+/* Room for need bytes of header lines: the inline buffer, then doubling
+ * heap buffers. */
+static int hdr_reserve(struct berth_res *res, size_t need)
+{
+    if (need <= res->hdr_cap)
+        return 0;
+    size_t cap = res->hdr_cap * 2;
+    while (cap < need)
+        cap *= 2;
+    char *p = malloc(cap);
+    if (!p)
+        return -1;
+    memcpy(p, res->hdr, res->hdr_len);
+    if (res->hdr != res->hdr_inline)
+        free(res->hdr);
+    res->hdr = p;
+    res->hdr_cap = cap;
+    return 0;
+}
+
 int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const char *value,
                        size_t value_len)
 {
@@ -137,20 +157,8 @@ int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const 
         return 0;
     }
     res->omit |= berth_header_omit(kind);
-    size_t need = res->hdr_len + name_len + value_len + 4;
-    if (need > res->hdr_cap) {
-        size_t cap = res->hdr_cap * 2;
-        while (cap < need)
-            cap *= 2;
-        char *p = malloc(cap);
-        if (!p)
-            return -1;
-        memcpy(p, res->hdr, res->hdr_len);
-        if (res->hdr != res->hdr_inline)
-            free(res->hdr);
-        res->hdr = p;
-        res->hdr_cap = cap;
-    }
+    if (hdr_reserve(res, res->hdr_len + name_len + value_len + 4) != 0)
+        return -1;
     char *p = res->hdr + res->hdr_len;
     memcpy(p, name, name_len);
     p += name_len;
@@ -167,16 +175,8 @@ int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const 
 int berth_res_header_lines(struct berth_res *res, const char *lines, size_t len)
 {
     size_t need = res->hdr_len + len;
-    if (need > res->hdr_cap) {
-        char *p = malloc(need);
-        if (!p)
-            return -1;
-        memcpy(p, res->hdr, res->hdr_len);
-        if (res->hdr != res->hdr_inline)
-            free(res->hdr);
-        res->hdr = p;
-        res->hdr_cap = need;
-    }
+    if (hdr_reserve(res, need) != 0)
+        return -1;
     if (len)
         memcpy(res->hdr + res->hdr_len, lines, len);
     res->hdr_len = need;
