@@ -997,6 +997,12 @@ int berth_req_local(const berth_req *req, berth_addr *addr)
     return e->local_addr ? e->local_addr(c, addr) : 0;
 }
 
+int berth_req_stopping(const berth_req *req)
+{
+    const berth_conn *c = req->res.conn;
+    return c && c->draining;
+}
+
 void berth_req_set_data(berth_req *req, void *data) { req->res.conn->x.data = data; }
 void *berth_req_data(const berth_req *req) { return req->res.conn->x.data; }
 

@@ -153,6 +153,15 @@ BERTH_API void *berth_req_data(const berth_req *req);
  * there. A later call replaces fn. */
 BERTH_API void berth_req_on_done(berth_req *req, berth_done_fn fn, void *arg);
 
+/* 1 once the server has begun to stop (berth_server_stop) and this
+ * request's connection has been told, 0 before. A request still in
+ * progress is given until drain_timeout_ms; one whose body is still
+ * arriving then is cut (the connection closes without an answer, on_done
+ * reports BERTH_DONE_STOPPED with the bytes received). An on_body
+ * callback that sees 1 may end early by returning 503: the client is
+ * answered 503 with Connection: close at once. */
+BERTH_API int berth_req_stopping(const berth_req *req);
+
 /* ---- Who is calling ---------------------------------------------------- */
 
 /* The client's address (with the PROXY protocol: the one the proxy

@@ -317,6 +317,78 @@ class StopMixin:
         self.assertGreaterEqual(idle_s, 0.69)
         return header_s < 2.0 + 0.15 and idle_s < 0.7 + 0.15
 
+    def upload_through_a_stop(self, end_early, drain_ms):
+        """A 1 GiB upload to /store, streaming when the stop comes; the
+        client goes on sending. Returns (what it received, how it ended,
+        seconds from the signal to that end, bytes sent, the server's
+        stdout)."""
+        srv = self.start(BERTH_DRAIN_TIMEOUT_MS=str(drain_ms))
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        head = b"POST /store HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n" % (1 << 30)
+        s.sendall(head + (b"X-End-On-Stop: 1\r\n" if end_early else b"") + b"\r\n")
+        chunk = b"a" * 65536
+        sent = 0
+        while sent < 8 << 20:
+            s.sendall(chunk)
+            sent += len(chunk)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        s.setblocking(False)
+        got, end = b"", None
+        while end is None and time.monotonic() < t0 + drain_ms / 1000 + 8:
+            r, w, _ = select.select([s], [s], [], 0.1)
+            try:
+                if r:
+                    d = s.recv(65536)
+                    if not d:
+                        end = "eof"
+                    got += d
+                    if end_early and b"\r\n\r\n" in got:
+                        end = "answered"
+                elif w and sent < (8 << 20) + (time.monotonic() - t0) * (16 << 20):
+                    sent += s.send(chunk)  # 16 MiB/s: the upload outlasts the drain
+                else:
+                    time.sleep(0.005)
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, ConnectionResetError):
+                end = "rst"
+        took = time.monotonic() - t0
+        s.close()
+        self.assertEqual(srv.proc.wait(drain_ms / 1000 + 10), 0)
+        out = srv.proc.stdout.read()
+        stop_clean(srv, "%s stop during an upload" % self.backend)
+        return got, end, took, sent, out
+
+    def test_stop_during_an_upload_cuts_it_with_the_true_count(self):
+        # Issue 20.4: fast answered 408 at the drain timeout and on_done said
+        # body_received=0. A stop is not the client's timeout: the upload is
+        # cut at drain_timeout_ms without an answer, on_done says STOPPED
+        # with the bytes that arrived.
+        got, end, took, sent, out = self.upload_through_a_stop(False, 1500)
+        self.assertEqual(got, b"", "an answer to a cut upload: %r" % got[:200])
+        self.assertIn(end, ("eof", "rst"))
+        self.assertGreater(took, 1.0, "cut before the drain timeout")
+        lines = [l for l in out.splitlines() if l.startswith("store stopped")]
+        self.assertEqual(len(lines), 1, out)
+        fields = dict(f.split("=") for f in lines[0].split()[2:])
+        self.assertEqual(fields["status"], "0")
+        received = int(fields["received"])
+        # The socket buffers may still hold some of what was sent.
+        self.assertGreaterEqual(received, (8 << 20) - (4 << 20), lines[0])
+        self.assertLessEqual(received, sent)
+
+    def test_upload_may_end_early_on_stop_with_503(self):
+        # berth_req_stopping: /store's on_body answers 503 once the server
+        # stops when the request asks (X-End-On-Stop), not at the drain
+        # timeout (10 s here).
+        got, end, took, sent, out = self.upload_through_a_stop(True, 10000)
+        self.assertEqual(end, "answered", got[:200])
+        self.assertTrue(got.startswith(b"HTTP/1.1 503 "), got[:200])
+        self.assertIn(b"\r\nconnection: close\r\n", got.lower())
+        self.assertLess(took, 5.0, "the stop reached the upload only at the drain timeout")
+        self.assertNotIn("store stopped", out)
+
     def test_timeouts_hold_to_100_ms(self):
         srv = self.start(BERTH_HEADER_TIMEOUT_MS="2000", BERTH_IDLE_TIMEOUT_MS="700")
         try:

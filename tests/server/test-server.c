@@ -287,6 +287,9 @@ typedef struct upload {
 static void store_finished(const berth_done *d, void *arg)
 {
     upload *u = arg;
+    if (d->outcome == BERTH_DONE_STOPPED) /* test_stop.py reads it at exit */
+        printf("store stopped status=%d received=%llu\n", d->status,
+               (unsigned long long)d->body_received);
     if (u->done++)
         atomic_fetch_add(&store_twice, 1);
     atomic_fetch_add(&store_done, 1);
@@ -321,6 +324,9 @@ static int store_piece(berth_req *req, const char *data, size_t len, void *user)
     }
     if (!u)
         return 500;
+    berth_str early;
+    if (berth_req_stopping(req) && berth_req_header(req, "X-End-On-Stop", &early))
+        return 503; /* the server stops: this upload ends now */
     for (size_t i = 0; i < len; i++) {
         if (data[i] != u->fill) {
             atomic_fetch_add(&store_mixed, 1);
