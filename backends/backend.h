@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 
+#include "../core/budget.h"
 #include "../core/engine.h"
 #include "../core/pipe.h"
 
@@ -27,6 +28,7 @@ typedef struct berth_backend_ops {
 struct berth_server {
     berth_config config;
     berth_engine engine;
+    berth_budget bodies;    /* engine.bodies: buffered request bodies */
     const berth_backend_ops *ops;
     char backend_name[16];
     int threads;            /* workers (reactor, libuv) or acceptors (fast) */

@@ -50,6 +50,7 @@ static int config_check(const berth_config *c)
         {"max_header_bytes", c->max_header_bytes, 16, 1u << 24},
         {"max_header_fields", c->max_header_fields, 1, 10000},
         {"max_body", c->max_body, 1, UINT64_MAX},
+        {"max_buffered_bodies", c->max_buffered_bodies, 1, UINT64_MAX},
         {"header_timeout_ms", c->header_timeout_ms, 1, UINT32_MAX},
         {"body_timeout_ms", c->body_timeout_ms, 1, UINT32_MAX},
         {"idle_timeout_ms", c->idle_timeout_ms, 1, UINT32_MAX},
@@ -163,6 +164,8 @@ static berth_server *server_new(const berth_config *config)
     }
     berth_engine_init(&srv->engine, &srv->config);
     srv->engine.local_addr = local_addr;
+    srv->bodies.limit = srv->config.max_buffered_bodies;
+    srv->engine.bodies = &srv->bodies;
     srv->layers = calloc((size_t)srv->kinds, sizeof *srv->layers);
     srv->proxies = calloc((size_t)srv->kinds, sizeof *srv->proxies);
     if (!srv->layers || !srv->proxies)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "budget.h"
 #include "compress.h"
 #include "router.h"
 #include "serialize.h"
@@ -250,6 +251,8 @@ static void response_write(berth_conn *c, struct berth_req *req, int keep_alive)
 
 static void body_buf_free(berth_conn *c, struct berth_req *req)
 {
+    berth_budget_give(c->w->engine->bodies, req->budget);
+    req->budget = 0;
     if (!req->body_buf)
         return;
     if (req->body_buf_pooled)
@@ -257,6 +260,19 @@ static void body_buf_free(berth_conn *c, struct berth_req *req)
     else
         free(req->body_buf);
     req->body_buf = NULL;
+}
+
+/* Makes req hold `bytes` of the server's body budget (what it holds
+ * already counts). 0, or -1 when the server's buffered bodies would pass
+ * max_buffered_bodies. */
+static int body_budget(berth_conn *c, struct berth_req *req, uint64_t bytes)
+{
+    if (bytes <= req->budget)
+        return 0;
+    if (berth_budget_take(c->w->engine->bodies, bytes - req->budget) != 0)
+        return -1;
+    req->budget = bytes;
+    return 0;
 }
 
 static void request_end(berth_conn *c)
@@ -333,12 +349,17 @@ static void dispatch(berth_conn *c)
         c->t_idle = now(c);
 }
 
+/* Appends decoded body bytes to the request's body buffer: a pool block
+ * while the body fits one, else memory of its own (the whole declared
+ * length at once, or doubling for chunked bodies) counted against the
+ * server's body budget. 0, -1 out of memory, -2 over the budget. */
 static int body_buf_append(berth_conn *c, struct berth_req *req, const char *data, size_t n)
 {
     size_t need = req->body_len + n;
     if (need > req->body_cap) {
         size_t bs = c->w->buf_pool.block_size;
-        if (!req->body_buf && need <= bs) {
+        int whole = req->body_mode == BERTH_BODY_LENGTH && req->content_length > bs;
+        if (!req->body_buf && need <= bs && !whole) {
             req->body_buf = berth_pool_get(&c->w->buf_pool);
             if (!req->body_buf)
                 return -1;
@@ -348,12 +369,19 @@ static int body_buf_append(berth_conn *c, struct berth_req *req, const char *dat
             size_t cap = req->body_cap ? req->body_cap * 2 : bs;
             while (cap < need)
                 cap *= 2;
+            if (whole)
+                cap = (size_t)req->content_length; /* reserved in request_start */
+            if (body_budget(c, req, cap) != 0)
+                return -2;
             char *nb = malloc(cap);
             if (!nb)
                 return -1;
             if (req->body_len)
                 memcpy(nb, req->body_buf, req->body_len);
+            uint64_t held = req->budget;
+            req->budget = 0; /* body_buf_free gives back only the old buffer's part */
             body_buf_free(c, req);
+            req->budget = held;
             req->body_buf = nb;
             req->body_cap = cap;
             req->body_buf_pooled = 0;
@@ -377,7 +405,8 @@ static int body_deliver(berth_conn *c, struct berth_req *req, const char *data, 
         }
         return 0;
     }
-    return body_buf_append(c, req, data, n) == 0 ? 0 : 500;
+    int rc = body_buf_append(c, req, data, n);
+    return rc == 0 ? 0 : rc == -2 ? 503 : 500;
 }
 
 static void str_shift(berth_str *s, const char *lo, const char *hi, size_t by)
@@ -549,6 +578,20 @@ static void request_start(berth_conn *c, size_t head_len)
         return;
     }
     c->head_end = c->in_off + head_len;
+    if (req->body_mode == BERTH_BODY_LENGTH && !req->streaming &&
+        c->head_end + req->content_length > e->buf_size) {
+        /* A body buffered in memory of its own: the server-wide budget is
+         * checked now, before a 100 Continue invites it. */
+        const berth_budget *b = e->bodies;
+        if (b && req->content_length > b->limit) {
+            request_fail(c, 413);
+            return;
+        }
+        if (body_budget(c, req, req->content_length) != 0) {
+            request_fail(c, 503);
+            return;
+        }
+    }
     c->body_pos = c->head_end;
     if (req->body_mode == BERTH_BODY_NONE) {
         c->in_off = c->head_end;

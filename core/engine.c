@@ -25,6 +25,7 @@ void berth_config_init(berth_config *c)
     c->stop_grace_ms = 100;
     c->reuseport = 1;
     c->max_stream_buffer = 1024 * 1024;
+    c->max_buffered_bodies = 256ull * 1024 * 1024;
     c->compress = 1;
     c->gzip_level = 1;
     c->compress_min = 1024;

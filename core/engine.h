@@ -40,6 +40,9 @@ typedef struct berth_engine {
     int gzip_level;
     size_t compress_min;
     const char *compress_types;
+    /* What buffered request bodies hold, all workers together (set by the
+     * server; NULL: no limit). */
+    struct berth_budget *bodies;
     size_t buf_size;          /* input/output buffer block size */
     size_t req_size;          /* request block size (request + header slots) */
 } berth_engine;

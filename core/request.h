@@ -65,6 +65,7 @@ struct berth_req {
     char *body_buf;               /* separate body buffer, or NULL */
     size_t body_cap;
     int body_buf_pooled;
+    uint64_t budget;              /* bytes of the server's body budget held */
     berth_chunked chunked;
     struct berth_res res;
     berth_header headers[];       /* head.max_headers slots */

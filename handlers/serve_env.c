@@ -55,6 +55,8 @@ void compress_from_env(berth_config *cfg)
 berth_server *server_from_env(berth_config *cfg)
 {
     compress_from_env(cfg);
+    cfg->max_buffered_bodies =
+        env_number("BERTH_MAX_BUFFERED_BODIES", cfg->max_buffered_bodies, 1ull << 50);
     const char *log = getenv("BERTH_ACCESS_LOG");
     if (log && strcmp(log, "1") == 0) {
         cfg->after = access_log;

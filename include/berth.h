@@ -546,6 +546,14 @@ typedef struct berth_config {
     size_t max_header_bytes;   /* whole header section; over it: 431. 16 KiB */
     size_t max_header_fields;  /* over it: 431. default 100 */
     uint64_t max_body;         /* over it: 413. default 64 MiB */
+    /* Memory that the bodies of all requests being buffered may hold
+     * together (bodies of routes without on_body; those that fit a 32 KiB
+     * buffer are not counted). A request whose body would pass it is
+     * answered 503 (Connection: close), before its body is read when its
+     * Content-Length says so; one longer than the whole budget, 413.
+     * Streamed bodies (on_body) are not buffered and not counted.
+     * default 256 MiB */
+    uint64_t max_buffered_bodies;
 
     unsigned header_timeout_ms; /* whole request head must arrive; 408. 10 s */
     unsigned body_timeout_ms;   /* max gap between body reads; 408. 30 s */
