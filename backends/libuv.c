@@ -19,6 +19,7 @@
 #include "../core/log.h"
 
 #define SWEEP_MS 100 /* the longest gap between sweeps (drive.h berth_sweep_next) */
+#define ACCEPT_PAUSE_MS 100 /* out of descriptors: the next accept after this */
 
 typedef struct uconn {
     berth_io io;
@@ -36,6 +37,7 @@ typedef struct uworker {
     uv_async_t wake_async;
     uv_timer_t sweep_timer;
     uv_timer_t user_timer; /* the next berth_stream_timer due */
+    uv_timer_t accept_timer; /* out of descriptors: accepting resumes then */
     pthread_t thread;
     berth_listener *listeners;   /* the server's, one per kind */
     uv_poll_t *listen_polls;
@@ -112,6 +114,29 @@ static void on_poll(uv_poll_t *p, int status, int events)
     driven(&uc->io, berth_io_drive(&uc->io), uc->uw);
 }
 
+static void on_listen(uv_poll_t *p, int status, int events);
+
+static void on_accept_resume(uv_timer_t *t)
+{
+    uworker *uw = t->data;
+    for (int k = 0; k < uw->nlisteners; k++)
+        if (uw->listeners[k].fd >= 0)
+            uv_poll_start(&uw->listen_polls[k], UV_READABLE, on_listen);
+}
+
+/* Out of descriptors (or memory): the listeners' polls are level-triggered
+ * and would fire again at once, a busy loop of failing accepts. Accepting
+ * stops for ACCEPT_PAUSE_MS instead; the clients wait in the kernel's
+ * backlog and are served once descriptors free (as nginx disables its
+ * accept events). */
+static void accept_pause(uworker *uw)
+{
+    for (int k = 0; k < uw->nlisteners; k++)
+        if (uw->listeners[k].fd >= 0)
+            uv_poll_stop(&uw->listen_polls[k]);
+    uv_timer_start(&uw->accept_timer, on_accept_resume, ACCEPT_PAUSE_MS, 0);
+}
+
 static void on_listen(uv_poll_t *p, int status, int events)
 {
     (void)status, (void)events;
@@ -125,7 +150,9 @@ static void on_listen(uv_poll_t *p, int status, int events)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            return; /* EAGAIN; out of fds: the level-triggered poll retries */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_pause(uw);
+            return; /* EAGAIN: the backlog is empty */
         }
         int admit = berth_backend_admit(uw->srv);
         uconn *uc = admit == BERTH_DROP ? NULL : calloc(1, sizeof *uc);
@@ -190,6 +217,7 @@ static void finish(uworker *uw)
 
 static void stop_listening(uworker *uw)
 {
+    uv_timer_stop(&uw->accept_timer);
     for (int k = 0; k < uw->nlisteners; k++) {
         if (uw->listeners[k].fd >= 0) {
             uv_close((uv_handle_t *)&uw->listen_polls[k], NULL);
@@ -301,6 +329,8 @@ static int worker_setup(uworker *uw, berth_server *srv, berth_listener *ls, int 
     uv_timer_start(&uw->sweep_timer, on_sweep, SWEEP_MS, 0); /* on_sweep sets the next */
     uv_timer_init(&uw->loop, &uw->user_timer);
     uw->user_timer.data = uw;
+    uv_timer_init(&uw->loop, &uw->accept_timer);
+    uw->accept_timer.data = uw;
     return 0;
 }
 

@@ -1,9 +1,15 @@
 """Limits that protect the whole server rather than one request, on every
 backend: the memory all buffered request bodies hold together
 (max_buffered_bodies), and running out of file descriptors."""
+import os
+import resource
+import socket
+import ssl
+import threading
+import time
 import unittest
 
-from berthproc import BACKENDS, Conn, Server, header, stop_clean
+from berthproc import BACKENDS, CERT, KEY, Conn, Server, header, stop_clean, tls_context
 
 MIB = 1 << 20
 BUDGET = 16 * MIB
@@ -98,6 +104,105 @@ class BodyBudgetMixin:
             status, _, echoed = x.response()
             self.assertEqual((status, echoed == body), (200, True))
 
+
+def cpu_seconds(pid):
+    """User + system CPU time of process pid so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Client(threading.Thread):
+    """Connects (TLS or not), asks /health and keeps the connection open
+    until told to close: while the server has no descriptor left, the
+    connection waits in the listener's backlog and the answer comes once
+    one is free."""
+
+    def __init__(self, port, tls):
+        super().__init__(daemon=True)
+        self.port, self.tls = port, tls
+        self.answered = threading.Event()
+        self.release = threading.Event()
+        self.error = None
+
+    def run(self):
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+            if self.tls:
+                ctx = tls_context()
+                ctx.set_alpn_protocols(["http/1.1"])
+                s = ctx.wrap_socket(s, server_hostname="localhost")
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+            data = b""
+            while not data.endswith(b"ok"):
+                more = s.recv(4096)
+                if not more:
+                    raise ConnectionError("closed after %r" % data)
+                data += more
+            if not data.startswith(b"HTTP/1.1 200 "):
+                raise AssertionError(data[:100])
+            self.answered.set()
+            self.release.wait(60)
+            s.close()
+        except Exception as e:  # reported by the test
+            self.error = repr(e)
+            self.answered.set()
+
+
+class OutOfDescriptorsMixin:
+    """Issue 30.2 and 30.3: at its descriptor limit libuv spun at 100% CPU
+    (a level-triggered listener poll and accept4 failing with EMFILE, 7,838
+    times in 2 s); TLS clients were reset mid-handshake (wolfSSL opened
+    /dev/urandom per connection). Now accepting pauses, CPU stays near 0,
+    and every client waiting in the backlog is served once descriptors
+    free, plaintext and TLS alike."""
+    backend = None
+    tls = False
+    CLIENTS = 40
+    SPARE = 16  # descriptors above what the idle server holds
+
+    def test_clients_wait_at_the_descriptor_limit_and_are_served_after(self):
+        srv = Server(backend=self.backend,
+                     env={"BERTH_THREADS": "1", "TLS_CERT": CERT, "TLS_KEY": KEY})
+        self.addCleanup(stop_clean, srv, "out of descriptors (%s)" % self.backend, 15)
+        pid = srv.proc.pid
+        held = len(os.listdir("/proc/%d/fd" % pid))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (held + self.SPARE, held + self.SPARE))
+        port = srv.tls_port if self.tls else srv.port
+        clients = [Client(port, self.tls) for _ in range(self.CLIENTS)]
+        for c in clients:
+            c.start()
+            time.sleep(0.005)
+        time.sleep(2)  # all that can be served now, is
+        first = [c for c in clients if c.answered.is_set()]
+        errors = [c.error for c in clients if c.error]
+        self.assertEqual(errors, [], "clients failed while descriptors ran out")
+        self.assertGreater(len(first), 0)
+        self.assertLess(len(first), self.CLIENTS, "the limit was never reached")
+        # Exhausted, with clients waiting: the server idles.
+        t0, cpu0 = time.monotonic(), cpu_seconds(pid)
+        time.sleep(1.5)
+        busy = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+        self.assertLess(busy, 0.2, "the server used %.0f%% of a CPU while out of "
+                                   "descriptors" % (busy * 100))
+        for c in first:
+            c.release.set()
+        deadline = time.monotonic() + 20
+        for c in clients:  # the rest come as descriptors free; those release theirs
+            c.answered.wait(max(0.1, deadline - time.monotonic()))
+            c.release.set()
+        for c in clients:
+            c.join(5)
+        errors = [c.error for c in clients if c.error]
+        self.assertEqual(errors, [], "clients failed after descriptors freed")
+        self.assertEqual(sum(c.answered.is_set() for c in clients), self.CLIENTS)
+
+
+for _b in BACKENDS:
+    for _tls in (False, True):
+        _name = "OutOfDescriptors%s_%s" % ("Tls" if _tls else "", _b)
+        globals()[_name] = type(_name, (OutOfDescriptorsMixin, unittest.TestCase),
+                                {"backend": _b, "tls": _tls})
 
 for _b in BACKENDS:
     globals()["BodyBudget_" + _b] = type("BodyBudget_" + _b, (BodyBudgetMixin, unittest.TestCase),
