@@ -2,6 +2,7 @@
 connection ends with a response that says Connection: close and a FIN (never
 a reset), open streams end at once, and nothing leaks or crashes."""
 import json
+import os
 import select
 import selectors
 import shutil
@@ -9,10 +10,14 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 import unittest
 
-from berthproc import BACKENDS, Conn, Server, header, stop_clean
+from berthproc import BACKENDS, BUILD, CERTS, ROOT, Conn, Server, header, stop_clean
+
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import stop_trial  # noqa: E402
 
 TEST_SERVER = "tests/berth-test-server"
 REQ = b"GET /counted HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -388,6 +393,17 @@ class StopMixin:
         self.assertIn(b"\r\nconnection: close\r\n", got.lower())
         self.assertLess(took, 5.0, "the stop reached the upload only at the drain timeout")
         self.assertNotIn("store stopped", out)
+
+    def test_stop_trial_under_mixed_load(self):
+        # bench/stop_trial.py (issue 20.13): keep-alive plaintext and TLS
+        # clients (some paced, idle past the stop's grace between requests),
+        # SSE streams, WebSockets (some flooding), SIGTERM; repeated. Each
+        # request written before the signal is answered, every WebSocket
+        # gets 1001, every stream its last chunk, nothing is reset. The
+        # bench script repeats it 50 times per backend (docs/HARDENING.md).
+        failures, _ = stop_trial.run_trials(os.path.join(BUILD, TEST_SERVER), self.backend,
+                                            CERTS, 5)
+        self.assertEqual(failures, [])
 
     def test_timeouts_hold_to_100_ms(self):
         srv = self.start(BERTH_HEADER_TIMEOUT_MS="2000", BERTH_IDLE_TIMEOUT_MS="700")
