@@ -313,9 +313,20 @@ static int more_input(const berth_conn *c)
  * response says Connection: close. */
 int berth_conn_drain_keeps_alive(const berth_conn *c) { return !c->draining || more_input(c); }
 
+static int body_deliver(berth_conn *c, struct berth_req *req, const char *data, size_t n);
+
 static void dispatch(berth_conn *c)
 {
     struct berth_req *req = c->req;
+    if (req->streaming && req->on_body && req->pieces == 0) {
+        /* An empty body: on_body still runs once (0 bytes, the first
+         * piece), so that what it sets up exists for every request. */
+        int rc = body_deliver(c, req, "", 0);
+        if (rc) {
+            request_fail(c, rc);
+            return;
+        }
+    }
     if (req->handler) {
         c->dispatching = 1;
         req->handler(req, &req->res, req->user);
@@ -398,7 +409,7 @@ static int body_deliver(berth_conn *c, struct berth_req *req, const char *data, 
     req->body_received += n;
     if (req->streaming) {
         if (req->on_body) {
-            req->piece = n;
+            req->pieces++;
             int rc = req->on_body(req, data, n, req->user);
             if (rc)
                 return rc >= 400 && rc <= 599 ? rc : 400;

@@ -62,7 +62,7 @@ berth_str berth_req_body(const berth_req *req)
 uint64_t berth_req_body_received(const berth_req *req) { return req->body_received; }
 int berth_req_body_first(const berth_req *req)
 {
-    return req->piece && req->body_received == req->piece;
+    return req->pieces == 1;
 }
 
 int berth_req_header(const berth_req *req, const char *name, berth_str *value)

@@ -43,7 +43,10 @@ typedef void (*berth_handler_fn)(berth_req *req, berth_res *res, void *user);
 /* Receives a request body piece by piece as it arrives (opt-in per route).
  * Called with the decoded body bytes (chunked framing removed); the handler
  * of the route runs once the body is complete. berth_req_body_first tells
- * the first piece. Return 0 to go on, or non-zero to refuse the request: a
+ * the first piece. It runs at least once for every request the route gets:
+ * a request without a body (none declared, Content-Length: 0, or a chunked
+ * body of no chunk) gets one call with len 0 before the handler, so what
+ * the first call sets up (an open file, say) always exists. Return 0 to go on, or non-zero to refuse the request: a
  * status from 400 to 599 (413, 415...) is answered as such, any other
  * non-zero value with 400; the connection then closes. */
 typedef int (*berth_body_fn)(berth_req *req, const char *data, size_t len, void *user);
@@ -134,7 +137,8 @@ BERTH_API long berth_req_param_decoded(const berth_req *req, const char *name, c
 BERTH_API berth_str berth_req_body(const berth_req *req);
 /* Body bytes received so far (decoded): the total once the handler runs. */
 BERTH_API uint64_t berth_req_body_received(const berth_req *req);
-/* In on_body: 1 while the piece is the body's first, 0 after. */
+/* In on_body: 1 in its first call (also the one call of an empty body),
+ * 0 after. */
 BERTH_API int berth_req_body_first(const berth_req *req);
 
 /* ---- Request lifetime --------------------------------------------------
@@ -503,7 +507,8 @@ BERTH_API int berth_req_tls(const berth_req *req, berth_tls_info *info);
  * defer. */
 typedef int (*berth_before_fn)(berth_req *req, berth_res *res, void *user);
 /* Runs when berth answers with an error of its own: 400, 404, 405 (Allow
- * is set), 408, 413, 414, 417, 431, 500, 503, 505. It may add headers and
+ * is set), 408, 413, 414, 417, 431, 500, 501 (a transfer coding berth does
+ * not decode), 503, 505. It may add headers and
  * set a body (with its Content-Type), e.g. JSON with CORS headers; the
  * status stays. Without a body berth sends its text/plain reason. req is
  * NULL when no request head could be read (414, 431, most 400s, 503). */

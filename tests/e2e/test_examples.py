@@ -158,6 +158,17 @@ class ExamplesMixin:
                 self.assertEqual(len(os.listdir(tmp)), 2)
             wait_for(lambda: os.listdir(tmp) == ["a.bin"])
             self.assertEqual(os.listdir(tmp), ["a.bin"])
+            # An empty file is a file (issue 20: it was 400 "stored 0 bytes",
+            # on_body never ran for an empty body); chunked with no chunk too.
+            self.assertEqual(ex.ask(b"PUT", b"/files/empty", b"")[::2], (201, b"stored 0 bytes\n"))
+            with ex.connect() as s:
+                s.sendall(b"PUT /files/empty2 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+                          b"\r\n\r\n0\r\n\r\n")
+                self.assertEqual(read_response(_Prefixed(s, b""))[::2], (201, b"stored 0 bytes\n"))
+            self.assertEqual(ex.ask(b"GET", b"/files/empty")[::2], (200, b""))
+            self.assertEqual(os.path.getsize(os.path.join(tmp, "empty2")), 0)
+            for name in ("empty", "empty2"):
+                os.unlink(os.path.join(tmp, name))
             self.assertEqual(ex.ask(b"PUT", b"/files/..%2fx", b"x")[0], 400)
             with ex.connect() as s:
                 s.sendall(b"PUT /files/big HTTP/1.1\r\nHost: t\r\nContent-Length: 2147483648\r\n\r\n")
