@@ -424,11 +424,8 @@ class ProxyMixin:
         cls.srv = Server(TEST_SERVER, backend=cls.backend,
                          env=dict(CERTS, BERTH_LISTEN="127.0.0.1:0 proxy, 127.0.0.1:0 tls proxy",
                                   BERTH_HEADER_TIMEOUT_MS="500"))
+        cls.addClassCleanup(stop_clean, cls.srv, "test server")  # even if the next line fails
         cls.tls_port = int(cls.srv.listeners[1].rsplit(":", 1)[1])
-
-    @classmethod
-    def tearDownClass(cls):
-        stop_clean(cls.srv, "test server")
 
     def peer_after(self, header):
         with self.srv.connect() as s:

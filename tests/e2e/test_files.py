@@ -44,6 +44,7 @@ class FilesMixin:
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="berth-files-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir)  # also if setUpClass fails below
         cls.small = os.path.join(cls.dir, "small.bin")
         cls.small_data = os.urandom(300 * 1024 + 7)
         with open(cls.small, "wb") as f:
@@ -65,11 +66,7 @@ class FilesMixin:
         cls.big_md5 = h.hexdigest()
         cls.srv = Server("tests/berth-test-server", backend=cls.backend,
                          env={"BERTH_THREADS": "2"})
-
-    @classmethod
-    def tearDownClass(cls):
-        stop_clean(cls.srv, "files (%s)" % cls.backend)
-        shutil.rmtree(cls.dir)
+        cls.addClassCleanup(stop_clean, cls.srv, "files (%s)" % cls.backend)
 
     def url(self, route, path, **q):
         q["path"] = path

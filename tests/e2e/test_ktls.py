@@ -33,6 +33,7 @@ class KernelTlsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="berth-ktls-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)  # even if UML fails
         result, log = os.path.join(cls.tmp, "result.json"), os.path.join(cls.tmp, "log.txt")
         env = {"BERTH_SRC": ROOT, "BERTH_BUILD": BUILD, "RESULT": result, "LOG": log,
                "BERTH_TEST_CERTS": CERTS, "BERTH_TEST_DATASET": DATASET,
@@ -44,10 +45,6 @@ class KernelTlsTest(unittest.TestCase):
         cls.console = proc.stdout.decode(errors="replace")[-3000:] + proc.stderr.decode(errors="replace")[-2000:]
         cls.log = open(log).read() if os.path.exists(log) else ""
         cls.records = json.load(open(result)) if os.path.exists(result) else []
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def find(self, backend, cipher, check):
         rs = [r for r in self.records if (r["backend"], r["cipher"], r["check"]) ==
