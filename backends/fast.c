@@ -182,11 +182,33 @@ static void write_now(berth_conn *c)
     }
 }
 
-/* While a deferred response is outstanding: wait for stream work, timers,
- * or the client (input, or going away), then drive without blocking. */
+/* Runs what is due on the connection's thread without blocking: stream
+ * work queued by other threads, timers, then a drive that writes what they
+ * queued (and reads what the poll found). */
+static void run_due(fthread *t)
+{
+    berth_conn *w;
+    while ((w = berth_worker_next_woken(&t->w)))
+        berth_conn_apply_streams(w);
+    berth_worker_run_timers(&t->w);
+    t->io.blocking = 0;
+    berth_io_drive(&t->io);
+    t->io.blocking = 1;
+}
+
+/* While a deferred response or a WebSocket is open: wait for stream work,
+ * timers, the connection's deadline or the client (input, or going away).
+ * What is due runs, and its output leaves, before the wait: a ping queued
+ * by on_timeout waited for the poll to end before (up to a second), and
+ * its pong deadline, counted from the queueing, passed with it. */
 static void wait_stream(fthread *t)
 {
-    uint64_t next = berth_worker_run_timers(&t->w);
+    t->io.readable = 0;
+    run_due(t);
+    if (!berth_conn_waiting(t->io.engine) ||
+        t->io.pipe->ops->state(t->io.pipe) == BERTH_PIPE_CLOSED)
+        return;
+    uint64_t next = berth_worker_next_timer(&t->w);
     uint64_t due = deadline(t);
     if (due < next)
         next = due;
@@ -207,14 +229,8 @@ static void wait_stream(fthread *t)
         ssize_t r = read(t->wake_fd, &v, sizeof v);
         (void)r;
     }
-    berth_conn *w;
-    while ((w = berth_worker_next_woken(&t->w)))
-        berth_conn_apply_streams(w);
-    berth_worker_run_timers(&t->w);
     t->io.readable = n > 0 && (p[0].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR));
-    t->io.blocking = 0;
-    berth_io_drive(&t->io);
-    t->io.blocking = 1;
+    run_due(t);
 }
 
 /* Serves one connection to its end on the calling thread. */
