@@ -111,20 +111,31 @@ static int stopping(fast *f)
 }
 
 /* Called on the connection's thread between events: drains the
- * connection once the server stops, and tells the monitor so; cuts it
- * when the drain time is over. */
-static void check_stop(fthread *t)
+ * connection once the server stops, and tells the monitor so. 1: the
+ * drain time is over and the connection was cut (aborted: a stream learns
+ * the client is gone), as reactor and libuv cut theirs; its own deadline
+ * must not fire then (a request being read would be answered 408). */
+static int check_stop(fthread *t)
 {
     if (!stopping(t->f))
-        return;
+        return 0;
     if (!t->drained) {
         t->drained = 1;
         atomic_store(&t->slot->noticed, 1);
         t->io.pipe->ops->drain(t->io.pipe);
     }
     uint64_t cut = atomic_load(&t->f->cut_at);
-    if (cut && t->w.clock.now_ms >= cut)
-        t->io.pipe->ops->abort(t->io.pipe); /* a stream learns the client is gone */
+    if (!cut || t->w.clock.now_ms < cut)
+        return 0;
+    t->io.pipe->ops->abort(t->io.pipe);
+    return 1;
+}
+
+/* The connection's own deadline passed: act on it. */
+static void check_deadline(fthread *t)
+{
+    if (t->io.pipe->ops->deadline(t->io.pipe) <= t->w.clock.now_ms)
+        t->io.pipe->ops->on_timeout(t->io.pipe);
 }
 
 static void io_end(void *ctx)
@@ -177,8 +188,11 @@ static void write_now(berth_conn *c)
         atomic_store(&t->slot->noticed, 1); /* serve() drains on return */
     while (berth_io_write(io) == 0) {
         berth_clock_update(&t->w.clock);
-        if (deadline(t) <= t->w.clock.now_ms)
-            io->pipe->ops->on_timeout(io->pipe);
+        uint64_t cut = atomic_load(&t->f->cut_at);
+        if (cut && t->w.clock.now_ms >= cut)
+            io->pipe->ops->abort(io->pipe); /* the stop's cut */
+        else
+            check_deadline(t);
     }
 }
 
@@ -223,7 +237,8 @@ static void wait_stream(fthread *t)
         io_end(t);
     }
     berth_clock_update(&t->w.clock);
-    check_stop(t); /* before the response is applied: it says close */
+    if (check_stop(t)) /* before the response is applied: it says close */
+        return;
     if (n > 0 && (p[1].revents & POLLIN)) {
         uint64_t v;
         ssize_t r = read(t->wake_fd, &v, sizeof v);
@@ -263,9 +278,9 @@ static void serve(fthread *t, int fd)
         t->io.guard = &t->guard;
         for (;;) {
             berth_clock_update(&t->w.clock);
-            check_stop(t);
-            if (deadline(t) <= t->w.clock.now_ms)
-                t->io.pipe->ops->on_timeout(t->io.pipe);
+            if (check_stop(t))
+                break;
+            check_deadline(t);
             if (berth_conn_waiting(t->io.engine)) {
                 wait_stream(t);
             } else {
