@@ -59,7 +59,8 @@ typedef struct fthread {
     fast_job job;               /* the connection to serve */
     const berth_layer *last_layer; /* the last non-NULL layer this thread used */
     int wake_fd;                /* eventfd for stream work, or -1: woken by SIGURG */
-    atomic_int polling;         /* in wait_stream's ppoll window (SIGURG wakes it) */
+    pthread_mutex_t poll_lock;  /* orders polling against a waker's signal */
+    int polling;                /* in wait_stream's ppoll window (SIGURG wakes it) */
     sigset_t wait_mask;         /* the thread's signal mask (SIGURG open), for ppoll */
     berth_io io;                /* the connection being served */
     berth_io_guard guard;       /* brackets its blocking calls (io_begin) */

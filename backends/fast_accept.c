@@ -264,6 +264,8 @@ static void accept_ready(fast *f, int lfd, const berth_layer *layer)
             return;
         if (retry_at_once(err))
             continue;
+        if (fast_stopping(f))
+            return; /* the monitor shut the listener down */
         if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
             static atomic_int said;
             if (!atomic_exchange(&said, 1))

@@ -119,9 +119,10 @@ static int io_begin(void *ctx)
 /* Another thread queued stream work for this thread's connection. With
  * SIGURG: signalled only inside wait_stream's ppoll window, where SIGURG is
  * blocked but for the ppoll itself, so the signal is never lost (it stays
- * pending until the ppoll) and never lands in handler code. The fences
- * pair with wait_stream's: either the waker sees polling, or the waiting
- * thread sees the work the waker queued before it looked. */
+ * pending until the ppoll) and never lands in handler code (it is sent
+ * under poll_lock, which the thread takes to leave the window, before it
+ * opens SIGURG again). Either the waker sees polling, or the waiting thread
+ * sees the work the waker queued before taking poll_lock. */
 static void wake(berth_worker *w)
 {
     fthread *t = w->backend;
@@ -131,9 +132,17 @@ static void wake(berth_worker *w)
         (void)n;
         return;
     }
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load(&t->polling))
+    pthread_mutex_lock(&t->poll_lock);
+    if (t->polling)
         pthread_kill(t->tid, SIGURG);
+    pthread_mutex_unlock(&t->poll_lock);
+}
+
+static void set_polling(fthread *t, int on)
+{
+    pthread_mutex_lock(&t->poll_lock);
+    t->polling = on;
+    pthread_mutex_unlock(&t->poll_lock);
 }
 
 static int has_woken(berth_worker *w)
@@ -198,14 +207,13 @@ static short wait_for(fthread *t, int timeout)
     sigemptyset(&urg);
     sigaddset(&urg, SIGURG);
     pthread_sigmask(SIG_BLOCK, &urg, NULL);
-    atomic_store(&t->polling, 1);
-    atomic_thread_fence(memory_order_seq_cst);
+    set_polling(t, 1);
     if (!has_woken(&t->w) && io_begin(t)) {
         struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000};
         n = ppoll(p, 1, &ts, &t->wait_mask);
         io_end(t);
     }
-    atomic_store(&t->polling, 0);
+    set_polling(t, 0);
     pthread_sigmask(SIG_UNBLOCK, &urg, NULL); /* a late wake's signal lands here, harmless */
     return n > 0 ? p[0].revents : 0;
 }
@@ -329,6 +337,7 @@ void *fast_conn_thread(void *arg)
     fthread *t = arg;
     fast *f = t->f;
     t->tid = pthread_self();
+    pthread_mutex_init(&t->poll_lock, NULL);
     berth_worker_init(&t->w, &f->srv->engine);
     t->w.backend = t;
     t->w.wake = wake;
@@ -364,6 +373,7 @@ void *fast_conn_thread(void *arg)
     if (t->wake_fd >= 0)
         close(t->wake_fd);
     pthread_cond_destroy(&t->wake);
+    pthread_mutex_destroy(&t->poll_lock);
     free(t);
     return NULL;
 }
