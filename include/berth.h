@@ -565,6 +565,12 @@ typedef struct berth_config {
     unsigned idle_timeout_ms;   /* idle keep-alive connection closed. 60 s */
     unsigned write_timeout_ms;  /* max gap between write progress. 30 s */
     unsigned max_connections;   /* over it: 503 and close. default 100000 */
+    unsigned max_threads;       /* fast only: connection threads serving at most
+                                   this many connections; one accepted beyond
+                                   waits (its socket queued, no thread) up to
+                                   1 s for a thread to finish with another,
+                                   then is answered 503 and closed. 0
+                                   (default): 10000 */
     unsigned drain_timeout_ms;  /* on stop, time given to requests in flight and
                                    open streams; what is left is cut. 10 s */
     unsigned stop_grace_ms;     /* on stop, a keep-alive connection active less

@@ -5,7 +5,7 @@
   timeout +-100 ms;
 - clients that send requests and never read: server memory stays within
   the per-connection output limit;
-- 10,000 concurrent keep-alive connections (reactor and libuv);
+- 10,000 concurrent keep-alive connections (every backend);
 - the connection cap under load: 503 and close, recovery once places free;
 - resets at random points (mid-head, mid-body, mid-TLS-handshake,
   mid-stream): the descriptor count returns to its start, and under ASan
@@ -472,7 +472,7 @@ class ManyConnectionsMixin:
 for _b in BACKENDS:
     globals()["Hostile_" + _b] = type("Hostile_" + _b, (HostileMixin, unittest.TestCase),
                                       {"backend": _b})
-    if _b in ("reactor", "libuv"):
+    if _b in ("reactor", "libuv", "fast"):  # fast: a thread each, under its max_threads
         globals()["Many_" + _b] = type("Many_" + _b, (ManyConnectionsMixin, unittest.TestCase),
                                        {"backend": _b})
 

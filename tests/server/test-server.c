@@ -445,6 +445,8 @@ int main(void)
         cfg.max_stream_buffer = (size_t)atol(v);
     if ((v = getenv("BERTH_MAX_CONNECTIONS")))
         cfg.max_connections = (unsigned)atol(v);
+    if ((v = getenv("BERTH_MAX_THREADS")))
+        cfg.max_threads = (unsigned)atol(v);
     if ((v = getenv("BERTH_DRAIN_TIMEOUT_MS")))
         cfg.drain_timeout_ms = (unsigned)atol(v);
     if ((v = getenv("BERTH_HEADER_TIMEOUT_MS")))
