@@ -16,6 +16,7 @@ enum { REP_PLAIN, REP_GZIP, REP_BR, REP_COUNT };
 typedef struct static_rep {
     int fd;          /* -1: none */
     uint64_t size;
+    int64_t mtime_ns, ctime_ns; /* as fstat saw them when opened */
     char etag[48];   /* "size-mtime[-gz|-br]", quoted */
 } static_rep;
 
@@ -37,8 +38,12 @@ struct berth_static {
     berth_static_opts opts;
     char prefix[256];
     pthread_mutex_t lock;
-    size_t cap;
+    size_t cap;             /* 0: no cache, every request opens its file */
     static_entry *entries;
+    /* The sweep (static_fresh.c): a batch of entries checked against the
+     * disk, by any request, every sweep_every_ms. */
+    size_t sweep_next;
+    int64_t swept_ms, sweep_every_ms;
 };
 
 /* What a request gets from the cache: dup'ed descriptors it owns. */
@@ -61,5 +66,21 @@ int berth_static_cache_get(struct berth_static *st, const char *name, const int 
                            static_file *out);
 void berth_static_file_close(static_file *f);
 void berth_static_cache_free(struct berth_static *st);
+
+/* static_fresh.c: is what the cache holds still what is on disk? */
+/* Closes an entry's descriptors and frees its slot. */
+void berth_static_entry_clear(static_entry *e);
+/* 1 if the descriptor of rep is still the file at its name as it was when
+ * opened: linked (a removed or renamed-over file has no links left), same
+ * size, mtime and ctime (a rewrite in place). One fstat. */
+int berth_static_rep_intact(const static_rep *rep, int is_dir);
+/* 1 if every descriptor the entry holds is intact. */
+int berth_static_entry_intact(const static_entry *e);
+/* Under st->lock: when sweep_every_ms has passed, checks the next batch
+ * of entries and clears those not intact. */
+void berth_static_sweep_step(struct berth_static *st, int64_t now_ms);
+/* The interval of sweep steps for a cache of cap entries. */
+int64_t berth_static_sweep_interval(size_t cap);
+int64_t berth_static_now_ms(void);
 
 #endif
