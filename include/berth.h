@@ -438,17 +438,20 @@ BERTH_API const char *berth_router_error(const berth_router *router);
  * berth_res_error: through berth_config.on_error like berth's own.
  *
  * An open-file cache keeps each file's descriptor, size, ETag and
- * siblings. Each request checks the descriptors it serves with one fstat:
- * a file removed or replaced (renamed over, or rewritten in place: size,
- * mtime or ctime changed) is not served once the removal or replacement
- * has returned, whoever made it. A sibling added beside a cached file is
- * seen within a second (names are checked by path once a second), or at
- * once after berth_static_invalidate. Requests on any name of the mount
- * check the cache a batch of 32 entries at a time, every 1000 / (entries
- * / 32) ms (at most every 10 ms), and close descriptors of files removed
- * or replaced: under traffic, within about a second for up to 3200
- * entries, without a request of that name. No thread is started: a mount
- * that gets no requests checks nothing until berth_static_sweep. */
+ * siblings. A file the application removes, replaces or adds is never
+ * served as it was once berth_static_invalidate returns (its handler calls
+ * it after the change). A file removed or replaced by another process
+ * (renamed over, removed, rewritten in place: no links left, or size,
+ * mtime or ctime changed) is not served 100 ms after: a request checks its
+ * entry's descriptors with fstat when the last check is that old (a check
+ * on every request cost about 7% more CPU per request). A sibling added
+ * beside a cached file is seen within a second (names are checked by path
+ * once a second). Requests on any name of the mount also check the cache
+ * 32 entries at a time, when the last such step is 1000 / (entries / 32)
+ * ms old (10 ms at least), and close the descriptors of files removed or
+ * replaced: under traffic, within about a second for up to 3200 entries,
+ * without a request of their name. No thread is started: a mount that
+ * gets no requests checks nothing until berth_static_sweep. */
 typedef struct berth_static_opts {
     const char *index;      /* served for a directory; NULL or "": none (404) */
     int dotfiles;           /* 1: names starting with '.' are served (never . or ..) */

@@ -1,6 +1,6 @@
-/* The open-file cache: a hot file costs no open or path lookup per
- * request, a dup of its descriptor and an fstat of what it serves
- * (static_fresh.c: a removed or replaced file is never served).
+/* The open-file cache: a hot file costs no open, stat or path lookup per
+ * request, only a dup of its descriptor; its descriptors are checked with
+ * fstat at most every STATIC_VERIFY_MS (static_fresh.c).
  * berth_res_file owns and closes what it gets, so an entry replaced while
  * a response is still sending is safe. Names are checked against the disk
  * (siblings added) at most once a second. */
@@ -73,7 +73,8 @@ static int entry_load(struct berth_static *st, static_entry *e, const char *name
     e->mtime_ns = mtime_ns(&s);
     e->mtime = s.st_mtim.tv_sec;
     e->is_dir = S_ISDIR(s.st_mode);
-    e->checked = berth_static_now_ms() / 1000;
+    e->verified_ms = berth_static_now_ms();
+    e->checked = e->verified_ms / 1000;
     e->type = berth_static_type(name);
     struct tm tm;
     gmtime_r(&e->mtime, &tm);
@@ -116,13 +117,6 @@ static int choose(const static_entry *e, const int q[REP_COUNT])
 {
     int qb = e->rep[REP_BR].fd >= 0 ? q[REP_BR] : 0, qg = e->rep[REP_GZIP].fd >= 0 ? q[REP_GZIP] : 0;
     return qb > 0 && qb >= qg ? REP_BR : qg > 0 ? REP_GZIP : REP_PLAIN;
-}
-
-/* Still the files on disk? The plain file and the one to be served. */
-static int chosen_intact(const static_entry *e, int chosen)
-{
-    return berth_static_rep_intact(&e->rep[REP_PLAIN], e->is_dir) &&
-           (chosen == REP_PLAIN || berth_static_rep_intact(&e->rep[chosen], 0));
 }
 
 /* The chosen representation's descriptor for out: a dup of the cache's
@@ -179,9 +173,8 @@ int berth_static_cache_get(struct berth_static *st, const char *name, const int 
     for (size_t i = 0; i < PROBE && i < st->cap; i++) {
         static_entry *e = &st->entries[(start + i) % st->cap];
         if (e->name[0] && strcmp(e->name, name) == 0) {
-            int chosen = choose(e, q);
-            if (entry_fresh(st, e, now) && chosen_intact(e, chosen)) {
-                int rc = copy_out(e, chosen, 0, out);
+            if (entry_fresh(st, e, now) && berth_static_entry_verify(e, now_ms)) {
+                int rc = copy_out(e, choose(e, q), 0, out);
                 pthread_mutex_unlock(&st->lock);
                 return rc;
             }

@@ -2,12 +2,14 @@
  *
  * A descriptor tells by itself whether its file is still there: a removed
  * file, or one a rename replaced, has no links left (st_nlink 0), and a
- * rewrite in place changes its size, mtime or ctime. So every request
- * checks the descriptors it is about to serve with one fstat (cheap: no
- * path walk), and a removed or replaced file is never served after the
- * removal returned. What a descriptor cannot tell (a sibling .gz/.br added
- * next to a file) is checked by name once a second (static_cache.c), or at
- * once through berth_static_invalidate.
+ * rewrite in place changes its size, mtime or ctime. So a request checks
+ * the descriptors of its entry with fstat (no path walk) when the last
+ * check is STATIC_VERIFY_MS old: a file removed or replaced by another
+ * process is not served that long after. The application's own changes
+ * go through berth_static_invalidate and are never served after it
+ * returns. What a descriptor cannot tell (a sibling .gz/.br added next to
+ * a file) is checked by name once a second (static_cache.c), or at once
+ * through berth_static_invalidate.
  *
  * Descriptors of removed files hold their disk space. Requests on any
  * name sweep the cache a batch at a time (bounded work, no thread of our
@@ -62,6 +64,16 @@ int berth_static_entry_intact(const static_entry *e)
     return 1;
 }
 
+int berth_static_entry_verify(static_entry *e, int64_t now_ms)
+{
+    if (now_ms - e->verified_ms < STATIC_VERIFY_MS)
+        return 1;
+    if (!berth_static_entry_intact(e))
+        return 0;
+    e->verified_ms = now_ms;
+    return 1;
+}
+
 int64_t berth_static_sweep_interval(size_t cap)
 {
     size_t steps = (cap + SWEEP_BATCH - 1) / SWEEP_BATCH;
@@ -77,7 +89,7 @@ void berth_static_sweep_step(struct berth_static *st, int64_t now_ms)
     for (size_t i = 0; i < SWEEP_BATCH && i < st->cap; i++) {
         static_entry *e = &st->entries[st->sweep_next];
         st->sweep_next = (st->sweep_next + 1) % st->cap;
-        if (e->name[0] && !berth_static_entry_intact(e))
+        if (e->name[0] && !berth_static_entry_verify(e, now_ms))
             berth_static_entry_clear(e);
     }
 }
