@@ -134,29 +134,6 @@ void berth_exch_due(berth_conn *c)
 
 /* ---- errors -------------------------------------------------------------- */
 
-/* berth's answer to an error, in res: the error hook's body, or the reason
- * as text. The status stays whatever the hook does. */
-static void error_fill(berth_conn *c, berth_req *req, berth_res *res, int status)
-{
-    const berth_engine *e = c->w->engine;
-    res->status = status;
-    if (e->on_error) {
-        e->on_error(req, res, status, e->hook_user);
-        res->status = status;
-        if (res->body || res->body_fd >= 0)
-            return;
-    }
-    if (!berth_res_has_header(res, "Content-Type"))
-        berth_res_header(res, "Content-Type", "text/plain; charset=utf-8");
-    const char *reason = berth_status_reason(status);
-    size_t n = strlen(reason);
-    char *body = berth_res_body_reserve(res, n + 1);
-    if (body) {
-        memcpy(body, reason, n);
-        body[n] = '\n';
-    }
-}
-
 /* An error answered through the error hook: in the request's response
  * (headers a before hook set stay), or one made for it. */
 static int error_hooked(berth_conn *c, int status)
@@ -172,7 +149,7 @@ static int error_hooked(berth_conn *c, int status)
         berth_res_init(&tmp->res, c, &c->w->buf_pool);
     }
     struct berth_req *r = req ? req : tmp;
-    error_fill(c, req && req->head_ok ? req : NULL, &r->res, status);
+    berth_error_fill(c, req && req->head_ok ? req : NULL, &r->res, status);
     response_write(c, r, 0);
     if (tmp) {
         berth_res_release(&tmp->res);
@@ -537,7 +514,7 @@ static void route_error(berth_conn *c, struct berth_req *req, int status, const 
 {
     if (status == 405)
         berth_res_header(&req->res, "Allow", allow);
-    error_fill(c, req, &req->res, status);
+    berth_error_fill(c, req, &req->res, status);
     answered(req);
     req->rejected = 1;
 }

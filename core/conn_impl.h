@@ -87,4 +87,9 @@ extern const berth_stream_sink berth_conn_sink;
  * pump (not inside the berth call that ended it). */
 void berth_exch_due(berth_conn *c);
 
+/* error.c: berth's answer to an error, in res: the error hook's headers
+ * and body, or the reason as text; the status stays `status`. req is NULL
+ * when no head was read. Also behind berth_res_error. */
+void berth_error_fill(berth_conn *c, struct berth_req *req, struct berth_res *res, int status);
+
 #endif

@@ -223,6 +223,17 @@ BERTH_API int berth_res_send(berth_res *res, int status, const char *content_typ
 /* Reserves len bytes of body space in the response and returns it, to be
  * filled by the handler (avoids an intermediate copy). NULL on failure. */
 BERTH_API char *berth_res_body_reserve(berth_res *res, size_t len);
+/* Answers with an error status (400-599) as berth answers its own errors
+ * (an unrouted 404, a 405, a 413...): through berth_config.on_error when
+ * set (req given, the status kept), else berth's text/plain reason. So an
+ * application has one error format, its handlers' errors included. The
+ * body so far, its Content-Type and Content-Encoding are dropped; other
+ * headers set on res stay (as a before hook's do on berth's errors). The
+ * request still counts as answered by its handler (BERTH_DONE_COMPLETED).
+ * For a handler or a before hook, before berth_res_defer. Returns 0; -1
+ * for a status outside 400-599, a deferred res, or a call made from
+ * on_error (which shapes the error itself). */
+BERTH_API int berth_res_error(berth_res *res, int status);
 
 /* ---- Deferred and streamed responses ----------------------------------
  * A handler may return without a complete response: it calls
@@ -436,13 +447,31 @@ BERTH_API const char *berth_router_error(const berth_router *router);
  * file not older than name) is sent when the client's Accept-Encoding
  * weighs it above zero, br first at equal weight, with Content-Encoding,
  * its own ETag and Vary: Accept-Encoding (sent on every reply of the
- * mount). An open-file cache keeps each file's descriptor, size, ETag and
- * siblings, checked against the disk at most once a second. */
+ * mount). The mount's errors (400, 404, 416, 500, 503) are answered with
+ * berth_res_error: through berth_config.on_error like berth's own.
+ *
+ * An open-file cache keeps each file's descriptor, size, ETag and
+ * siblings. A file the application removes, replaces or adds is never
+ * served as it was once berth_static_invalidate returns (its handler calls
+ * it after the change). A file removed or replaced by another process
+ * (renamed over, removed, rewritten in place: no links left, or size,
+ * mtime or ctime changed) is not served 100 ms after: a request checks its
+ * entry's descriptors with fstat when the last check is that old (a check
+ * on every request cost about 7% more CPU per request). A sibling added
+ * beside a cached file is seen within a second (names are checked by path
+ * once a second). Requests on any name of the mount also check the cache
+ * 32 entries at a time, when the last such step is 1000 / (entries / 32)
+ * ms old (10 ms at least), and close the descriptors of files removed or
+ * replaced: under traffic, within about a second for up to 3200 entries,
+ * without a request of their name. No thread is started: a mount that
+ * gets no requests checks nothing until berth_static_sweep. */
 typedef struct berth_static_opts {
     const char *index;      /* served for a directory; NULL or "": none (404) */
     int dotfiles;           /* 1: names starting with '.' are served (never . or ..) */
     int precompressed;      /* 1: name.br / name.gz siblings (default 1) */
-    unsigned cache_entries; /* open-file cache slots (default 256) */
+    unsigned cache_entries; /* open-file cache slots (default 256); 0: no cache,
+                               each request opens its file and nothing stays open
+                               after its response */
 } berth_static_opts;
 typedef struct berth_static berth_static;
 BERTH_API void berth_static_opts_init(berth_static_opts *opts);
@@ -453,6 +482,23 @@ BERTH_API void berth_static_opts_init(berth_static_opts *opts);
 BERTH_API berth_static *berth_static_mount(berth_router *router, const char *prefix,
                                            const char *root, const berth_static_opts *opts);
 BERTH_API void berth_static_free(berth_static *st);
+/* Forgets what the cache holds for path and closes its descriptors at
+ * once: for an application that removes, replaces or adds files under
+ * root itself (its DELETE or PUT handler calls it after the change). path
+ * is below root as in the URL after the prefix, decoded ("css/site.css";
+ * a leading '/' is ignored): the file, everything beneath it if it is a
+ * directory, and the file whose sibling it is ("page.html.gz" also
+ * forgets "page.html"). NULL or "": the whole cache. Any thread; the next
+ * request for the name opens it again. Costs a pass over the cache's
+ * entries under its lock. */
+BERTH_API void berth_static_invalidate(berth_static *st, const char *path);
+/* Checks every cache entry now (one fstat per descriptor, under the
+ * cache's lock) and closes those of files removed or replaced; returns how
+ * many entries were dropped. Requests do this by themselves a batch at a
+ * time; call it from a timer of the application's own to give back the
+ * disk space of files that other processes removed while the mount gets
+ * no requests. Any thread. */
+BERTH_API size_t berth_static_sweep(berth_static *st);
 
 /* ---- TLS -------------------------------------------------------------- */
 
@@ -508,7 +554,9 @@ BERTH_API int berth_req_tls(const berth_req *req, berth_tls_info *info);
 typedef int (*berth_before_fn)(berth_req *req, berth_res *res, void *user);
 /* Runs when berth answers with an error of its own: 400, 404, 405 (Allow
  * is set), 408, 413, 414, 417, 431, 500, 501 (a transfer coding berth does
- * not decode), 503, 505. It may add headers and
+ * not decode), 503, 505, and when a handler calls berth_res_error (any
+ * status 400-599: the static files' 400, 404, 416, 500, 503 among them).
+ * It may add headers and
  * set a body (with its Content-Type), e.g. JSON with CORS headers; the
  * status stays. Without a body berth sends its text/plain reason. req is
  * NULL when no request head could be read (414, 431, most 400s, 503). */

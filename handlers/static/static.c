@@ -19,12 +19,11 @@ void berth_static_opts_init(berth_static_opts *opts)
     opts->cache_entries = 256;
 }
 
+/* The mount's errors go where berth's own do: through the application's
+ * error hook (berth_config.on_error), so one API has one error format. */
 static void send_status(berth_res *res, int status)
 {
-    static const char *const text[] = {[400] = "bad request\n", [404] = "not found\n",
-                                       [500] = "server error\n", [503] = "busy\n"};
-    const char *t = status < 504 && text[status] ? text[status] : "";
-    berth_res_send(res, status, "text/plain", t, strlen(t));
+    berth_res_error(res, status);
 }
 
 /* The raw wildcard must not smuggle a separator or a NUL past decoding. */
@@ -75,8 +74,7 @@ static void serve_file(berth_req *req, berth_res *res, const struct berth_static
     if (range == RANGE_UNSATISFIABLE) {
         snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)rep->size);
         berth_res_header(res, "Content-Range", cr);
-        berth_res_status(res, 416);
-        return;
+        return send_status(res, 416);
     }
     if (range == RANGE_OK) {
         snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)off,
@@ -88,8 +86,11 @@ static void serve_file(berth_req *req, berth_res *res, const struct berth_static
         return; /* an empty file: an empty body */
     int fd = rep->fd;
     rep->fd = -1; /* berth_res_file owns it from here, even on failure */
-    if (berth_res_file(res, fd, off, len) != 0) {
-        berth_res_header_remove(res, "Content-Range");
+    if (berth_res_file(res, fd, off, len) != 0) { /* it shrank since it was opened */
+        static const char *const about_the_file[] = {"Content-Range", "Last-Modified", "ETag",
+                                                     "Accept-Ranges"};
+        for (size_t i = 0; i < sizeof about_the_file / sizeof about_the_file[0]; i++)
+            berth_res_header_remove(res, about_the_file[i]);
         send_status(res, 500);
     }
 }
@@ -164,10 +165,11 @@ berth_static *berth_static_mount(berth_router *router, const char *prefix, const
     if (!st)
         return NULL;
     st->opts = *opts;
-    st->cap = opts->cache_entries ? opts->cache_entries : 1;
-    st->entries = calloc(st->cap, sizeof *st->entries);
+    st->cap = opts->cache_entries; /* 0: no cache */
+    st->entries = st->cap ? calloc(st->cap, sizeof *st->entries) : NULL;
+    st->sweep_every_ms = berth_static_sweep_interval(st->cap);
     st->root = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (!st->entries || st->root < 0) {
+    if ((st->cap && !st->entries) || st->root < 0) {
         int err = errno;
         free(st->entries);
         if (st->root >= 0)

@@ -1,7 +1,9 @@
-/* The open-file cache: a hot file costs no open or stat per request, only
- * a dup of its descriptor (berth_res_file owns and closes what it gets, so
- * an entry replaced while a response is still sending is safe). Entries
- * are checked against the disk at most once a second. */
+/* The open-file cache: a hot file costs no open, stat or path lookup per
+ * request, only a dup of its descriptor; its descriptors are checked with
+ * fstat at most every STATIC_VERIFY_MS (static_fresh.c).
+ * berth_res_file owns and closes what it gets, so an entry replaced while
+ * a response is still sending is safe. Names are checked against the disk
+ * (siblings added) at most once a second. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,13 +16,6 @@
 
 #define PROBE 8 /* slots looked at per name; the stalest is replaced */
 
-static int64_t now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
 static uint64_t hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -29,19 +24,17 @@ static uint64_t hash(const char *s)
     return h;
 }
 
-static void entry_clear(static_entry *e)
-{
-    for (int r = 0; r < REP_COUNT; r++) {
-        if (e->rep[r].fd >= 0)
-            close(e->rep[r].fd);
-        e->rep[r].fd = -1;
-    }
-    e->name[0] = '\0';
-}
-
 static int64_t mtime_ns(const struct stat *s)
 {
     return (int64_t)s->st_mtim.tv_sec * 1000000000 + s->st_mtim.tv_nsec;
+}
+
+static void rep_set(static_rep *rep, int fd, const struct stat *s)
+{
+    rep->fd = fd;
+    rep->size = (uint64_t)s->st_size;
+    rep->mtime_ns = mtime_ns(s);
+    rep->ctime_ns = (int64_t)s->st_ctim.tv_sec * 1000000000 + s->st_ctim.tv_nsec;
 }
 
 /* A sibling counts if it is a regular file not older than the file. */
@@ -57,8 +50,7 @@ static void load_sibling(struct berth_static *st, static_entry *e, int r, const 
         close(fd);
         return;
     }
-    e->rep[r].fd = fd;
-    e->rep[r].size = (uint64_t)s.st_size;
+    rep_set(&e->rep[r], fd, &s);
     snprintf(e->rep[r].etag, sizeof e->rep[r].etag, "\"%llx-%llx-%s\"",
              (unsigned long long)s.st_size, (unsigned long long)e->mtime_ns, suffix + 1);
 }
@@ -81,13 +73,13 @@ static int entry_load(struct berth_static *st, static_entry *e, const char *name
     e->mtime_ns = mtime_ns(&s);
     e->mtime = s.st_mtim.tv_sec;
     e->is_dir = S_ISDIR(s.st_mode);
-    e->checked = now_sec();
+    e->verified_ms = berth_static_now_ms();
+    e->checked = e->verified_ms / 1000;
     e->type = berth_static_type(name);
     struct tm tm;
     gmtime_r(&e->mtime, &tm);
     strftime(e->last_modified, sizeof e->last_modified, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    e->rep[REP_PLAIN].fd = fd;
-    e->rep[REP_PLAIN].size = (uint64_t)s.st_size;
+    rep_set(&e->rep[REP_PLAIN], fd, &s);
     snprintf(e->rep[REP_PLAIN].etag, sizeof e->rep[REP_PLAIN].etag, "\"%llx-%llx\"",
              (unsigned long long)s.st_size, (unsigned long long)e->mtime_ns);
     if (!e->is_dir && st->opts.precompressed) {
@@ -120,40 +112,73 @@ static int entry_fresh(struct berth_static *st, static_entry *e, int64_t now)
 }
 
 /* The representation the client weighs highest (br before gzip at equal
- * weight; q = 0 refuses), and a descriptor of its own for that one only. */
-static int copy_out(const static_entry *e, const int q[REP_COUNT], static_file *out)
+ * weight; q = 0 refuses). */
+static int choose(const static_entry *e, const int q[REP_COUNT])
+{
+    int qb = e->rep[REP_BR].fd >= 0 ? q[REP_BR] : 0, qg = e->rep[REP_GZIP].fd >= 0 ? q[REP_GZIP] : 0;
+    return qb > 0 && qb >= qg ? REP_BR : qg > 0 ? REP_GZIP : REP_PLAIN;
+}
+
+/* The chosen representation's descriptor for out: a dup of the cache's
+ * (take 0), or the entry's own (take 1: an entry that is not kept). */
+static int copy_out(static_entry *e, int chosen, int take, static_file *out)
 {
     out->is_dir = e->is_dir;
     out->mtime = e->mtime;
     out->type = e->type;
     memcpy(out->last_modified, e->last_modified, sizeof out->last_modified);
-    int qb = e->rep[REP_BR].fd >= 0 ? q[REP_BR] : 0, qg = e->rep[REP_GZIP].fd >= 0 ? q[REP_GZIP] : 0;
-    out->chosen = qb > 0 && qb >= qg ? REP_BR : qg > 0 ? REP_GZIP : REP_PLAIN;
+    out->chosen = chosen;
     for (int r = 0; r < REP_COUNT; r++) {
         out->rep[r] = e->rep[r];
         out->rep[r].fd = -1;
     }
     if (e->is_dir)
         return 0;
-    out->rep[out->chosen].fd = fcntl(e->rep[out->chosen].fd, F_DUPFD_CLOEXEC, 0);
-    return out->rep[out->chosen].fd >= 0 ? 0 : -1;
+    int *fd = &e->rep[chosen].fd;
+    if (take) {
+        out->rep[chosen].fd = *fd;
+        *fd = -1;
+    } else {
+        out->rep[chosen].fd = fcntl(*fd, F_DUPFD_CLOEXEC, 0);
+    }
+    return out->rep[chosen].fd >= 0 ? 0 : -1;
+}
+
+/* cache_entries 0: the files are opened for this request and nothing
+ * stays open after its response. */
+static int get_uncached(struct berth_static *st, const char *name, const int q[REP_COUNT],
+                        static_file *out)
+{
+    static_entry e;
+    for (int r = 0; r < REP_COUNT; r++)
+        e.rep[r].fd = -1;
+    if (entry_load(st, &e, name) != 0)
+        return -1;
+    int rc = copy_out(&e, choose(&e, q), 1, out);
+    int err = errno;
+    berth_static_entry_clear(&e);
+    errno = err;
+    return rc;
 }
 
 int berth_static_cache_get(struct berth_static *st, const char *name, const int q[REP_COUNT],
                            static_file *out)
 {
-    int64_t now = now_sec();
+    if (st->cap == 0)
+        return get_uncached(st, name, q, out);
+    int64_t now_ms = berth_static_now_ms(), now = now_ms / 1000;
     size_t start = (size_t)(hash(name) % st->cap), victim = start;
     pthread_mutex_lock(&st->lock);
+    berth_static_sweep_step(st, now_ms);
     for (size_t i = 0; i < PROBE && i < st->cap; i++) {
         static_entry *e = &st->entries[(start + i) % st->cap];
         if (e->name[0] && strcmp(e->name, name) == 0) {
-            if (entry_fresh(st, e, now)) {
-                int rc = copy_out(e, q, out);
+            if (entry_fresh(st, e, now) && berth_static_entry_verify(e, now_ms)) {
+                int rc = copy_out(e, choose(e, q), 0, out);
                 pthread_mutex_unlock(&st->lock);
                 return rc;
             }
-            entry_clear(e);
+            berth_static_entry_clear(e);
             victim = (start + i) % st->cap;
             break;
         }
@@ -163,10 +188,10 @@ int berth_static_cache_get(struct berth_static *st, const char *name, const int 
             victim = (start + i) % st->cap;
     }
     static_entry *e = &st->entries[victim];
-    entry_clear(e);
+    berth_static_entry_clear(e);
     int rc = entry_load(st, e, name);
     if (rc == 0)
-        rc = copy_out(e, q, out);
+        rc = copy_out(e, choose(e, q), 0, out);
     pthread_mutex_unlock(&st->lock);
     return rc;
 }
@@ -181,5 +206,5 @@ void berth_static_file_close(static_file *f)
 void berth_static_cache_free(struct berth_static *st)
 {
     for (size_t i = 0; i < st->cap; i++)
-        entry_clear(&st->entries[i]);
+        berth_static_entry_clear(&st->entries[i]);
 }

@@ -1,8 +1,14 @@
 """The static-file handler (berth_static_mount, berth-serve's /static/) on
 every backend, over plaintext and TLS: HttpArena's static checks,
 traversal attempts, conditional and range requests, precompressed
-siblings, a file changed on disk, the bare prefix and directories."""
+siblings, a file changed on disk, the bare prefix and directories; files
+removed or replaced (by another process, or by the application with
+berth_static_invalidate) never served afterwards and their descriptors
+closed, no cache with cache_entries 0, and the mount's errors through the
+application's error hook (berth-test-server's /static/, /nocache/ and
+/admin/static routes, tests/server/static-routes.c)."""
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -75,6 +81,47 @@ def make_tree(top):
     return root, files
 
 
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def held(pid, path):
+    """What process pid's descriptors open on path show in /proc: the path,
+    or the path and " (deleted)" once it was removed or renamed over."""
+    found = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue  # closed meanwhile
+        if target in (path, path + " (deleted)"):
+            found.append(target)
+    return found
+
+
+def wait_until(cond, within, every=0.05, between=None):
+    """Polls cond (calling between() before each retry) until it holds or
+    `within` seconds pass; returns whether it held."""
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        if between:
+            between()
+        time.sleep(every)
+    return True
+
+
+# A cached file's descriptors are checked at most this often (berth.h): a
+# change by another process is seen once this much time has passed.
+VERIFY_S = 0.1
+
+
+def past_verify_window():
+    time.sleep(VERIFY_S + 0.05)
+
+
 # (raw request target, statuses allowed): none may show the secret.
 TRAVERSAL = [
     "/static/../secret.txt", "/static/..%2fsecret.txt", "/static/%2e%2e/secret.txt",
@@ -98,21 +145,26 @@ class StaticMixin:
 
     @classmethod
     def setUpClass(cls):
+        # Each cleanup is registered as soon as its resource exists: if a
+        # later step fails, unittest still runs them (tearDownClass would not
+        # run at all), so no server or temporary folder is left behind.
         cls.top = tempfile.mkdtemp(prefix="berth-static-")
+        cls.addClassCleanup(shutil.rmtree, cls.top, ignore_errors=True)
         cls.root, cls.files = make_tree(cls.top)
         cls.has_br = os.path.exists(os.path.join(cls.root, "page.html.br"))
         env = {"BERTH_THREADS": "2", "BERTH_STATIC_DIR": cls.root}
         if cls.tls:
             env.update(TLS_CERT=CERT, TLS_KEY=KEY)
         cls.srv = Server("serve/berth-serve", backend=cls.backend, env=env)
+        cls.addClassCleanup(stop_clean, cls.srv, "static (%s)" % cls.backend)
         env_arena = dict(env, BERTH_STATIC_DIR=ARENA)
         cls.arena = Server("serve/berth-serve", backend=cls.backend, env=env_arena)
-
-    @classmethod
-    def tearDownClass(cls):
-        stop_clean(cls.srv, "static (%s)" % cls.backend)
-        stop_clean(cls.arena, "static arena (%s)" % cls.backend)
-        shutil.rmtree(cls.top)
+        cls.addClassCleanup(stop_clean, cls.arena, "static arena (%s)" % cls.backend)
+        # An application: /static/ and /nocache/ on the same root, a JSON
+        # error hook, and routes that change files as its handlers would.
+        cls.app = Server("tests/berth-test-server", backend=cls.backend,
+                         env=dict(env, BERTH_TEST_HOOKS="1"))
+        cls.addClassCleanup(stop_clean, cls.app, "static app (%s)" % cls.backend)
 
     def conn(self, srv=None):
         srv = srv or self.srv
@@ -125,6 +177,12 @@ class StaticMixin:
         extra = "".join(h + "\r\n" for h in hdrs)
         c.send(("%s %s HTTP/1.1\r\nHost: t\r\n%s\r\n" % (method, target, extra)).encode("latin-1"))
         return c.response(head_only=method == "HEAD")
+
+    def request(self, method, target, body=b"", srv=None):
+        c = self.conn(srv)
+        c.send(("%s %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n"
+                % (method, target, len(body))).encode("latin-1") + body)
+        return c.response()
 
     # -- HttpArena's static checks
     def test_arena_static_files(self):
@@ -316,6 +374,199 @@ class StaticMixin:
         os.unlink(path)
         time.sleep(1.2)
         self.assertEqual(self.get("/static/change.txt")[0], 404)
+
+    # -- removed and replaced files (issue 20)
+    # Changed by another process, without invalidation: the descriptors of a
+    # cached file are checked (fstat) when their last check is VERIFY_S old,
+    # so a change is seen within VERIFY_S (it was up to a second, and never
+    # for a rewrite in place that kept size and mtime).
+    def test_removed_file_is_404_within_the_window(self):
+        for n in range(3):
+            name = "gone-%d.txt" % n
+            write(os.path.join(self.root, name), b"short lived\n")
+            for _ in range(2):
+                self.assertEqual(self.get("/static/" + name)[2], b"short lived\n")
+            os.unlink(os.path.join(self.root, name))
+            past_verify_window()
+            self.assertEqual(self.get("/static/" + name)[0], 404, name)
+
+    def test_replaced_file_serves_new_bytes_within_the_window(self):
+        for n in range(3):
+            # renamed over, same size and mtime: only the descriptor can tell
+            path = os.path.join(self.root, "swap-%d.txt" % n)
+            target = "/static/swap-%d.txt" % n
+            write(path, b"old bytes\n")
+            st = os.stat(path)
+            self.assertEqual(self.get(target)[2], b"old bytes\n")
+            write(path + ".tmp", b"new bytes\n")
+            os.utime(path + ".tmp", ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.rename(path + ".tmp", path)
+            past_verify_window()
+            self.assertEqual(self.get(target)[2], b"new bytes\n")
+            # rewritten in place, same size, its mtime put back: its ctime moved
+            with open(path, "r+b") as f:
+                f.write(b"NEW")
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+            past_verify_window()
+            self.assertEqual(self.get(target)[2], b"NEW bytes\n")
+
+    def test_removed_or_outdated_sibling_is_not_served(self):
+        # a sibling removed: the file itself at once
+        page = os.path.join(self.root, "sib.html")
+        write(page, b"<p>plain</p>\n")
+        write(page + ".gz", gzip.compress(b"<p>plain</p>\n"))
+        self.assertEqual(header(self.get("/static/sib.html", "Accept-Encoding: gzip")[1],
+                                "Content-Encoding"), "gzip")
+        os.unlink(page + ".gz")
+        past_verify_window()
+        _, h, body = self.get("/static/sib.html", "Accept-Encoding: gzip")
+        self.assertEqual((header(h, "Content-Encoding"), body), (None, b"<p>plain</p>\n"))
+        # the file replaced by a newer one: its sibling, now older, is not sent
+        page = os.path.join(self.root, "sib2.html")
+        write(page, b"<p>plain</p>\n")
+        write(page + ".gz", gzip.compress(b"<p>plain</p>\n"))
+        self.assertEqual(header(self.get("/static/sib2.html", "Accept-Encoding: gzip")[1],
+                                "Content-Encoding"), "gzip")
+        write(page + ".tmp", b"<p>replaced</p>\n")
+        later = time.time() + 60
+        os.utime(page + ".tmp", (later, later))
+        os.rename(page + ".tmp", page)
+        past_verify_window()
+        _, h, body = self.get("/static/sib2.html", "Accept-Encoding: gzip")
+        self.assertEqual((header(h, "Content-Encoding"), body), (None, b"<p>replaced</p>\n"))
+
+    # The application's own DELETE and PUT handlers call
+    # berth_static_invalidate: the descriptor closes at once, an added
+    # sibling is used at once (a descriptor cannot tell of it).
+    def test_application_delete_with_invalidate(self):
+        pid = self.app.proc.pid
+        path = os.path.join(self.root, "app.txt")
+        write(path, b"app file\n")
+        for _ in range(2):
+            self.assertEqual(self.get("/static/app.txt", srv=self.app)[2], b"app file\n")
+        self.assertEqual(self.request("DELETE", "/admin/static/app.txt", srv=self.app)[0], 204)
+        self.assertEqual(self.get("/static/app.txt", srv=self.app)[0], 404)  # no wait
+        # closed by the DELETE itself: no request to the mount since
+        write(path, b"app file\n")
+        self.assertEqual(self.get("/static/app.txt", srv=self.app)[2], b"app file\n")
+        self.assertTrue(held(pid, path))
+        self.assertEqual(self.request("DELETE", "/admin/static/app.txt", srv=self.app)[0], 204)
+        # (a response's own descriptor may take a moment to be closed)
+        self.assertTrue(wait_until(lambda: not held(pid, path), 2), held(pid, path))
+        # removed without invalidation: the descriptor stays until a sweep
+        # (next tests), the file is not served past the window
+        write(path, b"app file\n")
+        self.assertEqual(self.get("/static/app.txt", srv=self.app)[2], b"app file\n")
+        self.assertEqual(
+            self.request("DELETE", "/admin/static/app.txt?invalidate=0", srv=self.app)[0], 204)
+        self.assertIn(path + " (deleted)", held(pid, path))
+        past_verify_window()
+        self.assertEqual(self.get("/static/app.txt", srv=self.app)[0], 404)
+
+    def test_application_put_with_invalidate(self):
+        # a sibling added by the application: used at once
+        page = os.path.join(self.root, "app.html")
+        write(page, b"<p>app page</p>\n")
+        for _ in range(2):
+            _, h, body = self.get("/static/app.html", "Accept-Encoding: gzip", srv=self.app)
+            self.assertEqual((header(h, "Content-Encoding"), body), (None, b"<p>app page</p>\n"))
+        gz = gzip.compress(b"<p>app page</p>\n")
+        self.assertEqual(self.request("PUT", "/admin/static/app.html.gz", gz, srv=self.app)[0], 204)
+        _, h, body = self.get("/static/app.html", "Accept-Encoding: gzip", srv=self.app)
+        self.assertEqual((header(h, "Content-Encoding"), body), ("gzip", gz))
+
+    def test_application_replace_with_invalidate(self):
+        # the file replaced by the application: new bytes, its older sibling dropped
+        page = os.path.join(self.root, "app2.html")
+        write(page, b"<p>app page</p>\n")
+        gz = gzip.compress(b"<p>app page</p>\n")
+        write(page + ".gz", gz)
+        _, h, body = self.get("/static/app2.html", "Accept-Encoding: gzip", srv=self.app)
+        self.assertEqual((header(h, "Content-Encoding"), body), ("gzip", gz))
+        time.sleep(0.05)  # newer than the sibling by more than a timestamp tick
+        self.assertEqual(self.request("PUT", "/admin/static/app2.html", b"<p>v2</p>\n",
+                                      srv=self.app)[0], 204)
+        _, h, body = self.get("/static/app2.html", "Accept-Encoding: gzip", srv=self.app)
+        self.assertEqual((header(h, "Content-Encoding"), body), (None, b"<p>v2</p>\n"))
+
+    def test_removed_file_descriptor_closed_without_its_request(self):
+        """Requests for other names sweep the cache: the descriptors of a
+        removed and of a renamed-over file are closed, their space freed."""
+        pid = self.srv.proc.pid
+        paths = [os.path.join(self.root, n) for n in ("pinned.txt", "pinned-swap.txt")]
+        for p in paths:
+            write(p, b"pinned\n")
+            self.assertEqual(self.get("/static/" + os.path.basename(p))[0], 200)
+        os.unlink(paths[0])
+        write(paths[1] + ".new", b"the new one\n")
+        os.rename(paths[1] + ".new", paths[1])
+        for p in paths:
+            self.assertIn(p + " (deleted)", held(pid, p))
+        # about a second under traffic (berth.h); 5 s for a loaded machine
+        closed = wait_until(lambda: not any(held(pid, p) for p in paths), 5,
+                            between=lambda: self.assertEqual(self.get("/static/a.txt")[0], 200))
+        self.assertTrue(closed, [held(pid, p) for p in paths])
+        self.assertEqual(self.get("/static/pinned-swap.txt")[2], b"the new one\n")
+
+    def test_sweep_closes_removed_files_of_an_idle_mount(self):
+        pid = self.app.proc.pid
+        path = os.path.join(self.root, "idle.txt")
+        write(path, b"idle\n")
+        self.assertEqual(self.get("/static/idle.txt", srv=self.app)[0], 200)
+        os.unlink(path)
+        self.assertIn(path + " (deleted)", held(pid, path))
+        status, _, body = self.request("POST", "/admin/static-sweep", srv=self.app)
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(json.loads(body)["dropped"], 1)
+        self.assertTrue(wait_until(lambda: not held(pid, path), 2), held(pid, path))
+
+    def test_cache_entries_zero_keeps_nothing_open(self):
+        pid = self.app.proc.pid
+        names = ["nc.txt", "nc.html", "nc.html.gz", "nc-big.bin"]
+        data = {"nc.txt": b"not cached\n", "nc.html": b"<p>" + b"n" * 3000 + b"</p>\n",
+                "nc-big.bin": os.urandom(1 << 20)}
+        data["nc.html.gz"] = gzip.compress(data["nc.html"])
+        for n in names:
+            write(os.path.join(self.root, n), data[n])
+        for target, hdrs, want in [
+                ("nc.txt", (), (200, data["nc.txt"])),
+                ("nc.txt", ("Range: bytes=0-2",), (206, b"not")),
+                ("nc.txt", ("If-None-Match: *",), (304, b"")),
+                ("nc.html", ("Accept-Encoding: gzip",), (200, data["nc.html.gz"])),
+                ("nc.html", (), (200, data["nc.html"])),
+                ("nc-big.bin", (), (200, data["nc-big.bin"]))]:
+            status, _, body = self.get("/nocache/" + target, *hdrs, srv=self.app)
+            self.assertEqual((status, body), want, (target, hdrs))
+        paths = [os.path.join(self.root, n) for n in names]
+        # berth closes a file body once its response is written
+        self.assertTrue(wait_until(lambda: not any(held(pid, p) for p in paths), 2),
+                        [held(pid, p) for p in paths])
+        os.unlink(paths[0])
+        self.assertEqual(self.get("/nocache/nc.txt", srv=self.app)[0], 404)
+
+    def test_mount_errors_go_through_the_error_hook(self):
+        for prefix in ("/static/", "/nocache/"):
+            for target, status in [("nope.txt", 404), ("%zz", 400), ("a%2fb", 404),
+                                   (".env", 404), ("a.txt/", 404), ("sub/deeper/", 404)]:
+                c = self.conn(self.app)
+                c.send(("GET %s%s HTTP/1.1\r\nHost: t\r\n\r\n" % (prefix, target)).encode())
+                st, h, body = c.response()
+                self.assertEqual(st, status, prefix + target)
+                self.assertEqual(header(h, "Content-Type"), "application/json", prefix + target)
+                self.assertEqual(json.loads(body), {"error": status, "reason": "Not Found"
+                                                    if status == 404 else "Bad Request",
+                                                    "request": True}, prefix + target)
+                self.assertIsNotNone(header(h, "X-Request-Id"))  # the before hook's, kept
+            st, h, body = self.get(prefix + "a.txt", "Range: bytes=999-", srv=self.app)
+            self.assertEqual((st, header(h, "Content-Range")), (416, "bytes */13"))
+            self.assertEqual(json.loads(body)["error"], 416)
+            st, h, body = self.request("POST", prefix + "a.txt", srv=self.app)  # the router's
+            self.assertEqual((st, json.loads(body)["error"]), (405, 405))
+        # without a hook: berth's own text, as for an unrouted path
+        for target in ("/static/nope.txt", "/nope"):
+            st, h, body = self.get(target)
+            self.assertEqual((st, header(h, "Content-Type"), body),
+                             (404, "text/plain; charset=utf-8", b"Not Found\n"), target)
 
 
 for _b in BACKENDS:

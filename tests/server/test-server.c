@@ -20,6 +20,7 @@
 #include "../../handlers/tls_env.h"
 #include "../../handlers/ws_echo.h"
 #include "comp-routes.h"
+#include "static-routes.h"
 
 static berth_server *server;
 static atomic_int closes_seen;
@@ -476,6 +477,8 @@ int main(void)
     berth_router_add(r, "GET", "/files/{path...}", param_route, "path");
     berth_router_add(r, "GET", "/doc/{name}.json", param_route, "name");
     comp_routes_add(r);
+    if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
+        return 1;
     if ((v = getenv("BERTH_TEST_HOOKS")) && strcmp(v, "1") == 0) {
         cfg.before = test_before;
         cfg.on_error = test_errors;
@@ -500,6 +503,7 @@ int main(void)
     fflush(stdout);
     berth_server_free(server);
     berth_router_free(r);
+    static_routes_free();
     dataset_free(&data);
     return 0;
 }
