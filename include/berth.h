@@ -459,6 +459,13 @@ typedef struct berth_tls_config {
                                     in the server's order of preference; NULL:
                                     berth's default (docs/TLS.md says why) */
     unsigned handshake_timeout_ms; /* a handshake must complete in this. 10 s */
+    int alpn_lenient;            /* 0 (default): a client whose ALPN offer has no
+                                    protocol berth speaks (only "h2", say) gets
+                                    the no_application_protocol alert and no
+                                    connection (RFC 7301 3.2); 1: it goes on
+                                    without ALPN and is served HTTP/1.1. A
+                                    client that offers no ALPN is served either
+                                    way. */
     int ktls;                    /* 1: after a TLS 1.3 handshake, hand the records
                                     to kernel TLS where the kernel offers it
                                     (then files go out with sendfile); 0: keep
