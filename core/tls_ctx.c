@@ -256,6 +256,11 @@ berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg)
     }
     if (!load_identity(t, cfg))
         return NULL;
+    /* Random generators seed from getrandom (tls_seed.c): set after the
+     * key is loaded, so that the key stays a software one. */
+    int dev = berth_tls_seed_device();
+    if (dev != INVALID_DEVID)
+        wolfSSL_CTX_SetDevId(t->ssl_ctx, dev);
     if (!set_ciphers(t, cfg->ciphers ? cfg->ciphers : DEFAULT_CIPHERS))
         return NULL;
     /* The server's order decides (the ciphers' speed differs a lot here). */
@@ -268,11 +273,6 @@ berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg)
     }
     if (!alpn_list(t))
         return NULL;
-    /* Random generators seed from getrandom (tls_seed.c): set after the
-     * key is loaded, so that the key stays a software one. */
-    int dev = berth_tls_seed_device();
-    if (dev != INVALID_DEVID)
-        wolfSSL_CTX_SetDevId(t->ssl_ctx, dev);
     return t;
 }
 
