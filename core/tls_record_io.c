@@ -84,8 +84,8 @@ void tls_records_decrypt(tls_layer *t)
         if (t->pend_len) {
             size_t cap;
             char *buf = in->ops->read_buf(in, &cap);
-            if (!buf)
-                return;
+            if (!buf || !cap)
+                return; /* (read_done(0) would say EOF) */
             size_t n = t->pend_len < cap ? t->pend_len : cap;
             memcpy(buf, t->in + t->pend_off, n);
             t->pend_off += n;
