@@ -169,6 +169,34 @@ class TlsMixin:
             self.assertTrue(self.info(c)["resumed"])
             self.assertTrue(c.sock.session_reused)
 
+    def test_ticket_leaves_before_any_request(self):
+        """The TLS 1.3 session ticket is sent as soon as the client's
+        Finished is read (and before the records are handed over), so a
+        client that sends no request still gets it."""
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(raw.close)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        ctx = tls_context()
+        obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(out.read())
+                inc.write(raw.recv(65536))
+        raw.sendall(out.read())  # the client's Finished, and nothing after it
+        deadline = time.monotonic() + 5
+        while not obj.session.has_ticket and time.monotonic() < deadline:
+            inc.write(raw.recv(65536))
+            try:
+                obj.read(1)
+            except ssl.SSLWantReadError:
+                pass
+        self.assertTrue(obj.session.has_ticket)
+        c = self.conn(ctx=ctx, session=obj.session)  # and it resumes
+        self.assertTrue(self.info(c)["resumed"])
+
     def test_server_ends_with_close_notify(self):
         c = self.conn()
         c.send(b"GET /pipeline HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
