@@ -25,9 +25,11 @@ berth_pipe *berth_tls_wrap(void *ctx, berth_conn *engine, berth_worker *w);
 /* A berth_layer's thread_exit: frees wolfSSL's per-thread ECC cache. */
 void berth_tls_thread_exit(void *ctx);
 
-/* For tls.c: the context's wolfSSL object and settings. */
-struct WOLFSSL_CTX;
-struct WOLFSSL_CTX *berth_tls_ctx_ssl(berth_tls_ctx *ctx);
+/* For tls.c: a connection's WOLFSSL object, set up by the context
+ * (ALPN, SNI, its random generator seeded without a descriptor); NULL
+ * without memory. And the context's settings. */
+struct WOLFSSL;
+struct WOLFSSL *berth_tls_ctx_new_ssl(berth_tls_ctx *ctx);
 unsigned berth_tls_ctx_handshake_timeout(const berth_tls_ctx *ctx);
 int berth_tls_ctx_ktls(const berth_tls_ctx *ctx);
 

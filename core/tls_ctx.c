@@ -1,6 +1,7 @@
 /* The server's TLS context (tls.h): certificate and key, or a self-signed
- * pair made in memory; versions, ciphers. Built once, before the workers
- * start, then only read. */
+ * pair made in memory; the policy (versions, ciphers, groups, ALPN) and
+ * its reasons are in docs/TLS.md. Built once, before the workers start,
+ * then only read. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
@@ -14,29 +15,44 @@
 
 #include "log.h"
 #include "tls.h"
+#include "tls_seed.h"
 
 /* The server picks, in this order, by what the linked wolfSSL does fast
  * (docs/BENCHMARKS.md, "TLS", has the measurements). Debian's build has no
  * AES-NI: there ChaCha20-Poly1305 costs 2.5x less than AES-GCM per byte,
  * and json over TLS about 1.4x less CPU per request. A build with AES-NI
  * (scripts/build-wolfssl.sh) turns it round: AES-128-GCM is 3.5x cheaper
- * than ChaCha20 in crypto, 1.2x per request. */
-#define CHACHA_SUITES "TLS13-CHACHA20-POLY1305-SHA256:"
-#define AES_SUITES "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
-#define CHACHA_12 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+ * than ChaCha20 in crypto, 1.2x per request. AEADs with a 16-byte tag and
+ * ECDHE only: no CBC, no static RSA, no AES-CCM (CCM_8's 8-byte tag is
+ * "not recommended" by IANA; OpenSSL and nginx leave CCM out too). */
+#define CHACHA_SUITES "TLS13-CHACHA20-POLY1305-SHA256"
+#define AES_SUITES "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384"
+#define CHACHA_12 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define AES_12                                                                                \
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                             \
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384"
 #ifdef WOLFSSL_AESNI
-#define DEFAULT_CIPHERS AES_SUITES CHACHA_SUITES AES_12 CHACHA_12
+#define DEFAULT_CIPHERS AES_SUITES ":" CHACHA_SUITES ":" AES_12 ":" CHACHA_12
 #else
-#define DEFAULT_CIPHERS CHACHA_SUITES AES_SUITES CHACHA_12 AES_12
+#define DEFAULT_CIPHERS CHACHA_SUITES ":" AES_SUITES ":" CHACHA_12 ":" AES_12
 #endif
+
+/* Key exchange groups, in the server's order: what nginx offers with
+ * OpenSSL's defaults, X25519 first, and nothing else (no secp256k1, no
+ * brainpool, no FFDHE). */
+#define GROUPS "X25519:P-256:P-384"
+
+/* The application protocols berth speaks, the client's order deciding
+ * among them (wolfSSL takes the first of the client's list it finds
+ * here). A protocol is one entry: HTTP/2 will be "h2". */
+static const char *const alpn_protocols[] = {"http/1.1"};
 
 struct berth_tls_ctx {
     WOLFSSL_CTX *ssl_ctx;
     unsigned handshake_timeout_ms;
     int ktls;
+    int alpn_lenient;
+    char alpn[64];            /* alpn_protocols, comma-separated for wolfSSL_UseALPN */
 };
 
 void berth_tls_config_init(berth_tls_config *t)
@@ -134,6 +150,86 @@ static int load_identity(berth_tls_ctx *t, const berth_tls_config *cfg)
     return 1;
 }
 
+/* The suite a name stands for (OpenSSL's, wolfSSL's or IANA's name). */
+static int suite_of(const char *name, unsigned char suite[2])
+{
+    int flags = 0;
+    return wolfSSL_get_cipher_suite_from_name(name, &suite[0], &suite[1], &flags) == 0;
+}
+
+/* Sets the ciphers to exactly the names in `list` (':'-separated, in the
+ * server's order): empty entries are dropped (wolfSSL reads an empty last
+ * entry as "and TLS_AES_128_CCM_8_SHA256 too"), a name wolfSSL does not
+ * know is an error, and the result is checked: a WOLFSSL made from the
+ * context may offer nothing that is not in the list. 1, or 0 with a
+ * message. */
+static int set_ciphers(berth_tls_ctx *t, const char *list)
+{
+    char clean[1024], name[128];
+    unsigned char want[64][2];
+    size_t len = 0, nwant = 0;
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ":");
+        const char *a = p, *b = p + n;
+        p = *b ? b + 1 : b;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (a == b)
+            continue;
+        if ((size_t)(b - a) >= sizeof name || len + (size_t)(b - a) + 2 > sizeof clean ||
+            nwant == sizeof want / sizeof want[0])
+            return fail(t, "the cipher list is too long", list);
+        memcpy(name, a, (size_t)(b - a));
+        name[b - a] = 0;
+        if (!suite_of(name, want[nwant]))
+            return fail(t, "unknown cipher", name);
+        nwant++;
+        len += (size_t)snprintf(clean + len, sizeof clean - len, "%s%s", len ? ":" : "", name);
+    }
+    if (!nwant)
+        return fail(t, "no cipher in the list", list);
+    if (wolfSSL_CTX_set_cipher_list(t->ssl_ctx, clean) != WOLFSSL_SUCCESS)
+        return fail(t, "no usable cipher in the list", list);
+    WOLFSSL *probe = wolfSSL_new(t->ssl_ctx);
+    if (!probe)
+        return fail(t, "cannot check the cipher list", NULL);
+    const char *extra = NULL;
+    WOLF_STACK_OF(WOLFSSL_CIPHER) *sk = wolfSSL_get_ciphers_compat(probe);
+    for (int i = 0; sk && i < wolfSSL_sk_SSL_CIPHER_num(sk) && !extra; i++) {
+        const char *got = wolfSSL_CIPHER_get_name(wolfSSL_sk_SSL_CIPHER_value(sk, i));
+        unsigned char s[2];
+        size_t k = 0;
+        if (got && suite_of(got, s))
+            while (k < nwant && memcmp(want[k], s, 2) != 0)
+                k++;
+        if (!got || k == nwant)
+            extra = got ? got : "(unnamed)";
+    }
+    if (extra) {
+        snprintf(name, sizeof name, "%s", extra); /* the probe owns the name */
+        wolfSSL_free(probe);
+        return fail(t, "wolfSSL would negotiate a cipher outside the list", name);
+    }
+    wolfSSL_free(probe);
+    return 1;
+}
+
+/* wolfSSL_UseALPN's form of alpn_protocols: comma-separated. */
+static int alpn_list(berth_tls_ctx *t)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof alpn_protocols / sizeof alpn_protocols[0]; i++) {
+        int n = snprintf(t->alpn + len, sizeof t->alpn - len, "%s%s", i ? "," : "",
+                         alpn_protocols[i]);
+        if (n < 0 || (size_t)n >= sizeof t->alpn - len)
+            return fail(t, "the ALPN list is too long", NULL);
+        len += (size_t)n;
+    }
+    return 1;
+}
+
 berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg)
 {
     pthread_once(&init_once, library_init);
@@ -142,6 +238,7 @@ berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg)
         return NULL;
     t->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 10000;
     t->ktls = cfg->ktls;
+    t->alpn_lenient = cfg->alpn_lenient != 0;
     t->ssl_ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
     if (!t->ssl_ctx) {
         fail(t, "cannot create a context", NULL);
@@ -157,16 +254,49 @@ berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg)
         fail(t, "cannot set the minimum version", NULL);
         return NULL;
     }
-    const char *ciphers = cfg->ciphers ? cfg->ciphers : DEFAULT_CIPHERS;
-    if (wolfSSL_CTX_set_cipher_list(t->ssl_ctx, ciphers) != WOLFSSL_SUCCESS) {
-        fail(t, "no usable cipher in the list", ciphers);
-        return NULL;
-    }
-    /* The server's order decides (the ciphers' speed differs a lot here). */
-    wolfSSL_CTX_set_options(t->ssl_ctx, WOLFSSL_OP_CIPHER_SERVER_PREFERENCE);
     if (!load_identity(t, cfg))
         return NULL;
+    /* Random generators seed from getrandom (tls_seed.c): set after the
+     * key is loaded, so that the key stays a software one. */
+    int dev = berth_tls_seed_device();
+    if (dev != INVALID_DEVID)
+        wolfSSL_CTX_SetDevId(t->ssl_ctx, dev);
+    if (!set_ciphers(t, cfg->ciphers ? cfg->ciphers : DEFAULT_CIPHERS))
+        return NULL;
+    /* The server's order decides (the ciphers' speed differs a lot here). */
+    wolfSSL_CTX_set_options(t->ssl_ctx, WOLFSSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* TLS 1.3 key shares are ranked in this order; in TLS 1.2 the other
+     * groups are refused and the client's order decides among these. */
+    if (wolfSSL_CTX_set1_curves_list(t->ssl_ctx, GROUPS) != WOLFSSL_SUCCESS) {
+        fail(t, "cannot set the key exchange groups", GROUPS);
+        return NULL;
+    }
+    if (!alpn_list(t))
+        return NULL;
     return t;
+}
+
+struct WOLFSSL *berth_tls_ctx_new_ssl(berth_tls_ctx *t)
+{
+    WOLFSSL *ssl = wolfSSL_new(t->ssl_ctx); /* its generator seeded through the device */
+    if (!ssl)
+        return NULL;
+    /* Everything else (key exchange, signatures, record ciphers) in
+     * software, without asking the device first. */
+    wolfSSL_SetDevId(ssl, INVALID_DEVID);
+    /* No protocol in common: the no_application_protocol alert (RFC 7301
+     * 3.2), unless lenient; a client that offers no ALPN goes on. */
+    if (wolfSSL_UseALPN(ssl, t->alpn, (unsigned)strlen(t->alpn),
+                        t->alpn_lenient ? WOLFSSL_ALPN_CONTINUE_ON_MISMATCH
+                                        : WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS) {
+        wolfSSL_free(ssl);
+        return NULL;
+    }
+    /* Record the name the client asks for (SNI), whatever it is. */
+    wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, "localhost", 9);
+    wolfSSL_SNI_SetOptions(ssl, WOLFSSL_SNI_HOST_NAME,
+                           WOLFSSL_SNI_CONTINUE_ON_MISMATCH | WOLFSSL_SNI_ANSWER_ON_MISMATCH);
+    return ssl;
 }
 
 void berth_tls_ctx_free(berth_tls_ctx *t)
@@ -184,6 +314,5 @@ void berth_tls_thread_exit(void *ctx)
     wc_ecc_fp_free(); /* thread-local in wolfSSL: freed by the thread itself */
 }
 
-struct WOLFSSL_CTX *berth_tls_ctx_ssl(berth_tls_ctx *t) { return t->ssl_ctx; }
 unsigned berth_tls_ctx_handshake_timeout(const berth_tls_ctx *t) { return t->handshake_timeout_ms; }
 int berth_tls_ctx_ktls(const berth_tls_ctx *t) { return t->ktls; }

@@ -35,6 +35,8 @@ int tls_from_env(berth_tls_config *tls)
     v = getenv("TLS_HANDSHAKE_TIMEOUT_MS");
     if (v && *v)
         tls->handshake_timeout_ms = (unsigned)strtoul(v, NULL, 10);
+    v = getenv("TLS_ALPN_LENIENT"); /* 1: no ALPN in common is served HTTP/1.1 */
+    tls->alpn_lenient = v && strcmp(v, "1") == 0;
     tls->ciphers = getenv("TLS_CIPHERS");
     if (tls->ciphers && !*tls->ciphers)
         tls->ciphers = NULL;

@@ -506,7 +506,11 @@ BERTH_API size_t berth_static_sweep(berth_static *st);
  * come from PEM files or PEM text; with neither, berth makes a self-signed
  * certificate in memory (ECDSA P-256, CN=localhost) and says so on stderr.
  * A certificate without its key, an unreadable file, or a key that does
- * not match the certificate makes berth_server_new fail with a message. */
+ * not match the certificate makes berth_server_new fail with a message.
+ * TLS 1.3 and 1.2, key exchange with X25519, P-256 or P-384 only; after a
+ * TLS 1.3 handshake the records go to kernel TLS or to berth's own record
+ * layer and wolfSSL's per-connection object is freed (a client KeyUpdate
+ * then ends the connection cleanly). docs/TLS.md has the whole policy. */
 typedef struct berth_tls_config {
     unsigned port;               /* 0-65535; 0: an ephemeral port (berth_server_tls_port) */
     const char *cert_file;       /* PEM certificate chain, leaf first */
@@ -514,10 +518,22 @@ typedef struct berth_tls_config {
     const char *cert_pem;        /* or the same as NUL-terminated PEM text */
     const char *key_pem;
     int min_version;             /* 12: TLS 1.2 and 1.3 (default); 13: TLS 1.3 only */
-    const char *ciphers;         /* cipher list in OpenSSL's syntax (':'-separated),
-                                    in the server's order of preference; NULL:
-                                    berth's default (docs/TLS.md says why) */
+    const char *ciphers;         /* cipher names (OpenSSL's, wolfSSL's or IANA's),
+                                    ':'-separated, in the server's order of
+                                    preference, and exactly these: nothing
+                                    outside the list is negotiated, empty
+                                    entries are ignored, an unknown name (or a
+                                    keyword such as HIGH) makes berth_server_new
+                                    fail. NULL: berth's default, AEADs only
+                                    (docs/TLS.md says which and why) */
     unsigned handshake_timeout_ms; /* a handshake must complete in this. 10 s */
+    int alpn_lenient;            /* 0 (default): a client whose ALPN offer has no
+                                    protocol berth speaks (only "h2", say) gets
+                                    the no_application_protocol alert and no
+                                    connection (RFC 7301 3.2); 1: it goes on
+                                    without ALPN and is served HTTP/1.1. A
+                                    client that offers no ALPN is served either
+                                    way. */
     int ktls;                    /* 1: after a TLS 1.3 handshake, hand the records
                                     to kernel TLS where the kernel offers it
                                     (then files go out with sendfile); 0: keep

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import select
 import shutil
 import socket
 import ssl
@@ -168,6 +169,34 @@ class TlsMixin:
             self.assertTrue(self.info(c)["resumed"])
             self.assertTrue(c.sock.session_reused)
 
+    def test_ticket_leaves_before_any_request(self):
+        """The TLS 1.3 session ticket is sent as soon as the client's
+        Finished is read (and before the records are handed over), so a
+        client that sends no request still gets it."""
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(raw.close)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        ctx = tls_context()
+        obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(out.read())
+                inc.write(raw.recv(65536))
+        raw.sendall(out.read())  # the client's Finished, and nothing after it
+        deadline = time.monotonic() + 5
+        while not obj.session.has_ticket and time.monotonic() < deadline:
+            inc.write(raw.recv(65536))
+            try:
+                obj.read(1)
+            except ssl.SSLWantReadError:
+                pass
+        self.assertTrue(obj.session.has_ticket)
+        c = self.conn(ctx=ctx, session=obj.session)  # and it resumes
+        self.assertTrue(self.info(c)["resumed"])
+
     def test_server_ends_with_close_notify(self):
         c = self.conn()
         c.send(b"GET /pipeline HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -182,6 +211,56 @@ class TlsMixin:
         self.assertEqual(c.response()[2], b"ok")
         self.assertEqual(c.response()[2], b"ok")
         self.assertTrue(c.closed())
+
+    def test_client_close_notify_ends_its_stream(self):
+        c = self.conn()
+        c.send(b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
+        # close_notify after two requests, then nothing: both are answered,
+        # then berth says close_notify too and closes.
+        try:
+            c.sock.obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        c.sock._flush()
+        self.assertEqual(c.response()[2], b"ok")
+        self.assertEqual(c.response()[2], b"ok")
+        self.assertTrue(c.closed())
+
+    def test_client_key_update_ends_the_connection_cleanly(self):
+        """After the handshake berth's own records (or the kernel's) carry
+        the connection, and neither can derive a KeyUpdate's new keys: the
+        requests before it are answered, then close_notify and a close; the
+        server goes on serving others."""
+        p = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.port,
+                              "-servername", "localhost", "-CAfile", CERT, "-tls1_3", "-crlf",
+                              "-alpn", "http/1.1"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        out = b""
+        end = time.monotonic() + 20
+        p.stdin.write(b"GET /pipeline HTTP/1.1\nHost: t\n\n")
+        p.stdin.flush()
+        while b"\r\n\r\nok" not in out and time.monotonic() < end:
+            r, _, _ = select.select([p.stdout], [], [], 0.2)
+            if r:
+                d = os.read(p.stdout.fileno(), 65536)
+                if not d:
+                    break
+                out += d
+        self.assertIn(b"\r\n\r\nok", out)
+        try:
+            p.stdin.write(b"k\n")  # s_client: send a KeyUpdate
+            p.stdin.flush()
+            time.sleep(0.3)
+            p.stdin.write(b"GET /pipeline HTTP/1.1\nHost: t\n\n")  # not answered
+            p.stdin.flush()
+        except BrokenPipeError:
+            pass  # s_client already ended: the server closed
+        p.wait(15)  # the server closed: s_client ends
+        out += p.stdout.read()
+        self.assertEqual(out.count(b"\r\n\r\nok"), 1, out[-400:])
+        self.assertEqual(curl_tls(self.port, "/pipeline").stdout, b"ok")
 
     # -- HttpArena json-tls
 

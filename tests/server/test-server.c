@@ -4,6 +4,7 @@
  * berth-serve. */
 #include <berth.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -423,6 +424,16 @@ static void param_route(berth_req *req, berth_res *res, void *user)
         berth_res_send(res, 200, "text/plain", buf, (size_t)n);
 }
 
+/* GET /heap: bytes the allocator has handed out and not had back
+ * (mallinfo2), for tests of what connections keep. */
+static void heap_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)req, (void)user;
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "{\"in_use\":%zu}", mallinfo2().uordblks);
+    berth_res_send(res, 200, "application/json", buf, (size_t)n);
+}
+
 /* GET /stats: what the test routes observed. */
 static void stats_route(berth_req *req, berth_res *res, void *user)
 {
@@ -465,6 +476,7 @@ int main(void)
     berth_router_add(r, "GET", "/produce", produce_route, NULL);
     berth_router_add(r, "GET", "/watch", watch_route, NULL);
     berth_router_add(r, "GET", "/stats", stats_route, NULL);
+    berth_router_add(r, "GET", "/heap", heap_route, NULL);
     berth_router_add(r, "GET", "/counted", counted_route, NULL);
     berth_router_add(r, "GET", "/tick", tick_route, NULL);
     berth_router_add(r, "GET", "/file", file_route, NULL);

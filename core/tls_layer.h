@@ -1,0 +1,96 @@
+/* The TLS layer's connection state, shared by the files that make it up
+ * (nothing outside core/tls*.c includes this):
+ *
+ *   tls.c            the pipe operations and the connection's course
+ *   tls_wolfssl_io.c records through wolfSSL: its I/O callbacks on the
+ *                    layer's buffers, wolfSSL_read and wolfSSL_write
+ *   tls_record_io.c  records through berth (tls_record.c) once a TLS 1.3
+ *                    handshake is over and wolfSSL's object is freed
+ *   tls_keys.c       the traffic keys taken out of wolfSSL, for kernel TLS
+ *                    and for berth's records
+ *
+ * A connection starts in wolfSSL. After a TLS 1.3 handshake, at a point
+ * where nothing is half done (tickets written, every byte read given to
+ * wolfSSL up to a record's end), the keys go to the kernel (kTLS) or, where
+ * the kernel has no TLS or kTLS is off, to berth's own record layer; either
+ * way the WOLFSSL object (about 55 KiB in Debian's build, most of it its
+ * session) is freed, and an idle connection keeps a few hundred bytes. */
+#ifndef BERTH_TLS_LAYER_H
+#define BERTH_TLS_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "tls.h"
+#include "tls_record.h"
+
+struct WOLFSSL;
+
+#define TLS_RECORD_MAX 16384 /* plaintext per record (and per wolfSSL_write) */
+
+enum { T_HANDSHAKE, T_OPEN, T_PLAIN, T_CLOSED };
+
+typedef struct tls_layer {
+    berth_pipe pipe;           /* first: the top of the stack */
+    berth_pipe *inner;         /* the engine's pipe */
+    berth_conn *engine;
+    berth_worker *w;
+    berth_tls_ctx *ctx;
+    struct WOLFSSL *ssl;       /* NULL once berth's records (rec) took over */
+    berth_tls_rec *rec;        /* berth's record layer, after the hand-over */
+    int state;
+    int peer_eof;              /* the TCP stream ended, or the client's close_notify */
+    int aborted;               /* the socket failed: no alert, no more I/O */
+    int notify_sent;           /* close_notify is in `out` (or was written) */
+    int stalled;               /* decryption waits for more ciphertext */
+    int first_seen;            /* the first byte was checked for plaintext */
+    int handoff_tried;         /* the keys left wolfSSL, or never will */
+    /* The record framing of what wolfSSL has taken: where a record ends,
+     * wolfSSL holds nothing half read, and the kernel (or berth's records)
+     * can go on from there. */
+    unsigned char rec_hdr[5];
+    size_t rec_hdr_have, rec_left;
+    uint64_t t_start;
+    /* ciphertext read and not yet taken */
+    char *in;
+    size_t in_len, in_off;
+    /* berth's records: plaintext opened in place in `in`, not yet taken
+     * by the engine */
+    size_t pend_off, pend_len;
+    /* ciphertext to write */
+    char *out;
+    size_t out_len, out_off;
+    /* a write wolfSSL asked to retry: the same bytes, again */
+    const char *retry_ptr;
+    size_t retry_len;
+    int retry_file;            /* the bytes are in `plain` (a file segment) */
+    char *plain;               /* file bytes pulled with pread (wolfSSL's path) */
+} tls_layer;
+
+static inline size_t tls_block(const tls_layer *t) { return t->w->buf_pool.block_size; }
+
+/* tls.c */
+void tls_fatal(tls_layer *t);          /* closed at once; the engine learns the client is gone */
+int tls_out_room(tls_layer *t, size_t *room); /* takes `out` if needed; 0: out of memory */
+
+/* tls_wolfssl_io.c */
+void tls_wolfssl_bind(tls_layer *t);   /* I/O callbacks on the layer's buffers */
+void tls_wolfssl_decrypt(tls_layer *t);
+void tls_wolfssl_encrypt(tls_layer *t);
+void tls_wolfssl_close_notify(tls_layer *t);
+int tls_wolfssl_pending(tls_layer *t); /* decrypted bytes held by wolfSSL */
+
+/* tls_record_io.c */
+int tls_records_engage(tls_layer *t);  /* wolfSSL hands over; 1 if berth's records took over */
+void tls_records_decrypt(tls_layer *t);
+void tls_records_encrypt(tls_layer *t);
+void tls_records_close_notify(tls_layer *t);
+int tls_records_pending(const tls_layer *t); /* plaintext or a whole record held */
+
+/* tls_keys.c: the traffic keys of a finished TLS 1.3 handshake and the
+ * next record numbers. 1, or 0 for a cipher neither the kernel nor
+ * berth's records take (or keys wolfSSL will not give). */
+int tls_export_keys(struct WOLFSSL *ssl, berth_ktls *k);
+
+#endif
