@@ -42,7 +42,7 @@ if [ -e "$root" ]; then
 fi
 
 mirror=${BERTH_FRESH_MIRROR:-$(grep -rhoE '^(deb|URIs:) +https?://[^ ]+/debian/?( |$)' \
-  /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n 1 | awk '{print $2}')}
+  /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n 1 | awk '{print $2}' || true)}
 mirror=${mirror:-http://deb.debian.org/debian}
 mirror=${mirror%/}
 summary=$root.summary
