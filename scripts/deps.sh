@@ -22,7 +22,7 @@ set -eu
 
 group() {
   case $1 in
-    build) echo gcc binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
+    build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
              libwolfssl-dev libdeflate-dev ;;
     test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd \
              python3-websockets python3-brotli wrk nodejs node-ws ;;

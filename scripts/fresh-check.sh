@@ -118,7 +118,7 @@ for p in "${phases[@]}"; do
     note "README's second command: $second"
     # The first serves until stopped: started, asked for /json/3 (compared
     # with the repository's dataset), stopped with SIGINT.
-    phase readme-serve "cd /root/src/berth
+    phase readme-serve "set -e; cd /root/src/berth
       ( $first ) > /tmp/serve.log 2>&1 &
       pid=\$!
       for i in \$(seq 1 1200); do
@@ -127,6 +127,7 @@ for p in "${phases[@]}"; do
         sleep 1
       done
       tail -n 2 /tmp/serve.log
+      grep -q 'listening on' /tmp/serve.log || { tail -n 30 /tmp/serve.log; exit 1; }
       curl -sS -o /tmp/json3 -w 'GET /json/3: %{http_code}, %{size_download} bytes\n' http://127.0.0.1:8080/json/3
       python3 - <<'PY'
 import json
@@ -139,7 +140,7 @@ for g, d in zip(items, data[:3]):
     assert g['total'] == d['price'] * d['quantity'], (g, d)
 print('/json/3: the first 3 items of tests/data/arena/dataset.json, totals right')
 PY
-      kill -INT \$pid; wait \$pid; echo \"berth-serve: exit \$?\""
+      kill -INT \$pid; rc=0; wait \$pid || rc=\$?; echo \"berth-serve: exit \$rc after SIGINT\"; exit \$rc"
     phase readme-test "cd /root/src/berth
       $second; rc=\$?
       grep -E '^(Ok|Expected Fail|Fail|Unexpected Pass|Skipped|Timeout):' build/meson-logs/testlog.txt
