@@ -99,8 +99,11 @@ def check(rows, calls, symbols, public, design):
     for f in files:
         hits = [i for i, r in enumerate(rows) if any(fnmatch.fnmatch(f, p) for p in r["patterns"])]
         if not hits:
+            called = sorted(os.path.splitext(os.path.basename(g))[0] for g in calls[f])
             errors.append("%s is in the library but in no row of %s's layer table: add its "
-                          "row (file, concern, uses) at its layer" % (f, design))
+                          "row at its layer (below every row it calls), e.g. | `%s` | its "
+                          "concern | %s |" % (f, design, f,
+                                             ", ".join("`%s`" % c for c in called) or "—"))
         elif len(hits) > 1:
             errors.append("%s is in %d rows of the layer table: %s" % (
                 f, len(hits), "; ".join(rows[i]["key"] for i in hits)))
