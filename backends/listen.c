@@ -196,6 +196,23 @@ static int systemd_fds(const char *name, size_t name_len, int *fds, int max, con
     return count;
 }
 
+void berth_listen_systemd_check(const berth_listen_spec *specs, int n)
+{
+    const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
+    unsigned p = 0, count = 0;
+    if (!pid || !nfds || digits_to_uint(pid, strlen(pid), 0xffffffffu, &p) != 0 ||
+        digits_to_uint(nfds, strlen(nfds), 4096, &count) != 0 || (pid_t)p != getpid() ||
+        count == 0)
+        return;
+    for (int i = 0; i < n; i++)
+        if (specs[i].kind == BERTH_LS_FD && specs[i].fd >= 3 && specs[i].fd < 3 + (int)count)
+            return;
+    berth_logf("berth: warning: systemd passed %u socket%s to this process (LISTEN_FDS), but "
+               "the server listens on ports of its own and leaves %s unserved: set "
+               "listen = \"systemd\" to serve on %s", count, count == 1 ? "" : "s",
+               count == 1 ? "it" : "them", count == 1 ? "it" : "them");
+}
+
 /* Parses one entry [s, s + len) into *spec (systemd: into several; *n is
  * how many were added). */
 static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int room, int *n)

@@ -39,6 +39,10 @@ int berth_listen_spec_open(berth_listen_spec *spec, int count, int nonblock, int
  * Non-blocking when nonblock is set. */
 int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, int reuseport,
                       int *fds, uint16_t *bound_port);
+/* Warns (berth_logf) when systemd passed sockets to this process
+ * (LISTEN_PID is ours, LISTEN_FDS > 0) and none of specs is one of them:
+ * those sockets would wait unserved and their clients hang. */
+void berth_listen_systemd_check(const berth_listen_spec *specs, int n);
 /* Sets TCP_NODELAY on an accepted socket. */
 void berth_socket_tune(int fd);
 

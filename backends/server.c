@@ -146,6 +146,7 @@ static berth_server *server_new(const berth_config *config)
         srv->config.host = "0.0.0.0";
     if (specs_make(srv) != 0)
         goto fail;
+    berth_listen_systemd_check(srv->specs, srv->kinds);
     int tls_used = 0;
     for (int k = 0; k < srv->kinds; k++)
         tls_used |= srv->specs[k].tls;

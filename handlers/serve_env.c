@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "access_log.h"
 
@@ -52,6 +53,22 @@ void compress_from_env(berth_config *cfg)
         cfg->compress_types = types;
 }
 
+/* How many sockets systemd passed to this process: LISTEN_FDS when
+ * LISTEN_PID is ours (sd_listen_fds(3)), else 0. */
+static int systemd_sockets(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    if (!pid || !fds || !*pid || !*fds)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(pid, &end, 10);
+    if (*end || errno || p != (unsigned long)getpid())
+        return 0;
+    unsigned long n = strtoul(fds, &end, 10);
+    return *end || errno || n > 4096 ? 0 : (int)n;
+}
+
 berth_server *server_from_env(berth_config *cfg)
 {
     compress_from_env(cfg);
@@ -66,6 +83,14 @@ berth_server *server_from_env(berth_config *cfg)
                 log);
     }
     const char *listen = getenv("BERTH_LISTEN");
+    if ((!listen || !*listen) && systemd_sockets() > 0) {
+        /* Started as systemd starts a socket-activated service (or by
+         * systemd-socket-activate): its sockets, not PORT. */
+        listen = "systemd";
+        fprintf(stderr, "berth-serve: serving on the %d socket%s systemd passed (LISTEN_FDS; "
+                "BERTH_LISTEN unset), not on PORT\n", systemd_sockets(),
+                systemd_sockets() == 1 ? "" : "s");
+    }
     if (!listen || !*listen)
         return berth_server_new(cfg);
     berth_config c = *cfg;
@@ -75,6 +100,8 @@ berth_server *server_from_env(berth_config *cfg)
     keeping = 1;
     berth_server *srv = berth_server_new(&c);
     keeping = 0;
+    if (srv && why[0])
+        fprintf(stderr, "%s\n", why); /* a warning */
     if (srv || !strstr(why, "config.listen"))
         return srv ? srv : berth_server_new(cfg); /* another error: say it again */
     fprintf(stderr, "berth-serve: warning: BERTH_LISTEN='%s': %s; using PORT\n", listen, why);

@@ -598,7 +598,10 @@ typedef struct berth_config {
      * first; berth_req_peer reports the client it names; a connection
      * without a valid one within header_timeout_ms is closed). E.g.
      * "[::]:8080, [::]:8443 tls, unix:/run/app.sock proxy". A bad entry
-     * fails berth_server_new, naming it. */
+     * fails berth_server_new, naming it. A server that uses none of the
+     * sockets systemd passed to its process (LISTEN_PID is its pid,
+     * LISTEN_FDS > 0) logs a warning naming listen = "systemd": those
+     * sockets would wait unserved and their clients hang. */
     const char *listen;
     const char *backend;  /* "reactor", "fast", "fast:N", "libuv" (a bad value
                              fails berth_server_new); NULL: from the

@@ -45,6 +45,14 @@ class KernelTlsTest(unittest.TestCase):
         cls.console = proc.stdout.decode(errors="replace")[-3000:] + proc.stderr.decode(errors="replace")[-2000:]
         cls.log = open(log).read() if os.path.exists(log) else ""
         cls.records = json.load(open(result)) if os.path.exists(result) else []
+        # Where user-mode Linux cannot run at all (a CI container without
+        # what it needs), BERTH_KTLS_SKIP_IF_NO_BOOT=1 (set by ci.yml only)
+        # turns "its init never started" into a skip that says why; elsewhere
+        # that is a failure, as any other.
+        if not os.path.exists(log) and os.environ.get("BERTH_KTLS_SKIP_IF_NO_BOOT") == "1":
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise unittest.SkipTest("skipped: user-mode Linux did not boot here (exit %d): %s"
+                                    % (proc.returncode, cls.console[-600:].strip()))
 
     def find(self, backend, cipher, check):
         rs = [r for r in self.records if (r["backend"], r["cipher"], r["check"]) ==

@@ -1,0 +1,86 @@
+#!/bin/sh
+# The one list of what berth needs from Debian 12, by purpose. The README,
+# .ci/run and the GitHub workflows all install through this script; the
+# test `deps-lists` (tests/lint/deps.py) fails when one of them installs a
+# list of its own.
+#
+#   scripts/deps.sh GROUP...          installs what is missing (as root)
+#   scripts/deps.sh --print GROUP...  prints the packages, one a line
+#   scripts/deps.sh --check GROUP...  names what is missing; exit 1 if any
+#
+# Groups:
+#   build    compile the library, berth-serve, the examples and the tests
+#   test     run every test of `meson test` (kTLS boots user-mode Linux,
+#            the socket-activation test needs systemd-socket-activate)
+#   docs     the API reference (-Ddocs=enabled)
+#   bench    bench/run.py beside nginx (and bench-load's TLS, the
+#            compression measure)
+#   clang    the clang build of CI
+#   ci       what a bare container needs for a checkout (git, certificates)
+#   node     optional, not installed by .ci/run yet: Node and its `ws` for
+#            test_ws.py's Node client (tests/meson.build points it at
+#            Debian's node-ws). Debian 12's Node 18 tries ::1 first for
+#            `localhost`, and test_ws.py's TLS client, which connects to
+#            localhost, is refused there (the server listens on IPv4):
+#            it goes into `test` once that client connects to 127.0.0.1.
+set -eu
+
+group() {
+  case $1 in
+    build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
+             libwolfssl-dev libdeflate-dev ;;
+    test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd \
+             python3-websockets python3-brotli wrk ;;
+    docs) echo doxygen ;;
+    bench) echo nginx-light wrk python3 python3-matplotlib util-linux libssl-dev \
+             libbrotli-dev ;;
+    clang) echo clang ;;
+    node) echo nodejs node-ws ;;
+    ci) echo git ca-certificates ;;
+    *) echo "deps.sh: unknown group '$1' (build, test, docs, bench, clang, ci, node)" >&2
+       return 1 ;;
+  esac
+}
+
+mode=install
+case ${1:-} in
+  --print) mode=print; shift ;;
+  --check) mode=check; shift ;;
+esac
+[ $# -gt 0 ] || { sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
+
+pkgs=""
+for g in "$@"; do
+  list=$(group "$g") || exit 2
+  pkgs="$pkgs $list"
+done
+pkgs=$(printf '%s\n' $pkgs | sort -u)
+
+if [ "$mode" = print ]; then
+  [ -n "$pkgs" ] && printf '%s\n' $pkgs
+  exit 0
+fi
+
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+
+if [ "$mode" = check ]; then
+  if [ -n "$missing" ]; then
+    echo "missing:$missing"
+    exit 1
+  fi
+  exit 0
+fi
+
+if [ -n "$missing" ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "deps.sh: installing$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  # shellcheck disable=SC2086
+  $sudo apt-get install -y -qq --no-install-recommends $missing
+fi
+
