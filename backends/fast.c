@@ -21,12 +21,6 @@
 
 #define SIGNAL_RETRY_US 2000 /* a stop is signalled again until seen */
 
-uint64_t fast_now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now); /* the worker clock's */
-    return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
-}
 
 /* Waits for the stop request, then unblocks the acceptors and every
  * connection thread. */

@@ -93,11 +93,22 @@ typedef struct fast {
     fconn_slot open;            /* fds being served, to unblock them at the end */
 } fast;
 
-uint64_t fast_now_ms(void);
 static inline int fast_stopping(fast *f)
 {
     return atomic_load_explicit(&f->srv->stopping, memory_order_relaxed);
 }
+
+/* fast_queue.c: connections waiting for a thread, under f->lock. */
+uint64_t fast_now_ms(void);              /* the worker clock's time, monotonic ms */
+int fast_queue_push(fast *f, const fast_job *j); /* a copy at the tail; -1 out of memory */
+void fast_queue_requeue(fast *f, fast_job *q);   /* a node just popped, back at the head */
+fast_job *fast_queue_pop(fast *f);               /* the head (the queue is not empty) */
+int fast_queue_servable(const fast *f);  /* the head may be served now */
+/* On a connection thread, its connection done: the next job for it from
+ * the queue, 1, or 0 (park or exit). */
+int fast_next_job(fast *f, fthread *t);
+/* Closes what is still queued (at the end, once no thread is left). */
+void fast_queue_close(fast *f);
 
 /* fast_accept.c */
 typedef struct fast_acceptor_arg {
@@ -106,11 +117,6 @@ typedef struct fast_acceptor_arg {
     const berth_layer *layer;
 } fast_acceptor_arg;
 void *fast_acceptor_main(void *arg); /* arg: a malloc'd fast_acceptor_arg */
-/* On a connection thread, its connection done (under f->lock): the next
- * job for it from the queue, 1, or 0 (park or exit). */
-int fast_next_job(fast *f, fthread *t);
-/* Closes what is still queued (at the end, once no thread is left). */
-void fast_queue_close(fast *f);
 
 /* fast_conn.c */
 void *fast_conn_thread(void *arg);

@@ -14,7 +14,7 @@
  * accept(2) says to retry are retried.
  *
  * Admitted connections get a thread each, up to max_threads; beyond, they
- * wait in a FIFO queue (fast.h) that finishing threads take from; one that
+ * wait in a FIFO queue (fast_queue.c) that finishing threads take from; one that
  * waited FAST_QUEUE_WAIT_MS with no thread free is answered 503 by a
  * short-lived thread (at most FAST_REFUSERS_MAX at once; the rest wait on). */
 #include <errno.h>
@@ -66,89 +66,20 @@ static int dispatch(fast *f, const fast_job *j)
     return -1;
 }
 
-/* Queues j (copied) to wait for a thread. */
-static int enqueue(fast *f, const fast_job *j)
-{
-    fast_job *q = malloc(sizeof *q);
-    if (!q)
-        return -1;
-    *q = *j;
-    q->next = NULL;
-    if (f->queue_tail)
-        f->queue_tail->next = q;
-    else
-        f->queue = q;
-    f->queue_tail = q;
-    f->nqueued++;
-    return 0;
-}
-
-/* Puts a node just dequeued back at the front (no allocation). */
-static void requeue(fast *f, fast_job *q)
-{
-    q->next = f->queue;
-    f->queue = q;
-    if (!f->queue_tail)
-        f->queue_tail = q;
-    f->nqueued++;
-}
-
-static fast_job *dequeue(fast *f)
-{
-    fast_job *q = f->queue;
-    f->queue = q->next;
-    if (!f->queue)
-        f->queue_tail = NULL;
-    f->nqueued--;
-    return q;
-}
-
-/* The queue's head may be served now: a refusal needs no place, an
- * admitted connection needs one under max_threads. */
-static int head_servable(const fast *f)
-{
-    return f->queue && (f->queue->refuse || (unsigned)f->busy < f->max_threads);
-}
-
-int fast_next_job(fast *f, fthread *t)
-{
-    if (!head_servable(f))
-        return 0;
-    fast_job *q = dequeue(f);
-    if (!q->refuse) {
-        q->busy = 1;
-        f->busy++;
-    }
-    t->job = *q;
-    t->has_job = 1;
-    free(q);
-    return 1;
-}
-
-void fast_queue_close(fast *f)
-{
-    while (f->queue) {
-        fast_job *q = dequeue(f);
-        close(q->fd);
-        berth_backend_release(f->srv, q->admit == BERTH_REFUSE);
-        free(q);
-    }
-}
-
 /* Serves what the queue's head allows, and answers 503 to connections that
  * waited too long for a thread. Under f->lock. The time until the head
  * expires (ms), or -1 (nothing queued). */
 static int run_queue(fast *f)
 {
     int failed = 0;
-    while (head_servable(f)) { /* places freed while a dispatch failed */
-        fast_job *q = dequeue(f);
+    while (fast_queue_servable(f)) { /* places freed while a dispatch failed */
+        fast_job *q = fast_queue_pop(f);
         q->busy = !q->refuse;
         f->busy += q->busy;
         if (dispatch(f, q) != 0) {
             f->busy -= q->busy;
             q->busy = 0;
-            requeue(f, q);
+            fast_queue_requeue(f, q);
             failed = 1;
             break;
         }
@@ -157,14 +88,14 @@ static int run_queue(fast *f)
     uint64_t now = fast_now_ms();
     while (!failed && f->queue && !f->queue->refuse &&
            f->queue->since + FAST_QUEUE_WAIT_MS <= now && f->refusers < FAST_REFUSERS_MAX) {
-        fast_job *q = dequeue(f);
+        fast_job *q = fast_queue_pop(f);
         q->refuse = 1;
         q->expired = 1;
         f->refusers++;
         if (dispatch(f, q) != 0) {
             f->refusers--;
             q->refuse = q->expired = 0;
-            requeue(f, q);
+            fast_queue_requeue(f, q);
             break;
         }
         free(q);
@@ -206,7 +137,7 @@ static void admit(fast *f, int fd, const berth_layer *layer, const struct sockad
         f->busy -= j.busy;
         j.busy = 0;
     }
-    int rc = enqueue(f, &j); /* it waits for a thread */
+    int rc = fast_queue_push(f, &j); /* it waits for a thread */
     pthread_mutex_unlock(&f->lock);
     if (rc != 0) {
         close(fd); /* out of memory for its place: nothing can answer it */

@@ -17,25 +17,6 @@
 
 static const berth_pipe_ops tls_ops;
 
-void tls_fatal(tls_layer *t)
-{
-    t->state = T_CLOSED;
-    t->pend_len = 0;
-    t->inner->ops->abort(t->inner); /* a stream learns the client is gone */
-}
-
-int tls_out_room(tls_layer *t, size_t *room)
-{
-    if (!t->out) {
-        t->out = berth_pool_get(&t->w->buf_pool);
-        if (!t->out)
-            return 0;
-        t->out_len = t->out_off = 0;
-    }
-    *room = tls_block(t) - t->out_len;
-    return 1;
-}
-
 /* ---- the connection's course ------------------------------------------- */
 
 /* What the handshake settled, for berth_req_tls (the engine copies it:

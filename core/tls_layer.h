@@ -71,8 +71,27 @@ typedef struct tls_layer {
 static inline size_t tls_block(const tls_layer *t) { return t->w->buf_pool.block_size; }
 
 /* tls.c */
-void tls_fatal(tls_layer *t);          /* closed at once; the engine learns the client is gone */
-int tls_out_room(tls_layer *t, size_t *room); /* takes `out` if needed; 0: out of memory */
+/* Closed at once; the engine learns the client is gone. (Inline: tls.c and
+ * both record movers use it, which sit below tls.c.) */
+static inline void tls_fatal(tls_layer *t)
+{
+    t->state = T_CLOSED;
+    t->pend_len = 0;
+    t->inner->ops->abort(t->inner); /* a stream learns the client is gone */
+}
+
+/* Takes `out` if needed and says how much room it has; 0: out of memory. */
+static inline int tls_out_room(tls_layer *t, size_t *room)
+{
+    if (!t->out) {
+        t->out = berth_pool_get(&t->w->buf_pool);
+        if (!t->out)
+            return 0;
+        t->out_len = t->out_off = 0;
+    }
+    *room = tls_block(t) - t->out_len;
+    return 1;
+}
 
 /* tls_wolfssl_io.c */
 void tls_wolfssl_bind(tls_layer *t);   /* I/O callbacks on the layer's buffers */
