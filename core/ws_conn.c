@@ -116,6 +116,7 @@ berth_ws *berth_wsc_attach(berth_conn *c, const berth_ws_config *cfg, void *user
         return NULL;
     }
     berth_wsp_init(&ws->parser, cfg->max_message);
+    ws->parser.max_fragments = cfg->max_fragments;
     ws->s = s;
     s->limit = cfg->max_buffer;
     s->ws_user = user;
@@ -131,6 +132,17 @@ berth_ws *berth_wsc_attach(berth_conn *c, const berth_ws_config *cfg, void *user
     return handle(ws);
 }
 
+/* The server stops: the sends other threads made before (each answered
+ * 0) are applied first, so that they go out before the 1001 (issue 20:
+ * they were dropped when the stop's drain came before the wake-up that
+ * would have applied them). */
+static void stop_close(berth_conn *c)
+{
+    berth_conn_apply_streams(c);
+    if (c->phase == P_WS)
+        close_send(c, BERTH_WS_CLOSE_GOING_AWAY, "server stopping", 15);
+}
+
 void berth_wsc_open(berth_conn *c)
 {
     berth_wsc *ws = c->ws;
@@ -138,7 +150,7 @@ void berth_wsc_open(berth_conn *c)
     if (ws->on_open)
         ws->on_open(handle(ws), user_of(ws));
     if (c->draining && c->phase == P_WS)
-        close_send(c, BERTH_WS_CLOSE_GOING_AWAY, "server stopping", 15);
+        stop_close(c);
 }
 
 void berth_wsc_report(berth_conn *c)
@@ -291,7 +303,7 @@ void berth_wsc_timeout(berth_conn *c)
 void berth_wsc_stop(berth_conn *c)
 {
     if (c->ws && c->phase == P_WS)
-        close_send(c, BERTH_WS_CLOSE_GOING_AWAY, "server stopping", 15);
+        stop_close(c);
 }
 
 void berth_wsc_free(berth_conn *c)
@@ -314,6 +326,7 @@ void berth_ws_config_init(berth_ws_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->max_message = 16u << 20;
+    cfg->max_fragments = 65536;
     cfg->ping_ms = 30000;
 }
 

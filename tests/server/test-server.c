@@ -20,6 +20,7 @@
 #include "../../handlers/tls_env.h"
 #include "../../handlers/ws_echo.h"
 #include "comp-routes.h"
+#include "ws-hub.h"
 
 static berth_server *server;
 static atomic_int closes_seen;
@@ -468,6 +469,7 @@ int main(void)
     berth_router_add(r, "GET", "/files/{path...}", param_route, "path");
     berth_router_add(r, "GET", "/doc/{name}.json", param_route, "name");
     comp_routes_add(r);
+    ws_hub_route_add(r, &server);
     if ((v = getenv("BERTH_TEST_HOOKS")) && strcmp(v, "1") == 0) {
         cfg.before = test_before;
         cfg.on_error = test_errors;
