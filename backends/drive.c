@@ -138,7 +138,17 @@ static inline int write_pending(berth_io *io)
     }
 }
 
-int berth_io_write(berth_io *io) { return write_pending(io); }
+int berth_io_write(berth_io *io)
+{
+    int r = write_pending(io);
+    /* A pipe that closed meanwhile (its write timeout or the stop's cut)
+     * waits for nothing more: a caller that loops until its output is
+     * written must not loop on a peer that never reads (fast's write_now
+     * did, for ever: the server never exited). */
+    if (r == 0 && io->pipe->ops->state(io->pipe) == BERTH_PIPE_CLOSED)
+        return -1;
+    return r;
+}
 
 int berth_io_drive(berth_io *io)
 {

@@ -65,7 +65,8 @@ void berth_layers_thread_exit(const berth_layer *const *layers, int n);
 void berth_io_destroy(berth_io *io);
 int berth_io_drive(berth_io *io);
 /* Writes pending output until done (1), the socket is full or its timeout
- * passed (0), or the write failed (-1: the pipe is aborted). Never reads. */
+ * passed (0), or the write failed or the pipe is closed (-1: give up; a
+ * failed write aborts the pipe). Never reads. */
 int berth_io_write(berth_io *io);
 /* The pipe's deadline passed: acts on it and drives. */
 int berth_io_timeout(berth_io *io);

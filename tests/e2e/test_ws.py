@@ -14,6 +14,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 import unittest
 
 from berthproc import BACKENDS, CERT, KEY, Server, TlsSock, stop_clean, tls_context
@@ -391,6 +392,30 @@ class WsNodeTooBigMixin:
 class WsStopMixin:
     """The server's stop closes open WebSockets with 1001."""
     backend = None
+
+    def test_stop_ends_a_client_that_sends_and_never_reads(self):
+        # Found by the repeated stop trial (issue 20 item 13): on fast the
+        # echo's blocking write to a client that never reads looped for ever
+        # once the stop's cut had closed the connection; the server never
+        # exited. The cut (drain_timeout_ms) must end it on every backend.
+        srv = Server(TEST_SERVER, backend=self.backend,
+                     env={"BERTH_THREADS": "1", "BERTH_DRAIN_TIMEOUT_MS": "1000"})
+        r = RawWs(srv)
+        r.sock.settimeout(1)  # a send blocked for 1 s: berth has stopped reading
+        blocked = threading.Event()
+
+        def flood():
+            try:
+                while True:
+                    r.send_frame(2, bytes(256 * 1024))
+            except OSError:
+                blocked.set()  # both sides' buffers are full: berth waits on us
+
+        threading.Thread(target=flood, daemon=True).start()
+        blocked.wait(30)
+        self.assertTrue(blocked.is_set())
+        stop_clean(srv, "ws stop with a client not reading (%s)" % self.backend)
+        r.close()
 
     def test_sends_accepted_before_a_stop_go_out_before_1001(self):
         # Issue 20: a thread sends to 10 clients (each send answers 0), then
