@@ -202,6 +202,8 @@ int berth_io_drive(berth_io *io)
         reads++;
         if (n > 0) {
             got += (size_t)n;
+            if (st == BERTH_PIPE_SHUTDOWN)
+                berth_conn_linger_input(io->engine); /* a layer may drop it unseen */
             /* A short read drained the socket (edge-triggered pollers wake
              * again for new data), unless a FIN is still to be read. */
             if ((size_t)n < cap && !io->hup && !io->blocking)

@@ -698,6 +698,12 @@ void berth_conn_settle(berth_conn *c)
     }
 }
 
+void berth_conn_linger_input(berth_conn *c)
+{
+    if (c->phase == P_LINGER)
+        c->t_linger_read = now(c);
+}
+
 /* While the server stops, a connection between requests gets
  * stop_grace_ms from its last activity to send one more request (answered
  * with Connection: close): a client whose next request is already on its
@@ -736,11 +742,18 @@ berth_conn *berth_conn_new(berth_worker *w, int refuse)
 
 berth_pipe *berth_conn_pipe(berth_conn *c) { return &c->pipe; }
 
+/* A WebSocket whose close frame is queued drops its input (ws_conn.c), as
+ * a lingering connection does: reading it makes no output, so an output
+ * backlog does not hold it back. Held back, a client blocked sending (its
+ * messages, before it reads our echoes) never read our close frame: each
+ * side waited for the other until the stop's cut reset the connection. */
+static int ws_dropping(const berth_conn *c) { return c->phase == P_WS && c->ws->closing; }
+
 char *berth_conn_read_buf(berth_conn *c, size_t *cap)
 {
     size_t bs = c->w->buf_pool.block_size;
     if (c->phase == P_HEAD || c->phase == P_WS) {
-        if (c->no_more || c->peer_eof || backlog(c))
+        if (c->no_more || c->peer_eof || (backlog(c) && !ws_dropping(c)))
             return NULL;
     } else if (c->phase == P_CLOSED || c->peer_eof) {
         return NULL;
@@ -765,7 +778,7 @@ int berth_conn_wants_input(const berth_conn *c)
 {
     if (c->phase == P_CLOSED || c->peer_eof)
         return 0;
-    if ((c->phase == P_HEAD || c->phase == P_WS) && (c->no_more || backlog(c)))
+    if ((c->phase == P_HEAD || c->phase == P_WS) && (c->no_more || (backlog(c) && !ws_dropping(c))))
         return 0;
     return !c->in || c->phase == P_LINGER || c->in_len < c->w->buf_pool.block_size;
 }

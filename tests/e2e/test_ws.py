@@ -15,6 +15,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 import unittest
 
 from berthproc import BACKENDS, CERT, KEY, Server, TlsSock, stop_clean, tls_context
@@ -71,6 +72,10 @@ class RawWs:
         self.buf += data
 
     def send_frame(self, opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):
+        self.sock.sendall(self.frame(opcode, payload, fin, mask, rsv, length))
+
+    @staticmethod
+    def frame(opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):
         n = len(payload) if length is None else length
         b0 = (0x80 if fin else 0) | rsv | opcode
         m = 0x80 if mask else 0
@@ -84,7 +89,7 @@ class RawWs:
             key = os.urandom(4)
             payload = bytes(b ^ key[i & 3] for i, b in enumerate(payload))
             head += key
-        self.sock.sendall(head + payload)
+        return head + payload
 
     def recv_frame(self):
         while len(self.buf) < 2:
@@ -299,6 +304,9 @@ class WsMixin:
         r = self.raw()
         r.send_frame(2, b"", length=16 * MIB + 1)  # the header and mask key
         r.sock.sendall(bytes(8 * MIB))  # half the payload berth refused
+        for _ in range(30):  # then more for 3 s: longer than linger_ms (2 s)
+            r.sock.sendall(bytes(64 * 1024))
+            time.sleep(0.1)
         self.assertEqual(r.close_code(), 1009)
         r.send_frame(8, struct.pack("!H", 1009))
         self.assertTrue(r.ends())
@@ -417,6 +425,52 @@ class WsStopMixin:
         stop_clean(srv, "ws stop with a client not reading (%s)" % self.backend)
         r.close()
 
+    def test_stop_reaches_a_client_blocked_sending_before_it_reads(self):
+        # Found by the repeated stop trial: a client that sends a batch of
+        # messages before it reads their echoes blocks once berth's output
+        # backlog holds its reading back; at the stop the 1001 waited
+        # behind the echoes and berth read nothing while it waited, so the
+        # client never got to read: both waited until the cut reset them.
+        # Once its close frame is queued berth drops input, so it reads on.
+        for tls in (False, True):
+            srv = Server(TEST_SERVER, backend=self.backend,
+                         env={"BERTH_THREADS": "1", "TLS_CERT": CERT, "TLS_KEY": KEY})
+            r = RawWs(srv, tls=tls)
+            raw = r.sock.raw if tls else r.sock
+            raw.settimeout(30)
+            done = threading.Event()
+
+            message = r.frame(2, bytes(256 * 1024))
+
+            def batch():  # 32 MiB of 256 KiB messages, not one echo read before
+                try:
+                    for _ in range(128):
+                        r.sock.sendall(message)
+                except OSError:
+                    pass
+                done.set()
+
+            threading.Thread(target=batch, daemon=True).start()
+            stuck = 0
+            while stuck < 5 and not done.is_set():  # blocked: no progress for 0.5 s
+                before = raw.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF), self.sent(raw)
+                time.sleep(0.1)
+                stuck = stuck + 1 if self.sent(raw) == before[1] else 0
+            self.assertFalse(done.is_set(), "the batch never blocked")
+            t0 = time.monotonic()
+            srv.proc.send_signal(15)
+            self.assertTrue(done.wait(8), "still blocked after the stop")
+            self.assertEqual(r.close_code(), 1001)
+            self.assertLess(time.monotonic() - t0, 8)
+            r.close()
+            stop_clean(srv, "ws stop, client blocked sending (%s)" % self.backend)
+
+    @staticmethod
+    def sent(sock):
+        """Bytes sock's send queue holds (SIOCOUTQ): changes while it moves."""
+        import fcntl
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), 0x5411, b"\0" * 4))[0]
+
     def test_sends_accepted_before_a_stop_go_out_before_1001(self):
         # Issue 20: a thread sends to 10 clients (each send answers 0), then
         # stops the server; the messages were dropped (fast: most of them,
@@ -462,8 +516,17 @@ for _b in BACKENDS:
                                           {"backend": _b})
         globals()["TestWsTls_%s" % _b] = type("TestWsTls_%s" % _b, (WsMixin, unittest.TestCase),
                                              {"backend": _b, "tls": True})
+    _extra = {}
+    if _b == "fast":
+        # fast writes the 1001 (queued behind the echoes) with write_now,
+        # which blocks writing and never reads: the client blocked sending
+        # is only released by the cut. A fix belongs in backends/fast.c.
+        def _known(self):
+            WsStopMixin.test_stop_reaches_a_client_blocked_sending_before_it_reads(self)
+        _extra["test_stop_reaches_a_client_blocked_sending_before_it_reads"] = \
+            unittest.expectedFailure(_known)
     globals()["TestWsStop_%s" % _b] = type("TestWsStop_%s" % _b, (WsStopMixin, unittest.TestCase),
-                                          {"backend": _b})
+                                          dict(backend=_b, **_extra))
     for _tls in (False, True):
         _n = "TestWsNodeTooBig%s_%s" % ("Tls" if _tls else "", _b)
         globals()[_n] = type(_n, (WsNodeTooBigMixin, unittest.TestCase),

@@ -106,8 +106,13 @@ static int out_close_code(const harness *h)
     const unsigned char *o = (const unsigned char *)h->out;
     for (size_t i = 0; i + 1 < h->out_len;) {
         size_t len = o[i + 1] & 0x7F, hl = 2;
-        if (len == 126)
+        if (len == 126) {
             len = (size_t)o[i + 2] << 8 | o[i + 3], hl = 4;
+        } else if (len == 127) {
+            len = 0, hl = 10;
+            for (int k = 0; k < 8; k++)
+                len = len << 8 | o[i + 2 + k];
+        }
         if ((o[i] & 0x0F) == BERTH_WS_OP_CLOSE)
             return len >= 2 ? o[i + hl] << 8 | o[i + hl + 1] : 0;
         i += hl + len;
@@ -520,5 +525,42 @@ TEST(ws_lingering_close_is_bounded_in_time)
     h.worker.clock.now_ms = t0 + 30000;
     berth_conn_on_timeout(c);
     CHECK_INT(harness_state(&h), BERTH_PIPE_CLOSED);
+    harness_free(&h);
+}
+
+/* Once its close frame is queued the connection drops its input: an
+ * output backlog (echoes the client has not read yet) no longer stops it
+ * reading, or a client blocked sending would never read the close. */
+TEST(ws_closing_reads_on_past_an_output_backlog)
+{
+    harness h;
+    open_ws(&h);
+    static char big[300 * 1024]; /* above out_high_water (256 KiB) */
+    CHECK_INT(berth_ws_send(ev.ws, BERTH_WS_BINARY, big, sizeof big), 0); /* not yet written */
+    CHECK_INT(berth_conn_wants_input(h.conn), 0);
+    berth_conn_drain(h.conn); /* the 1001 waits behind the message */
+    CHECK_INT(berth_conn_wants_input(h.conn), 1);
+    size_t cap = 0;
+    CHECK(berth_conn_read_buf(h.conn, &cap) != NULL && cap > 0);
+    berth_conn_read_done(h.conn, cap); /* dropped */
+    harness_pump(&h);
+    CHECK_INT(out_close_code(&h), 1001);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
+    harness_free(&h);
+}
+
+/* A layer above (TLS after its close_notify) drops the input it reads;
+ * the drive loop says it arrived, and the linger waits on. */
+TEST(ws_linger_input_seen_by_the_drive_loop_defers_the_close)
+{
+    harness h;
+    open_ws(&h);
+    berth_conn *c = h.conn;
+    berth_conn_drain(c);
+    harness_pump(&h);
+    uint64_t t0 = h.worker.clock.now_ms;
+    h.worker.clock.now_ms = t0 + 1500;
+    berth_conn_linger_input(c);
+    CHECK(berth_conn_deadline(c) == t0 + 3500);
     harness_free(&h);
 }
