@@ -308,7 +308,12 @@ BERTH_API int berth_sse_send(berth_stream *s, const char *event, const char *id,
  * writes do: 0; -1 when the connection is closing or gone (or the
  * arguments are invalid); -2 when the bytes buffered and not yet written
  * plus len would pass max_buffer (wait with berth_ws_wait, or drop, and
- * retry). A message into an empty buffer is always accepted. */
+ * retry). A message into an empty buffer is always accepted.
+ *
+ * When the server stops, every message a send had accepted goes out before
+ * the 1001. After its close frame berth reads and drops what the client
+ * still sends, until it closes (2 s without input or 30 s in all at most),
+ * so that the close frame is not lost to a reset. */
 
 typedef struct berth_ws berth_ws;
 enum { BERTH_WS_TEXT = 1, BERTH_WS_BINARY = 2 };
