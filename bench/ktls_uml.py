@@ -24,8 +24,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CERTS = os.path.join(ROOT, "..", "shared", "arena", "certs")
-DATASET = os.path.join(ROOT, "..", "shared", "arena", "dataset.json")
+DATASET = os.path.join(ROOT, "tests", "data", "arena", "dataset.json")
 CIPHERS = [("AES-128-GCM", "TLS13-AES128-GCM-SHA256"),
            ("ChaCha20-Poly1305", "TLS13-CHACHA20-POLY1305-SHA256")]
 FILE_MIB = 256
@@ -66,9 +65,9 @@ def tls_tx_sw():
         return dict(line.split() for line in f)["TlsTxSw"]
 
 
-def serve(binary, cipher, ktls):
+def serve(binary, certs, cipher, ktls):
     env = dict(os.environ, PORT="0", TLS_PORT="0", HTTP_BACKEND="reactor", BERTH_THREADS="1",
-               TLS_CERT=os.path.join(CERTS, "server.crt"), TLS_KEY=os.path.join(CERTS, "server.key"),
+               TLS_CERT=os.path.join(certs, "server.crt"), TLS_KEY=os.path.join(certs, "server.key"),
                TLS_CIPHERS=cipher, BERTH_KTLS="on" if ktls else "off", BERTH_DATASET=DATASET)
     p = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
@@ -87,7 +86,7 @@ def inside(a):
         f.write(os.urandom(FILE_MIB << 20))
     for name, cipher in CIPHERS:
         for ktls in (False, True):
-            p, port = serve(a["binary"], cipher, ktls)
+            p, port = serve(a["binary"], a["certs"], cipher, ktls)
             try:
                 before_tx = tls_tx_sw()
                 c0 = cpu_seconds(p.pid)
@@ -133,7 +132,10 @@ def main():
         with open(init, "w") as f:
             f.write(INIT)
         os.chmod(init, 0o755)
-        conf = {"binary": binary, "tmp": tmp, "seconds": args.seconds,
+        certs = os.path.join(build, "tests", "certs")  # made by the build (tests/certs)
+        if not os.path.exists(os.path.join(certs, "server.key")):
+            subprocess.run([os.path.join(ROOT, "scripts", "make-test-certs.sh"), certs], check=True)
+        conf = {"binary": binary, "tmp": tmp, "seconds": args.seconds, "certs": certs,
                 "result": os.path.join(tmp, "result.json")}
         with open(os.path.join(tmp, "conf.json"), "w") as f:
             json.dump(conf, f)

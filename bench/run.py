@@ -165,7 +165,7 @@ PROFILES = [
 # the json requests with its Accept-Encoding, beside nginx's gzip filter at
 # berth's default level and threshold (nginx_config adds NGINX_GZIP to those
 # locations). Both leave bodies under 1 KiB (/json/1, /json/5) as they are.
-COMP_ACCEPT = "gzip, br"   # ../shared/arena/requests/json-gzip-*.raw
+COMP_ACCEPT = "gzip, br"   # tests/data/arena/requests/json-gzip-*.raw
 COMP_MIN = 1024            # berth's compress_min, nginx's gzip_min_length
 NGINX_GZIP = ("gzip on; gzip_comp_level 1; gzip_types application/json; "
               "gzip_min_length %d; gzip_vary on;" % COMP_MIN)
@@ -185,8 +185,8 @@ PROFILES.append(
 # gzip_static (nginx-light has no brotli module: it sends the .gz files,
 # berth the smaller .br ones). The floor sends the plain files.
 STATIC_DIR = os.environ.get("BERTH_BENCH_STATIC",
-                            os.path.join(HERE, "..", "..", "shared", "arena", "static"))
-STATIC_ACCEPT = "br;q=1, gzip;q=0.8"   # ../shared/arena/requests/static-rotate.lua
+                            os.path.join(HERE, "..", "tests", "data", "arena", "static"))
+STATIC_ACCEPT = "br;q=1, gzip;q=0.8"   # tests/data/arena/requests/static-rotate.lua
 NGINX_STATIC = "include /etc/nginx/mime.types; gzip_static on; gzip_vary on;"
 
 
@@ -679,12 +679,19 @@ def synthetic_dataset(path):
         json.dump(items, f, indent=2)
 
 
+def shown(path):
+    """A path as the report prints it: relative to the repository when
+    inside it (the report says nothing of the machine it ran on)."""
+    rel = os.path.relpath(os.path.abspath(path), ROOT)
+    return path if rel.startswith("..") else rel
+
+
 def find_dataset(arg, tmp):
     for p in ([arg] if arg else []) + [os.environ.get("BERTH_DATASET"),
-                                       os.path.join(ROOT, "..", "shared", "arena", "dataset.json"),
+                                       os.path.join(ROOT, "tests", "data", "arena", "dataset.json"),
                                        "/data/dataset.json"]:
         if p and os.path.exists(p):
-            return os.path.abspath(p), "HttpArena dataset %s" % os.path.abspath(p)
+            return os.path.abspath(p), "HttpArena dataset %s" % shown(p)
     if arg:
         raise BenchError("dataset %s not found" % arg)
     path = os.path.join(tmp, "dataset.json")
@@ -800,20 +807,20 @@ def nginx_tls(cert, ciphersuites=None):
 
 def find_cert(crt, key, tmp):
     """The certificate both servers present: --cert/--key, HttpArena's
-    (../shared/arena/certs, /certs), else an RSA-2048 one made with openssl."""
+    (/certs, in its containers), else an RSA-2048 one made with openssl."""
     if crt or key:
         if not (crt and key and os.path.exists(crt) and os.path.exists(key)):
             raise BenchError("--cert and --key must both name existing PEM files")
         pairs = [(crt, key)]
     else:
         pairs = [(os.path.join(d, "server.crt"), os.path.join(d, "server.key"))
-                 for d in (os.path.join(ROOT, "..", "shared", "arena", "certs"), "/certs")]
+                 for d in ("/certs",)]
     for c, k in pairs:
         if os.path.exists(c) and os.path.exists(k):
             c, k = os.path.abspath(c), os.path.abspath(k)
             with open(c) as f:
                 der = ssl.PEM_cert_to_DER_cert(f.read())
-            return {"crt": c, "key": k, "der": der, "desc": "certificate %s" % c}
+            return {"crt": c, "key": k, "der": der, "desc": "certificate %s" % shown(c)}
     c, k = os.path.join(tmp, "server.crt"), os.path.join(tmp, "server.key")
     p = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
                         "-subj", "/CN=localhost", "-keyout", k, "-out", c],
@@ -824,7 +831,7 @@ def find_cert(crt, key, tmp):
     with open(c) as f:
         der = ssl.PEM_cert_to_DER_cert(f.read())
     return {"crt": c, "key": k, "der": der,
-            "desc": "self-signed RSA-2048 certificate made with openssl (no HttpArena certs found)"}
+            "desc": "self-signed RSA-2048 certificate made with openssl"}
 
 
 def floor_routes(profiles, refs, tmp):
@@ -1548,12 +1555,12 @@ def parse_args(argv):
                          "BACKEND@base, and print this build against it: a before/after "
                          "check in one run")
     ap.add_argument("--dataset", help="dataset.json for /json (default $BERTH_DATASET, "
-                                      "../shared/arena/dataset.json, /data/dataset.json, "
+                                      "tests/data/arena/dataset.json, /data/dataset.json, "
                                       "else a synthetic one)")
     ap.add_argument("--server-cpu", type=int, default=0, help="CPU of the servers (default 0)")
     ap.add_argument("--client-cpu", type=int, default=1, help="CPU of the load (default 1)")
     ap.add_argument("--cert", help="PEM certificate of the TLS profiles (default HttpArena's "
-                                   "../shared/arena/certs/server.crt or /certs/server.crt, else "
+                                   "/certs/server.crt where it exists, else an RSA-2048 "
                                    "one made with openssl)")
     ap.add_argument("--key", help="its PEM key")
     ap.add_argument("--nginx-ciphersuites", metavar="LIST",
@@ -1844,7 +1851,7 @@ def main(argv):
             shutil.rmtree(tmp, ignore_errors=True)
     sys.stdout.write(text)
     log("")
-    log("wrote %s (in %d:%02d)" % (", ".join(files.values()), meta["seconds"] // 60,
+    log("wrote %s (in %d:%02d)" % (", ".join(shown(f) for f in files.values()), meta["seconds"] // 60,
                                   meta["seconds"] % 60))
     return 2 if any(m["valid"] == 0 and not m.get("na") for m in med.values()) else 0
 

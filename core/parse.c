@@ -51,15 +51,26 @@ long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
         else
             s->method_pos++;
     }
+    /* Lines are found by their CR, so that a bare CR is refused as soon as
+     * the byte after it arrives, like a bare LF (see parse.h): a head that
+     * holds one is invalid however it goes on, and waiting for its end
+     * would answer a 408 at the header timeout instead of a 400 now. */
     while (s->pos < len) {
-        const char *lf = memchr(buf + s->pos, '\n', len - s->pos);
-        if (!lf) {
+        const char *cr = memchr(buf + s->pos, '\r', len - s->pos);
+        size_t stop = cr ? (size_t)(cr - buf) : len;
+        if (memchr(buf + s->pos, '\n', stop - s->pos))
+            return -400; /* a bare LF ends no line */
+        if (!cr) {
             s->pos = len;
             break;
         }
-        size_t i = (size_t)(lf - buf);
-        if (i == 0 || buf[i - 1] != '\r')
-            return -400; /* a bare LF ends no line (see parse.h) */
+        if (stop + 1 == len) {
+            s->pos = stop; /* the CR is the last byte so far: its LF may follow */
+            break;
+        }
+        if (buf[stop + 1] != '\n')
+            return -400; /* a bare CR */
+        size_t i = stop + 1; /* the LF */
         s->pos = i + 1;
         if (s->line1_len == 0) {
             if (i + 1 > max_line)

@@ -23,7 +23,7 @@ typedef struct berth_header {
 } berth_header;
 
 typedef struct berth_head_scan {
-    size_t pos;        /* where the search for LF resumes */
+    size_t pos;        /* where the search for the next line's CR resumes */
     size_t line_start; /* start of the line being scanned */
     size_t line1_len;  /* request line length incl. LF; 0 until seen */
     size_t method_pos; /* method bytes checked so far */
@@ -41,9 +41,9 @@ typedef struct berth_head {
 
 void berth_head_scan_reset(berth_head_scan *s);
 /* Returns the length of the complete head (through its empty line), 0 if
- * more bytes are needed, -400 as soon as the method is not a token or an
- * LF comes without its CR (so garbage is answered at once, not after a
- * timeout), or -414 / -431 when the request line or the header section
+ * more bytes are needed, -400 as soon as the method is not a token, an
+ * LF comes without its CR or a CR without its LF (so garbage is answered
+ * at once, not after a timeout), or -414 / -431 when the request line or the header section
  * outgrows max_line / max_fields_bytes. */
 long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
                          size_t max_line, size_t max_fields_bytes);

@@ -9,11 +9,29 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BERTH_BUILD", os.path.join(ROOT, "build"))
-DATASET = os.environ.get("BERTH_TEST_DATASET",
-                         os.path.join(ROOT, "..", "shared", "arena", "dataset.json"))
-CERTS = os.environ.get("BERTH_TEST_CERTS", os.path.join(ROOT, "..", "shared", "arena", "certs"))
-CERT = os.path.join(CERTS, "server.crt")
+# The repository's fixtures (tests/data/README.md): HttpArena's data, and
+# certificates made at build time (meson test sets both variables).
+ARENA = os.path.join(ROOT, "tests", "data", "arena")
+DATASET = os.environ.get("BERTH_TEST_DATASET", os.path.join(ARENA, "dataset.json"))
+
+
+def _certs():
+    """The test certificates' directory: meson's, else made in the build
+    directory on first use (a test file run by hand)."""
+    d = os.environ.get("BERTH_TEST_CERTS")
+    if d:
+        return d
+    d = os.path.join(BUILD, "tests", "certs")
+    if not os.path.exists(os.path.join(d, "other.key")):
+        subprocess.run([os.path.join(ROOT, "scripts", "make-test-certs.sh"), d], check=True)
+    return d
+
+
+CERTS = _certs()
+CERT = os.path.join(CERTS, "server.crt")  # the chain: leaf, then the test CA
 KEY = os.path.join(CERTS, "server.key")
+CA = os.path.join(CERTS, "ca.crt")
+OTHER_KEY = os.path.join(CERTS, "other.key")  # matches no certificate
 BACKENDS = os.environ.get("BERTH_TEST_BACKENDS", "reactor fast libuv").replace(",", " ").split()
 
 

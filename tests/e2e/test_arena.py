@@ -1,5 +1,5 @@
 """The HttpArena HTTP/1.1 profiles baseline, pipelined, limited-conn, json and
-upload (see ../../../shared/arena/README.md), checked against berth-serve on
+upload (see ../data/arena/PROFILES.md), checked against berth-serve on
 every backend with real clients: curl, Python's http.client and raw sockets.
 
 Values are random (seeded per test; set BERTH_TEST_SEED to replay a run) so a
@@ -17,12 +17,11 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, DATASET, Conn, Server, header, stop_clean
+from berthproc import ARENA, BACKENDS, DATASET, Conn, Server, header, stop_clean
 
 SEED = int(os.environ.get("BERTH_TEST_SEED") or random.SystemRandom().randrange(2 ** 32))
 sys.stderr.write("test_arena: BERTH_TEST_SEED=%d\n" % SEED)
 
-ARENA = os.path.dirname(os.path.abspath(DATASET))
 REQUESTS = os.path.join(ARENA, "requests")
 with open(DATASET, "rb") as _f:
     ITEMS = json.load(_f)
@@ -185,7 +184,22 @@ def parse_sample(raw):
     raise AssertionError("unknown sample %r" % lines[0])
 
 
-SAMPLES = sorted(f for f in os.listdir(REQUESTS) if f.endswith(".raw"))
+def upload_small():
+    """HttpArena's upload-small.raw, made rather than kept: a POST of 1 MiB
+    of random bytes (from a fixed seed, so every run sends the same)."""
+    body = random.Random(1048576).randbytes(1048576)
+    return (b"POST /upload HTTP/1.1\r\n" + HOST + b"Content-Length: %d\r\n\r\n" % len(body) +
+            body)
+
+
+SAMPLES = sorted([f for f in os.listdir(REQUESTS) if f.endswith(".raw")] + ["upload-small.raw"])
+
+
+def sample(name):
+    if name == "upload-small.raw":
+        return upload_small()
+    with open(os.path.join(REQUESTS, name), "rb") as f:
+        return f.read()
 
 
 # ---------------------------------------------------------------- tests
@@ -769,8 +783,7 @@ class ArenaMixin:
 
 def _sample_test(name, pipelined):
     def test(self):
-        with open(os.path.join(REQUESTS, name), "rb") as f:
-            raw = f.read()
+        raw = sample(name)
         expect = parse_sample(raw)
         c = self.conn()
         rounds = 3 if len(raw) > 100000 else 20

@@ -456,6 +456,17 @@ class RequestLineTest(RfcTestBase):
             with self.subTest(backend=b):
                 self.assert_error_and_close(b, b"GET /health HTTP/1.1\r\nHost: t\n", 400)
 
+    def test_bare_cr_is_400_before_the_head_is_complete(self):
+        # llhttp's content-length:522 and invalid:184: a bare CR in a head
+        # that never ends was answered 408 at the header timeout (10 s).
+        for b in BACKENDS:
+            for data in (b"PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\r\n",
+                         b"GET /health HTTP/1.1\r\nHost: t\rX-A: b\r\n"):
+                with self.subTest(backend=b, data=data):
+                    t0 = time.monotonic()
+                    self.assert_error_and_close(b, data, 400)
+                    self.assertLess(time.monotonic() - t0, 5.0)  # not the 10 s timeout
+
     def test_empty_lines_before_request_line_are_ignored(self):
         # RFC 9112 2.2: SHOULD ignore at least one empty line before it.
         for b in BACKENDS:

@@ -13,7 +13,7 @@ import unittest
 from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, header, stop_clean
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ARENA = os.path.join(ROOT, "..", "shared", "arena", "static")
+ARENA = os.path.join(ROOT, "tests", "data", "arena", "static")
 ARENA_TYPES = {".css": ("text/css",), ".js": ("application/javascript", "text/javascript"),
                ".json": ("application/json",)}
 

@@ -56,6 +56,30 @@ TEST(scan_rejects_bare_lf_arriving_byte_by_byte)
     CHECK_INT(berth_head_scan_run(&s, req, lf + 1, 8192, 16384), -400);
 }
 
+/* llhttp's content-length:522 and invalid:184: a bare CR inside a head
+ * that never ends was answered 408 at the header timeout, not 400 now. */
+TEST(scan_rejects_bare_cr_before_the_head_is_complete)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    const char *req = "GET / HTTP/1.1\r\nHost: a\rX: y\r\n";
+    CHECK_INT(berth_head_scan_run(&s, req, strlen(req), 8192, 16384), -400);
+    berth_head_scan_reset(&s);
+    const char *line = "GET /\r HTTP/1.1";
+    CHECK_INT(berth_head_scan_run(&s, line, strlen(line), 8192, 16384), -400);
+}
+
+TEST(scan_rejects_bare_cr_arriving_byte_by_byte)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    const char *req = "PUT / HTTP/1.1\r\nContent-Length: 1\r\r\nX: y\r\n\r\n";
+    size_t cr = strlen("PUT / HTTP/1.1\r\nContent-Length: 1\r");
+    for (size_t i = 1; i <= cr; i++) /* a CR at the end so far may still get its LF */
+        CHECK_INT(berth_head_scan_run(&s, req, i, 8192, 16384), 0);
+    CHECK_INT(berth_head_scan_run(&s, req, cr + 1, 8192, 16384), -400);
+}
+
 TEST(scan_resumes_byte_by_byte)
 {
     berth_head_scan s;
