@@ -17,10 +17,16 @@ static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
 
 /* Output made on the owner thread: inside the loop's processing the loop
  * writes it next; elsewhere (a queued operation, a blocking handler on
- * fast with a backlog) as conn_stream.c does. */
+ * fast with a backlog) as conn_stream.c does. At the stop (stop_close)
+ * nothing is written here: the loop drives the connection right after
+ * (berth_io_drain; fast's wait_stream) without blocking, while fast's
+ * write_now blocks writing and never reads, so the sends applied there and
+ * the 1001 would wait for a client blocked sending until the drain's cut. */
 static void output(berth_conn *c)
 {
     berth_stream_set_pending(c->ws->s, (size_t)c->out.pending);
+    if (c->ws->stopping)
+        return;
     if (!c->busy)
         berth_conn_output(c);
     else if (c->w->write_now && berth_conn_backlog(c))
@@ -138,9 +144,12 @@ berth_ws *berth_wsc_attach(berth_conn *c, const berth_ws_config *cfg, void *user
  * would have applied them). */
 static void stop_close(berth_conn *c)
 {
+    berth_wsc *ws = c->ws;
+    ws->stopping = 1;
     berth_conn_apply_streams(c);
     if (c->phase == P_WS)
         close_send(c, BERTH_WS_CLOSE_GOING_AWAY, "server stopping", 15);
+    ws->stopping = 0;
 }
 
 void berth_wsc_open(berth_conn *c)

@@ -518,9 +518,10 @@ for _b in BACKENDS:
                                              {"backend": _b, "tls": True})
     _extra = {}
     if _b == "fast":
-        # fast writes the 1001 (queued behind the echoes) with write_now,
-        # which blocks writing and never reads: the client blocked sending
-        # is only released by the cut. A fix belongs in backends/fast.c.
+        # On fast the echo's send (in on_message, with a backlog) writes
+        # with write_now, which blocks writing, never reads and does not
+        # give way to the stop: the client blocked sending is released only
+        # by the cut. The fix belongs in backends/fast.c.
         def _known(self):
             WsStopMixin.test_stop_reaches_a_client_blocked_sending_before_it_reads(self)
         _extra["test_stop_reaches_a_client_blocked_sending_before_it_reads"] = \
