@@ -489,6 +489,7 @@ int main(void)
         return 1;
     print_listening(server);
     berth_server_wait(server);
+    ws_hub_join();
     printf("stopped handled=%ld live_ticks=%d\n", atomic_load(&handled),
            atomic_load(&live_ticks));
     fflush(stdout);

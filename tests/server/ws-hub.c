@@ -2,7 +2,8 @@
  * any of them starts a thread (not a connection's) that sends "before the
  * stop" to every one, then stops the server at once: each send that
  * answered 0 must reach its client before the 1001. The thread prints how
- * many were accepted ("hub accepted=N") for the test to compare. */
+ * many were accepted ("hub accepted=N") for the test to compare; main
+ * joins it (ws_hub_join) before it frees the server the thread stopped. */
 #include "ws-hub.h"
 
 #include <pthread.h>
@@ -15,6 +16,8 @@ static pthread_mutex_t hub_lock = PTHREAD_MUTEX_INITIALIZER;
 static berth_ws *hub[HUB_MAX];
 static int hub_n;
 static berth_server **hub_server;
+static pthread_t hub_thread;
+static int hub_started; /* under hub_lock */
 
 static void hub_open(berth_ws *ws, void *user)
 {
@@ -49,8 +52,6 @@ static void *send_then_stop(void *arg)
         accepted += berth_ws_send(hub[i], BERTH_WS_TEXT, "before the stop", 15) == 0;
     pthread_mutex_unlock(&hub_lock);
     berth_server_stop(*hub_server); /* right after: the race of issue 20 */
-    /* The server's wait ends only once every client has closed, which
-     * takes far longer than this line. */
     printf("hub accepted=%d\n", accepted);
     fflush(stdout);
     return NULL;
@@ -61,12 +62,19 @@ static void hub_message(berth_ws *ws, int type, const char *data, size_t len, vo
     (void)ws, (void)user;
     if (type != BERTH_WS_TEXT || len != 4 || memcmp(data, "stop", 4) != 0)
         return;
-    pthread_t t;
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_create(&t, &a, send_then_stop, NULL);
-    pthread_attr_destroy(&a);
+    pthread_mutex_lock(&hub_lock);
+    if (!hub_started)
+        hub_started = pthread_create(&hub_thread, NULL, send_then_stop, NULL) == 0;
+    pthread_mutex_unlock(&hub_lock);
+}
+
+void ws_hub_join(void)
+{
+    pthread_mutex_lock(&hub_lock);
+    int started = hub_started;
+    pthread_mutex_unlock(&hub_lock);
+    if (started)
+        pthread_join(hub_thread, NULL);
 }
 
 static void hub_route(berth_req *req, berth_res *res, void *user)

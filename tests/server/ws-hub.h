@@ -6,5 +6,7 @@
 
 /* *server is the one a hub message "stop" stops. */
 void ws_hub_route_add(berth_router *r, berth_server **server);
+/* Waits for the thread a "stop" started, if any: before berth_server_free. */
+void ws_hub_join(void);
 
 #endif
