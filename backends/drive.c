@@ -30,7 +30,8 @@ int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth
     io->readable = 1; /* data often arrives with the connection */
     io->hup = io->shut = io->blocking = 0;
     io->refused = refuse != 0;
-    io->prev = io->next = NULL;
+    io->ready = 0;
+    io->prev = io->next = io->ready_next = NULL;
     berth_conn_set_backend_data(c, io);
     return 0;
 }
@@ -137,12 +138,23 @@ static inline int write_pending(berth_io *io)
     }
 }
 
-int berth_io_write(berth_io *io) { return write_pending(io); }
+int berth_io_write(berth_io *io)
+{
+    int r = write_pending(io);
+    /* A pipe that closed meanwhile (its write timeout or the stop's cut)
+     * waits for nothing more: a caller that loops until its output is
+     * written must not loop on a peer that never reads (fast's write_now
+     * did, for ever: the server never exited). */
+    if (r == 0 && io->pipe->ops->state(io->pipe) == BERTH_PIPE_CLOSED)
+        return -1;
+    return r;
+}
 
 int berth_io_drive(berth_io *io)
 {
     berth_pipe *p = io->pipe;
     int reads = 0;
+    size_t got = 0; /* bytes read in this turn */
     for (;;) {
         if (io->pipe->handoff_ready) {
             handoff(io);
@@ -173,6 +185,8 @@ int berth_io_drive(berth_io *io)
             return blocked;
         if (!io->readable || (io->blocking && reads))
             return blocked | BERTH_IO_WANT_READ;
+        if (got >= BERTH_IO_TURN_BYTES)
+            return blocked | BERTH_IO_WANT_READ | BERTH_IO_MORE; /* its output went first */
         size_t cap;
         char *buf = p->ops->read_buf(p, &cap);
         if (!buf)
@@ -187,6 +201,9 @@ int berth_io_drive(berth_io *io)
         }
         reads++;
         if (n > 0) {
+            got += (size_t)n;
+            if (st == BERTH_PIPE_SHUTDOWN)
+                berth_conn_linger_input(io->engine); /* a layer may drop it unseen */
             /* A short read drained the socket (edge-triggered pollers wake
              * again for new data), unless a FIN is still to be read. */
             if ((size_t)n < cap && !io->hup && !io->blocking)
@@ -224,6 +241,7 @@ void berth_ioset_init(berth_ioset *set, void (*driven)(berth_io *, int, void *),
 {
     set->head.next = set->head.prev = &set->head;
     set->count = 0;
+    set->ready = set->running = NULL;
     set->driven = driven;
     set->ctx = ctx;
 }
@@ -239,10 +257,57 @@ void berth_ioset_add(berth_ioset *set, berth_io *io)
 
 void berth_ioset_remove(berth_ioset *set, berth_io *io)
 {
+    berth_ioset_unready(set, io);
     io->prev->next = io->next;
     io->next->prev = io->prev;
     io->prev = io->next = NULL;
     set->count--;
+}
+
+void berth_ioset_ready(berth_ioset *set, berth_io *io)
+{
+    if (io->ready)
+        return;
+    io->ready = 1;
+    io->ready_next = set->ready;
+    set->ready = io;
+}
+
+static int unlink_from(berth_io **list, berth_io *io)
+{
+    for (berth_io **pp = list; *pp; pp = &(*pp)->ready_next) {
+        if (*pp == io) {
+            *pp = io->ready_next;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void berth_ioset_unready(berth_ioset *set, berth_io *io)
+{
+    if (!io->ready)
+        return;
+    if (!unlink_from(&set->ready, io))
+        unlink_from(&set->running, io);
+    io->ready = 0;
+    io->ready_next = NULL;
+}
+
+void berth_ioset_run_ready(berth_ioset *set)
+{
+    /* The round is taken whole: a connection that yields again joins the
+     * next one. It stays in the set (running) while it waits, so that a
+     * connection closed meanwhile is taken off it (berth_ioset_remove). */
+    set->running = set->ready;
+    set->ready = NULL;
+    berth_io *io;
+    while ((io = set->running)) {
+        set->running = io->ready_next;
+        io->ready = 0;
+        io->ready_next = NULL;
+        set->driven(io, berth_io_drive(io), set->ctx);
+    }
 }
 
 uint64_t berth_ioset_sweep(berth_ioset *set, uint64_t now)

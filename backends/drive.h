@@ -29,7 +29,9 @@ typedef struct berth_io {
     unsigned blocking : 1;     /* calls block; one read per drive, so the
                                   caller checks deadlines between them */
     unsigned refused : 1;      /* over the connection cap (answers 503) */
+    unsigned ready : 1;        /* on its set's ready list (BERTH_IO_MORE) */
     struct berth_io *prev, *next; /* in its berth_ioset */
+    struct berth_io *ready_next;
 } berth_io;
 
 /* What a drive leaves the connection waiting for. */
@@ -38,7 +40,19 @@ enum {
     BERTH_IO_WANT_READ = 2,  /* the socket to become readable */
     BERTH_IO_WANT_WRITE = 4, /* the socket to become writable */
     /* 0: neither; only a stream operation or a timer will move it */
+    BERTH_IO_MORE = 8,       /* it used its turn with input maybe left: drive it
+                                again after the others, without waiting for an
+                                event (berth_ioset_ready) */
 };
+
+/* One connection's turn: a drive reads at most this many bytes before it
+ * yields (BERTH_IO_MORE), so that a client sending faster than the engine
+ * consumes cannot keep its thread from the poller, the timers and the
+ * other connections (issue 30). libuv reads 32 times per callback at most
+ * for the same reason (uv__read). Eight reads of the usual 32 KiB buffer:
+ * far more than a keep-alive request or a pipelined batch, which are one
+ * read each. Blocking sockets (fast) read once per drive anyway. */
+#define BERTH_IO_TURN_BYTES (256u * 1024)
 
 /* Sets io up for an accepted socket, with a new engine of worker w and,
  * if layer is not NULL, that layer stacked on it; peer is the address
@@ -51,7 +65,8 @@ void berth_layers_thread_exit(const berth_layer *const *layers, int n);
 void berth_io_destroy(berth_io *io);
 int berth_io_drive(berth_io *io);
 /* Writes pending output until done (1), the socket is full or its timeout
- * passed (0), or the write failed (-1: the pipe is aborted). Never reads. */
+ * passed (0), or the write failed or the pipe is closed (-1: give up; a
+ * failed write aborts the pipe). Never reads. */
 int berth_io_write(berth_io *io);
 /* The pipe's deadline passed: acts on it and drives. */
 int berth_io_timeout(berth_io *io);
@@ -63,6 +78,9 @@ int berth_io_drain(berth_io *io);
 typedef struct berth_ioset {
     berth_io head;
     size_t count;
+    /* Connections that yielded (BERTH_IO_MORE): ready holds them for the
+     * next round, running the round being driven. */
+    berth_io *ready, *running;
     void (*driven)(berth_io *io, int result, void *ctx);
     void *ctx;
 } berth_ioset;
@@ -85,6 +103,18 @@ static inline uint64_t berth_sweep_next(uint64_t earliest, uint64_t now, uint64_
         return now + BERTH_SWEEP_MIN_MS;
     return earliest < now + max_ms ? earliest : now + max_ms;
 }
+/* io yielded its turn (BERTH_IO_MORE): it is driven again by the next
+ * berth_ioset_run_ready. An edge-triggered poller reports no new edge for
+ * input already waiting, and a level-triggered one none for input a pipe
+ * layer holds: the backend polls with timeout 0 while this list is not
+ * empty, then runs it, so every other connection gets its turn first. */
+void berth_ioset_ready(berth_ioset *set, berth_io *io);
+static inline int berth_ioset_has_ready(const berth_ioset *set) { return set->ready != NULL; }
+/* Drives once each connection that was ready; those that yield again wait
+ * for the next round. */
+void berth_ioset_run_ready(berth_ioset *set);
+/* Takes io off the ready list (it is closing). berth_ioset_remove does it too. */
+void berth_ioset_unready(berth_ioset *set, berth_io *io);
 /* Drains every connection (a stop). */
 void berth_ioset_drain(berth_ioset *set);
 /* Applies the stream work other threads queued for w's connections, and

@@ -38,6 +38,8 @@ typedef struct uworker {
     uv_timer_t sweep_timer;
     uv_timer_t user_timer; /* the next berth_stream_timer due */
     uv_timer_t accept_timer; /* out of descriptors: accepting resumes then */
+    uv_idle_t ready_idle;  /* active while connections yielded their turn:
+                              the loop then polls without blocking */
     pthread_t thread;
     berth_listener *listeners;   /* the server's, one per kind */
     uv_poll_t *listen_polls;
@@ -69,10 +71,22 @@ static void conn_close(uconn *uc)
     if (uc->closing)
         return;
     uc->closing = 1;
+    berth_ioset_unready(&uc->uw->conns, &uc->io);
     uv_close((uv_handle_t *)&uc->poll, on_closed);
 }
 
 static void on_poll(uv_poll_t *p, int status, int events);
+
+/* Connections that used up their turn with input left (a layer's input in
+ * memory wakes no poll) are driven again once per loop iteration. */
+static void on_ready(uv_idle_t *h)
+{
+    uworker *uw = h->data;
+    tick(uw);
+    berth_ioset_run_ready(&uw->conns);
+    if (!berth_ioset_has_ready(&uw->conns))
+        uv_idle_stop(h);
+}
 
 /* After every drive: close a finished connection, or poll for what it
  * waits on (level-triggered: readable only while input is wanted). */
@@ -85,6 +99,11 @@ static void driven(berth_io *io, int result, void *ctx)
     if (result & BERTH_IO_CLOSED) {
         conn_close(uc);
         return;
+    }
+    if (result & BERTH_IO_MORE) {
+        berth_ioset_ready(&uc->uw->conns, io);
+        if (!uc->uw->finished)
+            uv_idle_start(&uc->uw->ready_idle, on_ready);
     }
     int events = (result & BERTH_IO_WANT_READ ? UV_READABLE | UV_DISCONNECT : 0) |
                  (result & BERTH_IO_WANT_WRITE ? UV_WRITABLE : 0);
@@ -331,6 +350,8 @@ static int worker_setup(uworker *uw, berth_server *srv, berth_listener *ls, int 
     uw->user_timer.data = uw;
     uv_timer_init(&uw->loop, &uw->accept_timer);
     uw->accept_timer.data = uw;
+    uv_idle_init(&uw->loop, &uw->ready_idle);
+    uw->ready_idle.data = uw;
     return 0;
 }
 

@@ -40,11 +40,16 @@ static void conn_close(rworker *rw, berth_io *io)
 }
 
 /* After every drive: a finished connection is closed; the others wait for
- * their next edge, which the poller reports in both directions. */
+ * their next edge, which the poller reports in both directions, or, if
+ * they used up their turn with input left (no edge will come for it), for
+ * the next round of the ready list. */
 static void driven(berth_io *io, int result, void *ctx)
 {
+    rworker *rw = ctx;
     if (result & BERTH_IO_CLOSED)
-        conn_close(ctx, io);
+        conn_close(rw, io);
+    else if (result & BERTH_IO_MORE)
+        berth_ioset_ready(&rw->conns, io);
 }
 
 static void accept_all(rworker *rw, berth_listener *l)
@@ -116,7 +121,7 @@ static void *worker_main(void *arg)
     for (;;) {
         uint64_t now = rw->w.clock.now_ms;
         uint64_t wake = next_timer < next_sweep ? next_timer : next_sweep; /* <= now + SWEEP_MS */
-        int timeout = wake <= now ? 0 : (int)(wake - now);
+        int timeout = wake <= now || berth_ioset_has_ready(&rw->conns) ? 0 : (int)(wake - now);
         int n = berth_poller_wait(rw->poller, ev, 256, timeout);
         berth_clock_update(&rw->w.clock);
         int stop_asked = 0;
@@ -152,6 +157,7 @@ static void *worker_main(void *arg)
         }
         next_timer = berth_worker_run_timers(&rw->w);
         berth_ioset_run_woken(&rw->conns, &rw->w);
+        berth_ioset_run_ready(&rw->conns); /* after everyone else's events */
         if (rw->w.clock.now_ms >= next_sweep) {
             uint64_t due = berth_ioset_sweep(&rw->conns, rw->w.clock.now_ms);
             next_sweep = berth_sweep_next(due, rw->w.clock.now_ms, SWEEP_MS);

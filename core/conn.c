@@ -14,8 +14,6 @@
 #include "serialize.h"
 #include "ws.h"
 
-#define LINGER_MAX_BYTES (1u << 20)
-
 static void process(berth_conn *c);
 static void response_write(berth_conn *c, struct berth_req *req, int keep_alive);
 
@@ -706,6 +704,17 @@ static void process(berth_conn *c)
     c->busy = 0;
 }
 
+/* The lingering close: once the last response (or a WebSocket's close
+ * frame) is written, the write side is shut and input is read and dropped
+ * until the client closes, linger_ms pass without input, or linger_time_ms
+ * pass in all (engine.c). Closing with unread input would make the kernel
+ * send a reset, which may destroy what berth wrote before the client read
+ * it: a 413 or 400 to a client still sending its body, the 1009 to a
+ * WebSocket client still sending the message it refused (issue 20). No
+ * count of bytes ends it: a client sending its body at full speed would
+ * reach any fixed count (the 1 MiB of before) and get the reset, and the
+ * drive loop's turn (backends/drive.h) already bounds what one
+ * connection takes of its thread. */
 void berth_conn_settle(berth_conn *c)
 {
     /* A WebSocket whose close frame is written: as after a last response. */
@@ -715,10 +724,15 @@ void berth_conn_settle(berth_conn *c)
             c->phase = P_CLOSED;
         } else {
             c->phase = P_LINGER;
-            c->t_linger = now(c);
-            c->linger_bytes = 0;
+            c->t_linger = c->t_linger_read = now(c);
         }
     }
+}
+
+void berth_conn_linger_input(berth_conn *c)
+{
+    if (c->phase == P_LINGER)
+        c->t_linger_read = now(c);
 }
 
 /* While the server stops, a connection between requests gets
@@ -759,11 +773,18 @@ berth_conn *berth_conn_new(berth_worker *w, int refuse)
 
 berth_pipe *berth_conn_pipe(berth_conn *c) { return &c->pipe; }
 
+/* A WebSocket whose close frame is queued drops its input (ws_conn.c), as
+ * a lingering connection does: reading it makes no output, so an output
+ * backlog does not hold it back. Held back, a client blocked sending (its
+ * messages, before it reads our echoes) never read our close frame: each
+ * side waited for the other until the stop's cut reset the connection. */
+static int ws_dropping(const berth_conn *c) { return c->phase == P_WS && c->ws->closing; }
+
 char *berth_conn_read_buf(berth_conn *c, size_t *cap)
 {
     size_t bs = c->w->buf_pool.block_size;
     if (c->phase == P_HEAD || c->phase == P_WS) {
-        if (c->no_more || c->peer_eof || backlog(c))
+        if (c->no_more || c->peer_eof || (backlog(c) && !ws_dropping(c)))
             return NULL;
     } else if (c->phase == P_CLOSED || c->peer_eof) {
         return NULL;
@@ -788,7 +809,7 @@ int berth_conn_wants_input(const berth_conn *c)
 {
     if (c->phase == P_CLOSED || c->peer_eof)
         return 0;
-    if ((c->phase == P_HEAD || c->phase == P_WS) && (c->no_more || backlog(c)))
+    if ((c->phase == P_HEAD || c->phase == P_WS) && (c->no_more || (backlog(c) && !ws_dropping(c))))
         return 0;
     return !c->in || c->phase == P_LINGER || c->in_len < c->w->buf_pool.block_size;
 }
@@ -806,9 +827,9 @@ void berth_conn_read_done(berth_conn *c, size_t n)
     if (c->phase == P_CLOSED)
         return;
     if (c->phase == P_LINGER) {
-        c->linger_bytes += n;
-        if (n == 0 || c->linger_bytes > LINGER_MAX_BYTES)
+        if (n == 0)
             c->phase = P_CLOSED;
+        c->t_linger_read = now(c);
         return;
     }
     if (n == 0) {
@@ -874,8 +895,10 @@ int berth_conn_state(const berth_conn *c)
 uint64_t berth_conn_deadline(const berth_conn *c)
 {
     const berth_engine *e = c->w->engine;
-    if (c->phase == P_LINGER)
-        return c->t_linger + e->linger_ms;
+    if (c->phase == P_LINGER) {
+        uint64_t gap = c->t_linger_read + e->linger_ms, all = c->t_linger + e->linger_time_ms;
+        return gap < all ? gap : all;
+    }
     if (c->out.pending)
         return c->out.t_write + e->write_timeout_ms;
     if (c->phase == P_WAIT)

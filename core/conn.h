@@ -48,6 +48,10 @@ int berth_conn_waiting(const berth_conn *c);
 /* Applies the stream operations other threads queued for c. Backends call
  * it for each connection berth_worker_next_woken returns. */
 void berth_conn_apply_streams(berth_conn *c);
+/* Bytes arrived on the socket of a pipe that is shutting down: a lingering
+ * engine waits linger_ms from the last input, and a layer above it (TLS,
+ * after its close_notify) drops that input without passing it down. */
+void berth_conn_linger_input(berth_conn *c);
 
 /* The peer's socket address, from accept (berth_req_peer). */
 void berth_conn_set_peer(berth_conn *c, const struct sockaddr *sa, socklen_t len);

@@ -52,7 +52,7 @@ struct berth_conn {
     int peer_eof;
     int draining;
     uint64_t t_phase, t_idle, t_linger;
-    size_t linger_bytes;
+    uint64_t t_linger_read;  /* the last input while lingering */
     /* output */
     berth_outq out;
     /* deferred or streamed response */

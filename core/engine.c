@@ -42,7 +42,13 @@ void berth_engine_init(berth_engine *e, const berth_config *c)
     e->body_timeout_ms = c->body_timeout_ms;
     e->idle_timeout_ms = c->idle_timeout_ms;
     e->write_timeout_ms = c->write_timeout_ms;
+    /* The lingering close (conn.c): nginx reads on for lingering_time (30 s)
+     * in all, while input comes at least every lingering_timeout (5 s).
+     * berth takes the same 30 s, but a gap of 2 s: a stop waits for the
+     * connections that linger, and a client that has our close and sends
+     * nothing for 2 s is not in the middle of a body. */
     e->linger_ms = 2000;
+    e->linger_time_ms = 30000;
     e->stop_grace_ms = c->stop_grace_ms;
     e->out_high_water = 256 * 1024;
     e->max_stream_buffer = c->max_stream_buffer ? c->max_stream_buffer : 1024 * 1024;

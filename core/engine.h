@@ -20,7 +20,9 @@ typedef struct berth_engine {
     unsigned body_timeout_ms;
     unsigned idle_timeout_ms;
     unsigned write_timeout_ms;
-    unsigned linger_ms;       /* how long a closing connection drains input */
+    unsigned linger_ms;       /* a closing connection drains input until this
+                                 long passes without any (conn.c: lingering) */
+    unsigned linger_time_ms;  /* ... and for at most this long in all */
     unsigned stop_grace_ms;   /* on stop: time for a busy connection's next request */
     size_t out_high_water;    /* stop parsing new requests above this output */
     size_t max_stream_buffer; /* per streamed response */

@@ -32,6 +32,7 @@ typedef struct berth_wsc {
     size_t reason_len;
     uint64_t t_input, t_ping;   /* last input; the unanswered ping */
     int ping_out;
+    int stopping;               /* inside the stop's close: the loop writes */
 } berth_wsc;
 
 /* Makes the request in progress a WebSocket: queues the 101 head (the

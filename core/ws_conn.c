@@ -17,10 +17,16 @@ static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
 
 /* Output made on the owner thread: inside the loop's processing the loop
  * writes it next; elsewhere (a queued operation, a blocking handler on
- * fast with a backlog) as conn_stream.c does. */
+ * fast with a backlog) as conn_stream.c does. At the stop (stop_close)
+ * nothing is written here: the loop drives the connection right after
+ * (berth_io_drain; fast's wait_stream) without blocking, while fast's
+ * write_now blocks writing and never reads, so the sends applied there and
+ * the 1001 would wait for a client blocked sending until the drain's cut. */
 static void output(berth_conn *c)
 {
     berth_stream_set_pending(c->ws->s, (size_t)c->out.pending);
+    if (c->ws->stopping)
+        return;
     if (!c->busy)
         berth_conn_output(c);
     else if (c->w->write_now && berth_conn_backlog(c))
@@ -116,6 +122,7 @@ berth_ws *berth_wsc_attach(berth_conn *c, const berth_ws_config *cfg, void *user
         return NULL;
     }
     berth_wsp_init(&ws->parser, cfg->max_message);
+    ws->parser.max_fragments = cfg->max_fragments;
     ws->s = s;
     s->limit = cfg->max_buffer;
     s->ws_user = user;
@@ -131,6 +138,20 @@ berth_ws *berth_wsc_attach(berth_conn *c, const berth_ws_config *cfg, void *user
     return handle(ws);
 }
 
+/* The server stops: the sends other threads made before (each answered
+ * 0) are applied first, so that they go out before the 1001 (issue 20:
+ * they were dropped when the stop's drain came before the wake-up that
+ * would have applied them). */
+static void stop_close(berth_conn *c)
+{
+    berth_wsc *ws = c->ws;
+    ws->stopping = 1;
+    berth_conn_apply_streams(c);
+    if (c->phase == P_WS)
+        close_send(c, BERTH_WS_CLOSE_GOING_AWAY, "server stopping", 15);
+    ws->stopping = 0;
+}
+
 void berth_wsc_open(berth_conn *c)
 {
     berth_wsc *ws = c->ws;
@@ -138,7 +159,7 @@ void berth_wsc_open(berth_conn *c)
     if (ws->on_open)
         ws->on_open(handle(ws), user_of(ws));
     if (c->draining && c->phase == P_WS)
-        close_send(c, BERTH_WS_CLOSE_GOING_AWAY, "server stopping", 15);
+        stop_close(c);
 }
 
 void berth_wsc_report(berth_conn *c)
@@ -291,7 +312,7 @@ void berth_wsc_timeout(berth_conn *c)
 void berth_wsc_stop(berth_conn *c)
 {
     if (c->ws && c->phase == P_WS)
-        close_send(c, BERTH_WS_CLOSE_GOING_AWAY, "server stopping", 15);
+        stop_close(c);
 }
 
 void berth_wsc_free(berth_conn *c)
@@ -314,6 +335,7 @@ void berth_ws_config_init(berth_ws_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->max_message = 16u << 20;
+    cfg->max_fragments = 65536;
     cfg->ping_ms = 30000;
 }
 

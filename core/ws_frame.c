@@ -166,6 +166,9 @@ static int header_check(berth_wsp *p)
     case BERTH_WS_OP_CONT:
         if (!p->msg_opcode)
             return BERTH_WS_CLOSE_PROTOCOL; /* nothing to continue */
+        if (p->max_fragments && p->msg_frames >= p->max_fragments)
+            return BERTH_WS_CLOSE_POLICY; /* a message that would never end */
+        p->msg_frames++;
         break;
     case BERTH_WS_OP_TEXT:
     case BERTH_WS_OP_BINARY:
@@ -174,6 +177,7 @@ static int header_check(berth_wsp *p)
         p->msg_opcode = p->opcode;
         p->msg_first = 1;
         p->msg_len = 0;
+        p->msg_frames = 1;
         memset(&p->utf8, 0, sizeof p->utf8);
         break;
     default:

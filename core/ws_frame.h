@@ -27,6 +27,7 @@ enum {
     BERTH_WS_CLOSE_NO_STATUS = 1005,   /* reported only: a close without a code */
     BERTH_WS_CLOSE_ABNORMAL = 1006,    /* reported only: no close frame at all */
     BERTH_WS_CLOSE_BAD_DATA = 1007,
+    BERTH_WS_CLOSE_POLICY = 1008,
     BERTH_WS_CLOSE_TOO_BIG = 1009,
     BERTH_WS_CLOSE_INTERNAL = 1011,
 };
@@ -62,6 +63,9 @@ typedef struct berth_wsp_event {
 
 typedef struct berth_wsp {
     uint64_t max_message;  /* a message above this fails with 1009; 0: no limit */
+    uint32_t max_fragments; /* a message in more frames fails with 1008; 0: no
+                              limit (empty fragments add nothing to msg_len:
+                              without this, a message may never end) */
     int accept_unmasked;   /* tests and fuzzing only: clients must mask (5.1) */
     /* the frame being read */
     unsigned char hdr[14];
@@ -74,6 +78,7 @@ typedef struct berth_wsp {
     uint8_t msg_opcode;    /* 0: none in progress */
     uint8_t msg_first;     /* its next piece is its first */
     uint64_t msg_len;      /* bytes so far, against max_message */
+    uint32_t msg_frames;   /* frames so far, against max_fragments */
     berth_utf8 utf8;
     /* a control frame's payload */
     unsigned char ctl[125];

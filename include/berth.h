@@ -332,7 +332,12 @@ BERTH_API int berth_sse_send(berth_stream *s, const char *event, const char *id,
  * writes do: 0; -1 when the connection is closing or gone (or the
  * arguments are invalid); -2 when the bytes buffered and not yet written
  * plus len would pass max_buffer (wait with berth_ws_wait, or drop, and
- * retry). A message into an empty buffer is always accepted. */
+ * retry). A message into an empty buffer is always accepted.
+ *
+ * When the server stops, every message a send had accepted goes out before
+ * the 1001. After its close frame berth reads and drops what the client
+ * still sends, until it closes (2 s without input or 30 s in all at most),
+ * so that the close frame is not lost to a reset. */
 
 typedef struct berth_ws berth_ws;
 enum { BERTH_WS_TEXT = 1, BERTH_WS_BINARY = 2 };
@@ -343,8 +348,8 @@ typedef struct berth_ws_config {
     void (*on_message)(berth_ws *ws, int type, const char *data, size_t len, void *user);
     /* code: the peer's close code (1005: it sent none), the one berth sent
      * (1001 server stop or no answer to a ping, 1002 protocol error, 1007
-     * invalid UTF-8, 1009 message too big), the application's, or 1006
-     * when the connection was lost without a close. */
+     * invalid UTF-8, 1008 too many fragments, 1009 message too big), the
+     * application's, or 1006 when the connection was lost without a close. */
     void (*on_close)(berth_ws *ws, int code, berth_str reason, void *user);
     const char *protocol;  /* the subprotocol chosen among those the client
                               offered (berth_ws_offered); NULL: none */
@@ -354,6 +359,10 @@ typedef struct berth_ws_config {
     unsigned ping_ms;      /* after this long without input berth pings; with
                               no answer in as long again, it closes (1001).
                               0: never. 30 s */
+    unsigned max_fragments; /* frames one message may span; one more closes
+                              with 1008 (empty fragments never reach
+                              max_message: without this bound a message
+                              could go on forever). 0: no limit. 65536 */
 } berth_ws_config;
 
 /* Fills *cfg with the defaults above (no callbacks). */

@@ -9,7 +9,10 @@
 - the connection cap under load: 503 and close, recovery once places free;
 - resets at random points (mid-head, mid-body, mid-TLS-handshake,
   mid-stream): the descriptor count returns to its start, and under ASan
-  the stop reports no leak.
+  the stop reports no leak;
+- one client flooding a one-thread server, plaintext and TLS: others are
+  answered in well under a second while the flood is still consumed;
+- a client refused (413) while it sends a large body gets the answer.
 
 Throughput is measured by bench-load (bench/load.c, a C client: a Python
 one would measure itself). The 80% check compares the best of three 1 s
@@ -21,6 +24,7 @@ the timing, throughput and RSS figures are printed, not checked.
 Run: BERTH_BUILD=/path/to/build python3 test_hostile.py -v
 """
 import json
+import multiprocessing
 import os
 import random
 import resource
@@ -34,7 +38,7 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, BUILD, CERT, KEY, Server, TlsSock, sanitized, stop_clean
+from berthproc import BACKENDS, BUILD, CERT, KEY, Conn, Server, TlsSock, sanitized, stop_clean
 
 TEST_SERVER = "tests/berth-test-server"
 BENCH_LOAD = os.path.join(BUILD, "bench", "bench-load")
@@ -168,6 +172,60 @@ class Tricklers(threading.Thread):
             sel.close()
 
 
+def ws_upgrade(s):
+    """Upgrades connection s to a WebSocket at /ws of the test server."""
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed during the upgrade")
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101 "), head
+
+
+class Flooder(multiprocessing.Process):
+    """One connection sending as fast as it can, reading nothing, from a
+    process of its own (a thread floods less: the interpreter lock): 'ws',
+    one endless message of empty continuation frames (berth sends 1008 at
+    its 65,537th frame, then drops the rest as it lingers); 'chunks', an
+    endless upload of 1-byte chunks; 'pipeline', requests never read."""
+
+    BLOCKS = {
+        "ws": b"\x00\x80abcd" * 60000,
+        "chunks": b"1\r\nx\r\n" * 60000,
+        "pipeline": HEALTH * 10000,
+    }
+
+    def __init__(self, srv, kind, tls):
+        super().__init__(daemon=True)
+        self.port, self.kind, self.tls = (srv.tls_port if tls else srv.port), kind, tls
+        self.sent = multiprocessing.Value("q", 0)
+
+    def run(self):
+        if self.tls:
+            s = TlsSock(self.port, timeout=10)
+        else:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        if self.kind == "ws":
+            ws_upgrade(s)
+            s.sendall(b"\x01\x80abcd")  # the message's first frame, empty
+        elif self.kind == "chunks":
+            s.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        block = self.BLOCKS[self.kind]
+        try:
+            while True:
+                s.sendall(block)
+                self.sent.value += len(block)
+        except OSError:
+            pass  # the pipelined flood blocks once berth stops reading it
+
+    def end(self):
+        self.kill()
+        self.join(10)
+
+
 class HostileMixin:
     backend = None
 
@@ -235,6 +293,65 @@ class HostileMixin:
             self.assertTrue(self.get_ok(srv))
         finally:
             stop_clean(srv, "tricklers", within=10)
+
+    # -- one client flooding the only thread (issue 30)
+
+    def test_a_flooding_client_does_not_hold_up_the_others(self):
+        srv = self.start(TLS_CERT=CERT, TLS_KEY=KEY)
+        failed = []
+        try:
+            for kind in ("ws", "chunks", "pipeline"):
+                for tls in (False, True):
+                    what = "%s flood%s" % (kind, " over TLS" if tls else "")
+                    try:
+                        took, during = self.probe_during_flood(srv, kind, tls)
+                    except OSError as e:
+                        took, during = [repr(e)], 0
+                    print("\n%s %s: probes %r s; %.0f MiB of the flood consumed during them"
+                          % (self.backend, what, took, during / 2**20))
+                    # The bad case is a probe timing out (5 s): the margin is wide.
+                    if not all(isinstance(t, float) and t < 1.0 for t in took):
+                        failed.append((what, took))
+                    elif kind != "pipeline" and during < 1 << 20:
+                        failed.append((what, "the flood was not served"))
+            self.assertEqual(failed, [])
+        finally:
+            stop_clean(srv, "floods", within=10)
+
+    def probe_during_flood(self, srv, kind, tls):
+        """Seconds each of 5 probes took (None: no answer) while one client
+        floods, and how much of the flood berth took meanwhile."""
+        f = Flooder(srv, kind, tls)
+        f.start()
+        try:
+            deadline = time.monotonic() + 10
+            flowing = (1 if kind == "pipeline" else 4) << 20  # that one blocks early
+            while f.sent.value < flowing and time.monotonic() < deadline and f.is_alive():
+                time.sleep(0.01)
+            took, before = [], f.sent.value
+            for _ in range(5):
+                t0 = time.monotonic()
+                ok = self.get_ok(srv)
+                took.append(round(time.monotonic() - t0, 3) if ok else None)
+                time.sleep(0.05)
+            return took, f.sent.value - before
+        finally:
+            f.end()
+
+    # -- refused while sending a large body (issue 20)
+
+    def test_413_reaches_a_client_still_sending_its_body(self):
+        srv = self.start()
+        try:
+            for _ in range(3):
+                c = Conn(srv, 10)
+                c.send(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n"
+                       % (65 << 20))  # above max_body (64 MiB): 413 before any byte
+                c.send(bytes(8 << 20))  # read only once sent, as many clients do
+                self.assertEqual(c.response()[0], 413)
+                c.close()
+        finally:
+            stop_clean(srv, "413 to a sending client", within=10)
 
     # -- clients that never read
 

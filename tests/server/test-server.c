@@ -22,6 +22,7 @@
 #include "../../handlers/ws_echo.h"
 #include "comp-routes.h"
 #include "static-routes.h"
+#include "ws-hub.h"
 
 static berth_server *server;
 static atomic_int closes_seen;
@@ -491,6 +492,7 @@ int main(void)
     comp_routes_add(r);
     if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
         return 1;
+    ws_hub_route_add(r, &server);
     if ((v = getenv("BERTH_TEST_HOOKS")) && strcmp(v, "1") == 0) {
         cfg.before = test_before;
         cfg.on_error = test_errors;
@@ -510,6 +512,7 @@ int main(void)
         return 1;
     print_listening(server);
     berth_server_wait(server);
+    ws_hub_join();
     printf("stopped handled=%ld live_ticks=%d\n", atomic_load(&handled),
            atomic_load(&live_ticks));
     fflush(stdout);

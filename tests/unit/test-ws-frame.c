@@ -444,3 +444,41 @@ TEST(ws_frame_server_header_forms)
     CHECK_INT(berth_wsf_header(h, BERTH_WS_OP_BINARY, 65536), 10);
     CHECK(h[1] == 127 && h[7] == 1 && h[8] == 0 && h[9] == 0);
 }
+
+/* max_fragments counts every frame of a message, the first and empty
+ * continuations included; 0 is no bound. */
+TEST(ws_frame_fragment_bound_counts_every_frame)
+{
+    static const unsigned char first[] = {0x01, 0x80, 0, 0, 0, 0};
+    static const unsigned char cont[] = {0x00, 0x80, 0, 0, 0, 0};
+    static const unsigned char last[] = {0x80, 0x80, 0, 0, 0, 0};
+    for (int bound = 0; bound <= 3; bound += 3) {
+        berth_wsp p;
+        berth_wsp_init(&p, 0);
+        p.max_fragments = (uint32_t)bound;
+        berth_wsp_event ev;
+        size_t used;
+        char buf[6];
+        memcpy(buf, first, 6);
+        CHECK_INT(berth_wsp_run(&p, buf, 6, &used, &ev), BERTH_WSP_DATA);
+        memcpy(buf, cont, 6);
+        CHECK_INT(berth_wsp_run(&p, buf, 6, &used, &ev), BERTH_WSP_MORE); /* empty: no event */
+        memcpy(buf, last, 6);
+        CHECK_INT(berth_wsp_run(&p, buf, 6, &used, &ev), BERTH_WSP_DATA); /* the third frame */
+        CHECK(ev.last);
+        memcpy(buf, first, 6);
+        CHECK_INT(berth_wsp_run(&p, buf, 6, &used, &ev), BERTH_WSP_DATA); /* a new message */
+        for (int i = 0; i < 2; i++) {
+            memcpy(buf, cont, 6);
+            CHECK_INT(berth_wsp_run(&p, buf, 6, &used, &ev), BERTH_WSP_MORE);
+        }
+        memcpy(buf, cont, 6);
+        int r = berth_wsp_run(&p, buf, 6, &used, &ev); /* its fourth frame */
+        if (bound) {
+            CHECK_INT(r, BERTH_WSP_ERROR);
+            CHECK_INT(ev.code, 1008);
+        } else {
+            CHECK_INT(r, BERTH_WSP_MORE);
+        }
+    }
+}

@@ -106,8 +106,13 @@ static int out_close_code(const harness *h)
     const unsigned char *o = (const unsigned char *)h->out;
     for (size_t i = 0; i + 1 < h->out_len;) {
         size_t len = o[i + 1] & 0x7F, hl = 2;
-        if (len == 126)
+        if (len == 126) {
             len = (size_t)o[i + 2] << 8 | o[i + 3], hl = 4;
+        } else if (len == 127) {
+            len = 0, hl = 10;
+            for (int k = 0; k < 8; k++)
+                len = len << 8 | o[i + 2 + k];
+        }
         if ((o[i] & 0x0F) == BERTH_WS_OP_CLOSE)
             return len >= 2 ? o[i + hl] << 8 | o[i + hl + 1] : 0;
         i += hl + len;
@@ -421,5 +426,141 @@ TEST(ws_user_pointer_is_kept)
     static int mine;
     berth_ws_set_user(ev.ws, &mine);
     CHECK(berth_ws_user(ev.ws) == &mine);
+    harness_free(&h);
+}
+
+/* Issue 20: a thread's sends (each answered 0), then the server's stop:
+ * the drain applies them before it queues the 1001. */
+TEST(ws_sends_queued_before_the_stop_go_out_before_1001)
+{
+    harness h;
+    open_ws(&h);
+    pthread_t t;
+    pthread_create(&t, NULL, send_from_thread, ev.ws);
+    pthread_join(t, NULL);
+    CHECK_INT(h.out_len, 0);
+    berth_conn_drain(h.conn); /* before the loop applied the queued sends */
+    harness_pump(&h);
+    CHECK_INT(harness_count(&h, "\x81\x06queued"), 3);
+    CHECK_INT(h.out_len, 24 + 4 + 15);
+    CHECK(memcmp(h.out + 24, "\x88\x11\x03\xe9server stopping", 19) == 0);
+    CHECK_INT(ev.close_code, 1001);
+    harness_free(&h);
+}
+
+/* Empty fragments never reach max_message: the fragment count ends a
+ * message that would otherwise never end (issue 20 item 14). */
+TEST(ws_message_of_too_many_fragments_closes_1008)
+{
+    harness h;
+    setup(&h);
+    cfg.max_fragments = 4;
+    harness_feed_str(&h, handshake);
+    h.out_len = 0;
+    send_frame(&h, 0x01, "a", 1);
+    send_frame(&h, 0x00, NULL, 0);
+    send_frame(&h, 0x00, NULL, 0);
+    send_frame(&h, 0x80, "b", 1); /* the fourth frame: still allowed */
+    CHECK(h.out_len == 4 && memcmp(h.out, "\x81\x02" "ab", 4) == 0);
+    h.out_len = 0;
+    send_frame(&h, 0x01, NULL, 0);
+    for (int i = 0; i < 3; i++)
+        send_frame(&h, 0x00, NULL, 0);
+    CHECK_INT(out_close_code(&h), -1);
+    send_frame(&h, 0x00, NULL, 0); /* the fifth */
+    CHECK_INT(out_close_code(&h), 1008);
+    CHECK_INT(ev.close_code, 1008);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
+    harness_free(&h);
+}
+
+TEST(ws_default_fragment_bound_is_65536)
+{
+    berth_ws_config c;
+    berth_ws_config_init(&c);
+    CHECK_INT(c.max_fragments, 65536);
+}
+
+/* Issue 20 item 3: after its close frame berth reads on (dropping the
+ * input) however much the client sends, until the client closes: a reset
+ * would destroy the close frame. */
+TEST(ws_lingering_close_reads_past_1_mib_until_the_peer_closes)
+{
+    harness h;
+    setup(&h);
+    cfg.max_message = 100;
+    harness_feed_str(&h, handshake);
+    h.out_len = 0;
+    static const char head[] = "\x82\xfe\x01\x00" "abcd"; /* 256 bytes declared: too big */
+    harness_feed(&h, head, 8, 0);
+    CHECK_INT(out_close_code(&h), 1009);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
+    static char junk[64 * 1024];
+    for (int i = 0; i < 64; i++) /* 4 MiB */
+        harness_feed(&h, junk, sizeof junk, 0);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
+    harness_eof(&h);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_CLOSED);
+    harness_free(&h);
+}
+
+/* The linger ends after linger_ms without input, or linger_time_ms in all
+ * however the input keeps coming (engine.c: 2 s and 30 s). */
+TEST(ws_lingering_close_is_bounded_in_time)
+{
+    harness h;
+    open_ws(&h);
+    berth_conn *c = h.conn;
+    berth_conn_drain(c);
+    harness_pump(&h);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
+    uint64_t t0 = h.worker.clock.now_ms;
+    CHECK(berth_conn_deadline(c) == t0 + 2000);
+    for (uint64_t t = 1500; t < 30000; t += 1500) {
+        h.worker.clock.now_ms = t0 + t;
+        harness_feed(&h, "x", 1, 0);
+        uint64_t want = t + 2000 < 30000 ? t + 2000 : 30000;
+        CHECK(berth_conn_deadline(c) == t0 + want);
+    }
+    h.worker.clock.now_ms = t0 + 30000;
+    berth_conn_on_timeout(c);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_CLOSED);
+    harness_free(&h);
+}
+
+/* Once its close frame is queued the connection drops its input: an
+ * output backlog (echoes the client has not read yet) no longer stops it
+ * reading, or a client blocked sending would never read the close. */
+TEST(ws_closing_reads_on_past_an_output_backlog)
+{
+    harness h;
+    open_ws(&h);
+    static char big[300 * 1024]; /* above out_high_water (256 KiB) */
+    CHECK_INT(berth_ws_send(ev.ws, BERTH_WS_BINARY, big, sizeof big), 0); /* not yet written */
+    CHECK_INT(berth_conn_wants_input(h.conn), 0);
+    berth_conn_drain(h.conn); /* the 1001 waits behind the message */
+    CHECK_INT(berth_conn_wants_input(h.conn), 1);
+    size_t cap = 0;
+    CHECK(berth_conn_read_buf(h.conn, &cap) != NULL && cap > 0);
+    berth_conn_read_done(h.conn, cap); /* dropped */
+    harness_pump(&h);
+    CHECK_INT(out_close_code(&h), 1001);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
+    harness_free(&h);
+}
+
+/* A layer above (TLS after its close_notify) drops the input it reads;
+ * the drive loop says it arrived, and the linger waits on. */
+TEST(ws_linger_input_seen_by_the_drive_loop_defers_the_close)
+{
+    harness h;
+    open_ws(&h);
+    berth_conn *c = h.conn;
+    berth_conn_drain(c);
+    harness_pump(&h);
+    uint64_t t0 = h.worker.clock.now_ms;
+    h.worker.clock.now_ms = t0 + 1500;
+    berth_conn_linger_input(c);
+    CHECK(berth_conn_deadline(c) == t0 + 3500);
     harness_free(&h);
 }
