@@ -108,7 +108,7 @@ static ssize_t write_once(berth_io *io, const berth_seg *segs, int n)
         iov[k].iov_base = (void *)segs[k].ptr;
         iov[k].iov_len = segs[k].len;
     }
-    return io->sock->sendv(&io->s, iov, k, k < n);
+    return io->sock->sendv(&io->s, iov, k, k < n, !io->blocking);
 }
 
 /* Inlined into the drive loop; berth_io_write is its exported form. */
@@ -155,14 +155,16 @@ int berth_io_drive(berth_io *io)
     berth_pipe *p = io->pipe;
     int reads = 0;
     size_t got = 0; /* bytes read in this turn */
+    int full = 0;   /* a write found the socket full: nothing in this drive empties it */
     for (;;) {
         if (io->pipe->handoff_ready) {
             handoff(io);
             p = io->pipe;
         }
-        int w = write_pending(io);
+        int w = full ? 0 : write_pending(io);
         if (w < 0)
             return BERTH_IO_CLOSED;
+        full = w == 0;
         if (io->pipe->handoff_ready)
             continue; /* before any read: the kernel takes over at this point */
         int blocked = w == 0 ? BERTH_IO_WANT_WRITE : 0;

@@ -155,14 +155,23 @@ static int has_woken(berth_worker *w)
 
 /* A stream call on the connection's own thread (in a blocking handler, a
  * timer or on_close) writes its output before returning, bounded by the
- * write timeout; it never reads or runs a handler. */
+ * write timeout; it never reads or runs a handler. Once the server stops
+ * it gives way: what is left is written by serve()'s drain, which also
+ * reads, so a client blocked sending its own data (an echo's sender that
+ * reads only later) is released and gets the 1001; and a stop that came
+ * while it wrote is seen at once (io_begin refused to block for it, which
+ * made this loop spin until the cut). */
 static void write_now(berth_conn *c)
 {
     berth_io *io = berth_conn_backend_data(c);
     fthread *t = (fthread *)((char *)io - offsetof(fthread, io));
-    if (fast_stopping(t->f))
-        atomic_store(&t->slot->noticed, 1); /* serve() drains on return */
-    while (berth_io_write(io) == 0) {
+    for (;;) {
+        if (fast_stopping(t->f)) {
+            atomic_store(&t->slot->noticed, 1); /* serve() drains on return */
+            return;
+        }
+        if (berth_io_write(io) != 0)
+            return;
         berth_clock_update(&t->w.clock);
         uint64_t cut = cut_at(t);
         if (cut && t->w.clock.now_ms >= cut)

@@ -18,9 +18,9 @@ static ssize_t plain_recv(berth_sock *s, void *buf, size_t cap, int dontwait)
     return recv(s->fd, buf, cap, dontwait ? MSG_DONTWAIT : 0);
 }
 
-static ssize_t plain_sendv(berth_sock *s, const struct iovec *iov, int n, int more)
+static ssize_t plain_sendv(berth_sock *s, const struct iovec *iov, int n, int more, int dontwait)
 {
-    int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
+    int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0) | (dontwait ? MSG_DONTWAIT : 0);
     /* One buffer (the common case): send() skips sendmsg's msghdr copy. */
     if (n == 1)
         return send(s->fd, iov[0].iov_base, iov[0].iov_len, flags);

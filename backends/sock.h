@@ -26,8 +26,10 @@ typedef struct berth_sock_ops {
     ssize_t (*recv)(berth_sock *s, void *buf, size_t cap, int dontwait);
     /* Writes from n buffers: bytes written, or -1 with errno. more: file
      * data follows at once (MSG_MORE: a response head leaves in the same
-     * packet as the start of its file, as nginx's tcp_nopush does). */
-    ssize_t (*sendv)(berth_sock *s, const struct iovec *iov, int n, int more);
+     * packet as the start of its file, as nginx's tcp_nopush does);
+     * dontwait: do not block even on a blocking socket (fast, between its
+     * blocking drives). */
+    ssize_t (*sendv)(berth_sock *s, const struct iovec *iov, int n, int more, int dontwait);
     /* Writes len bytes of the file from *off and advances it: bytes
      * written, or -1 with errno (EIO when the file ended early). */
     ssize_t (*sendfile)(berth_sock *s, int file, uint64_t *off, size_t len);

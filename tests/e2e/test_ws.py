@@ -527,18 +527,8 @@ for _b in BACKENDS:
                                           {"backend": _b})
         globals()["TestWsTls_%s" % _b] = type("TestWsTls_%s" % _b, (WsMixin, unittest.TestCase),
                                              {"backend": _b, "tls": True})
-    _extra = {}
-    if _b == "fast":
-        # On fast the echo's send (in on_message, with a backlog) writes
-        # with write_now, which blocks writing, never reads and does not
-        # give way to the stop: the client blocked sending is released only
-        # by the cut. The fix belongs in backends/fast.c.
-        def _known(self):
-            WsStopMixin.test_stop_reaches_a_client_blocked_sending_before_it_reads(self)
-        _extra["test_stop_reaches_a_client_blocked_sending_before_it_reads"] = \
-            unittest.expectedFailure(_known)
     globals()["TestWsStop_%s" % _b] = type("TestWsStop_%s" % _b, (WsStopMixin, unittest.TestCase),
-                                          dict(backend=_b, **_extra))
+                                          {"backend": _b})
     for _tls in (False, True):
         _n = "TestWsNodeTooBig%s_%s" % ("Tls" if _tls else "", _b)
         globals()[_n] = type(_n, (WsNodeTooBigMixin, unittest.TestCase),
