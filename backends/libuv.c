@@ -188,6 +188,7 @@ static void on_listen(uv_poll_t *p, int status, int events)
         uv_poll_init(&uw->loop, &uc->poll, fd);
         uc->poll.data = uc;
         berth_ioset_add(&uw->conns, &uc->io);
+        tick(uw); /* its first bytes may be read now: a head's timeout counts from them */
         driven(&uc->io, berth_io_drive(&uc->io), uw);
     }
 }
