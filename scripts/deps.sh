@@ -17,12 +17,8 @@
 #            compression measure)
 #   clang    the clang build of CI
 #   ci       what a bare container needs for a checkout (git, certificates)
-#   node     optional, not installed by .ci/run yet: Node and its `ws` for
-#            test_ws.py's Node client (tests/meson.build points it at
-#            Debian's node-ws). Debian 12's Node 18 tries ::1 first for
-#            `localhost`, and test_ws.py's TLS client, which connects to
-#            localhost, is refused there (the server listens on IPv4):
-#            it goes into `test` once that client connects to 127.0.0.1.
+#   node     Node and its `ws`, for test_ws.py's Node client (tests/meson.build
+#            points it at Debian's node-ws); part of `test`
 set -eu
 
 group() {
@@ -30,7 +26,7 @@ group() {
     build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
              libwolfssl-dev libdeflate-dev ;;
     test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd \
-             python3-websockets python3-brotli wrk ;;
+             python3-websockets python3-brotli wrk nodejs node-ws ;;
     docs) echo doxygen ;;
     bench) echo nginx-light wrk python3 python3-matplotlib util-linux libssl-dev \
              libbrotli-dev ;;

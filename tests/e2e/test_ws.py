@@ -194,7 +194,10 @@ class WsMixin:
 
     def url(self):
         if self.tls:
-            return "wss://localhost:%d/ws" % self.srv.tls_port
+            # 127.0.0.1, not localhost: Debian 12's Node 18 tries ::1 first
+            # for localhost, and the server listens on IPv4 (the test
+            # certificate names 127.0.0.1 too; Node's servername says localhost).
+            return "wss://127.0.0.1:%d/ws" % self.srv.tls_port
         return "ws://127.0.0.1:%d/ws" % self.srv.port
 
     def connect(self, **kw):
@@ -396,7 +399,7 @@ class WsNodeTooBigMixin:
             self.skipTest("Node's ws module is not installed (npm install ws in tests/e2e)")
         srv = Server(backend=self.backend, env={"BERTH_THREADS": "2", "TLS_CERT": CERT,
                                                 "TLS_KEY": KEY})
-        url = ("wss://localhost:%d/ws" % srv.tls_port if self.tls
+        url = ("wss://127.0.0.1:%d/ws" % srv.tls_port if self.tls
                else "ws://127.0.0.1:%d/ws" % srv.port)
         codes = []
         for _ in range(5):
