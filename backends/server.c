@@ -205,14 +205,14 @@ fail:
 static int config_read(berth_config *full, berth_tls_config *tls, const berth_config *config)
 {
     berth_config_init(full);
-    if (berth_abi_read(full, sizeof *full, config, BERTH_SIZE_UPTO(berth_config, log_user)) != 0) {
+    if (berth_abi_read(full, sizeof *full, config) != 0) {
         berth_logf("berth: config: not filled by berth_config_init (size %zu), or fields this "
                    "library (%s) does not know are set", config->size, BERTH_VERSION);
         return -1;
     }
     if (full->tls) {
         berth_tls_config_init(tls);
-        if (berth_abi_read(tls, sizeof *tls, full->tls, BERTH_SIZE_UPTO(berth_tls_config, ktls))) {
+        if (berth_abi_read(tls, sizeof *tls, full->tls) != 0) {
             berth_logf("berth: config.tls: not filled by berth_tls_config_init (size %zu), or "
                        "fields this library (%s) does not know are set", full->tls->size,
                        BERTH_VERSION);

@@ -25,11 +25,11 @@ const char *berth_strerror(int err)
     }
 }
 
-int berth_abi_read(void *dst, size_t dst_size, const void *src, size_t min)
+int berth_abi_read(void *dst, size_t dst_size, const void *src)
 {
     size_t size;
     memcpy(&size, src, sizeof size);
-    if (size < min)
+    if (size < sizeof size || size > BERTH_ABI_SIZE_MAX)
         return BERTH_EINVAL;
     /* A program built against a newer header: what this library does not
      * know must be left at zero (Linux's openat2 and clone3 take the same

@@ -258,7 +258,7 @@ int berth_router_add_opts(berth_router *router, const char *method, const char *
     if (opts) {
         berth_route_opts o;
         berth_route_opts_init(&o);
-        if (berth_abi_read(&o, sizeof o, opts, BERTH_SIZE_UPTO(berth_route_opts, max_body)) != 0) {
+        if (berth_abi_read(&o, sizeof o, opts) != 0) {
             route_free(r);
             return fail(router, "%s %s: the options were not filled by berth_route_opts_init",
                         method, pattern);

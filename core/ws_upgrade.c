@@ -113,8 +113,7 @@ berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config
         return NULL; /* not in the handler, or the response is already another's */
     berth_ws_config full, *cfg = &full;
     berth_ws_config_init(cfg);
-    if (berth_abi_read(cfg, sizeof *cfg, config,
-                       BERTH_SIZE_UPTO(berth_ws_config, max_fragments)) != 0) {
+    if (berth_abi_read(cfg, sizeof *cfg, config) != 0) {
         berth_res_send(res, 500, "text/plain", "berth_ws_config not made by berth_ws_config_init\n",
                        50);
         return NULL;

@@ -36,8 +36,7 @@ static int opts_read(berth_static_opts *o, const berth_static_opts *opts)
     berth_static_opts_init(o);
     if (!opts)
         return 0;
-    size_t min = offsetof(berth_static_opts, cache_entries) + sizeof opts->cache_entries;
-    if (opts->size < min)
+    if (opts->size < sizeof opts->size || opts->size > 4096) /* never initialised */
         return BERTH_EINVAL;
     for (size_t i = sizeof *o; i < opts->size; i++)
         if (((const unsigned char *)opts)[i])
