@@ -6,10 +6,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "../core/abi.h"
 #include "../core/addr.h"
 #include "../core/compress.h"
 #include "../core/log.h"
 #include "../core/proxy.h"
+#include "../core/router.h"
 #include "../core/tls.h"
 #include "backend.h"
 #include "drive.h"
@@ -197,10 +199,42 @@ fail:
     return NULL;
 }
 
+/* The application's config and tls over berth's defaults, within the
+ * sizes it recorded (berth.h, "Structs and upgrades"). 0, or -1 with a
+ * message. */
+static int config_read(berth_config *full, berth_tls_config *tls, const berth_config *config)
+{
+    berth_config_init(full);
+    if (berth_abi_read(full, sizeof *full, config) != 0) {
+        berth_logf("berth: config: not filled by berth_config_init (size %zu), or fields this "
+                   "library (%s) does not know are set", config->size, BERTH_VERSION);
+        return -1;
+    }
+    if (full->tls) {
+        berth_tls_config_init(tls);
+        if (berth_abi_read(tls, sizeof *tls, full->tls) != 0) {
+            berth_logf("berth: config.tls: not filled by berth_tls_config_init (size %zu), or "
+                       "fields this library (%s) does not know are set", full->tls->size,
+                       BERTH_VERSION);
+            return -1;
+        }
+        full->tls = tls;
+    }
+    return 0;
+}
+
 berth_server *berth_server_new(const berth_config *config)
 {
-    berth_log_use(config ? config->log : NULL, config ? config->log_user : NULL);
-    berth_server *srv = server_new(config);
+    /* Its log sink takes berth's messages, once its size shows it has one. */
+    berth_config full;
+    berth_tls_config tls;
+    berth_server *srv = NULL;
+    if (config && config->size >= BERTH_SIZE_UPTO(berth_config, log_user))
+        berth_log_use(config->log, config->log_user);
+    if (!config)
+        srv = server_new(NULL);
+    else if (config_read(&full, &tls, config) == 0)
+        srv = server_new(&full);
     berth_log_use(NULL, NULL);
     return srv;
 }
@@ -259,10 +293,16 @@ fail:
 
 int berth_server_start(berth_server *srv)
 {
+    if (srv->started)
+        return BERTH_ESTATE;
     berth_log_use(srv->config.log, srv->config.log_user);
     int rc = server_start(srv);
     berth_log_use(NULL, NULL);
-    return rc;
+    if (rc != 0)
+        return BERTH_ESYS;
+    if (srv->config.router)
+        berth_router_hold(srv->config.router); /* fixed while it runs (berth.h, Router) */
+    return 0;
 }
 
 void berth_server_wait(berth_server *srv)
@@ -270,13 +310,16 @@ void berth_server_wait(berth_server *srv)
     if (srv->started) {
         srv->ops->join(srv);
         srv->started = 0;
+        if (srv->config.router)
+            berth_router_release(srv->config.router);
     }
 }
 
 int berth_server_run(berth_server *srv)
 {
-    if (berth_server_start(srv) != 0)
-        return -1;
+    int rc = berth_server_start(srv);
+    if (rc != 0)
+        return rc;
     berth_server_wait(srv);
     return 0;
 }
@@ -312,14 +355,17 @@ uint16_t berth_server_tls_port(const berth_server *srv) { return srv->tls_port; 
 const char *berth_server_backend(const berth_server *srv) { return srv->backend_name; }
 int berth_server_threads(const berth_server *srv) { return srv->threads; }
 
-int berth_server_listener(const berth_server *srv, size_t i, berth_listener_info *info)
+int berth_server_listener_sized(const berth_server *srv, size_t i, berth_listener_info *info,
+                                size_t size)
 {
     if (i >= (size_t)srv->kinds)
-        return 0;
+        return BERTH_ENOENT;
     const berth_listen_spec *s = &srv->specs[i];
-    memset(info, 0, sizeof *info);
-    info->addr = s->bound;
-    info->tls = s->tls;
-    info->proxy = s->proxy;
-    return 1;
+    berth_listener_info li;
+    memset(&li, 0, sizeof li);
+    li.addr = s->bound;
+    li.tls = s->tls;
+    li.proxy = s->proxy;
+    berth_abi_write(info, size, &li, sizeof li);
+    return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "log.h"
 #include "tls.h"
 #include "tls_seed.h"
@@ -55,14 +56,17 @@ struct berth_tls_ctx {
     char alpn[64];            /* alpn_protocols, comma-separated for wolfSSL_UseALPN */
 };
 
-void berth_tls_config_init(berth_tls_config *t)
+void berth_tls_config_init_sized(berth_tls_config *tls, size_t size)
 {
+    berth_tls_config d, *t = &d;
     memset(t, 0, sizeof *t);
+    t->size = sizeof *t;
     t->port = 8443;
     t->min_version = 12;
     t->handshake_timeout_ms = 10000;
     const char *k = getenv("BERTH_KTLS");
     t->ktls = !(k && strcmp(k, "off") == 0);
+    berth_abi_init(tls, size, t, sizeof *t);
 }
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;

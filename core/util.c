@@ -4,10 +4,16 @@
 
 #include "berth.h"
 
-int berth_str_eq(berth_str s, const char *cstr)
+int berth_str_eq_nocase(berth_str s, const char *cstr)
 {
     size_t n = strlen(cstr);
     return s.len == n && strncasecmp(s.ptr, cstr, n) == 0;
+}
+
+int berth_str_eq_bytes(berth_str s, const char *cstr)
+{
+    size_t n = strlen(cstr);
+    return s.len == n && (n == 0 || memcmp(s.ptr, cstr, n) == 0);
 }
 
 static int hex(char c)
@@ -28,18 +34,18 @@ long berth_url_decode(const char *src, size_t len, char *dst, size_t cap, int pl
         if (c == '%') {
             int hi, lo;
             if (i + 2 >= len || (hi = hex(src[i + 1])) < 0 || (lo = hex(src[i + 2])) < 0)
-                return -1;
+                return BERTH_EINVAL;
             c = (char)(hi << 4 | lo);
             i += 2;
         } else if (c == '+' && plus_as_space) {
             c = ' ';
         }
         if (o + 1 >= cap)
-            return -2;
+            return BERTH_ENOSPC;
         dst[o++] = c;
     }
     if (cap == 0)
-        return -2;
+        return BERTH_ENOSPC;
     dst[o] = '\0';
     return (long)o;
 }
