@@ -268,7 +268,11 @@ BERTH_API int berth_stream_send(berth_stream *s, int status, const char *content
 BERTH_API int berth_stream_start(berth_stream *s, int status, const char *content_type);
 /* Queues a copy of data as the next piece of the body. Returns 0; -1 when
  * the client has gone (stop producing); -2 when accepting len more bytes
- * would pass the stream's buffer limit (wait, or drop, and retry). */
+ * would pass the stream's buffer limit (wait, or drop, and retry). Every
+ * stream call answers -1 also when the response failed: an operation
+ * berth could not apply or queue (out of memory) fails the response as a
+ * whole, its connection closes (the client never sees it complete) and
+ * the handle behaves as for a client gone. */
 BERTH_API int berth_stream_write(berth_stream *s, const void *data, size_t len);
 /* Ends the response and releases the handle. */
 BERTH_API int berth_stream_end(berth_stream *s);
@@ -706,7 +710,10 @@ BERTH_API void berth_config_init(berth_config *config);
  * tls, unusable certificates. */
 BERTH_API berth_server *berth_server_new(const berth_config *config);
 /* Binds the listeners and starts the workers; returns at once.
- * 0 on success, -1 with a message on stderr otherwise. */
+ * 0 on success, -1 with a message on stderr otherwise. A start that fails
+ * part-way (a thread or descriptor refused) stops and joins the workers
+ * that had started and closes the listeners: nothing is left running, and
+ * the server may be started again or freed. */
 BERTH_API int berth_server_start(berth_server *server);
 /* Waits until the server has stopped (after berth_server_stop). */
 BERTH_API void berth_server_wait(berth_server *server);
