@@ -18,6 +18,7 @@
 
 #include "fast.h"
 #include "listen.h"
+#include "../core/log.h"
 
 #define SIGNAL_RETRY_US 2000 /* a stop is signalled again until seen */
 
@@ -95,11 +96,17 @@ static int wakeup_signal_install(void)
     return sigaction(SIGURG, &sa, NULL) == 0;
 }
 
+/* Starts the monitor, then the acceptors. On a failure part-way it
+ * returns -1 at once: the server stops and joins what started (fast_join
+ * copes with any prefix of this; acceptors start only once the monitor,
+ * which stops connection threads, runs). */
 static int fast_start(berth_server *srv)
 {
     fast *f = calloc(1, sizeof *f);
-    if (!f)
+    if (!f) {
+        berth_logf("berth: fast: out of memory");
         return -1;
+    }
     srv->backend_data = f;
     f->srv = srv;
     f->send_tick_ms = send_tick_for(&srv->engine);
@@ -109,38 +116,60 @@ static int fast_start(berth_server *srv)
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->all_done, NULL);
     pthread_cond_init(&f->fd_freed, NULL);
-    /* Acceptors poll, then accept without blocking (fast_accept.c). */
+    /* Acceptors poll, then accept without blocking (fast_accept.c): a
+     * listener left blocking would hold its acceptor in accept4. */
     for (int i = 0; i < srv->nlisten; i++) {
         int fl = fcntl(srv->listeners[i].fd, F_GETFL);
-        fcntl(srv->listeners[i].fd, F_SETFL, fl | O_NONBLOCK);
+        if (fl < 0 || fcntl(srv->listeners[i].fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+            berth_logf("berth: fast: a listener: %s", strerror(errno));
+            return -1;
+        }
     }
     f->acceptors = calloc((size_t)srv->nlisten, sizeof(pthread_t));
-    if (!f->acceptors || pthread_create(&f->monitor, NULL, monitor_main, f) != 0)
+    if (!f->acceptors) {
+        berth_logf("berth: fast: out of memory");
         return -1;
+    }
+    int rc = pthread_create(&f->monitor, NULL, monitor_main, f);
+    if (rc != 0) {
+        berth_logf("berth: fast: cannot start the monitor thread: %s", strerror(rc));
+        return -1;
+    }
+    f->monitor_running = 1;
     for (int i = 0; i < srv->nlisten; i++) {
         fast_acceptor_arg *a = malloc(sizeof *a);
-        if (!a)
+        if (!a) {
+            berth_logf("berth: fast: out of memory");
             return -1;
+        }
         a->f = f;
         a->fd = srv->listeners[i].fd;
         a->layer = srv->listeners[i].layer;
-        if (pthread_create(&f->acceptors[i], NULL, fast_acceptor_main, a) != 0) {
+        rc = pthread_create(&f->acceptors[i], NULL, fast_acceptor_main, a);
+        if (rc != 0) {
             free(a);
+            berth_logf("berth: fast: cannot start acceptor thread %d: %s", i, strerror(rc));
             return -1;
         }
+        f->nacceptors++;
     }
     return 0;
 }
 
+/* After a stop, or a start that failed part-way: joins the monitor and
+ * the acceptors that run, waits for the connection threads. */
 static void fast_join(berth_server *srv)
 {
     fast *f = srv->backend_data;
     if (!f)
         return;
-    pthread_join(f->monitor, NULL);
-    for (int i = 0; i < srv->nlisten; i++) {
+    if (f->monitor_running)
+        pthread_join(f->monitor, NULL);
+    for (int i = 0; i < f->nacceptors; i++)
         pthread_join(f->acceptors[i], NULL);
-        close(srv->listeners[i].fd);
+    for (int i = 0; i < srv->nlisten; i++) {
+        if (srv->listeners[i].fd >= 0)
+            close(srv->listeners[i].fd);
         srv->listeners[i].fd = -1;
     }
     /* Connections finish their request in flight, and threads take what is

@@ -73,7 +73,9 @@ typedef struct fthread {
 typedef struct fast {
     berth_server *srv;
     pthread_t *acceptors;
+    int nacceptors;             /* of them, started */
     pthread_t monitor;
+    int monitor_running;        /* started (fast_join joins it) */
     pthread_mutex_t lock;
     pthread_cond_t all_done;
     pthread_cond_t fd_freed;    /* a connection closed: paused acceptors retry */

@@ -23,13 +23,24 @@
 
 #include "fast.h"
 #include "listen.h"
+#include "../core/log.h"
 
 #define READ_TIMEOUT_MAX 1000 /* ms; a blocked read wakes at least this often */
 
-static void set_timeout(int fd, int opt, unsigned ms)
+static int set_timeout(int fd, int opt, unsigned ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+    return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
+
+/* A failure that leaves the thread unable to serve a connection as it
+ * must (a read or write without a deadline, a wait nobody can wake): said
+ * once per process and kind, as the accept errors are. */
+static void say_once(atomic_int *said, const char *what)
+{
+    if (!atomic_exchange(said, 1))
+        berth_logf("berth: fast: %s: %s (such connections are closed or refused)", what,
+                   strerror(errno));
 }
 
 static uint64_t cut_at(const fthread *t)
@@ -47,16 +58,20 @@ static uint64_t deadline(fthread *t)
 
 /* Makes the next blocking read end by the connection's deadline (to
  * within a few ms), without a setsockopt per read on the hot path: the
- * timeout only changes when it would overshoot or is far too short. */
-static void read_timeout(fthread *t)
+ * timeout only changes when it would overshoot or is far too short. -1:
+ * it could not be set, and the read would wait past the deadline (for
+ * ever, the first time). */
+static int read_timeout(fthread *t)
 {
     uint64_t now = t->w.clock.now_ms, due = deadline(t);
     unsigned want = due <= now ? 1 : due - now > READ_TIMEOUT_MAX ? READ_TIMEOUT_MAX
                                                                    : (unsigned)(due - now);
     if (t->rcvtimeo > want + 5 || t->rcvtimeo + 200 < want) {
-        set_timeout(t->io.s.fd, SO_RCVTIMEO, want);
+        if (set_timeout(t->io.s.fd, SO_RCVTIMEO, want) != 0)
+            return -1;
         t->rcvtimeo = want;
     }
+    return 0;
 }
 
 /* Called on the connection's thread between events: drains the
@@ -255,6 +270,20 @@ static void wait_stream(fthread *t)
     run_due(t);
 }
 
+/* Stream work can wake this thread: by SIGURG (berth's handler), or by its
+ * eventfd, made again for each connection until one is had. */
+static int wake_ready(fthread *t)
+{
+    if (t->f->signal_wake || t->wake_fd >= 0)
+        return 1;
+    t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (t->wake_fd >= 0)
+        return 1;
+    static atomic_int said;
+    say_once(&said, "cannot make a wake descriptor (eventfd)");
+    return 0;
+}
+
 /* Serves the thread's job, one connection, to its end. */
 static void serve(fthread *t)
 {
@@ -275,12 +304,19 @@ static void serve(fthread *t)
     pthread_mutex_unlock(&f->lock);
 
     berth_socket_tune(j->fd);
-    set_timeout(j->fd, SO_SNDTIMEO, f->send_tick_ms);
     t->rcvtimeo = UINT_MAX; /* none set yet: reads would block forever */
     if (j->layer)
         t->last_layer = j->layer;
-    if (berth_io_init(&t->io, &t->w, j->fd, j->refuse, j->layer, (struct sockaddr *)&j->peer,
-                      j->peer_len) == 0) {
+    /* Without a send timeout a write could block for ever: such a socket
+     * is not served. Without its wake descriptor the thread cannot wait for
+     * stream work (a deferred response, a WebSocket): it answers 503. */
+    int refuse = j->refuse || !wake_ready(t);
+    if (set_timeout(j->fd, SO_SNDTIMEO, f->send_tick_ms) != 0) {
+        static atomic_int said;
+        say_once(&said, "cannot set a send timeout (SO_SNDTIMEO)");
+        close(j->fd);
+    } else if (berth_io_init(&t->io, &t->w, j->fd, refuse, j->layer, (struct sockaddr *)&j->peer,
+                             j->peer_len) == 0) {
         t->io.blocking = 1;
         t->io.guard = &t->guard;
         for (;;) {
@@ -291,7 +327,12 @@ static void serve(fthread *t)
             if (berth_conn_waiting(t->io.engine)) {
                 wait_stream(t);
             } else {
-                read_timeout(t);
+                if (read_timeout(t) != 0) {
+                    static atomic_int said;
+                    say_once(&said, "cannot set a receive timeout (SO_RCVTIMEO)");
+                    t->io.pipe->ops->abort(t->io.pipe);
+                    break;
+                }
                 t->io.readable = 1; /* a blocking read waits for input */
                 int r = berth_io_drive(&t->io);
                 if (r & BERTH_IO_CLOSED)
@@ -354,7 +395,7 @@ void *fast_conn_thread(void *arg)
     t->guard.begin = io_begin;
     t->guard.end = io_end;
     t->guard.ctx = t;
-    t->wake_fd = f->signal_wake ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    t->wake_fd = -1; /* made by the first connection's wake_ready */
     sigset_t urg;
     sigemptyset(&urg);
     sigaddset(&urg, SIGURG);

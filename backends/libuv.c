@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -48,6 +49,9 @@ typedef struct uworker {
     int finished;
     uint64_t drain_deadline;
     berth_ioset conns;
+    int set_up;            /* w is initialized (libuv_join destroys it) */
+    int loop_ok;           /* loop is initialized (libuv_join closes it) */
+    int running;           /* its thread was started (libuv_join joins it) */
 } uworker;
 
 static void tick(uworker *uw) { berth_clock_update(&uw->w.clock); }
@@ -110,10 +114,15 @@ static void driven(berth_io *io, int result, void *ctx)
     if (events == uc->events)
         return;
     uc->events = events;
-    if (events)
-        uv_poll_start(&uc->poll, events, on_poll);
-    else
+    if (!events) {
         uv_poll_stop(&uc->poll);
+    } else if (uv_poll_start(&uc->poll, events, on_poll) != 0) {
+        /* Never polled again, it would wait for ever (a deferred response
+         * has no deadline): it ends now. */
+        berth_logf("berth: libuv: cannot poll a connection: closed");
+        uc->io.pipe->ops->abort(uc->io.pipe);
+        conn_close(uc);
+    }
 }
 
 static void on_poll(uv_poll_t *p, int status, int events)
@@ -185,7 +194,16 @@ static void on_listen(uv_poll_t *p, int status, int events)
         }
         berth_socket_tune(fd);
         uc->uw = uw;
-        uv_poll_init(&uw->loop, &uc->poll, fd);
+        int rc = uv_poll_init(&uw->loop, &uc->poll, fd);
+        if (rc != 0) {
+            /* Unwatched, the connection would never be served: it is
+             * closed unanswered, and the failure said. */
+            berth_logf("berth: libuv: cannot watch a connection: %s", uv_strerror(rc));
+            berth_io_destroy(&uc->io);
+            berth_backend_release(uw->srv, uc->io.refused);
+            free(uc);
+            continue;
+        }
         uc->poll.data = uc;
         berth_ioset_add(&uw->conns, &uc->io);
         tick(uw); /* its first bytes may be read now: a head's timeout counts from them */
@@ -319,17 +337,22 @@ static void wake(berth_worker *w)
     uv_async_send(&uw->wake_async);
 }
 
+/* Sets up a worker's loop and handles; -1 at the first failure, with the
+ * worker as far as it got (libuv_join frees any prefix of this). */
 static int worker_setup(uworker *uw, berth_server *srv, berth_listener *ls, int n)
 {
     uw->srv = srv;
     uw->nlisteners = n;
+    uw->listeners = ls; /* the worker closes them */
     berth_ioset_init(&uw->conns, driven, uw);
     berth_worker_init(&uw->w, &srv->engine);
+    uw->set_up = 1;
     uw->w.backend = uw;
+    uw->w.wake = wake;
     if (uv_loop_init(&uw->loop) != 0)
         return -1;
+    uw->loop_ok = 1;
     uw->loop.data = uw; /* tells the worker's own handles from connections */
-    uw->listeners = ls; /* the worker closes them */
     uw->listen_polls = calloc((size_t)n, sizeof *uw->listen_polls);
     if (!uw->listen_polls)
         return -1;
@@ -337,30 +360,39 @@ static int worker_setup(uworker *uw, berth_server *srv, berth_listener *ls, int 
         if (uv_poll_init(&uw->loop, &uw->listen_polls[k], ls[k].fd) != 0)
             return -1;
         uw->listen_polls[k].data = uw;
-        uv_poll_start(&uw->listen_polls[k], UV_READABLE, on_listen);
+        if (uv_poll_start(&uw->listen_polls[k], UV_READABLE, on_listen) != 0)
+            return -1;
     }
-    uv_poll_init(&uw->loop, &uw->stop_poll, srv->stop_fd);
+    if (uv_poll_init(&uw->loop, &uw->stop_poll, srv->stop_fd) != 0)
+        return -1;
     uw->stop_poll.data = uw;
-    uv_poll_start(&uw->stop_poll, UV_READABLE, on_stop);
-    uv_async_init(&uw->loop, &uw->wake_async, on_wake);
+    if (uv_poll_start(&uw->stop_poll, UV_READABLE, on_stop) != 0 ||
+        uv_async_init(&uw->loop, &uw->wake_async, on_wake) != 0)
+        return -1;
     uw->wake_async.data = uw;
-    uv_timer_init(&uw->loop, &uw->sweep_timer);
-    uw->sweep_timer.data = uw;
-    uv_timer_start(&uw->sweep_timer, on_sweep, SWEEP_MS, 0); /* on_sweep sets the next */
-    uv_timer_init(&uw->loop, &uw->user_timer);
-    uw->user_timer.data = uw;
-    uv_timer_init(&uw->loop, &uw->accept_timer);
-    uw->accept_timer.data = uw;
-    uv_idle_init(&uw->loop, &uw->ready_idle);
+    uv_timer_t *timers[] = {&uw->sweep_timer, &uw->user_timer, &uw->accept_timer};
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+        if (uv_timer_init(&uw->loop, timers[i]) != 0)
+            return -1;
+        timers[i]->data = uw;
+    }
+    if (uv_timer_start(&uw->sweep_timer, on_sweep, SWEEP_MS, 0) != 0 || /* on_sweep sets the next */
+        uv_idle_init(&uw->loop, &uw->ready_idle) != 0)
+        return -1;
     uw->ready_idle.data = uw;
     return 0;
 }
 
+/* Sets up every worker, then starts their threads. On a failure part-way
+ * it returns -1 at once: the server stops and joins what started
+ * (libuv_join copes with any prefix of this). */
 static int libuv_start(berth_server *srv)
 {
     uworker *uws = calloc((size_t)srv->threads, sizeof *uws);
-    if (!uws)
+    if (!uws) {
+        berth_logf("berth: libuv: out of memory for %d workers", srv->threads);
         return -1;
+    }
     srv->backend_data = uws;
     for (int i = 0; i < srv->threads; i++) {
         berth_listener *ls = &srv->listeners[i * srv->kinds];
@@ -368,32 +400,50 @@ static int libuv_start(berth_server *srv)
             berth_logf("berth: libuv: cannot set up worker %d", i);
             return -1;
         }
-        uws[i].w.wake = wake;
     }
     for (int i = 0; i < srv->threads; i++) {
-        if (pthread_create(&uws[i].thread, NULL, worker_main, &uws[i]) != 0) {
-            berth_logf("berth: libuv: cannot start thread %d", i);
+        int rc = pthread_create(&uws[i].thread, NULL, worker_main, &uws[i]);
+        if (rc != 0) {
+            berth_logf("berth: libuv: cannot start thread %d: %s", i, strerror(rc));
             return -1;
         }
+        uws[i].running = 1;
     }
     return 0;
 }
 
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* After a stop, or a start that failed part-way: joins the threads that
+ * run; the loop of a worker that never ran closes its handles here. */
 static void libuv_join(berth_server *srv)
 {
     uworker *uws = srv->backend_data;
     if (!uws)
         return;
     for (int i = 0; i < srv->threads; i++) {
-        pthread_join(uws[i].thread, NULL);
-        for (int k = 0; k < uws[i].nlisteners; k++) {
-            if (uws[i].listeners[k].fd >= 0)
-                close(uws[i].listeners[k].fd);
-            uws[i].listeners[k].fd = -1;
+        uworker *uw = &uws[i];
+        if (uw->running) {
+            pthread_join(uw->thread, NULL);
+        } else if (uw->loop_ok) {
+            uv_walk(&uw->loop, close_any, NULL);
+            uv_run(&uw->loop, UV_RUN_DEFAULT); /* the closes complete */
         }
-        free(uws[i].listen_polls);
-        uv_loop_close(&uws[i].loop);
-        berth_worker_destroy(&uws[i].w);
+        for (int k = 0; k < uw->nlisteners; k++) {
+            if (uw->listeners[k].fd >= 0)
+                close(uw->listeners[k].fd);
+            uw->listeners[k].fd = -1;
+        }
+        free(uw->listen_polls);
+        if (uw->loop_ok)
+            uv_loop_close(&uw->loop);
+        if (uw->set_up)
+            berth_worker_destroy(&uw->w);
     }
     free(uws);
     srv->backend_data = NULL;

@@ -5,8 +5,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -28,6 +30,9 @@ typedef struct rworker {
     char stop_tag, wake_tag;    /* their addresses tag poller events */
     berth_ioset conns;
     int accept_paused;          /* out of fds: retry on the next sweep */
+    int set_up;                 /* w is initialized (reactor_join destroys it) */
+    int running;                /* its thread was started (reactor_join joins it) */
+    int poll_failed;            /* the poller failed: said once */
 } rworker;
 
 static void conn_close(rworker *rw, berth_io *io)
@@ -108,6 +113,23 @@ static void wake(berth_worker *w)
     (void)n;
 }
 
+/* The poller failed (epoll_wait: EBADF, EFAULT or EINVAL, none expected
+ * of a working one). Said once; the worker then waits as long as it would
+ * have, so that a poller that keeps failing does not spin, and goes on
+ * with its timers and sweeps: every connection still meets its deadline,
+ * and the stop is seen through the server's flag (its eventfd's event
+ * cannot be). */
+static void poller_failed(rworker *rw, int timeout_ms)
+{
+    if (!rw->poll_failed) {
+        rw->poll_failed = 1;
+        berth_logf("berth: reactor: waiting for events failed: %s (the worker goes on with its "
+                   "timers and deadlines)", strerror(errno));
+    }
+    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
 static void *worker_main(void *arg)
 {
     rworker *rw = arg;
@@ -124,8 +146,13 @@ static void *worker_main(void *arg)
         uint64_t wake = next_timer < next_sweep ? next_timer : next_sweep; /* <= now + SWEEP_MS */
         int timeout = wake <= now || berth_ioset_has_ready(&rw->conns) ? 0 : (int)(wake - now);
         int n = berth_poller_wait(rw->poller, ev, 256, timeout);
-        berth_clock_update(&rw->w.clock);
         int stop_asked = 0;
+        if (n < 0) {
+            poller_failed(rw, timeout);
+            n = 0;
+            stop_asked = atomic_load(&srv->stopping);
+        }
+        berth_clock_update(&rw->w.clock);
         for (int i = 0; i < n; i++) {
             void *ptr = ev[i].ptr;
             if ((berth_listener *)ptr >= rw->listeners &&
@@ -186,12 +213,19 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Sets up every worker, then starts their threads. On a failure part-way
+ * it returns -1 at once: the server stops and joins what started
+ * (reactor_join copes with any prefix of this). */
 static int reactor_start(berth_server *srv)
 {
     rworker *rws = calloc((size_t)srv->threads, sizeof *rws);
-    if (!rws)
+    if (!rws) {
+        berth_logf("berth: reactor: out of memory for %d workers", srv->threads);
         return -1;
+    }
     srv->backend_data = rws;
+    for (int i = 0; i < srv->threads; i++)
+        rws[i].wake_fd = -1;
     for (int i = 0; i < srv->threads; i++) {
         rworker *rw = &rws[i];
         rw->srv = srv;
@@ -199,6 +233,7 @@ static int reactor_start(berth_server *srv)
         rw->listeners = &srv->listeners[i * srv->kinds]; /* the worker closes them */
         berth_ioset_init(&rw->conns, driven, rw);
         berth_worker_init(&rw->w, &srv->engine);
+        rw->set_up = 1;
         rw->w.backend = rw;
         rw->w.wake = wake;
         rw->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -209,29 +244,36 @@ static int reactor_start(berth_server *srv)
         if (!ok || rw->wake_fd < 0 ||
             berth_poller_add(rw->poller, srv->stop_fd, &rw->stop_tag) != 0 ||
             berth_poller_add(rw->poller, rw->wake_fd, &rw->wake_tag) != 0) {
-            berth_logf("berth: reactor: cannot create a poller");
+            berth_logf("berth: reactor: cannot create a poller: %s", strerror(errno));
             return -1;
         }
     }
     for (int i = 0; i < srv->threads; i++) {
-        if (pthread_create(&rws[i].thread, NULL, worker_main, &rws[i]) != 0) {
-            berth_logf("berth: reactor: cannot start thread %d", i);
+        int rc = pthread_create(&rws[i].thread, NULL, worker_main, &rws[i]);
+        if (rc != 0) {
+            berth_logf("berth: reactor: cannot start thread %d: %s", i, strerror(rc));
             return -1;
         }
+        rws[i].running = 1;
     }
     return 0;
 }
 
+/* After a stop, or a start that failed part-way: joins the threads that
+ * run and frees what each worker got. */
 static void reactor_join(berth_server *srv)
 {
     rworker *rws = srv->backend_data;
     if (!rws)
         return;
     for (int i = 0; i < srv->threads; i++) {
-        pthread_join(rws[i].thread, NULL);
+        if (rws[i].running)
+            pthread_join(rws[i].thread, NULL);
         berth_poller_free(rws[i].poller);
-        close(rws[i].wake_fd);
-        berth_worker_destroy(&rws[i].w);
+        if (rws[i].wake_fd >= 0)
+            close(rws[i].wake_fd);
+        if (rws[i].set_up)
+            berth_worker_destroy(&rws[i].w);
     }
     free(rws);
     srv->backend_data = NULL;

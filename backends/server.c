@@ -250,6 +250,23 @@ static void listeners_close(berth_server *srv)
     srv->listeners = NULL;
 }
 
+/* A backend's start failed, perhaps after some of its threads were
+ * running (a thread or descriptor refused part-way): those are stopped
+ * and joined (they were serving the listeners, and went on after a bare
+ * return: the server was freed under them), what the start made is freed
+ * (the backend's join copes with a partial start), and the server is as
+ * it was before the start, which may be tried again. */
+static void start_undo(berth_server *srv)
+{
+    berth_server_stop(srv);
+    srv->ops->join(srv);
+    uint64_t v;
+    ssize_t n = read(srv->stop_fd, &v, sizeof v); /* the stop is over: clear it */
+    (void)n;
+    atomic_store(&srv->stopping, 0);
+    listeners_close(srv);
+}
+
 static int server_start(berth_server *srv)
 {
     if (srv->started)
@@ -281,8 +298,10 @@ static int server_start(berth_server *srv)
             *port = s->bound.port;
     }
     free(fds);
-    if (srv->ops->start(srv) != 0)
+    if (srv->ops->start(srv) != 0) {
+        start_undo(srv);
         return -1;
+    }
     srv->started = 1;
     return 0;
 fail:

@@ -137,14 +137,14 @@ static int list_has(berth_str v, const char *token)
 }
 
 /* Vary: Accept-Encoding, unless the handler's Vary already says so (or
- * *): then 1, the handler negotiates encodings itself. */
+ * *): then 1, the handler negotiates encodings itself. -1: out of memory
+ * for the header. */
 static int vary_add(struct berth_res *res)
 {
     berth_str v;
     if (berth_res_header_get(res, "vary", &v) && (list_has(v, "accept-encoding") || list_has(v, "*")))
         return 1;
-    berth_res_header_n(res, "Vary", 4, "Accept-Encoding", 15);
-    return 0;
+    return berth_res_header_n(res, "Vary", 4, "Accept-Encoding", 15) == 0 ? 0 : -1;
 }
 
 /* A strong ETag names one representation's bytes (RFC 9110 8.8.3): the
@@ -167,8 +167,10 @@ static void etag_weaken(struct berth_res *res)
     berth_res_header_n(res, "ETag", 4, buf, n);
 }
 
-/* Compresses res's body in place of it; 0, or -1 (left as it was) when
- * out of memory or when gzip would not make it smaller. */
+/* Compresses res's body in place of it and labels it (Content-Encoding);
+ * 0, or -1 (left as it was) when out of memory or when gzip would not make
+ * it smaller. The label is added before the body is replaced: gzip bytes
+ * never go out without it. */
 static int body_gzip(berth_worker *w, struct berth_res *res)
 {
     struct libdeflate_compressor *gz = gzip_of(w);
@@ -182,7 +184,8 @@ static int body_gzip(berth_worker *w, struct berth_res *res)
     if (!dst)
         return -1;
     size_t n = libdeflate_gzip_compress(gz, res->body, res->body_len, dst, bound);
-    if (n == 0 || n >= res->body_len) {
+    if (n == 0 || n >= res->body_len ||
+        berth_res_header_n(res, "Content-Encoding", 16, "gzip", 4) != 0) {
         if (pooled)
             berth_pool_put(&w->buf_pool, dst);
         else
@@ -212,9 +215,11 @@ void berth_comp_apply(berth_worker *w, const struct berth_req *req, int gzip_q,
         !berth_comp_type_matches(e->compress_types, ct.ptr, ct.len) ||
         berth_res_has_header(res, "content-encoding") || berth_res_has_header(res, "content-range"))
         return;
-    /* From here the answer depends on Accept-Encoding: caches must know. */
+    /* From here the answer depends on Accept-Encoding: caches must know.
+     * Without room for the Vary it goes as it is (an identity body suits
+     * every client, a cache's copy included). */
     int own_vary = vary_add(res);
-    if ((req ? berth_req_accept_encoding(req, "gzip") : gzip_q) == 0)
+    if (own_vary < 0 || (req ? berth_req_accept_encoding(req, "gzip") : gzip_q) == 0)
         return;
     if (bodyless) {
         /* A 304 for what would be sent compressed carries the weak tag the
@@ -226,6 +231,5 @@ void berth_comp_apply(berth_worker *w, const struct berth_req *req, int gzip_q,
     }
     if (body_gzip(w, res) != 0)
         return;
-    berth_res_header_n(res, "Content-Encoding", 16, "gzip", 4);
-    etag_weaken(res);
+    etag_weaken(res); /* out of memory: no ETag rather than the strong one */
 }

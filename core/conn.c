@@ -11,6 +11,7 @@
 #include "abi.h"
 #include "budget.h"
 #include "compress.h"
+#include "log.h"
 #include "router.h"
 #include "serialize.h"
 #include "ws.h"
@@ -1038,8 +1039,13 @@ static berth_str tls_str_copy(char *dst, size_t cap, berth_str src)
 
 void berth_conn_set_tls(berth_conn *c, const berth_tls_info *info)
 {
-    if (!c->tls && !(c->tls = malloc(sizeof *c->tls)))
-        return; /* out of memory: berth_req_tls says no */
+    if (!c->tls && !(c->tls = malloc(sizeof *c->tls))) {
+        /* Its requests would pass for plaintext ones (berth_req_tls saying
+         * no to a handler that checks): the connection is closed instead. */
+        berth_logf("berth: out of memory: a TLS connection is closed");
+        berth_conn_kill(c);
+        return;
+    }
     c->tls->info = *info; /* version and cipher are wolfSSL's static names */
     c->tls->info.alpn = tls_str_copy(c->tls->alpn, sizeof c->tls->alpn, info->alpn);
     c->tls->info.sni = tls_str_copy(c->tls->sni, sizeof c->tls->sni, info->sni);

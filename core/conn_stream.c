@@ -7,10 +7,12 @@
 
 #include "compress.h"
 #include "conn_impl.h"
+#include "log.h"
 #include "serialize.h"
 #include "ws.h"
 
-static void apply(berth_conn *c, stream_op *op);
+static void apply(berth_conn *c, int kind, int status, const char *a, size_t alen, const char *b,
+                  size_t blen);
 
 static void notify(berth_conn *c) { berth_worker_notify(c->w, c); }
 
@@ -88,12 +90,12 @@ static void stream_finish(berth_conn *c)
     berth_conn_output(c);
 }
 
-static void stream_hdr_add(berth_stream *s, const char *name, size_t nlen, const char *value,
-                           size_t vlen)
+static int stream_hdr_add(berth_stream *s, const char *name, size_t nlen, const char *value,
+                          size_t vlen)
 {
     char *n = realloc(s->hdr, s->hdr_len + nlen + vlen + 4);
     if (!n)
-        return;
+        return -1; /* a response without a header it was given: not sent at all */
     char *p = n + s->hdr_len;
     memcpy(p, name, nlen);
     p += nlen;
@@ -105,6 +107,7 @@ static void stream_hdr_add(berth_stream *s, const char *name, size_t nlen, const
     *p++ = '\n';
     s->hdr = n;
     s->hdr_len = (size_t)(p - n);
+    return 0;
 }
 
 static int stream_start(berth_conn *c, berth_stream *s, int status, const char *ct,
@@ -176,49 +179,61 @@ static int stream_whole(berth_conn *c, berth_stream *s, const char *ct, size_t c
                               !s->is_head, stream_keep_alive(c, s), s->omit);
 }
 
-static void apply(berth_conn *c, stream_op *op)
+/* An operation could not be applied (out of memory): the response can no
+ * longer be the one the application made, and none of it may look
+ * complete. The connection closes: what was queued before goes out (a
+ * body cut short of its length or its last chunk), and the stream answers
+ * -1 from now on. */
+static void stream_fail(berth_conn *c)
+{
+    berth_logf("berth: out of memory: a deferred response or WebSocket send could not be "
+               "completed; its connection is closed");
+    berth_conn_kill(c);
+}
+
+static void apply(berth_conn *c, int kind, int status, const char *a, size_t alen, const char *b,
+                  size_t blen)
 {
     berth_stream *s = c->stream;
     if (!s || c->phase == P_CLOSED)
         return;
-    const char *a = op->data, *b = op->data + op->split;
-    size_t alen = op->split, blen = op->len - op->split;
-    if (op->kind >= OP_WS_DATA) {
-        berth_wsc_apply(c, op->kind, op->status, b, blen);
+    if (kind >= OP_WS_DATA) {
+        berth_wsc_apply(c, kind, status, b, blen);
         return;
     }
     int rc = 0;
-    switch (op->kind) {
+    switch (kind) {
     case OP_HEADER:
         if (s->started)
             break;
-        int kind = berth_header_check(a, alen, b, blen);
-        if (kind == BERTH_HDR_CLOSE) {
+        int hk = berth_header_check(a, alen, b, blen);
+        if (hk == BERTH_HDR_CLOSE) {
             s->keep_alive = 0; /* as Connection: close set by a handler */
         } else {
-            s->omit |= berth_header_omit(kind);
-            stream_hdr_add(s, a, alen, b, blen);
+            s->omit |= berth_header_omit(hk);
+            rc = stream_hdr_add(s, a, alen, b, blen);
         }
         break;
     case OP_SEND:
         if (!s->started) {
-            if (op->status >= 100 && op->status <= 999)
-                s->status = op->status;
+            if (status >= 100 && status <= 999)
+                s->status = status;
             rc = stream_whole(c, s, a, alen, b, blen);
         } else if (!s->is_head) {
             rc = stream_write(c, s, b, blen);
-            if (s->chunked)
-                rc |= berth_ser_chunk(&c->out, NULL, 0);
+            if (rc == 0 && s->chunked) /* never the last chunk after a lost one */
+                rc = berth_ser_chunk(&c->out, NULL, 0);
         }
         break;
     case OP_START:
         if (!s->started)
-            rc = stream_start(c, s, op->status, a, alen);
+            rc = stream_start(c, s, status, a, alen);
         break;
     case OP_WRITE:
         if (!s->started)
             rc = stream_start(c, s, 0, NULL, 0);
-        rc |= stream_write(c, s, b, blen);
+        if (rc == 0)
+            rc = stream_write(c, s, b, blen);
         break;
     case OP_END:
         if (!s->started)
@@ -228,10 +243,10 @@ static void apply(berth_conn *c, stream_op *op)
         break;
     }
     if (rc != 0) {
-        berth_conn_kill(c); /* out of memory: the response cannot be completed */
+        stream_fail(c);
         return;
     }
-    if (op->kind == OP_SEND || op->kind == OP_END) {
+    if (kind == OP_SEND || kind == OP_END) {
         stream_finish(c);
         return;
     }
@@ -244,10 +259,14 @@ void berth_conn_apply_streams(berth_conn *c)
     berth_stream *s = c->stream;
     if (!s)
         return;
-    stream_op *op = berth_stream_take(s);
+    int failed;
+    stream_op *op = berth_stream_take(s, &failed);
+    if (failed && c->phase != P_CLOSED)
+        stream_fail(c); /* an operation of another thread's was lost */
     while (op) {
         stream_op *next = op->next;
-        apply(c, op);
+        apply(c, op->kind, op->status, op->data, op->split, op->data + op->split,
+              op->len - op->split); /* nothing after a failure: c is closed */
         if (op->kind == OP_WRITE || op->kind == OP_WS_DATA)
             berth_stream_consumed(s, op->len - op->split); /* writes keep s alive */
         free(op);

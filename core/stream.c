@@ -64,11 +64,12 @@ static void unref_unlock(berth_stream *s)
         stream_free(s);
 }
 
-stream_op *berth_stream_take(berth_stream *s)
+stream_op *berth_stream_take(berth_stream *s, int *failed)
 {
     pthread_mutex_lock(&s->lock);
     stream_op *ops = s->ops;
     s->ops = s->ops_tail = NULL;
+    *failed = s->failed;
     pthread_mutex_unlock(&s->lock);
     return ops; /* s->queued drops as each write is applied */
 }
@@ -166,39 +167,41 @@ int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size
     struct berth_conn *c = s->conn;
     if (berth_stream_on_owner(s)) {
         pthread_mutex_unlock(&s->lock);
-        if (kind >= OP_WS_DATA) {
-            s->sink->apply_queued(c);
-            s->sink->ws(c, kind, status, b, blen);
-            return 0;
-        }
         /* Operations other threads queued earlier go first, so the body
          * keeps the order of the calls. None of them ends the stream:
          * app_done was clear above. */
         s->sink->apply_queued(c);
-        stream_op *op = malloc(sizeof *op + alen + blen);
-        if (!op)
-            return BERTH_ENOMEM;
-        op->kind = kind;
-        op->status = status;
-        op->split = alen;
-        op->len = alen + blen;
-        if (alen)
-            memcpy(op->data, a, alen);
-        if (blen)
-            memcpy(op->data + alen, b, blen);
-        s->sink->apply(c, op); /* may complete and detach */
-        free(op);
-        if (ends) {
-            pthread_mutex_lock(&s->lock);
-            unref_unlock(s);
+        if (kind >= OP_WS_DATA) {
+            s->sink->ws(c, kind, status, b, blen);
+            return 0;
         }
-        return 0;
+        /* Applied where the data lies: nothing to allocate, so nothing
+         * here can fail and leave the response open (an end whose copy
+         * could not be made left it open for ever, with no deadline). */
+        s->sink->apply(c, kind, status, a, alen, b, blen); /* may complete and detach */
+        pthread_mutex_lock(&s->lock);
+        int rc = s->gone ? BERTH_EGONE : 0; /* it could not be applied: the connection is closed */
+        if (ends)
+            unref_unlock(s);
+        else
+            pthread_mutex_unlock(&s->lock);
+        return rc;
     }
     stream_op *op = malloc(sizeof *op + alen + blen);
     if (!op) {
+        /* The operation is lost: the response can no longer be what the
+         * application made, so it fails as a whole. The connection is
+         * closed at its owner's next turn (the sink's apply_queued), and
+         * from now on calls answer BERTH_EGONE as for a client gone; this one
+         * says why. An ending call has released the handle all the same. */
+        s->failed = 1;
+        s->gone = 1;
+        pthread_cond_broadcast(&s->drained);
+        s->sink->notify(c);
         if (ends)
-            s->app_done = 0;
-        pthread_mutex_unlock(&s->lock);
+            unref_unlock(s);
+        else
+            pthread_mutex_unlock(&s->lock);
         return BERTH_ENOMEM;
     }
     op->next = NULL;

@@ -25,8 +25,10 @@ typedef struct stream_op {
 /* What a stream calls on its connection's side (set by conn_stream.c),
  * so that this module knows no connection. */
 typedef struct berth_stream_sink {
-    /* Owner thread: applies one operation at once. */
-    void (*apply)(struct berth_conn *c, stream_op *op);
+    /* Owner thread: applies one operation at once, from the caller's
+     * data (a: the header name or the type, b: the value or the body). */
+    void (*apply)(struct berth_conn *c, int kind, int status, const char *a, size_t alen,
+                  const char *b, size_t blen);
     /* Owner thread: applies what other threads queued, first. */
     void (*apply_queued)(struct berth_conn *c);
     /* Any thread: queues c for its owner's loop. */
@@ -48,6 +50,8 @@ struct berth_stream {
     int refs;                  /* the connection's and the application's */
     int app_done;              /* send or end was called */
     int gone;
+    int failed;                /* an operation could not be queued (out of memory):
+                                  the owner closes the connection */
     atomic_int waiters;
     berth_stream_fn on_close;
     void *on_close_arg;
@@ -77,8 +81,9 @@ struct berth_stream {
 berth_stream *berth_stream_new(const berth_stream_sink *sink, struct berth_conn *c,
                                berth_worker *w, int status, const char *hdr, size_t hdr_len,
                                unsigned omit, int is_head, int keep_alive);
-/* Takes the queued operations (owner thread). */
-stream_op *berth_stream_take(berth_stream *s);
+/* Takes the queued operations (owner thread); *failed: one could not be
+ * queued, the response cannot be completed (close the connection). */
+stream_op *berth_stream_take(berth_stream *s, int *failed);
 /* A taken write of bytes is now in the connection's output: it stops
  * counting as queued (it already counts as pending, so the sum that the
  * buffer limit checks never dips below what is really held). */
@@ -96,7 +101,8 @@ void berth_stream_stop(berth_stream *s);
 void berth_stream_set_pending(berth_stream *s, size_t pending);
 
 /* Posts an operation (any thread): applied at once on the owner thread,
- * queued otherwise. a and b are copied. 0, -1 (gone or ended), -2 (full). */
+ * queued otherwise (a and b copied). 0, -1 (gone or ended, or the operation
+ * failed and the connection is closed), -2 (full). */
 int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size_t alen,
                       const char *b, size_t blen);
 /* Drops the application's reference (a WebSocket after its on_close). */

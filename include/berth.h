@@ -374,8 +374,11 @@ typedef void (*berth_stream_fn)(berth_stream *stream, void *arg);
 BERTH_API berth_stream *berth_res_defer(berth_res *res);
 
 /* The stream calls below answer BERTH_EGONE once the client has gone or
- * the handle was ended (stop producing), BERTH_ENOMEM when a copy could
- * not be made. */
+ * the handle was ended (stop producing). BERTH_ENOMEM: an operation berth
+ * could not queue (out of memory) fails the response as a whole; its
+ * connection closes (the client never sees it complete) and later calls
+ * answer BERTH_EGONE. A call that ends the stream (send, end) releases the
+ * handle whatever it answers, BERTH_EINVAL excepted. */
 /* Adds a header before the response starts; same rules as berth_res_header. */
 BERTH_API int berth_stream_header(berth_stream *s, const char *name, const char *value);
 /* Sends the whole response and releases the handle (also when the client
@@ -868,7 +871,10 @@ BERTH_API void berth_config_init_sized(berth_config *config, size_t size);
 BERTH_API berth_server *berth_server_new(const berth_config *config);
 /* Binds the listeners and starts the workers; returns at once. 0;
  * BERTH_ESTATE if it was started already; BERTH_ESYS or BERTH_ENOMEM with
- * a message on the log otherwise (a port in use, say). */
+ * a message on the log otherwise (a port in use, say). A start that fails
+ * part-way (a thread or descriptor refused) stops and joins the workers
+ * that had started and closes the listeners: nothing is left running, and
+ * the server may be started again or freed. */
 BERTH_API int berth_server_start(berth_server *server);
 /* Waits until the server has stopped (after berth_server_stop). */
 BERTH_API void berth_server_wait(berth_server *server);
