@@ -359,6 +359,7 @@ void *fast_conn_thread(void *arg)
     sigemptyset(&urg);
     sigaddset(&urg, SIGURG);
     pthread_sigmask(SIG_UNBLOCK, &urg, NULL);
+    berth_sock_thread_init(); /* SIGPIPE blocked: sendfile (sock.c) */
     pthread_sigmask(SIG_SETMASK, NULL, &t->wait_mask);
     for (;;) {
         serve(t);

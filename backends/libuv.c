@@ -300,6 +300,7 @@ static void *worker_main(void *arg)
     uworker *uw = arg;
     uv_prepare_t prepare;
     uw->w.owner = pthread_self();
+    berth_sock_thread_init(); /* SIGPIPE blocked: sendfile (sock.c) */
     tick(uw);
     prepare.data = uw;
     uv_prepare_init(&uw->loop, &prepare);
@@ -365,14 +366,14 @@ static int libuv_start(berth_server *srv)
     for (int i = 0; i < srv->threads; i++) {
         berth_listener *ls = &srv->listeners[i * srv->kinds];
         if (worker_setup(&uws[i], srv, ls, srv->kinds) != 0) {
-            berth_logf("berth: libuv: cannot set up worker %d", i);
+            berth_logf(&srv->log, "berth: libuv: cannot set up worker %d", i);
             return -1;
         }
         uws[i].w.wake = wake;
     }
     for (int i = 0; i < srv->threads; i++) {
         if (pthread_create(&uws[i].thread, NULL, worker_main, &uws[i]) != 0) {
-            berth_logf("berth: libuv: cannot start thread %d", i);
+            berth_logf(&srv->log, "berth: libuv: cannot start thread %d", i);
             return -1;
         }
     }

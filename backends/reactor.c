@@ -118,6 +118,7 @@ static void *worker_main(void *arg)
     berth_clock_update(&rw->w.clock);
     uint64_t drain_deadline = 0, next_sweep = rw->w.clock.now_ms + SWEEP_MS;
     uint64_t next_timer = UINT64_MAX;
+    berth_sock_thread_init(); /* SIGPIPE blocked: sendfile (sock.c) */
 
     for (;;) {
         uint64_t now = rw->w.clock.now_ms;
@@ -209,13 +210,13 @@ static int reactor_start(berth_server *srv)
         if (!ok || rw->wake_fd < 0 ||
             berth_poller_add(rw->poller, srv->stop_fd, &rw->stop_tag) != 0 ||
             berth_poller_add(rw->poller, rw->wake_fd, &rw->wake_tag) != 0) {
-            berth_logf("berth: reactor: cannot create a poller");
+            berth_logf(&srv->log, "berth: reactor: cannot create a poller");
             return -1;
         }
     }
     for (int i = 0; i < srv->threads; i++) {
         if (pthread_create(&rws[i].thread, NULL, worker_main, &rws[i]) != 0) {
-            berth_logf("berth: reactor: cannot start thread %d", i);
+            berth_logf(&srv->log, "berth: reactor: cannot start thread %d", i);
             return -1;
         }
     }

@@ -1,5 +1,4 @@
 /* The server lifecycle: configuration, listeners, backend start/stop. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,14 +29,14 @@ static int local_addr(const berth_conn *c, berth_addr *out)
 }
 
 /* Checks the configuration; a message naming the first wrong field. */
-static int config_check(const berth_config *c)
+static int config_check(berth_log *log, const berth_config *c)
 {
     if (!c->handler && !c->router) {
-        berth_logf("berth: config: a server needs a handler or a router");
+        berth_logf(log, "berth: config: a server needs a handler or a router");
         return -1;
     }
     if (c->handler && c->router) {
-        berth_logf("berth: config: set either handler or router, not both");
+        berth_logf(log, "berth: config: set either handler or router, not both");
         return -1;
     }
     struct {
@@ -65,32 +64,32 @@ static int config_check(const berth_config *c)
         if (range[i].v < range[i].min || range[i].v > range[i].max) {
             if (range[i].name[0] == 't' || range[i].name[0] == 'r' || range[i].name[0] == 'c' ||
                 range[i].name[0] == 'g')
-                berth_logf("berth: config.%s: %lld is out of range (%llu-%llu)", range[i].name,
+                berth_logf(log, "berth: config.%s: %lld is out of range (%llu-%llu)", range[i].name,
                            (long long)range[i].v, range[i].min, range[i].max);
             else
-                berth_logf("berth: config.%s: %llu is out of range (%llu-%llu)", range[i].name,
+                berth_logf(log, "berth: config.%s: %llu is out of range (%llu-%llu)", range[i].name,
                            range[i].v, range[i].min, range[i].max);
             return -1;
         }
     }
     long bad = c->compress_types ? berth_comp_types_check(c->compress_types) : -1;
     if (bad >= 0) {
-        berth_logf("berth: config.compress_types: '%s' is not a list of media types "
+        berth_logf(log, "berth: config.compress_types: '%s' is not a list of media types "
                    "(type/subtype, with * or *+suffix as subtype; at '%s')",
                    c->compress_types, c->compress_types + bad);
         return -1;
     }
     if (c->tls && c->tls->port > 65535) {
-        berth_logf("berth: config.tls->port: %u is out of range (0-65535)", c->tls->port);
+        berth_logf(log, "berth: config.tls->port: %u is out of range (0-65535)", c->tls->port);
         return -1;
     }
     if (c->tls && c->tls->min_version != 0 && c->tls->min_version != 12 &&
         c->tls->min_version != 13) {
-        berth_logf("berth: config.tls->min_version: %d is not 12 or 13", c->tls->min_version);
+        berth_logf(log, "berth: config.tls->min_version: %d is not 12 or 13", c->tls->min_version);
         return -1;
     }
     if (c->backend && !berth_backend_valid(c->backend)) {
-        berth_logf("berth: config.backend: '%s' is not a backend (reactor, fast, fast:N with "
+        berth_logf(log, "berth: config.backend: '%s' is not a backend (reactor, fast, fast:N with "
                    "N 1-%d, libuv)", c->backend, MAX_THREADS);
         return -1;
     }
@@ -102,11 +101,11 @@ static int specs_make(berth_server *srv)
 {
     const berth_config *c = &srv->config;
     if (c->listen) {
-        if (berth_listen_parse(c->listen, &srv->specs, &srv->kinds) != 0)
+        if (berth_listen_parse(&srv->log, c->listen, &srv->specs, &srv->kinds) != 0)
             return -1;
         for (int k = 0; k < srv->kinds; k++) {
             if (srv->specs[k].tls && !c->tls) {
-                berth_logf("berth: config.listen: a tls listener needs config.tls (the "
+                berth_logf(&srv->log, "berth: config.listen: a tls listener needs config.tls (the "
                            "certificate)");
                 return -1;
             }
@@ -129,24 +128,27 @@ static int specs_make(berth_server *srv)
     return 0;
 }
 
-static berth_server *server_new(const berth_config *config)
+berth_server *berth_server_new(const berth_config *config)
 {
     if (!config) {
-        berth_logf("berth: config: NULL");
+        berth_logf(NULL, "berth: config: NULL");
         return NULL;
     }
-    if (config_check(config) != 0)
+    berth_log log;
+    berth_log_init(&log, config->log, config->log_user);
+    if (config_check(&log, config) != 0)
         return NULL;
     berth_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return NULL;
     srv->stop_fd = -1;
+    berth_log_init(&srv->log, config->log, config->log_user);
     srv->config = *config;
     if (!srv->config.host)
         srv->config.host = "0.0.0.0";
     if (specs_make(srv) != 0)
         goto fail;
-    berth_listen_systemd_check(srv->specs, srv->kinds);
+    berth_listen_systemd_check(&srv->log, srv->specs, srv->kinds);
     int tls_used = 0;
     for (int k = 0; k < srv->kinds; k++)
         tls_used |= srv->specs[k].tls;
@@ -154,7 +156,7 @@ static berth_server *server_new(const berth_config *config)
         srv->config.tls = NULL; /* no TLS listener: the certificate is not needed */
     if (srv->config.tls) {
         /* Certificates are read now, so that a bad one fails here. */
-        srv->tls = berth_tls_ctx_new(config->tls);
+        srv->tls = berth_tls_ctx_new(config->tls, &srv->log);
         if (!srv->tls)
             goto fail;
         srv->tls_config = *config->tls;
@@ -164,6 +166,7 @@ static berth_server *server_new(const berth_config *config)
         srv->tls_layer.ctx = srv->tls;
     }
     berth_engine_init(&srv->engine, &srv->config);
+    srv->engine.log = &srv->log;
     srv->engine.local_addr = local_addr;
     srv->bodies.limit = srv->config.max_buffered_bodies;
     srv->engine.bodies = &srv->bodies;
@@ -183,9 +186,9 @@ static berth_server *server_new(const berth_config *config)
         }
     }
 
-    const char *spec = config->backend ? config->backend : getenv("HTTP_BACKEND");
+    const char *spec = config->backend ? config->backend : berth_backend_env(&srv->log);
     int n = 0;
-    srv->ops = berth_backend_select(spec, &n);
+    srv->ops = berth_backend_select(&srv->log, spec, &n);
     snprintf(srv->backend_name, sizeof srv->backend_name, "%s", srv->ops->name);
     srv->threads = n ? n : config->threads > 0 ? config->threads : berth_threads_default();
     srv->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -195,14 +198,6 @@ static berth_server *server_new(const berth_config *config)
 fail:
     berth_server_free(srv);
     return NULL;
-}
-
-berth_server *berth_server_new(const berth_config *config)
-{
-    berth_log_use(config ? config->log : NULL, config ? config->log_user : NULL);
-    berth_server *srv = server_new(config);
-    berth_log_use(NULL, NULL);
-    return srv;
 }
 
 static void listeners_close(berth_server *srv)
@@ -216,14 +211,10 @@ static void listeners_close(berth_server *srv)
     srv->listeners = NULL;
 }
 
-static int server_start(berth_server *srv)
+int berth_server_start(berth_server *srv)
 {
     if (srv->started)
         return -1;
-    /* Writes to a closed peer must fail with EPIPE, not kill the process. */
-    struct sigaction old;
-    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
-        signal(SIGPIPE, SIG_IGN);
     int n = srv->threads;
     srv->nlisten = n * srv->kinds;
     srv->listeners = calloc((size_t)srv->nlisten, sizeof *srv->listeners);
@@ -235,7 +226,7 @@ static int server_start(berth_server *srv)
     srv->port = srv->tls_port = 0;
     for (int k = 0; k < srv->kinds; k++) {
         berth_listen_spec *s = &srv->specs[k];
-        if (berth_listen_spec_open(s, n, 1, srv->config.reuseport, fds) != 0)
+        if (berth_listen_spec_open(&srv->log, s, n, 1, srv->config.reuseport, fds) != 0)
             goto fail;
         for (int i = 0; i < n; i++) {
             srv->listeners[i * srv->kinds + k].fd = fds[i];
@@ -255,14 +246,6 @@ fail:
     free(fds);
     listeners_close(srv);
     return -1;
-}
-
-int berth_server_start(berth_server *srv)
-{
-    berth_log_use(srv->config.log, srv->config.log_user);
-    int rc = server_start(srv);
-    berth_log_use(NULL, NULL);
-    return rc;
 }
 
 void berth_server_wait(berth_server *srv)
