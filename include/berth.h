@@ -791,7 +791,8 @@ BERTH_API int berth_server_threads(const berth_server *server);
 
 /* ---- Utilities -------------------------------------------------------- */
 
-/* Case-insensitive comparison of a berth_str with a C string. */
+/* 1 if a berth_str equals a C string but for ASCII case (whatever the
+ * locale: field names and tokens are ASCII). */
 BERTH_API int berth_str_eq(berth_str s, const char *cstr);
 /* Percent-decodes src into dst (cap bytes incl. NUL); plus_as_space for
  * query strings. Returns decoded length, -2 if it does not fit, -1 on

@@ -218,8 +218,9 @@ class EnvironmentTest(unittest.TestCase):
             self.assertEqual("kernel TLS" in srv.stderr_text, said, srv.stderr_text)
 
     def test_library_sources(self):
-        """The library's own code: no SIGPIPE disposition set, and getenv
-        only of the variables berth.h lists."""
+        """The library's own code: no SIGPIPE disposition set, getenv only
+        of the variables berth.h lists, and in core/ no <ctype.h> nor
+        strcasecmp (their classes and case follow the locale)."""
         allowed = {"HTTP_BACKEND", "REQUEST_METHOD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"}
         for d in ("core", "backends", os.path.join("handlers", "static")):
             for name in sorted(os.listdir(os.path.join(ROOT, d))):
@@ -232,6 +233,9 @@ class EnvironmentTest(unittest.TestCase):
                 for var in re.findall(r"getenv\(\s*\"([^\"]*)\"", text):
                     self.assertIn(var, allowed, where)
                 self.assertNotRegex(text, r"getenv\(\s*[^\"\s]", where)
+                if d == "core":  # character classes and case from core/ascii.h only
+                    self.assertNotRegex(text, r"#include\s*<ctype\.h>|\bstrn?casecmp\s*\(|\bto(lower|upper)\s*\(",
+                                        where)
 
 
 for _b in BACKENDS:
