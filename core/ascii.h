@@ -47,12 +47,15 @@ static inline unsigned char berth_ascii_lower(unsigned char c)
     return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
 }
 
-/* 1 if n bytes of a and b are equal but for ASCII case. */
+/* 1 if n bytes of a and b are equal but for ASCII case. Equal bytes, the
+ * common case, cost one comparison. */
 static inline int berth_ascii_ieq(const char *a, const char *b, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (berth_ascii_lower((unsigned char)a[i]) != berth_ascii_lower((unsigned char)b[i]))
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x != y && ((x | 0x20) != (y | 0x20) || (unsigned char)((x | 0x20) - 'a') > 'z' - 'a'))
             return 0;
+    }
     return 1;
 }
 

@@ -619,7 +619,8 @@ typedef void (*berth_log_fn)(const char *message, void *user);
  *     SIGURG, set it (SIG_IGN too) before berth_server_start: berth then
  *     leaves it, wakes connection threads through an eventfd each, and a
  *     stop reaches a blocked read within 1 s instead of at once;
- *   - do not block SIGURG in a handler;
+ *   - do not block SIGURG in a handler (fast's connection threads, where
+ *     handlers run, unblock it whatever the starting thread's mask);
  *   - while berth's handler is in place, a SIGURG sent to the process (kill,
  *     or out-of-band data on a socket given an owner with F_SETOWN) is
  *     caught instead of discarded: in a thread that does not block it, a
