@@ -5,10 +5,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "../core/abi.h"
 #include "../core/addr.h"
 #include "../core/compress.h"
 #include "../core/log.h"
 #include "../core/proxy.h"
+#include "../core/router.h"
 #include "../core/tls.h"
 #include "backend.h"
 #include "drive.h"
@@ -128,15 +130,9 @@ static int specs_make(berth_server *srv)
     return 0;
 }
 
-berth_server *berth_server_new(const berth_config *config)
+static berth_server *server_new(berth_log *log, const berth_config *config)
 {
-    if (!config) {
-        berth_logf(NULL, "berth: config: NULL");
-        return NULL;
-    }
-    berth_log log;
-    berth_log_init(&log, config->log, config->log_user);
-    if (config_check(&log, config) != 0)
+    if (config_check(log, config) != 0)
         return NULL;
     berth_server *srv = calloc(1, sizeof *srv);
     if (!srv)
@@ -200,6 +196,49 @@ fail:
     return NULL;
 }
 
+/* The application's config and tls over berth's defaults, within the
+ * sizes it recorded (berth.h, "Structs and upgrades"). 0, or -1 with a
+ * message. */
+static int config_read(berth_log *log, berth_config *full, berth_tls_config *tls,
+                       const berth_config *config)
+{
+    berth_config_init(full);
+    if (berth_abi_read(full, sizeof *full, config) != 0) {
+        berth_logf(log, "berth: config: not filled by berth_config_init (size %zu), or fields "
+                   "this library (%s) does not know are set", config->size, BERTH_VERSION);
+        return -1;
+    }
+    if (full->tls) {
+        berth_tls_config_init(tls);
+        if (berth_abi_read(tls, sizeof *tls, full->tls) != 0) {
+            berth_logf(log, "berth: config.tls: not filled by berth_tls_config_init (size %zu), "
+                       "or fields this library (%s) does not know are set", full->tls->size,
+                       BERTH_VERSION);
+            return -1;
+        }
+        full->tls = tls;
+    }
+    return 0;
+}
+
+berth_server *berth_server_new(const berth_config *config)
+{
+    if (!config) {
+        berth_logf(NULL, "berth: config: NULL");
+        return NULL;
+    }
+    /* Its log sink takes berth's messages, once its size shows it has one;
+     * the server then keeps its own (server_new). */
+    berth_log log;
+    int has_log = config->size >= BERTH_SIZE_UPTO(berth_config, log_user);
+    berth_log_init(&log, has_log ? config->log : NULL, has_log ? config->log_user : NULL);
+    berth_config full;
+    berth_tls_config tls;
+    if (config_read(&log, &full, &tls, config) != 0)
+        return NULL;
+    return server_new(&log, &full);
+}
+
 static void listeners_close(berth_server *srv)
 {
     if (!srv->listeners)
@@ -211,7 +250,7 @@ static void listeners_close(berth_server *srv)
     srv->listeners = NULL;
 }
 
-int berth_server_start(berth_server *srv)
+static int server_start(berth_server *srv)
 {
     if (srv->started)
         return -1;
@@ -248,18 +287,33 @@ fail:
     return -1;
 }
 
+int berth_server_start(berth_server *srv)
+{
+    if (srv->started)
+        return BERTH_ESTATE;
+    int rc = server_start(srv);
+    if (rc != 0)
+        return BERTH_ESYS;
+    if (srv->config.router) /* fixed while it runs (berth.h, Router) */
+        berth_router_hold(srv->config.router, &srv->log);
+    return 0;
+}
+
 void berth_server_wait(berth_server *srv)
 {
     if (srv->started) {
         srv->ops->join(srv);
         srv->started = 0;
+        if (srv->config.router)
+            berth_router_release(srv->config.router);
     }
 }
 
 int berth_server_run(berth_server *srv)
 {
-    if (berth_server_start(srv) != 0)
-        return -1;
+    int rc = berth_server_start(srv);
+    if (rc != 0)
+        return rc;
     berth_server_wait(srv);
     return 0;
 }
@@ -295,14 +349,17 @@ uint16_t berth_server_tls_port(const berth_server *srv) { return srv->tls_port; 
 const char *berth_server_backend(const berth_server *srv) { return srv->backend_name; }
 int berth_server_threads(const berth_server *srv) { return srv->threads; }
 
-int berth_server_listener(const berth_server *srv, size_t i, berth_listener_info *info)
+int berth_server_listener_sized(const berth_server *srv, size_t i, berth_listener_info *info,
+                                size_t size)
 {
     if (i >= (size_t)srv->kinds)
-        return 0;
+        return BERTH_ENOENT;
     const berth_listen_spec *s = &srv->specs[i];
-    memset(info, 0, sizeof *info);
-    info->addr = s->bound;
-    info->tls = s->tls;
-    info->proxy = s->proxy;
-    return 1;
+    berth_listener_info li;
+    memset(&li, 0, sizeof li);
+    li.addr = s->bound;
+    li.tls = s->tls;
+    li.proxy = s->proxy;
+    berth_abi_write(info, size, &li, sizeof li);
+    return 0;
 }

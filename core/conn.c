@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "abi.h"
 #include "budget.h"
 #include "compress.h"
 #include "router.h"
@@ -34,7 +35,13 @@ void berth_conn_kill(berth_conn *c)
         berth_stream_mark_gone(c->stream);
 }
 
-void berth_conn_abort(berth_conn *c) { berth_conn_kill(c); }
+void berth_conn_abort(berth_conn *c)
+{
+    /* A layer above that failed says so (TLS); else the socket did. */
+    if (!c->x.reason)
+        c->x.reason = c->pipe.abort_reason ? c->pipe.abort_reason : BERTH_REASON_CLIENT_RESET;
+    berth_conn_kill(c);
+}
 
 int berth_conn_waiting(const berth_conn *c) { return c->phase == P_WAIT || c->phase == P_WS; }
 
@@ -66,14 +73,28 @@ static void exch_keep(berth_conn *c, const struct berth_req *req)
     berth_exch *x = &c->x;
     if (!x->live || !(x->fn || c->w->engine->after) || !req->head_ok)
         return;
-    x->method_len = req->head.method.len;
-    x->target_len = req->head.target.len;
     x->minor = req->head.minor;
     x->body_received = req->body_received;
-    x->copy = malloc(x->method_len + x->target_len + 1);
-    if (x->copy) {
-        memcpy(x->copy, req->head.method.ptr, x->method_len);
-        memcpy(x->copy + x->method_len, req->head.target.ptr, x->target_len);
+    x->kept = berth_req_keep(&req->head);
+}
+
+/* Why a request that did not complete ended (berth_done.reason). */
+static int exch_reason(const berth_conn *c, int outcome)
+{
+    if (outcome == BERTH_DONE_COMPLETED)
+        return BERTH_REASON_NONE;
+    if (outcome == BERTH_DONE_STOPPED)
+        return BERTH_REASON_STOP;
+    if (c->x.reason)
+        return c->x.reason; /* a timeout, on_body's refusal, a TLS failure */
+    if (outcome == BERTH_DONE_ABORTED)
+        return c->peer_eof ? BERTH_REASON_CLIENT_CLOSED : BERTH_REASON_CLIENT_RESET;
+    switch (c->x.status) {
+    case 404: case 405: return BERTH_REASON_NO_ROUTE;
+    case 408: return BERTH_REASON_HEADER_TIMEOUT;
+    case 413: case 414: case 431: case 503: return BERTH_REASON_LIMIT;
+    case 500: return BERTH_REASON_INTERNAL;
+    default: return BERTH_REASON_BAD_REQUEST;
     }
 }
 
@@ -87,7 +108,11 @@ static void exch_end(berth_conn *c, int outcome)
     const berth_engine *e = c->w->engine;
     if (x->fn || e->after) {
         berth_done d;
+        struct berth_done_priv priv = {NULL, 0, x->res_hdr, x->res_hdr_len};
         memset(&d, 0, sizeof d);
+        d.size = sizeof d;
+        d.priv = &priv;
+        d.reason = exch_reason(c, outcome);
         d.outcome = outcome;
         d.status = x->status;
         d.bytes_sent = x->bytes;
@@ -100,13 +125,19 @@ static void exch_end(berth_conn *c, int outcome)
             d.target = req->head.target;
             d.version_minor = req->head.minor;
             d.body_received = req->body_received;
-        } else if (x->copy) {
-            d.method.ptr = x->copy;
-            d.method.len = x->method_len;
-            d.target.ptr = x->copy + x->method_len;
-            d.target.len = x->target_len;
+            priv.req = req->head.headers;
+            priv.nreq = req->head.nheaders;
+        } else if (x->kept) {
+            d.method = x->kept->method;
+            d.target = x->kept->target;
             d.version_minor = x->minor;
             d.body_received = x->body_received;
+            priv.req = x->kept->headers;
+            priv.nreq = x->kept->nheaders;
+        }
+        if (req && !x->res_hdr) {
+            priv.res = req->res.hdr;
+            priv.res_len = req->res.hdr_len;
         }
         berth_addr peer;
         d.peer = berth_caddr_get(&c->peer, &peer) ? &peer : NULL;
@@ -118,10 +149,11 @@ static void exch_end(berth_conn *c, int outcome)
         if (e->after)
             e->after(&d, e->hook_user);
     }
-    if (x->copy) {
-        free(x->copy);
-        x->copy = NULL;
-    }
+    free(x->kept);
+    x->kept = NULL;
+    free(x->res_hdr);
+    x->res_hdr = NULL;
+    x->reason = 0;
 }
 
 void berth_exch_due(berth_conn *c)
@@ -386,8 +418,10 @@ static int body_deliver(berth_conn *c, struct berth_req *req, const char *data, 
         if (req->on_body) {
             req->pieces++;
             int rc = req->on_body(req, data, n, req->user);
-            if (rc)
+            if (rc) {
+                c->x.reason = BERTH_REASON_REFUSED;
                 return rc >= 400 && rc <= 599 ? rc : 400;
+            }
         }
         return 0;
     }
@@ -920,6 +954,7 @@ uint64_t berth_conn_deadline(const berth_conn *c)
 void berth_conn_on_timeout(berth_conn *c)
 {
     if (c->phase == P_LINGER || c->out.pending) {
+        c->x.reason = BERTH_REASON_WRITE_TIMEOUT; /* the client reads nothing */
         berth_conn_kill(c);
         return;
     }
@@ -928,6 +963,7 @@ void berth_conn_on_timeout(berth_conn *c)
         return;
     }
     if (c->phase == P_BODY || c->head_started) {
+        c->x.reason = c->phase == P_BODY ? BERTH_REASON_BODY_TIMEOUT : BERTH_REASON_HEADER_TIMEOUT;
         request_fail(c, 408);
         berth_conn_settle(c);
         return;
@@ -1023,32 +1059,37 @@ void berth_conn_set_addrs(berth_conn *c, const struct sockaddr *peer, socklen_t 
         berth_caddr_set(&c->local, local, local_len);
 }
 
-int berth_req_tls(const berth_req *req, berth_tls_info *info)
+int berth_req_tls_sized(const berth_req *req, berth_tls_info *info, size_t size)
 {
     const berth_conn *c = req->res.conn;
     if (!c || !c->tls)
-        return 0;
-    if (info)
-        *info = c->tls->info;
-    return 1;
+        return BERTH_ENOENT;
+    berth_abi_write(info, size, &c->tls->info, sizeof c->tls->info);
+    return 0;
+}
+
+int berth_req_is_tls(const berth_req *req)
+{
+    const berth_conn *c = req->res.conn;
+    return c && c->tls;
 }
 
 int berth_req_peer(const berth_req *req, berth_addr *addr)
 {
     const berth_conn *c = req->res.conn;
-    return c ? berth_caddr_get(&c->peer, addr) : 0;
+    return c && berth_caddr_get(&c->peer, addr) ? 0 : BERTH_ENOENT;
 }
 
 int berth_req_local(const berth_req *req, berth_addr *addr)
 {
     const berth_conn *c = req->res.conn;
     if (!c)
-        return 0;
+        return BERTH_ENOENT;
     if (c->local.family)
-        return berth_caddr_get(&c->local, addr);
+        return berth_caddr_get(&c->local, addr) ? 0 : BERTH_ENOENT;
     const berth_engine *e = c->w->engine;
     memset(addr, 0, sizeof *addr);
-    return e->local_addr ? e->local_addr(c, addr) : 0;
+    return e->local_addr && e->local_addr(c, addr) ? 0 : BERTH_ENOENT;
 }
 
 int berth_req_stopping(const berth_req *req)

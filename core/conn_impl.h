@@ -6,6 +6,7 @@
 
 #include "addr.h"
 #include "conn.h"
+#include "done.h"
 #include "outq.h"
 #include "parse.h"
 #include "request.h"
@@ -26,8 +27,10 @@ typedef struct berth_exch {
     uint64_t bytes;         /* body bytes queued */
     uint64_t body_received;
     int minor;
-    char *copy;             /* method and target, kept for a deferred response */
-    size_t method_len, target_len;
+    berth_req_kept *kept;   /* method, target, headers: for a deferred response */
+    char *res_hdr;          /* a deferred response's header lines (conn_stream.c) */
+    size_t res_hdr_len;
+    int reason;             /* enum berth_reason, when known before the end */
 } berth_exch;
 
 /* P_WAIT: the handler deferred its response; input is held, not parsed. */

@@ -72,6 +72,12 @@ static void stream_finish(berth_conn *c)
     /* A head sent keep-alive before a stop: close unless requests follow. */
     if (!s->keep_alive || !berth_conn_drain_keeps_alive(c))
         c->no_more = 1;
+    /* Its header lines go to the completion callbacks (done.c). */
+    free(c->x.res_hdr);
+    c->x.res_hdr = s->hdr;
+    c->x.res_hdr_len = s->hdr_len;
+    s->hdr = NULL;
+    s->hdr_len = 0;
     berth_stream_detach(s, 0);
     berth_exch_due(c);
     if (c->phase == P_WAIT)

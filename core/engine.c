@@ -3,13 +3,16 @@
 
 #include <string.h>
 
+#include "abi.h"
 #include "compress.h"
 #include "request.h"
 #include "timer.h"
 
-void berth_config_init(berth_config *c)
+void berth_config_init_sized(berth_config *config, size_t size)
 {
+    berth_config d, *c = &d;
     memset(c, 0, sizeof *c);
+    c->size = sizeof *c;
     c->host = "0.0.0.0";
     c->port = 8080;
     c->max_request_line = 8 * 1024;
@@ -29,6 +32,7 @@ void berth_config_init(berth_config *c)
     c->compress = 1;
     c->gzip_level = 1;
     c->compress_min = 1024;
+    berth_abi_init(config, size, c, sizeof *c);
 }
 
 void berth_engine_init(berth_engine *e, const berth_config *c)

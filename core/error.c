@@ -36,8 +36,10 @@ void berth_error_fill(berth_conn *c, struct berth_req *req, struct berth_res *re
 
 int berth_res_error(berth_res *res, int status)
 {
-    if (!res || status < 400 || status > 599 || res->deferred || in_error_hook)
-        return -1;
+    if (!res || status < 400 || status > 599)
+        return BERTH_EINVAL;
+    if (res->deferred || in_error_hook)
+        return BERTH_ESTATE;
     /* A handler's (or a before hook's) res is always its request's. */
     struct berth_req *req = (struct berth_req *)(void *)((char *)res - offsetof(struct berth_req, res));
     berth_res_body_drop(res);

@@ -98,6 +98,9 @@ typedef struct berth_pipe_ops {
 struct berth_pipe {
     const berth_pipe_ops *ops;
     int handoff_ready;        /* see handoff above */
+    int abort_reason;         /* set by a layer above before it aborts this pipe
+                                 for a failure of its own (enum berth_reason:
+                                 TLS); 0: the socket failed */
 };
 
 struct berth_conn;

@@ -72,19 +72,19 @@ int berth_req_header(const berth_req *req, const char *name, berth_str *value)
         const berth_header *h = &req->head.headers[i];
         if (berth_str_ieq(h->name, name, n)) {
             *value = h->value;
-            return 1;
+            return 0;
         }
     }
-    return 0;
+    return BERTH_ENOENT;
 }
 
 int berth_req_header_at(const berth_req *req, size_t i, berth_str *name, berth_str *value)
 {
     if (i >= req->head.nheaders)
-        return 0;
+        return BERTH_ENOENT;
     *name = req->head.headers[i].name;
     *value = req->head.headers[i].value;
-    return 1;
+    return 0;
 }
 
 /* Finds the raw value of query parameter name. */
@@ -107,14 +107,13 @@ static int query_find(const berth_req *req, const char *name, berth_str *raw)
     return 0;
 }
 
-/* Decodes a value found (found: 1) into buf: its length, -1 if it was
- * not found, -2 if it does not fit or is badly encoded. */
+/* Decodes a value found (found: 1) into buf: its length, or
+ * BERTH_ENOENT, BERTH_EINVAL, BERTH_ENOSPC. */
 static long decoded(int found, berth_str raw, char *buf, size_t cap, int plus_as_space)
 {
     if (!found)
-        return -1;
-    long n = berth_url_decode(raw.ptr, raw.len, buf, cap, plus_as_space);
-    return n == -1 ? -2 : n;
+        return BERTH_ENOENT;
+    return berth_url_decode(raw.ptr, raw.len, buf, cap, plus_as_space);
 }
 
 long berth_req_query(const berth_req *req, const char *name, char *buf, size_t cap)
@@ -127,23 +126,25 @@ int berth_req_query_int(const berth_req *req, const char *name, int64_t *out)
 {
     char buf[32];
     long n = berth_req_query(req, name, buf, sizeof buf);
+    if (n == BERTH_ENOENT)
+        return BERTH_ENOENT;
     if (n <= 0)
-        return 0;
+        return BERTH_EINVAL; /* empty, badly encoded, or too long for an int64_t */
     char *end;
     errno = 0;
     long long v = strtoll(buf, &end, 10);
     /* The whole decoded value: "5%00x" decodes to 3 bytes, not to 5. */
     if (end != buf + n || end == buf || errno == ERANGE ||
         !((buf[0] >= '0' && buf[0] <= '9') || buf[0] == '-'))
-        return 0;
+        return BERTH_EINVAL;
     *out = v;
-    return 1;
+    return 0;
 }
 
 long berth_req_param_decoded(const berth_req *req, const char *name, char *buf, size_t cap)
 {
     berth_str raw;
-    return decoded(berth_req_param(req, name, &raw), raw, buf, cap, 0);
+    return decoded(berth_req_param(req, name, &raw) == 0, raw, buf, cap, 0);
 }
 
 int berth_req_param(const berth_req *req, const char *name, berth_str *value)
@@ -152,8 +153,8 @@ int berth_req_param(const berth_req *req, const char *name, berth_str *value)
     for (size_t i = 0; i < req->nparams; i++) {
         if (req->param_names[i].len == n && memcmp(req->param_names[i].ptr, name, n) == 0) {
             *value = req->param_values[i];
-            return 1;
+            return 0;
         }
     }
-    return 0;
+    return BERTH_ENOENT;
 }

@@ -63,10 +63,12 @@ void berth_res_release(struct berth_res *res)
     berth_res_body_drop(res);
 }
 
-void berth_res_status(berth_res *res, int status)
+int berth_res_status(berth_res *res, int status)
 {
-    if (status >= 100 && status <= 999)
-        res->status = status;
+    if (status < 100 || status > 599)
+        return BERTH_EINVAL; /* RFC 9110 15: every valid status is 100-599 */
+    res->status = status;
+    return 0;
 }
 
 static int ieq(const char *a, size_t alen, const char *b)
@@ -131,7 +133,7 @@ int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const 
     int kind = berth_header_check(name, name_len, value, value_len);
     switch (kind) {
     case BERTH_HDR_INVALID:
-        return -1;
+        return BERTH_EINVAL;
     case BERTH_HDR_CLOSE:
         res->close = 1;
         return 0;
@@ -140,7 +142,7 @@ int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const 
     }
     res->omit |= berth_header_omit(kind);
     if (hdr_reserve(res, res->hdr_len + name_len + value_len + 4) != 0)
-        return -1;
+        return BERTH_ENOMEM;
     char *p = res->hdr + res->hdr_len;
     memcpy(p, name, name_len);
     p += name_len;
@@ -217,7 +219,7 @@ int berth_res_header_remove(berth_res *res, const char *name)
     size_t nlen = strlen(name), len;
     int kind = berth_header_check(name, nlen, "", 0);
     if (kind == BERTH_HDR_INVALID)
-        return -1;
+        return BERTH_EINVAL;
     res->omit |= berth_header_omit(kind) | (ieq(name, nlen, "date") ? BERTH_OMIT_DATE : 0);
     char *p;
     while ((p = hdr_find(res, 0, name, nlen, &len))) {
@@ -251,7 +253,7 @@ int berth_res_body(berth_res *res, const void *data, size_t len)
 {
     char *dst = berth_res_body_reserve(res, len);
     if (!dst)
-        return -1;
+        return BERTH_ENOMEM;
     if (len)
         memcpy(dst, data, len);
     return 0;
@@ -281,7 +283,7 @@ int berth_res_file(berth_res *res, int fd, uint64_t offset, uint64_t length)
         offset > (uint64_t)st.st_size || length > (uint64_t)st.st_size - offset) {
         if (fd >= 0)
             close(fd);
-        return -1;
+        return BERTH_EINVAL;
     }
     berth_res_body_drop(res);
     res->body_fd = fd;
@@ -293,8 +295,8 @@ int berth_res_file(berth_res *res, int fd, uint64_t offset, uint64_t length)
 int berth_res_send(berth_res *res, int status, const char *content_type, const void *data,
                    size_t len)
 {
-    berth_res_status(res, status);
-    if (content_type && berth_res_header(res, "Content-Type", content_type) != 0)
-        return -1;
-    return berth_res_body(res, data, len);
+    int rc = berth_res_status(res, status);
+    if (rc == 0 && content_type)
+        rc = berth_res_header(res, "Content-Type", content_type);
+    return rc ? rc : berth_res_body(res, data, len);
 }

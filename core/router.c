@@ -11,10 +11,13 @@
 #include "router.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
+#include "log.h"
 #include "parse.h"
 
 #define MAX_SEGMENTS BERTH_MAX_PARAMS
@@ -48,6 +51,8 @@ struct berth_router {
     berth_route **routes;
     size_t count, cap;
     char error[256];
+    atomic_int running; /* servers using it between their start and wait */
+    _Atomic(berth_log *) log; /* the log of the last server that held it */
 };
 
 berth_router *berth_router_new(void) { return calloc(1, sizeof(berth_router)); }
@@ -64,6 +69,16 @@ void berth_router_free(berth_router *router)
 {
     if (!router)
         return;
+    if (atomic_load(&router->running)) {
+        /* Its workers read it without a lock: freeing it is a use after
+         * free to come. A debug build stops here, where the cause is. */
+        berth_logf(atomic_load(&router->log), "berth: berth_router_free: a server using this router is still running "
+                   "(free it after berth_server_wait or berth_server_free)");
+#ifndef NDEBUG
+        abort();
+#endif
+        return; /* leaked rather than used after its free */
+    }
     for (size_t i = 0; i < router->count; i++)
         route_free(router->routes[i]);
     free(router->routes);
@@ -81,8 +96,15 @@ __attribute__((format(printf, 2, 3))) static int fail(berth_router *router, cons
     va_start(ap, fmt);
     vsnprintf(router->error, sizeof router->error, fmt, ap);
     va_end(ap);
-    return -1;
+    return BERTH_EINVAL;
 }
+
+void berth_router_hold(berth_router *router, berth_log *log)
+{
+    atomic_store(&router->log, log);
+    atomic_fetch_add(&router->running, 1);
+}
+void berth_router_release(berth_router *router) { atomic_fetch_sub(&router->running, 1); }
 
 static int name_char(char c)
 {
@@ -214,8 +236,15 @@ int berth_router_add_opts(berth_router *router, const char *method, const char *
                           berth_handler_fn handler, void *user, const berth_route_opts *opts)
 {
     if (!router)
-        return -1;
+        return BERTH_EINVAL;
     router->error[0] = '\0';
+    if (atomic_load(&router->running)) {
+        /* Workers read the routes without a lock. */
+        fail(router, "%s %s: routes are fixed while a server using the router runs (add them "
+             "before berth_server_start)", method ? method : "", pattern ? pattern : "");
+        berth_logf(atomic_load(&router->log), "berth: berth_router_add: %s", router->error);
+        return BERTH_ESTATE;
+    }
     if (!method || !pattern || !handler)
         return fail(router, "method, pattern and handler are required");
     if (!method_valid(method))
@@ -224,20 +253,28 @@ int berth_router_add_opts(berth_router *router, const char *method, const char *
     berth_route *r = calloc(1, sizeof *r);
     if (!r || !(r->pattern = strdup(pattern))) {
         route_free(r);
-        return fail(router, "out of memory");
+        fail(router, "out of memory");
+        return BERTH_ENOMEM;
     }
     strcpy(r->method, method);
     r->any_method = strcmp(method, "*") == 0;
     r->handler = handler;
     r->user = user;
     if (opts) {
-        r->on_body = opts->on_body;
-        r->streaming = opts->stream_body || opts->on_body;
-        r->max_body = opts->max_body;
+        berth_route_opts o;
+        berth_route_opts_init(&o);
+        if (berth_abi_read(&o, sizeof o, opts) != 0) {
+            route_free(r);
+            return fail(router, "%s %s: the options were not filled by berth_route_opts_init",
+                        method, pattern);
+        }
+        r->on_body = o.on_body;
+        r->streaming = o.stream_body || o.on_body;
+        r->max_body = o.max_body;
     }
     if (route_compile(router, r) != 0) {
         route_free(r);
-        return -1;
+        return BERTH_EINVAL;
     }
     /* Sorted insertion: after every route at least as specific, so that
      * equally specific routes keep the order they were added in. */
@@ -250,7 +287,7 @@ int berth_router_add_opts(berth_router *router, const char *method, const char *
             fail(router, "%s %s: the route %s %s has the same method and path", method, pattern,
                  o->method, o->pattern);
             route_free(r);
-            return -1;
+            return BERTH_EEXIST;
         }
         if (at == router->count && (c < 0 || (c == 0 && !r->any_method && o->any_method)))
             at = i;
@@ -260,7 +297,8 @@ int berth_router_add_opts(berth_router *router, const char *method, const char *
         berth_route **n = realloc(router->routes, cap * sizeof *n);
         if (!n) {
             route_free(r);
-            return fail(router, "out of memory");
+            fail(router, "out of memory");
+            return BERTH_ENOMEM;
         }
         router->routes = n;
         router->cap = cap;
@@ -280,8 +318,19 @@ int berth_router_add(berth_router *router, const char *method, const char *patte
 int berth_router_add_streaming(berth_router *router, const char *method, const char *pattern,
                                berth_body_fn on_body, berth_handler_fn handler, void *user)
 {
-    berth_route_opts o = {.on_body = on_body, .stream_body = 1};
+    berth_route_opts o;
+    berth_route_opts_init(&o);
+    o.on_body = on_body;
+    o.stream_body = 1;
     return berth_router_add_opts(router, method, pattern, handler, user, &o);
+}
+
+void berth_route_opts_init_sized(berth_route_opts *opts, size_t size)
+{
+    berth_route_opts d;
+    memset(&d, 0, sizeof d);
+    d.size = sizeof d;
+    berth_abi_init(opts, size, &d, sizeof d);
 }
 
 /* Matches path against r, filling req's parameters (if req is set). */

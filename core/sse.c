@@ -38,7 +38,7 @@ int berth_sse_send(berth_stream *s, const char *event, const char *id, const cha
                    size_t len)
 {
     if (has_line_break(event) || has_line_break(id))
-        return -3; /* would break the framing */
+        return BERTH_EINVAL; /* would break the framing */
     size_t lines = 1;
     for (size_t i = 0; i < len; i++)
         if (data[i] == '\n' || (data[i] == '\r' && !(i + 1 < len && data[i + 1] == '\n')))
@@ -46,7 +46,7 @@ int berth_sse_send(berth_stream *s, const char *event, const char *id, const cha
     size_t cap = len + lines * 7 + 1 + (event ? strlen(event) + 8 : 0) + (id ? strlen(id) + 5 : 0);
     char *buf = malloc(cap), *p = buf;
     if (!buf)
-        return -2;
+        return BERTH_ENOMEM;
     if (event) {
         p = put(p, "event: ", 7);
         p = put(p, event, strlen(event));

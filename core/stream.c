@@ -131,14 +131,15 @@ void berth_stream_detach(berth_stream *s, int client_gone)
 }
 
 /* Posts an operation. a/b are copied; OP_WRITE counts b against the
- * buffer limit. Returns 0, -1 (client gone or handle ended), -2 (full). */
+ * buffer limit. Returns 0, BERTH_EGONE (client gone or handle ended),
+ * BERTH_EAGAIN (full), BERTH_ENOMEM. */
 int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size_t alen,
                       const char *b, size_t blen)
 {
     pthread_mutex_lock(&s->lock);
     if (s->app_done) {
         pthread_mutex_unlock(&s->lock);
-        return -1;
+        return BERTH_EGONE;
     }
     int ends = kind == OP_SEND || kind == OP_END;
     if (ends)
@@ -146,10 +147,10 @@ int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size
     if (!s->conn || s->gone) {
         if (ends) {
             unref_unlock(s); /* the application's reference */
-            return -1;
+            return BERTH_EGONE;
         }
         pthread_mutex_unlock(&s->lock);
-        return -1;
+        return BERTH_EGONE;
     }
     int counted = kind == OP_WRITE || kind == OP_WS_DATA;
     if (counted) {
@@ -159,7 +160,7 @@ int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size
          * larger than the limit must not wait forever. */
         if (held + blen > limit && !(kind == OP_WS_DATA && held == 0)) {
             pthread_mutex_unlock(&s->lock);
-            return -2;
+            return BERTH_EAGAIN;
         }
     }
     struct berth_conn *c = s->conn;
@@ -176,7 +177,7 @@ int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size
         s->sink->apply_queued(c);
         stream_op *op = malloc(sizeof *op + alen + blen);
         if (!op)
-            return -1;
+            return BERTH_ENOMEM;
         op->kind = kind;
         op->status = status;
         op->split = alen;
@@ -198,7 +199,7 @@ int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size
         if (ends)
             s->app_done = 0;
         pthread_mutex_unlock(&s->lock);
-        return -1;
+        return BERTH_ENOMEM;
     }
     op->next = NULL;
     op->kind = kind;
@@ -241,7 +242,7 @@ int berth_stream_header(berth_stream *s, const char *name, const char *value)
     size_t nlen = strlen(name), vlen = strlen(value);
     int kind = berth_header_check(name, nlen, value, vlen);
     if (kind == BERTH_HDR_INVALID)
-        return -1;
+        return BERTH_EINVAL;
     if (kind == BERTH_HDR_DROP)
         return 0; /* berth writes the framing headers itself */
     return berth_stream_post(s, OP_HEADER, 0, name, nlen, value, vlen);
@@ -253,21 +254,23 @@ int berth_stream_send(berth_stream *s, int status, const char *content_type, con
     const char *ct = content_type ? content_type : "";
     if (!content_type_ok(ct))
         ct = "";
+    if (status < 100 || status > 599)
+        return BERTH_EINVAL; /* the handle stays the application's */
     return berth_stream_post(s, OP_SEND, status, ct, strlen(ct), body, len);
 }
 
 int berth_stream_start(berth_stream *s, int status, const char *content_type)
 {
     const char *ct = content_type ? content_type : "";
-    if (!content_type_ok(ct))
-        return -1;
+    if (!content_type_ok(ct) || status < 100 || status > 599)
+        return BERTH_EINVAL;
     return berth_stream_post(s, OP_START, status, ct, strlen(ct), NULL, 0);
 }
 
 int berth_stream_write(berth_stream *s, const void *data, size_t len)
 {
     if (len == 0)
-        return berth_stream_gone(s) ? -1 : 0;
+        return berth_stream_gone(s) ? BERTH_EGONE : 0;
     return berth_stream_post(s, OP_WRITE, 0, NULL, 0, data, len);
 }
 
@@ -301,10 +304,16 @@ int berth_stream_wait(berth_stream *s, size_t below, unsigned timeout_ms)
     }
     int rc = 0;
     pthread_mutex_lock(&s->lock);
+    if (!s->gone && s->conn && berth_stream_on_owner(s)) {
+        /* Only this thread's loop can drain the buffer: it would wait for
+         * itself (forever, or until the timeout). */
+        pthread_mutex_unlock(&s->lock);
+        return BERTH_ESTATE;
+    }
     s->waiters++;
     for (;;) {
         if (s->gone || !s->conn) {
-            rc = -1;
+            rc = BERTH_EGONE;
             break;
         }
         if (s->queued + atomic_load(&s->out_pending) <= below)
@@ -312,7 +321,7 @@ int berth_stream_wait(berth_stream *s, size_t below, unsigned timeout_ms)
         int e = timeout_ms ? pthread_cond_timedwait(&s->drained, &s->lock, &until)
                            : pthread_cond_wait(&s->drained, &s->lock);
         if (e == ETIMEDOUT) {
-            rc = -2;
+            rc = BERTH_ETIMEDOUT;
             break;
         }
     }

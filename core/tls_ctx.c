@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "log.h"
 #include "tls.h"
 #include "tls_seed.h"
@@ -56,13 +57,16 @@ struct berth_tls_ctx {
     berth_log *log;           /* the server's, while the context is made */
 };
 
-void berth_tls_config_init(berth_tls_config *t)
+void berth_tls_config_init_sized(berth_tls_config *tls, size_t size)
 {
+    berth_tls_config d, *t = &d;
     memset(t, 0, sizeof *t);
+    t->size = sizeof *t;
     t->port = 8443;
     t->min_version = 12;
     t->handshake_timeout_ms = 10000;
     t->ktls = 1;
+    berth_abi_init(tls, size, t, sizeof *t);
 }
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;

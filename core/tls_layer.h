@@ -77,6 +77,8 @@ static inline void tls_fatal(tls_layer *t)
 {
     t->state = T_CLOSED;
     t->pend_len = 0;
+    if (!t->aborted)
+        t->inner->abort_reason = BERTH_REASON_TLS; /* not a reset from below */
     t->inner->ops->abort(t->inner); /* a stream learns the client is gone */
 }
 

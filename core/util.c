@@ -4,9 +4,15 @@
 #include "ascii.h"
 #include "berth.h"
 
-int berth_str_eq(berth_str s, const char *cstr)
+int berth_str_eq_nocase(berth_str s, const char *cstr)
 {
     return berth_str_ieq(s, cstr, strlen(cstr));
+}
+
+int berth_str_eq_bytes(berth_str s, const char *cstr)
+{
+    size_t n = strlen(cstr);
+    return s.len == n && (n == 0 || memcmp(s.ptr, cstr, n) == 0);
 }
 
 long berth_url_decode(const char *src, size_t len, char *dst, size_t cap, int plus_as_space)
@@ -18,18 +24,18 @@ long berth_url_decode(const char *src, size_t len, char *dst, size_t cap, int pl
             int hi, lo;
             if (i + 2 >= len || (hi = berth_hex_value((unsigned char)src[i + 1])) < 0 ||
                 (lo = berth_hex_value((unsigned char)src[i + 2])) < 0)
-                return -1;
+                return BERTH_EINVAL;
             c = (char)(hi << 4 | lo);
             i += 2;
         } else if (c == '+' && plus_as_space) {
             c = ' ';
         }
         if (o + 1 >= cap)
-            return -2;
+            return BERTH_ENOSPC;
         dst[o++] = c;
     }
     if (cap == 0)
-        return -2;
+        return BERTH_ENOSPC;
     dst[o] = '\0';
     return (long)o;
 }

@@ -1,5 +1,6 @@
 /* A WebSocket on the engine's side (ws.h): frames in, callbacks, frames
  * out, the close handshake, idle pings and the server's stop. */
+#include "abi.h"
 #include "ws.h"
 
 #include <stdlib.h>
@@ -331,22 +332,25 @@ void berth_wsc_free(berth_conn *c)
 
 #define WS_STREAM(ws) ((berth_stream *)(ws))
 
-void berth_ws_config_init(berth_ws_config *cfg)
+void berth_ws_config_init_sized(berth_ws_config *config, size_t size)
 {
+    berth_ws_config d, *cfg = &d;
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->max_message = 16u << 20;
     cfg->max_fragments = 65536;
     cfg->ping_ms = 30000;
+    berth_abi_init(config, size, cfg, sizeof *cfg);
 }
 
 int berth_ws_send(berth_ws *ws, int type, const void *data, size_t len)
 {
     if (type != BERTH_WS_TEXT && type != BERTH_WS_BINARY)
-        return -1;
+        return BERTH_EINVAL;
     if (type == BERTH_WS_TEXT) {
         berth_utf8 st = {0, 0, 0};
         if (berth_utf8_run(&st, data, len) != 0 || !berth_utf8_done(&st))
-            return -1; /* the client would fail the connection (1007) */
+            return BERTH_EINVAL; /* the client would fail the connection (1007) */
     }
     return berth_stream_post(WS_STREAM(ws), OP_WS_DATA, type, NULL, 0, data, len);
 }
@@ -354,7 +358,7 @@ int berth_ws_send(berth_ws *ws, int type, const void *data, size_t len)
 int berth_ws_ping(berth_ws *ws, const void *data, size_t len)
 {
     if (len > 125)
-        return -1;
+        return BERTH_EINVAL;
     return berth_stream_post(WS_STREAM(ws), OP_WS_PING, 0, NULL, 0, data, len);
 }
 
@@ -362,11 +366,11 @@ int berth_ws_close(berth_ws *ws, int code, const char *reason)
 {
     size_t rlen = reason ? strlen(reason) : 0;
     if (code == 0 ? rlen != 0 : !berth_ws_code_valid(code) || rlen > 123)
-        return -1;
+        return BERTH_EINVAL;
     berth_utf8 st = {0, 0, 0};
     if (rlen && (berth_utf8_run(&st, (const unsigned char *)reason, rlen) != 0 ||
                  !berth_utf8_done(&st)))
-        return -1;
+        return BERTH_EINVAL;
     char pl[125];
     size_t n = 0;
     if (code) {

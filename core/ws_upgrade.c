@@ -7,6 +7,7 @@
 #include <wolfssl/wolfcrypt/coding.h>
 #include <wolfssl/wolfcrypt/hash.h>
 
+#include "abi.h"
 #include "conn_impl.h"
 #include "field_list.h"
 #include "request.h"
@@ -19,8 +20,8 @@ static int header_has(const berth_req *req, const char *name, const char *token)
 {
     berth_str n, v;
     size_t tl = strlen(token);
-    for (size_t i = 0; berth_req_header_at(req, i, &n, &v); i++)
-        if (berth_str_eq(n, name) && berth_list_has(v, token, tl))
+    for (size_t i = 0; berth_req_header_at(req, i, &n, &v) == 0; i++)
+        if (berth_str_eq_nocase(n, name) && berth_list_has(v, token, tl))
             return 1;
     return 0;
 }
@@ -38,7 +39,7 @@ static int key_valid(berth_str key)
 /* 0 if req is a valid handshake, else the status to refuse it with. */
 static int handshake_check(const berth_req *req, berth_str *key)
 {
-    if (!berth_str_eq(berth_req_method(req), "GET") || berth_req_version_minor(req) < 1)
+    if (!berth_str_eq_bytes(berth_req_method(req), "GET") || berth_req_version_minor(req) < 1)
         return 400;
     if (req->body_mode != BERTH_BODY_NONE)
         return 400;
@@ -46,11 +47,11 @@ static int handshake_check(const berth_req *req, berth_str *key)
         return 400;
     /* Field values come without the whitespace around them (parse.c). */
     berth_str version;
-    if (!berth_req_header(req, "Sec-WebSocket-Version", &version))
+    if (berth_req_header(req, "Sec-WebSocket-Version", &version) != 0)
         return 400;
     if (version.len != 2 || memcmp(version.ptr, "13", 2) != 0)
         return 426;
-    if (!berth_req_header(req, "Sec-WebSocket-Key", key))
+    if (berth_req_header(req, "Sec-WebSocket-Key", key) != 0)
         return 400;
     return key_valid(*key) ? 0 : 400;
 }
@@ -70,11 +71,19 @@ int berth_ws_offered(const berth_req *req, const char *protocol)
     return protocol && *protocol && header_has(req, "Sec-WebSocket-Protocol", protocol);
 }
 
-berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config *cfg, void *user)
+berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config *config,
+                           void *user)
 {
     berth_conn *c = res->conn;
-    if (!cfg || !c || !c->dispatching || c->req != req || c->stream || c->ws || res->deferred)
+    if (!config || !c || !c->dispatching || c->req != req || c->stream || c->ws || res->deferred)
         return NULL; /* not in the handler, or the response is already another's */
+    berth_ws_config full, *cfg = &full;
+    berth_ws_config_init(cfg);
+    if (berth_abi_read(cfg, sizeof *cfg, config) != 0) {
+        berth_res_send(res, 500, "text/plain", "berth_ws_config not made by berth_ws_config_init\n",
+                       50);
+        return NULL;
+    }
     berth_str key;
     int status = handshake_check(req, &key);
     if (status) {

@@ -62,7 +62,7 @@ static int cors(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
     berth_res_header(res, "Access-Control-Allow-Origin", "*");
-    if (!berth_str_eq(berth_req_method(req), "OPTIONS"))
+    if (!berth_str_eq_bytes(berth_req_method(req), "OPTIONS"))
         return 0;
     berth_res_status(res, 204); /* preflight */
     berth_res_header(res, "Access-Control-Allow-Methods", "GET, POST, DELETE");
@@ -161,7 +161,9 @@ static void del(berth_req *req, berth_res *res, void *user)
 int main(void)
 {
     berth_router *r = berth_router_new();
-    berth_route_opts small = {.max_body = 1024}; /* a note is at most 1 KiB: 413 above */
+    berth_route_opts small;
+    berth_route_opts_init(&small);
+    small.max_body = 1024; /* a note is at most 1 KiB: 413 above */
     if (berth_router_add(r, "GET", "/notes", list, NULL) || berth_router_add(r, "GET", "/notes/{id}", one, NULL) ||
         berth_router_add_opts(r, "POST", "/notes", add, NULL, &small) ||
         berth_router_add(r, "DELETE", "/notes/{id}", del, NULL)) {

@@ -101,7 +101,7 @@ static void *publisher(void *arg)
         char id[24];
         snprintf(id, sizeof id, "%lu", next_id++);
         for (int i = 0; i < MAX_SUBS; i++)
-            if (subs[i]) /* -2 (a slow reader's buffer is full): that one misses it */
+            if (subs[i]) /* BERTH_EAGAIN (a slow reader's buffer is full): that one misses it */
                 berth_sse_send(subs[i], "message", id, m->text, m->len);
         free(m);
     }
@@ -112,7 +112,9 @@ static void *publisher(void *arg)
 int main(void)
 {
     berth_router *r = berth_router_new();
-    berth_route_opts small = {.max_body = 4096};
+    berth_route_opts small;
+    berth_route_opts_init(&small);
+    small.max_body = 4096;
     if (berth_router_add(r, "GET", "/events", events, NULL) ||
         berth_router_add_opts(r, "POST", "/say", say, NULL, &small)) {
         fprintf(stderr, "sse_chat: %s\n", berth_router_error(r));

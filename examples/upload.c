@@ -100,7 +100,10 @@ int main(int argc, char **argv)
 {
     dir = argc > 1 ? argv[1] : ".";
     berth_router *r = berth_router_new();
-    berth_route_opts up = {.on_body = upload_piece, .max_body = 1ull << 30};
+    berth_route_opts up;
+    berth_route_opts_init(&up);
+    up.on_body = upload_piece;
+    up.max_body = 1ull << 30;
     if (berth_router_add_opts(r, "PUT", "/files/{name}", upload_end, NULL, &up) ||
         berth_router_add(r, "GET", "/files/{name}", download, NULL)) {
         fprintf(stderr, "upload: %s\n", berth_router_error(r));

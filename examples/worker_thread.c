@@ -35,7 +35,7 @@ static void slow_square(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
     int64_t n;
-    if (!berth_req_query_int(req, "n", &n) || n < -3000000000LL || n > 3000000000LL) {
+    if (berth_req_query_int(req, "n", &n) != 0 || n < -3000000000LL || n > 3000000000LL) {
         berth_res_send(res, 400, "text/plain", "n must be an integer\n", 21);
         return;
     }

@@ -27,7 +27,7 @@ static void echo(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
     berth_str ct, body = berth_req_body(req);
-    if (berth_req_header(req, "Content-Type", &ct))
+    if (berth_req_header(req, "Content-Type", &ct) == 0)
         berth_res_header_n(res, "Content-Type", 12, ct.ptr, ct.len);
     else
         berth_res_header(res, "Content-Type", "application/octet-stream");
@@ -74,11 +74,11 @@ static void baseline(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
     int64_t a, b, sum;
-    if (!berth_req_query_int(req, "a", &a) || !berth_req_query_int(req, "b", &b))
+    if (berth_req_query_int(req, "a", &a) != 0 || berth_req_query_int(req, "b", &b) != 0)
         return bad_request(res, "a and b must be integers\n");
     if (__builtin_add_overflow(a, b, &sum))
         return bad_request(res, "sum out of range\n");
-    if (berth_str_eq(berth_req_method(req), "POST")) {
+    if (berth_str_eq_bytes(berth_req_method(req), "POST")) {
         berth_str body = berth_req_body(req);
         int64_t c;
         if (!parse_int(body.ptr, body.len, &c))
@@ -133,12 +133,9 @@ static void json_items(berth_req *req, berth_res *res, void *user)
     berth_req_param(req, "count", &cs);
     if (!parse_int(cs.ptr, cs.len, &count) || count < 0 || cs.ptr[0] == '-')
         return bad_request(res, "count must be a non-negative integer\n");
-    berth_str q = berth_req_query_string(req);
-    if (q.len && !berth_req_query_int(req, "m", &m)) {
-        char tmp[2];
-        if (berth_req_query(req, "m", tmp, sizeof tmp) != -1)
-            return bad_request(res, "m must be an integer\n");
-    }
+    int rc = berth_req_query_int(req, "m", &m);
+    if (rc != 0 && rc != BERTH_ENOENT) /* absent: 1 */
+        return bad_request(res, "m must be an integer\n");
     if ((uint64_t)count > d->count)
         count = (int64_t)d->count;
 
@@ -192,7 +189,7 @@ static void sse_tick(berth_stream *s, void *arg)
     snprintf(id, sizeof id, "%lld", (long long)st->sent);
     int n = snprintf(data, sizeof data, "event %lld of %lld", (long long)st->sent + 1,
                      (long long)st->total);
-    if (berth_sse_send(s, "tick", id, data, (size_t)n) == -2)
+    if (berth_sse_send(s, "tick", id, data, (size_t)n) == BERTH_EAGAIN)
         return; /* the client reads slowly: skip this beat, try the next */
     if (++st->sent >= st->total) {
         berth_stream_end(s);
@@ -218,9 +215,8 @@ static void sse(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
     int64_t n = 10, interval = 1000;
-    if ((berth_req_query(req, "n", (char[2]){0}, 2) != -1 && !berth_req_query_int(req, "n", &n)) ||
-        (berth_req_query(req, "interval_ms", (char[2]){0}, 2) != -1 &&
-         !berth_req_query_int(req, "interval_ms", &interval)) ||
+    int rn = berth_req_query_int(req, "n", &n), ri = berth_req_query_int(req, "interval_ms", &interval);
+    if ((rn != 0 && rn != BERTH_ENOENT) || (ri != 0 && ri != BERTH_ENOENT) || /* absent: defaults */
         n < 0 || n > 1000000 || interval < 1 || interval > 3600000)
         return bad_request(res, "n (0-1000000) and interval_ms (1-3600000) must be integers\n");
     sse_state *st = calloc(1, sizeof *st);

@@ -1,12 +1,47 @@
 /* berth: an embeddable HTTP/1.1 server library.
  *
  * One handler API over transports chosen at run time (HTTP_BACKEND).
- * This is the only public header; every symbol it declares starts with
- * berth_ and is exported from libberth.
+ * This is the only public header (it includes berth_version.h, generated
+ * by the build); every symbol it declares starts with berth_ and is
+ * exported from libberth.so.1 under the version node BERTH_1.
+ *
+ * Conventions, for every call of this header (docs/API.md has the why):
+ *
+ * Return values. A call that can fail returns an int (a long where a
+ * length is returned): 0, or a count or length >= 0, on success; on
+ * failure a negative code of enum berth_err, which berth_strerror names.
+ * Absence is such a code too: BERTH_ENOENT (no such header, parameter,
+ * listener). So `rc < 0` is the one test of failure, `rc == 0` of success.
+ * A question (berth_req_body_first, berth_req_stopping, berth_req_is_tls,
+ * berth_stream_gone, berth_stream_stopping, berth_ws_offered,
+ * berth_str_eq_bytes, berth_str_eq_nocase) answers 1 or 0 and cannot
+ * fail. A call that makes an object (berth_router_new, berth_server_new,
+ * berth_res_defer, berth_ws_upgrade...) returns it or NULL; the log says
+ * why where there is more than one reason. Accessors of what always
+ * exists (berth_req_method, berth_server_port...) return it.
+ *
+ * Structs and upgrades (the ABI). A struct the application allocates and
+ * berth reads (berth_config, berth_tls_config, berth_ws_config,
+ * berth_static_opts, berth_route_opts) begins with `size`, which its
+ * init macro sets to the struct's size as the application was compiled;
+ * berth reads only the fields within that size and takes the defaults
+ * for the others, so a program built against an older berth.h of the
+ * same soname runs unchanged with a newer library, and new fields only
+ * ever come at the end. Always fill such a struct with its init macro
+ * (berth_config_init(&cfg)...) before setting fields: one whose size is 0
+ * is refused (BERTH_EINVAL, or NULL from berth_server_new). A struct
+ * berth fills in (berth_tls_info, berth_listener_info) goes through a
+ * call that takes the caller's size (the macro passes sizeof) and berth
+ * writes nothing beyond it. berth_done, which berth hands to callbacks,
+ * begins with its size and grows only at its end. berth_str and
+ * berth_addr never change within soname 1. A program needs a library at
+ * least as new as the header it was built with: compare berth_version()
+ * with BERTH_VERSION_NUM at start-up if it cannot be sure.
  *
  * Threading: a handler runs on the backend thread that owns the connection.
  * A berth_req / berth_res is valid from the call of the handler until the
- * response is complete (normally: when the handler returns).
+ * response is complete (normally: when the handler returns). Strings
+ * passed in are NUL-terminated and copied unless a call says otherwise.
  */
 #ifndef BERTH_H
 #define BERTH_H
@@ -14,17 +49,51 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "berth_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define BERTH_VERSION "0.1.0"
 
 #if defined(__GNUC__)
 #define BERTH_API __attribute__((visibility("default")))
 #else
 #define BERTH_API
 #endif
+
+/* ---- Versions and errors ---------------------------------------------
+ * berth_version.h defines BERTH_VERSION ("1.0.0"), BERTH_VERSION_MAJOR,
+ * _MINOR, _PATCH and BERTH_VERSION_NUM (major << 16 | minor << 8 |
+ * patch) of the header a program is compiled with; these calls tell the
+ * library's. The major version is the soname's: an incompatible change
+ * makes libberth.so.2 (and a node BERTH_2); a compatible one raises the
+ * minor version and adds a node BERTH_1.x for its new calls. */
+BERTH_API unsigned berth_version(void);            /* e.g. 0x010000 for 1.0.0 */
+BERTH_API const char *berth_version_string(void);  /* e.g. "1.0.0" */
+
+/* The failure codes of every call (see "Return values" above). */
+enum berth_err {
+    BERTH_OK = 0,
+    BERTH_EINVAL = -1,    /* an argument or the input is not valid (a bad
+                             status, CR/LF in a header, a bad escape...) */
+    BERTH_ENOENT = -2,    /* absent: no such header, parameter, listener... */
+    BERTH_ENOSPC = -3,    /* the result does not fit the caller's buffer */
+    BERTH_ENOMEM = -4,    /* out of memory */
+    BERTH_EAGAIN = -5,    /* a buffer is full: wait (berth_stream_wait,
+                             berth_ws_wait) or drop, and retry */
+    BERTH_EGONE = -6,     /* the client has gone, or the response or
+                             WebSocket is over (ended, closing) */
+    BERTH_ETIMEDOUT = -7, /* a wait ran out of time */
+    BERTH_ESTATE = -8,    /* not now or not from this thread: a route added
+                             after the start, a wait on the connection's
+                             own thread, a server started twice... */
+    BERTH_EEXIST = -9,    /* already there: a route of the same shape */
+    BERTH_ESYS = -10,     /* the operating system refused (bind, a thread,
+                             a file): the log names the call and the error */
+};
+/* A short English text for a code of enum berth_err ("invalid argument");
+ * "unknown error" for other values. Never NULL; static storage. */
+BERTH_API const char *berth_strerror(int err);
 
 /* A byte string that is not NUL-terminated. */
 typedef struct berth_str {
@@ -51,7 +120,8 @@ typedef void (*berth_handler_fn)(berth_req *req, berth_res *res, void *user);
  * non-zero value with 400; the connection then closes. */
 typedef int (*berth_body_fn)(berth_req *req, const char *data, size_t len, void *user);
 
-/* An address of either end of a connection. */
+/* An address of either end of a connection. Fixed for soname 1 (it is
+ * part of berth_listener_info). */
 typedef struct berth_addr {
     int family;           /* BERTH_AF_INET, BERTH_AF_INET6, BERTH_AF_UNIX; 0: unknown */
     uint16_t port;        /* host byte order; 0 for Unix sockets */
@@ -73,8 +143,32 @@ enum berth_outcome {
     BERTH_DONE_STOPPED,   /* cut by the server's stop (drain_timeout_ms) */
 };
 
-/* What a completion callback learns. Valid during the call only. */
+/* Why a request was not completed (berth_done.reason). */
+enum berth_reason {
+    BERTH_REASON_NONE = 0,       /* completed (BERTH_DONE_COMPLETED) */
+    BERTH_REASON_CLIENT_CLOSED,  /* the client closed the connection first */
+    BERTH_REASON_CLIENT_RESET,   /* the connection failed under berth: a reset,
+                                    a failed read or write */
+    BERTH_REASON_TLS,            /* a TLS failure: the client's alert, a bad
+                                    record */
+    BERTH_REASON_HEADER_TIMEOUT, /* 408: the head took over header_timeout_ms */
+    BERTH_REASON_BODY_TIMEOUT,   /* 408: the body paused over body_timeout_ms */
+    BERTH_REASON_WRITE_TIMEOUT,  /* the client read nothing for write_timeout_ms */
+    BERTH_REASON_LIMIT,          /* a limit: 413, 414, 431, 503 (max_body,
+                                    max_buffered_bodies, max_connections...) */
+    BERTH_REASON_BAD_REQUEST,    /* a malformed or unsupported request: 400,
+                                    417, 501, 505 */
+    BERTH_REASON_NO_ROUTE,       /* 404, 405 */
+    BERTH_REASON_REFUSED,        /* on_body refused the body */
+    BERTH_REASON_STOP,           /* cut by the server's stop */
+    BERTH_REASON_INTERNAL,       /* berth could not go on: out of memory (500) */
+};
+
+/* What a completion callback learns. Valid during the call only. berth
+ * makes it; new fields come only at the end (check size before reading
+ * one added after 1.0). */
 typedef struct berth_done {
+    size_t size;          /* sizeof(berth_done) in the library that made it */
     int outcome;          /* enum berth_outcome */
     int status;           /* the status sent (or started); 0 if none */
     berth_str method;     /* as received; empty if no request line was read */
@@ -86,11 +180,24 @@ typedef struct berth_done {
     const berth_addr *peer; /* the client (berth_req_peer), or NULL if unknown */
     int tls;              /* 1 if the request came over TLS */
     void *data;           /* berth_req_data */
+    int reason;           /* enum berth_reason: BERTH_REASON_NONE when
+                             completed, else why not */
+    const struct berth_done_priv *priv; /* berth's: berth_done_req_header... */
 } berth_done;
 
 /* A completion callback: the request is over. Runs on the connection's
  * thread, never inside another berth call. */
 typedef void (*berth_done_fn)(const berth_done *done, void *arg);
+/* During a completion callback: the request's header `name` (case-
+ * insensitive, the first if repeated), as received; 0 and *value, or
+ * BERTH_ENOENT (also when no head was read). */
+BERTH_API int berth_done_req_header(const berth_done *done, const char *name, berth_str *value);
+/* During a completion callback: a response header the handler, a hook or
+ * on_error set (berth's own Date, Server, Content-Length, Connection and
+ * Transfer-Encoding are not among them; nor, for a streamed response,
+ * the Content-Type given to berth_stream_start or berth_stream_send);
+ * 0 and *value, or BERTH_ENOENT. */
+BERTH_API int berth_done_res_header(const berth_done *done, const char *name, berth_str *value);
 
 /* ---- Request ---------------------------------------------------------- */
 
@@ -101,16 +208,19 @@ BERTH_API berth_str berth_req_query_string(const berth_req *req); /* after '?', 
 BERTH_API int berth_req_version_minor(const berth_req *req);      /* 0 or 1 */
 
 /* Header value by case-insensitive name; the first one if repeated.
- * Returns 1 and fills *value if present, 0 otherwise. */
+ * 0 and *value, or BERTH_ENOENT. */
 BERTH_API int berth_req_header(const berth_req *req, const char *name, berth_str *value);
 BERTH_API size_t berth_req_header_count(const berth_req *req);
+/* Header i (0 to berth_req_header_count - 1) as received: 0 and *name,
+ * *value, or BERTH_ENOENT past the last. */
 BERTH_API int berth_req_header_at(const berth_req *req, size_t i, berth_str *name, berth_str *value);
 
 /* Query parameter, percent- and '+'-decoded into buf (NUL-terminated).
- * Returns the decoded length, -1 if absent, -2 if it does not fit or is
- * not valid percent-encoding. */
+ * Returns the decoded length; BERTH_ENOENT if absent, BERTH_EINVAL if it
+ * is not valid percent-encoding, BERTH_ENOSPC if it does not fit cap. */
 BERTH_API long berth_req_query(const berth_req *req, const char *name, char *buf, size_t cap);
-/* Query parameter as a decimal integer: 1 and *out if present and valid. */
+/* Query parameter as a decimal integer (an optional '-', digits, within
+ * int64_t): 0 and *out; BERTH_ENOENT if absent, BERTH_EINVAL otherwise. */
 BERTH_API int berth_req_query_int(const berth_req *req, const char *name, int64_t *out);
 
 /* How much the client wants a content coding ("gzip", "br", "identity"),
@@ -122,12 +232,12 @@ BERTH_API int berth_req_query_int(const berth_req *req, const char *name, int64_
 BERTH_API int berth_req_accept_encoding(const berth_req *req, const char *coding);
 
 /* Path parameter of a router pattern such as /json/{count}; raw bytes.
- * Returns 1 and fills *value if the route has such a parameter. */
+ * 0 and *value, or BERTH_ENOENT if the route has no such parameter. */
 BERTH_API int berth_req_param(const berth_req *req, const char *name, berth_str *value);
 
 /* Path parameter, percent-decoded into buf and NUL-terminated ('+' stays
- * '+'). Returns the decoded length, -1 if the route has no such parameter,
- * -2 if it does not fit or is not valid percent-encoding. A decoded
+ * '+'). Returns the decoded length, or as berth_req_query: BERTH_ENOENT,
+ * BERTH_EINVAL, BERTH_ENOSPC. A decoded
  * parameter may hold '/' (from %2F) or "..": check it before using it as
  * a file name. */
 BERTH_API long berth_req_param_decoded(const berth_req *req, const char *name, char *buf,
@@ -169,9 +279,10 @@ BERTH_API int berth_req_stopping(const berth_req *req);
 /* ---- Who is calling ---------------------------------------------------- */
 
 /* The client's address (with the PROXY protocol: the one the proxy
- * reported). 1 and *addr if known, 0 otherwise. */
+ * reported). 0 and *addr, or BERTH_ENOENT if unknown. */
 BERTH_API int berth_req_peer(const berth_req *req, berth_addr *addr);
-/* The address the client connected to (the listener's side). */
+/* The address the client connected to (the listener's side); as
+ * berth_req_peer. */
 BERTH_API int berth_req_local(const berth_req *req, berth_addr *addr);
 
 /* ---- Response ---------------------------------------------------------
@@ -182,17 +293,19 @@ BERTH_API int berth_req_local(const berth_req *req, berth_addr *addr);
  * headers are ignored, except that `Connection: close` closes the
  * connection after this response. */
 
-BERTH_API void berth_res_status(berth_res *res, int status);
-/* Adds a header. Returns 0, or -1 if name or value holds CR, LF or NUL or
- * the name is not a token (the header is then not added). */
+/* Sets the status: 0, or BERTH_EINVAL (the status unchanged) for one
+ * outside 100-599 (RFC 9110 15). */
+BERTH_API int berth_res_status(berth_res *res, int status);
+/* Adds a header. 0; BERTH_EINVAL if name or value holds CR, LF or NUL or
+ * the name is not a token; BERTH_ENOMEM (the header is then not added). */
 BERTH_API int berth_res_header(berth_res *res, const char *name, const char *value);
 BERTH_API int berth_res_header_n(berth_res *res, const char *name, size_t name_len,
                        const char *value, size_t value_len);
 /* Removes every header of that name set so far (case-insensitive); for
- * "Server" and "Date", also berth's own, which is then not sent. 0, or -1
- * if the name is not a token. */
+ * "Server" and "Date", also berth's own, which is then not sent. 0, or
+ * BERTH_EINVAL if the name is not a token. */
 BERTH_API int berth_res_header_remove(berth_res *res, const char *name);
-/* Sets the body to a copy of data. Returns 0, -1 on allocation failure. */
+/* Sets the body to a copy of data: 0, or BERTH_ENOMEM. */
 BERTH_API int berth_res_body(berth_res *res, const void *data, size_t len);
 /* Sets the body to data without copying: it must outlive the response
  * (static data, or data owned by the user pointer). */
@@ -208,7 +321,7 @@ BERTH_API void berth_res_body_external(berth_res *res, const void *data, size_t 
  * sendfile where the connection allows, read piece by piece otherwise
  * (TLS); a HEAD response reads nothing. berth owns fd from this call on
  * and closes it when the response is done, also when the client has gone
- * or the body is replaced. Returns 0, or -1 (fd closed) if fd is not a
+ * or the body is replaced. 0; BERTH_EINVAL (fd closed) if fd is not a
  * regular file or the range is not inside it. The file must not shrink
  * while it is sent (the response would be cut short and the connection
  * closed). */
@@ -217,7 +330,8 @@ BERTH_API int berth_res_file(berth_res *res, int fd, uint64_t offset, uint64_t l
  * (a body mixing secrets with what the client sent, over TLS: BREACH);
  * 1: the server's rule again (berth_config.compress). */
 BERTH_API void berth_res_compress(berth_res *res, int on);
-/* Convenience: status, Content-Type and a copied body in one call. */
+/* Convenience: status, Content-Type and a copied body in one call; fails
+ * as berth_res_status, berth_res_header or berth_res_body would. */
 BERTH_API int berth_res_send(berth_res *res, int status, const char *content_type,
                    const void *data, size_t len);
 /* Reserves len bytes of body space in the response and returns it, to be
@@ -230,9 +344,9 @@ BERTH_API char *berth_res_body_reserve(berth_res *res, size_t len);
  * body so far, its Content-Type and Content-Encoding are dropped; other
  * headers set on res stay (as a before hook's do on berth's errors). The
  * request still counts as answered by its handler (BERTH_DONE_COMPLETED).
- * For a handler or a before hook, before berth_res_defer. Returns 0; -1
- * for a status outside 400-599, a deferred res, or a call made from
- * on_error (which shapes the error itself). */
+ * For a handler or a before hook, before berth_res_defer. 0;
+ * BERTH_EINVAL for a status outside 400-599; BERTH_ESTATE for a deferred
+ * res or a call made from on_error (which shapes the error itself). */
 BERTH_API int berth_res_error(berth_res *res, int status);
 
 /* ---- Deferred and streamed responses ----------------------------------
@@ -259,31 +373,40 @@ typedef void (*berth_stream_fn)(berth_stream *stream, void *arg);
  * then sent as it stands when the handler returns). */
 BERTH_API berth_stream *berth_res_defer(berth_res *res);
 
+/* The stream calls below answer BERTH_EGONE once the client has gone or
+ * the handle was ended (stop producing), BERTH_ENOMEM when a copy could
+ * not be made. */
 /* Adds a header before the response starts; same rules as berth_res_header. */
 BERTH_API int berth_stream_header(berth_stream *s, const char *name, const char *value);
-/* Sends the whole response and releases the handle. */
+/* Sends the whole response and releases the handle (also when the client
+ * has gone); BERTH_EINVAL for a status outside 100-599, the handle then
+ * still the application's. */
 BERTH_API int berth_stream_send(berth_stream *s, int status, const char *content_type,
                                 const void *body, size_t len);
-/* Starts a streamed response of unknown length. */
+/* Starts a streamed response of unknown length; BERTH_EINVAL for a bad
+ * Content-Type or a status outside 100-599. */
 BERTH_API int berth_stream_start(berth_stream *s, int status, const char *content_type);
-/* Queues a copy of data as the next piece of the body. Returns 0; -1 when
- * the client has gone (stop producing); -2 when accepting len more bytes
- * would pass the stream's buffer limit (wait, or drop, and retry). */
+/* Queues a copy of data as the next piece of the body. 0; BERTH_EAGAIN
+ * when accepting len more bytes would pass the stream's buffer limit
+ * (wait, or drop, and retry). */
 BERTH_API int berth_stream_write(berth_stream *s, const void *data, size_t len);
 /* Ends the response and releases the handle. */
 BERTH_API int berth_stream_end(berth_stream *s);
 /* Bytes accepted but not yet written to the socket. */
 BERTH_API size_t berth_stream_buffered(berth_stream *s);
-/* Blocks the calling thread (not the connection's loop thread) until at
- * most `below` bytes are buffered, the client goes away (-1), or
- * timeout_ms passes (-2; 0 waits forever). Returns 0 when drained. */
+/* Blocks the calling thread until at most `below` bytes are buffered: 0;
+ * BERTH_EGONE when the client goes away; BERTH_ETIMEDOUT after
+ * timeout_ms (0 waits forever). On the connection's own thread (a
+ * handler, timer or callback) it would wait for itself: it returns
+ * BERTH_ESTATE at once. */
 BERTH_API int berth_stream_wait(berth_stream *s, size_t below, unsigned timeout_ms);
 /* 1 once the client has gone. */
 BERTH_API int berth_stream_gone(berth_stream *s);
 /* fn runs once on the connection's thread if the client goes away before
  * the response ends (cancel upstream work there); the handle stays valid
  * until berth_stream_end. It runs from the connection's loop, never inside
- * another berth call: a write that finds the client gone answers -1 and
+ * another berth call: a write that finds the client gone answers
+ * BERTH_EGONE and
  * on_close follows after the current callback returns. Connection-thread
  * only. */
 BERTH_API void berth_stream_on_close(berth_stream *s, berth_stream_fn fn, void *arg);
@@ -311,7 +434,8 @@ BERTH_API void berth_timer_stop(berth_timer *t);
  * non-zero, writes a comment line that often to keep proxies from timing
  * out. berth_sse_send frames one event; data may hold several lines (LF,
  * CRLF or CR), each sent as its own data: line. event and id may be NULL.
- * Returns as berth_stream_write. */
+ * Returns as berth_stream_write; BERTH_EINVAL if event or id holds a line
+ * break (it would break the framing). */
 BERTH_API berth_stream *berth_sse_start(berth_res *res, unsigned keepalive_ms);
 BERTH_API int berth_sse_send(berth_stream *s, const char *event, const char *id,
                              const char *data, size_t len);
@@ -329,10 +453,11 @@ BERTH_API int berth_sse_send(berth_stream *s, const char *event, const char *id,
  *
  * Sends copy the data and work from the connection's thread (at once) or
  * any other thread (queued, applied by the connection's loop), as stream
- * writes do: 0; -1 when the connection is closing or gone (or the
- * arguments are invalid); -2 when the bytes buffered and not yet written
- * plus len would pass max_buffer (wait with berth_ws_wait, or drop, and
- * retry). A message into an empty buffer is always accepted.
+ * writes do: 0; BERTH_EGONE when the connection is closing or gone;
+ * BERTH_EINVAL for invalid arguments; BERTH_EAGAIN when the bytes
+ * buffered and not yet written plus len would pass max_buffer (wait with
+ * berth_ws_wait, or drop, and retry). A message into an empty buffer is
+ * always accepted.
  *
  * When the server stops, every message a send had accepted goes out before
  * the 1001. After its close frame berth reads and drops what the client
@@ -343,6 +468,7 @@ typedef struct berth_ws berth_ws;
 enum { BERTH_WS_TEXT = 1, BERTH_WS_BINARY = 2 };
 
 typedef struct berth_ws_config {
+    size_t size;           /* set by berth_ws_config_init */
     void (*on_open)(berth_ws *ws, void *user);
     /* type: BERTH_WS_TEXT or BERTH_WS_BINARY; data valid during the call. */
     void (*on_message)(berth_ws *ws, int type, const char *data, size_t len, void *user);
@@ -365,13 +491,15 @@ typedef struct berth_ws_config {
                               could go on forever). 0: no limit. 65536 */
 } berth_ws_config;
 
-/* Fills *cfg with the defaults above (no callbacks). */
-BERTH_API void berth_ws_config_init(berth_ws_config *cfg);
+/* Fills *cfg with the defaults above (no callbacks) and its size. */
+#define berth_ws_config_init(cfg) berth_ws_config_init_sized((cfg), sizeof *(cfg))
+BERTH_API void berth_ws_config_init_sized(berth_ws_config *cfg, size_t size);
 /* In a GET handler: checks the handshake and answers 101. Returns the
  * connection's handle (user is passed to its callbacks), or NULL with res
  * set to the refusal (400, 426) when the request is not a valid WebSocket
- * handshake, such as a plain GET. Headers set on res before the call go
- * out with the 101; the handler sends nothing else. */
+ * handshake, such as a plain GET, or to 500 when cfg was not filled by
+ * berth_ws_config_init (or memory ran out). Headers set on res before the
+ * call go out with the 101; the handler sends nothing else. */
 BERTH_API berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config *cfg,
                                      void *user);
 /* 1 if the client offered that subprotocol (Sec-WebSocket-Protocol). */
@@ -381,18 +509,28 @@ BERTH_API int berth_ws_send(berth_ws *ws, int type, const void *data, size_t len
 /* Sends a ping (125 bytes at most); the pong is not reported. */
 BERTH_API int berth_ws_ping(berth_ws *ws, const void *data, size_t len);
 /* Starts the close handshake: code (1000, 3000-4999...; 0: none) and a
- * reason of 123 bytes at most (may be NULL). Later sends answer -1;
- * on_close follows with this code. */
+ * reason of 123 bytes at most (may be NULL). Later sends answer
+ * BERTH_EGONE; on_close follows with this code. */
 BERTH_API int berth_ws_close(berth_ws *ws, int code, const char *reason);
 /* Bytes accepted but not yet written; berth_ws_wait blocks a thread other
- * than the connection's until at most `below` remain: as berth_stream_wait. */
+ * than the connection's until at most `below` remain: as berth_stream_wait
+ * (BERTH_ESTATE on the connection's thread). */
 BERTH_API size_t berth_ws_buffered(berth_ws *ws);
 BERTH_API int berth_ws_wait(berth_ws *ws, size_t below, unsigned timeout_ms);
 /* The pointer passed to the callbacks (set on the connection's thread). */
 BERTH_API void berth_ws_set_user(berth_ws *ws, void *user);
 BERTH_API void *berth_ws_user(const berth_ws *ws);
 
-/* ---- Router ----------------------------------------------------------- */
+/* ---- Router -----------------------------------------------------------
+ * A router is the application's, and every worker of a running server
+ * reads it without a lock. So, from berth_server_start until
+ * berth_server_wait returns (berth_server_free waits too), its routes are
+ * fixed and it must not be freed: add every route before the start, free
+ * the router after the wait. berth checks both: a berth_router_add* while
+ * a server using the router runs fails with BERTH_ESTATE and logs why;
+ * berth_router_free then logs, and aborts in a build without NDEBUG (with
+ * NDEBUG it leaves the router allocated rather than free memory in use).
+ * One router may serve several servers. */
 
 BERTH_API berth_router *berth_router_new(void);
 BERTH_API void berth_router_free(berth_router *router);
@@ -412,12 +550,13 @@ BERTH_API void berth_router_free(berth_router *router);
  * the method beats a "*" route. HEAD requests are served by GET routes
  * (body removed) unless a HEAD route matches. Parameters are raw bytes
  * (berth_req_param) or decoded (berth_req_param_decoded).
- * Returns 0, or -1 when the route is refused (berth_router_error says why):
- * a pattern not starting with '/', an empty segment, '*', '?' or '#', a
- * brace that encloses no single parameter, a name used twice, a wildcard
- * not last, more than 32 segments, a method that is not an upper-case
- * token, or a route with the same method and the same path shape (names
- * aside) as one already added. */
+ * Returns 0, or when the route is refused (berth_router_error says why):
+ * BERTH_EINVAL for a pattern not starting with '/', an empty segment, '*',
+ * '?' or '#', a brace that encloses no single parameter, a name used
+ * twice, a wildcard not last, more than 32 segments, a method that is not
+ * an upper-case token; BERTH_EEXIST for a route with the same method and
+ * the same path shape (names aside) as one already added; BERTH_ENOMEM;
+ * BERTH_ESTATE after the start (see above). */
 BERTH_API int berth_router_add(berth_router *router, const char *method, const char *pattern,
                      berth_handler_fn handler, void *user);
 /* As berth_router_add, but the body is not buffered: on_body receives it
@@ -427,14 +566,18 @@ BERTH_API int berth_router_add_streaming(berth_router *router, const char *metho
                                const char *pattern, berth_body_fn on_body,
                                berth_handler_fn handler, void *user);
 
-/* A route's options (zero: as berth_router_add). */
+/* A route's options (after berth_route_opts_init: as berth_router_add). */
 typedef struct berth_route_opts {
+    size_t size;           /* set by berth_route_opts_init */
     berth_body_fn on_body; /* streams the body to this callback (as _streaming) */
     int stream_body;       /* 1: stream the body even with on_body NULL (dropped) */
     uint64_t max_body;     /* this route's body limit (413 above), higher or lower
                               than berth_config.max_body; 0: that one */
 } berth_route_opts;
-/* As berth_router_add, with options (opts may be NULL). */
+#define berth_route_opts_init(opts) berth_route_opts_init_sized((opts), sizeof *(opts))
+BERTH_API void berth_route_opts_init_sized(berth_route_opts *opts, size_t size);
+/* As berth_router_add, with options (opts may be NULL; BERTH_EINVAL if
+ * it was not filled by berth_route_opts_init). */
 BERTH_API int berth_router_add_opts(berth_router *router, const char *method,
                                     const char *pattern, berth_handler_fn handler, void *user,
                                     const berth_route_opts *opts);
@@ -475,6 +618,7 @@ BERTH_API const char *berth_router_error(const berth_router *router);
  * without a request of their name. No thread is started: a mount that
  * gets no requests checks nothing until berth_static_sweep. */
 typedef struct berth_static_opts {
+    size_t size;            /* set by berth_static_opts_init */
     const char *index;      /* served for a directory; NULL or "": none (404) */
     int dotfiles;           /* 1: names starting with '.' are served (never . or ..) */
     int precompressed;      /* 1: name.br / name.gz siblings (default 1) */
@@ -483,13 +627,17 @@ typedef struct berth_static_opts {
                                after its response */
 } berth_static_opts;
 typedef struct berth_static berth_static;
-BERTH_API void berth_static_opts_init(berth_static_opts *opts);
-/* Adds the routes to router. opts may be NULL (defaults). Returns the
- * mount, to free with berth_static_free after the server has stopped, or
- * NULL with errno (root not a readable directory, a bad prefix, EEXIST
- * if the router has a route of that shape already). */
-BERTH_API berth_static *berth_static_mount(berth_router *router, const char *prefix,
-                                           const char *root, const berth_static_opts *opts);
+/* Fills *opts with the defaults (index "index.html") and its size. */
+#define berth_static_opts_init(opts) berth_static_opts_init_sized((opts), sizeof *(opts))
+BERTH_API void berth_static_opts_init_sized(berth_static_opts *opts, size_t size);
+/* Adds the routes to router and sets *out to the mount, to free with
+ * berth_static_free after the server has stopped. opts may be NULL
+ * (defaults). 0; BERTH_EINVAL for a bad prefix or opts not filled by
+ * berth_static_opts_init; BERTH_ENOENT if root cannot be opened as a
+ * directory (errno holds open's error); BERTH_EEXIST if the router has a route of
+ * that shape already; BERTH_ENOMEM; BERTH_ESTATE as berth_router_add. */
+BERTH_API int berth_static_mount(berth_router *router, const char *prefix, const char *root,
+                                 const berth_static_opts *opts, berth_static **out);
 BERTH_API void berth_static_free(berth_static *st);
 /* Forgets what the cache holds for path and closes its descriptors at
  * once: for an application that removes, replaces or adds files under
@@ -522,6 +670,7 @@ BERTH_API size_t berth_static_sweep(berth_static *st);
  * layer and wolfSSL's per-connection object is freed (a client KeyUpdate
  * then ends the connection cleanly). docs/TLS.md has the whole policy. */
 typedef struct berth_tls_config {
+    size_t size;                 /* set by berth_tls_config_init */
     unsigned port;               /* 0-65535; 0: an ephemeral port (berth_server_tls_port) */
     const char *cert_file;       /* PEM certificate chain, leaf first */
     const char *key_file;        /* PEM private key */
@@ -552,7 +701,8 @@ typedef struct berth_tls_config {
 } berth_tls_config;
 
 /* Fills *tls with the defaults above (port 8443, no certificate). */
-BERTH_API void berth_tls_config_init(berth_tls_config *tls);
+#define berth_tls_config_init(tls) berth_tls_config_init_sized((tls), sizeof *(tls))
+BERTH_API void berth_tls_config_init_sized(berth_tls_config *tls, size_t size);
 
 /* What a request's connection negotiated. */
 typedef struct berth_tls_info {
@@ -563,9 +713,13 @@ typedef struct berth_tls_info {
     int resumed;                 /* 1 if the session was resumed from a ticket */
 } berth_tls_info;
 
-/* 1 if req came over TLS (and *info, unless info is NULL), 0 otherwise.
- * The strings are valid while the request is. */
-BERTH_API int berth_req_tls(const berth_req *req, berth_tls_info *info);
+/* What req's TLS connection negotiated: 0 and *info (the strings valid
+ * while the request is), or BERTH_ENOENT when req did not come over TLS.
+ * berth writes at most `size` bytes of *info (the macro passes sizeof). */
+#define berth_req_tls(req, info) berth_req_tls_sized((req), (info), sizeof *(info))
+BERTH_API int berth_req_tls_sized(const berth_req *req, berth_tls_info *info, size_t size);
+/* 1 if req came over TLS, 0 otherwise. */
+BERTH_API int berth_req_is_tls(const berth_req *req);
 
 /* ---- Hooks ------------------------------------------------------------
  * Server-wide callbacks around every request, set in berth_config; each
@@ -640,6 +794,7 @@ typedef void (*berth_log_fn)(const char *message, void *user);
 /* ---- Server ----------------------------------------------------------- */
 
 typedef struct berth_config {
+    size_t size;          /* set by berth_config_init */
     const char *host;     /* address to bind; default "0.0.0.0" */
     unsigned port;        /* 0-65535; 0: an ephemeral port, see berth_server_port */
     /* Listeners, replacing host, port and tls->port when set: a comma-
@@ -666,7 +821,8 @@ typedef struct berth_config {
                              Signals and the environment) */
     int threads;          /* workers; 0: the CPU count */
 
-    /* Either a router, or a single handler that gets every request. */
+    /* Either a router (it must outlive the server; see Router), or a single
+     * handler that gets every request. */
     berth_router *router;
     berth_handler_fn handler;
     void *user;
@@ -702,7 +858,7 @@ typedef struct berth_config {
                                    answered with Connection: close; idle ones
                                    close at once. default 100 ms */
     size_t max_stream_buffer;   /* per streamed response; berth_stream_write
-                                   answers -2 beyond it. default 1 MiB */
+                                   answers BERTH_EAGAIN beyond it. 1 MiB */
     int reuseport;              /* 1 (default): one SO_REUSEPORT listener per
                                    thread; 0: one listener shared by all. A
                                    port another socket holds is an error
@@ -737,7 +893,9 @@ typedef struct berth_config {
 
     berth_before_fn before;     /* hooks (see Hooks above); NULL: none */
     berth_done_fn after;        /* runs when each request is over, as
-                                   berth_req_on_done (access logs) */
+                                   berth_req_on_done (access logs: the
+                                   headers through berth_done_req_header
+                                   and berth_done_res_header) */
     berth_error_fn on_error;
     void *hook_user;
     berth_log_fn log;           /* every message of the server, from any of its
@@ -745,21 +903,25 @@ typedef struct berth_config {
     void *log_user;
 } berth_config;
 
-/* Fills *config with the defaults above. Call before setting fields. */
-BERTH_API void berth_config_init(berth_config *config);
+/* Fills *config with the defaults above and its size. Call before
+ * setting fields. */
+#define berth_config_init(config) berth_config_init_sized((config), sizeof *(config))
+BERTH_API void berth_config_init_sized(berth_config *config, size_t size);
 
 /* Creates a server. Returns NULL, with a message naming the field (on
- * config.log, else stderr), when the configuration is invalid: no handler
+ * config.log, else stderr), when the configuration is invalid: not filled
+ * by berth_config_init (or tls not by berth_tls_config_init), no handler
  * or router, an unknown backend, threads < 0 or above 1024, a zero or
  * out-of-range limit or timeout, a bad listen entry, TLS listeners without
  * tls, unusable certificates. */
 BERTH_API berth_server *berth_server_new(const berth_config *config);
-/* Binds the listeners and starts the workers; returns at once.
- * 0 on success, -1 with a message (on config.log, else stderr) otherwise. */
+/* Binds the listeners and starts the workers; returns at once. 0;
+ * BERTH_ESTATE if it was started already; BERTH_ESYS or BERTH_ENOMEM with
+ * a message on the log otherwise (a port in use, say). */
 BERTH_API int berth_server_start(berth_server *server);
 /* Waits until the server has stopped (after berth_server_stop). */
 BERTH_API void berth_server_wait(berth_server *server);
-/* start + wait. Returns 0 after a graceful stop, -1 if start failed. */
+/* start + wait. 0 after a graceful stop, or start's failure. */
 BERTH_API int berth_server_run(berth_server *server);
 /* Asks the server to stop. Async-signal-safe; any thread. At once: the
  * listeners close (new connections are refused) and open streams get
@@ -782,22 +944,27 @@ typedef struct berth_listener_info {
     int tls;
     int proxy;
 } berth_listener_info;
-/* 1 and *info for listener i (in the order of config.listen; systemd
- * entries expand to each socket), 0 past the last. */
-BERTH_API int berth_server_listener(const berth_server *server, size_t i,
-                                    berth_listener_info *info);
+/* 0 and *info for listener i (in the order of config.listen; systemd
+ * entries expand to each socket), BERTH_ENOENT past the last. berth writes
+ * at most `size` bytes of *info (the macro passes sizeof). */
+#define berth_server_listener(server, i, info) \
+    berth_server_listener_sized((server), (i), (info), sizeof *(info))
+BERTH_API int berth_server_listener_sized(const berth_server *server, size_t i,
+                                          berth_listener_info *info, size_t size);
 /* The name of the backend the server runs on ("reactor", ...). */
 BERTH_API const char *berth_server_backend(const berth_server *server);
 BERTH_API int berth_server_threads(const berth_server *server);
 
 /* ---- Utilities -------------------------------------------------------- */
 
-/* 1 if a berth_str equals a C string but for ASCII case (whatever the
- * locale: field names and tokens are ASCII). */
-BERTH_API int berth_str_eq(berth_str s, const char *cstr);
+/* 1 if s holds exactly the bytes of cstr (methods, paths), 0 otherwise. */
+BERTH_API int berth_str_eq_bytes(berth_str s, const char *cstr);
+/* 1 if s equals cstr ignoring ASCII case (header names, tokens such as
+ * "close"), 0 otherwise; whatever the locale. */
+BERTH_API int berth_str_eq_nocase(berth_str s, const char *cstr);
 /* Percent-decodes src into dst (cap bytes incl. NUL); plus_as_space for
- * query strings. Returns decoded length, -2 if it does not fit, -1 on
- * invalid escapes. */
+ * query strings. Returns the decoded length; BERTH_EINVAL for an invalid
+ * escape, BERTH_ENOSPC if it does not fit cap. */
 BERTH_API long berth_url_decode(const char *src, size_t len, char *dst, size_t cap, int plus_as_space);
 /* Reason phrase of a status code ("OK", "Not Found", ...). */
 BERTH_API const char *berth_status_reason(int status);

@@ -26,7 +26,7 @@ group() {
     build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
              libwolfssl-dev libdeflate-dev ;;
     test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd \
-             python3-websockets python3-brotli wrk nodejs node-ws ;;
+             python3-websockets python3-brotli wrk nodejs node-ws abigail-tools ;;
     docs) echo doxygen ;;
     bench) echo nginx-light wrk python3 python3-matplotlib util-linux libssl-dev \
              libbrotli-dev ;;

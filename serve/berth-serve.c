@@ -55,9 +55,11 @@ int main(void)
     /* HttpArena mounts its files at /data/static; elsewhere, absent is fine
      * unless BERTH_STATIC_DIR names a directory explicitly. */
     const char *sdir = getenv("BERTH_STATIC_DIR");
-    berth_static *files = berth_static_mount(router, "/static", sdir && *sdir ? sdir : "/data/static", NULL);
-    if (!files && sdir && *sdir) {
-        fprintf(stderr, "berth-serve: BERTH_STATIC_DIR %s: %s\n", sdir, strerror(errno));
+    berth_static *files = NULL;
+    int rc = berth_static_mount(router, "/static", sdir && *sdir ? sdir : "/data/static", NULL, &files);
+    if (rc != 0 && sdir && *sdir) {
+        fprintf(stderr, "berth-serve: BERTH_STATIC_DIR %s: %s%s%s\n", sdir, berth_strerror(rc),
+                rc == BERTH_ENOENT ? ": " : "", rc == BERTH_ENOENT ? strerror(errno) : "");
         berth_router_free(router);
         dataset_free(&data);
         return 1;

@@ -11,12 +11,39 @@
 #include "static_cond.h"
 #include "static_impl.h"
 
-void berth_static_opts_init(berth_static_opts *opts)
+void berth_static_opts_init_sized(berth_static_opts *opts, size_t size)
 {
-    memset(opts, 0, sizeof *opts);
-    opts->index = "index.html";
-    opts->precompressed = 1;
-    opts->cache_entries = 256;
+    berth_static_opts d;
+    memset(&d, 0, sizeof d);
+    d.size = sizeof d;
+    d.index = "index.html";
+    d.precompressed = 1;
+    d.cache_entries = 256;
+    if (size < sizeof(size_t))
+        return;
+    memcpy(opts, &d, size < sizeof d ? size : sizeof d);
+    if (size > sizeof d)
+        memset((char *)opts + sizeof d, 0, size - sizeof d);
+    opts->size = size;
+}
+
+/* The caller's options over the defaults, within the size it recorded
+ * (berth.h, "Structs and upgrades"): 0, or BERTH_EINVAL when it never
+ * called berth_static_opts_init, or set fields this library does not know.
+ * (core/abi.c does the same for the core; this file uses berth.h only.) */
+static int opts_read(berth_static_opts *o, const berth_static_opts *opts)
+{
+    berth_static_opts_init(o);
+    if (!opts)
+        return 0;
+    if (opts->size < sizeof opts->size || opts->size > 4096) /* never initialised */
+        return BERTH_EINVAL;
+    for (size_t i = sizeof *o; i < opts->size; i++)
+        if (((const unsigned char *)opts)[i])
+            return BERTH_EINVAL;
+    memcpy(o, opts, opts->size < sizeof *o ? opts->size : sizeof *o);
+    o->size = sizeof *o;
+    return 0;
 }
 
 /* The mount's errors go where berth's own do: through the application's
@@ -104,7 +131,7 @@ static void handle(berth_req *req, berth_res *res, void *user)
     char name[BERTH_STATIC_NAME_MAX];
     long n = raw.len ? berth_req_param_decoded(req, "path", name, sizeof name - 64) : 0;
     if (n < 0)
-        return send_status(res, n == -2 && raw.len < sizeof name - 64 ? 400 : 404);
+        return send_status(res, n != BERTH_ENOENT && raw.len < sizeof name - 64 ? 400 : 404);
     name[n] = '\0';
     int slash = n > 0 && name[n - 1] == '/';
     if (slash)
@@ -146,37 +173,33 @@ static void handle_bare_prefix(berth_req *req, berth_res *res, void *user)
     redirect_to_slash(req, res);
 }
 
-berth_static *berth_static_mount(berth_router *router, const char *prefix, const char *root,
-                                 const berth_static_opts *opts)
+int berth_static_mount(berth_router *router, const char *prefix, const char *root,
+                       const berth_static_opts *opts, berth_static **out)
 {
-    berth_static_opts defaults;
-    if (!opts) {
-        berth_static_opts_init(&defaults);
-        opts = &defaults;
-    }
+    berth_static_opts o;
     size_t plen = prefix ? strlen(prefix) : 0;
     while (plen > 0 && prefix[plen - 1] == '/')
         plen--;
-    if (!router || !prefix || prefix[0] != '/' || plen >= 200 || !root) {
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!out || !router || !prefix || prefix[0] != '/' || plen >= 200 || !root ||
+        opts_read(&o, opts) != 0)
+        return BERTH_EINVAL;
+    *out = NULL;
     struct berth_static *st = calloc(1, sizeof *st);
     if (!st)
-        return NULL;
-    st->opts = *opts;
-    st->cap = opts->cache_entries; /* 0: no cache */
+        return BERTH_ENOMEM;
+    st->opts = o;
+    st->cap = o.cache_entries; /* 0: no cache */
     st->entries = st->cap ? calloc(st->cap, sizeof *st->entries) : NULL;
     st->sweep_every_ms = berth_static_sweep_interval(st->cap);
     st->root = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if ((st->cap && !st->entries) || st->root < 0) {
-        int err = errno;
+        int err = errno, rc = st->root < 0 ? BERTH_ENOENT : BERTH_ENOMEM;
         free(st->entries);
         if (st->root >= 0)
             close(st->root);
         free(st);
         errno = err;
-        return NULL;
+        return rc;
     }
     for (size_t i = 0; i < st->cap; i++)
         for (int r = 0; r < REP_COUNT; r++)
@@ -185,16 +208,17 @@ berth_static *berth_static_mount(berth_router *router, const char *prefix, const
     snprintf(st->prefix, sizeof st->prefix, "%.*s", (int)plen, prefix);
     char pattern[300];
     snprintf(pattern, sizeof pattern, "%s/{path...}", st->prefix);
-    if (berth_router_add(router, "GET", pattern, handle, st) != 0) {
+    int rc = berth_router_add(router, "GET", pattern, handle, st);
+    if (rc != 0) {
         berth_static_free(st);
-        errno = EEXIST;
-        return NULL;
+        return rc;
     }
     /* "/static" redirects to "/static/", unless the application has its own
      * route there. */
     if (plen > 0)
         berth_router_add(router, "GET", st->prefix, handle_bare_prefix, NULL);
-    return st;
+    *out = st;
+    return 0;
 }
 
 void berth_static_free(berth_static *st)

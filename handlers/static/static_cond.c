@@ -54,9 +54,9 @@ static time_t parse_date(berth_str v)
 int berth_static_not_modified(const berth_req *req, const char *etag, time_t mtime)
 {
     berth_str v;
-    if (berth_req_header(req, "If-None-Match", &v))
+    if (berth_req_header(req, "If-None-Match", &v) == 0)
         return etag_in_list(v, etag);
-    if (berth_req_header(req, "If-Modified-Since", &v)) {
+    if (berth_req_header(req, "If-Modified-Since", &v) == 0) {
         time_t since = parse_date(v);
         return since >= 0 && mtime <= since;
     }
@@ -68,7 +68,7 @@ int berth_static_not_modified(const berth_req *req, const char *etag, time_t mti
 static int if_range_holds(const berth_req *req, const char *etag, const char *last_modified)
 {
     berth_str v;
-    if (!berth_req_header(req, "If-Range", &v))
+    if (berth_req_header(req, "If-Range", &v) != 0)
         return 1;
     if (v.len > 0 && v.ptr[0] == '"')
         return v.len == strlen(etag) && memcmp(v.ptr, etag, v.len) == 0;
@@ -95,7 +95,7 @@ int berth_static_range(const berth_req *req, const char *etag, const char *last_
                        uint64_t size, uint64_t *off, uint64_t *len)
 {
     berth_str v;
-    if (!berth_req_header(req, "Range", &v) || !if_range_holds(req, etag, last_modified))
+    if (berth_req_header(req, "Range", &v) != 0 || !if_range_holds(req, etag, last_modified))
         return RANGE_NONE;
     const char *s = v.ptr, *end = v.ptr + v.len;
     if (v.len < 6 || strncasecmp(s, "bytes=", 6) != 0)

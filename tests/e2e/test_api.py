@@ -271,11 +271,14 @@ class HooksMixin:
     def test_access_log_has_a_line_per_request(self):
         srv = Server(backend=self.backend, env={"BERTH_ACCESS_LOG": "1", "TLS_PORT": "off"})
         c = Conn(srv)
-        get(c, b"/pipeline")
+        # The Combined Log Format: the request's Referer and User-Agent (the
+        # after hook reads them with berth_done_req_header), quotes escaped.
+        get(c, b"/pipeline", b'Referer: http://a.example/"x\r\nUser-Agent: t/1 (x)\r\n')
         get(c, b"/nope")
         c.send(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
         c.response()
-        c.send(b"GET /sse?n=2&interval_ms=1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        # a deferred response: its request's headers are kept until it ends
+        c.send(b"GET /sse?n=2&interval_ms=1 HTTP/1.1\r\nHost: t\r\nUser-Agent: sse/2\r\n\r\n")
         _, _, sse = c.response()
         c.send(b"BAD\r\n\r\n")
         c.response()
@@ -284,11 +287,14 @@ class HooksMixin:
         lines = srv.proc_stdout.splitlines()[1:]
         self.assertEqual(len(lines), 5, lines)
         self.assertRegex(lines[0], r'^127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d \+0000\] '
-                                   r'"GET /pipeline HTTP/1\.1" 200 2 \d+\.\d{6}$')
-        self.assertIn('"GET /nope HTTP/1.1" 404 10 ', lines[1])
-        self.assertIn('"POST /upload HTTP/1.1" 200 1 ', lines[2])
-        self.assertIn('"GET /sse?n=2&interval_ms=1 HTTP/1.1" 200 %d ' % len(sse), lines[3])
-        self.assertIn('"-" 400 ', lines[4])
+                                   r'"GET /pipeline HTTP/1\.1" 200 2 "http://a\.example/\\x22x" '
+                                   r'"t/1 \(x\)" \d+\.\d{6}$')
+        self.assertRegex(lines[1], r'"GET /nope HTTP/1\.1" 404 10 "-" "-" \d+\.\d{6} '
+                                   r'rejected no-route$')
+        self.assertIn('"POST /upload HTTP/1.1" 200 1 "-" "-" ', lines[2])
+        self.assertIn('"GET /sse?n=2&interval_ms=1 HTTP/1.1" 200 %d "-" "sse/2" ' % len(sse),
+                      lines[3])
+        self.assertRegex(lines[4], r'"-" 400 (\d+|-) "-" "-" \d+\.\d{6} rejected bad-request$')
 
 
 class ListenMixin:

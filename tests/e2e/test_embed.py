@@ -25,7 +25,7 @@ static void on_signal(int sig) { (void)sig; berth_server_stop(server); }
 static void hi(berth_req *req, berth_res *res, void *user)
 {
     berth_str who;
-    if (!berth_req_param(req, "who", &who))
+    if (berth_req_param(req, "who", &who) != 0)
         who.ptr = "?", who.len = 1;
     char out[64];
     int n = snprintf(out, sizeof out, "hi %.*s from %s\n", (int)who.len, who.ptr, (const char *)user);
@@ -126,7 +126,13 @@ class EmbedTest(unittest.TestCase):
         self.assertTrue(libs)
         out = subprocess.run(["nm", "-D", "--defined-only", libs[0]], check=True,
                              capture_output=True, text=True).stdout
-        names = [line.split()[-1] for line in out.splitlines() if line.strip()]
+        versioned = [line.split()[-1] for line in out.splitlines() if line.strip()]
+        # Every call carries the version node of the soname (berth.sym),
+        # which itself shows as an absolute symbol.
+        self.assertIn("BERTH_1", versioned)
+        versioned.remove("BERTH_1")
+        self.assertEqual([n for n in versioned if not n.endswith("@@BERTH_1")], [])
+        names = [n.split("@")[0] for n in versioned]
         self.assertIn("berth_server_new", names)
         self.assertEqual([n for n in names if not n.startswith("berth_")], [])
         # Exactly the functions the public header declares, and all of them.

@@ -245,7 +245,8 @@ class ExamplesBuildTest(unittest.TestCase):
         try:
             for src in sorted(glob.glob(os.path.join(ROOT, "examples", "*.c"))):
                 out = subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-c",
-                                      "-I", os.path.join(ROOT, "include"), src, "-o",
+                                      "-I", os.path.join(ROOT, "include"),
+                                      "-I", os.path.join(BUILD, "include"), src, "-o",
                                       os.path.join(tmp, "x.o")], capture_output=True, text=True)
                 self.assertEqual(out.returncode, 0, src + "\n" + out.stderr)
         finally:

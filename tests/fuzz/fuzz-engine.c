@@ -209,8 +209,8 @@ static rec *rec_new(berth_req *req)
     /* Connection options, parsed independently of core/framing.c. */
     int close = 0, keep = 0;
     berth_str n, v;
-    for (size_t i = 0; berth_req_header_at(req, i, &n, &v); i++) {
-        if (!berth_str_eq(n, "connection"))
+    for (size_t i = 0; berth_req_header_at(req, i, &n, &v) == 0; i++) {
+        if (!berth_str_eq_nocase(n, "connection"))
             continue;
         size_t j = 0;
         while (j < v.len) {
@@ -223,9 +223,9 @@ static rec *rec_new(berth_req *req)
             while (e > s && (v.ptr[e - 1] == ' ' || v.ptr[e - 1] == '\t'))
                 e--;
             berth_str t = {v.ptr + s, e - s};
-            if (berth_str_eq(t, "close"))
+            if (berth_str_eq_nocase(t, "close"))
                 close = 1;
-            else if (berth_str_eq(t, "keep-alive"))
+            else if (berth_str_eq_nocase(t, "keep-alive"))
                 keep = 1;
         }
     }
@@ -300,7 +300,7 @@ static void h_item(berth_req *req, berth_res *res, void *u)
     berth_req_param(req, "id", &id);
     long xl = berth_req_query(req, "x", x, sizeof x);
     int64_t n = 0;
-    int has_n = berth_req_query_int(req, "n", &n);
+    int has_n = berth_req_query_int(req, "n", &n) == 0;
     int len = snprintf(out, sizeof out, "item:%.*s;x=%s;n=%lld/%d", (int)(id.len > 200 ? 200 : id.len),
                        id.ptr, xl >= 0 ? x : "-", (long long)n, has_n);
     reply(req, res, 200, out, (size_t)len);
@@ -398,7 +398,7 @@ static void h_status(berth_req *req, berth_res *res, void *u)
     (void)u;
     berth_str c;
     int code = 0;
-    if (berth_req_param(req, "code", &c) && c.len == 3)
+    if (berth_req_param(req, "code", &c) == 0 && c.len == 3)
         for (size_t i = 0; i < 3; i++)
             code = code * 10 + (c.ptr[i] >= '0' && c.ptr[i] <= '9' ? c.ptr[i] - '0' : 99);
     if (code < 200 || code > 599)
@@ -537,7 +537,7 @@ static void stream_piece(app_stream *a, const char *d, size_t n)
     int rc = berth_stream_write(a->s, d, n);
     if (rc == 0)
         buf_add(&R->recs[a->seq].body, d, n);
-    else if (rc == -2)
+    else if (rc == BERTH_EAGAIN)
         R->odd = 1; /* dropped: depends on how fast output drains */
 }
 
@@ -606,7 +606,7 @@ static void app_step(run *r)
     case SK_LATE:
         if (step == 0) {
             berth_stream_header(s, "X-Late", "1");
-            if (berth_stream_header(s, "Bad Name", "refused") != -1)
+            if (berth_stream_header(s, "Bad Name", "refused") != BERTH_EINVAL)
                 fail("a header name with a space was accepted");
             if (r->flags & F_FRAMING_HEADERS) {
                 /* Fields that belong to berth: berth_res_header drops them

@@ -89,9 +89,9 @@ static void fp_peer(berth_req *req, berth_res *res, void *u)
     (void)u;
     berth_addr p, l;
     char out[256];
-    int hp = berth_req_peer(req, &p), hl = berth_req_local(req, &l);
+    int hp = berth_req_peer(req, &p) == 0, hl = berth_req_local(req, &l) == 0;
     berth_tls_info ti;
-    int tls = berth_req_tls(req, &ti);
+    int tls = berth_req_tls(req, &ti) == 0;
     int n = snprintf(out, sizeof out, "%s %u %s %u tls=%d %s", hp ? p.text : "-",
                      hp ? (unsigned)p.port : 0, hl ? l.text : "-", hl ? (unsigned)l.port : 0, tls,
                      tls && ti.version ? ti.version : "");

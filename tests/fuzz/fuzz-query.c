@@ -94,13 +94,16 @@ static int ref_int(const char *v, long n, int64_t *out)
 
 static char ref_out[70000];
 
+/* The reference's -1 (bad escape) and -2 (no room) as berth's codes. */
+static long ref_code(long r) { return r == -1 ? BERTH_EINVAL : r == -2 ? BERTH_ENOSPC : r; }
+
 /* berth_url_decode into exactly cap bytes of heap, against the reference. */
 static void check_decode(const char *s, size_t len, size_t cap, int plus)
 {
     char *dst = cap ? malloc(cap) : NULL;
     if (cap && !dst)
         abort();
-    long want = ref_decode(s, len, cap, plus, ref_out);
+    long want = ref_code(ref_decode(s, len, cap, plus, ref_out));
     long got = berth_url_decode(s, len, dst ? dst : (char *)"", cap, plus);
     if (got != want)
         fail("berth_url_decode disagrees with the reference", s, len);
@@ -142,9 +145,7 @@ static void check_lookup(struct berth_req *req, const char *name, size_t nlen, s
     char *dst = malloc(cap ? cap : 1);
     if (!dst)
         abort();
-    long want = found ? ref_decode(v, vlen, cap, 1, ref_out) : -1;
-    if (want == -1 && found)
-        want = -2;
+    long want = found ? ref_code(ref_decode(v, vlen, cap, 1, ref_out)) : BERTH_ENOENT;
     long got = berth_req_query(req, cname, dst, cap);
     if (got != want)
         fail("berth_req_query disagrees with the reference", name, nlen);
@@ -154,9 +155,9 @@ static void check_lookup(struct berth_req *req, const char *name, size_t nlen, s
 
     int64_t a = 0, b = 0;
     long full = found ? ref_decode(v, vlen, sizeof ref_out, 1, ref_out) : -1;
-    int want_int = full > 0 && ref_int(ref_out, full, &b);
+    int want_int = !found ? BERTH_ENOENT : full > 0 && ref_int(ref_out, full, &b) ? 0 : BERTH_EINVAL;
     int got_int = berth_req_query_int(req, cname, &a);
-    if (got_int != want_int || (got_int && a != b))
+    if (got_int != want_int || (got_int == 0 && a != b))
         fail("berth_req_query_int disagrees with the reference", name, nlen);
 
     /* The same pair as a path parameter: '+' stays '+'. */
@@ -164,14 +165,14 @@ static void check_lookup(struct berth_req *req, const char *name, size_t nlen, s
     req->param_names[0] = (berth_str){name, nlen};
     req->param_values[0] = found ? (berth_str){v, vlen} : (berth_str){"", 0};
     berth_str raw;
-    if (!berth_req_param(req, cname, &raw) || raw.ptr != req->param_values[0].ptr)
+    if (berth_req_param(req, cname, &raw) != 0 || raw.ptr != req->param_values[0].ptr)
         fail("berth_req_param does not find its parameter", name, nlen);
     dst = malloc(cap ? cap : 1);
     if (!dst)
         abort();
-    want = ref_decode(req->param_values[0].ptr, req->param_values[0].len, cap, 0, ref_out);
+    want = ref_code(ref_decode(req->param_values[0].ptr, req->param_values[0].len, cap, 0, ref_out));
     got = berth_req_param_decoded(req, cname, dst, cap);
-    if (got != (want == -1 ? -2 : want) || (got >= 0 && memcmp(dst, ref_out, (size_t)got) != 0))
+    if (got != want || (got >= 0 && memcmp(dst, ref_out, (size_t)got) != 0))
         fail("berth_req_param_decoded disagrees with the reference", name, nlen);
     free(dst);
     req->nparams = 0;

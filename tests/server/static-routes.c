@@ -33,7 +33,7 @@ static int admin_name(berth_req *req, berth_res *res, char *name, size_t cap)
 static void invalidate_unless_asked(berth_req *req, const char *name)
 {
     int64_t v;
-    if (berth_req_query_int(req, "invalidate", &v) && v == 0)
+    if (berth_req_query_int(req, "invalidate", &v) == 0 && v == 0)
         return;
     berth_static_invalidate(cached, name);
 }
@@ -89,11 +89,13 @@ int static_routes_add(berth_router *r)
     berth_static_opts none;
     berth_static_opts_init(&none);
     none.cache_entries = 0;
-    cached = berth_static_mount(r, "/static", dir, NULL);
-    uncached = berth_static_mount(r, "/nocache", dir, &none);
+    int rc = berth_static_mount(r, "/static", dir, NULL, &cached);
+    if (rc == 0)
+        rc = berth_static_mount(r, "/nocache", dir, &none, &uncached);
     root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (!cached || !uncached || root < 0) {
-        fprintf(stderr, "berth-test-server: BERTH_STATIC_DIR %s: %s\n", dir, strerror(errno));
+    if (rc != 0 || root < 0) {
+        fprintf(stderr, "berth-test-server: BERTH_STATIC_DIR %s: %s (%s)\n", dir,
+                berth_strerror(rc), strerror(errno));
         return -1;
     }
     berth_router_add(r, "DELETE", "/admin/static/{path...}", delete_route, NULL);

@@ -53,7 +53,7 @@ static void log_to_file(const char *msg, void *user)
 static int64_t query_or(berth_req *req, const char *name, int64_t fallback)
 {
     int64_t v;
-    return berth_req_query_int(req, name, &v) ? v : fallback;
+    return berth_req_query_int(req, name, &v) == 0 ? v : fallback;
 }
 
 /* GET /sleep?ms=: blocks its thread (fine on fast, stalls a loop elsewhere). */
@@ -108,12 +108,12 @@ static void *produce(void *arg)
     for (int64_t i = 0; i < j->n; i++) {
         memset(chunk, 'a' + (int)(i % 26), (size_t)j->bytes);
         int rc;
-        while ((rc = berth_stream_write(j->s, chunk, (size_t)j->bytes)) == -2)
+        while ((rc = berth_stream_write(j->s, chunk, (size_t)j->bytes)) == BERTH_EAGAIN)
             berth_stream_wait(j->s, 256 * 1024, 1000);
         long b = (long)berth_stream_buffered(j->s);
         if (b > atomic_load(&max_buffered))
             atomic_store(&max_buffered, b);
-        if (rc == -1)
+        if (rc == BERTH_EGONE)
             break; /* the client went away */
     }
     berth_stream_end(j->s);
@@ -258,7 +258,7 @@ static void tls_info_route(berth_req *req, berth_res *res, void *user)
     (void)user;
     berth_tls_info info;
     char buf[512];
-    int n = berth_req_tls(req, &info)
+    int n = berth_req_tls(req, &info) == 0
                 ? snprintf(buf, sizeof buf,
                            "{\"tls\":true,\"version\":\"%s\",\"cipher\":\"%s\",\"alpn\":\"%.*s\","
                            "\"sni\":\"%.*s\",\"resumed\":%s}",
@@ -273,14 +273,14 @@ static void peer_route(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
     berth_addr p, l;
-    int hp = berth_req_peer(req, &p), hl = berth_req_local(req, &l);
+    int hp = berth_req_peer(req, &p) == 0, hl = berth_req_local(req, &l) == 0;
     char buf[512];
     int n = snprintf(buf, sizeof buf,
                      "{\"peer\":\"%s\",\"peer_port\":%u,\"peer_family\":%d,\"local\":\"%s\","
                      "\"local_port\":%u,\"local_family\":%d,\"tls\":%s}",
                      hp ? p.text : "?", hp ? (unsigned)p.port : 0, hp ? p.family : -1,
                      hl ? l.text : "?", hl ? (unsigned)l.port : 0, hl ? l.family : -1,
-                     berth_req_tls(req, NULL) ? "true" : "false");
+                     berth_req_is_tls(req) ? "true" : "false");
     berth_res_send(res, 200, "application/json", buf, (size_t)n);
 }
 
@@ -341,7 +341,7 @@ static int store_piece(berth_req *req, const char *data, size_t len, void *user)
     if (!u)
         return 500;
     berth_str early;
-    if (berth_req_stopping(req) && berth_req_header(req, "X-End-On-Stop", &early))
+    if (berth_req_stopping(req) && berth_req_header(req, "X-End-On-Stop", &early) == 0)
         return 503; /* the server stops: this upload ends now */
     for (size_t i = 0; i < len; i++) {
         if (data[i] != u->fill) {
@@ -404,11 +404,11 @@ static int test_before(berth_req *req, berth_res *res, void *user)
     berth_res_header(res, "X-Request-Id", id);
     berth_res_header(res, "Access-Control-Allow-Origin", "*");
     berth_str v;
-    if (berth_req_header(req, "X-Server-Name", &v))
+    if (berth_req_header(req, "X-Server-Name", &v) == 0)
         berth_res_header_n(res, "Server", 6, v.ptr, v.len);
-    if (berth_req_header(req, "X-No-Date", &v))
+    if (berth_req_header(req, "X-No-Date", &v) == 0)
         berth_res_header_remove(res, "Date");
-    if (berth_str_eq(berth_req_method(req), "OPTIONS")) {
+    if (berth_str_eq_bytes(berth_req_method(req), "OPTIONS")) {
         berth_res_status(res, 204);
         berth_res_header(res, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
         return 1;
@@ -497,7 +497,10 @@ int main(void)
     berth_router_add(r, "GET", "/mapped", mapped_route, NULL);
     berth_router_add(r, "GET", "/tls-info", tls_info_route, NULL);
     berth_router_add(r, "GET", "/peer", peer_route, NULL);
-    berth_route_opts store = {.on_body = store_piece, .max_body = 1ull << 30};
+    berth_route_opts store;
+    berth_route_opts_init(&store);
+    store.on_body = store_piece;
+    store.max_body = 1ull << 30;
     berth_router_add_opts(r, "POST", "/store", store_route, NULL, &store);
     berth_router_add(r, "GET", "/store-stats", store_stats_route, NULL);
     berth_router_add(r, "GET", "/files/{path...}", param_route, "path");

@@ -30,7 +30,7 @@ static void route_param(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
     berth_str v;
-    if (!berth_req_param(req, "id", &v))
+    if (berth_req_param(req, "id", &v) != 0)
         v.ptr = "?", v.len = 1;
     berth_res_send(res, 200, "text/plain", v.ptr, v.len);
 }

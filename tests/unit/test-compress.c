@@ -40,9 +40,9 @@ static void route(berth_req *req, berth_res *res, void *user)
         berth_res_header(res, "ETag", buf);
     if (berth_req_query(req, "vary", buf, sizeof buf) > 0)
         berth_res_header(res, "Vary", buf);
-    if (berth_req_query_int(req, "off", &v))
+    if (berth_req_query_int(req, "off", &v) == 0)
         berth_res_compress(res, 0);
-    if (berth_req_query_int(req, "noise", &v))
+    if (berth_req_query_int(req, "noise", &v) == 0)
         berth_res_body(res, noise, (size_t)n);
     else
         berth_res_body_borrow(res, text, (size_t)n);

@@ -89,9 +89,15 @@ static void own_server(berth_req *req, berth_res *res, void *user)
 static void small_routes(berth_config *c)
 {
     berth_router *r = c->router;
-    berth_route_opts up = {.on_body = body_piece, .max_body = 1000};
+    berth_route_opts up;
+    berth_route_opts_init(&up);
+    up.on_body = body_piece;
+    up.max_body = 1000;
     berth_router_add_opts(r, "POST", "/up", upload_done, NULL, &up);
-    berth_route_opts big = {.stream_body = 1, .max_body = 1u << 30};
+    berth_route_opts big;
+    berth_route_opts_init(&big);
+    big.stream_body = 1;
+    big.max_body = 1u << 30;
     berth_router_add_opts(r, "POST", "/big-up", upload_done, NULL, &big);
     berth_router_add(r, "GET", "/tracked", tracked, NULL);
     berth_router_add(r, "GET", "/tracked-defer", tracked_defer, NULL);
@@ -273,7 +279,7 @@ static int before(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
     berth_res_header(res, "X-Request-Id", "r1");
-    if (berth_str_eq(berth_req_method(req), "OPTIONS")) {
+    if (berth_str_eq_bytes(berth_req_method(req), "OPTIONS")) {
         berth_res_status(res, 204);
         berth_res_header(res, "Access-Control-Allow-Methods", "GET, POST");
         return 1;

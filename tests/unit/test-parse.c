@@ -208,11 +208,12 @@ TEST(query_int_is_the_whole_decoded_value)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         req.query.ptr = cases[i];
         req.query.len = strlen(cases[i]);
-        CHECK_INT(berth_req_query_int(&req, "a", &v), 0);
+        CHECK_INT(berth_req_query_int(&req, "a", &v), BERTH_EINVAL);
     }
     const char *ok = "b=1&a=-9223372036854775808";
     req.query.ptr = ok;
     req.query.len = strlen(ok);
-    CHECK_INT(berth_req_query_int(&req, "a", &v), 1);
+    CHECK_INT(berth_req_query_int(&req, "a", &v), 0);
     CHECK(v == INT64_MIN);
+    CHECK_INT(berth_req_query_int(&req, "c", &v), BERTH_ENOENT);
 }

@@ -39,7 +39,7 @@ static void refuses(berth_req *req, berth_res *res, void *user)
 {
     (void)req, (void)user;
     int a = berth_res_error(res, 200), b = berth_res_error(res, 399), c = berth_res_error(res, 600);
-    rc_seen = a == -1 && b == -1 && c == -1 ? -1 : 0;
+    rc_seen = a == BERTH_EINVAL && b == BERTH_EINVAL && c == BERTH_EINVAL ? BERTH_EINVAL : 0;
     berth_res_send(res, 200, "text/plain", "fine", 4);
 }
 
@@ -55,7 +55,7 @@ static int before(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
     berth_str v;
-    if (!berth_req_header(req, "X-Token", &v)) {
+    if (berth_req_header(req, "X-Token", &v) != 0) {
         rc_seen = berth_res_error(res, 401);
         return 1;
     }
@@ -101,7 +101,7 @@ TEST(res_error_goes_through_the_error_hook)
     CHECK(strstr(h.out, "X-Mine: kept\r\n") != NULL);
     CHECK(strstr(h.out, "<p>half") == NULL);
     CHECK_INT(hook_calls, 1);
-    CHECK_INT(hook_rc, -1);
+    CHECK_INT(hook_rc, BERTH_ESTATE);
     CHECK_INT(done_outcome, BERTH_DONE_COMPLETED); /* its handler answered */
     CHECK_INT(done_status, 404);
     CHECK(strstr(h.out, "keep-alive") != NULL);
@@ -125,13 +125,13 @@ TEST(res_error_refuses_other_statuses_and_deferred_responses)
     harness h;
     setup(&h, routes_and_hook);
     harness_feed_str(&h, "GET /refuses HTTP/1.1\r\nHost: a\r\n\r\n");
-    CHECK_INT(rc_seen, -1);
+    CHECK_INT(rc_seen, BERTH_EINVAL);
     CHECK(strstr(h.out, "\r\n\r\nfine") != NULL);
     CHECK_INT(hook_calls, 0);
     harness_free(&h);
     setup(&h, routes_and_hook);
     harness_feed_str(&h, "GET /after-defer HTTP/1.1\r\nHost: a\r\n\r\n");
-    CHECK_INT(rc_seen, -1);
+    CHECK_INT(rc_seen, BERTH_ESTATE);
     CHECK(strncmp(h.out, "HTTP/1.1 200 ", 13) == 0);
     CHECK(strstr(h.out, "\r\n\r\ndeferred") != NULL);
     harness_free(&h);

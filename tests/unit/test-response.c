@@ -7,8 +7,8 @@ TEST(response_rejects_crlf_in_header_value)
 {
     struct berth_res res;
     berth_res_init(&res, NULL, NULL);
-    CHECK_INT(berth_res_header(&res, "X", "a\r\nSet-Cookie: evil"), -1);
-    CHECK_INT(berth_res_header(&res, "X", "a\nb"), -1);
+    CHECK_INT(berth_res_header(&res, "X", "a\r\nSet-Cookie: evil"), BERTH_EINVAL);
+    CHECK_INT(berth_res_header(&res, "X", "a\nb"), BERTH_EINVAL);
     CHECK_INT(res.hdr_len, 0);
     berth_res_release(&res);
 }
@@ -17,7 +17,7 @@ TEST(response_rejects_nul_in_header_value)
 {
     struct berth_res res;
     berth_res_init(&res, NULL, NULL);
-    CHECK_INT(berth_res_header_n(&res, "X", 1, "a\0b", 3), -1);
+    CHECK_INT(berth_res_header_n(&res, "X", 1, "a\0b", 3), BERTH_EINVAL);
     berth_res_release(&res);
 }
 
@@ -25,9 +25,9 @@ TEST(response_rejects_bad_header_name)
 {
     struct berth_res res;
     berth_res_init(&res, NULL, NULL);
-    CHECK_INT(berth_res_header(&res, "X Y", "v"), -1);
-    CHECK_INT(berth_res_header(&res, "X:", "v"), -1);
-    CHECK_INT(berth_res_header(&res, "", "v"), -1);
+    CHECK_INT(berth_res_header(&res, "X Y", "v"), BERTH_EINVAL);
+    CHECK_INT(berth_res_header(&res, "X:", "v"), BERTH_EINVAL);
+    CHECK_INT(berth_res_header(&res, "", "v"), BERTH_EINVAL);
     berth_res_release(&res);
 }
 
@@ -100,7 +100,7 @@ TEST(url_decode_handles_escapes_and_plus)
     char out[32];
     CHECK_INT(berth_url_decode("a%20b+c", 7, out, sizeof out, 1), 5);
     CHECK(strcmp(out, "a b c") == 0);
-    CHECK_INT(berth_url_decode("%zz", 3, out, sizeof out, 1), -1);
-    CHECK_INT(berth_url_decode("%4", 2, out, sizeof out, 1), -1);
-    CHECK_INT(berth_url_decode("abcdef", 6, out, 4, 1), -2);
+    CHECK_INT(berth_url_decode("%zz", 3, out, sizeof out, 1), BERTH_EINVAL);
+    CHECK_INT(berth_url_decode("%4", 2, out, sizeof out, 1), BERTH_EINVAL);
+    CHECK_INT(berth_url_decode("abcdef", 6, out, 4, 1), BERTH_ENOSPC);
 }

@@ -64,7 +64,7 @@ static int add_fails_with(const char *method, const char *pattern, const char *w
 {
     berth_router *r = berth_router_new();
     int rc = berth_router_add(r, method, pattern, h_ok, NULL);
-    int ok = rc == -1 && strstr(berth_router_error(r), why) != NULL;
+    int ok = rc == BERTH_EINVAL && strstr(berth_router_error(r), why) != NULL;
     if (!ok)
         fprintf(stderr, "  %s %s: rc %d, error '%s'\n", method, pattern, rc, berth_router_error(r));
     berth_router_free(r);
@@ -105,7 +105,7 @@ TEST(router_refuses_duplicate_route_even_with_other_names)
     berth_router *r = berth_router_new();
     CHECK_INT(berth_router_add(r, "GET", "/u/{id}", h_ok, NULL), 0);
     CHECK_INT(berth_router_add(r, "POST", "/u/{id}", h_ok, NULL), 0); /* other method: fine */
-    CHECK_INT(berth_router_add(r, "GET", "/u/{name}", h_ok, NULL), -1);
+    CHECK_INT(berth_router_add(r, "GET", "/u/{name}", h_ok, NULL), BERTH_EEXIST);
     CHECK(strstr(berth_router_error(r), "same method and path") != NULL);
     CHECK_INT(berth_router_add(r, "GET", "/u/{id}/x", h_ok, NULL), 0);
     CHECK_INT(strlen(berth_router_error(r)), 0); /* cleared by a success */
@@ -135,7 +135,7 @@ static void h_name(berth_req *req, berth_res *res, void *user)
     long n = berth_req_param_decoded(req, "p", dec, sizeof dec);
     char out[400];
     int len = snprintf(out, sizeof out, "%s:%.*s|%s", (const char *)user, (int)raw.len, raw.ptr,
-                       n >= 0 ? dec : n == -1 ? "(none)" : "(bad)");
+                       n >= 0 ? dec : n == BERTH_ENOENT ? "(none)" : "(bad)");
     berth_res_send(res, 200, "text/plain", out, (size_t)len);
 }
 

@@ -130,7 +130,7 @@ TEST(stream_on_close_never_runs_inside_another_callback)
     write_rc = 0;
     closes_inside = -1;
     berth_worker_run_timers(&h.worker);
-    CHECK_INT(write_rc, -1);
+    CHECK_INT(write_rc, BERTH_EGONE);
     CHECK_INT(closes_inside, 0); /* not run inside the timer's callback */
     CHECK_INT(closes, 0);
     CHECK_INT(harness_state(&h), BERTH_PIPE_CLOSED);
@@ -204,8 +204,8 @@ TEST(stream_write_after_disconnect_fails)
     berth_stream *s = harness_stream;
     harness_eof(&h);
     CHECK_INT(berth_stream_gone(s), 1);
-    CHECK_INT(berth_stream_write(s, "x", 1), -1);
-    CHECK_INT(berth_stream_end(s), -1); /* still releases the handle */
+    CHECK_INT(berth_stream_write(s, "x", 1), BERTH_EGONE);
+    CHECK_INT(berth_stream_end(s), BERTH_EGONE); /* still releases the handle */
     harness_free(&h);
 }
 
@@ -226,7 +226,7 @@ TEST(stream_slow_reader_hits_buffer_limit)
         if (rc == 0)
             accepted++;
     }
-    CHECK_INT(rc, -2);
+    CHECK_INT(rc, BERTH_EAGAIN);
     CHECK(accepted * sizeof chunk <= 64 * 1024);
     CHECK(berth_stream_buffered(s) <= 64 * 1024 + 64);
     berth_stream_end(s);
@@ -287,7 +287,7 @@ TEST(sse_splits_multiline_data)
     harness_feed_str(&h, "GET /sse HTTP/1.1\r\nHost: a\r\n\r\n");
     berth_stream *s = harness_stream;
     CHECK_INT(berth_sse_send(s, "msg", "7", "a\nb\r\nc\rd", 8), 0);
-    CHECK_INT(berth_sse_send(s, "bad\nevent", NULL, "x", 1), -3);
+    CHECK_INT(berth_sse_send(s, "bad\nevent", NULL, "x", 1), BERTH_EINVAL);
     berth_stream_end(s);
     harness_pump(&h);
     CHECK(strstr(h.out, "Content-Type: text/event-stream\r\n") != NULL);

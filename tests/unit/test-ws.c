@@ -248,7 +248,7 @@ TEST(ws_close_is_echoed_and_reported)
     CHECK_INT(ev.close_code, 1000);
     CHECK(strcmp(ev.reason, "done") == 0);
     CHECK_INT(harness_state(&h), BERTH_PIPE_SHUTDOWN);
-    CHECK_INT(berth_ws_send(ev.ws, BERTH_WS_TEXT, "x", 1), -1);
+    CHECK_INT(berth_ws_send(ev.ws, BERTH_WS_TEXT, "x", 1), BERTH_EGONE);
     harness_eof(&h);
     CHECK_INT(harness_state(&h), BERTH_PIPE_CLOSED);
     harness_free(&h);
@@ -302,7 +302,7 @@ TEST(ws_application_close_sends_its_code)
     CHECK(memmem(h.out, h.out_len, "bye now", 7) != NULL);
     CHECK_INT(ev.closed, 1);
     CHECK_INT(ev.close_code, 4000);
-    CHECK_INT(berth_ws_close(ev.ws, 1000, NULL), -1);
+    CHECK_INT(berth_ws_close(ev.ws, 1000, NULL), BERTH_EGONE);
     harness_free(&h);
     CHECK_INT(ev.closed, 1);
 }
@@ -311,15 +311,15 @@ TEST(ws_close_arguments_are_checked)
 {
     harness h;
     open_ws(&h);
-    CHECK_INT(berth_ws_close(ev.ws, 1005, NULL), -1);
-    CHECK_INT(berth_ws_close(ev.ws, 0, "reason without code"), -1);
+    CHECK_INT(berth_ws_close(ev.ws, 1005, NULL), BERTH_EINVAL);
+    CHECK_INT(berth_ws_close(ev.ws, 0, "reason without code"), BERTH_EINVAL);
     char longer[130];
     memset(longer, 'r', sizeof longer - 1);
     longer[sizeof longer - 1] = 0;
-    CHECK_INT(berth_ws_close(ev.ws, 1000, longer), -1);
-    CHECK_INT(berth_ws_ping(ev.ws, longer, 126), -1);
-    CHECK_INT(berth_ws_send(ev.ws, BERTH_WS_TEXT, "\xff", 1), -1);
-    CHECK_INT(berth_ws_send(ev.ws, 7, "x", 1), -1);
+    CHECK_INT(berth_ws_close(ev.ws, 1000, longer), BERTH_EINVAL);
+    CHECK_INT(berth_ws_ping(ev.ws, longer, 126), BERTH_EINVAL);
+    CHECK_INT(berth_ws_send(ev.ws, BERTH_WS_TEXT, "\xff", 1), BERTH_EINVAL);
+    CHECK_INT(berth_ws_send(ev.ws, 7, "x", 1), BERTH_EINVAL);
     harness_free(&h);
 }
 
@@ -356,7 +356,7 @@ TEST(ws_buffer_limit_answers_minus_2)
     static char data[80];
     berth_ws *ws = ev.ws;
     CHECK_INT(berth_ws_send(ws, BERTH_WS_BINARY, data, sizeof data), 0);
-    CHECK_INT(berth_ws_send(ws, BERTH_WS_BINARY, data, sizeof data), -2);
+    CHECK_INT(berth_ws_send(ws, BERTH_WS_BINARY, data, sizeof data), BERTH_EAGAIN);
     harness_pump(&h); /* written */
     CHECK_INT(berth_ws_send(ws, BERTH_WS_BINARY, data, sizeof data), 0);
     harness_pump(&h);

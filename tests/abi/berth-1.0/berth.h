@@ -1,0 +1,926 @@
+/* berth: an embeddable HTTP/1.1 server library.
+ *
+ * One handler API over transports chosen at run time (HTTP_BACKEND).
+ * This is the only public header (it includes berth_version.h, generated
+ * by the build); every symbol it declares starts with berth_ and is
+ * exported from libberth.so.1 under the version node BERTH_1.
+ *
+ * Conventions, for every call of this header (docs/API.md has the why):
+ *
+ * Return values. A call that can fail returns an int (a long where a
+ * length is returned): 0, or a count or length >= 0, on success; on
+ * failure a negative code of enum berth_err, which berth_strerror names.
+ * Absence is such a code too: BERTH_ENOENT (no such header, parameter,
+ * listener). So `rc < 0` is the one test of failure, `rc == 0` of success.
+ * A question (berth_req_body_first, berth_req_stopping, berth_req_is_tls,
+ * berth_stream_gone, berth_stream_stopping, berth_ws_offered,
+ * berth_str_eq_bytes, berth_str_eq_nocase) answers 1 or 0 and cannot
+ * fail. A call that makes an object (berth_router_new, berth_server_new,
+ * berth_res_defer, berth_ws_upgrade...) returns it or NULL; the log says
+ * why where there is more than one reason. Accessors of what always
+ * exists (berth_req_method, berth_server_port...) return it.
+ *
+ * Structs and upgrades (the ABI). A struct the application allocates and
+ * berth reads (berth_config, berth_tls_config, berth_ws_config,
+ * berth_static_opts, berth_route_opts) begins with `size`, which its
+ * init macro sets to the struct's size as the application was compiled;
+ * berth reads only the fields within that size and takes the defaults
+ * for the others, so a program built against an older berth.h of the
+ * same soname runs unchanged with a newer library, and new fields only
+ * ever come at the end. Always fill such a struct with its init macro
+ * (berth_config_init(&cfg)...) before setting fields: one whose size is 0
+ * is refused (BERTH_EINVAL, or NULL from berth_server_new). A struct
+ * berth fills in (berth_tls_info, berth_listener_info) goes through a
+ * call that takes the caller's size (the macro passes sizeof) and berth
+ * writes nothing beyond it. berth_done, which berth hands to callbacks,
+ * begins with its size and grows only at its end. berth_str and
+ * berth_addr never change within soname 1. A program needs a library at
+ * least as new as the header it was built with: compare berth_version()
+ * with BERTH_VERSION_NUM at start-up if it cannot be sure.
+ *
+ * Threading: a handler runs on the backend thread that owns the connection.
+ * A berth_req / berth_res is valid from the call of the handler until the
+ * response is complete (normally: when the handler returns). Strings
+ * passed in are NUL-terminated and copied unless a call says otherwise.
+ */
+#ifndef BERTH_H
+#define BERTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "berth_version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define BERTH_API __attribute__((visibility("default")))
+#else
+#define BERTH_API
+#endif
+
+/* ---- Versions and errors ---------------------------------------------
+ * berth_version.h defines BERTH_VERSION ("1.0.0"), BERTH_VERSION_MAJOR,
+ * _MINOR, _PATCH and BERTH_VERSION_NUM (major << 16 | minor << 8 |
+ * patch) of the header a program is compiled with; these calls tell the
+ * library's. The major version is the soname's: an incompatible change
+ * makes libberth.so.2 (and a node BERTH_2); a compatible one raises the
+ * minor version and adds a node BERTH_1.x for its new calls. */
+BERTH_API unsigned berth_version(void);            /* e.g. 0x010000 for 1.0.0 */
+BERTH_API const char *berth_version_string(void);  /* e.g. "1.0.0" */
+
+/* The failure codes of every call (see "Return values" above). */
+enum berth_err {
+    BERTH_OK = 0,
+    BERTH_EINVAL = -1,    /* an argument or the input is not valid (a bad
+                             status, CR/LF in a header, a bad escape...) */
+    BERTH_ENOENT = -2,    /* absent: no such header, parameter, listener... */
+    BERTH_ENOSPC = -3,    /* the result does not fit the caller's buffer */
+    BERTH_ENOMEM = -4,    /* out of memory */
+    BERTH_EAGAIN = -5,    /* a buffer is full: wait (berth_stream_wait,
+                             berth_ws_wait) or drop, and retry */
+    BERTH_EGONE = -6,     /* the client has gone, or the response or
+                             WebSocket is over (ended, closing) */
+    BERTH_ETIMEDOUT = -7, /* a wait ran out of time */
+    BERTH_ESTATE = -8,    /* not now or not from this thread: a route added
+                             after the start, a wait on the connection's
+                             own thread, a server started twice... */
+    BERTH_EEXIST = -9,    /* already there: a route of the same shape */
+    BERTH_ESYS = -10,     /* the operating system refused (bind, a thread,
+                             a file): the log names the call and the error */
+};
+/* A short English text for a code of enum berth_err ("invalid argument");
+ * "unknown error" for other values. Never NULL; static storage. */
+BERTH_API const char *berth_strerror(int err);
+
+/* A byte string that is not NUL-terminated. */
+typedef struct berth_str {
+    const char *ptr;
+    size_t len;
+} berth_str;
+
+typedef struct berth_req berth_req;
+typedef struct berth_res berth_res;
+typedef struct berth_server berth_server;
+typedef struct berth_router berth_router;
+
+/* The one handler signature, identical on every backend. */
+typedef void (*berth_handler_fn)(berth_req *req, berth_res *res, void *user);
+
+/* Receives a request body piece by piece as it arrives (opt-in per route).
+ * Called with the decoded body bytes (chunked framing removed); the handler
+ * of the route runs once the body is complete. berth_req_body_first tells
+ * the first piece. It runs at least once for every request the route gets:
+ * a request without a body (none declared, Content-Length: 0, or a chunked
+ * body of no chunk) gets one call with len 0 before the handler, so what
+ * the first call sets up (an open file, say) always exists. Return 0 to go on, or non-zero to refuse the request: a
+ * status from 400 to 599 (413, 415...) is answered as such, any other
+ * non-zero value with 400; the connection then closes. */
+typedef int (*berth_body_fn)(berth_req *req, const char *data, size_t len, void *user);
+
+/* An address of either end of a connection. Fixed for soname 1 (it is
+ * part of berth_listener_info). */
+typedef struct berth_addr {
+    int family;           /* BERTH_AF_INET, BERTH_AF_INET6, BERTH_AF_UNIX; 0: unknown */
+    uint16_t port;        /* host byte order; 0 for Unix sockets */
+    unsigned char raw[16];/* the address in network order: 4 bytes (IPv4) or 16 (IPv6) */
+    char text[108];       /* "192.0.2.7", "2001:db8::1" (no brackets), or a Unix
+                             socket's path ("" when it has none) */
+} berth_addr;
+#define BERTH_AF_UNIX 1
+#define BERTH_AF_INET 4   /* also IPv4 clients of a dual-stack IPv6 listener */
+#define BERTH_AF_INET6 6
+
+/* How a request ended, for completion callbacks. */
+enum berth_outcome {
+    BERTH_DONE_COMPLETED, /* the whole response was handed to berth's output */
+    BERTH_DONE_ABORTED,   /* the client went away (or stopped reading) before that */
+    BERTH_DONE_REJECTED,  /* answered with an error before a handler could run: no
+                             route (404, 405), a limit (413, 431...), bad framing
+                             (400), on_body's refusal, a timeout (408) */
+    BERTH_DONE_STOPPED,   /* cut by the server's stop (drain_timeout_ms) */
+};
+
+/* Why a request was not completed (berth_done.reason). */
+enum berth_reason {
+    BERTH_REASON_NONE = 0,       /* completed (BERTH_DONE_COMPLETED) */
+    BERTH_REASON_CLIENT_CLOSED,  /* the client closed the connection first */
+    BERTH_REASON_CLIENT_RESET,   /* the connection failed under berth: a reset,
+                                    a failed read or write */
+    BERTH_REASON_TLS,            /* a TLS failure: the client's alert, a bad
+                                    record */
+    BERTH_REASON_HEADER_TIMEOUT, /* 408: the head took over header_timeout_ms */
+    BERTH_REASON_BODY_TIMEOUT,   /* 408: the body paused over body_timeout_ms */
+    BERTH_REASON_WRITE_TIMEOUT,  /* the client read nothing for write_timeout_ms */
+    BERTH_REASON_LIMIT,          /* a limit: 413, 414, 431, 503 (max_body,
+                                    max_buffered_bodies, max_connections...) */
+    BERTH_REASON_BAD_REQUEST,    /* a malformed or unsupported request: 400,
+                                    417, 501, 505 */
+    BERTH_REASON_NO_ROUTE,       /* 404, 405 */
+    BERTH_REASON_REFUSED,        /* on_body refused the body */
+    BERTH_REASON_STOP,           /* cut by the server's stop */
+    BERTH_REASON_INTERNAL,       /* berth could not go on: out of memory (500) */
+};
+
+/* What a completion callback learns. Valid during the call only. berth
+ * makes it; new fields come only at the end (check size before reading
+ * one added after 1.0). */
+typedef struct berth_done {
+    size_t size;          /* sizeof(berth_done) in the library that made it */
+    int outcome;          /* enum berth_outcome */
+    int status;           /* the status sent (or started); 0 if none */
+    berth_str method;     /* as received; empty if no request line was read */
+    berth_str target;
+    int version_minor;
+    uint64_t body_received; /* request body bytes */
+    uint64_t bytes_sent;  /* response body bytes handed to berth (no head) */
+    uint64_t duration_us; /* from the request's arrival (or on_done's call) */
+    const berth_addr *peer; /* the client (berth_req_peer), or NULL if unknown */
+    int tls;              /* 1 if the request came over TLS */
+    void *data;           /* berth_req_data */
+    int reason;           /* enum berth_reason: BERTH_REASON_NONE when
+                             completed, else why not */
+    const struct berth_done_priv *priv; /* berth's: berth_done_req_header... */
+} berth_done;
+
+/* A completion callback: the request is over. Runs on the connection's
+ * thread, never inside another berth call. */
+typedef void (*berth_done_fn)(const berth_done *done, void *arg);
+/* During a completion callback: the request's header `name` (case-
+ * insensitive, the first if repeated), as received; 0 and *value, or
+ * BERTH_ENOENT (also when no head was read). */
+BERTH_API int berth_done_req_header(const berth_done *done, const char *name, berth_str *value);
+/* During a completion callback: a response header the handler, a hook or
+ * on_error set (berth's own Date, Server, Content-Length, Connection and
+ * Transfer-Encoding are not among them; nor, for a streamed response,
+ * the Content-Type given to berth_stream_start or berth_stream_send);
+ * 0 and *value, or BERTH_ENOENT. */
+BERTH_API int berth_done_res_header(const berth_done *done, const char *name, berth_str *value);
+
+/* ---- Request ---------------------------------------------------------- */
+
+BERTH_API berth_str berth_req_method(const berth_req *req);
+BERTH_API berth_str berth_req_target(const berth_req *req); /* as sent, e.g. /a?b=1 */
+BERTH_API berth_str berth_req_path(const berth_req *req);   /* target up to '?', raw */
+BERTH_API berth_str berth_req_query_string(const berth_req *req); /* after '?', raw */
+BERTH_API int berth_req_version_minor(const berth_req *req);      /* 0 or 1 */
+
+/* Header value by case-insensitive name; the first one if repeated.
+ * 0 and *value, or BERTH_ENOENT. */
+BERTH_API int berth_req_header(const berth_req *req, const char *name, berth_str *value);
+BERTH_API size_t berth_req_header_count(const berth_req *req);
+/* Header i (0 to berth_req_header_count - 1) as received: 0 and *name,
+ * *value, or BERTH_ENOENT past the last. */
+BERTH_API int berth_req_header_at(const berth_req *req, size_t i, berth_str *name, berth_str *value);
+
+/* Query parameter, percent- and '+'-decoded into buf (NUL-terminated).
+ * Returns the decoded length; BERTH_ENOENT if absent, BERTH_EINVAL if it
+ * is not valid percent-encoding, BERTH_ENOSPC if it does not fit cap. */
+BERTH_API long berth_req_query(const berth_req *req, const char *name, char *buf, size_t cap);
+/* Query parameter as a decimal integer (an optional '-', digits, within
+ * int64_t): 0 and *out; BERTH_ENOENT if absent, BERTH_EINVAL otherwise. */
+BERTH_API int berth_req_query_int(const berth_req *req, const char *name, int64_t *out);
+
+/* How much the client wants a content coding ("gzip", "br", "identity"),
+ * from its Accept-Encoding fields (RFC 9110 12.5.3): the weight in
+ * thousandths, 0 to 1000; 0 means refused. A coding named in the list gets
+ * its own q (x-gzip counts as gzip), else "*" applies, else identity is
+ * 1000 and any other coding 0. Without the field, only identity (1000):
+ * berth compresses for clients that ask. Malformed elements are ignored. */
+BERTH_API int berth_req_accept_encoding(const berth_req *req, const char *coding);
+
+/* Path parameter of a router pattern such as /json/{count}; raw bytes.
+ * 0 and *value, or BERTH_ENOENT if the route has no such parameter. */
+BERTH_API int berth_req_param(const berth_req *req, const char *name, berth_str *value);
+
+/* Path parameter, percent-decoded into buf and NUL-terminated ('+' stays
+ * '+'). Returns the decoded length, or as berth_req_query: BERTH_ENOENT,
+ * BERTH_EINVAL, BERTH_ENOSPC. A decoded
+ * parameter may hold '/' (from %2F) or "..": check it before using it as
+ * a file name. */
+BERTH_API long berth_req_param_decoded(const berth_req *req, const char *name, char *buf,
+                                       size_t cap);
+
+/* The buffered body (empty for streamed-body routes). */
+BERTH_API berth_str berth_req_body(const berth_req *req);
+/* Body bytes received so far (decoded): the total once the handler runs. */
+BERTH_API uint64_t berth_req_body_received(const berth_req *req);
+/* In on_body: 1 in its first call (also the one call of an empty body),
+ * 0 after. */
+BERTH_API int berth_req_body_first(const berth_req *req);
+
+/* ---- Request lifetime --------------------------------------------------
+ * A request lives from its head's arrival until it is over: its response
+ * completed, the client gone, berth's rejection, or the server's stop.
+ * The data pointer and the completion callback belong to that whole span,
+ * also for streamed bodies (on_body) and deferred responses, which outlive
+ * the handler: set them in the before hook, on_body or the handler. */
+
+/* A pointer of the application's for this request (NULL at first), e.g.
+ * the open file of an upload. */
+BERTH_API void berth_req_set_data(berth_req *req, void *data);
+BERTH_API void *berth_req_data(const berth_req *req);
+/* fn(done, arg) runs exactly once when the request is over, whichever way
+ * (done->outcome), on the connection's thread: release what data holds
+ * there. A later call replaces fn. */
+BERTH_API void berth_req_on_done(berth_req *req, berth_done_fn fn, void *arg);
+
+/* 1 once the server has begun to stop (berth_server_stop) and this
+ * request's connection has been told, 0 before. A request still in
+ * progress is given until drain_timeout_ms; one whose body is still
+ * arriving then is cut (the connection closes without an answer, on_done
+ * reports BERTH_DONE_STOPPED with the bytes received). An on_body
+ * callback that sees 1 may end early by returning 503: the client is
+ * answered 503 with Connection: close at once. */
+BERTH_API int berth_req_stopping(const berth_req *req);
+
+/* ---- Who is calling ---------------------------------------------------- */
+
+/* The client's address (with the PROXY protocol: the one the proxy
+ * reported). 0 and *addr, or BERTH_ENOENT if unknown. */
+BERTH_API int berth_req_peer(const berth_req *req, berth_addr *addr);
+/* The address the client connected to (the listener's side); as
+ * berth_req_peer. */
+BERTH_API int berth_req_local(const berth_req *req, berth_addr *addr);
+
+/* ---- Response ---------------------------------------------------------
+ * Status defaults to 200. Date, Server, Content-Length and Connection are
+ * written by berth. A handler's own Server header replaces berth's;
+ * berth_res_header_remove(res, "Server") or (res, "Date") leaves berth's
+ * out. A handler's Content-Length, Transfer-Encoding, Date and Connection
+ * headers are ignored, except that `Connection: close` closes the
+ * connection after this response. */
+
+/* Sets the status: 0, or BERTH_EINVAL (the status unchanged) for one
+ * outside 100-599 (RFC 9110 15). */
+BERTH_API int berth_res_status(berth_res *res, int status);
+/* Adds a header. 0; BERTH_EINVAL if name or value holds CR, LF or NUL or
+ * the name is not a token; BERTH_ENOMEM (the header is then not added). */
+BERTH_API int berth_res_header(berth_res *res, const char *name, const char *value);
+BERTH_API int berth_res_header_n(berth_res *res, const char *name, size_t name_len,
+                       const char *value, size_t value_len);
+/* Removes every header of that name set so far (case-insensitive); for
+ * "Server" and "Date", also berth's own, which is then not sent. 0, or
+ * BERTH_EINVAL if the name is not a token. */
+BERTH_API int berth_res_header_remove(berth_res *res, const char *name);
+/* Sets the body to a copy of data: 0, or BERTH_ENOMEM. */
+BERTH_API int berth_res_body(berth_res *res, const void *data, size_t len);
+/* Sets the body to data without copying: it must outlive the response
+ * (static data, or data owned by the user pointer). */
+BERTH_API void berth_res_body_borrow(berth_res *res, const void *data, size_t len);
+/* As berth_res_body_borrow, and release(arg) runs once berth is done with
+ * data: after it is written, or when the client has gone, or the body is
+ * replaced. On the connection's thread; exactly once. For mmap'd or
+ * reference-counted data. */
+BERTH_API void berth_res_body_external(berth_res *res, const void *data, size_t len,
+                                       void (*release)(void *arg), void *arg);
+/* The body is `length` bytes of the open regular file fd from `offset`,
+ * with a Content-Length. It is never read into memory whole: sent with
+ * sendfile where the connection allows, read piece by piece otherwise
+ * (TLS); a HEAD response reads nothing. berth owns fd from this call on
+ * and closes it when the response is done, also when the client has gone
+ * or the body is replaced. 0; BERTH_EINVAL (fd closed) if fd is not a
+ * regular file or the range is not inside it. The file must not shrink
+ * while it is sent (the response would be cut short and the connection
+ * closed). */
+BERTH_API int berth_res_file(berth_res *res, int fd, uint64_t offset, uint64_t length);
+/* on 0: this response is sent as the handler made it, never compressed
+ * (a body mixing secrets with what the client sent, over TLS: BREACH);
+ * 1: the server's rule again (berth_config.compress). */
+BERTH_API void berth_res_compress(berth_res *res, int on);
+/* Convenience: status, Content-Type and a copied body in one call; fails
+ * as berth_res_status, berth_res_header or berth_res_body would. */
+BERTH_API int berth_res_send(berth_res *res, int status, const char *content_type,
+                   const void *data, size_t len);
+/* Reserves len bytes of body space in the response and returns it, to be
+ * filled by the handler (avoids an intermediate copy). NULL on failure. */
+BERTH_API char *berth_res_body_reserve(berth_res *res, size_t len);
+/* Answers with an error status (400-599) as berth answers its own errors
+ * (an unrouted 404, a 405, a 413...): through berth_config.on_error when
+ * set (req given, the status kept), else berth's text/plain reason. So an
+ * application has one error format, its handlers' errors included. The
+ * body so far, its Content-Type and Content-Encoding are dropped; other
+ * headers set on res stay (as a before hook's do on berth's errors). The
+ * request still counts as answered by its handler (BERTH_DONE_COMPLETED).
+ * For a handler or a before hook, before berth_res_defer. 0;
+ * BERTH_EINVAL for a status outside 400-599; BERTH_ESTATE for a deferred
+ * res or a call made from on_error (which shapes the error itself). */
+BERTH_API int berth_res_error(berth_res *res, int status);
+
+/* ---- Deferred and streamed responses ----------------------------------
+ * A handler may return without a complete response: it calls
+ * berth_res_defer and gets a stream handle, which any thread may use until
+ * it calls berth_stream_send or berth_stream_end (exactly one of them, even
+ * after the client has gone). The response is then either sent whole
+ * (berth_stream_send) or streamed: berth_stream_start, any number of
+ * berth_stream_write, berth_stream_end (chunked transfer coding for
+ * HTTP/1.1 clients, close-delimited for HTTP/1.0).
+ *
+ * The berth_req is valid only until the handler returns: copy what the
+ * deferred work needs. Calls made on the connection's own thread (in the
+ * handler, a stream timer or on_close) take effect at once; on the fast
+ * backend they also write at once, blocking that connection's thread.
+ * Calls from other threads are queued and wake the connection's loop. */
+
+typedef struct berth_stream berth_stream;
+typedef struct berth_timer berth_timer;
+typedef void (*berth_stream_fn)(berth_stream *stream, void *arg);
+
+/* Keeps the response open after the handler returns. Status and headers
+ * already set on res are kept. NULL if out of memory (the response is
+ * then sent as it stands when the handler returns). */
+BERTH_API berth_stream *berth_res_defer(berth_res *res);
+
+/* The stream calls below answer BERTH_EGONE once the client has gone or
+ * the handle was ended (stop producing), BERTH_ENOMEM when a copy could
+ * not be made. */
+/* Adds a header before the response starts; same rules as berth_res_header. */
+BERTH_API int berth_stream_header(berth_stream *s, const char *name, const char *value);
+/* Sends the whole response and releases the handle (also when the client
+ * has gone); BERTH_EINVAL for a status outside 100-599, the handle then
+ * still the application's. */
+BERTH_API int berth_stream_send(berth_stream *s, int status, const char *content_type,
+                                const void *body, size_t len);
+/* Starts a streamed response of unknown length; BERTH_EINVAL for a bad
+ * Content-Type or a status outside 100-599. */
+BERTH_API int berth_stream_start(berth_stream *s, int status, const char *content_type);
+/* Queues a copy of data as the next piece of the body. 0; BERTH_EAGAIN
+ * when accepting len more bytes would pass the stream's buffer limit
+ * (wait, or drop, and retry). */
+BERTH_API int berth_stream_write(berth_stream *s, const void *data, size_t len);
+/* Ends the response and releases the handle. */
+BERTH_API int berth_stream_end(berth_stream *s);
+/* Bytes accepted but not yet written to the socket. */
+BERTH_API size_t berth_stream_buffered(berth_stream *s);
+/* Blocks the calling thread until at most `below` bytes are buffered: 0;
+ * BERTH_EGONE when the client goes away; BERTH_ETIMEDOUT after
+ * timeout_ms (0 waits forever). On the connection's own thread (a
+ * handler, timer or callback) it would wait for itself: it returns
+ * BERTH_ESTATE at once. */
+BERTH_API int berth_stream_wait(berth_stream *s, size_t below, unsigned timeout_ms);
+/* 1 once the client has gone. */
+BERTH_API int berth_stream_gone(berth_stream *s);
+/* fn runs once on the connection's thread if the client goes away before
+ * the response ends (cancel upstream work there); the handle stays valid
+ * until berth_stream_end. It runs from the connection's loop, never inside
+ * another berth call: a write that finds the client gone answers
+ * BERTH_EGONE and
+ * on_close follows after the current callback returns. Connection-thread
+ * only. */
+BERTH_API void berth_stream_on_close(berth_stream *s, berth_stream_fn fn, void *arg);
+
+/* fn runs once on the connection's thread when the server starts to stop
+ * while this response is open (not after send or end). End the response
+ * there, or soon from the thread that feeds it: the server waits for open
+ * streams until drain_timeout_ms and then cuts them (on_close runs).
+ * Connection-thread only, like on_close. */
+BERTH_API void berth_stream_on_stop(berth_stream *s, berth_stream_fn fn, void *arg);
+/* 1 once the server is stopping (any thread): a producer that polls
+ * instead of using on_stop. */
+BERTH_API int berth_stream_stopping(berth_stream *s);
+
+/* A timer on the connection's thread, backend-neutral: fn runs after
+ * delay_ms, then every repeat_ms if non-zero. Timers stop by themselves
+ * when the response ends or the client goes away. Connection-thread only
+ * (handler, timer or on_close); NULL otherwise. */
+BERTH_API berth_timer *berth_stream_timer(berth_stream *s, unsigned delay_ms, unsigned repeat_ms,
+                                          berth_stream_fn fn, void *arg);
+BERTH_API void berth_timer_stop(berth_timer *t);
+
+/* Server-sent events (text/event-stream) over a deferred response:
+ * berth_sse_start defers and starts the stream and, if keepalive_ms is
+ * non-zero, writes a comment line that often to keep proxies from timing
+ * out. berth_sse_send frames one event; data may hold several lines (LF,
+ * CRLF or CR), each sent as its own data: line. event and id may be NULL.
+ * Returns as berth_stream_write; BERTH_EINVAL if event or id holds a line
+ * break (it would break the framing). */
+BERTH_API berth_stream *berth_sse_start(berth_res *res, unsigned keepalive_ms);
+BERTH_API int berth_sse_send(berth_stream *s, const char *event, const char *id,
+                             const char *data, size_t len);
+
+/* ---- WebSocket (RFC 6455) ----------------------------------------------
+ * A GET handler turns its connection into a WebSocket with
+ * berth_ws_upgrade: berth checks the client's handshake and answers 101
+ * (or refuses it: 400, or 426 for a version other than 13), and from then
+ * on the connection carries messages, over TLS too. The callbacks run on
+ * the connection's thread, never inside another berth call: on_open once,
+ * on_message for each whole message (fragments are reassembled, text is
+ * valid UTF-8), on_close exactly once, whichever way the connection ended
+ * (the handle is invalid once on_close returns). Pings are answered by
+ * berth. permessage-deflate is declined (not offered back).
+ *
+ * Sends copy the data and work from the connection's thread (at once) or
+ * any other thread (queued, applied by the connection's loop), as stream
+ * writes do: 0; BERTH_EGONE when the connection is closing or gone;
+ * BERTH_EINVAL for invalid arguments; BERTH_EAGAIN when the bytes
+ * buffered and not yet written plus len would pass max_buffer (wait with
+ * berth_ws_wait, or drop, and retry). A message into an empty buffer is
+ * always accepted.
+ *
+ * When the server stops, every message a send had accepted goes out before
+ * the 1001. After its close frame berth reads and drops what the client
+ * still sends, until it closes (2 s without input or 30 s in all at most),
+ * so that the close frame is not lost to a reset. */
+
+typedef struct berth_ws berth_ws;
+enum { BERTH_WS_TEXT = 1, BERTH_WS_BINARY = 2 };
+
+typedef struct berth_ws_config {
+    size_t size;           /* set by berth_ws_config_init */
+    void (*on_open)(berth_ws *ws, void *user);
+    /* type: BERTH_WS_TEXT or BERTH_WS_BINARY; data valid during the call. */
+    void (*on_message)(berth_ws *ws, int type, const char *data, size_t len, void *user);
+    /* code: the peer's close code (1005: it sent none), the one berth sent
+     * (1001 server stop or no answer to a ping, 1002 protocol error, 1007
+     * invalid UTF-8, 1008 too many fragments, 1009 message too big), the
+     * application's, or 1006 when the connection was lost without a close. */
+    void (*on_close)(berth_ws *ws, int code, berth_str reason, void *user);
+    const char *protocol;  /* the subprotocol chosen among those the client
+                              offered (berth_ws_offered); NULL: none */
+    uint64_t max_message;  /* a longer message closes with 1009. 16 MiB */
+    size_t max_buffer;     /* send buffer limit (see above); 0: the server's
+                              max_stream_buffer */
+    unsigned ping_ms;      /* after this long without input berth pings; with
+                              no answer in as long again, it closes (1001).
+                              0: never. 30 s */
+    unsigned max_fragments; /* frames one message may span; one more closes
+                              with 1008 (empty fragments never reach
+                              max_message: without this bound a message
+                              could go on forever). 0: no limit. 65536 */
+} berth_ws_config;
+
+/* Fills *cfg with the defaults above (no callbacks) and its size. */
+#define berth_ws_config_init(cfg) berth_ws_config_init_sized((cfg), sizeof *(cfg))
+BERTH_API void berth_ws_config_init_sized(berth_ws_config *cfg, size_t size);
+/* In a GET handler: checks the handshake and answers 101. Returns the
+ * connection's handle (user is passed to its callbacks), or NULL with res
+ * set to the refusal (400, 426) when the request is not a valid WebSocket
+ * handshake, such as a plain GET, or to 500 when cfg was not filled by
+ * berth_ws_config_init (or memory ran out). Headers set on res before the
+ * call go out with the 101; the handler sends nothing else. */
+BERTH_API berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config *cfg,
+                                     void *user);
+/* 1 if the client offered that subprotocol (Sec-WebSocket-Protocol). */
+BERTH_API int berth_ws_offered(const berth_req *req, const char *protocol);
+/* Sends a message (type BERTH_WS_TEXT, which must be UTF-8, or _BINARY). */
+BERTH_API int berth_ws_send(berth_ws *ws, int type, const void *data, size_t len);
+/* Sends a ping (125 bytes at most); the pong is not reported. */
+BERTH_API int berth_ws_ping(berth_ws *ws, const void *data, size_t len);
+/* Starts the close handshake: code (1000, 3000-4999...; 0: none) and a
+ * reason of 123 bytes at most (may be NULL). Later sends answer
+ * BERTH_EGONE; on_close follows with this code. */
+BERTH_API int berth_ws_close(berth_ws *ws, int code, const char *reason);
+/* Bytes accepted but not yet written; berth_ws_wait blocks a thread other
+ * than the connection's until at most `below` remain: as berth_stream_wait
+ * (BERTH_ESTATE on the connection's thread). */
+BERTH_API size_t berth_ws_buffered(berth_ws *ws);
+BERTH_API int berth_ws_wait(berth_ws *ws, size_t below, unsigned timeout_ms);
+/* The pointer passed to the callbacks (set on the connection's thread). */
+BERTH_API void berth_ws_set_user(berth_ws *ws, void *user);
+BERTH_API void *berth_ws_user(const berth_ws *ws);
+
+/* ---- Router -----------------------------------------------------------
+ * A router is the application's, and every worker of a running server
+ * reads it without a lock. So, from berth_server_start until
+ * berth_server_wait returns (berth_server_free waits too), its routes are
+ * fixed and it must not be freed: add every route before the start, free
+ * the router after the wait. berth checks both: a berth_router_add* while
+ * a server using the router runs fails with BERTH_ESTATE and logs why;
+ * berth_router_free then logs, and aborts in a build without NDEBUG (with
+ * NDEBUG it leaves the router allocated rather than free memory in use).
+ * One router may serve several servers. */
+
+BERTH_API berth_router *berth_router_new(void);
+BERTH_API void berth_router_free(berth_router *router);
+/* Adds a route. method: an upper-case token ("GET", "POST"...; methods are
+ * case-sensitive) or "*" for any. pattern: a path of segments, each one
+ *   - literal text:                      /users/list
+ *   - a parameter, with an optional literal prefix and suffix:
+ *                                        /users/{id}   /files/{name}.json   /v{major}
+ *   - as the last segment, a wildcard that takes the rest of the path,
+ *     slashes included, possibly empty:  /static/{path...}  (matches
+ *     /static/ and below, not /static)
+ * Parameter names are letters, digits, '_' and '-', each used once; a
+ * parameter matches one non-empty segment (its text between prefix and
+ * suffix). Matching does not depend on the order routes were added in:
+ * segment by segment, literal text beats a parameter with a prefix or
+ * suffix, which beats a bare parameter, which beats a wildcard; a route for
+ * the method beats a "*" route. HEAD requests are served by GET routes
+ * (body removed) unless a HEAD route matches. Parameters are raw bytes
+ * (berth_req_param) or decoded (berth_req_param_decoded).
+ * Returns 0, or when the route is refused (berth_router_error says why):
+ * BERTH_EINVAL for a pattern not starting with '/', an empty segment, '*',
+ * '?' or '#', a brace that encloses no single parameter, a name used
+ * twice, a wildcard not last, more than 32 segments, a method that is not
+ * an upper-case token; BERTH_EEXIST for a route with the same method and
+ * the same path shape (names aside) as one already added; BERTH_ENOMEM;
+ * BERTH_ESTATE after the start (see above). */
+BERTH_API int berth_router_add(berth_router *router, const char *method, const char *pattern,
+                     berth_handler_fn handler, void *user);
+/* As berth_router_add, but the body is not buffered: on_body receives it
+ * as it arrives (on_body may be NULL to discard it, berth_req_body_received
+ * still counts it). */
+BERTH_API int berth_router_add_streaming(berth_router *router, const char *method,
+                               const char *pattern, berth_body_fn on_body,
+                               berth_handler_fn handler, void *user);
+
+/* A route's options (after berth_route_opts_init: as berth_router_add). */
+typedef struct berth_route_opts {
+    size_t size;           /* set by berth_route_opts_init */
+    berth_body_fn on_body; /* streams the body to this callback (as _streaming) */
+    int stream_body;       /* 1: stream the body even with on_body NULL (dropped) */
+    uint64_t max_body;     /* this route's body limit (413 above), higher or lower
+                              than berth_config.max_body; 0: that one */
+} berth_route_opts;
+#define berth_route_opts_init(opts) berth_route_opts_init_sized((opts), sizeof *(opts))
+BERTH_API void berth_route_opts_init_sized(berth_route_opts *opts, size_t size);
+/* As berth_router_add, with options (opts may be NULL; BERTH_EINVAL if
+ * it was not filled by berth_route_opts_init). */
+BERTH_API int berth_router_add_opts(berth_router *router, const char *method,
+                                    const char *pattern, berth_handler_fn handler, void *user,
+                                    const berth_route_opts *opts);
+/* Why the last berth_router_add* call failed ("" after a success). */
+BERTH_API const char *berth_router_error(const berth_router *router);
+
+/* ---- Static files -----------------------------------------------------
+ * berth_static_mount serves the directory root under a URL prefix
+ * ("/static" serves root/a.css at /static/a.css; "/static" itself
+ * redirects to "/static/"): GET and HEAD (other methods 405), Content-Type
+ * from the extension, Last-Modified/If-Modified-Since, a strong ETag and
+ * If-None-Match (304), one byte Range (206, or 416; several ranges get the
+ * whole file), If-Range, a directory without its slash 301, its index file,
+ * no listings. Files go out with sendfile (through the TLS layer under
+ * userspace TLS). Nothing outside root is served: "..", encoded '/', '\'
+ * and NUL are refused (404), and a symlink may not lead out of root
+ * (openat2 RESOLVE_BENEATH; on kernels without it, symlinks are not
+ * followed at all). With precompressed on, name.br or name.gz (a regular
+ * file not older than name) is sent when the client's Accept-Encoding
+ * weighs it above zero, br first at equal weight, with Content-Encoding,
+ * its own ETag and Vary: Accept-Encoding (sent on every reply of the
+ * mount). The mount's errors (400, 404, 416, 500, 503) are answered with
+ * berth_res_error: through berth_config.on_error like berth's own.
+ *
+ * An open-file cache keeps each file's descriptor, size, ETag and
+ * siblings. A file the application removes, replaces or adds is never
+ * served as it was once berth_static_invalidate returns (its handler calls
+ * it after the change). A file removed or replaced by another process
+ * (renamed over, removed, rewritten in place: no links left, or size,
+ * mtime or ctime changed) is not served 100 ms after: a request checks its
+ * entry's descriptors with fstat when the last check is that old (a check
+ * on every request cost about 7% more CPU per request). A sibling added
+ * beside a cached file is seen within a second (names are checked by path
+ * once a second). Requests on any name of the mount also check the cache
+ * 32 entries at a time, when the last such step is 1000 / (entries / 32)
+ * ms old (10 ms at least), and close the descriptors of files removed or
+ * replaced: under traffic, within about a second for up to 3200 entries,
+ * without a request of their name. No thread is started: a mount that
+ * gets no requests checks nothing until berth_static_sweep. */
+typedef struct berth_static_opts {
+    size_t size;            /* set by berth_static_opts_init */
+    const char *index;      /* served for a directory; NULL or "": none (404) */
+    int dotfiles;           /* 1: names starting with '.' are served (never . or ..) */
+    int precompressed;      /* 1: name.br / name.gz siblings (default 1) */
+    unsigned cache_entries; /* open-file cache slots (default 256); 0: no cache,
+                               each request opens its file and nothing stays open
+                               after its response */
+} berth_static_opts;
+typedef struct berth_static berth_static;
+/* Fills *opts with the defaults (index "index.html") and its size. */
+#define berth_static_opts_init(opts) berth_static_opts_init_sized((opts), sizeof *(opts))
+BERTH_API void berth_static_opts_init_sized(berth_static_opts *opts, size_t size);
+/* Adds the routes to router and sets *out to the mount, to free with
+ * berth_static_free after the server has stopped. opts may be NULL
+ * (defaults). 0; BERTH_EINVAL for a bad prefix or opts not filled by
+ * berth_static_opts_init; BERTH_ENOENT if root cannot be opened as a
+ * directory (errno holds open's error); BERTH_EEXIST if the router has a route of
+ * that shape already; BERTH_ENOMEM; BERTH_ESTATE as berth_router_add. */
+BERTH_API int berth_static_mount(berth_router *router, const char *prefix, const char *root,
+                                 const berth_static_opts *opts, berth_static **out);
+BERTH_API void berth_static_free(berth_static *st);
+/* Forgets what the cache holds for path and closes its descriptors at
+ * once: for an application that removes, replaces or adds files under
+ * root itself (its DELETE or PUT handler calls it after the change). path
+ * is below root as in the URL after the prefix, decoded ("css/site.css";
+ * a leading '/' is ignored): the file, everything beneath it if it is a
+ * directory, and the file whose sibling it is ("page.html.gz" also
+ * forgets "page.html"). NULL or "": the whole cache. Any thread; the next
+ * request for the name opens it again. Costs a pass over the cache's
+ * entries under its lock. */
+BERTH_API void berth_static_invalidate(berth_static *st, const char *path);
+/* Checks every cache entry now (one fstat per descriptor, under the
+ * cache's lock) and closes those of files removed or replaced; returns how
+ * many entries were dropped. Requests do this by themselves a batch at a
+ * time; call it from a timer of the application's own to give back the
+ * disk space of files that other processes removed while the mount gets
+ * no requests. Any thread. */
+BERTH_API size_t berth_static_sweep(berth_static *st);
+
+/* ---- TLS -------------------------------------------------------------- */
+
+/* A TLS listener (wolfSSL), beside the plaintext one. Certificate and key
+ * come from PEM files or PEM text; with neither, berth makes a self-signed
+ * certificate in memory (ECDSA P-256, CN=localhost) and says so on stderr.
+ * A certificate without its key, an unreadable file, or a key that does
+ * not match the certificate makes berth_server_new fail with a message.
+ * TLS 1.3 and 1.2, key exchange with X25519, P-256 or P-384 only; after a
+ * TLS 1.3 handshake the records go to kernel TLS or to berth's own record
+ * layer and wolfSSL's per-connection object is freed (a client KeyUpdate
+ * then ends the connection cleanly). docs/TLS.md has the whole policy. */
+typedef struct berth_tls_config {
+    size_t size;                 /* set by berth_tls_config_init */
+    unsigned port;               /* 0-65535; 0: an ephemeral port (berth_server_tls_port) */
+    const char *cert_file;       /* PEM certificate chain, leaf first */
+    const char *key_file;        /* PEM private key */
+    const char *cert_pem;        /* or the same as NUL-terminated PEM text */
+    const char *key_pem;
+    int min_version;             /* 12: TLS 1.2 and 1.3 (default); 13: TLS 1.3 only */
+    const char *ciphers;         /* cipher names (OpenSSL's, wolfSSL's or IANA's),
+                                    ':'-separated, in the server's order of
+                                    preference, and exactly these: nothing
+                                    outside the list is negotiated, empty
+                                    entries are ignored, an unknown name (or a
+                                    keyword such as HIGH) makes berth_server_new
+                                    fail. NULL: berth's default, AEADs only
+                                    (docs/TLS.md says which and why) */
+    unsigned handshake_timeout_ms; /* a handshake must complete in this. 10 s */
+    int alpn_lenient;            /* 0 (default): a client whose ALPN offer has no
+                                    protocol berth speaks (only "h2", say) gets
+                                    the no_application_protocol alert and no
+                                    connection (RFC 7301 3.2); 1: it goes on
+                                    without ALPN and is served HTTP/1.1. A
+                                    client that offers no ALPN is served either
+                                    way. */
+    int ktls;                    /* 1: after a TLS 1.3 handshake, hand the records
+                                    to kernel TLS where the kernel offers it
+                                    (then files go out with sendfile); 0: keep
+                                    them in userspace. Default 1, or 0 when
+                                    BERTH_KTLS=off is in the environment */
+} berth_tls_config;
+
+/* Fills *tls with the defaults above (port 8443, no certificate). */
+#define berth_tls_config_init(tls) berth_tls_config_init_sized((tls), sizeof *(tls))
+BERTH_API void berth_tls_config_init_sized(berth_tls_config *tls, size_t size);
+
+/* What a request's connection negotiated. */
+typedef struct berth_tls_info {
+    const char *version;         /* "TLSv1.3" or "TLSv1.2" */
+    const char *cipher;          /* e.g. "TLS_CHACHA20_POLY1305_SHA256" */
+    berth_str alpn;              /* "http/1.1", or empty if the client offered none */
+    berth_str sni;               /* the server name the client asked for, or empty */
+    int resumed;                 /* 1 if the session was resumed from a ticket */
+} berth_tls_info;
+
+/* What req's TLS connection negotiated: 0 and *info (the strings valid
+ * while the request is), or BERTH_ENOENT when req did not come over TLS.
+ * berth writes at most `size` bytes of *info (the macro passes sizeof). */
+#define berth_req_tls(req, info) berth_req_tls_sized((req), (info), sizeof *(info))
+BERTH_API int berth_req_tls_sized(const berth_req *req, berth_tls_info *info, size_t size);
+/* 1 if req came over TLS, 0 otherwise. */
+BERTH_API int berth_req_is_tls(const berth_req *req);
+
+/* ---- Hooks ------------------------------------------------------------
+ * Server-wide callbacks around every request, set in berth_config; each
+ * gets berth_config.hook_user. Unset, they cost nothing. */
+
+/* Runs for every request once its head is read, before routing (request
+ * IDs, authentication, CORS preflight). Headers it sets on res stay on the
+ * response whoever completes it. Return 0 to go on to routing, non-zero
+ * when it answered the request itself with res (its status, headers,
+ * body): no route runs, a request body is read and dropped. It may not
+ * defer. */
+typedef int (*berth_before_fn)(berth_req *req, berth_res *res, void *user);
+/* Runs when berth answers with an error of its own: 400, 404, 405 (Allow
+ * is set), 408, 413, 414, 417, 431, 500, 501 (a transfer coding berth does
+ * not decode), 503, 505, and when a handler calls berth_res_error (any
+ * status 400-599: the static files' 400, 404, 416, 500, 503 among them).
+ * It may add headers and
+ * set a body (with its Content-Type), e.g. JSON with CORS headers; the
+ * status stays. Without a body berth sends its text/plain reason. req is
+ * NULL when no request head could be read (414, 431, most 400s, 503). */
+typedef void (*berth_error_fn)(berth_req *req, berth_res *res, int status, void *user);
+/* Receives berth's messages (configuration errors, listeners, warnings),
+ * one line without a newline, instead of stderr. */
+typedef void (*berth_log_fn)(const char *message, void *user);
+
+/* ---- Server ----------------------------------------------------------- */
+
+typedef struct berth_config {
+    size_t size;          /* set by berth_config_init */
+    const char *host;     /* address to bind; default "0.0.0.0" */
+    unsigned port;        /* 0-65535; 0: an ephemeral port, see berth_server_port */
+    /* Listeners, replacing host, port and tls->port when set: a comma-
+     * separated list of addresses, each followed by options:
+     *   8080  *:8080  0.0.0.0:8080  127.0.0.1:0  [::]:8080  [::1]:8080
+     *   unix:/run/app.sock   (unix:@name: Linux's abstract namespace)
+     *   fd:3                 (an open listening socket; berth uses a duplicate)
+     *   systemd              (every socket systemd passed: LISTEN_FDS)
+     *   systemd:NAME         (those named NAME: FileDescriptorName=)
+     * options: tls (needs berth_config.tls for the certificate), proxy
+     * (a PROXY protocol header, v1 or v2, from a load balancer comes
+     * first; berth_req_peer reports the client it names; a connection
+     * without a valid one within header_timeout_ms is closed). E.g.
+     * "[::]:8080, [::]:8443 tls, unix:/run/app.sock proxy". A bad entry
+     * fails berth_server_new, naming it. A server that uses none of the
+     * sockets systemd passed to its process (LISTEN_PID is its pid,
+     * LISTEN_FDS > 0) logs a warning naming listen = "systemd": those
+     * sockets would wait unserved and their clients hang. */
+    const char *listen;
+    const char *backend;  /* "reactor", "fast", "fast:N", "libuv" (a bad value
+                             fails berth_server_new); NULL: from the
+                             HTTP_BACKEND environment variable (a bad value
+                             warns and uses reactor) */
+    int threads;          /* workers; 0: BERTH_THREADS or the CPU count */
+
+    /* Either a router (it must outlive the server; see Router), or a single
+     * handler that gets every request. */
+    berth_router *router;
+    berth_handler_fn handler;
+    void *user;
+
+    size_t max_request_line;   /* bytes; over it: 414. default 8 KiB */
+    size_t max_header_bytes;   /* whole header section; over it: 431. 16 KiB */
+    size_t max_header_fields;  /* over it: 431. default 100 */
+    uint64_t max_body;         /* over it: 413. default 64 MiB */
+    /* Memory that the bodies of all requests being buffered may hold
+     * together (bodies of routes without on_body; those that fit a 32 KiB
+     * buffer are not counted). A request whose body would pass it is
+     * answered 503 (Connection: close), before its body is read when its
+     * Content-Length says so; one longer than the whole budget, 413.
+     * Streamed bodies (on_body) are not buffered and not counted.
+     * default 256 MiB */
+    uint64_t max_buffered_bodies;
+
+    unsigned header_timeout_ms; /* whole request head must arrive; 408. 10 s */
+    unsigned body_timeout_ms;   /* max gap between body reads; 408. 30 s */
+    unsigned idle_timeout_ms;   /* idle keep-alive connection closed. 60 s */
+    unsigned write_timeout_ms;  /* max gap between write progress. 30 s */
+    unsigned max_connections;   /* over it: 503 and close. default 100000 */
+    unsigned max_threads;       /* fast only: connection threads serving at most
+                                   this many connections; one accepted beyond
+                                   waits (its socket queued, no thread) up to
+                                   1 s for a thread to finish with another,
+                                   then is answered 503 and closed. 0
+                                   (default): 10000 */
+    unsigned drain_timeout_ms;  /* on stop, time given to requests in flight and
+                                   open streams; what is left is cut. 10 s */
+    unsigned stop_grace_ms;     /* on stop, a keep-alive connection active less
+                                   than this ago may send one more request,
+                                   answered with Connection: close; idle ones
+                                   close at once. default 100 ms */
+    size_t max_stream_buffer;   /* per streamed response; berth_stream_write
+                                   answers BERTH_EAGAIN beyond it. 1 MiB */
+    int reuseport;              /* 1 (default): one SO_REUSEPORT listener per
+                                   thread; 0: one listener shared by all. A
+                                   port another socket holds is an error
+                                   either way */
+    /* On-the-fly compression of bodies in memory (copied, borrowed, lent,
+     * reserved): gzip when the client accepts it (berth_req_accept_encoding
+     * "gzip" > 0), the Content-Type is in compress_types, the body has at
+     * least compress_min bytes, the status has a body (not 206), and the
+     * handler set no Content-Encoding or Content-Range and did not call
+     * berth_res_compress(res, 0); a body gzip would not shrink is sent as
+     * it is. A deferred response sent whole (berth_stream_send) follows
+     * the same rule; file bodies and streamed responses
+     * (berth_stream_start) are sent as they are. HEAD gets GET's headers,
+     * the compressed Content-Length included. Whenever the answer depended
+     * on Accept-Encoding (everything above held but the client's part),
+     * berth adds `Vary: Accept-Encoding`; a strong ETag of a compressed
+     * reply becomes weak, and of a 304 to a client that accepts gzip
+     * unless the handler's own Vary names Accept-Encoding (it tags each
+     * encoding itself). */
+    int compress;               /* 1 (default): on; 0: never */
+    int gzip_level;             /* libdeflate's level, 1-12. default 1 */
+    size_t compress_min;        /* bytes; smaller bodies stay as they are. 1024 */
+    const char *compress_types; /* comma-separated media types; a subtype may be
+                                   `*` (any) or `*+suffix` (any ending in +suffix),
+                                   the type `*`. Must outlive the server. NULL:
+                                   every text type, application/json, javascript,
+                                   x-javascript, ecmascript, xml and wasm, any
+                                   subtype ending in +json or +xml, image/svg+xml,
+                                   font/ttf, font/otf (compress.c) */
+    const berth_tls_config *tls; /* also listen for TLS; NULL: plaintext only.
+                                   Copied by berth_server_new */
+
+    berth_before_fn before;     /* hooks (see Hooks above); NULL: none */
+    berth_done_fn after;        /* runs when each request is over, as
+                                   berth_req_on_done (access logs: the
+                                   headers through berth_done_req_header
+                                   and berth_done_res_header) */
+    berth_error_fn on_error;
+    void *hook_user;
+    berth_log_fn log;           /* NULL: messages go to stderr */
+    void *log_user;
+} berth_config;
+
+/* Fills *config with the defaults above and its size. Call before
+ * setting fields. */
+#define berth_config_init(config) berth_config_init_sized((config), sizeof *(config))
+BERTH_API void berth_config_init_sized(berth_config *config, size_t size);
+
+/* Creates a server. Returns NULL, with a message naming the field (on
+ * config.log, else stderr), when the configuration is invalid: not filled
+ * by berth_config_init (or tls not by berth_tls_config_init), no handler
+ * or router, an unknown backend, threads < 0 or above 1024, a zero or
+ * out-of-range limit or timeout, a bad listen entry, TLS listeners without
+ * tls, unusable certificates. */
+BERTH_API berth_server *berth_server_new(const berth_config *config);
+/* Binds the listeners and starts the workers; returns at once. 0;
+ * BERTH_ESTATE if it was started already; BERTH_ESYS or BERTH_ENOMEM with
+ * a message on the log otherwise (a port in use, say). */
+BERTH_API int berth_server_start(berth_server *server);
+/* Waits until the server has stopped (after berth_server_stop). */
+BERTH_API void berth_server_wait(berth_server *server);
+/* start + wait. 0 after a graceful stop, or start's failure. */
+BERTH_API int berth_server_run(berth_server *server);
+/* Asks the server to stop. Async-signal-safe; any thread. At once: the
+ * listeners close (new connections are refused) and open streams get
+ * on_stop. Every request already read is answered, the last response on a
+ * connection says Connection: close, and the connection then ends with a
+ * FIN (its write side shut, input drained, never a reset). Idle keep-alive
+ * connections close at once; one that was active within stop_grace_ms may
+ * send one more request first. What is still open after drain_timeout_ms
+ * is cut. berth_server_wait returns when every connection is gone. */
+BERTH_API void berth_server_stop(berth_server *server);
+BERTH_API void berth_server_free(berth_server *server);
+/* The bound port (after start), useful with port 0: the first plaintext
+ * TCP listener's. */
+BERTH_API uint16_t berth_server_port(const berth_server *server);
+/* The first TLS listener's bound port, 0 without TLS. */
+BERTH_API uint16_t berth_server_tls_port(const berth_server *server);
+/* A listener of a started server: its bound address and options. */
+typedef struct berth_listener_info {
+    berth_addr addr;
+    int tls;
+    int proxy;
+} berth_listener_info;
+/* 0 and *info for listener i (in the order of config.listen; systemd
+ * entries expand to each socket), BERTH_ENOENT past the last. berth writes
+ * at most `size` bytes of *info (the macro passes sizeof). */
+#define berth_server_listener(server, i, info) \
+    berth_server_listener_sized((server), (i), (info), sizeof *(info))
+BERTH_API int berth_server_listener_sized(const berth_server *server, size_t i,
+                                          berth_listener_info *info, size_t size);
+/* The name of the backend the server runs on ("reactor", ...). */
+BERTH_API const char *berth_server_backend(const berth_server *server);
+BERTH_API int berth_server_threads(const berth_server *server);
+
+/* ---- Utilities -------------------------------------------------------- */
+
+/* 1 if s holds exactly the bytes of cstr (methods, paths), 0 otherwise. */
+BERTH_API int berth_str_eq_bytes(berth_str s, const char *cstr);
+/* 1 if s equals cstr ignoring ASCII case (header names, tokens such as
+ * "close"), 0 otherwise. */
+BERTH_API int berth_str_eq_nocase(berth_str s, const char *cstr);
+/* Percent-decodes src into dst (cap bytes incl. NUL); plus_as_space for
+ * query strings. Returns the decoded length; BERTH_EINVAL for an invalid
+ * escape, BERTH_ENOSPC if it does not fit cap. */
+BERTH_API long berth_url_decode(const char *src, size_t len, char *dst, size_t cap, int plus_as_space);
+/* Reason phrase of a status code ("OK", "Not Found", ...). */
+BERTH_API const char *berth_status_reason(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
