@@ -9,6 +9,7 @@
 
 #include "../core/budget.h"
 #include "../core/engine.h"
+#include "../core/log.h"
 #include "../core/pipe.h"
 
 /* A listening socket and what is stacked on the connections it accepts. */
@@ -27,6 +28,7 @@ typedef struct berth_backend_ops {
 
 struct berth_server {
     berth_config config;
+    berth_log log;          /* every message of the server (engine.log points here) */
     berth_engine engine;
     berth_budget bodies;    /* engine.bodies: buffered request bodies */
     const berth_backend_ops *ops;

@@ -2,9 +2,9 @@
  * process input it holds, then read; until the socket or the pipe waits. */
 #include "drive.h"
 
+#include "../core/log.h"
+
 #include <errno.h>
-#include <stdatomic.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,6 +22,7 @@ int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth
         berth_conn_free(c);
         return -1;
     }
+    io->w = w;
     io->s.fd = fd;
     io->s.dead = io->s.notified = 0;
     io->sock = &berth_sock_plain;
@@ -53,18 +54,17 @@ void berth_io_destroy(berth_io *io)
     io->s.fd = -1;
 }
 
-/* Says once per process which path TLS records take. */
-static void handoff_log(int result)
+/* Says once per server, on its log, which path TLS records take. */
+static void handoff_log(berth_io *io, int result)
 {
-    static atomic_int said[3];
-    if (atomic_exchange(&said[result], 1))
-        return;
-    static const char *what[] = {
+    static const char *const what[] = {
         "kernel TLS engaged: records and sendfile go through the kernel (TLS 1.3)",
         "kernel TLS unavailable (no tls module for TCP_ULP): TLS records stay in userspace",
         "kernel TLS refused the keys after TCP_ULP: that connection was closed",
     };
-    fprintf(stderr, "berth: %s\n", what[result]);
+    static const unsigned once[] = {BERTH_SAID_KTLS_ON, BERTH_SAID_KTLS_NONE,
+                                    BERTH_SAID_KTLS_REFUSED};
+    berth_log_once(io->w->engine->log, once[result], "berth: %s", what[result]);
 }
 
 /* A layer offers its records to the kernel (pipe.h, handoff). */
@@ -81,7 +81,7 @@ static void handoff(berth_io *io)
         return;
     int r = berth_sock_ktls_start(&io->s, &k);
     memset(&k, 0, sizeof k); /* keys do not linger */
-    handoff_log(r);
+    handoff_log(io, r);
     io->pipe = p->ops->handoff_done(p, r == BERTH_KTLS_OK ? 1 : r == BERTH_KTLS_UNAVAILABLE ? 0 : -1);
     if (r == BERTH_KTLS_OK)
         io->sock = &berth_sock_ktls;

@@ -22,6 +22,7 @@ typedef struct berth_io {
     const berth_sock_ops *sock; /* plaintext, or kernel TLS after a hand-off */
     berth_pipe *pipe;          /* the top of the connection's pipe stack */
     berth_conn *engine;        /* its bottom: streams, the wake list */
+    berth_worker *w;           /* its worker: the server's settings and log */
     const berth_io_guard *guard; /* blocking sockets only */
     unsigned readable : 1;     /* input may wait on the socket (until EAGAIN) */
     unsigned hup : 1;          /* the peer's FIN was seen: read on to EOF */

@@ -74,26 +74,65 @@ static unsigned send_tick_for(const berth_engine *e)
 
 static void on_wakeup_signal(int sig) { (void)sig; }
 
-/* SIGURG interrupts blocked calls (SO_RCVTIMEO sockets are never
- * restarted) and wakes threads waiting for stream work. Installed only
- * where nobody has claimed it; 1 if berth's handler is in place (then a
- * wake needs no eventfd). With the signal the application's, a stop is
- * seen within a second at worst and each connection thread has an eventfd. */
+/* SIGURG's empty handler: the one change berth makes to the process's
+ * signal dispositions, for as long as a fast server runs (berth.h and
+ * README, "Signals", say what it asks of the application).
+ *
+ * Why a signal: a connection thread blocks in recv() (one syscall per
+ * request, the hot path); only a handled signal interrupts that call
+ * (SO_RCVTIMEO sockets are never restarted), so a stop takes effect in
+ * milliseconds, and it wakes a thread waiting for stream work with no
+ * descriptor beside its socket. Without it, a stop is seen when the read
+ * times out (within READ_TIMEOUT_MAX, 1 s) and each connection thread
+ * needs an eventfd; polling the socket and an eventfd before each read
+ * would cost a syscall per request. SIGURG because its default action is
+ * to ignore it (Go's runtime preempts goroutines with it for that reason)
+ * and nothing uses it but out-of-band TCP data on sockets an application
+ * gave an owner with F_SETOWN.
+ *
+ * Installed only where the disposition is SIG_DFL (an application that
+ * set SIGURG, even to SIG_IGN, keeps it: berth then uses eventfds), and
+ * put back to SIG_DFL when the last fast server of the process is joined,
+ * if it is still berth's. 1 if berth's handler is in place (then a wake
+ * needs no eventfd); each 1 is given back with wakeup_signal_release. */
+static pthread_mutex_t wakeup_lock = PTHREAD_MUTEX_INITIALIZER;
+static int wakeup_users; /* fast servers running with berth's handler */
+
 static int wakeup_signal_install(void)
 {
+    pthread_mutex_lock(&wakeup_lock);
     struct sigaction old;
-    if (sigaction(SIGURG, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO))
-        return 0;
-    if (old.sa_handler == on_wakeup_signal)
-        return 1; /* another server of this process installed it */
-    if (old.sa_handler != SIG_DFL)
-        return 0;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_wakeup_signal;
-    sa.sa_flags = SA_RESTART; /* what it interrupts besides our calls resumes */
-    sigemptyset(&sa.sa_mask);
-    return sigaction(SIGURG, &sa, NULL) == 0;
+    int ours = 0;
+    if (sigaction(SIGURG, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO)) {
+        if (old.sa_handler == on_wakeup_signal) {
+            ours = 1; /* another fast server of this process installed it */
+        } else if (old.sa_handler == SIG_DFL) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_wakeup_signal;
+            sa.sa_flags = SA_RESTART; /* what it interrupts besides our calls resumes */
+            sigemptyset(&sa.sa_mask);
+            ours = sigaction(SIGURG, &sa, NULL) == 0;
+        }
+    }
+    wakeup_users += ours;
+    pthread_mutex_unlock(&wakeup_lock);
+    return ours;
+}
+
+static void wakeup_signal_release(void)
+{
+    pthread_mutex_lock(&wakeup_lock);
+    struct sigaction cur;
+    if (--wakeup_users == 0 && sigaction(SIGURG, NULL, &cur) == 0 &&
+        !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == on_wakeup_signal) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGURG, &sa, NULL);
+    }
+    pthread_mutex_unlock(&wakeup_lock);
 }
 
 /* Starts the monitor, then the acceptors. On a failure part-way it
@@ -104,7 +143,7 @@ static int fast_start(berth_server *srv)
 {
     fast *f = calloc(1, sizeof *f);
     if (!f) {
-        berth_logf("berth: fast: out of memory");
+        berth_logf(&srv->log, "berth: fast: out of memory");
         return -1;
     }
     srv->backend_data = f;
@@ -121,25 +160,25 @@ static int fast_start(berth_server *srv)
     for (int i = 0; i < srv->nlisten; i++) {
         int fl = fcntl(srv->listeners[i].fd, F_GETFL);
         if (fl < 0 || fcntl(srv->listeners[i].fd, F_SETFL, fl | O_NONBLOCK) != 0) {
-            berth_logf("berth: fast: a listener: %s", strerror(errno));
+            berth_logf(&srv->log, "berth: fast: a listener: %s", strerror(errno));
             return -1;
         }
     }
     f->acceptors = calloc((size_t)srv->nlisten, sizeof(pthread_t));
     if (!f->acceptors) {
-        berth_logf("berth: fast: out of memory");
+        berth_logf(&srv->log, "berth: fast: out of memory");
         return -1;
     }
     int rc = pthread_create(&f->monitor, NULL, monitor_main, f);
     if (rc != 0) {
-        berth_logf("berth: fast: cannot start the monitor thread: %s", strerror(rc));
+        berth_logf(&srv->log, "berth: fast: cannot start the monitor thread: %s", strerror(rc));
         return -1;
     }
     f->monitor_running = 1;
     for (int i = 0; i < srv->nlisten; i++) {
         fast_acceptor_arg *a = malloc(sizeof *a);
         if (!a) {
-            berth_logf("berth: fast: out of memory");
+            berth_logf(&srv->log, "berth: fast: out of memory");
             return -1;
         }
         a->f = f;
@@ -148,7 +187,7 @@ static int fast_start(berth_server *srv)
         rc = pthread_create(&f->acceptors[i], NULL, fast_acceptor_main, a);
         if (rc != 0) {
             free(a);
-            berth_logf("berth: fast: cannot start acceptor thread %d: %s", i, strerror(rc));
+            berth_logf(&srv->log, "berth: fast: cannot start acceptor thread %d: %s", i, strerror(rc));
             return -1;
         }
         f->nacceptors++;
@@ -179,6 +218,8 @@ static void fast_join(berth_server *srv)
         pthread_cond_wait(&f->all_done, &f->lock);
     fast_queue_close(f); /* left only if no thread could be made for them */
     pthread_mutex_unlock(&f->lock);
+    if (f->signal_wake)
+        wakeup_signal_release(); /* no thread of this server is left to signal */
     free(f->acceptors);
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->all_done);

@@ -197,11 +197,9 @@ static void accept_ready(fast *f, int lfd, const berth_layer *layer)
             continue;
         if (fast_stopping(f))
             return; /* the monitor shut the listener down */
-        if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
-            static atomic_int said;
-            if (!atomic_exchange(&said, 1))
-                berth_logf("berth: fast: accept: %s (retrying)", strerror(err));
-        }
+        if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+            berth_log_once(&f->srv->log, BERTH_SAID_ACCEPT, "berth: fast: accept: %s (retrying)",
+                           strerror(err));
         pause_accepting(f);
         return;
     }

@@ -35,12 +35,11 @@ static int set_timeout(int fd, int opt, unsigned ms)
 
 /* A failure that leaves the thread unable to serve a connection as it
  * must (a read or write without a deadline, a wait nobody can wake): said
- * once per process and kind, as the accept errors are. */
-static void say_once(atomic_int *said, const char *what)
+ * once per server and kind, as the accept errors are. */
+static void say_once(fthread *t, unsigned once, const char *what)
 {
-    if (!atomic_exchange(said, 1))
-        berth_logf("berth: fast: %s: %s (such connections are closed or refused)", what,
-                   strerror(errno));
+    berth_log_once(&t->f->srv->log, once, "berth: fast: %s: %s (such connections are closed or refused)",
+                   what, strerror(errno));
 }
 
 static uint64_t cut_at(const fthread *t)
@@ -279,8 +278,7 @@ static int wake_ready(fthread *t)
     t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (t->wake_fd >= 0)
         return 1;
-    static atomic_int said;
-    say_once(&said, "cannot make a wake descriptor (eventfd)");
+    say_once(t, BERTH_SAID_FAST_WAKE, "cannot make a wake descriptor (eventfd)");
     return 0;
 }
 
@@ -312,8 +310,7 @@ static void serve(fthread *t)
      * stream work (a deferred response, a WebSocket): it answers 503. */
     int refuse = j->refuse || !wake_ready(t);
     if (set_timeout(j->fd, SO_SNDTIMEO, f->send_tick_ms) != 0) {
-        static atomic_int said;
-        say_once(&said, "cannot set a send timeout (SO_SNDTIMEO)");
+        say_once(t, BERTH_SAID_FAST_SNDTIMEO, "cannot set a send timeout (SO_SNDTIMEO)");
         close(j->fd);
     } else if (berth_io_init(&t->io, &t->w, j->fd, refuse, j->layer, (struct sockaddr *)&j->peer,
                              j->peer_len) == 0) {
@@ -328,8 +325,8 @@ static void serve(fthread *t)
                 wait_stream(t);
             } else {
                 if (read_timeout(t) != 0) {
-                    static atomic_int said;
-                    say_once(&said, "cannot set a receive timeout (SO_RCVTIMEO)");
+                    say_once(t, BERTH_SAID_FAST_RCVTIMEO,
+                             "cannot set a receive timeout (SO_RCVTIMEO)");
                     t->io.pipe->ops->abort(t->io.pipe);
                     break;
                 }
@@ -400,6 +397,7 @@ void *fast_conn_thread(void *arg)
     sigemptyset(&urg);
     sigaddset(&urg, SIGURG);
     pthread_sigmask(SIG_UNBLOCK, &urg, NULL);
+    berth_sock_thread_init(); /* SIGPIPE blocked: sendfile (sock.c) */
     pthread_sigmask(SIG_SETMASK, NULL, &t->wait_mask);
     for (;;) {
         serve(t);

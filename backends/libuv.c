@@ -119,7 +119,7 @@ static void driven(berth_io *io, int result, void *ctx)
     } else if (uv_poll_start(&uc->poll, events, on_poll) != 0) {
         /* Never polled again, it would wait for ever (a deferred response
          * has no deadline): it ends now. */
-        berth_logf("berth: libuv: cannot poll a connection: closed");
+        berth_logf(uc->uw->w.engine->log, "berth: libuv: cannot poll a connection: closed");
         uc->io.pipe->ops->abort(uc->io.pipe);
         conn_close(uc);
     }
@@ -198,7 +198,7 @@ static void on_listen(uv_poll_t *p, int status, int events)
         if (rc != 0) {
             /* Unwatched, the connection would never be served: it is
              * closed unanswered, and the failure said. */
-            berth_logf("berth: libuv: cannot watch a connection: %s", uv_strerror(rc));
+            berth_logf(uw->w.engine->log, "berth: libuv: cannot watch a connection: %s", uv_strerror(rc));
             berth_io_destroy(&uc->io);
             berth_backend_release(uw->srv, uc->io.refused);
             free(uc);
@@ -318,6 +318,7 @@ static void *worker_main(void *arg)
     uworker *uw = arg;
     uv_prepare_t prepare;
     uw->w.owner = pthread_self();
+    berth_sock_thread_init(); /* SIGPIPE blocked: sendfile (sock.c) */
     tick(uw);
     prepare.data = uw;
     uv_prepare_init(&uw->loop, &prepare);
@@ -390,21 +391,21 @@ static int libuv_start(berth_server *srv)
 {
     uworker *uws = calloc((size_t)srv->threads, sizeof *uws);
     if (!uws) {
-        berth_logf("berth: libuv: out of memory for %d workers", srv->threads);
+        berth_logf(&srv->log, "berth: libuv: out of memory for %d workers", srv->threads);
         return -1;
     }
     srv->backend_data = uws;
     for (int i = 0; i < srv->threads; i++) {
         berth_listener *ls = &srv->listeners[i * srv->kinds];
         if (worker_setup(&uws[i], srv, ls, srv->kinds) != 0) {
-            berth_logf("berth: libuv: cannot set up worker %d", i);
+            berth_logf(&srv->log, "berth: libuv: cannot set up worker %d", i);
             return -1;
         }
     }
     for (int i = 0; i < srv->threads; i++) {
         int rc = pthread_create(&uws[i].thread, NULL, worker_main, &uws[i]);
         if (rc != 0) {
-            berth_logf("berth: libuv: cannot start thread %d: %s", i, strerror(rc));
+            berth_logf(&srv->log, "berth: libuv: cannot start thread %d: %s", i, strerror(rc));
             return -1;
         }
         uws[i].running = 1;

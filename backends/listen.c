@@ -70,8 +70,8 @@ static int port_probe(struct sockaddr_storage *ss, socklen_t len)
     return 0;
 }
 
-int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, int reuseport,
-                      int *fds, uint16_t *bound_port)
+int berth_listen_open(berth_log *log, const char *host, uint16_t port, int count, int nonblock,
+                      int reuseport, int *fds, uint16_t *bound_port)
 {
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
@@ -82,7 +82,7 @@ int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, 
     snprintf(service, sizeof service, "%u", (unsigned)port);
     int rc = getaddrinfo(host && *host ? host : NULL, service, &hints, &ai);
     if (rc != 0) {
-        berth_logf("berth: cannot resolve listen address '%s': %s", host ? host : "",
+        berth_logf(log, "berth: cannot resolve listen address '%s': %s", host ? host : "",
                    gai_strerror(rc));
         return -1;
     }
@@ -92,7 +92,7 @@ int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, 
     freeaddrinfo(ai);
 
     if (reuseport && port_probe(&ss, len) != 0) {
-        berth_logf("berth: cannot listen on %s:%u: %s", host ? host : "*", (unsigned)port,
+        berth_logf(log, "berth: cannot listen on %s:%u: %s", host ? host : "*", (unsigned)port,
                    strerror(errno));
         return -1;
     }
@@ -101,7 +101,7 @@ int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, 
         fds[i] = reuseport || i == 0 ? listen_one((struct sockaddr *)&ss, len, nonblock, reuseport)
                                      : fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
         if (fds[i] < 0) {
-            berth_logf("berth: cannot listen on %s:%u: %s", host ? host : "*", (unsigned)port,
+            berth_logf(log, "berth: cannot listen on %s:%u: %s", host ? host : "*", (unsigned)port,
                        strerror(errno));
             while (i--)
                 close(fds[i]);
@@ -156,18 +156,19 @@ static char *dup_n(const char *s, size_t n)
 /* The sockets systemd passed (sd_listen_fds(3)'s protocol: LISTEN_PID,
  * LISTEN_FDS from fd 3 on, LISTEN_FDNAMES), those named name if set.
  * Returns how many (into fds, at most max), or -1 with a message. */
-static int systemd_fds(const char *name, size_t name_len, int *fds, int max, const char *entry)
+static int systemd_fds(berth_log *log, const char *name, size_t name_len, int *fds, int max,
+                       const char *entry)
 {
     const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
     unsigned p = 0, n = 0;
     if (!pid || !nfds || digits_to_uint(pid, strlen(pid), 0xffffffffu, &p) != 0 ||
         digits_to_uint(nfds, strlen(nfds), 4096, &n) != 0) {
-        berth_logf("berth: config.listen '%s': no sockets from systemd (LISTEN_PID and "
+        berth_logf(log, "berth: config.listen '%s': no sockets from systemd (LISTEN_PID and "
                    "LISTEN_FDS are not set)", entry);
         return -1;
     }
     if ((pid_t)p != getpid()) {
-        berth_logf("berth: config.listen '%s': LISTEN_PID=%u is another process's", entry, p);
+        berth_logf(log, "berth: config.listen '%s': LISTEN_PID=%u is another process's", entry, p);
         return -1;
     }
     const char *names = getenv("LISTEN_FDNAMES");
@@ -183,20 +184,20 @@ static int systemd_fds(const char *name, size_t name_len, int *fds, int max, con
         if (name && (!nm || nl != name_len || memcmp(nm, name, nl) != 0))
             continue;
         if (count == max) {
-            berth_logf("berth: config.listen '%s': too many sockets", entry);
+            berth_logf(log, "berth: config.listen '%s': too many sockets", entry);
             return -1;
         }
         fds[count++] = 3 + (int)i;
     }
     if (count == 0) {
-        berth_logf("berth: config.listen '%s': systemd passed no socket named '%.*s'", entry,
+        berth_logf(log, "berth: config.listen '%s': systemd passed no socket named '%.*s'", entry,
                    (int)name_len, name ? name : "");
         return -1;
     }
     return count;
 }
 
-void berth_listen_systemd_check(const berth_listen_spec *specs, int n)
+void berth_listen_systemd_check(berth_log *log, const berth_listen_spec *specs, int n)
 {
     const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
     unsigned p = 0, count = 0;
@@ -207,7 +208,7 @@ void berth_listen_systemd_check(const berth_listen_spec *specs, int n)
     for (int i = 0; i < n; i++)
         if (specs[i].kind == BERTH_LS_FD && specs[i].fd >= 3 && specs[i].fd < 3 + (int)count)
             return;
-    berth_logf("berth: warning: systemd passed %u socket%s to this process (LISTEN_FDS), but "
+    berth_logf(log, "berth: warning: systemd passed %u socket%s to this process (LISTEN_FDS), but "
                "the server listens on ports of its own and leaves %s unserved: set "
                "listen = \"systemd\" to serve on %s", count, count == 1 ? "" : "s",
                count == 1 ? "it" : "them", count == 1 ? "it" : "them");
@@ -215,7 +216,8 @@ void berth_listen_systemd_check(const berth_listen_spec *specs, int n)
 
 /* Parses one entry [s, s + len) into *spec (systemd: into several; *n is
  * how many were added). */
-static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int room, int *n)
+static int entry_parse(berth_log *log, const char *s, size_t len, berth_listen_spec *spec,
+                       int room, int *n)
 {
     char entry[300];
     snprintf(entry, sizeof entry, "%.*s", (int)len, s);
@@ -240,7 +242,7 @@ static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int r
         } else if (ol == 5 && memcmp(o, "proxy", 5) == 0) {
             base.proxy = 1;
         } else {
-            berth_logf("berth: config.listen '%s': unknown option '%.*s' (tls, proxy)", entry,
+            berth_logf(log, "berth: config.listen '%s': unknown option '%.*s' (tls, proxy)", entry,
                        (int)ol, o);
             return -1;
         }
@@ -250,7 +252,7 @@ static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int r
     *n = 1;
     if (alen >= 7 && memcmp(a, "systemd", 7) == 0 && (alen == 7 || a[7] == ':')) {
         int fds[64];
-        int k = systemd_fds(alen > 7 ? a + 8 : NULL, alen > 7 ? alen - 8 : 0, fds,
+        int k = systemd_fds(log, alen > 7 ? a + 8 : NULL, alen > 7 ? alen - 8 : 0, fds,
                             room < 64 ? room : 64, entry);
         if (k < 0)
             return -1;
@@ -265,7 +267,7 @@ static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int r
     *spec = base;
     if (alen > 5 && memcmp(a, "unix:", 5) == 0) {
         if (alen - 5 >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-            berth_logf("berth: config.listen '%s': the path is too long", entry);
+            berth_logf(log, "berth: config.listen '%s': the path is too long", entry);
             return -1;
         }
         spec->kind = BERTH_LS_UNIX;
@@ -275,7 +277,7 @@ static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int r
     if (alen > 3 && memcmp(a, "fd:", 3) == 0) {
         unsigned fd;
         if (digits_to_uint(a + 3, alen - 3, 1 << 30, &fd) != 0) {
-            berth_logf("berth: config.listen '%s': fd:N needs a descriptor number", entry);
+            berth_logf(log, "berth: config.listen '%s': fd:N needs a descriptor number", entry);
             return -1;
         }
         spec->kind = BERTH_LS_FD;
@@ -288,7 +290,7 @@ static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int r
     if (alen && a[0] == '[') {
         const char *rb = memchr(a, ']', alen);
         if (!rb || rb + 1 >= a + alen || rb[1] != ':') {
-            berth_logf("berth: config.listen '%s': an IPv6 address is [address]:port", entry);
+            berth_logf(log, "berth: config.listen '%s': an IPv6 address is [address]:port", entry);
             return -1;
         }
         host = a + 1;
@@ -302,7 +304,7 @@ static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int r
             host = a;
             host_len = (size_t)(colon - a);
             if (memchr(a, ':', host_len)) {
-                berth_logf("berth: config.listen '%s': write an IPv6 address in brackets: "
+                berth_logf(log, "berth: config.listen '%s': write an IPv6 address in brackets: "
                            "[::1]:8080", entry);
                 return -1;
             }
@@ -310,7 +312,7 @@ static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int r
     }
     const char *port = colon ? colon + 1 : a;
     if (digits_to_uint(port, (size_t)(a + alen - port), 65535, &spec->port) != 0) {
-        berth_logf("berth: config.listen '%s': not an address (port, host:port, [v6]:port, "
+        berth_logf(log, "berth: config.listen '%s': not an address (port, host:port, [v6]:port, "
                    "unix:PATH, fd:N or systemd); ports are 0-65535", entry);
         return -1;
     }
@@ -321,7 +323,7 @@ static int entry_parse(const char *s, size_t len, berth_listen_spec *spec, int r
     return 0;
 }
 
-int berth_listen_parse(const char *list, berth_listen_spec **specs, int *n)
+int berth_listen_parse(berth_log *log, const char *list, berth_listen_spec **specs, int *n)
 {
     int cap = 8, count = 0;
     berth_listen_spec *a = calloc((size_t)cap, sizeof *a);
@@ -336,7 +338,7 @@ int berth_listen_parse(const char *list, berth_listen_spec **specs, int *n)
         while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
             t--;
         if (t == p) {
-            berth_logf("berth: config.listen '%s': an empty entry", list);
+            berth_logf(log, "berth: config.listen '%s': an empty entry", list);
             goto fail;
         }
         if (count + 64 > cap) {
@@ -347,7 +349,7 @@ int berth_listen_parse(const char *list, berth_listen_spec **specs, int *n)
             cap = cap * 2 + 64;
         }
         int k = 0;
-        if (entry_parse(p, (size_t)(t - p), a + count, cap - count, &k) != 0)
+        if (entry_parse(log, p, (size_t)(t - p), a + count, cap - count, &k) != 0)
             goto fail;
         count += k;
         if (!comma)
@@ -442,13 +444,13 @@ static int fd_adopt(int fd, int nonblock)
     return d;
 }
 
-int berth_listen_spec_open(berth_listen_spec *spec, int count, int nonblock, int reuseport,
-                           int *fds)
+int berth_listen_spec_open(berth_log *log, berth_listen_spec *spec, int count, int nonblock,
+                           int reuseport, int *fds)
 {
     if (spec->kind == BERTH_LS_TCP) {
         uint16_t bound;
-        if (berth_listen_open(spec->host, (uint16_t)spec->port, count, nonblock, reuseport, fds,
-                              &bound) != 0)
+        if (berth_listen_open(log, spec->host, (uint16_t)spec->port, count, nonblock, reuseport,
+                              fds, &bound) != 0)
             return -1;
         bound_of(spec, fds[0]);
         return 0;
@@ -456,15 +458,15 @@ int berth_listen_spec_open(berth_listen_spec *spec, int count, int nonblock, int
     fds[0] = spec->kind == BERTH_LS_UNIX ? unix_open(spec, nonblock) : fd_adopt(spec->fd, nonblock);
     if (fds[0] < 0) {
         if (spec->kind == BERTH_LS_UNIX)
-            berth_logf("berth: cannot listen on unix:%s: %s", spec->path, strerror(errno));
+            berth_logf(log, "berth: cannot listen on unix:%s: %s", spec->path, strerror(errno));
         else
-            berth_logf("berth: fd %d is not a listening stream socket", spec->fd);
+            berth_logf(log, "berth: fd %d is not a listening stream socket", spec->fd);
         return -1;
     }
     for (int i = 1; i < count; i++) {
         fds[i] = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
         if (fds[i] < 0) {
-            berth_logf("berth: cannot duplicate a listener: %s", strerror(errno));
+            berth_logf(log, "berth: cannot duplicate a listener: %s", strerror(errno));
             while (i--)
                 close(fds[i]);
             return -1;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "berth.h"
+#include "../core/log.h"
 
 enum { BERTH_LS_TCP, BERTH_LS_UNIX, BERTH_LS_FD };
 
@@ -23,26 +24,28 @@ typedef struct berth_listen_spec {
     berth_addr bound;  /* once open */
 } berth_listen_spec;
 
+/* Messages go to log (the server's). */
+
 /* Parses a listen list into a new array of *n entries. 0, or -1 with a
  * message naming the entry. */
-int berth_listen_parse(const char *list, berth_listen_spec **specs, int *n);
+int berth_listen_parse(berth_log *log, const char *list, berth_listen_spec **specs, int *n);
 void berth_listen_specs_free(berth_listen_spec *specs, int n);
 /* Opens count listening sockets for spec (fds[]), fills spec->bound. 0, or
  * -1 with a message. Non-blocking when nonblock is set. */
-int berth_listen_spec_open(berth_listen_spec *spec, int count, int nonblock, int reuseport,
-                           int *fds);
+int berth_listen_spec_open(berth_log *log, berth_listen_spec *spec, int count, int nonblock,
+                           int reuseport, int *fds);
 
 /* Opens count listeners on host:port (port 0: one ephemeral port shared by
  * all): SO_REUSEPORT sockets, or with reuseport 0 one socket and count-1
  * duplicates of it. A port that another socket holds is an error either
  * way. Fills fds[] and *bound_port. Returns 0, or -1 with a message.
  * Non-blocking when nonblock is set. */
-int berth_listen_open(const char *host, uint16_t port, int count, int nonblock, int reuseport,
-                      int *fds, uint16_t *bound_port);
+int berth_listen_open(berth_log *log, const char *host, uint16_t port, int count, int nonblock,
+                      int reuseport, int *fds, uint16_t *bound_port);
 /* Warns (berth_logf) when systemd passed sockets to this process
  * (LISTEN_PID is ours, LISTEN_FDS > 0) and none of specs is one of them:
  * those sockets would wait unserved and their clients hang. */
-void berth_listen_systemd_check(const berth_listen_spec *specs, int n);
+void berth_listen_systemd_check(berth_log *log, const berth_listen_spec *specs, int n);
 /* Sets TCP_NODELAY on an accepted socket. */
 void berth_socket_tune(int fd);
 

@@ -123,7 +123,7 @@ static void poller_failed(rworker *rw, int timeout_ms)
 {
     if (!rw->poll_failed) {
         rw->poll_failed = 1;
-        berth_logf("berth: reactor: waiting for events failed: %s (the worker goes on with its "
+        berth_logf(rw->w.engine->log, "berth: reactor: waiting for events failed: %s (the worker goes on with its "
                    "timers and deadlines)", strerror(errno));
     }
     struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
@@ -140,6 +140,7 @@ static void *worker_main(void *arg)
     berth_clock_update(&rw->w.clock);
     uint64_t drain_deadline = 0, next_sweep = rw->w.clock.now_ms + SWEEP_MS;
     uint64_t next_timer = UINT64_MAX;
+    berth_sock_thread_init(); /* SIGPIPE blocked: sendfile (sock.c) */
 
     for (;;) {
         uint64_t now = rw->w.clock.now_ms;
@@ -220,7 +221,7 @@ static int reactor_start(berth_server *srv)
 {
     rworker *rws = calloc((size_t)srv->threads, sizeof *rws);
     if (!rws) {
-        berth_logf("berth: reactor: out of memory for %d workers", srv->threads);
+        berth_logf(&srv->log, "berth: reactor: out of memory for %d workers", srv->threads);
         return -1;
     }
     srv->backend_data = rws;
@@ -244,14 +245,14 @@ static int reactor_start(berth_server *srv)
         if (!ok || rw->wake_fd < 0 ||
             berth_poller_add(rw->poller, srv->stop_fd, &rw->stop_tag) != 0 ||
             berth_poller_add(rw->poller, rw->wake_fd, &rw->wake_tag) != 0) {
-            berth_logf("berth: reactor: cannot create a poller: %s", strerror(errno));
+            berth_logf(&srv->log, "berth: reactor: cannot create a poller: %s", strerror(errno));
             return -1;
         }
     }
     for (int i = 0; i < srv->threads; i++) {
         int rc = pthread_create(&rws[i].thread, NULL, worker_main, &rws[i]);
         if (rc != 0) {
-            berth_logf("berth: reactor: cannot start thread %d: %s", i, strerror(rc));
+            berth_logf(&srv->log, "berth: reactor: cannot start thread %d: %s", i, strerror(rc));
             return -1;
         }
         rws[i].running = 1;

@@ -1,7 +1,5 @@
 #include "select.h"
 
-#include "../core/log.h"
-
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -42,7 +40,7 @@ int berth_backend_valid(const char *spec)
     return 0;
 }
 
-const berth_backend_ops *berth_backend_select(const char *spec, int *threads)
+const berth_backend_ops *berth_backend_select(berth_log *log, const char *spec, int *threads)
 {
     *threads = 0;
     if (!spec || !*spec)
@@ -56,28 +54,41 @@ const berth_backend_ops *berth_backend_select(const char *spec, int *threads)
         if (colon) {
             int n = parse_count(colon + 1);
             if (!n)
-                berth_logf("berth: warning: HTTP_BACKEND=%s: '%s' is not a thread count "
+                berth_logf(log, "berth: warning: HTTP_BACKEND=%s: '%s' is not a thread count "
                            "(1-%d); using the default",
                         spec, colon + 1, MAX_THREADS);
             *threads = n;
         }
         return ops;
     }
-    berth_logf("berth: warning: unknown HTTP_BACKEND '%s'; using '%s'", spec,
+    berth_logf(log, "berth: warning: unknown HTTP_BACKEND '%s'; using '%s'", spec,
             registry[0]->name);
     return registry[0];
 }
 
+/* The library's one read of the environment (berth.h, Environment):
+ * HTTP_BACKEND is the product's run-time switch, as documented. Under CGI
+ * (RFC 3875 4.1.12: REQUEST_METHOD is set for every request) the HTTP_*
+ * variables are the request's header fields, and a client's "Backend:"
+ * would pick the transport (as "Proxy:" did HTTP_PROXY, httpoxy; Go's
+ * net/http ignores HTTP_PROXY under CGI the same way). */
+const char *berth_backend_env(berth_log *log)
+{
+    const char *spec = getenv("HTTP_BACKEND");
+    if (!spec || !*spec)
+        return NULL;
+    const char *cgi = getenv("REQUEST_METHOD");
+    if (cgi && *cgi) {
+        berth_logf(log, "berth: warning: HTTP_BACKEND='%s' ignored: REQUEST_METHOD is set (a CGI "
+                   "program, where HTTP_BACKEND is a client's Backend header); set "
+                   "config.backend", spec);
+        return NULL;
+    }
+    return spec;
+}
+
 int berth_threads_default(void)
 {
-    const char *env = getenv("BERTH_THREADS");
-    if (env && *env) {
-        int n = parse_count(env);
-        if (n)
-            return n;
-        berth_logf("berth: warning: BERTH_THREADS='%s' is not a thread count (1-%d); "
-                   "using the CPU count", env, MAX_THREADS);
-    }
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) {
         int n = CPU_COUNT(&set);

@@ -1,5 +1,4 @@
 /* The server lifecycle: configuration, listeners, backend start/stop. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,14 +31,14 @@ static int local_addr(const berth_conn *c, berth_addr *out)
 }
 
 /* Checks the configuration; a message naming the first wrong field. */
-static int config_check(const berth_config *c)
+static int config_check(berth_log *log, const berth_config *c)
 {
     if (!c->handler && !c->router) {
-        berth_logf("berth: config: a server needs a handler or a router");
+        berth_logf(log, "berth: config: a server needs a handler or a router");
         return -1;
     }
     if (c->handler && c->router) {
-        berth_logf("berth: config: set either handler or router, not both");
+        berth_logf(log, "berth: config: set either handler or router, not both");
         return -1;
     }
     struct {
@@ -67,32 +66,32 @@ static int config_check(const berth_config *c)
         if (range[i].v < range[i].min || range[i].v > range[i].max) {
             if (range[i].name[0] == 't' || range[i].name[0] == 'r' || range[i].name[0] == 'c' ||
                 range[i].name[0] == 'g')
-                berth_logf("berth: config.%s: %lld is out of range (%llu-%llu)", range[i].name,
+                berth_logf(log, "berth: config.%s: %lld is out of range (%llu-%llu)", range[i].name,
                            (long long)range[i].v, range[i].min, range[i].max);
             else
-                berth_logf("berth: config.%s: %llu is out of range (%llu-%llu)", range[i].name,
+                berth_logf(log, "berth: config.%s: %llu is out of range (%llu-%llu)", range[i].name,
                            range[i].v, range[i].min, range[i].max);
             return -1;
         }
     }
     long bad = c->compress_types ? berth_comp_types_check(c->compress_types) : -1;
     if (bad >= 0) {
-        berth_logf("berth: config.compress_types: '%s' is not a list of media types "
+        berth_logf(log, "berth: config.compress_types: '%s' is not a list of media types "
                    "(type/subtype, with * or *+suffix as subtype; at '%s')",
                    c->compress_types, c->compress_types + bad);
         return -1;
     }
     if (c->tls && c->tls->port > 65535) {
-        berth_logf("berth: config.tls->port: %u is out of range (0-65535)", c->tls->port);
+        berth_logf(log, "berth: config.tls->port: %u is out of range (0-65535)", c->tls->port);
         return -1;
     }
     if (c->tls && c->tls->min_version != 0 && c->tls->min_version != 12 &&
         c->tls->min_version != 13) {
-        berth_logf("berth: config.tls->min_version: %d is not 12 or 13", c->tls->min_version);
+        berth_logf(log, "berth: config.tls->min_version: %d is not 12 or 13", c->tls->min_version);
         return -1;
     }
     if (c->backend && !berth_backend_valid(c->backend)) {
-        berth_logf("berth: config.backend: '%s' is not a backend (reactor, fast, fast:N with "
+        berth_logf(log, "berth: config.backend: '%s' is not a backend (reactor, fast, fast:N with "
                    "N 1-%d, libuv)", c->backend, MAX_THREADS);
         return -1;
     }
@@ -104,11 +103,11 @@ static int specs_make(berth_server *srv)
 {
     const berth_config *c = &srv->config;
     if (c->listen) {
-        if (berth_listen_parse(c->listen, &srv->specs, &srv->kinds) != 0)
+        if (berth_listen_parse(&srv->log, c->listen, &srv->specs, &srv->kinds) != 0)
             return -1;
         for (int k = 0; k < srv->kinds; k++) {
             if (srv->specs[k].tls && !c->tls) {
-                berth_logf("berth: config.listen: a tls listener needs config.tls (the "
+                berth_logf(&srv->log, "berth: config.listen: a tls listener needs config.tls (the "
                            "certificate)");
                 return -1;
             }
@@ -131,24 +130,21 @@ static int specs_make(berth_server *srv)
     return 0;
 }
 
-static berth_server *server_new(const berth_config *config)
+static berth_server *server_new(berth_log *log, const berth_config *config)
 {
-    if (!config) {
-        berth_logf("berth: config: NULL");
-        return NULL;
-    }
-    if (config_check(config) != 0)
+    if (config_check(log, config) != 0)
         return NULL;
     berth_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return NULL;
     srv->stop_fd = -1;
+    berth_log_init(&srv->log, config->log, config->log_user);
     srv->config = *config;
     if (!srv->config.host)
         srv->config.host = "0.0.0.0";
     if (specs_make(srv) != 0)
         goto fail;
-    berth_listen_systemd_check(srv->specs, srv->kinds);
+    berth_listen_systemd_check(&srv->log, srv->specs, srv->kinds);
     int tls_used = 0;
     for (int k = 0; k < srv->kinds; k++)
         tls_used |= srv->specs[k].tls;
@@ -156,7 +152,7 @@ static berth_server *server_new(const berth_config *config)
         srv->config.tls = NULL; /* no TLS listener: the certificate is not needed */
     if (srv->config.tls) {
         /* Certificates are read now, so that a bad one fails here. */
-        srv->tls = berth_tls_ctx_new(config->tls);
+        srv->tls = berth_tls_ctx_new(config->tls, &srv->log);
         if (!srv->tls)
             goto fail;
         srv->tls_config = *config->tls;
@@ -166,6 +162,7 @@ static berth_server *server_new(const berth_config *config)
         srv->tls_layer.ctx = srv->tls;
     }
     berth_engine_init(&srv->engine, &srv->config);
+    srv->engine.log = &srv->log;
     srv->engine.local_addr = local_addr;
     srv->bodies.limit = srv->config.max_buffered_bodies;
     srv->engine.bodies = &srv->bodies;
@@ -185,9 +182,9 @@ static berth_server *server_new(const berth_config *config)
         }
     }
 
-    const char *spec = config->backend ? config->backend : getenv("HTTP_BACKEND");
+    const char *spec = config->backend ? config->backend : berth_backend_env(&srv->log);
     int n = 0;
-    srv->ops = berth_backend_select(spec, &n);
+    srv->ops = berth_backend_select(&srv->log, spec, &n);
     snprintf(srv->backend_name, sizeof srv->backend_name, "%s", srv->ops->name);
     srv->threads = n ? n : config->threads > 0 ? config->threads : berth_threads_default();
     srv->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -202,19 +199,20 @@ fail:
 /* The application's config and tls over berth's defaults, within the
  * sizes it recorded (berth.h, "Structs and upgrades"). 0, or -1 with a
  * message. */
-static int config_read(berth_config *full, berth_tls_config *tls, const berth_config *config)
+static int config_read(berth_log *log, berth_config *full, berth_tls_config *tls,
+                       const berth_config *config)
 {
     berth_config_init(full);
     if (berth_abi_read(full, sizeof *full, config) != 0) {
-        berth_logf("berth: config: not filled by berth_config_init (size %zu), or fields this "
-                   "library (%s) does not know are set", config->size, BERTH_VERSION);
+        berth_logf(log, "berth: config: not filled by berth_config_init (size %zu), or fields "
+                   "this library (%s) does not know are set", config->size, BERTH_VERSION);
         return -1;
     }
     if (full->tls) {
         berth_tls_config_init(tls);
         if (berth_abi_read(tls, sizeof *tls, full->tls) != 0) {
-            berth_logf("berth: config.tls: not filled by berth_tls_config_init (size %zu), or "
-                       "fields this library (%s) does not know are set", full->tls->size,
+            berth_logf(log, "berth: config.tls: not filled by berth_tls_config_init (size %zu), "
+                       "or fields this library (%s) does not know are set", full->tls->size,
                        BERTH_VERSION);
             return -1;
         }
@@ -225,18 +223,20 @@ static int config_read(berth_config *full, berth_tls_config *tls, const berth_co
 
 berth_server *berth_server_new(const berth_config *config)
 {
-    /* Its log sink takes berth's messages, once its size shows it has one. */
+    if (!config) {
+        berth_logf(NULL, "berth: config: NULL");
+        return NULL;
+    }
+    /* Its log sink takes berth's messages, once its size shows it has one;
+     * the server then keeps its own (server_new). */
+    berth_log log;
+    int has_log = config->size >= BERTH_SIZE_UPTO(berth_config, log_user);
+    berth_log_init(&log, has_log ? config->log : NULL, has_log ? config->log_user : NULL);
     berth_config full;
     berth_tls_config tls;
-    berth_server *srv = NULL;
-    if (config && config->size >= BERTH_SIZE_UPTO(berth_config, log_user))
-        berth_log_use(config->log, config->log_user);
-    if (!config)
-        srv = server_new(NULL);
-    else if (config_read(&full, &tls, config) == 0)
-        srv = server_new(&full);
-    berth_log_use(NULL, NULL);
-    return srv;
+    if (config_read(&log, &full, &tls, config) != 0)
+        return NULL;
+    return server_new(&log, &full);
 }
 
 static void listeners_close(berth_server *srv)
@@ -271,10 +271,6 @@ static int server_start(berth_server *srv)
 {
     if (srv->started)
         return -1;
-    /* Writes to a closed peer must fail with EPIPE, not kill the process. */
-    struct sigaction old;
-    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
-        signal(SIGPIPE, SIG_IGN);
     int n = srv->threads;
     srv->nlisten = n * srv->kinds;
     srv->listeners = calloc((size_t)srv->nlisten, sizeof *srv->listeners);
@@ -286,7 +282,7 @@ static int server_start(berth_server *srv)
     srv->port = srv->tls_port = 0;
     for (int k = 0; k < srv->kinds; k++) {
         berth_listen_spec *s = &srv->specs[k];
-        if (berth_listen_spec_open(s, n, 1, srv->config.reuseport, fds) != 0)
+        if (berth_listen_spec_open(&srv->log, s, n, 1, srv->config.reuseport, fds) != 0)
             goto fail;
         for (int i = 0; i < n; i++) {
             srv->listeners[i * srv->kinds + k].fd = fds[i];
@@ -314,13 +310,11 @@ int berth_server_start(berth_server *srv)
 {
     if (srv->started)
         return BERTH_ESTATE;
-    berth_log_use(srv->config.log, srv->config.log_user);
     int rc = server_start(srv);
-    berth_log_use(NULL, NULL);
     if (rc != 0)
         return BERTH_ESYS;
-    if (srv->config.router)
-        berth_router_hold(srv->config.router); /* fixed while it runs (berth.h, Router) */
+    if (srv->config.router) /* fixed while it runs (berth.h, Router) */
+        berth_router_hold(srv->config.router, &srv->log);
     return 0;
 }
 

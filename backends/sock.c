@@ -5,13 +5,44 @@
 #include <linux/tls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
 #endif
+
+/* SIGPIPE. A write to a socket whose peer has reset raises it, and its
+ * default action ends the process. Sends say MSG_NOSIGNAL; sendfile(2)
+ * cannot, so the threads that send files block SIGPIPE in their own mask
+ * (berth_sock_thread_init), which leaves the process's disposition alone,
+ * and a failed sendfile takes the signal it left pending on its thread:
+ * standing pending, it would kill the process the moment a handler opened
+ * its mask. The signal is directed at the thread (the kernel's send_sig to
+ * the caller), so sigtimedwait finds it there first. */
+void berth_sock_thread_init(void)
+{
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+}
+
+static void sigpipe_take(void)
+{
+    int saved = errno;
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    struct timespec now = {0, 0};
+    while (sigtimedwait(&pipe, NULL, &now) < 0 && errno == EINTR)
+        ;
+    errno = saved;
+}
 
 static ssize_t plain_recv(berth_sock *s, void *buf, size_t cap, int dontwait)
 {
@@ -35,6 +66,8 @@ static ssize_t plain_sendfile(berth_sock *s, int file, uint64_t *off, size_t len
 {
     off_t o = (off_t)*off;
     ssize_t n = sendfile(s->fd, file, &o, len);
+    if (n < 0 && errno == EPIPE)
+        sigpipe_take();
     if (n > 0)
         *off = (uint64_t)o;
     if (n == 0 && len) {

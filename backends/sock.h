@@ -42,6 +42,13 @@ typedef struct berth_sock_ops {
 extern const berth_sock_ops berth_sock_plain;
 extern const berth_sock_ops berth_sock_ktls;
 
+/* Blocks SIGPIPE in the calling thread's signal mask (not the process's
+ * disposition): every thread that drives connections calls it first, since
+ * sendfile cannot say MSG_NOSIGNAL (sock.c). Handlers run on these threads
+ * and see the mask: their own writes to a closed pipe or socket fail with
+ * EPIPE instead of raising the signal. */
+void berth_sock_thread_init(void);
+
 enum { BERTH_KTLS_OK, BERTH_KTLS_UNAVAILABLE, BERTH_KTLS_FAILED };
 /* Hands TX and RX record protection to the kernel (TCP_ULP "tls").
  * BERTH_KTLS_UNAVAILABLE: the kernel has no tls module (or refuses the

@@ -2,11 +2,10 @@
  * client wants a content coding, for the static handler's precompressed
  * files and for compressing responses on the fly. */
 #include <string.h>
-#include <strings.h>
 
+#include "ascii.h"
+#include "field_list.h"
 #include "request.h"
-
-static int is_ows(char c) { return c == ' ' || c == '\t'; }
 
 /* qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in
  * thousandths; -1 if s is not one. */
@@ -28,50 +27,35 @@ static int parse_qvalue(const char *s, size_t n)
     return q > 1000 ? -1 : q;
 }
 
-/* One list element "coding *( OWS ";" OWS param )": its coding name and its
- * weight (1000 without "q="), or -1 if the element is malformed. */
-static int parse_element(const char *s, size_t n, berth_str *coding)
+/* One list element "coding *( OWS ";" OWS param )": its coding name (a
+ * token) and its weight (1000 without "q="), or -1 if the element is
+ * malformed. */
+static int parse_element(berth_str item, berth_str *coding)
 {
-    size_t i = 0;
-    while (i < n && s[i] != ';' && !is_ows(s[i]))
-        i++;
-    coding->ptr = s;
-    coding->len = i;
-    int q = 1000;
-    while (i < n) {
-        while (i < n && is_ows(s[i]))
-            i++;
-        if (i == n)
-            break;
-        if (s[i] != ';')
+    berth_str params, name, value;
+    *coding = berth_list_value(item, &params);
+    if (coding->len == 0)
+        return -1;
+    for (size_t i = 0; i < coding->len; i++)
+        if (!berth_is_tchar((unsigned char)coding->ptr[i]))
             return -1;
-        i++;
-        while (i < n && is_ows(s[i]))
-            i++;
-        size_t p = i;
-        while (i < n && s[i] != ';' && !is_ows(s[i]))
-            i++;
-        if (i - p >= 2 && (s[p] == 'q' || s[p] == 'Q') && s[p + 1] == '=') {
-            q = parse_qvalue(s + p + 2, i - p - 2);
-            if (q < 0)
-                return -1;
-        }
+    int q = 1000, rc;
+    while ((rc = berth_param_next(&params, &name, &value)) > 0) {
+        if (berth_str_ieq(name, "q", 1) && (q = parse_qvalue(value.ptr, value.len)) < 0)
+            return -1;
     }
-    return q;
+    return rc < 0 ? -1 : q;
 }
 
-static int name_is(berth_str s, const char *name)
-{
-    size_t n = strlen(name);
-    return s.len == n && strncasecmp(s.ptr, name, n) == 0;
-}
+static int name_is(berth_str s, const char *name) { return berth_str_ieq(s, name, strlen(name)); }
 
 /* "x-gzip" is gzip (RFC 9110 8.4.1.3). */
 static int coding_matches(berth_str c, const char *coding)
 {
     if (name_is(c, coding))
         return 1;
-    return strcasecmp(coding, "gzip") == 0 && name_is(c, "x-gzip");
+    berth_str asked = {coding, strlen(coding)};
+    return berth_str_ieq(asked, "gzip", 4) && name_is(c, "x-gzip");
 }
 
 int berth_req_accept_encoding(const berth_req *req, const char *coding)
@@ -82,24 +66,16 @@ int berth_req_accept_encoding(const berth_req *req, const char *coding)
         if (!name_is(hd->name, "accept-encoding"))
             continue;
         /* repeated fields are one comma-separated list */
-        const char *s = hd->value.ptr, *end = s + hd->value.len;
-        while (s < end) {
-            const char *comma = memchr(s, ',', (size_t)(end - s));
-            const char *e = comma ? comma : end;
-            while (s < e && is_ows(*s))
-                s++;
-            const char *t = e;
-            while (t > s && is_ows(t[-1]))
-                t--;
-            berth_str c;
-            int q = t > s ? parse_element(s, (size_t)(t - s), &c) : -1;
-            if (q >= 0 && c.len > 0) {
-                if (coding_matches(c, coding))
-                    explicit_q = explicit_q < q ? q : explicit_q;
-                else if (name_is(c, "*"))
-                    star_q = q;
-            }
-            s = comma ? comma + 1 : end;
+        berth_list l = berth_list_of(hd->value.ptr, hd->value.len);
+        berth_str item, c;
+        while (berth_list_next(&l, &item)) {
+            int q = parse_element(item, &c);
+            if (q < 0)
+                continue;
+            if (coding_matches(c, coding))
+                explicit_q = explicit_q < q ? q : explicit_q;
+            else if (name_is(c, "*"))
+                star_q = q;
         }
     }
     if (explicit_q >= 0)
@@ -108,7 +84,7 @@ int berth_req_accept_encoding(const berth_req *req, const char *coding)
         return star_q;
     /* identity is acceptable unless refused; without the field no coding
      * is asked for, and berth does not guess (RFC 9110 allows any). */
-    if (strcasecmp(coding, "identity") == 0)
+    if (name_is((berth_str){coding, strlen(coding)}, "identity"))
         return 1000;
     return 0;
 }

@@ -1,6 +1,6 @@
 #include "chunked.h"
 
-#include "parse.h"
+#include "ascii.h"
 
 enum {
     S_SIZE,       /* hex digits */
@@ -36,22 +36,9 @@ void berth_chunked_init(berth_chunked *d)
     d->digits = 0;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* HTAB, SP, VCHAR, obs-text: a field value's bytes, and those of qdtext
  * (but for '"' and '\\') and quoted-pair (RFC 9110 5.5, 5.6.4). */
-static int text_byte(unsigned char c)
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
+static int text_byte(unsigned char c) { return berth_is_field(c); }
 
 /* One byte of a chunk line after its size, by the chunk-ext grammar (RFC
  * 9112 7.1.1): *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] ).
@@ -119,7 +106,7 @@ int berth_chunked_next(berth_chunked *d, const char *buf, size_t len, size_t *co
         unsigned char c = (unsigned char)buf[i];
         switch (d->state) {
         case S_SIZE: {
-            int v = hexval(c);
+            int v = berth_hex_value(c);
             if (v >= 0) {
                 if (d->digits >= 16 || (d->remaining >> 60) != 0)
                     return 400; /* overflow */

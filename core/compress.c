@@ -3,9 +3,10 @@
 #include <libdeflate.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "ascii.h"
 #include "engine.h"
+#include "field_list.h"
 #include "request.h"
 #include "serialize.h"
 
@@ -16,18 +17,6 @@ const char berth_comp_default_types[] =
     "application/x-javascript, application/ecmascript, application/xml, application/*+xml, "
     "image/svg+xml, application/wasm, font/ttf, font/otf";
 
-static int is_tchar(unsigned char c)
-{
-    return c > ' ' && c < 127 && !strchr("\"(),/:;<=>?@[\\]{}", c);
-}
-
-static const char *skip_ows(const char *s, const char *end)
-{
-    while (s < end && (*s == ' ' || *s == '\t'))
-        s++;
-    return s;
-}
-
 /* One side of a pattern against one side of a type: "*", a token, or (a
  * subtype) "*+suffix". */
 static int part_matches(const char *p, size_t plen, const char *t, size_t tlen)
@@ -35,40 +24,32 @@ static int part_matches(const char *p, size_t plen, const char *t, size_t tlen)
     if (plen == 1 && p[0] == '*')
         return 1;
     if (plen > 2 && p[0] == '*' && p[1] == '+')
-        return tlen > plen - 1 && strncasecmp(t + tlen - (plen - 1), p + 1, plen - 1) == 0;
-    return plen == tlen && strncasecmp(p, t, tlen) == 0;
+        return tlen > plen - 1 && berth_ascii_ieq(t + tlen - (plen - 1), p + 1, plen - 1);
+    return plen == tlen && berth_ascii_ieq(p, t, tlen);
 }
 
-/* Splits "a/b" (trimmed) at the slash; 0 if there is none. */
-static int split_type(const char *s, const char *end, const char **slash)
+/* Splits "a/b" at the slash; 0 if there is none. */
+static int split_type(berth_str s, const char **slash)
 {
-    *slash = memchr(s, '/', (size_t)(end - s));
-    return *slash && *slash > s && *slash + 1 < end;
+    *slash = s.len ? memchr(s.ptr, '/', s.len) : NULL;
+    return *slash && *slash > s.ptr && *slash + 1 < s.ptr + s.len;
 }
 
 int berth_comp_type_matches(const char *list, const char *type, size_t len)
 {
     /* the media type without parameters or whitespace */
-    const char *tend = memchr(type, ';', len);
-    tend = tend ? tend : type + len;
-    type = skip_ows(type, tend);
-    while (tend > type && (tend[-1] == ' ' || tend[-1] == '\t'))
-        tend--;
-    const char *tslash;
-    if (!split_type(type, tend, &tslash))
+    berth_str params, t = berth_list_value((berth_str){type, len}, &params);
+    const char *tslash, *pslash;
+    if (!split_type(t, &tslash))
         return 0;
-    for (const char *s = list; *s;) {
-        const char *comma = strchr(s, ',');
-        const char *e = comma ? comma : s + strlen(s);
-        const char *a = skip_ows(s, e), *b = e, *pslash;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        if (split_type(a, b, &pslash) &&
-            part_matches(a, (size_t)(pslash - a), type, (size_t)(tslash - type)) &&
-            part_matches(pslash + 1, (size_t)(b - pslash - 1), tslash + 1,
-                         (size_t)(tend - tslash - 1)))
+    berth_list l = berth_list_of(list, strlen(list));
+    berth_str p;
+    while (berth_list_next(&l, &p)) {
+        if (split_type(p, &pslash) &&
+            part_matches(p.ptr, (size_t)(pslash - p.ptr), t.ptr, (size_t)(tslash - t.ptr)) &&
+            part_matches(pslash + 1, (size_t)(p.ptr + p.len - pslash - 1), tslash + 1,
+                         (size_t)(t.ptr + t.len - tslash - 1)))
             return 1;
-        s = comma ? comma + 1 : e;
     }
     return 0;
 }
@@ -83,23 +64,20 @@ static int part_ok(const char *p, const char *end, int subtype)
     if (p == end)
         return 0;
     for (; p < end; p++)
-        if (!is_tchar((unsigned char)*p) || *p == '*')
+        if (!berth_is_tchar((unsigned char)*p) || *p == '*')
             return 0;
     return 1;
 }
 
 long berth_comp_types_check(const char *list)
 {
-    for (const char *s = list; *s;) {
-        const char *comma = strchr(s, ',');
-        const char *e = comma ? comma : s + strlen(s);
-        const char *a = skip_ows(s, e), *b = e, *slash;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        if (a < b && !(split_type(a, b, &slash) && part_ok(a, slash, 0) &&
-                       part_ok(slash + 1, b, 1)))
-            return (long)(a - list);
-        s = comma ? comma + 1 : e;
+    berth_list l = berth_list_of(list, strlen(list));
+    berth_str p;
+    const char *slash;
+    while (berth_list_next(&l, &p)) {
+        if (!(split_type(p, &slash) && part_ok(p.ptr, slash, 0) &&
+              part_ok(slash + 1, p.ptr + p.len, 1)))
+            return (long)(p.ptr - list);
     }
     return -1;
 }
@@ -119,30 +97,14 @@ void berth_comp_free(berth_worker *w)
     w->gzip = NULL;
 }
 
-/* 1 if the list value v holds token (case-insensitive). */
-static int list_has(berth_str v, const char *token)
-{
-    size_t tl = strlen(token);
-    const char *s = v.ptr, *end = v.ptr + v.len;
-    while (s < end) {
-        const char *comma = memchr(s, ',', (size_t)(end - s));
-        const char *e = comma ? comma : end, *a = skip_ows(s, e), *b = e;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        if ((size_t)(b - a) == tl && strncasecmp(a, token, tl) == 0)
-            return 1;
-        s = comma ? comma + 1 : end;
-    }
-    return 0;
-}
-
 /* Vary: Accept-Encoding, unless the handler's Vary already says so (or
  * *): then 1, the handler negotiates encodings itself. -1: out of memory
  * for the header. */
 static int vary_add(struct berth_res *res)
 {
     berth_str v;
-    if (berth_res_header_get(res, "vary", &v) && (list_has(v, "accept-encoding") || list_has(v, "*")))
+    if (berth_res_header_get(res, "vary", &v) &&
+        (berth_list_has(v, "accept-encoding", 15) || berth_list_has(v, "*", 1)))
         return 1;
     return berth_res_header_n(res, "Vary", 4, "Accept-Encoding", 15) == 0 ? 0 : -1;
 }

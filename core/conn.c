@@ -1042,7 +1042,7 @@ void berth_conn_set_tls(berth_conn *c, const berth_tls_info *info)
     if (!c->tls && !(c->tls = malloc(sizeof *c->tls))) {
         /* Its requests would pass for plaintext ones (berth_req_tls saying
          * no to a handler that checks): the connection is closed instead. */
-        berth_logf("berth: out of memory: a TLS connection is closed");
+        berth_logf(c->w->engine->log, "berth: out of memory: a TLS connection is closed");
         berth_conn_kill(c);
         return;
     }

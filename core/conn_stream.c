@@ -186,8 +186,8 @@ static int stream_whole(berth_conn *c, berth_stream *s, const char *ct, size_t c
  * -1 from now on. */
 static void stream_fail(berth_conn *c)
 {
-    berth_logf("berth: out of memory: a deferred response or WebSocket send could not be "
-               "completed; its connection is closed");
+    berth_logf(c->w->engine->log, "berth: out of memory: a deferred response or WebSocket send "
+               "could not be completed; its connection is closed");
     berth_conn_kill(c);
 }
 

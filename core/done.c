@@ -6,7 +6,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+
+#include "ascii.h"
 
 berth_req_kept *berth_req_keep(const berth_head *head)
 {
@@ -42,7 +43,7 @@ int berth_done_req_header(const berth_done *done, const char *name, berth_str *v
     size_t n = strlen(name);
     for (size_t i = 0; p && i < p->nreq; i++) {
         const berth_header *h = &p->req[i];
-        if (h->name.len == n && strncasecmp(h->name.ptr, name, n) == 0) {
+        if (berth_str_ieq(h->name, name, n)) {
             *value = h->value;
             return 0;
         }
@@ -60,7 +61,7 @@ int berth_done_res_header(const berth_done *done, const char *name, berth_str *v
         if (!eol)
             break;
         /* berth wrote these lines itself: "Name: value\r\n", checked */
-        if ((size_t)(eol - line) > n && line[n] == ':' && strncasecmp(line, name, n) == 0) {
+        if ((size_t)(eol - line) > n && line[n] == ':' && berth_ascii_ieq(line, name, n)) {
             const char *v = line + n + 1, *ve = eol > v && eol[-1] == '\r' ? eol - 1 : eol;
             while (v < ve && (*v == ' ' || *v == '\t'))
                 v++;

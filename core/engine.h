@@ -42,6 +42,9 @@ typedef struct berth_engine {
     int gzip_level;
     size_t compress_min;
     const char *compress_types;
+    /* The server's messages (log.h), from any thread (set by the server;
+     * NULL: stderr). */
+    struct berth_log *log;
     /* What buffered request bodies hold, all workers together (set by the
      * server; NULL: no limit). */
     struct berth_budget *bodies;

@@ -2,39 +2,20 @@
  * Ambiguity that could let two parsers disagree on where a request ends is
  * rejected, never guessed at. */
 #include <string.h>
-#include <strings.h>
 
+#include "ascii.h"
+#include "field_list.h"
 #include "request.h"
 
 static int name_is(berth_str name, const char *lower, size_t len)
 {
-    return name.len == len && strncasecmp(name.ptr, lower, len) == 0;
-}
-
-/* Iterates over the comma-separated elements of a field value, trimmed. */
-static int list_next(const char **p, const char *end, berth_str *item)
-{
-    const char *s = *p;
-    while (s < end && (*s == ' ' || *s == '\t' || *s == ','))
-        s++;
-    if (s >= end)
-        return 0;
-    const char *e = s;
-    while (e < end && *e != ',')
-        e++;
-    *p = e;
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-        e--;
-    item->ptr = s;
-    item->len = (size_t)(e - s);
-    return 1;
+    return berth_str_ieq(name, lower, len);
 }
 
 /* RFC 3986 reg-name bytes: unreserved, pct-encoded, sub-delims. */
 static int reg_name_byte(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("-._~%!$&'()*+,;=", c));
+    return berth_is_alpha(c) || berth_is_digit(c) || (c && strchr("-._~%!$&'()*+,;=", c));
 }
 
 /* Host = uri-host [ ":" port ] (RFC 9110 7.2); empty is valid. */
@@ -64,10 +45,10 @@ static int host_valid(berth_str v)
 /* Content-Length: 1*DIGIT, possibly repeated as a list of equal values. */
 static int content_length_parse(berth_str v, uint64_t *out, int *seen)
 {
-    const char *p = v.ptr, *end = v.ptr + v.len;
+    berth_list l = berth_list_of(v.ptr, v.len);
     berth_str item;
     int any = 0;
-    while (list_next(&p, end, &item)) {
+    while (berth_list_next(&l, &item)) {
         uint64_t n = 0;
         if (item.len == 0 || item.len > 18)
             return 400; /* empty, or beyond what any limit allows */
@@ -106,7 +87,7 @@ int berth_req_framing(struct berth_req *req)
             break;
         case 6:
             if (name_is(n, "expect", 6)) {
-                if (v.len == 12 && strncasecmp(v.ptr, "100-continue", 12) == 0)
+                if (berth_str_ieq(v, "100-continue", 12))
                     req->expect_continue = 1;
                 else
                     return 417;
@@ -114,12 +95,12 @@ int berth_req_framing(struct berth_req *req)
             break;
         case 10:
             if (name_is(n, "connection", 10)) {
-                const char *p = v.ptr, *end = v.ptr + v.len;
+                berth_list l = berth_list_of(v.ptr, v.len);
                 berth_str item;
-                while (list_next(&p, end, &item)) {
-                    if (item.len == 5 && strncasecmp(item.ptr, "close", 5) == 0)
+                while (berth_list_next(&l, &item)) {
+                    if (berth_str_ieq(item, "close", 5))
                         conn_close = 1;
-                    else if (item.len == 10 && strncasecmp(item.ptr, "keep-alive", 10) == 0)
+                    else if (berth_str_ieq(item, "keep-alive", 10))
                         conn_keep = 1;
                 }
             }
@@ -133,11 +114,12 @@ int berth_req_framing(struct berth_req *req)
             break;
         case 17:
             if (name_is(n, "transfer-encoding", 17)) {
-                const char *p = v.ptr, *end = v.ptr + v.len;
+                berth_list l = berth_list_of(v.ptr, v.len);
                 berth_str item;
                 te_seen = 1;
-                while (list_next(&p, end, &item)) {
-                    if (item.len == 7 && strncasecmp(item.ptr, "chunked", 7) == 0) {
+                while (berth_list_next(&l, &item)) {
+                    /* the whole element: "chunked;x=1" is another coding */
+                    if (berth_str_ieq(item, "chunked", 7)) {
                         te_chunked_count++;
                         te_chunked_last = 1;
                     } else {

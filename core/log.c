@@ -3,24 +3,37 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static _Thread_local berth_log_fn log_fn;
-static _Thread_local void *log_user;
-
-void berth_log_use(berth_log_fn fn, void *user)
+void berth_log_init(berth_log *log, berth_log_fn fn, void *user)
 {
-    log_fn = fn;
-    log_user = user;
+    log->fn = fn;
+    log->user = user;
+    atomic_init(&log->said, 0);
 }
 
-void berth_logf(const char *fmt, ...)
+static void say(berth_log *log, const char *fmt, va_list ap)
 {
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (log_fn)
-        log_fn(msg, log_user);
+    if (log && log->fn)
+        log->fn(msg, log->user);
     else
         fprintf(stderr, "%s\n", msg);
+}
+
+void berth_logf(berth_log *log, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    say(log, fmt, ap);
+    va_end(ap);
+}
+
+void berth_log_once(berth_log *log, unsigned once, const char *fmt, ...)
+{
+    if (log && (atomic_fetch_or(&log->said, once) & once))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    say(log, fmt, ap);
+    va_end(ap);
 }

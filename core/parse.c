@@ -2,33 +2,16 @@
 
 #include <string.h>
 
-/* 1: tchar (token), 2: field-value byte (VCHAR, obs-text, SP, HTAB),
- * 4: request-target byte (see below). */
-static unsigned char char_class[256];
-
-static void classes_init(void)
-{
-    static const char tchar_extra[] = "!#$%&'*+-.^_`|~";
-    for (int c = 0; c < 256; c++) {
-        unsigned char k = 0;
-        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-            (c && strchr(tchar_extra, c)))
-            k |= 1;
-        if (c == '\t' || (c >= 0x20 && c != 0x7f))
-            k |= 2;
-        /* The target: VCHAR but for a fragment ('#', never sent) and the
-         * bytes browsers percent-encode everywhere ('"', '<', '>'). The
-         * rest of what RFC 3986 leaves out ({ } | ^ [ ] ` \\) is accepted:
-         * browsers send it unencoded in queries. */
-        if (c > 0x20 && c < 0x7f && !strchr("#\"<>", c))
-            k |= 4;
-        char_class[c] = k;
-    }
-}
-
-__attribute__((constructor)) static void parse_tables_init(void) { classes_init(); }
-
-int berth_is_tchar(unsigned char c) { return char_class[c] & 1; }
+/* The bytes of each part, from ascii.h's table: a method and a field name
+ * are tokens, a field value is field bytes (VCHAR, obs-text, SP, HTAB),
+ * and the target is VCHAR but for a fragment ('#', never sent) and the
+ * bytes browsers percent-encode everywhere ('"', '<', '>'). The rest of
+ * what RFC 3986 leaves out ({ } | ^ [ ] ` \\) is accepted in a target:
+ * browsers send it unencoded in queries. */
+#define TOKEN BERTH_CH_TCHAR
+#define FIELD BERTH_CH_FIELD
+#define TARGET BERTH_CH_TARGET
+#define IS(c, cls) (berth_ascii[(unsigned char)(c)] & (cls))
 
 void berth_head_scan_reset(berth_head_scan *s)
 {
@@ -46,7 +29,7 @@ long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
         unsigned char c = (unsigned char)buf[s->method_pos];
         if (c == ' ' && s->method_pos > 0)
             s->method_done = 1;
-        else if (!(char_class[c] & 1))
+        else if (!IS(c, TOKEN))
             return -400;
         else
             s->method_pos++;
@@ -105,14 +88,14 @@ static int parse_request_line(const char **pp, const char *end, berth_head *h)
 {
     const char *p = *pp;
     const char *start = p;
-    while (p < end && (char_class[(unsigned char)*p] & 1))
+    while (p < end && IS(*p, TOKEN))
         p++;
     if (p == start || p >= end || *p != ' ')
         return 400;
     h->method.ptr = start;
     h->method.len = (size_t)(p - start);
     start = ++p;
-    while (p < end && (char_class[(unsigned char)*p] & 4))
+    while (p < end && IS(*p, TARGET))
         p++;
     if (p == start || p >= end || *p != ' ')
         return 400;
@@ -152,7 +135,7 @@ int berth_head_parse(const char *buf, size_t len, berth_head *h)
         if (*p == ' ' || *p == '\t')
             return 400; /* obs-fold */
         const char *name = p;
-        while (p < end && (char_class[(unsigned char)*p] & 1))
+        while (p < end && IS(*p, TOKEN))
             p++;
         if (p == name || p >= end || *p != ':')
             return 400; /* empty name, or a byte such as SP before the colon */
@@ -161,7 +144,7 @@ int berth_head_parse(const char *buf, size_t len, berth_head *h)
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         const char *value = p;
-        while (p < end && (char_class[(unsigned char)*p] & 2))
+        while (p < end && IS(*p, FIELD))
             p++;
         const char *vend = p;
         next = line_end(p, end);

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "ascii.h"
 #include "berth.h"
 
 typedef struct berth_header {
@@ -51,8 +52,5 @@ long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
 /* Parses a complete head of len bytes. Returns 0, or the HTTP status to
  * answer with: 400 (malformed), 431 (too many fields), 505 (version). */
 int berth_head_parse(const char *buf, size_t len, berth_head *head);
-
-/* Character classes of RFC 9110 5.6.2 (tchar) and 5.5 (field-vchar). */
-int berth_is_tchar(unsigned char c);
 
 #endif

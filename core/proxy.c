@@ -1,10 +1,11 @@
 #include "proxy.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ascii.h"
 
 #define HEADER_MAX 1040 /* v1: 107; v2: 16 + addresses and TLVs we accept */
 
@@ -31,7 +32,7 @@ static int set_inet(struct sockaddr_storage *ss, int family, const char *text, s
         return -1;
     /* inet_pton reads up to a NUL: "::1\0junk" would pass as "::1" */
     for (size_t i = 0; i < tlen; i++)
-        if (!isxdigit((unsigned char)text[i]) && text[i] != '.' && text[i] != ':')
+        if (!berth_is_hexdig((unsigned char)text[i]) && text[i] != '.' && text[i] != ':')
             return -1;
     memcpy(a, text, tlen);
     a[tlen] = '\0';

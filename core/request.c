@@ -1,10 +1,9 @@
 /* The public berth_req_* accessors. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "ascii.h"
 #include "request.h"
 
 int berth_req_split_target(struct berth_req *req)
@@ -15,9 +14,10 @@ int berth_req_split_target(struct berth_req *req)
         const char *s = memchr(p, ':', t.len);
         /* a scheme is ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC
          * 3986 3.1): "a/b?c=d://x/" is no absolute-form target */
-        int scheme = s && s > p && isalpha((unsigned char)p[0]);
+        int scheme = s && s > p && berth_is_alpha((unsigned char)p[0]);
         for (const char *c = p; scheme && c < s; c++)
-            scheme = isalnum((unsigned char)*c) || *c == '+' || *c == '-' || *c == '.';
+            scheme = berth_is_alpha((unsigned char)*c) || berth_is_digit((unsigned char)*c) ||
+                     *c == '+' || *c == '-' || *c == '.';
         if (scheme && end - s > 2 && s[1] == '/' && s[2] == '/') {
             /* absolute-form (RFC 9112 3.2.2): skip "scheme://authority",
              * which may not hold userinfo ("user:pass@"): senders MUST NOT
@@ -70,7 +70,7 @@ int berth_req_header(const berth_req *req, const char *name, berth_str *value)
     size_t n = strlen(name);
     for (size_t i = 0; i < req->head.nheaders; i++) {
         const berth_header *h = &req->head.headers[i];
-        if (h->name.len == n && strncasecmp(h->name.ptr, name, n) == 0) {
+        if (berth_str_ieq(h->name, name, n)) {
             *value = h->value;
             return 0;
         }

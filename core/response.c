@@ -2,11 +2,11 @@
  * by the engine (conn.c) once the handler returns. */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "parse.h"
+#include "ascii.h"
+#include "field_list.h"
 #include "request.h"
 #include "serialize.h"
 
@@ -74,27 +74,7 @@ int berth_res_status(berth_res *res, int status)
 static int ieq(const char *a, size_t alen, const char *b)
 {
     size_t blen = strlen(b);
-    return alen == blen && strncasecmp(a, b, alen) == 0;
-}
-
-/* 1 if the comma-separated list v holds token (case-insensitive), so
- * that "close" matches "Close" and "foo, close" but not "closed". */
-static int has_token(const char *v, size_t len, const char *token)
-{
-    size_t tl = strlen(token), i = 0;
-    while (i < len) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (end - start == tl && strncasecmp(v + start, token, tl) == 0)
-            return 1;
-    }
-    return 0;
+    return alen == blen && berth_ascii_ieq(a, b, alen);
 }
 
 int berth_header_check(const char *name, size_t name_len, const char *value, size_t value_len)
@@ -116,7 +96,9 @@ int berth_header_check(const char *name, size_t name_len, const char *value, siz
     if (ieq(name, name_len, "server"))
         return BERTH_HDR_SERVER;
     if (ieq(name, name_len, "connection"))
-        return has_token(value, value_len, "close") ? BERTH_HDR_CLOSE : BERTH_HDR_DROP;
+        /* "close" in the list, so "foo, Close" but not "closed" */
+        return berth_list_has((berth_str){value, value_len}, "close", 5) ? BERTH_HDR_CLOSE
+                                                                          : BERTH_HDR_DROP;
     return BERTH_HDR_KEEP;
 }
 
@@ -199,7 +181,7 @@ static char *hdr_find(const struct berth_res *res, size_t off, const char *name,
     while (p < end) {
         char *eol = memchr(p, '\n', (size_t)(end - p));
         size_t len = (size_t)(eol - p) + 1;
-        if (len > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
+        if (len > nlen && p[nlen] == ':' && berth_ascii_ieq(p, name, nlen)) {
             *line_len = len;
             return p;
         }

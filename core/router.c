@@ -52,6 +52,7 @@ struct berth_router {
     size_t count, cap;
     char error[256];
     atomic_int running; /* servers using it between their start and wait */
+    _Atomic(berth_log *) log; /* the log of the last server that held it */
 };
 
 berth_router *berth_router_new(void) { return calloc(1, sizeof(berth_router)); }
@@ -71,7 +72,7 @@ void berth_router_free(berth_router *router)
     if (atomic_load(&router->running)) {
         /* Its workers read it without a lock: freeing it is a use after
          * free to come. A debug build stops here, where the cause is. */
-        berth_logf("berth: berth_router_free: a server using this router is still running "
+        berth_logf(atomic_load(&router->log), "berth: berth_router_free: a server using this router is still running "
                    "(free it after berth_server_wait or berth_server_free)");
 #ifndef NDEBUG
         abort();
@@ -98,7 +99,11 @@ __attribute__((format(printf, 2, 3))) static int fail(berth_router *router, cons
     return BERTH_EINVAL;
 }
 
-void berth_router_hold(berth_router *router) { atomic_fetch_add(&router->running, 1); }
+void berth_router_hold(berth_router *router, berth_log *log)
+{
+    atomic_store(&router->log, log);
+    atomic_fetch_add(&router->running, 1);
+}
 void berth_router_release(berth_router *router) { atomic_fetch_sub(&router->running, 1); }
 
 static int name_char(char c)
@@ -237,7 +242,7 @@ int berth_router_add_opts(berth_router *router, const char *method, const char *
         /* Workers read the routes without a lock. */
         fail(router, "%s %s: routes are fixed while a server using the router runs (add them "
              "before berth_server_start)", method ? method : "", pattern ? pattern : "");
-        berth_logf("berth: berth_router_add: %s", router->error);
+        berth_logf(atomic_load(&router->log), "berth: berth_router_add: %s", router->error);
         return BERTH_ESTATE;
     }
     if (!method || !pattern || !handler)

@@ -12,8 +12,10 @@ int berth_router_match(const berth_router *router, struct berth_req *req, char *
                        size_t cap);
 
 /* A server using the router started (hold) or has stopped (release):
- * while any runs, routes are fixed and the router may not be freed. */
-void berth_router_hold(berth_router *router);
+ * while any runs, routes are fixed and the router may not be freed. A
+ * call that breaks that rule says so on log, the last holder's. */
+struct berth_log;
+void berth_router_hold(berth_router *router, struct berth_log *log);
 void berth_router_release(berth_router *router);
 
 #endif

@@ -17,8 +17,9 @@
 typedef struct berth_tls_ctx berth_tls_ctx;
 
 /* Loads the certificate and key (or makes a self-signed pair), applies
- * the settings. NULL, with a message on stderr, when they are unusable. */
-berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg);
+ * the settings. NULL, with a message on log (the server's; NULL: stderr),
+ * when they are unusable. */
+berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg, struct berth_log *log);
 void berth_tls_ctx_free(berth_tls_ctx *ctx);
 /* A berth_layer's wrap: a TLS server layer over engine's pipe. */
 berth_pipe *berth_tls_wrap(void *ctx, berth_conn *engine, berth_worker *w);

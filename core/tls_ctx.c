@@ -54,6 +54,7 @@ struct berth_tls_ctx {
     int ktls;
     int alpn_lenient;
     char alpn[64];            /* alpn_protocols, comma-separated for wolfSSL_UseALPN */
+    berth_log *log;           /* the server's, while the context is made */
 };
 
 void berth_tls_config_init_sized(berth_tls_config *tls, size_t size)
@@ -64,8 +65,7 @@ void berth_tls_config_init_sized(berth_tls_config *tls, size_t size)
     t->port = 8443;
     t->min_version = 12;
     t->handshake_timeout_ms = 10000;
-    const char *k = getenv("BERTH_KTLS");
-    t->ktls = !(k && strcmp(k, "off") == 0);
+    t->ktls = 1;
     berth_abi_init(tls, size, t, sizeof *t);
 }
 
@@ -116,7 +116,7 @@ static int self_signed(WOLFSSL_CTX *ctx)
 
 static int fail(berth_tls_ctx *t, const char *what, const char *detail)
 {
-    berth_logf("berth: tls: %s%s%s", what, detail ? ": " : "", detail ? detail : "");
+    berth_logf(t->log, "berth: tls: %s%s%s", what, detail ? ": " : "", detail ? detail : "");
     berth_tls_ctx_free(t);
     return 0;
 }
@@ -129,7 +129,7 @@ static int load_identity(berth_tls_ctx *t, const berth_tls_config *cfg)
     if (!have_cert && !have_key) {
         if (self_signed(ctx) != 0)
             return fail(t, "cannot make a self-signed certificate", NULL);
-        berth_logf("berth: tls: no certificate given: serving a self-signed one for "
+        berth_logf(t->log, "berth: tls: no certificate given: serving a self-signed one for "
                    "localhost (clients will not trust it)");
         return 1;
     }
@@ -234,12 +234,13 @@ static int alpn_list(berth_tls_ctx *t)
     return 1;
 }
 
-berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg)
+berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg, berth_log *log)
 {
     pthread_once(&init_once, library_init);
     berth_tls_ctx *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
+    t->log = log;
     t->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 10000;
     t->ktls = cfg->ktls;
     t->alpn_lenient = cfg->alpn_lenient != 0;

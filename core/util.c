@@ -1,29 +1,18 @@
 /* Small public helpers: string comparison, URL decoding, reason phrases. */
 #include <string.h>
-#include <strings.h>
 
+#include "ascii.h"
 #include "berth.h"
 
 int berth_str_eq_nocase(berth_str s, const char *cstr)
 {
-    size_t n = strlen(cstr);
-    return s.len == n && strncasecmp(s.ptr, cstr, n) == 0;
+    return berth_str_ieq(s, cstr, strlen(cstr));
 }
 
 int berth_str_eq_bytes(berth_str s, const char *cstr)
 {
     size_t n = strlen(cstr);
     return s.len == n && (n == 0 || memcmp(s.ptr, cstr, n) == 0);
-}
-
-static int hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 long berth_url_decode(const char *src, size_t len, char *dst, size_t cap, int plus_as_space)
@@ -33,7 +22,8 @@ long berth_url_decode(const char *src, size_t len, char *dst, size_t cap, int pl
         char c = src[i];
         if (c == '%') {
             int hi, lo;
-            if (i + 2 >= len || (hi = hex(src[i + 1])) < 0 || (lo = hex(src[i + 2])) < 0)
+            if (i + 2 >= len || (hi = berth_hex_value((unsigned char)src[i + 1])) < 0 ||
+                (lo = berth_hex_value((unsigned char)src[i + 2])) < 0)
                 return BERTH_EINVAL;
             c = (char)(hi << 4 | lo);
             i += 2;

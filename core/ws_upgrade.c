@@ -9,54 +9,21 @@
 
 #include "abi.h"
 #include "conn_impl.h"
+#include "field_list.h"
 #include "request.h"
 #include "ws.h"
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
-
-/* 1 if the comma-separated list holds token (case-insensitive). */
-static int list_has(berth_str v, const char *token)
-{
-    size_t tl = strlen(token), i = 0;
-    while (i < v.len) {
-        while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t' || v.ptr[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < v.len && v.ptr[i] != ',')
-            i++;
-        size_t e = i;
-        while (e > s && (v.ptr[e - 1] == ' ' || v.ptr[e - 1] == '\t'))
-            e--;
-        if (e - s == tl) {
-            size_t k = 0;
-            while (k < tl && lower((unsigned char)v.ptr[s + k]) == lower((unsigned char)token[k]))
-                k++;
-            if (k == tl)
-                return 1;
-        }
-    }
-    return 0;
-}
-
 /* 1 if any header field of that name lists token (fields may repeat). */
 static int header_has(const berth_req *req, const char *name, const char *token)
 {
     berth_str n, v;
+    size_t tl = strlen(token);
     for (size_t i = 0; berth_req_header_at(req, i, &n, &v) == 0; i++)
-        if (berth_str_eq_nocase(n, name) && list_has(v, token))
+        if (berth_str_eq_nocase(n, name) && berth_list_has(v, token, tl))
             return 1;
     return 0;
-}
-
-static berth_str trim(berth_str v)
-{
-    while (v.len && (v.ptr[0] == ' ' || v.ptr[0] == '\t'))
-        v.ptr++, v.len--;
-    while (v.len && (v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t'))
-        v.len--;
-    return v;
 }
 
 /* A key is the base64 of 16 bytes: 22 characters and "==" (4.1). */
@@ -78,15 +45,14 @@ static int handshake_check(const berth_req *req, berth_str *key)
         return 400;
     if (!header_has(req, "Upgrade", "websocket") || !header_has(req, "Connection", "upgrade"))
         return 400;
+    /* Field values come without the whitespace around them (parse.c). */
     berth_str version;
     if (berth_req_header(req, "Sec-WebSocket-Version", &version) != 0)
         return 400;
-    version = trim(version);
     if (version.len != 2 || memcmp(version.ptr, "13", 2) != 0)
         return 426;
     if (berth_req_header(req, "Sec-WebSocket-Key", key) != 0)
         return 400;
-    *key = trim(*key);
     return key_valid(*key) ? 0 : 400;
 }
 

@@ -69,8 +69,29 @@ static int systemd_sockets(void)
     return *end || errno || n > 4096 ? 0 : (int)n;
 }
 
+/* BERTH_THREADS: berth-serve's, not the library's (which reads no
+ * environment but HTTP_BACKEND: berth.h); 0 (the CPU count) when unset or
+ * not a count. */
+static int threads_from_env(void)
+{
+    const char *s = getenv("BERTH_THREADS");
+    if (!s || !*s)
+        return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end || errno || v < 1 || v > 1024 || s[0] == '+' || s[0] == ' ') {
+        fprintf(stderr, "berth-serve: warning: BERTH_THREADS='%s' is not a thread count "
+                "(1-1024); using the CPU count\n", s);
+        return 0;
+    }
+    return (int)v;
+}
+
 berth_server *server_from_env(berth_config *cfg)
 {
+    if (!cfg->threads)
+        cfg->threads = threads_from_env();
     compress_from_env(cfg);
     cfg->max_buffered_bodies =
         env_number("BERTH_MAX_BUFFERED_BODIES", cfg->max_buffered_bodies, 1ull << 50);

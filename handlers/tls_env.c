@@ -37,6 +37,9 @@ int tls_from_env(berth_tls_config *tls)
         tls->handshake_timeout_ms = (unsigned)strtoul(v, NULL, 10);
     v = getenv("TLS_ALPN_LENIENT"); /* 1: no ALPN in common is served HTTP/1.1 */
     tls->alpn_lenient = v && strcmp(v, "1") == 0;
+    v = getenv("BERTH_KTLS"); /* off: records stay in userspace (berth_tls_config.ktls) */
+    if (v && strcmp(v, "off") == 0)
+        tls->ktls = 0;
     tls->ciphers = getenv("TLS_CIPHERS");
     if (tls->ciphers && !*tls->ciphers)
         tls->ciphers = NULL;

@@ -1,6 +1,6 @@
 /* berth-serve's TLS listener from its environment (TLS_PORT, TLS_CERT,
- * TLS_KEY, TLS_MIN_VERSION, TLS_CIPHERS, TLS_HANDSHAKE_TIMEOUT_MS), shared
- * with the test server. */
+ * TLS_KEY, TLS_MIN_VERSION, TLS_CIPHERS, TLS_HANDSHAKE_TIMEOUT_MS,
+ * TLS_ALPN_LENIENT, BERTH_KTLS), shared with the test server. */
 #ifndef HANDLERS_TLS_ENV_H
 #define HANDLERS_TLS_ENV_H
 

@@ -664,7 +664,8 @@ BERTH_API size_t berth_static_sweep(berth_static *st);
 
 /* A TLS listener (wolfSSL), beside the plaintext one. Certificate and key
  * come from PEM files or PEM text; with neither, berth makes a self-signed
- * certificate in memory (ECDSA P-256, CN=localhost) and says so on stderr.
+ * certificate in memory (ECDSA P-256, CN=localhost) and says so (on
+ * berth_config.log, else stderr).
  * A certificate without its key, an unreadable file, or a key that does
  * not match the certificate makes berth_server_new fail with a message.
  * TLS 1.3 and 1.2, key exchange with X25519, P-256 or P-384 only; after a
@@ -698,8 +699,8 @@ typedef struct berth_tls_config {
     int ktls;                    /* 1: after a TLS 1.3 handshake, hand the records
                                     to kernel TLS where the kernel offers it
                                     (then files go out with sendfile); 0: keep
-                                    them in userspace. Default 1, or 0 when
-                                    BERTH_KTLS=off is in the environment */
+                                    them in userspace. Default 1 (berth-serve:
+                                    0 with BERTH_KTLS=off) */
 } berth_tls_config;
 
 /* Fills *tls with the defaults above (port 8443, no certificate). */
@@ -743,9 +744,55 @@ typedef int (*berth_before_fn)(berth_req *req, berth_res *res, void *user);
  * status stays. Without a body berth sends its text/plain reason. req is
  * NULL when no request head could be read (414, 431, most 400s, 503). */
 typedef void (*berth_error_fn)(berth_req *req, berth_res *res, int status, void *user);
-/* Receives berth's messages (configuration errors, listeners, warnings),
- * one line without a newline, instead of stderr. */
+/* Receives berth's messages (configuration errors, listeners, warnings,
+ * which path TLS records take), one line without a newline, instead of
+ * stderr: every message of the server, from whichever of its threads says
+ * it (the workers' too), so it may be called from several threads at once
+ * and must be thread-safe. */
 typedef void (*berth_log_fn)(const char *message, void *user);
+
+/* ---- Signals and the environment ---------------------------------------
+ *
+ * SIGPIPE: berth never changes its disposition, and its writes never raise
+ * it. A write to a socket whose peer has reset raises SIGPIPE, whose
+ * default action ends the process: berth's sends say MSG_NOSIGNAL, and for
+ * sendfile, which cannot, every thread berth starts (the workers of every
+ * backend, where handlers, hooks, timers and callbacks run) blocks SIGPIPE
+ * in its own mask from its start, and the SIGPIPE a failed sendfile leaves
+ * pending there is taken at once. An application may keep the default
+ * action or its own handler; its own threads are untouched. Handler code
+ * sees the mask: its writes to a closed pipe or socket fail with EPIPE
+ * instead of raising the signal, and threads it creates inherit the mask.
+ *
+ * SIGURG, on the fast backend only: while a fast server runs, SIGURG has
+ * an empty handler of berth's (SA_RESTART) if its disposition was SIG_DFL
+ * when the server started; SIG_DFL is put back when the last fast server of
+ * the process has stopped (berth_server_wait). berth sends it only to its
+ * own connection threads, inside its own blocking calls and waits, never
+ * while a handler runs: to interrupt a read at the stop, and to wake a
+ * thread for stream work another thread queued (one descriptor per
+ * connection). What that asks of the application:
+ *   - leave SIGURG's disposition alone while a fast server runs; to own
+ *     SIGURG, set it (SIG_IGN too) before berth_server_start: berth then
+ *     leaves it, wakes connection threads through an eventfd each, and a
+ *     stop reaches a blocked read within 1 s instead of at once;
+ *   - do not block SIGURG in a handler (fast's connection threads, where
+ *     handlers run, unblock it whatever the starting thread's mask);
+ *   - while berth's handler is in place, a SIGURG sent to the process (kill,
+ *     or out-of-band data on a socket given an owner with F_SETOWN) is
+ *     caught instead of discarded: in a thread that does not block it, a
+ *     call that SA_RESTART does not restart (poll, nanosleep, a read with
+ *     a timeout...) fails with EINTR.
+ *
+ * The environment: the library reads HTTP_BACKEND (the backend, when
+ * config.backend is NULL), and systemd's LISTEN_PID, LISTEN_FDS and
+ * LISTEN_FDNAMES (for listen entries "systemd", and to warn when systemd
+ * passed sockets the configuration leaves unused); nothing else. Under CGI
+ * a request's "Backend:" header arrives as HTTP_BACKEND: when
+ * REQUEST_METHOD is set as well (a CGI program), berth ignores HTTP_BACKEND
+ * with a warning. A program run that way, or whose environment a client
+ * can otherwise reach, sets config.backend. BERTH_THREADS and BERTH_KTLS
+ * are berth-serve's (config.threads, berth_tls_config.ktls). */
 
 /* ---- Server ----------------------------------------------------------- */
 
@@ -773,8 +820,9 @@ typedef struct berth_config {
     const char *backend;  /* "reactor", "fast", "fast:N", "libuv" (a bad value
                              fails berth_server_new); NULL: from the
                              HTTP_BACKEND environment variable (a bad value
-                             warns and uses reactor) */
-    int threads;          /* workers; 0: BERTH_THREADS or the CPU count */
+                             warns and uses reactor; ignored under CGI: see
+                             Signals and the environment) */
+    int threads;          /* workers; 0: the CPU count */
 
     /* Either a router (it must outlive the server; see Router), or a single
      * handler that gets every request. */
@@ -853,7 +901,8 @@ typedef struct berth_config {
                                    and berth_done_res_header) */
     berth_error_fn on_error;
     void *hook_user;
-    berth_log_fn log;           /* NULL: messages go to stderr */
+    berth_log_fn log;           /* every message of the server, from any of its
+                                   threads; NULL: they go to stderr */
     void *log_user;
 } berth_config;
 
@@ -917,7 +966,7 @@ BERTH_API int berth_server_threads(const berth_server *server);
 /* 1 if s holds exactly the bytes of cstr (methods, paths), 0 otherwise. */
 BERTH_API int berth_str_eq_bytes(berth_str s, const char *cstr);
 /* 1 if s equals cstr ignoring ASCII case (header names, tokens such as
- * "close"), 0 otherwise. */
+ * "close"), 0 otherwise; whatever the locale. */
 BERTH_API int berth_str_eq_nocase(berth_str s, const char *cstr);
 /* Percent-decodes src into dst (cap bytes incl. NUL); plus_as_space for
  * query strings. Returns the decoded length; BERTH_EINVAL for an invalid

@@ -340,7 +340,7 @@ static void init_once(void)
     cfg.key_pem = test_key;
     cfg.ktls = 1; /* the handoff is offered (and answered "unavailable") */
     cfg.handshake_timeout_ms = 5000;
-    server_ctx = berth_tls_ctx_new(&cfg);
+    server_ctx = berth_tls_ctx_new(&cfg, NULL);
     client_ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
     client_ctx12 = wolfSSL_CTX_new(wolfTLSv1_2_client_method());
     if (!server_ctx || !client_ctx || !client_ctx12)

@@ -37,6 +37,19 @@ static void on_signal(int sig)
     berth_server_stop(server);
 }
 
+/* BERTH_TEST_LOG=FILE: berth's messages appended there, one line each (a
+ * write per line: from any of the server's threads), instead of stderr. */
+static int log_fd = -1;
+
+static void log_to_file(const char *msg, void *user)
+{
+    (void)user;
+    char line[600];
+    int n = snprintf(line, sizeof line, "%s\n", msg);
+    if (n > 0 && write(log_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0)
+        abort();
+}
+
 static int64_t query_or(berth_req *req, const char *name, int64_t fallback)
 {
     int64_t v;
@@ -496,6 +509,12 @@ int main(void)
     if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
         return 1;
     ws_hub_route_add(r, &server);
+    if ((v = getenv("BERTH_TEST_LOG")) && *v) {
+        log_fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (log_fd < 0)
+            return 1;
+        cfg.log = log_to_file;
+    }
     if ((v = getenv("BERTH_TEST_HOOKS")) && strcmp(v, "1") == 0) {
         cfg.before = test_before;
         cfg.on_error = test_errors;
