@@ -166,8 +166,11 @@ void berth_comp_apply(berth_worker *w, const struct berth_req *req, int gzip_q,
                       struct berth_res *res)
 {
     const berth_engine *e = w->engine;
-    /* Cheapest tests first: most responses stop at the size. */
-    if (!e->compress || res->no_compress || res->body_fd >= 0)
+    /* Cheapest tests first: most responses stop at the size (a 304 has
+     * no body, and may still need the Vary and the weak tag below; a file
+     * body's length is not body_len, and it goes as it is anyway). */
+    if (!e->compress || (res->body_len < e->compress_min && res->status != 304) ||
+        res->no_compress || res->body_fd >= 0)
         return;
     int status = res->status, bodyless = !berth_ser_status_has_body(status);
     if (status == 206 || (bodyless && status != 304) || (!bodyless && res->body_len < e->compress_min))

@@ -28,27 +28,28 @@ static char *put_u64(char *p, uint64_t v)
     return p;
 }
 
-int berth_ser_status_has_body(int status)
-{
-    return !(status < 200 || status == 204 || status == 304);
-}
-
-/* Room a head needs, beyond the handler's fields and type. */
+/* Room a head needs, beyond the handler's fields and type (a 200, most
+ * responses, without looking its reason up). */
 static size_t head_bound(const berth_head_out *h)
 {
-    return 200 + strlen(berth_status_reason(h->status)) + h->hdr_len + h->ctype_len;
+    size_t reason = h->status == 200 ? 2 : strlen(berth_status_reason(h->status));
+    return 200 + reason + h->hdr_len + h->ctype_len;
 }
 
 static char *head_put(const berth_head_out *h, const berth_clock *clock, char *p)
 {
-    const char *reason = berth_status_reason(h->status);
-    p = PUT_LIT(p, "HTTP/1.1 ");
-    *p++ = (char)('0' + h->status / 100);
-    *p++ = (char)('0' + h->status / 10 % 10);
-    *p++ = (char)('0' + h->status % 10);
-    *p++ = ' ';
-    p = put_str(p, reason, strlen(reason));
-    p = PUT_LIT(p, "\r\n");
+    if (h->status == 200) {
+        p = PUT_LIT(p, "HTTP/1.1 200 OK\r\n");
+    } else {
+        const char *reason = berth_status_reason(h->status);
+        p = PUT_LIT(p, "HTTP/1.1 ");
+        *p++ = (char)('0' + h->status / 100);
+        *p++ = (char)('0' + h->status / 10 % 10);
+        *p++ = (char)('0' + h->status % 10);
+        *p++ = ' ';
+        p = put_str(p, reason, strlen(reason));
+        p = PUT_LIT(p, "\r\n");
+    }
     if (__builtin_expect(h->omit != 0, 0)) {
         if (!(h->omit & BERTH_OMIT_SERVER))
             p = PUT_LIT(p, "Server: berth\r\n");
