@@ -19,6 +19,7 @@ enum {
     BERTH_CH_HEXDIG = 16, /* HEXDIG, either case */
     BERTH_CH_ALPHA = 32,  /* ALPHA */
     BERTH_CH_OWS = 64,    /* SP, HTAB: what OWS is made of (RFC 9110 5.6.3) */
+    BERTH_CH_REGNAME = 128, /* a reg-name's byte: unreserved, '%', sub-delims (RFC 3986 3.2.2) */
 };
 
 /* Each byte's classes; scripts/ascii-table.py wrote it, tests/unit/test-ascii.c
@@ -31,6 +32,7 @@ static inline int berth_is_digit(unsigned char c) { return c >= '0' && c <= '9';
 static inline int berth_is_alpha(unsigned char c) { return berth_ascii[c] & BERTH_CH_ALPHA; }
 static inline int berth_is_hexdig(unsigned char c) { return berth_ascii[c] & BERTH_CH_HEXDIG; }
 static inline int berth_is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
+static inline int berth_is_reg_name(unsigned char c) { return berth_ascii[c] & BERTH_CH_REGNAME; }
 
 /* A hex digit's value (either case), or -1: the one hex parser (chunk
  * sizes, percent-decoding). */

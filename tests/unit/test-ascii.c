@@ -33,18 +33,34 @@ static int field(int c) { return vchar(c) || c >= 0x80 || c == ' ' || c == '\t';
 /* parse.c: a target is VCHAR but '#', '"', '<', '>'. */
 static int target(int c) { return vchar(c) && c != '#' && c != '"' && c != '<' && c != '>'; }
 
+/* RFC 3986 3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims );
+ * unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"; sub-delims = "!" /
+ * "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="; a
+ * pct-encoded's bytes are '%' and HEXDIGs (framing.c takes '%' alone). */
+static int reg_name(int c)
+{
+    static const char extra[] = {'-', '.', '_', '~', '%', '!', '$', '&', '\'',
+                                 '(', ')', '*', '+', ',', ';', '='};
+    for (size_t i = 0; i < sizeof extra; i++)
+        if (c == extra[i])
+            return 1;
+    return digit(c) || alpha(c);
+}
+
 TEST(ascii_table_matches_the_rfcs)
 {
     for (int c = 0; c < 256; c++) {
         int want = (tchar(c) ? BERTH_CH_TCHAR : 0) | (field(c) ? BERTH_CH_FIELD : 0) |
                    (target(c) ? BERTH_CH_TARGET : 0) | (digit(c) ? BERTH_CH_DIGIT : 0) |
                    (hexdig(c) ? BERTH_CH_HEXDIG : 0) | (alpha(c) ? BERTH_CH_ALPHA : 0) |
-                   (c == ' ' || c == '\t' ? BERTH_CH_OWS : 0);
+                   (c == ' ' || c == '\t' ? BERTH_CH_OWS : 0) |
+                   (reg_name(c) ? BERTH_CH_REGNAME : 0);
         if (berth_ascii[c] != want)
             fprintf(stderr, "  byte 0x%02x: table %#x, RFC %#x\n", c, berth_ascii[c], want);
         CHECK_INT(berth_ascii[c], want);
         CHECK_INT(!!berth_is_tchar((unsigned char)c), tchar(c));
         CHECK_INT(!!berth_is_digit((unsigned char)c), digit(c));
+        CHECK_INT(!!berth_is_reg_name((unsigned char)c), reg_name(c));
         CHECK_INT(berth_hex_value((unsigned char)c) >= 0, hexdig(c));
     }
 }
