@@ -34,6 +34,21 @@ static inline int berth_is_hexdig(unsigned char c) { return berth_ascii[c] & BER
 static inline int berth_is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
 static inline int berth_is_reg_name(unsigned char c) { return berth_ascii[c] & BERTH_CH_REGNAME; }
 
+/* The first byte at or after p (before end) not of class cls (one bit of
+ * the enum above), or end:
+ * four bytes a step while they all are (the common case: a whole name or
+ * value), then one by one. */
+static inline const char *berth_ascii_span(const char *p, const char *end, unsigned char cls)
+{
+    const unsigned char *u = (const unsigned char *)p, *e = (const unsigned char *)end;
+    while (e - u >= 4 && (berth_ascii[u[0]] & berth_ascii[u[1]] & berth_ascii[u[2]] &
+                          berth_ascii[u[3]] & cls))
+        u += 4;
+    while (u < e && (berth_ascii[*u] & cls))
+        u++;
+    return (const char *)u;
+}
+
 /* A hex digit's value (either case), or -1: the one hex parser (chunk
  * sizes, percent-decoding). */
 static inline int berth_hex_value(unsigned char c)

@@ -28,9 +28,9 @@ static int host_valid(berth_str v)
             return 0;
         p++;
     } else {
-        while (p < end && *p != ':')
-            if (!reg_name_byte((unsigned char)*p++))
-                return 0;
+        p = berth_ascii_span(p, end, BERTH_CH_REGNAME); /* ':' is none */
+        if (p < end && *p != ':')
+            return 0;
     }
     if (p < end && *p++ != ':')
         return 0;

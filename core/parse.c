@@ -115,15 +115,13 @@ static int parse_request_line(const char **pp, const char *end, berth_head *h)
 {
     const char *p = *pp;
     const char *start = p;
-    while (p < end && IS(*p, TOKEN))
-        p++;
+    p = berth_ascii_span(p, end, TOKEN);
     if (p == start || p >= end || *p != ' ')
         return 400;
     h->method.ptr = start;
     h->method.len = (size_t)(p - start);
     start = ++p;
-    while (p < end && IS(*p, TARGET))
-        p++;
+    p = berth_ascii_span(p, end, TARGET);
     if (p == start || p >= end || *p != ' ')
         return 400;
     h->target.ptr = start;
@@ -175,8 +173,7 @@ int berth_head_parse(const char *buf, size_t len, berth_head *h)
         if (*p == ' ' || *p == '\t')
             return 400; /* obs-fold */
         const char *name = p;
-        while (p < end && IS(*p, TOKEN))
-            p++;
+        p = berth_ascii_span(p, end, TOKEN);
         if (p == name || p >= end || *p != ':')
             return 400; /* empty name, or a byte such as SP before the colon */
         size_t name_len = (size_t)(p - name);
@@ -184,8 +181,7 @@ int berth_head_parse(const char *buf, size_t len, berth_head *h)
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         const char *value = p;
-        while (p < end && IS(*p, FIELD))
-            p++;
+        p = berth_ascii_span(p, end, FIELD);
         const char *vend = p;
         next = line_end(p, end);
         if (!next)

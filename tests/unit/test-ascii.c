@@ -78,3 +78,26 @@ TEST(ascii_hex_values_and_case)
     CHECK(!berth_ascii_ieq("\xc0", "\xe0", 1)); /* Latin-1's A-grave: not ASCII */
     CHECK(!berth_ascii_ieq("[", "{", 1));         /* 0x5B | 0x20 is 0x7B */
 }
+
+/* berth_ascii_span steps four bytes at a time: the first byte out of the
+ * class is found at every offset, for every class, and the span stops at
+ * end (never reads past it: the bytes after end are of the class). */
+TEST(ascii_span_stops_at_the_first_byte_out_of_the_class)
+{
+    static const struct { unsigned char cls; char in, out; } k[] = {
+        {BERTH_CH_TCHAR, 'a', ':'},    {BERTH_CH_FIELD, ' ', '\r'}, {BERTH_CH_TARGET, '/', ' '},
+        {BERTH_CH_REGNAME, '.', ':'}, {BERTH_CH_DIGIT, '7', 'x'},
+    };
+    char buf[16];
+    for (size_t j = 0; j < sizeof k / sizeof k[0]; j++) {
+        for (size_t len = 0; len <= 12; len++) {
+            memset(buf, k[j].in, sizeof buf);
+            CHECK(berth_ascii_span(buf, buf + len, k[j].cls) == buf + len);
+            for (size_t at = 0; at < len; at++) {
+                memset(buf, k[j].in, sizeof buf);
+                buf[at] = k[j].out;
+                CHECK(berth_ascii_span(buf, buf + len, k[j].cls) == buf + at);
+            }
+        }
+    }
+}
