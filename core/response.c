@@ -99,7 +99,9 @@ static int has_ctl_break(const char *p, size_t n)
 /* name (of the length of lit) is lit, but for ASCII case. */
 #define NAME_IS(name, lit) berth_ascii_ieq((name), (lit), sizeof(lit) - 1)
 
-int berth_header_check(const char *name, size_t name_len, const char *value, size_t value_len)
+/* berth_header_check's body, inline in the setter every handler calls. */
+static inline int header_kind(const char *name, size_t name_len, const char *value,
+                              size_t value_len)
 {
     if (name_len == 0)
         return BERTH_HDR_INVALID;
@@ -134,6 +136,11 @@ int berth_header_check(const char *name, size_t name_len, const char *value, siz
     }
 }
 
+int berth_header_check(const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    return header_kind(name, name_len, value, value_len);
+}
+
 unsigned berth_header_omit(int kind)
 {
     return kind == BERTH_HDR_SERVER ? BERTH_OMIT_SERVER : 0;
@@ -162,7 +169,7 @@ static int hdr_reserve(struct berth_res *res, size_t need)
 int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const char *value,
                        size_t value_len)
 {
-    int kind = berth_header_check(name, name_len, value, value_len);
+    int kind = header_kind(name, name_len, value, value_len);
     switch (kind) {
     case BERTH_HDR_INVALID:
         return BERTH_EINVAL;
