@@ -100,6 +100,18 @@ void berth_body_release(berth_body_out *b)
     b->release = BERTH_REL_NONE;
 }
 
+/* A body that stays where it is: queued as its own segment (a file range
+ * or memory), which the queue then owns. Out of line: most bodies are
+ * copied after the head. */
+static __attribute__((noinline)) int body_queue(berth_outq *q, berth_body_out *b)
+{
+    int rc = b->fd >= 0 ? berth_outq_file(q, b->fd, b->off, b->len, b->release == BERTH_REL_CLOSE)
+                        : berth_outq_external(q, b->ptr, (size_t)b->len, b->release, b->rel_ptr,
+                                              b->rel_fn);
+    b->release = BERTH_REL_NONE; /* the queue owns it now, or has released it */
+    return rc;
+}
+
 int berth_ser_response(berth_outq *q, int status, const char *hdr, size_t hdr_len,
                        const char *ctype, size_t ctype_len, berth_body_out *b, int send_body,
                        int keep_alive, unsigned omit)
@@ -122,14 +134,11 @@ int berth_ser_response(berth_outq *q, int status, const char *hdr, size_t hdr_le
         p = put_str(p, b->ptr, (size_t)b->len);
     int rc = berth_outq_commit(q, (size_t)(p - start));
     if (rc != 0 || !send_body || copy) {
-        berth_body_release(b);
+        if (b->release != BERTH_REL_NONE)
+            berth_body_release(b);
         return rc;
     }
-    rc = is_file ? berth_outq_file(q, b->fd, b->off, b->len, b->release == BERTH_REL_CLOSE)
-                     : berth_outq_external(q, b->ptr, (size_t)b->len, b->release, b->rel_ptr,
-                                           b->rel_fn);
-    b->release = BERTH_REL_NONE; /* the queue owns it now, or has released it */
-    return rc;
+    return body_queue(q, b);
 }
 
 int berth_ser_error(berth_outq *q, int status)
