@@ -33,12 +33,13 @@ import sys
 import tempfile
 import time
 
-DEPTH = 16
+DEPTH = 16  # --depth
+TARGET = "/pipeline"  # --target
 
 
 def request_bytes(port):
-    # wrk.format() for http://127.0.0.1:PORT/pipeline
-    one = ("GET /pipeline HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % port).encode()
+    # wrk.format() for http://127.0.0.1:PORT/TARGET
+    one = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (TARGET, port)).encode()
     return one * DEPTH
 
 
@@ -80,12 +81,12 @@ def first_batch_length(sock, req):
             if not chunk:
                 raise SystemExit("server closed the connection during the first batch")
             buf += chunk
-        if buf[end + 4:need] != b"ok":
+        if TARGET == "/pipeline" and buf[end + 4:need] != b"ok":
             raise SystemExit("unexpected body %r" % buf[end + 4:need])
         pos = need
         answers += 1
     if len(buf) != pos:
-        raise SystemExit("%d bytes after the 16th answer" % (len(buf) - pos))
+        raise SystemExit("%d bytes after the last answer of the batch" % (len(buf) - pos))
     return pos
 
 
@@ -174,8 +175,14 @@ def main():
     ap.add_argument("--few", type=int, default=100, help="batches of the short run (100)")
     ap.add_argument("--many", type=int, default=1100, help="batches of the long run (1100)")
     ap.add_argument("--top", type=int, default=25, help="functions to list (25)")
+    ap.add_argument("--depth", type=int, default=16,
+                    help="requests per batch (16; 1: keep-alive, one request per write)")
+    ap.add_argument("--target", default="/pipeline",
+                    help="request-target (/pipeline; e.g. '/baseline11?a=13&b=42')")
     ap.add_argument("--keep", help="keep the callgrind files in this directory")
     args = ap.parse_args()
+    global DEPTH, TARGET
+    DEPTH, TARGET = args.depth, args.target
     if args.many <= args.few:
         ap.error("--many must be larger than --few")
     outdir = args.keep or tempfile.mkdtemp(prefix="cg-pipeline-")
