@@ -162,6 +162,21 @@ static int body_gzip(berth_worker *w, struct berth_res *res)
     return 0;
 }
 
+/* berth_comp_type_matches through the worker's one-entry memo. */
+static int type_compressible(berth_worker *w, const char *list, berth_str ct)
+{
+    if (ct.len == w->ct_seen_len && list == w->ct_seen_list && memcmp(ct.ptr, w->ct_seen, ct.len) == 0)
+        return w->ct_seen_match;
+    int match = berth_comp_type_matches(list, ct.ptr, ct.len);
+    if (ct.len <= sizeof w->ct_seen) {
+        memcpy(w->ct_seen, ct.ptr, ct.len);
+        w->ct_seen_len = (unsigned char)ct.len;
+        w->ct_seen_list = list;
+        w->ct_seen_match = (unsigned char)match;
+    }
+    return match;
+}
+
 /* The rule past its first tests (berth_comp_apply). Apart, so that the
  * common call, stopped by the size, costs a few instructions. */
 static __attribute__((noinline)) void comp_decide(berth_worker *w, const struct berth_req *req,
@@ -173,7 +188,7 @@ static __attribute__((noinline)) void comp_decide(berth_worker *w, const struct 
         return;
     berth_str ct;
     if (!berth_res_header_get(res, "content-type", &ct) ||
-        !berth_comp_type_matches(e->compress_types, ct.ptr, ct.len) ||
+        !type_compressible(w, e->compress_types, ct) ||
         berth_res_has_header(res, "content-encoding") || berth_res_has_header(res, "content-range"))
         return;
     /* From here the answer depends on Accept-Encoding: caches must know.

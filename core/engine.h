@@ -74,6 +74,12 @@ typedef struct berth_worker {
     void (*write_now)(struct berth_conn *c);
     /* The gzip compressor, made at the first compressed response. */
     struct libdeflate_compressor *gzip;
+    /* The last Content-Type checked against the compressible types, and the
+     * answer (compress.c): a server answers with few types, and walking the
+     * list took ~500 instructions a JSON response. */
+    const char *ct_seen_list;
+    unsigned char ct_seen_len, ct_seen_match;
+    char ct_seen[46];
     /* Timers: a binary min-heap by due time. */
     struct berth_timer **timers;
     size_t ntimers, timers_cap;

@@ -195,6 +195,29 @@ TEST(compress_types)
     CHECK_INT(r.gzip, 1);
 }
 
+/* One worker remembers the last Content-Type's verdict: types of the same
+ * length, alternating, each get their own answer. */
+TEST(compress_types_alternating_on_one_worker)
+{
+    fill();
+    harness h;
+    harness_init(&h, tweak);
+    const char *types[] = {"image%2Fpng", "text%2Fhtml", "image%2Fpng", "image%2Fpnh",
+                           "text%2Fhtml", "font%2Fttf", "font%2Fttf", "image%2Fpng"};
+    char rq[4096];
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        len += (size_t)snprintf(rq + len, sizeof rq - len,
+                                "GET /r?type=%s HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n",
+                                types[i]);
+    harness_feed_str(&h, rq);
+    CHECK_INT(harness_count(&h, "HTTP/1.1 200"), 8);
+    CHECK_INT(harness_count(&h, "\r\nContent-Encoding: gzip"), 4);
+    CHECK_INT(harness_count(&h, "\r\nVary: Accept-Encoding"), 4);
+    harness_free(&h);
+    berth_router_free(router);
+}
+
 TEST(compress_handler_content_encoding_and_opt_out)
 {
     reply r = ask("/r?ce=br", "Accept-Encoding: gzip\r\n", 0);
