@@ -139,7 +139,7 @@ static void on_poll(uv_poll_t *p, int status, int events)
         uc->io.readable = 1;
     if (events & UV_DISCONNECT)
         uc->io.hup = 1;
-    driven(&uc->io, berth_io_drive(&uc->io), uc->uw);
+    berth_ioset_driven(&uc->uw->conns, &uc->io, berth_io_drive(&uc->io));
 }
 
 static void on_listen(uv_poll_t *p, int status, int events);
@@ -194,20 +194,26 @@ static void on_listen(uv_poll_t *p, int status, int events)
         }
         berth_socket_tune(fd);
         uc->uw = uw;
+        if (berth_ioset_add(&uw->conns, &uc->io) != 0) {
+            berth_io_destroy(&uc->io);
+            berth_backend_release(uw->srv, uc->io.refused);
+            free(uc);
+            continue;
+        }
         int rc = uv_poll_init(&uw->loop, &uc->poll, fd);
         if (rc != 0) {
             /* Unwatched, the connection would never be served: it is
              * closed unanswered, and the failure said. */
             berth_logf(uw->w.engine->log, "berth: libuv: cannot watch a connection: %s", uv_strerror(rc));
+            berth_ioset_remove(&uw->conns, &uc->io);
             berth_io_destroy(&uc->io);
             berth_backend_release(uw->srv, uc->io.refused);
             free(uc);
             continue;
         }
         uc->poll.data = uc;
-        berth_ioset_add(&uw->conns, &uc->io);
         tick(uw); /* its first bytes may be read now: a head's timeout counts from them */
-        driven(&uc->io, berth_io_drive(&uc->io), uw);
+        berth_ioset_driven(&uw->conns, &uc->io, berth_io_drive(&uc->io));
     }
 }
 
@@ -445,6 +451,7 @@ static void libuv_join(berth_server *srv)
             uv_loop_close(&uw->loop);
         if (uw->set_up)
             berth_worker_destroy(&uw->w);
+        berth_ioset_free(&uw->conns);
     }
     free(uws);
     srv->backend_data = NULL;

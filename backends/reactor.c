@@ -81,15 +81,21 @@ static void accept_all(rworker *rw, berth_listener *l)
             continue;
         }
         berth_socket_tune(fd);
-        if (berth_poller_add(rw->poller, fd, io) != 0) {
+        if (berth_ioset_add(&rw->conns, io) != 0) {
             berth_backend_release(rw->srv, io->refused);
             berth_io_destroy(io);
             free(io);
             continue;
         }
-        berth_ioset_add(&rw->conns, io);
+        if (berth_poller_add(rw->poller, fd, io) != 0) {
+            berth_ioset_remove(&rw->conns, io);
+            berth_backend_release(rw->srv, io->refused);
+            berth_io_destroy(io);
+            free(io);
+            continue;
+        }
         berth_clock_update(&rw->w.clock); /* its first bytes may be read now (see below) */
-        driven(io, berth_io_drive(io), rw);
+        berth_ioset_driven(&rw->conns, io, berth_io_drive(io));
     }
 }
 
@@ -178,7 +184,7 @@ static void *worker_main(void *arg)
                  * its first byte (with the batch's start, a 408 came up to
                  * 20 ms early under load). A vDSO read, no system call. */
                 berth_clock_update(&rw->w.clock);
-                driven(io, berth_io_drive(io), rw);
+                berth_ioset_driven(&rw->conns, io, berth_io_drive(io));
             }
         }
         /* After the batch: draining may close connections whose events
@@ -275,6 +281,7 @@ static void reactor_join(berth_server *srv)
             close(rws[i].wake_fd);
         if (rws[i].set_up)
             berth_worker_destroy(&rws[i].w);
+        berth_ioset_free(&rws[i].conns);
     }
     free(rws);
     srv->backend_data = NULL;
