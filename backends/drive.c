@@ -373,12 +373,19 @@ void berth_ioset_drain(berth_ioset *set)
     }
 }
 
+berth_conn *berth_worker_apply_woken(berth_worker *w)
+{
+    berth_conn *c = berth_worker_next_woken(w);
+    if (c)
+        berth_conn_apply_streams(c);
+    return c;
+}
+
 void berth_ioset_run_woken(berth_ioset *set, berth_worker *w)
 {
     berth_conn *c;
-    while ((c = berth_worker_next_woken(w))) {
+    while ((c = berth_worker_apply_woken(w))) {
         berth_io *io = berth_conn_backend_data(c);
-        berth_conn_apply_streams(c);
         berth_ioset_driven(set, io, berth_io_drive(io));
     }
 }

@@ -131,6 +131,9 @@ void berth_ioset_run_ready(berth_ioset *set);
 void berth_ioset_unready(berth_ioset *set, berth_io *io);
 /* Drains every connection (a stop). */
 void berth_ioset_drain(berth_ioset *set);
+/* Takes the next connection off w's wake list and applies the stream work
+ * other threads queued for it; NULL once the list is empty. */
+berth_conn *berth_worker_apply_woken(berth_worker *w);
 /* Applies the stream work other threads queued for w's connections, and
  * drives them. */
 void berth_ioset_run_woken(berth_ioset *set, berth_worker *w);
