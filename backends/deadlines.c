@@ -86,15 +86,12 @@ void berth_deadlines_remove(berth_deadlines *h, berth_io *io)
         else
             sift_down(h, i);
     }
-    /* Give back what a crowd of connections left: a failed shrink keeps
-     * the larger array, which is no harm. */
-    if (h->cap > FIRST_CAP && h->n < h->cap / 4) {
-        berth_deadline_slot *s = realloc(h->slots, (size_t)(h->cap / 2) * sizeof *s);
-        if (s) {
-            h->slots = s;
-            h->cap /= 2;
-        }
-    }
+    /* The last one gone, the array goes too: kept, or shrunk step by step,
+     * a late small block at the top of the thread's arena kept the memory
+     * of every connection that had closed from going back to the system
+     * (libuv: 13 MiB after 10,000 closed, against 3.5 MiB). */
+    if (h->n == 0)
+        berth_deadlines_free(h);
 }
 
 void berth_deadlines_free(berth_deadlines *h)
