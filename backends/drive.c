@@ -32,6 +32,7 @@ int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth
     io->hup = io->shut = io->blocking = 0;
     io->refused = refuse != 0;
     io->ready = 0;
+    io->heap_slot = BERTH_DEADLINE_NONE;
     io->prev = io->next = io->ready_next = NULL;
     berth_conn_set_backend_data(c, io);
     return 0;
@@ -244,26 +245,54 @@ void berth_ioset_init(berth_ioset *set, void (*driven)(berth_io *, int, void *),
     set->head.next = set->head.prev = &set->head;
     set->count = 0;
     set->ready = set->running = NULL;
+    set->deadlines = (berth_deadlines){NULL, 0, 0};
+    set->floor = 0;
     set->driven = driven;
     set->ctx = ctx;
 }
 
-void berth_ioset_add(berth_ioset *set, berth_io *io)
+static uint64_t deadline_of(const berth_ioset *set, berth_io *io)
 {
+    uint64_t d = io->pipe->ops->deadline(io->pipe);
+    return d < set->floor ? set->floor : d;
+}
+
+int berth_ioset_add(berth_ioset *set, berth_io *io)
+{
+    if (berth_deadlines_add(&set->deadlines, io, deadline_of(set, io)) != 0)
+        return -1;
     io->next = set->head.next;
     io->prev = &set->head;
     set->head.next->prev = io;
     set->head.next = io;
     set->count++;
+    return 0;
 }
 
 void berth_ioset_remove(berth_ioset *set, berth_io *io)
 {
     berth_ioset_unready(set, io);
+    berth_deadlines_remove(&set->deadlines, io);
     io->prev->next = io->next;
     io->next->prev = io->prev;
     io->prev = io->next = NULL;
     set->count--;
+}
+
+void berth_ioset_free(berth_ioset *set) { berth_deadlines_free(&set->deadlines); }
+
+void berth_ioset_driven(berth_ioset *set, berth_io *io, int result)
+{
+    /* A closed connection leaves the set in driven(); a later deadline
+     * waits in the heap under its old key until the sweep meets it. */
+    if (!(result & BERTH_IO_CLOSED) && io->heap_slot != BERTH_DEADLINE_NONE) {
+        uint64_t d = deadline_of(set, io), key = set->deadlines.slots[io->heap_slot].key;
+        /* (the sweep keyed a connection it drives with its floor: its
+         * deadline after the timeout replaces that) */
+        if (d < key || (set->floor && key == set->floor))
+            berth_deadlines_set(&set->deadlines, io, d);
+    }
+    set->driven(io, result, set->ctx);
 }
 
 void berth_ioset_ready(berth_ioset *set, berth_io *io)
@@ -308,24 +337,30 @@ void berth_ioset_run_ready(berth_ioset *set)
         set->running = io->ready_next;
         io->ready = 0;
         io->ready_next = NULL;
-        set->driven(io, berth_io_drive(io), set->ctx);
+        berth_ioset_driven(set, io, berth_io_drive(io));
     }
 }
 
 uint64_t berth_ioset_sweep(berth_ioset *set, uint64_t now)
 {
-    uint64_t earliest = UINT64_MAX;
-    berth_io *io = set->head.next;
-    while (io != &set->head) {
-        berth_io *next = io->next; /* driven() may free io */
+    berth_deadlines *h = &set->deadlines;
+    const berth_deadline_slot *top;
+    /* A connection driven here is not due again before the next sweep:
+     * one timeout each per sweep, as when every connection was asked. */
+    set->floor = now + 1;
+    while ((top = berth_deadlines_top(h)) && top->key <= now) {
+        berth_io *io = top->io;
         uint64_t d = io->pipe->ops->deadline(io->pipe);
-        if (d <= now)
-            set->driven(io, berth_io_timeout(io), set->ctx); /* its next: the sweep after */
-        else if (d < earliest)
-            earliest = d;
-        io = next;
+        if (d > now) {
+            berth_deadlines_set(h, io, d); /* it moved later since its key was set */
+            continue;
+        }
+        berth_deadlines_set(h, io, set->floor);
+        berth_ioset_driven(set, io, berth_io_timeout(io)); /* may free io */
     }
-    return earliest;
+    set->floor = 0;
+    top = berth_deadlines_top(h);
+    return top ? top->key : UINT64_MAX;
 }
 
 void berth_ioset_drain(berth_ioset *set)
@@ -333,17 +368,24 @@ void berth_ioset_drain(berth_ioset *set)
     berth_io *io = set->head.next;
     while (io != &set->head) {
         berth_io *next = io->next;
-        set->driven(io, berth_io_drain(io), set->ctx);
+        berth_ioset_driven(set, io, berth_io_drain(io));
         io = next;
     }
+}
+
+berth_conn *berth_worker_apply_woken(berth_worker *w)
+{
+    berth_conn *c = berth_worker_next_woken(w);
+    if (c)
+        berth_conn_apply_streams(c);
+    return c;
 }
 
 void berth_ioset_run_woken(berth_ioset *set, berth_worker *w)
 {
     berth_conn *c;
-    while ((c = berth_worker_next_woken(w))) {
+    while ((c = berth_worker_apply_woken(w))) {
         berth_io *io = berth_conn_backend_data(c);
-        berth_conn_apply_streams(c);
-        set->driven(io, berth_io_drive(io), set->ctx);
+        berth_ioset_driven(set, io, berth_io_drive(io));
     }
 }

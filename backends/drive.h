@@ -7,6 +7,7 @@
 #define BERTH_DRIVE_H
 
 #include "../core/conn.h"
+#include "deadlines.h"
 #include "sock.h"
 
 /* Brackets a blocking socket call (fast): begin answers 0 when the call
@@ -31,6 +32,7 @@ typedef struct berth_io {
                                   caller checks deadlines between them */
     unsigned refused : 1;      /* over the connection cap (answers 503) */
     unsigned ready : 1;        /* on its set's ready list (BERTH_IO_MORE) */
+    unsigned heap_slot;        /* in its set's deadline heap (deadlines.h) */
     struct berth_io *prev, *next; /* in its berth_ioset */
     struct berth_io *ready_next;
 } berth_io;
@@ -82,15 +84,26 @@ typedef struct berth_ioset {
     /* Connections that yielded (BERTH_IO_MORE): ready holds them for the
      * next round, running the round being driven. */
     berth_io *ready, *running;
+    berth_deadlines deadlines; /* every connection's, earliest first */
+    uint64_t floor;            /* during a sweep: no key below this (its now + 1) */
     void (*driven)(berth_io *io, int result, void *ctx);
     void *ctx;
 } berth_ioset;
 
 void berth_ioset_init(berth_ioset *set, void (*driven)(berth_io *, int, void *), void *ctx);
-void berth_ioset_add(berth_ioset *set, berth_io *io);
+/* Adds io (its deadline into the heap): 0, or -1 out of memory (io is not
+ * in the set: the caller closes it). */
+int berth_ioset_add(berth_ioset *set, berth_io *io);
 void berth_ioset_remove(berth_ioset *set, berth_io *io);
-/* Drives every connection whose deadline has passed; returns the earliest
- * deadline of the others (UINT64_MAX: none). */
+/* Frees what the set holds beside its connections (after the last left). */
+void berth_ioset_free(berth_ioset *set);
+/* Every drive of a connection of the set ends here, with the drive's
+ * result: the set notes a deadline the drive moved earlier (O(log n), no
+ * allocation, no system call), then calls its driven(). */
+void berth_ioset_driven(berth_ioset *set, berth_io *io, int result);
+/* Drives every connection whose deadline has passed, each once; returns a
+ * time at or before the earliest deadline of the others (UINT64_MAX: none).
+ * It looks only at connections due by their key: O(expired + changed). */
 uint64_t berth_ioset_sweep(berth_ioset *set, uint64_t now);
 /* When the next sweep is due: at the earliest deadline, so that timeouts
  * fire on time rather than up to a sweep period late (a 408 at the header
@@ -118,6 +131,9 @@ void berth_ioset_run_ready(berth_ioset *set);
 void berth_ioset_unready(berth_ioset *set, berth_io *io);
 /* Drains every connection (a stop). */
 void berth_ioset_drain(berth_ioset *set);
+/* Takes the next connection off w's wake list and applies the stream work
+ * other threads queued for it; NULL once the list is empty. */
+berth_conn *berth_worker_apply_woken(berth_worker *w);
 /* Applies the stream work other threads queued for w's connections, and
  * drives them. */
 void berth_ioset_run_woken(berth_ioset *set, berth_worker *w);

@@ -200,9 +200,8 @@ static void write_now(berth_conn *c)
  * queued (and reads what the poll found). */
 static void run_due(fthread *t)
 {
-    berth_conn *w;
-    while ((w = berth_worker_next_woken(&t->w)))
-        berth_conn_apply_streams(w);
+    while (berth_worker_apply_woken(&t->w))
+        continue; /* its one connection, driven below */
     berth_worker_run_timers(&t->w);
     t->io.blocking = 0;
     berth_io_drive(&t->io);

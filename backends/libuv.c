@@ -6,20 +6,19 @@
  * path here. libuv still runs the loop: timers, cross-thread wake-ups
  * (uv_async) and the stop. */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "backend.h"
 #include "drive.h"
-#include "listen.h"
+#include "loop.h"
 #include "../core/log.h"
 
-#define SWEEP_MS 100 /* the longest gap between sweeps (drive.h berth_sweep_next) */
 #define ACCEPT_PAUSE_MS 100 /* out of descriptors: the next accept after this */
 
 typedef struct uconn {
@@ -31,8 +30,7 @@ typedef struct uconn {
 } uconn;
 
 typedef struct uworker {
-    berth_server *srv;
-    berth_worker w;
+    berth_loop base;       /* first: what reactor and libuv share (loop.h) */
     uv_loop_t loop;
     uv_poll_t stop_poll;
     uv_async_t wake_async;
@@ -41,20 +39,14 @@ typedef struct uworker {
     uv_timer_t accept_timer; /* out of descriptors: accepting resumes then */
     uv_idle_t ready_idle;  /* active while connections yielded their turn:
                               the loop then polls without blocking */
-    pthread_t thread;
-    berth_listener *listeners;   /* the server's, one per kind */
-    uv_poll_t *listen_polls;
-    int nlisteners;
-    int stopping;
+    uv_poll_t *listen_polls; /* one per listener (base.listeners) */
     int finished;
-    uint64_t drain_deadline;
-    berth_ioset conns;
-    int set_up;            /* w is initialized (libuv_join destroys it) */
-    int loop_ok;           /* loop is initialized (libuv_join closes it) */
-    int running;           /* its thread was started (libuv_join joins it) */
+    int loop_ok;           /* loop is initialized (cleanup closes it) */
 } uworker;
 
-static void tick(uworker *uw) { berth_clock_update(&uw->w.clock); }
+static const berth_loop_ops libuv_loop;
+
+static void tick(uworker *uw) { berth_clock_update(&uw->base.w.clock); }
 
 static void finish(uworker *uw);
 
@@ -62,11 +54,9 @@ static void on_closed(uv_handle_t *h)
 {
     uconn *uc = h->data;
     uworker *uw = uc->uw;
-    berth_ioset_remove(&uw->conns, &uc->io);
-    berth_backend_release(uw->srv, uc->io.refused);
-    berth_io_destroy(&uc->io); /* the fd closes after libuv let go of it */
-    free(uc);
-    if (uw->stopping && uw->conns.count == 0)
+    berth_ioset_remove(&uw->base.conns, &uc->io);
+    berth_loop_conn_free(&uw->base, &libuv_loop, &uc->io); /* the fd closes after libuv let go of it */
+    if (uw->base.stopping && uw->base.conns.count == 0)
         finish(uw); /* the last connection of a stop: exit now, not at the sweep */
 }
 
@@ -75,7 +65,7 @@ static void conn_close(uconn *uc)
     if (uc->closing)
         return;
     uc->closing = 1;
-    berth_ioset_unready(&uc->uw->conns, &uc->io);
+    berth_ioset_unready(&uc->uw->base.conns, &uc->io);
     uv_close((uv_handle_t *)&uc->poll, on_closed);
 }
 
@@ -87,8 +77,8 @@ static void on_ready(uv_idle_t *h)
 {
     uworker *uw = h->data;
     tick(uw);
-    berth_ioset_run_ready(&uw->conns);
-    if (!berth_ioset_has_ready(&uw->conns))
+    berth_ioset_run_ready(&uw->base.conns);
+    if (!berth_ioset_has_ready(&uw->base.conns))
         uv_idle_stop(h);
 }
 
@@ -105,7 +95,7 @@ static void driven(berth_io *io, int result, void *ctx)
         return;
     }
     if (result & BERTH_IO_MORE) {
-        berth_ioset_ready(&uc->uw->conns, io);
+        berth_ioset_ready(&uc->uw->base.conns, io);
         if (!uc->uw->finished)
             uv_idle_start(&uc->uw->ready_idle, on_ready);
     }
@@ -119,7 +109,7 @@ static void driven(berth_io *io, int result, void *ctx)
     } else if (uv_poll_start(&uc->poll, events, on_poll) != 0) {
         /* Never polled again, it would wait for ever (a deferred response
          * has no deadline): it ends now. */
-        berth_logf(uc->uw->w.engine->log, "berth: libuv: cannot poll a connection: closed");
+        berth_logf(uc->uw->base.w.engine->log, "berth: libuv: cannot poll a connection: closed");
         uc->io.pipe->ops->abort(uc->io.pipe);
         conn_close(uc);
     }
@@ -139,7 +129,7 @@ static void on_poll(uv_poll_t *p, int status, int events)
         uc->io.readable = 1;
     if (events & UV_DISCONNECT)
         uc->io.hup = 1;
-    driven(&uc->io, berth_io_drive(&uc->io), uc->uw);
+    berth_ioset_driven(&uc->uw->base.conns, &uc->io, berth_io_drive(&uc->io));
 }
 
 static void on_listen(uv_poll_t *p, int status, int events);
@@ -147,8 +137,8 @@ static void on_listen(uv_poll_t *p, int status, int events);
 static void on_accept_resume(uv_timer_t *t)
 {
     uworker *uw = t->data;
-    for (int k = 0; k < uw->nlisteners; k++)
-        if (uw->listeners[k].fd >= 0)
+    for (int k = 0; k < uw->base.nlisteners; k++)
+        if (uw->base.listeners[k].fd >= 0)
             uv_poll_start(&uw->listen_polls[k], UV_READABLE, on_listen);
 }
 
@@ -157,10 +147,11 @@ static void on_accept_resume(uv_timer_t *t)
  * stops for ACCEPT_PAUSE_MS instead; the clients wait in the kernel's
  * backlog and are served once descriptors free (as nginx disables its
  * accept events). */
-static void accept_pause(uworker *uw)
+static void accept_pause(berth_loop *l)
 {
-    for (int k = 0; k < uw->nlisteners; k++)
-        if (uw->listeners[k].fd >= 0)
+    uworker *uw = (uworker *)l;
+    for (int k = 0; k < uw->base.nlisteners; k++)
+        if (uw->base.listeners[k].fd >= 0)
             uv_poll_stop(&uw->listen_polls[k]);
     uv_timer_start(&uw->accept_timer, on_accept_resume, ACCEPT_PAUSE_MS, 0);
 }
@@ -169,63 +160,41 @@ static void on_listen(uv_poll_t *p, int status, int events)
 {
     (void)status, (void)events;
     uworker *uw = p->data;
-    berth_listener *l = &uw->listeners[p - uw->listen_polls];
     tick(uw);
-    while (l->fd >= 0) {
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof peer;
-        int fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                accept_pause(uw);
-            return; /* EAGAIN: the backlog is empty */
-        }
-        int admit = berth_backend_admit(uw->srv);
-        uconn *uc = admit == BERTH_DROP ? NULL : calloc(1, sizeof *uc);
-        if (!uc || berth_io_init(&uc->io, &uw->w, fd, admit == BERTH_REFUSE, l->layer,
-                                  (struct sockaddr *)&peer, plen) != 0) {
-            free(uc);
-            close(fd);
-            if (admit != BERTH_DROP)
-                berth_backend_release(uw->srv, admit == BERTH_REFUSE);
-            continue;
-        }
-        berth_socket_tune(fd);
-        uc->uw = uw;
-        int rc = uv_poll_init(&uw->loop, &uc->poll, fd);
-        if (rc != 0) {
-            /* Unwatched, the connection would never be served: it is
-             * closed unanswered, and the failure said. */
-            berth_logf(uw->w.engine->log, "berth: libuv: cannot watch a connection: %s", uv_strerror(rc));
-            berth_io_destroy(&uc->io);
-            berth_backend_release(uw->srv, uc->io.refused);
-            free(uc);
-            continue;
-        }
-        uc->poll.data = uc;
-        berth_ioset_add(&uw->conns, &uc->io);
-        tick(uw); /* its first bytes may be read now: a head's timeout counts from them */
-        driven(&uc->io, berth_io_drive(&uc->io), uw);
+    berth_loop_accept(&uw->base, &libuv_loop, &uw->base.listeners[p - uw->listen_polls]);
+}
+
+static int watch(berth_loop *l, berth_io *io)
+{
+    uworker *uw = (uworker *)l;
+    uconn *uc = (uconn *)io;
+    uc->uw = uw;
+    int rc = uv_poll_init(&uw->loop, &uc->poll, io->s.fd);
+    if (rc != 0) {
+        /* Unwatched, the connection would never be served: it is closed
+         * unanswered, and the failure said. */
+        berth_logf(uw->base.w.engine->log, "berth: libuv: cannot watch a connection: %s", uv_strerror(rc));
+        return -1;
     }
+    uc->poll.data = uc;
+    return 0;
 }
 
 static void on_wake(uv_async_t *a)
 {
     uworker *uw = a->data;
     tick(uw);
-    berth_ioset_run_woken(&uw->conns, &uw->w);
+    berth_ioset_run_woken(&uw->base.conns, &uw->base.w);
 }
 
 static void on_user_timer(uv_timer_t *t)
 {
     uworker *uw = t->data;
     tick(uw);
-    uint64_t next = berth_worker_run_timers(&uw->w);
-    berth_ioset_run_woken(&uw->conns, &uw->w); /* write what the timers wrote */
+    uint64_t next = berth_worker_run_timers(&uw->base.w);
+    berth_ioset_run_woken(&uw->base.conns, &uw->base.w); /* write what the timers wrote */
     if (next != UINT64_MAX) {
-        uint64_t now = uw->w.clock.now_ms;
+        uint64_t now = uw->base.w.clock.now_ms;
         uv_timer_start(&uw->user_timer, on_user_timer, next > now ? next - now : 0, 0);
     }
 }
@@ -256,11 +225,11 @@ static void finish(uworker *uw)
 static void stop_listening(uworker *uw)
 {
     uv_timer_stop(&uw->accept_timer);
-    for (int k = 0; k < uw->nlisteners; k++) {
-        if (uw->listeners[k].fd >= 0) {
+    for (int k = 0; k < uw->base.nlisteners; k++) {
+        if (uw->base.listeners[k].fd >= 0) {
             uv_close((uv_handle_t *)&uw->listen_polls[k], NULL);
-            close(uw->listeners[k].fd); /* uv_close stopped the poll first */
-            uw->listeners[k].fd = -1;
+            close(uw->base.listeners[k].fd); /* uv_close stopped the poll first */
+            uw->base.listeners[k].fd = -1;
         }
     }
 }
@@ -269,17 +238,17 @@ static void on_sweep(uv_timer_t *t)
 {
     uworker *uw = t->data;
     tick(uw);
-    uint64_t now = uw->w.clock.now_ms;
-    uint64_t next = berth_sweep_next(berth_ioset_sweep(&uw->conns, now), now, SWEEP_MS);
+    uint64_t now = uw->base.w.clock.now_ms;
+    uint64_t next = berth_sweep_next(berth_ioset_sweep(&uw->base.conns, now), now, BERTH_SWEEP_MAX_MS);
     if (!uw->finished) /* a sweep that closed a stop's last connection */
         uv_timer_start(&uw->sweep_timer, on_sweep, next - now, 0);
     /* A stream timer may have been added by a handler since the last arm. */
-    uint64_t due = berth_worker_run_timers(&uw->w);
-    berth_ioset_run_woken(&uw->conns, &uw->w);
+    uint64_t due = berth_worker_run_timers(&uw->base.w);
+    berth_ioset_run_woken(&uw->base.conns, &uw->base.w);
     if (due != UINT64_MAX && (!uv_is_active((uv_handle_t *)&uw->user_timer) ||
                               uv_timer_get_due_in(&uw->user_timer) > due - now))
         uv_timer_start(&uw->user_timer, on_user_timer, due > now ? due - now : 0, 0);
-    if (uw->stopping && (uw->conns.count == 0 || now >= uw->drain_deadline))
+    if (berth_loop_drained(&uw->base))
         finish(uw);
 }
 
@@ -287,15 +256,13 @@ static void on_stop(uv_poll_t *p, int status, int events)
 {
     (void)status, (void)events;
     uworker *uw = p->data;
-    if (uw->stopping)
+    if (uw->base.stopping)
         return;
     tick(uw);
-    uw->stopping = 1;
-    uw->drain_deadline = uw->w.clock.now_ms + uw->srv->config.drain_timeout_ms;
     uv_poll_stop(p);
     stop_listening(uw);
-    berth_ioset_drain(&uw->conns);
-    if (uw->conns.count == 0)
+    berth_loop_stop(&uw->base);
+    if (uw->base.conns.count == 0)
         finish(uw);
 }
 
@@ -304,7 +271,7 @@ static void on_stop(uv_poll_t *p, int status, int events)
 static void on_prepare(uv_prepare_t *p)
 {
     uworker *uw = p->data;
-    uint64_t due = berth_worker_next_timer(&uw->w), now = uw->w.clock.now_ms;
+    uint64_t due = berth_worker_next_timer(&uw->base.w), now = uw->base.w.clock.now_ms;
     if (due == UINT64_MAX)
         return;
     uint64_t in = due > now ? due - now : 0;
@@ -317,7 +284,7 @@ static void *worker_main(void *arg)
 {
     uworker *uw = arg;
     uv_prepare_t prepare;
-    uw->w.owner = pthread_self();
+    uw->base.w.owner = pthread_self();
     berth_sock_thread_init(); /* SIGPIPE blocked: sendfile (sock.c) */
     tick(uw);
     prepare.data = uw;
@@ -328,7 +295,7 @@ static void *worker_main(void *arg)
     if (!uv_is_closing((uv_handle_t *)&prepare))
         uv_close((uv_handle_t *)&prepare, NULL);
     uv_run(&uw->loop, UV_RUN_DEFAULT); /* let the closes finish */
-    berth_listeners_thread_exit(uw->listeners, uw->nlisteners);
+    berth_listeners_thread_exit(uw->base.listeners, uw->base.nlisteners);
     return NULL;
 }
 
@@ -339,17 +306,13 @@ static void wake(berth_worker *w)
 }
 
 /* Sets up a worker's loop and handles; -1 at the first failure, with the
- * worker as far as it got (libuv_join frees any prefix of this). */
-static int worker_setup(uworker *uw, berth_server *srv, berth_listener *ls, int n)
+ * worker as far as it got (cleanup frees any prefix of this). */
+static int setup(berth_loop *l)
 {
-    uw->srv = srv;
-    uw->nlisteners = n;
-    uw->listeners = ls; /* the worker closes them */
-    berth_ioset_init(&uw->conns, driven, uw);
-    berth_worker_init(&uw->w, &srv->engine);
-    uw->set_up = 1;
-    uw->w.backend = uw;
-    uw->w.wake = wake;
+    uworker *uw = (uworker *)l;
+    berth_server *srv = l->srv;
+    berth_listener *ls = l->listeners;
+    int n = l->nlisteners;
     if (uv_loop_init(&uw->loop) != 0)
         return -1;
     uw->loop_ok = 1;
@@ -377,40 +340,20 @@ static int worker_setup(uworker *uw, berth_server *srv, berth_listener *ls, int 
             return -1;
         timers[i]->data = uw;
     }
-    if (uv_timer_start(&uw->sweep_timer, on_sweep, SWEEP_MS, 0) != 0 || /* on_sweep sets the next */
+    if (uv_timer_start(&uw->sweep_timer, on_sweep, BERTH_SWEEP_MAX_MS, 0) != 0 || /* on_sweep sets the next */
         uv_idle_init(&uw->loop, &uw->ready_idle) != 0)
         return -1;
     uw->ready_idle.data = uw;
     return 0;
 }
 
-/* Sets up every worker, then starts their threads. On a failure part-way
- * it returns -1 at once: the server stops and joins what started
- * (libuv_join copes with any prefix of this). */
-static int libuv_start(berth_server *srv)
+static int setup_said(berth_loop *l)
 {
-    uworker *uws = calloc((size_t)srv->threads, sizeof *uws);
-    if (!uws) {
-        berth_logf(&srv->log, "berth: libuv: out of memory for %d workers", srv->threads);
-        return -1;
-    }
-    srv->backend_data = uws;
-    for (int i = 0; i < srv->threads; i++) {
-        berth_listener *ls = &srv->listeners[i * srv->kinds];
-        if (worker_setup(&uws[i], srv, ls, srv->kinds) != 0) {
-            berth_logf(&srv->log, "berth: libuv: cannot set up worker %d", i);
-            return -1;
-        }
-    }
-    for (int i = 0; i < srv->threads; i++) {
-        int rc = pthread_create(&uws[i].thread, NULL, worker_main, &uws[i]);
-        if (rc != 0) {
-            berth_logf(&srv->log, "berth: libuv: cannot start thread %d: %s", i, strerror(rc));
-            return -1;
-        }
-        uws[i].running = 1;
-    }
-    return 0;
+    if (setup(l) == 0)
+        return 0;
+    berth_logf(&l->srv->log, "berth: libuv: cannot set up worker %d",
+               (int)((uworker *)l - (uworker *)l->srv->backend_data));
+    return -1;
 }
 
 static void close_any(uv_handle_t *h, void *arg)
@@ -420,34 +363,27 @@ static void close_any(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-/* After a stop, or a start that failed part-way: joins the threads that
- * run; the loop of a worker that never ran closes its handles here. */
-static void libuv_join(berth_server *srv)
+/* After the join: the loop of a worker that never ran closes its handles
+ * here. */
+static void cleanup(berth_loop *l)
 {
-    uworker *uws = srv->backend_data;
-    if (!uws)
-        return;
-    for (int i = 0; i < srv->threads; i++) {
-        uworker *uw = &uws[i];
-        if (uw->running) {
-            pthread_join(uw->thread, NULL);
-        } else if (uw->loop_ok) {
-            uv_walk(&uw->loop, close_any, NULL);
-            uv_run(&uw->loop, UV_RUN_DEFAULT); /* the closes complete */
-        }
-        for (int k = 0; k < uw->nlisteners; k++) {
-            if (uw->listeners[k].fd >= 0)
-                close(uw->listeners[k].fd);
-            uw->listeners[k].fd = -1;
-        }
-        free(uw->listen_polls);
-        if (uw->loop_ok)
-            uv_loop_close(&uw->loop);
-        if (uw->set_up)
-            berth_worker_destroy(&uw->w);
+    uworker *uw = (uworker *)l;
+    if (!l->running && uw->loop_ok) {
+        uv_walk(&uw->loop, close_any, NULL);
+        uv_run(&uw->loop, UV_RUN_DEFAULT); /* the closes complete */
     }
-    free(uws);
-    srv->backend_data = NULL;
+    free(uw->listen_polls);
+    if (uw->loop_ok)
+        uv_loop_close(&uw->loop); /* before berth_loop_join closes the listeners */
 }
+
+static const berth_loop_ops libuv_loop = {
+    .name = "libuv", .worker_size = sizeof(uworker), .main = worker_main, .wake = wake,
+    .driven = driven, .setup = setup_said, .cleanup = cleanup, .conn_size = sizeof(uconn),
+    .io_offset = offsetof(uconn, io), .watch = watch, .accept_pause = accept_pause,
+};
+
+static int libuv_start(berth_server *srv) { return berth_loop_start(srv, &libuv_loop); }
+static void libuv_join(berth_server *srv) { berth_loop_join(srv, &libuv_loop); }
 
 const berth_backend_ops berth_backend_libuv = {"libuv", libuv_start, libuv_join};

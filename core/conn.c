@@ -34,6 +34,10 @@ void berth_conn_kill(berth_conn *c)
     c->phase = P_CLOSED;
     if (c->stream)
         berth_stream_mark_gone(c->stream);
+    /* Killed outside a drive (a stream operation on the owner thread that
+     * ran out of memory), it must still be driven to be closed: its
+     * backend's sweep asks only connections due (backends/deadlines.h). */
+    berth_worker_notify(c->w, c);
 }
 
 void berth_conn_abort(berth_conn *c)
