@@ -1,6 +1,8 @@
 /* The engine's connection object, shared by the files that implement it:
- * conn.c (request lifecycle and the pipe), conn_stream.c (deferred and
- * streamed responses, built on conn.c) and wake.c (the wake list). */
+ * the connection core (conn.c: the pipe end, buffers, mailbox, lingering
+ * close; conn_info.c: addresses, TLS), the protocol that owns it for now
+ * (proto.h: HTTP/1 in http1*.c, WebSocket in ws_conn.c) and wake.c (the
+ * wake list). */
 #ifndef BERTH_CONN_IMPL_H
 #define BERTH_CONN_IMPL_H
 
@@ -9,6 +11,7 @@
 #include "done.h"
 #include "outq.h"
 #include "parse.h"
+#include "proto.h"
 #include "request.h"
 #include "stream.h"
 
@@ -33,13 +36,18 @@ typedef struct berth_exch {
     int reason;             /* enum berth_reason, when known before the end */
 } berth_exch;
 
-/* P_WAIT: the handler deferred its response; input is held, not parsed. */
-/* P_WS: a WebSocket after its 101: input is frames (ws_conn.c). */
-enum berth_conn_phase { P_HEAD, P_BODY, P_WAIT, P_LINGER, P_CLOSED, P_WS };
+/* The connection's phase. P_LINGER and P_CLOSED are the core's; the
+ * others belong to the protocol that owns the connection:
+ * HTTP/1 (http1.c): P_HEAD, P_BODY, and P_WAIT (the handler deferred its
+ * response; input is held, not parsed);
+ * WebSocket (ws_conn.c): P_WS, after its 101 (input is frames). */
+enum berth_conn_phase { P_HEAD, P_BODY, P_WAIT, P_WS, P_LINGER, P_CLOSED };
 
 struct berth_conn {
     berth_pipe pipe;        /* first: the engine is the bottom of a pipe stack */
     berth_worker *w;
+    const berth_proto *proto; /* what the bytes mean now */
+    void *proto_state;      /* a protocol's own state (WebSocket), or NULL */
     /* input */
     char *in;
     size_t in_len, in_off;
@@ -68,14 +76,17 @@ struct berth_conn {
     struct conn_tls *tls;   /* what a TLS layer above negotiated, or NULL */
     berth_exch x;
     berth_caddr peer, local; /* local: unknown until asked, or from PROXY */
-    struct berth_wsc *ws;   /* the WebSocket after an upgrade, or NULL */
 };
 
-/* For conn_stream.c: */
-/* 1 if the response being serialized may keep the connection open: a stop
- * closes it unless requests already read follow. */
-int berth_conn_drain_keeps_alive(const berth_conn *c);
-/* Moves to SHUTDOWN or CLOSED once the last response is written. */
+/* The connection core (conn.c), for the protocols: */
+/* A new connection of worker w speaking proto (proto->start is not run:
+ * the caller sets the first protocol's state). NULL if out of memory. */
+berth_conn *berth_conn_make(berth_worker *w, const berth_proto *proto);
+/* Hands c to another protocol (after HTTP/1's 101): state is the new
+ * protocol's; its start runs now, its input once the current one returns. */
+void berth_conn_switch(berth_conn *c, const berth_proto *to, void *state);
+/* Lingers and closes once the output is written, if the protocol is
+ * finished; call after anything that may finish it. */
 void berth_conn_settle(berth_conn *c);
 /* The connection failed: closes, and tells a stream it is gone. */
 void berth_conn_kill(berth_conn *c);
@@ -84,11 +95,14 @@ void berth_conn_kill(berth_conn *c);
 void berth_conn_output(berth_conn *c);
 /* 1 while the output backlog holds input back. */
 int berth_conn_backlog(const berth_conn *c);
-/* The stream sink of conn_stream.c (for handles made elsewhere: ws_conn.c). */
-extern const berth_stream_sink berth_conn_sink;
-/* The request's deferred response completed: callbacks run at the next
- * pump (not inside the berth call that ended it). */
-void berth_exch_due(berth_conn *c);
+/* Any thread: queues c for its owner's loop (a stream sink's notify). */
+void berth_conn_notify(berth_conn *c);
+/* A mailbox operation could not be applied (out of memory): logged, and
+ * the connection closed. */
+void berth_conn_mailbox_fail(berth_conn *c);
+/* The mailbox closes for good: the stream detached (on_close if it had
+ * not ended), c off the wake list. */
+void berth_conn_mailbox_close(berth_conn *c);
 
 /* error.c: berth's answer to an error, in res: the error hook's headers
  * and body, or the reason as text; the status stays `status`. req is NULL

@@ -1,24 +1,19 @@
-/* Deferred and streamed responses on the connection's side: the handle a
- * handler gets from berth_res_defer, and the application of its operations
- * (on the owner thread) to the connection's output. Built on conn.c; the
- * handle itself (stream.c) reaches this file only through its sink. */
+/* HTTP/1's deferred and streamed responses: the handle a handler gets
+ * from berth_res_defer, and the application of its operations (on the
+ * owner thread) to the connection's output. Built on http1.c and the
+ * connection core's mailbox; the handle itself (stream.c) reaches this
+ * file only through its sink. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "compress.h"
-#include "conn_impl.h"
-#include "log.h"
+#include "http1.h"
 #include "serialize.h"
-#include "ws.h"
 
 static void apply(berth_conn *c, int kind, int status, const char *a, size_t alen, const char *b,
                   size_t blen);
 
-static void notify(berth_conn *c) { berth_worker_notify(c->w, c); }
-
-const berth_stream_sink berth_conn_sink = {apply, berth_conn_apply_streams, notify,
-                                           berth_wsc_apply};
-#define sink berth_conn_sink
+static const berth_stream_sink sink = {apply, berth_conn_apply_streams, berth_conn_notify};
 
 berth_stream *berth_res_defer(berth_res *res)
 {
@@ -43,17 +38,6 @@ berth_stream *berth_res_defer(berth_res *res)
     res->deferred = 1;
     c->phase = P_WAIT;
     return s;
-}
-
-/* New output from an operation applied on the owner thread: written at
- * once where handlers may block (fast), else by the loop once the current
- * callback returns. */
-void berth_conn_output(berth_conn *c)
-{
-    if (c->w->write_now)
-        c->w->write_now(c);
-    else
-        berth_worker_notify(c->w, c);
 }
 
 /* The keep-alive decision of a stream's response, made when its head is
@@ -179,28 +163,12 @@ static int stream_whole(berth_conn *c, berth_stream *s, const char *ct, size_t c
                               !s->is_head, stream_keep_alive(c, s), s->omit);
 }
 
-/* An operation could not be applied (out of memory): the response can no
- * longer be the one the application made, and none of it may look
- * complete. The connection closes: what was queued before goes out (a
- * body cut short of its length or its last chunk), and the stream answers
- * -1 from now on. */
-static void stream_fail(berth_conn *c)
-{
-    berth_logf(c->w->engine->log, "berth: out of memory: a deferred response or WebSocket send "
-               "could not be completed; its connection is closed");
-    berth_conn_kill(c);
-}
-
 static void apply(berth_conn *c, int kind, int status, const char *a, size_t alen, const char *b,
                   size_t blen)
 {
     berth_stream *s = c->stream;
     if (!s || c->phase == P_CLOSED)
         return;
-    if (kind >= OP_WS_DATA) {
-        berth_wsc_apply(c, kind, status, b, blen);
-        return;
-    }
     int rc = 0;
     switch (kind) {
     case OP_HEADER:
@@ -243,7 +211,7 @@ static void apply(berth_conn *c, int kind, int status, const char *a, size_t ale
         break;
     }
     if (rc != 0) {
-        stream_fail(c);
+        berth_conn_mailbox_fail(c);
         return;
     }
     if (kind == OP_SEND || kind == OP_END) {
@@ -252,24 +220,4 @@ static void apply(berth_conn *c, int kind, int status, const char *a, size_t ale
     }
     berth_stream_set_pending(s, (size_t)c->out.pending);
     berth_conn_output(c);
-}
-
-void berth_conn_apply_streams(berth_conn *c)
-{
-    berth_stream *s = c->stream;
-    if (!s)
-        return;
-    int failed;
-    stream_op *op = berth_stream_take(s, &failed);
-    if (failed && c->phase != P_CLOSED)
-        stream_fail(c); /* an operation of another thread's was lost */
-    while (op) {
-        stream_op *next = op->next;
-        apply(c, op->kind, op->status, op->data, op->split, op->data + op->split,
-              op->len - op->split); /* nothing after a failure: c is closed */
-        if (op->kind == OP_WRITE || op->kind == OP_WS_DATA)
-            berth_stream_consumed(s, op->len - op->split); /* writes keep s alive */
-        free(op);
-        op = next;
-    }
 }

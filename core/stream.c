@@ -1,6 +1,6 @@
 /* The public berth_stream_* calls. Calls on the connection's own thread
  * apply at once; calls from other threads queue an operation and wake the
- * connection's loop, which applies it (through the sink conn_stream.c set). */
+ * connection's loop, which applies it (through the sink its connection side set). */
 #include "stream.h"
 
 #include <errno.h>
@@ -172,7 +172,7 @@ int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size
          * app_done was clear above. */
         s->sink->apply_queued(c);
         if (kind >= OP_WS_DATA) {
-            s->sink->ws(c, kind, status, b, blen);
+            s->sink->apply(c, kind, status, a, alen, b, blen);
             return 0;
         }
         /* Applied where the data lies: nothing to allocate, so nothing

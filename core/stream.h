@@ -22,20 +22,19 @@ typedef struct stream_op {
     char data[];
 } stream_op;
 
-/* What a stream calls on its connection's side (set by conn_stream.c),
- * so that this module knows no connection. */
+/* What a stream calls on its connection's side, so that this module knows
+ * no connection: HTTP/1's deferred responses (conn_stream.c) and a
+ * WebSocket (ws_conn.c) each set their own. */
 typedef struct berth_stream_sink {
     /* Owner thread: applies one operation at once, from the caller's
-     * data (a: the header name or the type, b: the value or the body). */
+     * data (a: the header name or the type, b: the value, the body, or a
+     * WebSocket's payload), without an allocation. */
     void (*apply)(struct berth_conn *c, int kind, int status, const char *a, size_t alen,
                   const char *b, size_t blen);
     /* Owner thread: applies what other threads queued, first. */
     void (*apply_queued)(struct berth_conn *c);
     /* Any thread: queues c for its owner's loop. */
     void (*notify)(struct berth_conn *c);
-    /* Owner thread: applies a WebSocket operation at once, without an
-     * allocation (the data is the caller's). */
-    void (*ws)(struct berth_conn *c, int kind, int status, const char *data, size_t len);
 } berth_stream_sink;
 
 struct berth_stream {

@@ -1,0 +1,44 @@
+/* HTTP/1, the protocol a connection starts with (proto.h): its files
+ * share these. http1.c: the request lifecycle, keep-alive, pipelining,
+ * limits, timeouts, the stop and the hand-over at a 101; http1_body.c:
+ * request bodies; http1_exch.c: the exchange, its callbacks and berth's
+ * own answers; conn_stream.c: deferred and streamed responses. */
+#ifndef BERTH_HTTP1_H
+#define BERTH_HTTP1_H
+
+#include "conn_impl.h"
+
+extern const berth_proto berth_h1_proto;
+
+/* 1 if the response being serialized may keep the connection open: a stop
+ * closes it unless requests already read follow. */
+int berth_conn_drain_keeps_alive(const berth_conn *c);
+/* The request's deferred response completed: callbacks run at the next
+ * pump (not inside the berth call that ended it). */
+void berth_exch_due(berth_conn *c);
+/* Called by a handler's upgrade (ws_upgrade.c): queues the 101 with the
+ * response's headers and hands c to `to` (with its state). The request
+ * ends once the handler returns; what follows its head is the new
+ * protocol's. 0, or -1 out of memory (nothing changed). */
+int berth_h1_upgrade(berth_conn *c, struct berth_req *req, const berth_proto *to, void *state);
+
+/* Between the files of HTTP/1: */
+/* The exchange (http1_exch.c). */
+void berth_h1_exch_begin(berth_conn *c);
+void berth_h1_exch_keep(berth_conn *c, const struct berth_req *req);
+void berth_h1_exch_end(berth_conn *c, int outcome);
+/* Queues berth's answer to an error and reads no further request. */
+void berth_h1_error(berth_conn *c, int status);
+/* Serializes the response of the current request; its body moves to the
+ * output queue (or is copied when it lives in memory the request reuses). */
+void berth_h1_response_write(berth_conn *c, struct berth_req *req, int keep_alive);
+/* Bodies (http1_body.c). */
+void berth_h1_body_free(berth_conn *c, struct berth_req *req);
+int berth_h1_body_budget(berth_conn *c, struct berth_req *req, uint64_t bytes);
+int berth_h1_body_deliver(berth_conn *c, struct berth_req *req, const char *data, size_t n);
+int berth_h1_body_step(berth_conn *c);
+/* The request's end (http1.c). */
+void berth_h1_request_end(berth_conn *c);
+void berth_h1_request_fail(berth_conn *c, int status);
+
+#endif
