@@ -13,31 +13,17 @@
 #include "timer.h"
 
 berth_stream *berth_stream_new(const berth_stream_sink *sink, struct berth_conn *c,
-                               berth_worker *w, int status, const char *hdr, size_t hdr_len,
-                               unsigned omit, int is_head, int keep_alive)
+                               berth_worker *w, size_t owner_size)
 {
-    berth_stream *s = calloc(1, sizeof *s);
+    berth_stream *s = calloc(1, sizeof *s + owner_size);
     if (!s)
         return NULL;
-    if (hdr_len) {
-        s->hdr = malloc(hdr_len);
-        if (!s->hdr) {
-            free(s);
-            return NULL;
-        }
-        memcpy(s->hdr, hdr, hdr_len);
-        s->hdr_len = hdr_len;
-    }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->drained, NULL);
     s->sink = sink;
     s->conn = c;
     s->w = w;
     s->refs = 2;
-    s->status = status;
-    s->omit = omit;
-    s->is_head = is_head;
-    s->keep_alive = keep_alive;
     return s;
 }
 
@@ -49,7 +35,8 @@ static void stream_free(berth_stream *s)
         free(op);
         op = next;
     }
-    free(s->hdr);
+    if (s->sink->release)
+        s->sink->release(s);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->drained);
     free(s);

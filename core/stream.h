@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 #include "engine.h"
 
@@ -35,6 +36,9 @@ typedef struct berth_stream_sink {
     void (*apply_queued)(struct berth_conn *c);
     /* Any thread: queues c for its owner's loop. */
     void (*notify)(struct berth_conn *c);
+    /* Any thread, or NULL: the handle is freed; what the owner area holds
+     * (berth_stream_owner) goes with it. */
+    void (*release)(struct berth_stream *s);
 } berth_stream_sink;
 
 struct berth_stream {
@@ -58,28 +62,18 @@ struct berth_stream {
     void *on_stop_arg;
     atomic_int stopping;       /* the server is stopping */
     berth_timer *timers;
-    /* Response state, connection thread only. */
-    int status;
-    char *hdr;
-    size_t hdr_len;
-    int started;
-    int chunked;
-    int is_head;
-    int keep_alive;
-    unsigned omit;             /* BERTH_OMIT_* (serialize.h) */
-    /* A WebSocket's handle (ws_conn.c). */
     size_t limit;              /* buffer limit; 0: the engine's max_stream_buffer */
-    void *ws_user;             /* berth_ws_user */
-    int gzip_q;                /* the client's weight for gzip (a whole send may be
-                                  compressed; the request is gone by then) */
-    int no_compress;           /* berth_res_compress(res, 0) before the defer */
+    /* The owner area: the connection side's own state for this handle
+     * (an HTTP response's, conn_stream.c), owner thread only. */
+    _Alignas(max_align_t) unsigned char owner[];
 };
 
-/* Connection side (conn_stream.c): */
-/* Creates the stream for the request in flight; copies status and headers. */
+/* Connection side (conn_stream.c, ws_conn.c): */
+/* Creates a handle for connection c with an owner area of owner_size
+ * bytes, zeroed (one allocation). NULL if out of memory. */
 berth_stream *berth_stream_new(const berth_stream_sink *sink, struct berth_conn *c,
-                               berth_worker *w, int status, const char *hdr, size_t hdr_len,
-                               unsigned omit, int is_head, int keep_alive);
+                               berth_worker *w, size_t owner_size);
+static inline void *berth_stream_owner(berth_stream *s) { return s->owner; }
 /* Takes the queued operations (owner thread); *failed: one could not be
  * queued, the response cannot be completed (close the connection). */
 stream_op *berth_stream_take(berth_stream *s, int *failed);

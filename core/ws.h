@@ -15,9 +15,12 @@
 struct berth_conn;
 struct berth_stream;
 
-typedef struct berth_wsc {
+/* The application's handle (berth_ws) is this state; its mailbox, a
+ * berth_stream of the connection core's, carries sends from any thread. */
+struct berth_ws {
     berth_wsp parser;
-    struct berth_stream *s;     /* the handle (berth_ws) */
+    struct berth_stream *s;     /* the mailbox */
+    void *user;                 /* berth_ws_user */
     void (*on_open)(berth_ws *, void *);
     void (*on_message)(berth_ws *, int, const char *, size_t, void *);
     void (*on_close)(berth_ws *, int, berth_str, void *);
@@ -35,7 +38,8 @@ typedef struct berth_wsc {
     int ping_out;
     int stopping;               /* inside the stop's close: the loop writes */
     int opened;                 /* on_open ran */
-} berth_wsc;
+};
+typedef struct berth_ws berth_wsc;
 
 extern const berth_proto berth_ws_proto;
 

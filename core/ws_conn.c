@@ -14,9 +14,9 @@
 
 #define MSG_KEEP (64 * 1024) /* a reassembly buffer up to this is kept for the next message */
 
-static berth_ws *handle(const berth_wsc *ws) { return (berth_ws *)ws->s; }
+static berth_ws *handle(const berth_wsc *ws) { return (berth_ws *)ws; }
 static berth_wsc *ws_of(const berth_conn *c) { return c->proto_state; }
-static void *user_of(const berth_wsc *ws) { return ws->s->ws_user; }
+static void *user_of(const berth_wsc *ws) { return ws->user; }
 static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
 
 /* Output made on the owner thread: inside the loop's processing the loop
@@ -110,14 +110,15 @@ static void ws_apply(berth_conn *c, int kind, int status, const char *a, size_t 
                      const char *data, size_t len);
 
 /* The handle's connection side: frames applied at once, with no copy. */
-static const berth_stream_sink sink = {ws_apply, berth_conn_apply_streams, berth_conn_notify};
+static const berth_stream_sink sink = {ws_apply, berth_conn_apply_streams, berth_conn_notify,
+                                       NULL};
 
 berth_wsc *berth_wsc_new(berth_conn *c, const berth_ws_config *cfg, void *user)
 {
     berth_wsc *ws = calloc(1, sizeof *ws);
     if (!ws)
         return NULL;
-    berth_stream *s = berth_stream_new(&sink, c, c->w, 101, NULL, 0, 0, 0, 0);
+    berth_stream *s = berth_stream_new(&sink, c, c->w, 0);
     if (!s) {
         free(ws);
         return NULL;
@@ -126,7 +127,7 @@ berth_wsc *berth_wsc_new(berth_conn *c, const berth_ws_config *cfg, void *user)
     ws->parser.max_fragments = cfg->max_fragments;
     ws->s = s;
     s->limit = cfg->max_buffer;
-    s->ws_user = user;
+    ws->user = user;
     ws->on_open = cfg->on_open;
     ws->on_message = cfg->on_message;
     ws->on_close = cfg->on_close;
@@ -395,8 +396,6 @@ const berth_proto berth_ws_proto = {
 
 /* ---- the public calls --------------------------------------------------- */
 
-#define WS_STREAM(ws) ((berth_stream *)(ws))
-
 void berth_ws_config_init_sized(berth_ws_config *config, size_t size)
 {
     berth_ws_config d, *cfg = &d;
@@ -417,14 +416,14 @@ int berth_ws_send(berth_ws *ws, int type, const void *data, size_t len)
         if (berth_utf8_run(&st, data, len) != 0 || !berth_utf8_done(&st))
             return BERTH_EINVAL; /* the client would fail the connection (1007) */
     }
-    return berth_stream_post(WS_STREAM(ws), OP_WS_DATA, type, NULL, 0, data, len);
+    return berth_stream_post(ws->s, OP_WS_DATA, type, NULL, 0, data, len);
 }
 
 int berth_ws_ping(berth_ws *ws, const void *data, size_t len)
 {
     if (len > 125)
         return BERTH_EINVAL;
-    return berth_stream_post(WS_STREAM(ws), OP_WS_PING, 0, NULL, 0, data, len);
+    return berth_stream_post(ws->s, OP_WS_PING, 0, NULL, 0, data, len);
 }
 
 int berth_ws_close(berth_ws *ws, int code, const char *reason)
@@ -445,15 +444,15 @@ int berth_ws_close(berth_ws *ws, int code, const char *reason)
             memcpy(pl + 2, reason, rlen);
         n = 2 + rlen;
     }
-    return berth_stream_post(WS_STREAM(ws), OP_WS_CLOSE, code, NULL, 0, pl, n);
+    return berth_stream_post(ws->s, OP_WS_CLOSE, code, NULL, 0, pl, n);
 }
 
-size_t berth_ws_buffered(berth_ws *ws) { return berth_stream_buffered(WS_STREAM(ws)); }
+size_t berth_ws_buffered(berth_ws *ws) { return berth_stream_buffered(ws->s); }
 
 int berth_ws_wait(berth_ws *ws, size_t below, unsigned timeout_ms)
 {
-    return berth_stream_wait(WS_STREAM(ws), below, timeout_ms);
+    return berth_stream_wait(ws->s, below, timeout_ms);
 }
 
-void berth_ws_set_user(berth_ws *ws, void *user) { WS_STREAM(ws)->ws_user = user; }
-void *berth_ws_user(const berth_ws *ws) { return ((const berth_stream *)ws)->ws_user; }
+void berth_ws_set_user(berth_ws *ws, void *user) { ws->user = user; }
+void *berth_ws_user(const berth_ws *ws) { return ws->user; }
