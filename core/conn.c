@@ -13,9 +13,6 @@
 
 static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
 
-/* Too much output is waiting: parse no further request until it drains. */
-int berth_conn_backlog(const berth_conn *c) { return c->out.pending > c->w->engine->out_high_water; }
-
 /* Ends the connection now. A stream in progress is marked gone (its
  * calls answer -1 from now on); it is detached, and its on_close run, when
  * the backend frees the connection: never inside the berth call (a write

@@ -93,8 +93,12 @@ void berth_conn_kill(berth_conn *c);
 /* New output from the owner thread outside the loop's own processing:
  * written at once where handlers may block (fast), else by the loop. */
 void berth_conn_output(berth_conn *c);
-/* 1 while the output backlog holds input back. */
-int berth_conn_backlog(const berth_conn *c);
+/* 1 while the output backlog holds input back: too much output waits,
+ * so no further request is parsed until it drains. */
+static inline int berth_conn_backlog(const berth_conn *c)
+{
+    return c->out.pending > c->w->engine->out_high_water;
+}
 /* Any thread: queues c for its owner's loop (a stream sink's notify). */
 void berth_conn_notify(berth_conn *c);
 /* A mailbox operation could not be applied (out of memory): logged, and

@@ -6,6 +6,9 @@
 #ifndef BERTH_HTTP1_H
 #define BERTH_HTTP1_H
 
+#include <stdlib.h>
+
+#include "budget.h"
 #include "conn_impl.h"
 
 extern const berth_proto berth_h1_proto;
@@ -23,8 +26,19 @@ void berth_exch_due(berth_conn *c);
 int berth_h1_upgrade(berth_conn *c, struct berth_req *req, const berth_proto *to, void *state);
 
 /* Between the files of HTTP/1: */
-/* The exchange (http1_exch.c). */
-void berth_h1_exch_begin(berth_conn *c);
+/* The exchange (http1_exch.c); inline where every request passes. */
+uint64_t berth_h1_now_us(void); /* the monotonic clock, for a duration */
+static inline void berth_h1_exch_begin(berth_conn *c)
+{
+    berth_exch *x = &c->x;
+    x->live = 1;
+    x->due = 0;
+    x->status = 0;
+    x->fn = NULL;
+    x->data = NULL;
+    x->bytes = 0;
+    x->t0_us = c->w->engine->after ? berth_h1_now_us() : 0;
+}
 void berth_h1_exch_keep(berth_conn *c, const struct berth_req *req);
 void berth_h1_exch_end(berth_conn *c, int outcome);
 /* Queues berth's answer to an error and reads no further request. */
@@ -32,8 +46,19 @@ void berth_h1_error(berth_conn *c, int status);
 /* Serializes the response of the current request; its body moves to the
  * output queue (or is copied when it lives in memory the request reuses). */
 void berth_h1_response_write(berth_conn *c, struct berth_req *req, int keep_alive);
-/* Bodies (http1_body.c). */
-void berth_h1_body_free(berth_conn *c, struct berth_req *req);
+/* Bodies (http1_body.c); the buffer's release inline, as above. */
+static inline void berth_h1_body_free(berth_conn *c, struct berth_req *req)
+{
+    berth_budget_give(c->w->engine->bodies, req->budget);
+    req->budget = 0;
+    if (!req->body_buf)
+        return;
+    if (req->body_buf_pooled)
+        berth_pool_put(&c->w->buf_pool, req->body_buf);
+    else
+        free(req->body_buf);
+    req->body_buf = NULL;
+}
 int berth_h1_body_budget(berth_conn *c, struct berth_req *req, uint64_t bytes);
 int berth_h1_body_deliver(berth_conn *c, struct berth_req *req, const char *data, size_t n);
 int berth_h1_body_step(berth_conn *c);

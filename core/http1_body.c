@@ -8,19 +8,6 @@
 
 #include "budget.h"
 
-void berth_h1_body_free(berth_conn *c, struct berth_req *req)
-{
-    berth_budget_give(c->w->engine->bodies, req->budget);
-    req->budget = 0;
-    if (!req->body_buf)
-        return;
-    if (req->body_buf_pooled)
-        berth_pool_put(&c->w->buf_pool, req->body_buf);
-    else
-        free(req->body_buf);
-    req->body_buf = NULL;
-}
-
 /* Makes req hold `bytes` of the server's body budget (what it holds
  * already counts). 0, or -1 when the server's buffered bodies would pass
  * max_buffered_bodies. */

@@ -13,23 +13,11 @@
 
 /* ---- the request's lifetime (berth_exch) -------------------------------- */
 
-static uint64_t now_us(void)
+uint64_t berth_h1_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-void berth_h1_exch_begin(berth_conn *c)
-{
-    berth_exch *x = &c->x;
-    x->live = 1;
-    x->due = 0;
-    x->status = 0;
-    x->fn = NULL;
-    x->data = NULL;
-    x->bytes = 0;
-    x->t0_us = c->w->engine->after ? now_us() : 0;
 }
 
 /* A deferred response outlives its request's memory: what the callbacks
@@ -107,7 +95,7 @@ void berth_h1_exch_end(berth_conn *c, int outcome)
         }
         berth_addr peer;
         d.peer = berth_caddr_get(&c->peer, &peer) ? &peer : NULL;
-        d.duration_us = x->t0_us ? now_us() - x->t0_us : 0;
+        d.duration_us = x->t0_us ? berth_h1_now_us() - x->t0_us : 0;
         berth_done_fn fn = x->fn;
         x->fn = NULL;
         if (fn)
@@ -231,6 +219,6 @@ void berth_req_on_done(berth_req *req, berth_done_fn fn, void *arg)
     x->fn = fn;
     x->arg = arg;
     if (fn && !x->t0_us)
-        x->t0_us = now_us();
+        x->t0_us = berth_h1_now_us();
 }
 
