@@ -27,8 +27,8 @@ void berth_conn_kill(berth_conn *c)
 void berth_conn_abort(berth_conn *c)
 {
     /* A layer above that failed says so (TLS); else the socket did. */
-    if (!c->x.reason)
-        c->x.reason = c->pipe.abort_reason ? c->pipe.abort_reason : BERTH_REASON_CLIENT_RESET;
+    if (!c->reason)
+        c->reason = c->pipe.abort_reason ? c->pipe.abort_reason : BERTH_REASON_CLIENT_RESET;
     berth_conn_kill(c);
 }
 
@@ -43,9 +43,9 @@ int berth_conn_waiting(const berth_conn *c)
 
 static const berth_pipe_ops engine_pipe_ops;
 
-berth_conn *berth_conn_make(berth_worker *w, const berth_proto *proto)
+berth_conn *berth_conn_make(berth_worker *w, const berth_proto *proto, size_t area_size)
 {
-    berth_conn *c = calloc(1, sizeof *c);
+    berth_conn *c = calloc(1, sizeof *c + area_size);
     if (!c)
         return NULL;
     c->pipe.ops = &engine_pipe_ops;
@@ -206,7 +206,7 @@ int berth_conn_wants_input(const berth_conn *c)
 
 void berth_conn_read_idle(berth_conn *c)
 {
-    if (c->in && c->in_len == 0 && !c->req) {
+    if (c->in && c->in_len == 0 && !c->in_pinned) {
         berth_pool_put(&c->w->buf_pool, c->in);
         c->in = NULL;
     }
@@ -280,7 +280,7 @@ uint64_t berth_conn_deadline(const berth_conn *c)
 void berth_conn_on_timeout(berth_conn *c)
 {
     if (c->phase == P_LINGER || c->out.pending) {
-        c->x.reason = BERTH_REASON_WRITE_TIMEOUT; /* the client reads nothing */
+        c->reason = BERTH_REASON_WRITE_TIMEOUT; /* the client reads nothing */
         berth_conn_kill(c);
         return;
     }

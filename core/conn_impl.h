@@ -6,6 +6,8 @@
 #ifndef BERTH_CONN_IMPL_H
 #define BERTH_CONN_IMPL_H
 
+#include <stddef.h>
+
 #include "addr.h"
 #include "conn.h"
 #include "done.h"
@@ -15,26 +17,6 @@
 #include "request.h"
 #include "stream.h"
 
-/* The request in progress, from its head's arrival until it is over (its
- * response queued whole, or the request ended otherwise): what completion
- * callbacks (berth_req_on_done, the after hook) are told. A connection has
- * one at a time: the next request is not parsed before the last is over. */
-typedef struct berth_exch {
-    unsigned live : 1;      /* a request is in progress */
-    unsigned due : 1;       /* its deferred response completed: report at the next pump */
-    int status;             /* the status sent or started */
-    berth_done_fn fn;       /* berth_req_on_done */
-    void *arg;
-    void *data;             /* berth_req_data */
-    uint64_t t0_us;         /* when it began, if a callback wants a duration */
-    uint64_t bytes;         /* body bytes queued */
-    uint64_t body_received;
-    int minor;
-    berth_req_kept *kept;   /* method, target, headers: for a deferred response */
-    char *res_hdr;          /* a deferred response's header lines (conn_stream.c) */
-    size_t res_hdr_len;
-    int reason;             /* enum berth_reason, when known before the end */
-} berth_exch;
 
 /* The connection's phase. P_LINGER and P_CLOSED are the core's; the
  * others belong to the protocol that owns the connection:
@@ -51,37 +33,35 @@ struct berth_conn {
     /* input */
     char *in;
     size_t in_len, in_off;
-    berth_head_scan scan;
-    int head_started;       /* bytes of the next head have arrived */
-    struct berth_req *req;  /* request in progress */
-    size_t head_end;        /* offset in `in` where the body starts */
-    size_t body_pos;        /* offset in `in` of unconsumed body bytes */
-    int body_in_place;      /* Content-Length body waits whole in `in` */
-    int phase;
-    int held;               /* complete input waits for the output backlog */
-    int no_more;            /* respond to nothing more: close after output */
-    int peer_eof;
-    int draining;
-    uint64_t t_phase, t_idle, t_linger;
+    uint64_t t_linger;
     uint64_t t_linger_read;  /* the last input while lingering */
     /* output */
     berth_outq out;
-    /* deferred or streamed response */
+    /* the mailbox: a deferred response's or a WebSocket's handle */
     berth_stream *stream;
+    struct berth_conn *wake_next;
+    int in_pinned;          /* the protocol points into `in` (a request's head) */
+    int phase;
+    int peer_eof;
+    int draining;
+    int reason;             /* enum berth_reason: why it ended, if a layer or
+                               the write timeout said so */
     int dispatching;        /* inside a handler */
     int busy;               /* inside process(): no re-entry */
     int woken;              /* on the worker's wake list */
-    struct berth_conn *wake_next;
     void *backend_data;
     struct conn_tls *tls;   /* what a TLS layer above negotiated, or NULL */
-    berth_exch x;
     berth_caddr peer, local; /* local: unknown until asked, or from PROXY */
+    /* The first protocol's state (HTTP/1's, http1.h), in the same block
+     * (aligned for its pointers and 64-bit counters). */
+    _Alignas(void *) _Alignas(uint64_t) unsigned char area[];
 };
 
 /* The connection core (conn.c), for the protocols: */
-/* A new connection of worker w speaking proto (proto->start is not run:
- * the caller sets the first protocol's state). NULL if out of memory. */
-berth_conn *berth_conn_make(berth_worker *w, const berth_proto *proto);
+/* A new connection of worker w speaking proto, with area_size bytes
+ * (zeroed) of that protocol's state in c->area; proto->start is not run:
+ * the caller sets the first protocol up. NULL if out of memory. */
+berth_conn *berth_conn_make(berth_worker *w, const berth_proto *proto, size_t area_size);
 /* Hands c to another protocol (after HTTP/1's 101): state is the new
  * protocol's; its start runs now, its input once the current one returns. */
 void berth_conn_switch(berth_conn *c, const berth_proto *to, void *state);

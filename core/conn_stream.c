@@ -44,7 +44,7 @@ berth_stream *berth_res_defer(berth_res *res)
         return c->stream;
     if (!c->dispatching || c->stream)
         return NULL;
-    struct berth_req *req = c->req;
+    struct berth_req *req = h1(c)->req;
     /* Whether a stop closes the connection is decided when the response
      * is serialized (stream_keep_alive). */
     int keep_alive = req->keep_alive && !res->close;
@@ -94,19 +94,19 @@ static void stream_finish(berth_conn *c)
     c->stream = NULL;
     /* A head sent keep-alive before a stop: close unless requests follow. */
     if (!d->keep_alive || !berth_conn_drain_keeps_alive(c))
-        c->no_more = 1;
+        h1(c)->no_more = 1;
     /* Its header lines go to the completion callbacks (done.c). */
-    free(c->x.res_hdr);
-    c->x.res_hdr = d->hdr;
-    c->x.res_hdr_len = d->hdr_len;
+    free(h1(c)->x.res_hdr);
+    h1(c)->x.res_hdr = d->hdr;
+    h1(c)->x.res_hdr_len = d->hdr_len;
     d->hdr = NULL;
     d->hdr_len = 0;
     berth_stream_detach(s, 0);
     berth_exch_due(c);
     if (c->phase == P_WAIT)
         c->phase = P_HEAD;
-    c->held = 1; /* input read during the wait, or the peer's EOF */
-    c->t_idle = c->w->clock.now_ms;
+    h1(c)->held = 1; /* input read during the wait, or the peer's EOF */
+    h1(c)->t_idle = c->w->clock.now_ms;
     berth_conn_settle(c);
     berth_conn_output(c);
 }
@@ -146,7 +146,7 @@ static int stream_start(berth_conn *c, deferred *d, int status, const char *ct,
     berth_head_out h = {d->status, d->hdr, d->hdr_len, ct, ct_len, frame, 0,
                         stream_keep_alive(c, d), d->omit};
     d->started = 1;
-    c->x.status = d->status;
+    h1(c)->x.status = d->status;
     return berth_ser_head(&c->out, &h);
 }
 
@@ -154,7 +154,7 @@ static int stream_write(berth_conn *c, deferred *d, const char *data, size_t len
 {
     if (d->is_head || len == 0)
         return 0;
-    c->x.bytes += len;
+    h1(c)->x.bytes += len;
     return d->chunked ? berth_ser_chunk(&c->out, data, len) : berth_outq_append(&c->out, data, len);
 }
 
@@ -176,8 +176,8 @@ static int stream_whole_comp(berth_conn *c, deferred *d, const char *ct, size_t 
         berth_res_body_borrow(res, body, len);
         berth_comp_apply(c->w, NULL, d->gzip_q, res);
         berth_body_out b = {.ptr = res->body, .len = res->body_len, .fd = -1};
-        c->x.status = d->status;
-        c->x.bytes = d->is_head || !berth_ser_status_has_body(d->status) ? 0 : res->body_len;
+        h1(c)->x.status = d->status;
+        h1(c)->x.bytes = d->is_head || !berth_ser_status_has_body(d->status) ? 0 : res->body_len;
         rc = berth_ser_response(&c->out, d->status, res->hdr, res->hdr_len, NULL, 0, &b,
                                 !d->is_head, stream_keep_alive(c, d), res->omit);
     }
@@ -194,8 +194,8 @@ static int stream_whole(berth_conn *c, deferred *d, const char *ct, size_t ct_le
     if (e->compress && !d->no_compress && (len >= e->compress_min || d->status == 304))
         return stream_whole_comp(c, d, ct, ct_len, body, len);
     berth_body_out b = {.ptr = body, .len = len, .fd = -1};
-    c->x.status = d->status;
-    c->x.bytes = d->is_head || !berth_ser_status_has_body(d->status) ? 0 : len;
+    h1(c)->x.status = d->status;
+    h1(c)->x.bytes = d->is_head || !berth_ser_status_has_body(d->status) ? 0 : len;
     return berth_ser_response(&c->out, d->status, d->hdr, d->hdr_len, ct, ct_len, &b,
                               !d->is_head, stream_keep_alive(c, d), d->omit);
 }

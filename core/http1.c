@@ -15,17 +15,18 @@ static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
 
 void berth_h1_request_end(berth_conn *c)
 {
-    struct berth_req *req = c->req;
+    struct berth_req *req = h1(c)->req;
     if (!req)
         return;
     berth_h1_body_free(c, req);
     berth_res_release(&req->res);
     berth_pool_put(&c->w->req_pool, req);
-    c->req = NULL;
+    h1(c)->req = NULL;
+    c->in_pinned = 0;
     if (c->phase == P_BODY)
         c->phase = P_HEAD;
-    c->head_started = 0;
-    berth_head_scan_reset(&c->scan);
+    h1(c)->head_started = 0;
+    berth_head_scan_reset(&h1(c)->scan);
 }
 
 /* Answers an error for the request in progress (the error hook sees it),
@@ -53,7 +54,7 @@ int berth_conn_drain_keeps_alive(const berth_conn *c) { return !c->draining || m
 
 static void dispatch(berth_conn *c)
 {
-    struct berth_req *req = c->req;
+    struct berth_req *req = h1(c)->req;
     if (req->streaming && req->on_body && req->pieces == 0) {
         /* An empty body: on_body still runs once (0 bytes, the first
          * piece), so that what it sets up exists for every request. */
@@ -89,21 +90,21 @@ static void dispatch(berth_conn *c)
     int keep_alive = req->keep_alive && !req->res.close && berth_conn_drain_keeps_alive(c);
     berth_h1_response_write(c, req, keep_alive);
     if (!keep_alive)
-        c->no_more = 1;
+        h1(c)->no_more = 1;
     berth_h1_exch_end(c, req->rejected ? BERTH_DONE_REJECTED : BERTH_DONE_COMPLETED);
     berth_h1_request_end(c);
     if (c->in_off == c->in_len)
-        c->t_idle = now(c);
+        h1(c)->t_idle = now(c);
 }
 
 static void body_complete(berth_conn *c)
 {
-    struct berth_req *req = c->req;
-    if (!c->body_in_place && !req->streaming) {
+    struct berth_req *req = h1(c)->req;
+    if (!h1(c)->body_in_place && !req->streaming) {
         req->body = req->body_buf;
         /* body_len was counted by body_buf_append */
     }
-    c->in_off = c->body_pos;
+    c->in_off = h1(c)->body_pos;
     dispatch(c);
 }
 
@@ -136,7 +137,8 @@ static void request_start(berth_conn *c, size_t head_len)
         return;
     }
     memset(req, 0, sizeof *req);
-    c->req = req;
+    h1(c)->req = req;
+    c->in_pinned = 1; /* its head stays where it was read */
     berth_h1_exch_begin(c);
     req->head.headers = req->headers;
     req->head.max_headers = e->max_header_fields;
@@ -172,9 +174,9 @@ static void request_start(berth_conn *c, size_t head_len)
         berth_h1_request_fail(c, 413);
         return;
     }
-    c->head_end = c->in_off + head_len;
+    h1(c)->head_end = c->in_off + head_len;
     if (req->body_mode == BERTH_BODY_LENGTH && !req->streaming &&
-        c->head_end + req->content_length > e->buf_size) {
+        h1(c)->head_end + req->content_length > e->buf_size) {
         /* A body buffered in memory of its own: the server-wide budget is
          * checked now, before a 100 Continue invites it. */
         const berth_budget *b = e->bodies;
@@ -187,9 +189,9 @@ static void request_start(berth_conn *c, size_t head_len)
             return;
         }
     }
-    c->body_pos = c->head_end;
+    h1(c)->body_pos = h1(c)->head_end;
     if (req->body_mode == BERTH_BODY_NONE) {
-        c->in_off = c->head_end;
+        c->in_off = h1(c)->head_end;
         dispatch(c);
         return;
     }
@@ -202,11 +204,11 @@ static void request_start(berth_conn *c, size_t head_len)
     }
     if (req->body_mode == BERTH_BODY_CHUNKED)
         berth_chunked_init(&req->chunked);
-    c->body_in_place = req->body_mode == BERTH_BODY_LENGTH && !req->streaming &&
-                       c->head_end + req->content_length <= e->buf_size;
+    h1(c)->body_in_place = req->body_mode == BERTH_BODY_LENGTH && !req->streaming &&
+                       h1(c)->head_end + req->content_length <= e->buf_size;
     c->phase = P_BODY;
-    c->t_phase = now(c);
-    if (req->expect_continue && c->in_len == c->head_end && berth_ser_continue(&c->out) != 0)
+    h1(c)->t_phase = now(c);
+    if (req->expect_continue && c->in_len == h1(c)->head_end && berth_ser_continue(&c->out) != 0)
         berth_conn_kill(c);
 }
 
@@ -237,18 +239,18 @@ static int skip_empty_lines(berth_conn *c)
 static void h1_input(berth_conn *c)
 {
     const berth_engine *e = c->w->engine;
-    if (c->x.due)
+    if (h1(c)->x.due)
         berth_h1_exch_end(c, BERTH_DONE_COMPLETED); /* a deferred response ended */
-    c->held = 0;
+    h1(c)->held = 0;
     for (;;) {
         if (c->phase == P_HEAD) {
-            if (c->no_more)
+            if (h1(c)->no_more)
                 break;
             if (berth_conn_backlog(c)) {
-                c->held = 1; /* pump again once the output is written */
+                h1(c)->held = 1; /* pump again once the output is written */
                 break;
             }
-            if (!c->head_started) {
+            if (!h1(c)->head_started) {
                 int rc = skip_empty_lines(c);
                 if (rc < 0) {
                     berth_h1_error(c, 400);
@@ -256,10 +258,10 @@ static void h1_input(berth_conn *c)
                 }
                 if (c->in_off == c->in_len || rc > 0)
                     break;
-                c->head_started = 1;
-                c->t_phase = now(c);
+                h1(c)->head_started = 1;
+                h1(c)->t_phase = now(c);
             }
-            long r = berth_head_scan_run(&c->scan, c->in + c->in_off, c->in_len - c->in_off,
+            long r = berth_head_scan_run(&h1(c)->scan, c->in + c->in_off, c->in_len - c->in_off,
                                          e->max_request_line, e->max_header_bytes);
             if (r == 0)
                 break;
@@ -271,7 +273,7 @@ static void h1_input(berth_conn *c)
         } else if (c->phase == P_BODY) {
             int rc = berth_h1_body_step(c);
             if (rc == 0) {
-                c->t_phase = now(c);
+                h1(c)->t_phase = now(c);
                 break;
             }
             if (rc == 1)
@@ -283,16 +285,16 @@ static void h1_input(berth_conn *c)
         }
     }
     /* After the peer's EOF, answer what is complete, then stop. */
-    if (c->peer_eof && c->phase == P_HEAD && !c->no_more && !c->held) {
+    if (c->peer_eof && c->phase == P_HEAD && !h1(c)->no_more && !h1(c)->held) {
         if (c->in && c->in_off < c->in_len)
             berth_h1_error(c, 400); /* a truncated head */
-        c->no_more = 1;
+        h1(c)->no_more = 1;
     }
     /* Between requests, move a partial head to the buffer's start. */
     if (c->phase == P_HEAD && c->in) {
         if (c->in_off == c->in_len) {
             c->in_off = c->in_len = 0;
-            if (!c->head_started) {
+            if (!h1(c)->head_started) {
                 berth_pool_put(&c->w->buf_pool, c->in);
                 c->in = NULL;
             }
@@ -311,13 +313,13 @@ static void h1_input(berth_conn *c)
  * once, lingering (SHUTDOWN) so a request racing the close causes no reset. */
 static int drain_idle(const berth_conn *c)
 {
-    return c->draining && c->phase == P_HEAD && !c->head_started && !c->req && !c->no_more &&
+    return c->draining && c->phase == P_HEAD && !h1(c)->head_started && !h1(c)->req && !h1(c)->no_more &&
            c->out.pending == 0 && !more_input(c);
 }
 
 static uint64_t drain_idle_deadline(const berth_conn *c)
 {
-    uint64_t since = c->t_idle > c->out.t_write ? c->t_idle : c->out.t_write;
+    uint64_t since = h1(c)->t_idle > c->out.t_write ? h1(c)->t_idle : c->out.t_write;
     return since + c->w->engine->stop_grace_ms;
 }
 
@@ -342,15 +344,15 @@ static int h1_peer_closed(berth_conn *c)
  * output backlog holds it back; a body or a deferred response reads on. */
 static int h1_input_held(const berth_conn *c)
 {
-    return c->phase == P_HEAD && (c->no_more || berth_conn_backlog(c));
+    return c->phase == P_HEAD && (h1(c)->no_more || berth_conn_backlog(c));
 }
 
 static int h1_has_pending(const berth_conn *c)
 {
-    return (c->held && c->phase == P_HEAD && !berth_conn_backlog(c)) || c->x.due;
+    return (h1(c)->held && c->phase == P_HEAD && !berth_conn_backlog(c)) || h1(c)->x.due;
 }
 
-static int h1_finished(const berth_conn *c) { return c->phase == P_HEAD && c->no_more && !c->req; }
+static int h1_finished(const berth_conn *c) { return c->phase == P_HEAD && h1(c)->no_more && !h1(c)->req; }
 
 static uint64_t h1_deadline(const berth_conn *c)
 {
@@ -358,10 +360,10 @@ static uint64_t h1_deadline(const berth_conn *c)
     if (c->phase == P_WAIT)
         return UINT64_MAX; /* a stream may be quiet for long */
     if (c->phase == P_BODY)
-        return c->t_phase + e->body_timeout_ms;
-    if (c->head_started)
-        return c->t_phase + e->header_timeout_ms;
-    uint64_t idle = c->t_idle + e->idle_timeout_ms;
+        return h1(c)->t_phase + e->body_timeout_ms;
+    if (h1(c)->head_started)
+        return h1(c)->t_phase + e->header_timeout_ms;
+    uint64_t idle = h1(c)->t_idle + e->idle_timeout_ms;
     if (drain_idle(c)) {
         uint64_t grace = drain_idle_deadline(c);
         return grace < idle ? grace : idle;
@@ -371,14 +373,14 @@ static uint64_t h1_deadline(const berth_conn *c)
 
 static void h1_timeout(berth_conn *c)
 {
-    if (c->phase == P_BODY || c->head_started) {
-        c->x.reason = c->phase == P_BODY ? BERTH_REASON_BODY_TIMEOUT : BERTH_REASON_HEADER_TIMEOUT;
+    if (c->phase == P_BODY || h1(c)->head_started) {
+        h1(c)->x.reason = c->phase == P_BODY ? BERTH_REASON_BODY_TIMEOUT : BERTH_REASON_HEADER_TIMEOUT;
         berth_h1_request_fail(c, 408);
         berth_conn_settle(c);
         return;
     }
     if (drain_idle(c)) {
-        c->no_more = 1; /* the stop's grace is over: close, lingering */
+        h1(c)->no_more = 1; /* the stop's grace is over: close, lingering */
         berth_conn_settle(c);
         return;
     }
@@ -388,7 +390,7 @@ static void h1_timeout(berth_conn *c)
 static void h1_drain(berth_conn *c)
 {
     if (drain_idle(c) && now(c) >= drain_idle_deadline(c)) {
-        c->no_more = 1;
+        h1(c)->no_more = 1;
         berth_conn_settle(c);
     }
     /* Last: the handler's on_stop may end its stream, which goes on with
@@ -402,7 +404,7 @@ static void h1_free(berth_conn *c)
     /* The mailbox first: a deferred response's on_close, then the
      * exchange's callbacks. */
     berth_conn_mailbox_close(c);
-    if (c->x.due)
+    if (h1(c)->x.due)
         berth_h1_exch_end(c, BERTH_DONE_COMPLETED);
     else
         berth_h1_exch_end(c, c->draining && !c->peer_eof ? BERTH_DONE_STOPPED : BERTH_DONE_ABORTED);
@@ -416,11 +418,11 @@ const berth_proto berth_h1_proto = {
 
 berth_conn *berth_conn_new(berth_worker *w, int refuse)
 {
-    berth_conn *c = berth_conn_make(w, &berth_h1_proto);
+    berth_conn *c = berth_conn_make(w, &berth_h1_proto, sizeof(berth_h1));
     if (!c)
         return NULL;
     c->phase = P_HEAD;
-    c->t_idle = now(c);
+    h1(c)->t_idle = now(c);
     if (refuse)
         berth_h1_error(c, 503); /* over the connection cap: say so, read nothing */
     return c;
@@ -432,7 +434,7 @@ int berth_h1_upgrade(berth_conn *c, struct berth_req *req, const berth_proto *to
                         0,    1,            req->res.omit};
     if (berth_ser_head(&c->out, &h) != 0)
         return -1;
-    c->x.status = 101;
+    h1(c)->x.status = 101;
     berth_conn_switch(c, to, state);
     return 0;
 }

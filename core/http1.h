@@ -11,6 +11,43 @@
 #include "budget.h"
 #include "conn_impl.h"
 
+/* The request in progress, from its head's arrival until it is over (its
+ * response queued whole, or the request ended otherwise): what completion
+ * callbacks (berth_req_on_done, the after hook) are told. A connection has
+ * one at a time: the next request is not parsed before the last is over. */
+typedef struct berth_exch {
+    unsigned live : 1;      /* a request is in progress */
+    unsigned due : 1;       /* its deferred response completed: report at the next pump */
+    int status;             /* the status sent or started */
+    berth_done_fn fn;       /* berth_req_on_done */
+    void *arg;
+    void *data;             /* berth_req_data */
+    uint64_t t0_us;         /* when it began, if a callback wants a duration */
+    uint64_t bytes;         /* body bytes queued */
+    uint64_t body_received;
+    int minor;
+    int reason;             /* enum berth_reason, when known before the end */
+    berth_req_kept *kept;   /* method, target, headers: for a deferred response */
+    char *res_hdr;          /* a deferred response's header lines (conn_stream.c) */
+    size_t res_hdr_len;
+} berth_exch;
+
+/* HTTP/1's state, in the connection's area (conn_impl.h). */
+typedef struct berth_h1 {
+    berth_head_scan scan;
+    struct berth_req *req;  /* request in progress */
+    size_t head_end;        /* offset in `in` where the body starts */
+    size_t body_pos;        /* offset in `in` of unconsumed body bytes */
+    int head_started;       /* bytes of the next head have arrived */
+    int body_in_place;      /* Content-Length body waits whole in `in` */
+    int held;               /* complete input waits for the output backlog */
+    int no_more;            /* respond to nothing more: close after output */
+    uint64_t t_phase, t_idle;
+    berth_exch x;           /* the request in progress: one at a time */
+} berth_h1;
+
+static inline berth_h1 *h1(const berth_conn *c) { return (berth_h1 *)(void *)c->area; }
+
 extern const berth_proto berth_h1_proto;
 
 /* 1 if the response being serialized may keep the connection open: a stop
@@ -30,7 +67,7 @@ int berth_h1_upgrade(berth_conn *c, struct berth_req *req, const berth_proto *to
 uint64_t berth_h1_now_us(void); /* the monotonic clock, for a duration */
 static inline void berth_h1_exch_begin(berth_conn *c)
 {
-    berth_exch *x = &c->x;
+    berth_exch *x = &h1(c)->x;
     x->live = 1;
     x->due = 0;
     x->status = 0;

@@ -75,7 +75,7 @@ int berth_h1_body_deliver(berth_conn *c, struct berth_req *req, const char *data
             req->pieces++;
             int rc = req->on_body(req, data, n, req->user);
             if (rc) {
-                c->x.reason = BERTH_REASON_REFUSED;
+                h1(c)->x.reason = BERTH_REASON_REFUSED;
                 return rc >= 400 && rc <= 599 ? rc : 400;
             }
         }
@@ -96,7 +96,7 @@ static void str_shift(berth_str *s, const char *lo, const char *hi, size_t by)
  * point into it move along. */
 static void head_move_to_start(berth_conn *c)
 {
-    struct berth_req *req = c->req;
+    struct berth_req *req = h1(c)->req;
     size_t by = c->in_off;
     const char *lo = c->in + c->in_off, *hi = c->in + c->in_len;
     memmove(c->in, lo, c->in_len - by);
@@ -113,33 +113,33 @@ static void head_move_to_start(berth_conn *c)
         str_shift(&req->param_values[i], lo, hi, by);
     c->in_off = 0;
     c->in_len -= by;
-    c->head_end -= by;
-    c->body_pos -= by;
+    h1(c)->head_end -= by;
+    h1(c)->body_pos -= by;
 }
 
 /* Consumes available body bytes. Returns 1 when the body is complete,
  * 0 when more is needed, or an error status. */
 int berth_h1_body_step(berth_conn *c)
 {
-    struct berth_req *req = c->req;
+    struct berth_req *req = h1(c)->req;
     if (req->body_mode == BERTH_BODY_LENGTH) {
-        if (c->body_in_place) {
-            if (c->in_len - c->head_end < req->content_length)
+        if (h1(c)->body_in_place) {
+            if (c->in_len - h1(c)->head_end < req->content_length)
                 return 0;
-            req->body = c->in + c->head_end;
+            req->body = c->in + h1(c)->head_end;
             req->body_len = (size_t)req->content_length;
             req->body_received = req->content_length;
-            c->body_pos = c->head_end + (size_t)req->content_length;
+            h1(c)->body_pos = h1(c)->head_end + (size_t)req->content_length;
             return 1;
         }
-        size_t avail = c->in_len - c->body_pos;
+        size_t avail = c->in_len - h1(c)->body_pos;
         uint64_t left = req->content_length - req->body_received;
         size_t n = avail < left ? avail : (size_t)left;
         if (n) {
-            int rc = berth_h1_body_deliver(c, req, c->in + c->body_pos, n);
+            int rc = berth_h1_body_deliver(c, req, c->in + h1(c)->body_pos, n);
             if (rc)
                 return rc;
-            c->body_pos += n;
+            h1(c)->body_pos += n;
         }
         if (req->body_received == req->content_length)
             return 1;
@@ -149,9 +149,9 @@ int berth_h1_body_step(berth_conn *c)
             size_t used = 0;
             const char *data = NULL;
             size_t dlen = 0;
-            int rc = berth_chunked_next(&req->chunked, c->in + c->body_pos, c->in_len - c->body_pos,
+            int rc = berth_chunked_next(&req->chunked, c->in + h1(c)->body_pos, c->in_len - h1(c)->body_pos,
                                         &used, &data, &dlen, req->max_body, e->max_header_bytes);
-            c->body_pos += used;
+            h1(c)->body_pos += used;
             if (rc == BERTH_CHUNKED_DATA) {
                 rc = berth_h1_body_deliver(c, req, data, dlen);
                 if (rc)
@@ -166,12 +166,12 @@ int berth_h1_body_step(berth_conn *c)
         }
     }
     /* Everything read so far is consumed: reuse the space after the head. */
-    if (c->body_pos == c->in_len) {
-        c->in_len = c->body_pos = c->head_end;
+    if (h1(c)->body_pos == c->in_len) {
+        c->in_len = h1(c)->body_pos = h1(c)->head_end;
         /* A head behind pipelined requests may leave (almost) no room for
          * the body: move it to the buffer's start. */
         size_t bs = c->w->buf_pool.block_size;
-        if (c->in_off > 0 && bs - c->head_end < bs / 4)
+        if (c->in_off > 0 && bs - h1(c)->head_end < bs / 4)
             head_move_to_start(c);
     }
     return 0;

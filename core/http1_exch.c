@@ -24,7 +24,7 @@ uint64_t berth_h1_now_us(void)
  * will be told is copied (only when one is set). */
 void berth_h1_exch_keep(berth_conn *c, const struct berth_req *req)
 {
-    berth_exch *x = &c->x;
+    berth_exch *x = &h1(c)->x;
     if (!x->live || !(x->fn || c->w->engine->after) || !req->head_ok)
         return;
     x->minor = req->head.minor;
@@ -39,11 +39,13 @@ static int exch_reason(const berth_conn *c, int outcome)
         return BERTH_REASON_NONE;
     if (outcome == BERTH_DONE_STOPPED)
         return BERTH_REASON_STOP;
-    if (c->x.reason)
-        return c->x.reason; /* a timeout, on_body's refusal, a TLS failure */
+    if (h1(c)->x.reason)
+        return h1(c)->x.reason; /* a timeout, on_body's refusal */
+    if (c->reason)
+        return c->reason; /* a layer's failure (TLS), the write timeout */
     if (outcome == BERTH_DONE_ABORTED)
         return c->peer_eof ? BERTH_REASON_CLIENT_CLOSED : BERTH_REASON_CLIENT_RESET;
-    switch (c->x.status) {
+    switch (h1(c)->x.status) {
     case 404: case 405: return BERTH_REASON_NO_ROUTE;
     case 408: return BERTH_REASON_HEADER_TIMEOUT;
     case 413: case 414: case 431: case 503: return BERTH_REASON_LIMIT;
@@ -55,7 +57,7 @@ static int exch_reason(const berth_conn *c, int outcome)
 /* The request is over: its callbacks run, once. */
 void berth_h1_exch_end(berth_conn *c, int outcome)
 {
-    berth_exch *x = &c->x;
+    berth_exch *x = &h1(c)->x;
     if (!x->live)
         return;
     x->live = x->due = 0;
@@ -73,7 +75,7 @@ void berth_h1_exch_end(berth_conn *c, int outcome)
         d.data = x->data;
         d.tls = c->tls != NULL;
         d.method.ptr = d.target.ptr = "";
-        const struct berth_req *req = c->req;
+        const struct berth_req *req = h1(c)->req;
         if (req && req->head_ok) {
             d.method = req->head.method;
             d.target = req->head.target;
@@ -112,8 +114,8 @@ void berth_h1_exch_end(berth_conn *c, int outcome)
 
 void berth_exch_due(berth_conn *c)
 {
-    if (c->x.live)
-        c->x.due = 1;
+    if (h1(c)->x.live)
+        h1(c)->x.due = 1;
 }
 
 /* ---- errors -------------------------------------------------------------- */
@@ -122,7 +124,7 @@ void berth_exch_due(berth_conn *c)
  * (headers a before hook set stay), or one made for it. */
 static int error_hooked(berth_conn *c, int status)
 {
-    struct berth_req *req = c->req, *tmp = NULL;
+    struct berth_req *req = h1(c)->req, *tmp = NULL;
     if (req) {
         berth_res_body_drop(&req->res);
     } else {
@@ -146,14 +148,14 @@ static int error_hooked(berth_conn *c, int status)
 void berth_h1_error(berth_conn *c, int status)
 {
     const berth_engine *e = c->w->engine;
-    if (!c->x.live && e->after)
+    if (!h1(c)->x.live && e->after)
         berth_h1_exch_begin(c); /* no request was read: the after hook still hears of it */
     if ((e->on_error ? error_hooked(c, status) : berth_ser_error(&c->out, status)) != 0) {
         berth_conn_kill(c);
         return;
     }
-    c->no_more = 1;
-    c->x.status = status;
+    h1(c)->no_more = 1;
+    h1(c)->x.status = status;
     berth_h1_exch_end(c, BERTH_DONE_REJECTED);
 }
 
@@ -202,20 +204,20 @@ void berth_h1_response_write(berth_conn *c, struct berth_req *req, int keep_aliv
                        !within(res->body, req->body_buf, req->body_cap);
         }
     }
-    c->x.status = res->status;
-    c->x.bytes = req->is_head || !berth_ser_status_has_body(res->status) ? 0 : b.len;
+    h1(c)->x.status = res->status;
+    h1(c)->x.bytes = req->is_head || !berth_ser_status_has_body(res->status) ? 0 : b.len;
     if (berth_ser_response(&c->out, res->status, res->hdr, res->hdr_len, NULL, 0, &b,
                            !req->is_head, keep_alive, res->omit) != 0)
         berth_conn_kill(c);
 }
 
 
-void berth_req_set_data(berth_req *req, void *data) { req->res.conn->x.data = data; }
-void *berth_req_data(const berth_req *req) { return req->res.conn->x.data; }
+void berth_req_set_data(berth_req *req, void *data) { h1(req->res.conn)->x.data = data; }
+void *berth_req_data(const berth_req *req) { return h1(req->res.conn)->x.data; }
 
 void berth_req_on_done(berth_req *req, berth_done_fn fn, void *arg)
 {
-    berth_exch *x = &req->res.conn->x;
+    berth_exch *x = &h1(req->res.conn)->x;
     x->fn = fn;
     x->arg = arg;
     if (fn && !x->t0_us)

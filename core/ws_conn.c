@@ -381,7 +381,7 @@ static int ws_peer_closed(berth_conn *c)
  * for the other until the stop's cut reset the connection. */
 static int ws_input_held(const berth_conn *c)
 {
-    return c->phase == P_WS && (c->no_more || (berth_conn_backlog(c) && !ws_of(c)->closing));
+    return c->phase == P_WS && berth_conn_backlog(c) && !ws_of(c)->closing;
 }
 
 static int ws_has_pending(const berth_conn *c) { return ws_of(c)->due; }
