@@ -148,7 +148,7 @@ void berth_conn_apply_streams(berth_conn *c)
         stream_op *next = op->next;
         s->sink->apply(c, op->kind, op->status, op->data, op->split, op->data + op->split,
                        op->len - op->split); /* nothing after a failure: c is closed */
-        if (op->kind == OP_WRITE || op->kind == OP_WS_DATA)
+        if (berth_stream_op_counted(op->kind))
             berth_stream_consumed(s, op->len - op->split); /* writes keep s alive */
         free(op);
         op = next;

@@ -140,7 +140,7 @@ int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size
         pthread_mutex_unlock(&s->lock);
         return BERTH_EGONE;
     }
-    int counted = kind == OP_WRITE || kind == OP_WS_DATA;
+    int counted = berth_stream_op_counted(kind);
     if (counted) {
         size_t held = s->queued + atomic_load_explicit(&s->out_pending, memory_order_relaxed);
         size_t limit = s->limit ? s->limit : s->w->engine->max_stream_buffer;

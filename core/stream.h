@@ -14,6 +14,10 @@ enum { OP_HEADER, OP_SEND, OP_START, OP_WRITE, OP_END,
         * close code; OP_WS_DATA counts against the buffer limit. */
        OP_WS_DATA, OP_WS_PING, OP_WS_CLOSE };
 
+/* 1 for an operation whose bytes count against the buffer limit until
+ * they are in the connection's output. */
+static inline int berth_stream_op_counted(int kind) { return kind == OP_WRITE || kind == OP_WS_DATA; }
+
 typedef struct stream_op {
     struct stream_op *next;
     int kind;
