@@ -10,13 +10,9 @@
 
 #include "addr.h"
 #include "conn.h"
-#include "done.h"
 #include "outq.h"
-#include "parse.h"
 #include "proto.h"
-#include "request.h"
 #include "stream.h"
-
 
 /* The connection's phase. P_LINGER and P_CLOSED are the core's; the
  * others belong to the protocol that owns the connection:

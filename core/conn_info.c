@@ -8,6 +8,7 @@
 
 #include "abi.h"
 #include "log.h"
+#include "request.h"
 
 struct conn_tls {
     berth_tls_info info;

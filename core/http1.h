@@ -10,6 +10,9 @@
 
 #include "budget.h"
 #include "conn_impl.h"
+#include "done.h"
+#include "parse.h"
+#include "request.h"
 
 /* The request in progress, from its head's arrival until it is over (its
  * response queued whole, or the request ended otherwise): what completion
