@@ -102,7 +102,7 @@ static void stream_finish(berth_conn *c)
     d->hdr = NULL;
     d->hdr_len = 0;
     berth_stream_detach(s, 0);
-    berth_exch_due(c);
+    berth_exch_due(&h1(c)->x);
     if (c->phase == P_WAIT)
         c->phase = P_HEAD;
     h1(c)->held = 1; /* input read during the wait, or the peer's EOF */

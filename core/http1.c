@@ -1,7 +1,7 @@
 /* HTTP/1 over the connection core (proto.h): the request lifecycle,
  * keep-alive, pipelining, limits, timeouts, the stop, and the hand-over to
  * another protocol at a 101. Bodies are read by http1_body.c, the exchange
- * and berth's own answers are http1_exch.c's, deferred and streamed
+ * and berth's own answers are http1_answer.c's, deferred and streamed
  * responses conn_stream.c's. */
 #include "http1.h"
 
@@ -137,6 +137,7 @@ static void request_start(berth_conn *c, size_t head_len)
         return;
     }
     memset(req, 0, sizeof *req);
+    req->exch = &h1(c)->x;
     h1(c)->req = req;
     c->in_pinned = 1; /* its head stays where it was read */
     berth_h1_exch_begin(c);

@@ -54,6 +54,7 @@ struct berth_req {
     uint64_t max_body;            /* the route's limit, or the server's */
     int head_ok;                  /* method and target were parsed */
     int rejected;                 /* answered by berth (404, 405) */
+    struct berth_exch *exch;      /* its exchange (exch.h): data, on_done */
     uint64_t pieces;              /* calls of on_body so far */
     size_t nparams;
     berth_str param_names[BERTH_MAX_PARAMS];
