@@ -51,11 +51,11 @@ static int exch_reason(const berth_exch *x, const berth_conn *c, int outcome)
     }
 }
 
-/* The request is over: its callbacks run, once. */
-void berth_exch_end(berth_exch *x, const berth_conn *c, const struct berth_req *req, int outcome)
+/* The request is over: its callbacks run, once; what was kept for them
+ * goes. */
+void berth_exch_report(berth_exch *x, const berth_conn *c, const struct berth_req *req,
+                       int outcome)
 {
-    if (!x->live)
-        return;
     x->live = x->due = 0;
     const berth_engine *e = c->w->engine;
     if (x->fn || e->after) {

@@ -52,9 +52,23 @@ static inline void berth_exch_begin(berth_exch *x, const berth_engine *e)
  * will be told is copied (only when one is set). */
 void berth_exch_keep(berth_exch *x, const berth_engine *e, const struct berth_req *req);
 /* The exchange is over: its callbacks run, once. c: the connection that
- * carried it (TLS, peer, why it ended); req: its request if still held. */
-void berth_exch_end(berth_exch *x, const struct berth_conn *c, const struct berth_req *req,
-                    int outcome);
+ * carried it (TLS, peer, why it ended); req: its request if still held.
+ * Inline up to the common case, no callback and nothing kept. */
+void berth_exch_report(berth_exch *x, const struct berth_conn *c, const struct berth_req *req,
+                       int outcome);
+static inline void berth_exch_end(berth_exch *x, const berth_engine *e,
+                                  const struct berth_conn *c, const struct berth_req *req,
+                                  int outcome)
+{
+    if (!x->live)
+        return;
+    if (x->fn || e->after || x->kept || x->res_hdr) {
+        berth_exch_report(x, c, req, outcome);
+        return;
+    }
+    x->live = x->due = 0;
+    x->reason = 0;
+}
 /* Its deferred response completed: callbacks run at the protocol's next
  * turn (not inside the berth call that ended it). */
 static inline void berth_exch_due(berth_exch *x)

@@ -56,7 +56,7 @@ static inline void berth_h1_exch_keep(berth_conn *c, const struct berth_req *req
 }
 static inline void berth_h1_exch_end(berth_conn *c, int outcome)
 {
-    berth_exch_end(&h1(c)->x, c, h1(c)->req, outcome);
+    berth_exch_end(&h1(c)->x, c->w->engine, c, h1(c)->req, outcome);
 }
 /* Berth's answers (http1_answer.c). */
 /* Queues berth's answer to an error and reads no further request. */
