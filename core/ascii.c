@@ -11,6 +11,7 @@
 #define X BERTH_CH_HEXDIG
 #define A BERTH_CH_ALPHA
 #define W BERTH_CH_OWS
+#define H BERTH_CH_REGNAME
 
 const unsigned char berth_ascii[256] = {
     /* 00 01 02 03 04 05 06 07 */
@@ -22,29 +23,29 @@ const unsigned char berth_ascii[256] = {
     /* 18 19 1a 1b 1c 1d 1e 1f */
     0, 0, 0, 0, 0, 0, 0, 0,
     /* 20 '!' '"' '#' '$' '%' '&' 27 */
-    F|W, T|F|R, F, T|F, T|F|R, T|F|R, T|F|R, T|F|R,
+    F|W, T|F|R|H, F, T|F, T|F|R|H, T|F|R|H, T|F|R|H, T|F|R|H,
     /* '(' ')' '*' '+' ',' '-' '.' '/' */
-    F|R, F|R, T|F|R, T|F|R, F|R, T|F|R, T|F|R, F|R,
+    F|R|H, F|R|H, T|F|R|H, T|F|R|H, F|R|H, T|F|R|H, T|F|R|H, F|R,
     /* '0' '1' '2' '3' '4' '5' '6' '7' */
-    T|F|R|D|X, T|F|R|D|X, T|F|R|D|X, T|F|R|D|X, T|F|R|D|X, T|F|R|D|X, T|F|R|D|X, T|F|R|D|X,
+    T|F|R|D|X|H, T|F|R|D|X|H, T|F|R|D|X|H, T|F|R|D|X|H, T|F|R|D|X|H, T|F|R|D|X|H, T|F|R|D|X|H, T|F|R|D|X|H,
     /* '8' '9' ':' ';' '<' '=' '>' '?' */
-    T|F|R|D|X, T|F|R|D|X, F|R, F|R, F, F|R, F, F|R,
+    T|F|R|D|X|H, T|F|R|D|X|H, F|R, F|R|H, F, F|R|H, F, F|R,
     /* '@' 'A' 'B' 'C' 'D' 'E' 'F' 'G' */
-    F|R, T|F|R|X|A, T|F|R|X|A, T|F|R|X|A, T|F|R|X|A, T|F|R|X|A, T|F|R|X|A, T|F|R|A,
+    F|R, T|F|R|X|A|H, T|F|R|X|A|H, T|F|R|X|A|H, T|F|R|X|A|H, T|F|R|X|A|H, T|F|R|X|A|H, T|F|R|A|H,
     /* 'H' 'I' 'J' 'K' 'L' 'M' 'N' 'O' */
-    T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A,
+    T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H,
     /* 'P' 'Q' 'R' 'S' 'T' 'U' 'V' 'W' */
-    T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A,
+    T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H,
     /* 'X' 'Y' 'Z' '[' 5c ']' '^' '_' */
-    T|F|R|A, T|F|R|A, T|F|R|A, F|R, F|R, F|R, T|F|R, T|F|R,
+    T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, F|R, F|R, F|R, T|F|R, T|F|R|H,
     /* '`' 'a' 'b' 'c' 'd' 'e' 'f' 'g' */
-    T|F|R, T|F|R|X|A, T|F|R|X|A, T|F|R|X|A, T|F|R|X|A, T|F|R|X|A, T|F|R|X|A, T|F|R|A,
+    T|F|R, T|F|R|X|A|H, T|F|R|X|A|H, T|F|R|X|A|H, T|F|R|X|A|H, T|F|R|X|A|H, T|F|R|X|A|H, T|F|R|A|H,
     /* 'h' 'i' 'j' 'k' 'l' 'm' 'n' 'o' */
-    T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A,
+    T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H,
     /* 'p' 'q' 'r' 's' 't' 'u' 'v' 'w' */
-    T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A, T|F|R|A,
+    T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, T|F|R|A|H,
     /* 'x' 'y' 'z' '{' '|' '}' '~' 7f */
-    T|F|R|A, T|F|R|A, T|F|R|A, F|R, T|F|R, F|R, T|F|R, 0,
+    T|F|R|A|H, T|F|R|A|H, T|F|R|A|H, F|R, T|F|R, F|R, T|F|R|H, 0,
     /* 80 81 82 83 84 85 86 87 */
     F, F, F, F, F, F, F, F,
     /* 88 89 8a 8b 8c 8d 8e 8f */

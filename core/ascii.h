@@ -19,6 +19,7 @@ enum {
     BERTH_CH_HEXDIG = 16, /* HEXDIG, either case */
     BERTH_CH_ALPHA = 32,  /* ALPHA */
     BERTH_CH_OWS = 64,    /* SP, HTAB: what OWS is made of (RFC 9110 5.6.3) */
+    BERTH_CH_REGNAME = 128, /* a reg-name's byte: unreserved, '%', sub-delims (RFC 3986 3.2.2) */
 };
 
 /* Each byte's classes; scripts/ascii-table.py wrote it, tests/unit/test-ascii.c
@@ -31,6 +32,22 @@ static inline int berth_is_digit(unsigned char c) { return c >= '0' && c <= '9';
 static inline int berth_is_alpha(unsigned char c) { return berth_ascii[c] & BERTH_CH_ALPHA; }
 static inline int berth_is_hexdig(unsigned char c) { return berth_ascii[c] & BERTH_CH_HEXDIG; }
 static inline int berth_is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
+static inline int berth_is_reg_name(unsigned char c) { return berth_ascii[c] & BERTH_CH_REGNAME; }
+
+/* The first byte at or after p (before end) not of class cls (one bit of
+ * the enum above), or end:
+ * four bytes a step while they all are (the common case: a whole name or
+ * value), then one by one. */
+static inline const char *berth_ascii_span(const char *p, const char *end, unsigned char cls)
+{
+    const unsigned char *u = (const unsigned char *)p, *e = (const unsigned char *)end;
+    while (e - u >= 4 && (berth_ascii[u[0]] & berth_ascii[u[1]] & berth_ascii[u[2]] &
+                          berth_ascii[u[3]] & cls))
+        u += 4;
+    while (u < e && (berth_ascii[*u] & cls))
+        u++;
+    return (const char *)u;
+}
 
 /* A hex digit's value (either case), or -1: the one hex parser (chunk
  * sizes, percent-decoding). */

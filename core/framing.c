@@ -12,11 +12,9 @@ static int name_is(berth_str name, const char *lower, size_t len)
     return berth_str_ieq(name, lower, len);
 }
 
-/* RFC 3986 reg-name bytes: unreserved, pct-encoded, sub-delims. */
-static int reg_name_byte(unsigned char c)
-{
-    return berth_is_alpha(c) || berth_is_digit(c) || (c && strchr("-._~%!$&'()*+,;=", c));
-}
+/* RFC 3986 reg-name bytes: unreserved, pct-encoded, sub-delims (one
+ * lookup in ascii.h's table). */
+static int reg_name_byte(unsigned char c) { return berth_is_reg_name(c); }
 
 /* Host = uri-host [ ":" port ] (RFC 9110 7.2); empty is valid. */
 static int host_valid(berth_str v)
@@ -30,9 +28,9 @@ static int host_valid(berth_str v)
             return 0;
         p++;
     } else {
-        while (p < end && *p != ':')
-            if (!reg_name_byte((unsigned char)*p++))
-                return 0;
+        p = berth_ascii_span(p, end, BERTH_CH_REGNAME); /* ':' is none */
+        if (p < end && *p != ':')
+            return 0;
     }
     if (p < end && *p++ != ':')
         return 0;

@@ -119,18 +119,25 @@ static berth_outq_seg *seg_new(berth_outq *q)
     return s;
 }
 
+/* A new buffer segment for n bytes at the end of the buffer. Out of line:
+ * the common commit extends the last segment and needs none of this. */
+static __attribute__((noinline)) int commit_new_seg(berth_outq *q, size_t n)
+{
+    berth_outq_seg *s = seg_new(q);
+    if (!s)
+        return -1;
+    s->off = q->len;
+    s->len = n;
+    return 0;
+}
+
 int berth_outq_commit(berth_outq *q, size_t n)
 {
     berth_outq_seg *last = q->nsegs > q->head ? &q->segs[q->nsegs - 1] : NULL;
-    if (last && is_buf_seg(last) && last->off + last->len == q->len) {
+    if (last && is_buf_seg(last) && last->off + last->len == q->len)
         last->len += n;
-    } else {
-        berth_outq_seg *s = seg_new(q);
-        if (!s)
-            return -1;
-        s->off = q->len;
-        s->len = n;
-    }
+    else if (commit_new_seg(q, n) != 0)
+        return -1;
     if (q->pending == 0)
         q->t_write = q->clock->now_ms;
     q->len += n;

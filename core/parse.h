@@ -9,7 +9,8 @@
  * before a request line (conn.c). RFC 9112 2.2 lets a server take a bare
  * LF as a line end too; berth does not, by choice: a front end that splits
  * the lines otherwise would see other fields (request smuggling). A bare
- * LF is a 400 as soon as the scan sees it; a bare CR is one too. */
+ * LF is a 400 as soon as the scan sees it; a bare CR is one too (in a
+ * head not complete yet: the scan's; in a complete head: the parser's). */
 #ifndef BERTH_PARSE_H
 #define BERTH_PARSE_H
 
@@ -24,11 +25,11 @@ typedef struct berth_header {
 } berth_header;
 
 typedef struct berth_head_scan {
-    size_t pos;        /* where the search for the next line's CR resumes */
+    size_t pos;        /* where the search for the next line's LF resumes */
     size_t line_start; /* start of the line being scanned */
     size_t line1_len;  /* request line length incl. LF; 0 until seen */
-    size_t method_pos; /* method bytes checked so far */
-    int method_done;   /* the SP after the method was seen */
+    size_t method_pos; /* method bytes checked so far (past its SP once done) */
+    size_t cr_pos;     /* where the search for a bare CR resumes */
 } berth_head_scan;
 
 typedef struct berth_head {
@@ -43,14 +44,17 @@ typedef struct berth_head {
 void berth_head_scan_reset(berth_head_scan *s);
 /* Returns the length of the complete head (through its empty line), 0 if
  * more bytes are needed, -400 as soon as the method is not a token, an
- * LF comes without its CR or a CR without its LF (so garbage is answered
- * at once, not after a timeout), or -414 / -431 when the request line or the header section
- * outgrows max_line / max_fields_bytes. */
+ * LF comes without its CR or, in a head not complete yet, a CR without its
+ * LF (so garbage is answered at once, not after a timeout), or -414 / -431
+ * when the request line or the header section outgrows max_line /
+ * max_fields_bytes (-400 instead if a bare CR came before). A complete
+ * head may hold a bare CR: berth_head_parse answers it 400. */
 long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
                          size_t max_line, size_t max_fields_bytes);
 
 /* Parses a complete head of len bytes. Returns 0, or the HTTP status to
- * answer with: 400 (malformed), 431 (too many fields), 505 (version). */
+ * answer with: 400 (malformed; always for a bare CR), 431 (too many
+ * fields), 505 (version). */
 int berth_head_parse(const char *buf, size_t len, berth_head *head);
 
 #endif

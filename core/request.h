@@ -9,7 +9,12 @@
 
 #define BERTH_MAX_PARAMS 32 /* one per segment at most (router.c) */
 #define BERTH_RES_HDR_INLINE 1024
-#define BERTH_RES_BODY_INLINE 4096
+/* Small bodies ("55", "ok") are copied into the response itself; larger
+ * ones into a block of the worker's pool (berth_res_body_reserve). Kept
+ * small: the engine clears the whole request block for every request
+ * (http1.c), and a 4 KiB buffer there was a quarter of the instructions of
+ * a pipelined request. */
+#define BERTH_RES_BODY_INLINE 256
 
 struct berth_conn;
 

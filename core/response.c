@@ -1,5 +1,6 @@
 /* The public berth_res_* setters. What the response holds is serialized
  * by the engine (conn.c) once the handler returns. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -71,35 +72,73 @@ int berth_res_status(berth_res *res, int status)
     return 0;
 }
 
-static int ieq(const char *a, size_t alen, const char *b)
+/* 1 if the n bytes at p hold a CR, LF or NUL. Eight bytes at a time: a
+ * word none of whose bytes is below 0x10 holds none of them (the common
+ * case: header values are printable); a word that may is checked byte by
+ * byte. */
+static int has_ctl_break(const char *p, size_t n)
 {
-    size_t blen = strlen(b);
-    return alen == blen && berth_ascii_ieq(a, b, alen);
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        /* a high bit set where a byte is below 0x10 (and maybe above one) */
+        if (((w - ones * 0x10) & ~w & highs) == 0)
+            continue;
+        for (size_t j = i; j < i + 8; j++)
+            if (p[j] == '\r' || p[j] == '\n' || p[j] == '\0')
+                return 1;
+    }
+    for (; i < n; i++)
+        if (p[i] == '\r' || p[i] == '\n' || p[i] == '\0')
+            return 1;
+    return 0;
+}
+
+/* name (of the length of lit) is lit, but for ASCII case. */
+#define NAME_IS(name, lit) berth_ascii_ieq((name), (lit), sizeof(lit) - 1)
+
+/* berth_header_check's body, inline in the setter every handler calls. */
+static inline int header_kind(const char *name, size_t name_len, const char *value,
+                              size_t value_len)
+{
+    if (name_len == 0)
+        return BERTH_HDR_INVALID;
+    /* The classes all the name's bytes share: four at a time. */
+    const unsigned char *n = (const unsigned char *)name, *end = n + name_len;
+    unsigned char all = BERTH_CH_TCHAR;
+    for (; end - n >= 4; n += 4)
+        all &= berth_ascii[n[0]] & berth_ascii[n[1]] & berth_ascii[n[2]] & berth_ascii[n[3]];
+    for (; n < end; n++)
+        all &= berth_ascii[*n];
+    if (!all || has_ctl_break(value, value_len))
+        return BERTH_HDR_INVALID; /* not a token; response splitting */
+    /* Framing headers belong to berth: only names of these lengths can be
+     * one of them. */
+    switch (name_len) {
+    case 4:
+        return NAME_IS(name, "date") ? BERTH_HDR_DROP : BERTH_HDR_KEEP;
+    case 6:
+        return NAME_IS(name, "server") ? BERTH_HDR_SERVER : BERTH_HDR_KEEP;
+    case 10:
+        if (!NAME_IS(name, "connection"))
+            return BERTH_HDR_KEEP;
+        /* "close" in the list, so "foo, Close" but not "closed" */
+        return berth_list_has((berth_str){value, value_len}, "close", 5) ? BERTH_HDR_CLOSE
+                                                                          : BERTH_HDR_DROP;
+    case 14:
+        return NAME_IS(name, "content-length") ? BERTH_HDR_DROP : BERTH_HDR_KEEP;
+    case 17:
+        return NAME_IS(name, "transfer-encoding") ? BERTH_HDR_DROP : BERTH_HDR_KEEP;
+    default:
+        return BERTH_HDR_KEEP;
+    }
 }
 
 int berth_header_check(const char *name, size_t name_len, const char *value, size_t value_len)
 {
-    if (name_len == 0)
-        return BERTH_HDR_INVALID;
-    for (size_t i = 0; i < name_len; i++)
-        if (!berth_is_tchar((unsigned char)name[i]))
-            return BERTH_HDR_INVALID;
-    for (size_t i = 0; i < value_len; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if (c == '\r' || c == '\n' || c == '\0')
-            return BERTH_HDR_INVALID; /* response splitting */
-    }
-    /* Framing headers belong to berth. */
-    if (ieq(name, name_len, "content-length") || ieq(name, name_len, "transfer-encoding") ||
-        ieq(name, name_len, "date"))
-        return BERTH_HDR_DROP;
-    if (ieq(name, name_len, "server"))
-        return BERTH_HDR_SERVER;
-    if (ieq(name, name_len, "connection"))
-        /* "close" in the list, so "foo, Close" but not "closed" */
-        return berth_list_has((berth_str){value, value_len}, "close", 5) ? BERTH_HDR_CLOSE
-                                                                          : BERTH_HDR_DROP;
-    return BERTH_HDR_KEEP;
+    return header_kind(name, name_len, value, value_len);
 }
 
 unsigned berth_header_omit(int kind)
@@ -130,7 +169,7 @@ static int hdr_reserve(struct berth_res *res, size_t need)
 int berth_res_header_n(berth_res *res, const char *name, size_t name_len, const char *value,
                        size_t value_len)
 {
-    int kind = berth_header_check(name, name_len, value, value_len);
+    int kind = header_kind(name, name_len, value, value_len);
     switch (kind) {
     case BERTH_HDR_INVALID:
         return BERTH_EINVAL;
@@ -220,7 +259,7 @@ int berth_res_header_remove(berth_res *res, const char *name)
     int kind = berth_header_check(name, nlen, "", 0);
     if (kind == BERTH_HDR_INVALID)
         return BERTH_EINVAL;
-    res->omit |= berth_header_omit(kind) | (ieq(name, nlen, "date") ? BERTH_OMIT_DATE : 0);
+    res->omit |= berth_header_omit(kind) | (nlen == 4 && NAME_IS(name, "date") ? BERTH_OMIT_DATE : 0);
     char *p;
     while ((p = hdr_find(res, 0, name, nlen, &len))) {
         memmove(p, p + len, (size_t)(res->hdr + res->hdr_len - (p + len)));

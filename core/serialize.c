@@ -28,27 +28,28 @@ static char *put_u64(char *p, uint64_t v)
     return p;
 }
 
-int berth_ser_status_has_body(int status)
-{
-    return !(status < 200 || status == 204 || status == 304);
-}
-
-/* Room a head needs, beyond the handler's fields and type. */
+/* Room a head needs, beyond the handler's fields and type (a 200, most
+ * responses, without looking its reason up). */
 static size_t head_bound(const berth_head_out *h)
 {
-    return 200 + strlen(berth_status_reason(h->status)) + h->hdr_len + h->ctype_len;
+    size_t reason = h->status == 200 ? 2 : strlen(berth_status_reason(h->status));
+    return 200 + reason + h->hdr_len + h->ctype_len;
 }
 
 static char *head_put(const berth_head_out *h, const berth_clock *clock, char *p)
 {
-    const char *reason = berth_status_reason(h->status);
-    p = PUT_LIT(p, "HTTP/1.1 ");
-    *p++ = (char)('0' + h->status / 100);
-    *p++ = (char)('0' + h->status / 10 % 10);
-    *p++ = (char)('0' + h->status % 10);
-    *p++ = ' ';
-    p = put_str(p, reason, strlen(reason));
-    p = PUT_LIT(p, "\r\n");
+    if (h->status == 200) {
+        p = PUT_LIT(p, "HTTP/1.1 200 OK\r\n");
+    } else {
+        const char *reason = berth_status_reason(h->status);
+        p = PUT_LIT(p, "HTTP/1.1 ");
+        *p++ = (char)('0' + h->status / 100);
+        *p++ = (char)('0' + h->status / 10 % 10);
+        *p++ = (char)('0' + h->status % 10);
+        *p++ = ' ';
+        p = put_str(p, reason, strlen(reason));
+        p = PUT_LIT(p, "\r\n");
+    }
     if (__builtin_expect(h->omit != 0, 0)) {
         if (!(h->omit & BERTH_OMIT_SERVER))
             p = PUT_LIT(p, "Server: berth\r\n");
@@ -99,6 +100,18 @@ void berth_body_release(berth_body_out *b)
     b->release = BERTH_REL_NONE;
 }
 
+/* A body that stays where it is: queued as its own segment (a file range
+ * or memory), which the queue then owns. Out of line: most bodies are
+ * copied after the head. */
+static __attribute__((noinline)) int body_queue(berth_outq *q, berth_body_out *b)
+{
+    int rc = b->fd >= 0 ? berth_outq_file(q, b->fd, b->off, b->len, b->release == BERTH_REL_CLOSE)
+                        : berth_outq_external(q, b->ptr, (size_t)b->len, b->release, b->rel_ptr,
+                                              b->rel_fn);
+    b->release = BERTH_REL_NONE; /* the queue owns it now, or has released it */
+    return rc;
+}
+
 int berth_ser_response(berth_outq *q, int status, const char *hdr, size_t hdr_len,
                        const char *ctype, size_t ctype_len, berth_body_out *b, int send_body,
                        int keep_alive, unsigned omit)
@@ -121,14 +134,11 @@ int berth_ser_response(berth_outq *q, int status, const char *hdr, size_t hdr_le
         p = put_str(p, b->ptr, (size_t)b->len);
     int rc = berth_outq_commit(q, (size_t)(p - start));
     if (rc != 0 || !send_body || copy) {
-        berth_body_release(b);
+        if (b->release != BERTH_REL_NONE)
+            berth_body_release(b);
         return rc;
     }
-    rc = is_file ? berth_outq_file(q, b->fd, b->off, b->len, b->release == BERTH_REL_CLOSE)
-                     : berth_outq_external(q, b->ptr, (size_t)b->len, b->release, b->rel_ptr,
-                                           b->rel_fn);
-    b->release = BERTH_REL_NONE; /* the queue owns it now, or has released it */
-    return rc;
+    return body_queue(q, b);
 }
 
 int berth_ser_error(berth_outq *q, int status)

@@ -49,8 +49,12 @@ typedef struct berth_body_out {
     void (*rel_fn)(void *);
 } berth_body_out;
 
-/* 1 unless the status forbids a body (1xx, 204, 304). */
-int berth_ser_status_has_body(int status);
+/* 1 unless the status forbids a body (1xx, 204, 304). Inline: every
+ * response asks, some twice. */
+static inline int berth_ser_status_has_body(int status)
+{
+    return !(status < 200 || status == 204 || status == 304);
+}
 /* Queues a complete response with a Content-Length (none for statuses
  * without a body); the body only if send_body (not for HEAD). 0 or -1. */
 int berth_ser_response(berth_outq *q, int status, const char *hdr, size_t hdr_len,

@@ -5,6 +5,7 @@ the output over the table; tests/unit/test-ascii.c checks the table against
 the RFCs' definitions, written out there again independently."""
 
 TCHAR_EXTRA = "!#$%&'*+-.^_`|~"  # RFC 9110 5.6.2, beside DIGIT and ALPHA
+REG_NAME_EXTRA = "-._~%!$&'()*+,;="  # RFC 3986 3.2.2: unreserved, pct-encoded's '%', sub-delims
 
 
 def classes(c):
@@ -26,6 +27,8 @@ def classes(c):
         k.append("A")
     if c in (0x20, 0x09):
         k.append("W")  # OWS's bytes (RFC 9110 5.6.3)
+    if alpha or digit or ch in REG_NAME_EXTRA:
+        k.append("H")  # a reg-name's byte (RFC 3986 3.2.2), for Host
     return "|".join(k) or "0"
 
 

@@ -33,18 +33,34 @@ static int field(int c) { return vchar(c) || c >= 0x80 || c == ' ' || c == '\t';
 /* parse.c: a target is VCHAR but '#', '"', '<', '>'. */
 static int target(int c) { return vchar(c) && c != '#' && c != '"' && c != '<' && c != '>'; }
 
+/* RFC 3986 3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims );
+ * unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"; sub-delims = "!" /
+ * "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="; a
+ * pct-encoded's bytes are '%' and HEXDIGs (framing.c takes '%' alone). */
+static int reg_name(int c)
+{
+    static const char extra[] = {'-', '.', '_', '~', '%', '!', '$', '&', '\'',
+                                 '(', ')', '*', '+', ',', ';', '='};
+    for (size_t i = 0; i < sizeof extra; i++)
+        if (c == extra[i])
+            return 1;
+    return digit(c) || alpha(c);
+}
+
 TEST(ascii_table_matches_the_rfcs)
 {
     for (int c = 0; c < 256; c++) {
         int want = (tchar(c) ? BERTH_CH_TCHAR : 0) | (field(c) ? BERTH_CH_FIELD : 0) |
                    (target(c) ? BERTH_CH_TARGET : 0) | (digit(c) ? BERTH_CH_DIGIT : 0) |
                    (hexdig(c) ? BERTH_CH_HEXDIG : 0) | (alpha(c) ? BERTH_CH_ALPHA : 0) |
-                   (c == ' ' || c == '\t' ? BERTH_CH_OWS : 0);
+                   (c == ' ' || c == '\t' ? BERTH_CH_OWS : 0) |
+                   (reg_name(c) ? BERTH_CH_REGNAME : 0);
         if (berth_ascii[c] != want)
             fprintf(stderr, "  byte 0x%02x: table %#x, RFC %#x\n", c, berth_ascii[c], want);
         CHECK_INT(berth_ascii[c], want);
         CHECK_INT(!!berth_is_tchar((unsigned char)c), tchar(c));
         CHECK_INT(!!berth_is_digit((unsigned char)c), digit(c));
+        CHECK_INT(!!berth_is_reg_name((unsigned char)c), reg_name(c));
         CHECK_INT(berth_hex_value((unsigned char)c) >= 0, hexdig(c));
     }
 }
@@ -61,4 +77,27 @@ TEST(ascii_hex_values_and_case)
     CHECK(!berth_ascii_ieq("close", "clOsf", 5));
     CHECK(!berth_ascii_ieq("\xc0", "\xe0", 1)); /* Latin-1's A-grave: not ASCII */
     CHECK(!berth_ascii_ieq("[", "{", 1));         /* 0x5B | 0x20 is 0x7B */
+}
+
+/* berth_ascii_span steps four bytes at a time: the first byte out of the
+ * class is found at every offset, for every class, and the span stops at
+ * end (never reads past it: the bytes after end are of the class). */
+TEST(ascii_span_stops_at_the_first_byte_out_of_the_class)
+{
+    static const struct { unsigned char cls; char in, out; } k[] = {
+        {BERTH_CH_TCHAR, 'a', ':'},    {BERTH_CH_FIELD, ' ', '\r'}, {BERTH_CH_TARGET, '/', ' '},
+        {BERTH_CH_REGNAME, '.', ':'}, {BERTH_CH_DIGIT, '7', 'x'},
+    };
+    char buf[16];
+    for (size_t j = 0; j < sizeof k / sizeof k[0]; j++) {
+        for (size_t len = 0; len <= 12; len++) {
+            memset(buf, k[j].in, sizeof buf);
+            CHECK(berth_ascii_span(buf, buf + len, k[j].cls) == buf + len);
+            for (size_t at = 0; at < len; at++) {
+                memset(buf, k[j].in, sizeof buf);
+                buf[at] = k[j].out;
+                CHECK(berth_ascii_span(buf, buf + len, k[j].cls) == buf + at);
+            }
+        }
+    }
 }

@@ -110,6 +110,51 @@ TEST(scan_rejects_large_header_section)
     CHECK_INT(berth_head_scan_run(&s, buf, sizeof buf, 100, 1000), -431);
 }
 
+/* The scan looks for a bare CR only when it stops short of a complete head
+ * (parse.h): a complete head that holds one is the parser's 400, which
+ * comes before what else it would answer (505, 431), as the scan's did. */
+TEST(bare_cr_in_a_complete_head_is_a_400)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    const char *req = "GET / HTTP/1.1\r\nA: b\rc\r\n\r\n";
+    CHECK_INT(berth_head_scan_run(&s, req, strlen(req), 8192, 16384), strlen(req));
+    berth_head h;
+    CHECK_INT(parse(req, &h), 400);
+    CHECK_INT(parse("GET / HTTP/1.1\r\n\r\r\n", &h), 400);
+    CHECK_INT(parse("GET / HTTP/1.1\r\r\n\r\n", &h), 400);
+    CHECK_INT(parse("GET / HTTP/2.0\r\nA: b\rc\r\n\r\n", &h), 400);
+    CHECK_INT(parse("GET / HTTP/2.0\r\nA: bc\r\n\r\n", &h), 505);
+    berth_header two[2];
+    h.headers = two;
+    h.max_headers = 2;
+    const char *many = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\r\n\r\n";
+    CHECK_INT(berth_head_parse(many, strlen(many), &h), 400);
+    const char *many_ok = "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
+    CHECK_INT(berth_head_parse(many_ok, strlen(many_ok), &h), 431);
+}
+
+/* A limit passed after a bare CR: the bare CR's 400 first, as bytes come. */
+TEST(scan_bare_cr_comes_before_a_limit)
+{
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    char line[200] = "GET /\ra";
+    size_t n = strlen(line);
+    memset(line + n, 'a', sizeof line - n);
+    memcpy(line + sizeof line - 2, "\r\n", 2);
+    CHECK_INT(berth_head_scan_run(&s, line, sizeof line, 100, 1000), -400);
+    char head[3000] = "GET / HTTP/1.1\r\nX: \ra";
+    n = strlen(head);
+    memset(head + n, 'a', sizeof head - n);
+    memcpy(head + sizeof head - 4, "\r\n\r\n", 4);
+    berth_head_scan_reset(&s);
+    CHECK_INT(berth_head_scan_run(&s, head, sizeof head, 100, 1000), -400);
+    head[n - 2] = 'a';
+    berth_head_scan_reset(&s);
+    CHECK_INT(berth_head_scan_run(&s, head, sizeof head, 100, 1000), -431);
+}
+
 TEST(parse_request_line_and_headers)
 {
     berth_head h;

@@ -21,6 +21,45 @@ TEST(response_rejects_nul_in_header_value)
     berth_res_release(&res);
 }
 
+/* The value check reads eight bytes at a time: a CR, LF or NUL is found at
+ * every offset of values up to 40 bytes long, and bytes below 0x10 that are
+ * none of them (HTAB, 0x01, 0x0f) do not refuse a value. */
+TEST(response_header_value_breaks_found_at_every_offset)
+{
+    static const char bad[] = {'\r', '\n', '\0'};
+    static const char fine[] = {'\t', 0x01, 0x0f, 0x10, 0x7f, (char)0x80, (char)0xff};
+    char v[40];
+    for (size_t len = 1; len <= sizeof v; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (size_t k = 0; k < sizeof bad + sizeof fine; k++) {
+                memset(v, 'a', sizeof v);
+                v[at] = k < sizeof bad ? bad[k] : fine[k - sizeof bad];
+                int kind = berth_header_check("X-Y", 3, v, len);
+                CHECK_INT(kind, k < sizeof bad ? BERTH_HDR_INVALID : BERTH_HDR_KEEP);
+            }
+        }
+    }
+    /* a name's bytes, four at a time and the rest: one bad byte anywhere */
+    char n[11];
+    for (size_t len = 1; len <= sizeof n; len++) {
+        for (size_t at = 0; at < len; at++) {
+            memset(n, 'n', sizeof n);
+            n[at] = ':';
+            CHECK_INT(berth_header_check(n, len, "v", 1), BERTH_HDR_INVALID);
+            n[at] = '~';
+            CHECK_INT(berth_header_check(n, len, "v", 1), BERTH_HDR_KEEP);
+        }
+    }
+    CHECK_INT(berth_header_check("DATE", 4, "x", 1), BERTH_HDR_DROP);
+    CHECK_INT(berth_header_check("Dote", 4, "x", 1), BERTH_HDR_KEEP);
+    CHECK_INT(berth_header_check("Server", 6, "x", 1), BERTH_HDR_SERVER);
+    CHECK_INT(berth_header_check("Content-Length", 14, "1", 1), BERTH_HDR_DROP);
+    CHECK_INT(berth_header_check("Content-Lengths", 15, "1", 1), BERTH_HDR_KEEP);
+    CHECK_INT(berth_header_check("Transfer-Encoding", 17, "gzip", 4), BERTH_HDR_DROP);
+    CHECK_INT(berth_header_check("connection", 10, "Close", 5), BERTH_HDR_CLOSE);
+    CHECK_INT(berth_header_check("connection", 10, "keep-alive", 10), BERTH_HDR_DROP);
+}
+
 TEST(response_rejects_bad_header_name)
 {
     struct berth_res res;
