@@ -3,7 +3,7 @@
  * the mailbox other threads post to (a berth_stream: a deferred response's
  * or a WebSocket's), the lingering close and the write deadline. What the
  * bytes mean is the protocol's (proto.h), reached only through its table:
- * HTTP/1 first (http1.c), then whichever it hands the connection to. */
+ * HTTP/1 first (http1_conn.c), then whichever it hands the connection to. */
 #include "conn_impl.h"
 
 #include <stdlib.h>

@@ -16,7 +16,7 @@
 
 /* The connection's phase. P_LINGER and P_CLOSED are the core's; the
  * others belong to the protocol that owns the connection:
- * HTTP/1 (http1.c): P_HEAD, P_BODY, and P_WAIT (the handler deferred its
+ * HTTP/1 (http1_conn.c): P_HEAD, P_BODY, and P_WAIT (the handler deferred its
  * response; input is held, not parsed);
  * WebSocket (ws_conn.c): P_WS, after its 101 (input is frames). */
 enum berth_conn_phase { P_HEAD, P_BODY, P_WAIT, P_WS, P_LINGER, P_CLOSED };

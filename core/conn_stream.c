@@ -1,6 +1,6 @@
 /* HTTP/1's deferred and streamed responses: the handle a handler gets
  * from berth_res_defer, and the application of its operations (on the
- * owner thread) to the connection's output. Built on http1.c and the
+ * owner thread) to the connection's output. Built on http1_conn.c and the
  * connection core's mailbox; the handle itself (stream.c) reaches this
  * file only through its sink. */
 #include <stdlib.h>

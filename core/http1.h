@@ -1,5 +1,5 @@
 /* HTTP/1, the protocol a connection starts with (proto.h): its files
- * share these. http1.c: the request lifecycle, keep-alive, pipelining,
+ * share these. http1_conn.c: the request lifecycle, keep-alive, pipelining,
  * limits, timeouts, the stop and the hand-over at a 101; http1_body.c:
  * request bodies; http1_answer.c: berth's own answers and a handler's
  * response serialized; conn_stream.c: deferred and streamed responses.
@@ -80,7 +80,7 @@ static inline void berth_h1_body_free(berth_conn *c, struct berth_req *req)
 int berth_h1_body_budget(berth_conn *c, struct berth_req *req, uint64_t bytes);
 int berth_h1_body_deliver(berth_conn *c, struct berth_req *req, const char *data, size_t n);
 int berth_h1_body_step(berth_conn *c);
-/* The request's end (http1.c). */
+/* The request's end (http1_conn.c). */
 void berth_h1_request_end(berth_conn *c);
 void berth_h1_request_fail(berth_conn *c, int status);
 

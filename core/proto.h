@@ -2,7 +2,7 @@
  * connection mean. The core keeps the pipe end, the input buffer, the
  * output queue, the mailbox other threads post to, the lingering close
  * and the write deadline; a protocol reads the input, writes the output
- * and says when it is done. HTTP/1 is one (http1.c); after a 101 it hands
+ * and says when it is done. HTTP/1 is one (http1_conn.c); after a 101 it hands
  * the connection to the next one (WebSocket, ws_conn.c) with
  * berth_conn_switch, the way kTLS and PROXY hand the pipe over one level
  * down. Calls go through the table: the core never names a protocol. */

@@ -12,7 +12,7 @@
 /* Small bodies ("55", "ok") are copied into the response itself; larger
  * ones into a block of the worker's pool (berth_res_body_reserve). Kept
  * small: the engine clears the whole request block for every request
- * (http1.c), and a 4 KiB buffer there was a quarter of the instructions of
+ * (http1_conn.c), and a 4 KiB buffer there was a quarter of the instructions of
  * a pipelined request. */
 #define BERTH_RES_BODY_INLINE 256
 
