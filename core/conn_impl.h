@@ -1,94 +1,88 @@
 /* The engine's connection object, shared by the files that implement it:
- * conn.c (request lifecycle and the pipe), conn_stream.c (deferred and
- * streamed responses, built on conn.c) and wake.c (the wake list). */
+ * the connection core (conn.c: the pipe end, buffers, mailbox, lingering
+ * close; conn_info.c: addresses, TLS), the protocol that owns it for now
+ * (proto.h: HTTP/1 in http1*.c, WebSocket in ws_conn.c) and wake.c (the
+ * wake list). */
 #ifndef BERTH_CONN_IMPL_H
 #define BERTH_CONN_IMPL_H
 
+#include <stddef.h>
+
 #include "addr.h"
 #include "conn.h"
-#include "done.h"
 #include "outq.h"
-#include "parse.h"
-#include "request.h"
+#include "proto.h"
 #include "stream.h"
 
-/* The request in progress, from its head's arrival until it is over (its
- * response queued whole, or the request ended otherwise): what completion
- * callbacks (berth_req_on_done, the after hook) are told. A connection has
- * one at a time: the next request is not parsed before the last is over. */
-typedef struct berth_exch {
-    unsigned live : 1;      /* a request is in progress */
-    unsigned due : 1;       /* its deferred response completed: report at the next pump */
-    int status;             /* the status sent or started */
-    berth_done_fn fn;       /* berth_req_on_done */
-    void *arg;
-    void *data;             /* berth_req_data */
-    uint64_t t0_us;         /* when it began, if a callback wants a duration */
-    uint64_t bytes;         /* body bytes queued */
-    uint64_t body_received;
-    int minor;
-    berth_req_kept *kept;   /* method, target, headers: for a deferred response */
-    char *res_hdr;          /* a deferred response's header lines (conn_stream.c) */
-    size_t res_hdr_len;
-    int reason;             /* enum berth_reason, when known before the end */
-} berth_exch;
-
-/* P_WAIT: the handler deferred its response; input is held, not parsed. */
-/* P_WS: a WebSocket after its 101: input is frames (ws_conn.c). */
-enum berth_conn_phase { P_HEAD, P_BODY, P_WAIT, P_LINGER, P_CLOSED, P_WS };
+/* The connection's phase. P_LINGER and P_CLOSED are the core's; the
+ * others belong to the protocol that owns the connection:
+ * HTTP/1 (http1_conn.c): P_HEAD, P_BODY, and P_WAIT (the handler deferred its
+ * response; input is held, not parsed);
+ * WebSocket (ws_conn.c): P_WS, after its 101 (input is frames). */
+enum berth_conn_phase { P_HEAD, P_BODY, P_WAIT, P_WS, P_LINGER, P_CLOSED };
 
 struct berth_conn {
     berth_pipe pipe;        /* first: the engine is the bottom of a pipe stack */
     berth_worker *w;
+    const berth_proto *proto; /* what the bytes mean now */
+    void *proto_state;      /* a protocol's own state (WebSocket), or NULL */
     /* input */
     char *in;
     size_t in_len, in_off;
-    berth_head_scan scan;
-    int head_started;       /* bytes of the next head have arrived */
-    struct berth_req *req;  /* request in progress */
-    size_t head_end;        /* offset in `in` where the body starts */
-    size_t body_pos;        /* offset in `in` of unconsumed body bytes */
-    int body_in_place;      /* Content-Length body waits whole in `in` */
-    int phase;
-    int held;               /* complete input waits for the output backlog */
-    int no_more;            /* respond to nothing more: close after output */
-    int peer_eof;
-    int draining;
-    uint64_t t_phase, t_idle, t_linger;
+    uint64_t t_linger;
     uint64_t t_linger_read;  /* the last input while lingering */
     /* output */
     berth_outq out;
-    /* deferred or streamed response */
+    /* the mailbox: a deferred response's or a WebSocket's handle */
     berth_stream *stream;
+    struct berth_conn *wake_next;
+    int in_pinned;          /* the protocol points into `in` (a request's head) */
+    int phase;
+    int peer_eof;
+    int draining;
+    int reason;             /* enum berth_reason: why it ended, if a layer or
+                               the write timeout said so */
     int dispatching;        /* inside a handler */
     int busy;               /* inside process(): no re-entry */
     int woken;              /* on the worker's wake list */
-    struct berth_conn *wake_next;
     void *backend_data;
     struct conn_tls *tls;   /* what a TLS layer above negotiated, or NULL */
-    berth_exch x;
     berth_caddr peer, local; /* local: unknown until asked, or from PROXY */
-    struct berth_wsc *ws;   /* the WebSocket after an upgrade, or NULL */
+    /* The first protocol's state (HTTP/1's, http1.h), in the same block
+     * (aligned for its pointers and 64-bit counters). */
+    _Alignas(void *) _Alignas(uint64_t) unsigned char area[];
 };
 
-/* For conn_stream.c: */
-/* 1 if the response being serialized may keep the connection open: a stop
- * closes it unless requests already read follow. */
-int berth_conn_drain_keeps_alive(const berth_conn *c);
-/* Moves to SHUTDOWN or CLOSED once the last response is written. */
+/* The connection core (conn.c), for the protocols: */
+/* A new connection of worker w speaking proto, with area_size bytes
+ * (zeroed) of that protocol's state in c->area; proto->start is not run:
+ * the caller sets the first protocol up. NULL if out of memory. */
+berth_conn *berth_conn_make(berth_worker *w, const berth_proto *proto, size_t area_size);
+/* Hands c to another protocol (after HTTP/1's 101): state is the new
+ * protocol's; its start runs now, its input once the current one returns. */
+void berth_conn_switch(berth_conn *c, const berth_proto *to, void *state);
+/* Lingers and closes once the output is written, if the protocol is
+ * finished; call after anything that may finish it. */
 void berth_conn_settle(berth_conn *c);
 /* The connection failed: closes, and tells a stream it is gone. */
 void berth_conn_kill(berth_conn *c);
 /* New output from the owner thread outside the loop's own processing:
  * written at once where handlers may block (fast), else by the loop. */
 void berth_conn_output(berth_conn *c);
-/* 1 while the output backlog holds input back. */
-int berth_conn_backlog(const berth_conn *c);
-/* The stream sink of conn_stream.c (for handles made elsewhere: ws_conn.c). */
-extern const berth_stream_sink berth_conn_sink;
-/* The request's deferred response completed: callbacks run at the next
- * pump (not inside the berth call that ended it). */
-void berth_exch_due(berth_conn *c);
+/* 1 while the output backlog holds input back: too much output waits,
+ * so no further request is parsed until it drains. */
+static inline int berth_conn_backlog(const berth_conn *c)
+{
+    return c->out.pending > c->w->engine->out_high_water;
+}
+/* Any thread: queues c for its owner's loop (a stream sink's notify). */
+void berth_conn_notify(berth_conn *c);
+/* A mailbox operation could not be applied (out of memory): logged, and
+ * the connection closed. */
+void berth_conn_mailbox_fail(berth_conn *c);
+/* The mailbox closes for good: the stream detached (on_close if it had
+ * not ended), c off the wake list. */
+void berth_conn_mailbox_close(berth_conn *c);
 
 /* error.c: berth's answer to an error, in res: the error hook's headers
  * and body, or the reason as text; the status stays `status`. req is NULL

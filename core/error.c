@@ -6,6 +6,7 @@
 
 #include "conn_impl.h"
 #include "engine.h"
+#include "request.h"
 
 /* Set while on_error runs on this thread: berth_res_error refuses there
  * (the hook would call itself). */

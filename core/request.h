@@ -12,7 +12,7 @@
 /* Small bodies ("55", "ok") are copied into the response itself; larger
  * ones into a block of the worker's pool (berth_res_body_reserve). Kept
  * small: the engine clears the whole request block for every request
- * (conn.c), and a 4 KiB buffer there was a quarter of the instructions of
+ * (http1_conn.c), and a 4 KiB buffer there was a quarter of the instructions of
  * a pipelined request. */
 #define BERTH_RES_BODY_INLINE 256
 
@@ -59,6 +59,7 @@ struct berth_req {
     uint64_t max_body;            /* the route's limit, or the server's */
     int head_ok;                  /* method and target were parsed */
     int rejected;                 /* answered by berth (404, 405) */
+    struct berth_exch *exch;      /* its exchange (exch.h): data, on_done */
     uint64_t pieces;              /* calls of on_body so far */
     size_t nparams;
     berth_str param_names[BERTH_MAX_PARAMS];

@@ -1,6 +1,6 @@
 /* The public berth_stream_* calls. Calls on the connection's own thread
  * apply at once; calls from other threads queue an operation and wake the
- * connection's loop, which applies it (through the sink conn_stream.c set). */
+ * connection's loop, which applies it (through the sink its connection side set). */
 #include "stream.h"
 
 #include <errno.h>
@@ -13,31 +13,17 @@
 #include "timer.h"
 
 berth_stream *berth_stream_new(const berth_stream_sink *sink, struct berth_conn *c,
-                               berth_worker *w, int status, const char *hdr, size_t hdr_len,
-                               unsigned omit, int is_head, int keep_alive)
+                               berth_worker *w, size_t owner_size)
 {
-    berth_stream *s = calloc(1, sizeof *s);
+    berth_stream *s = calloc(1, sizeof *s + owner_size);
     if (!s)
         return NULL;
-    if (hdr_len) {
-        s->hdr = malloc(hdr_len);
-        if (!s->hdr) {
-            free(s);
-            return NULL;
-        }
-        memcpy(s->hdr, hdr, hdr_len);
-        s->hdr_len = hdr_len;
-    }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->drained, NULL);
     s->sink = sink;
     s->conn = c;
     s->w = w;
     s->refs = 2;
-    s->status = status;
-    s->omit = omit;
-    s->is_head = is_head;
-    s->keep_alive = keep_alive;
     return s;
 }
 
@@ -49,7 +35,8 @@ static void stream_free(berth_stream *s)
         free(op);
         op = next;
     }
-    free(s->hdr);
+    if (s->sink->release)
+        s->sink->release(s);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->drained);
     free(s);
@@ -153,7 +140,7 @@ int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size
         pthread_mutex_unlock(&s->lock);
         return BERTH_EGONE;
     }
-    int counted = kind == OP_WRITE || kind == OP_WS_DATA;
+    int counted = berth_stream_op_counted(kind);
     if (counted) {
         size_t held = s->queued + atomic_load_explicit(&s->out_pending, memory_order_relaxed);
         size_t limit = s->limit ? s->limit : s->w->engine->max_stream_buffer;
@@ -172,7 +159,7 @@ int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size
          * app_done was clear above. */
         s->sink->apply_queued(c);
         if (kind >= OP_WS_DATA) {
-            s->sink->ws(c, kind, status, b, blen);
+            s->sink->apply(c, kind, status, a, alen, b, blen);
             return 0;
         }
         /* Applied where the data lies: nothing to allocate, so nothing

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 #include "engine.h"
 
@@ -12,6 +13,10 @@ enum { OP_HEADER, OP_SEND, OP_START, OP_WRITE, OP_END,
        /* WebSocket frames (ws_conn.c): status is the message type or the
         * close code; OP_WS_DATA counts against the buffer limit. */
        OP_WS_DATA, OP_WS_PING, OP_WS_CLOSE };
+
+/* 1 for an operation whose bytes count against the buffer limit until
+ * they are in the connection's output. */
+static inline int berth_stream_op_counted(int kind) { return kind == OP_WRITE || kind == OP_WS_DATA; }
 
 typedef struct stream_op {
     struct stream_op *next;
@@ -22,20 +27,22 @@ typedef struct stream_op {
     char data[];
 } stream_op;
 
-/* What a stream calls on its connection's side (set by conn_stream.c),
- * so that this module knows no connection. */
+/* What a stream calls on its connection's side, so that this module knows
+ * no connection: HTTP/1's deferred responses (conn_stream.c) and a
+ * WebSocket (ws_conn.c) each set their own. */
 typedef struct berth_stream_sink {
     /* Owner thread: applies one operation at once, from the caller's
-     * data (a: the header name or the type, b: the value or the body). */
+     * data (a: the header name or the type, b: the value, the body, or a
+     * WebSocket's payload), without an allocation. */
     void (*apply)(struct berth_conn *c, int kind, int status, const char *a, size_t alen,
                   const char *b, size_t blen);
     /* Owner thread: applies what other threads queued, first. */
     void (*apply_queued)(struct berth_conn *c);
     /* Any thread: queues c for its owner's loop. */
     void (*notify)(struct berth_conn *c);
-    /* Owner thread: applies a WebSocket operation at once, without an
-     * allocation (the data is the caller's). */
-    void (*ws)(struct berth_conn *c, int kind, int status, const char *data, size_t len);
+    /* Any thread, or NULL: the handle is freed; what the owner area holds
+     * (berth_stream_owner) goes with it. */
+    void (*release)(struct berth_stream *s);
 } berth_stream_sink;
 
 struct berth_stream {
@@ -59,28 +66,18 @@ struct berth_stream {
     void *on_stop_arg;
     atomic_int stopping;       /* the server is stopping */
     berth_timer *timers;
-    /* Response state, connection thread only. */
-    int status;
-    char *hdr;
-    size_t hdr_len;
-    int started;
-    int chunked;
-    int is_head;
-    int keep_alive;
-    unsigned omit;             /* BERTH_OMIT_* (serialize.h) */
-    /* A WebSocket's handle (ws_conn.c). */
     size_t limit;              /* buffer limit; 0: the engine's max_stream_buffer */
-    void *ws_user;             /* berth_ws_user */
-    int gzip_q;                /* the client's weight for gzip (a whole send may be
-                                  compressed; the request is gone by then) */
-    int no_compress;           /* berth_res_compress(res, 0) before the defer */
+    /* The owner area: the connection side's own state for this handle
+     * (an HTTP response's, conn_stream.c), owner thread only. */
+    _Alignas(max_align_t) unsigned char owner[];
 };
 
-/* Connection side (conn_stream.c): */
-/* Creates the stream for the request in flight; copies status and headers. */
+/* Connection side (conn_stream.c, ws_conn.c): */
+/* Creates a handle for connection c with an owner area of owner_size
+ * bytes, zeroed (one allocation). NULL if out of memory. */
 berth_stream *berth_stream_new(const berth_stream_sink *sink, struct berth_conn *c,
-                               berth_worker *w, int status, const char *hdr, size_t hdr_len,
-                               unsigned omit, int is_head, int keep_alive);
+                               berth_worker *w, size_t owner_size);
+static inline void *berth_stream_owner(berth_stream *s) { return s->owner; }
 /* Takes the queued operations (owner thread); *failed: one could not be
  * queued, the response cannot be completed (close the connection). */
 stream_op *berth_stream_take(berth_stream *s, int *failed);

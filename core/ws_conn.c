@@ -1,5 +1,7 @@
-/* A WebSocket on the engine's side (ws.h): frames in, callbacks, frames
- * out, the close handshake, idle pings and the server's stop. */
+/* The WebSocket protocol (proto.h, ws.h): frames in, callbacks, frames
+ * out, the close handshake, idle pings and the server's stop. HTTP/1 hands
+ * it the connection at the 101 (ws_upgrade.c); it knows only the
+ * connection core below it. */
 #include "abi.h"
 #include "ws.h"
 
@@ -12,8 +14,9 @@
 
 #define MSG_KEEP (64 * 1024) /* a reassembly buffer up to this is kept for the next message */
 
-static berth_ws *handle(const berth_wsc *ws) { return (berth_ws *)ws->s; }
-static void *user_of(const berth_wsc *ws) { return ws->s->ws_user; }
+static berth_ws *handle(const berth_wsc *ws) { return (berth_ws *)ws; }
+static berth_wsc *ws_of(const berth_conn *c) { return c->proto_state; }
+static void *user_of(const berth_wsc *ws) { return ws->user; }
 static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
 
 /* Output made on the owner thread: inside the loop's processing the loop
@@ -25,8 +28,8 @@ static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
  * the 1001 would wait for a client blocked sending until the drain's cut. */
 static void output(berth_conn *c)
 {
-    berth_stream_set_pending(c->ws->s, (size_t)c->out.pending);
-    if (c->ws->stopping)
+    berth_stream_set_pending(ws_of(c)->s, (size_t)c->out.pending);
+    if (ws_of(c)->stopping)
         return;
     if (!c->busy)
         berth_conn_output(c);
@@ -78,7 +81,7 @@ static void report_set(berth_wsc *ws, int code, const char *reason, size_t len)
  * connection lingers (write side shut, input drained) and closes. */
 static void close_send(berth_conn *c, int code, const char *reason, size_t len)
 {
-    berth_wsc *ws = c->ws;
+    berth_wsc *ws = ws_of(c);
     if (ws->closing)
         return;
     unsigned char pl[125];
@@ -103,22 +106,20 @@ static void close_send(berth_conn *c, int code, const char *reason, size_t len)
     berth_conn_settle(c);
 }
 
-berth_ws *berth_wsc_attach(berth_conn *c, const berth_ws_config *cfg, void *user)
+static void ws_apply(berth_conn *c, int kind, int status, const char *a, size_t alen,
+                     const char *data, size_t len);
+
+/* The handle's connection side: frames applied at once, with no copy. */
+static const berth_stream_sink sink = {ws_apply, berth_conn_apply_streams, berth_conn_notify,
+                                       NULL};
+
+berth_wsc *berth_wsc_new(berth_conn *c, const berth_ws_config *cfg, void *user)
 {
-    struct berth_req *req = c->req;
     berth_wsc *ws = calloc(1, sizeof *ws);
     if (!ws)
         return NULL;
-    berth_stream *s = berth_stream_new(&berth_conn_sink, c, c->w, 101, NULL, 0, 0, 0, 0);
+    berth_stream *s = berth_stream_new(&sink, c, c->w, 0);
     if (!s) {
-        free(ws);
-        return NULL;
-    }
-    berth_head_out h = {101,  req->res.hdr, req->res.hdr_len, NULL, 0, BERTH_FRAME_UPGRADE,
-                        0,    1,            req->res.omit};
-    if (berth_ser_head(&c->out, &h) != 0) {
-        berth_stream_detach(s, 0);
-        berth_stream_release(s);
         free(ws);
         return NULL;
     }
@@ -126,18 +127,24 @@ berth_ws *berth_wsc_attach(berth_conn *c, const berth_ws_config *cfg, void *user
     ws->parser.max_fragments = cfg->max_fragments;
     ws->s = s;
     s->limit = cfg->max_buffer;
-    s->ws_user = user;
+    ws->user = user;
     ws->on_open = cfg->on_open;
     ws->on_message = cfg->on_message;
     ws->on_close = cfg->on_close;
     ws->ping_ms = cfg->ping_ms;
-    ws->t_input = now(c);
-    c->ws = ws;
-    c->stream = s;
-    c->phase = P_WS;
-    c->x.status = 101;
-    return handle(ws);
+    return ws;
 }
+
+void berth_wsc_discard(berth_wsc *ws)
+{
+    if (!ws)
+        return;
+    berth_stream_detach(ws->s, 0);
+    berth_stream_release(ws->s);
+    free(ws);
+}
+
+berth_ws *berth_wsc_handle(const berth_wsc *ws) { return handle(ws); }
 
 /* The server stops: the sends other threads made before (each answered
  * 0) are applied first, so that they go out before the 1001 (issue 20:
@@ -145,7 +152,7 @@ berth_ws *berth_wsc_attach(berth_conn *c, const berth_ws_config *cfg, void *user
  * would have applied them). */
 static void stop_close(berth_conn *c)
 {
-    berth_wsc *ws = c->ws;
+    berth_wsc *ws = ws_of(c);
     ws->stopping = 1;
     berth_conn_apply_streams(c);
     if (c->phase == P_WS)
@@ -153,9 +160,9 @@ static void stop_close(berth_conn *c)
     ws->stopping = 0;
 }
 
-void berth_wsc_open(berth_conn *c)
+static void ws_open(berth_conn *c)
 {
-    berth_wsc *ws = c->ws;
+    berth_wsc *ws = ws_of(c);
     berth_stream_set_pending(ws->s, (size_t)c->out.pending);
     if (ws->on_open)
         ws->on_open(handle(ws), user_of(ws));
@@ -163,9 +170,9 @@ void berth_wsc_open(berth_conn *c)
         stop_close(c);
 }
 
-void berth_wsc_report(berth_conn *c)
+static void report(berth_conn *c)
 {
-    berth_wsc *ws = c->ws;
+    berth_wsc *ws = ws_of(c);
     if (!ws || !ws->due || ws->reported)
         return;
     ws->due = 0;
@@ -178,7 +185,7 @@ void berth_wsc_report(berth_conn *c)
 
 static void deliver(berth_conn *c, int type, const char *data, size_t len)
 {
-    berth_wsc *ws = c->ws;
+    berth_wsc *ws = ws_of(c);
     if (ws->on_message)
         ws->on_message(handle(ws), type, data, len, user_of(ws));
 }
@@ -187,7 +194,7 @@ static void deliver(berth_conn *c, int type, const char *data, size_t len)
  * gathered first. */
 static int data_piece(berth_conn *c, const berth_wsp_event *ev)
 {
-    berth_wsc *ws = c->ws;
+    berth_wsc *ws = ws_of(c);
     if (ev->first && ev->last) {
         deliver(c, ev->opcode, ev->data, ev->len);
         return 0;
@@ -222,7 +229,7 @@ static int data_piece(berth_conn *c, const berth_wsp_event *ev)
 
 static void control(berth_conn *c, const berth_wsp_event *ev)
 {
-    berth_wsc *ws = c->ws;
+    berth_wsc *ws = ws_of(c);
     if (ev->opcode == BERTH_WS_OP_PING) {
         if (frame_out(c, BERTH_WS_OP_PONG, ev->data, ev->len) != 0)
             berth_conn_kill(c);
@@ -238,9 +245,9 @@ static void control(berth_conn *c, const berth_wsp_event *ev)
         close_send(c, ev->code, NULL, 0);
 }
 
-void berth_wsc_input(berth_conn *c)
+static void frames_in(berth_conn *c)
 {
-    berth_wsc *ws = c->ws;
+    berth_wsc *ws = ws_of(c);
     if (c->in_off < c->in_len) {
         ws->t_input = now(c);
         ws->ping_out = 0;
@@ -267,9 +274,12 @@ void berth_wsc_input(berth_conn *c)
         c->in_off = c->in_len = 0;
 }
 
-void berth_wsc_apply(berth_conn *c, int kind, int status, const char *data, size_t len)
+static void ws_apply(berth_conn *c, int kind, int status, const char *a, size_t alen,
+                     const char *data, size_t len)
 {
-    berth_wsc *ws = c->ws;
+    (void)a;
+    (void)alen;
+    berth_wsc *ws = ws_of(c);
     if (!ws || ws->closing || c->phase != P_WS)
         return;
     if (kind == OP_WS_CLOSE) {
@@ -285,17 +295,17 @@ void berth_wsc_apply(berth_conn *c, int kind, int status, const char *data, size
     output(c);
 }
 
-uint64_t berth_wsc_deadline(const berth_conn *c)
+static uint64_t ws_deadline(const berth_conn *c)
 {
-    const berth_wsc *ws = c->ws;
+    const berth_wsc *ws = ws_of(c);
     if (!ws->ping_ms || ws->closing)
         return UINT64_MAX;
     return (ws->ping_out ? ws->t_ping : ws->t_input) + ws->ping_ms;
 }
 
-void berth_wsc_timeout(berth_conn *c)
+static void ws_timeout(berth_conn *c)
 {
-    berth_wsc *ws = c->ws;
+    berth_wsc *ws = ws_of(c);
     if (ws->closing || !ws->ping_ms)
         return;
     if (ws->ping_out) {
@@ -310,27 +320,81 @@ void berth_wsc_timeout(berth_conn *c)
         berth_stream_set_pending(ws->s, (size_t)c->out.pending);
 }
 
-void berth_wsc_stop(berth_conn *c)
+/* The server stops: close with 1001. */
+static void ws_drain(berth_conn *c)
 {
-    if (c->ws && c->phase == P_WS)
+    if (c->phase == P_WS)
         stop_close(c);
 }
 
-void berth_wsc_free(berth_conn *c)
+/* The connection is freed: on_close (1006) if it has not run, then the
+ * application's reference goes (the core detaches the handle next). */
+static void ws_free(berth_conn *c)
 {
-    berth_wsc *ws = c->ws;
+    berth_wsc *ws = ws_of(c);
     if (!ws)
         return;
     report_set(ws, BERTH_WS_CLOSE_ABNORMAL, NULL, 0);
-    berth_wsc_report(c);
-    c->ws = NULL;
+    report(c);
+    c->proto_state = NULL;
     free(ws->msg);
     free(ws);
 }
 
-/* ---- the public calls --------------------------------------------------- */
+/* HTTP/1 handed the connection over (berth_h1_upgrade), inside the
+ * handler: sends from now on are frames after the 101. */
+static void ws_start(berth_conn *c)
+{
+    berth_wsc *ws = ws_of(c);
+    ws->t_input = now(c);
+    c->stream = ws->s;
+    c->phase = P_WS;
+}
 
-#define WS_STREAM(ws) ((berth_stream *)(ws))
+/* on_open once the handler returned; then frames, and on_close when due
+ * (from the loop, not inside a berth call). */
+static void ws_input(berth_conn *c)
+{
+    berth_wsc *ws = ws_of(c);
+    if (!ws->opened) {
+        ws->opened = 1;
+        ws_open(c);
+    }
+    report(c);
+    if (c->phase == P_WS)
+        frames_in(c);
+    report(c);
+}
+
+/* Gone without a close (on_close hears 1006 as it is freed), or after
+ * ours: either way nothing more is said. */
+static int ws_peer_closed(berth_conn *c)
+{
+    berth_conn_kill(c);
+    return 1;
+}
+
+/* A WebSocket whose close frame is queued drops its input, as a lingering
+ * connection does: reading it makes no output, so an output backlog does
+ * not hold it back. Held back, a client blocked sending (its messages,
+ * before it reads our echoes) never read our close frame: each side waited
+ * for the other until the stop's cut reset the connection. */
+static int ws_input_held(const berth_conn *c)
+{
+    return c->phase == P_WS && berth_conn_backlog(c) && !ws_of(c)->closing;
+}
+
+static int ws_has_pending(const berth_conn *c) { return ws_of(c)->due; }
+
+/* Its close frame is queued: once written, the connection lingers. */
+static int ws_finished(const berth_conn *c) { return c->phase == P_WS && ws_of(c)->closing; }
+
+const berth_proto berth_ws_proto = {
+    "websocket", ws_start,    ws_input,   ws_peer_closed, ws_input_held, ws_has_pending,
+    ws_finished, ws_deadline, ws_timeout, ws_drain,       ws_free,
+};
+
+/* ---- the public calls --------------------------------------------------- */
 
 void berth_ws_config_init_sized(berth_ws_config *config, size_t size)
 {
@@ -352,14 +416,14 @@ int berth_ws_send(berth_ws *ws, int type, const void *data, size_t len)
         if (berth_utf8_run(&st, data, len) != 0 || !berth_utf8_done(&st))
             return BERTH_EINVAL; /* the client would fail the connection (1007) */
     }
-    return berth_stream_post(WS_STREAM(ws), OP_WS_DATA, type, NULL, 0, data, len);
+    return berth_stream_post(ws->s, OP_WS_DATA, type, NULL, 0, data, len);
 }
 
 int berth_ws_ping(berth_ws *ws, const void *data, size_t len)
 {
     if (len > 125)
         return BERTH_EINVAL;
-    return berth_stream_post(WS_STREAM(ws), OP_WS_PING, 0, NULL, 0, data, len);
+    return berth_stream_post(ws->s, OP_WS_PING, 0, NULL, 0, data, len);
 }
 
 int berth_ws_close(berth_ws *ws, int code, const char *reason)
@@ -380,15 +444,15 @@ int berth_ws_close(berth_ws *ws, int code, const char *reason)
             memcpy(pl + 2, reason, rlen);
         n = 2 + rlen;
     }
-    return berth_stream_post(WS_STREAM(ws), OP_WS_CLOSE, code, NULL, 0, pl, n);
+    return berth_stream_post(ws->s, OP_WS_CLOSE, code, NULL, 0, pl, n);
 }
 
-size_t berth_ws_buffered(berth_ws *ws) { return berth_stream_buffered(WS_STREAM(ws)); }
+size_t berth_ws_buffered(berth_ws *ws) { return berth_stream_buffered(ws->s); }
 
 int berth_ws_wait(berth_ws *ws, size_t below, unsigned timeout_ms)
 {
-    return berth_stream_wait(WS_STREAM(ws), below, timeout_ms);
+    return berth_stream_wait(ws->s, below, timeout_ms);
 }
 
-void berth_ws_set_user(berth_ws *ws, void *user) { WS_STREAM(ws)->ws_user = user; }
-void *berth_ws_user(const berth_ws *ws) { return ((const berth_stream *)ws)->ws_user; }
+void berth_ws_set_user(berth_ws *ws, void *user) { ws->user = user; }
+void *berth_ws_user(const berth_ws *ws) { return ws->user; }

@@ -1,6 +1,7 @@
 /* The WebSocket opening handshake (RFC 6455 section 4.2): checks the
  * client's request, answers Sec-WebSocket-Accept (SHA-1 and base64 from
- * wolfCrypt) and hands the connection to ws_conn.c. */
+ * wolfCrypt) and has HTTP/1 hand the connection to the WebSocket
+ * protocol (ws_conn.c). */
 #include <string.h>
 
 #include <wolfssl/options.h>
@@ -8,7 +9,7 @@
 #include <wolfssl/wolfcrypt/hash.h>
 
 #include "abi.h"
-#include "conn_impl.h"
+#include "http1.h"
 #include "field_list.h"
 #include "request.h"
 #include "ws.h"
@@ -75,7 +76,7 @@ berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config
                            void *user)
 {
     berth_conn *c = res->conn;
-    if (!config || !c || !c->dispatching || c->req != req || c->stream || c->ws || res->deferred)
+    if (!config || !c || !c->dispatching || h1(c)->req != req || c->stream || res->deferred)
         return NULL; /* not in the handler, or the response is already another's */
     berth_ws_config full, *cfg = &full;
     berth_ws_config_init(cfg);
@@ -104,8 +105,11 @@ berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config
     berth_res_header(res, "Sec-WebSocket-Accept", (const char *)accept);
     if (cfg->protocol && berth_ws_offered(req, cfg->protocol))
         berth_res_header(res, "Sec-WebSocket-Protocol", cfg->protocol);
-    berth_ws *ws = berth_wsc_attach(c, cfg, user);
-    if (!ws)
+    berth_wsc *ws = berth_wsc_new(c, cfg, user);
+    if (!ws || berth_h1_upgrade(c, req, &berth_ws_proto, ws) != 0) {
+        berth_wsc_discard(ws);
         berth_res_send(res, 503, "text/plain", "out of memory\n", 14);
-    return ws;
+        return NULL;
+    }
+    return berth_wsc_handle(ws);
 }

@@ -1,0 +1,80 @@
+/* The exchange: a request and its response as one record of their own,
+ * apart from the connection that carries them (exch.c). */
+#ifndef BERTH_EXCH_H
+#define BERTH_EXCH_H
+
+#include <stdint.h>
+
+#include "done.h"
+#include "engine.h"
+
+struct berth_conn;
+struct berth_req;
+
+/* An exchange: one request in progress, from its head's arrival until it
+ * is over (its response queued whole, or the request ended otherwise):
+ * what completion callbacks (berth_req_on_done, the after hook) are told.
+ * The protocol owns its exchanges (HTTP/1 keeps one at a time: the next
+ * request is not parsed before the last is over); a request reaches its
+ * own through req->exch. */
+typedef struct berth_exch {
+    unsigned live : 1;      /* a request is in progress */
+    unsigned due : 1;       /* its deferred response completed: report at the next pump */
+    int status;             /* the status sent or started */
+    berth_done_fn fn;       /* berth_req_on_done */
+    void *arg;
+    void *data;             /* berth_req_data */
+    uint64_t t0_us;         /* when it began, if a callback wants a duration */
+    uint64_t bytes;         /* body bytes queued */
+    uint64_t body_received;
+    int minor;
+    int reason;             /* enum berth_reason, when known before the end */
+    berth_req_kept *kept;   /* method, target, headers: for a deferred response */
+    char *res_hdr;          /* a deferred response's header lines (conn_stream.c) */
+    size_t res_hdr_len;
+} berth_exch;
+
+/* The monotonic clock in microseconds, for a duration. */
+uint64_t berth_exch_now_us(void);
+
+/* A request's head arrived (inline: every request passes here). */
+static inline void berth_exch_begin(berth_exch *x, const berth_engine *e)
+{
+    x->live = 1;
+    x->due = 0;
+    x->status = 0;
+    x->fn = NULL;
+    x->data = NULL;
+    x->bytes = 0;
+    x->t0_us = e->after ? berth_exch_now_us() : 0;
+}
+/* A deferred response outlives its request's memory: what the callbacks
+ * will be told is copied (only when one is set). */
+void berth_exch_keep(berth_exch *x, const berth_engine *e, const struct berth_req *req);
+/* The exchange is over: its callbacks run, once. c: the connection that
+ * carried it (TLS, peer, why it ended); req: its request if still held.
+ * Inline up to the common case, no callback and nothing kept. */
+void berth_exch_report(berth_exch *x, const struct berth_conn *c, const struct berth_req *req,
+                       int outcome);
+static inline void berth_exch_end(berth_exch *x, const berth_engine *e,
+                                  const struct berth_conn *c, const struct berth_req *req,
+                                  int outcome)
+{
+    if (!x->live)
+        return;
+    if (x->fn || e->after || x->kept || x->res_hdr) {
+        berth_exch_report(x, c, req, outcome);
+        return;
+    }
+    x->live = x->due = 0;
+    x->reason = 0;
+}
+/* Its deferred response completed: callbacks run at the protocol's next
+ * turn (not inside the berth call that ended it). */
+static inline void berth_exch_due(berth_exch *x)
+{
+    if (x->live)
+        x->due = 1;
+}
+
+#endif

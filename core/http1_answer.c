@@ -1,0 +1,103 @@
+/* HTTP/1's answers: errors berth writes itself (through the error hook)
+ * and a handler's response serialized into the output queue, each ending
+ * the exchange (exch.c) it answers. */
+#include "http1.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "compress.h"
+#include "serialize.h"
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* An error answered through the error hook: in the request's response
+ * (headers a before hook set stay), or one made for it. */
+static int error_hooked(berth_conn *c, int status)
+{
+    struct berth_req *req = h1(c)->req, *tmp = NULL;
+    if (req) {
+        berth_res_body_drop(&req->res);
+    } else {
+        tmp = berth_pool_get(&c->w->req_pool);
+        if (!tmp)
+            return berth_ser_error(&c->out, status);
+        memset(tmp, 0, sizeof *tmp);
+        berth_res_init(&tmp->res, c, &c->w->buf_pool);
+    }
+    struct berth_req *r = req ? req : tmp;
+    berth_error_fill(c, req && req->head_ok ? req : NULL, &r->res, status);
+    berth_h1_response_write(c, r, 0);
+    if (tmp) {
+        berth_res_release(&tmp->res);
+        berth_pool_put(&c->w->req_pool, tmp);
+    }
+    return c->phase == P_CLOSED ? -1 : 0;
+}
+
+/* Queues berth's answer to an error and reads no further request. */
+void berth_h1_error(berth_conn *c, int status)
+{
+    const berth_engine *e = c->w->engine;
+    if (!h1(c)->x.live && e->after)
+        berth_h1_exch_begin(c); /* no request was read: the after hook still hears of it */
+    if ((e->on_error ? error_hooked(c, status) : berth_ser_error(&c->out, status)) != 0) {
+        berth_conn_kill(c);
+        return;
+    }
+    h1(c)->no_more = 1;
+    h1(c)->x.status = status;
+    berth_h1_exch_end(c, BERTH_DONE_REJECTED);
+}
+
+
+/* ---- responses ----------------------------------------------------------- */
+
+static int within(const char *p, const char *base, size_t len)
+{
+    return base && (uintptr_t)p >= (uintptr_t)base && (uintptr_t)p < (uintptr_t)base + len;
+}
+
+/* Serializes the response of the current request; its body moves to the
+ * output queue (or is copied when it lives in memory the request reuses). */
+void berth_h1_response_write(berth_conn *c, struct berth_req *req, int keep_alive)
+{
+    struct berth_res *res = &req->res;
+    if (req->head_ok)
+        berth_comp_apply(c->w, req, 0, res);
+    berth_body_out b = {.fd = -1};
+    if (res->body_fd >= 0) {
+        b.fd = res->body_fd;
+        b.off = res->body_off;
+        b.len = res->body_flen;
+        b.release = BERTH_REL_CLOSE;
+        res->body_fd = -1;
+    } else {
+        b.ptr = res->body;
+        b.len = res->body_len;
+        if (res->body_release) {
+            b.stable = 1;
+            b.release = BERTH_REL_USER;
+            b.rel_fn = res->body_release;
+            b.rel_ptr = res->body_release_arg;
+            res->body_release = NULL;
+        } else if (res->body_alloc && !res->body_pooled) {
+            b.stable = 1;
+            b.release = BERTH_REL_FREE;
+            b.rel_ptr = res->body_alloc;
+            res->body_alloc = NULL;
+        } else {
+            /* Inline and pooled bodies are small and copied; bytes of the
+             * request (its buffer is reused) are always copied; anything
+             * else was borrowed and outlives the response. */
+            b.stable = !res->body_alloc && res->body != res->body_inline &&
+                       !within(res->body, c->in, c->w->buf_pool.block_size) &&
+                       !within(res->body, req->body_buf, req->body_cap);
+        }
+    }
+    h1(c)->x.status = res->status;
+    h1(c)->x.bytes = req->is_head || !berth_ser_status_has_body(res->status) ? 0 : b.len;
+    if (berth_ser_response(&c->out, res->status, res->hdr, res->hdr_len, NULL, 0, &b,
+                           !req->is_head, keep_alive, res->omit) != 0)
+        berth_conn_kill(c);
+}

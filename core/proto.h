@@ -1,0 +1,46 @@
+/* A protocol over the connection core (conn.c): what the bytes of a
+ * connection mean. The core keeps the pipe end, the input buffer, the
+ * output queue, the mailbox other threads post to, the lingering close
+ * and the write deadline; a protocol reads the input, writes the output
+ * and says when it is done. HTTP/1 is one (http1_conn.c); after a 101 it hands
+ * the connection to the next one (WebSocket, ws_conn.c) with
+ * berth_conn_switch, the way kTLS and PROXY hand the pipe over one level
+ * down. Calls go through the table: the core never names a protocol. */
+#ifndef BERTH_PROTO_H
+#define BERTH_PROTO_H
+
+#include <stdint.h>
+
+struct berth_conn;
+
+typedef struct berth_proto {
+    const char *name;
+    /* The connection was handed to this protocol (berth_conn_switch), or
+     * NULL: set its phase, its mailbox. */
+    void (*start)(struct berth_conn *c);
+    /* Parses and answers what the input buffer holds (the core keeps it
+     * from re-entering). After a hand-over it returns: the core runs the
+     * next protocol's input on what is left. */
+    void (*input)(struct berth_conn *c);
+    /* The peer closed its side (peer_eof is set): 1 if the protocol ended
+     * the connection, 0 to parse what input remains. */
+    int (*peer_closed)(struct berth_conn *c);
+    /* 1 while input waits: nothing more is answered, or the output backlog
+     * holds it back (berth_conn_backlog). */
+    int (*input_held)(const struct berth_conn *c);
+    /* 1 if it has work to do without new input (the backend pumps). */
+    int (*has_pending)(const struct berth_conn *c);
+    /* 1 if it writes nothing more: once the output is written, the core
+     * shuts the write side, lingers and closes. */
+    int (*finished)(const struct berth_conn *c);
+    /* Its deadline while no output waits (the core keeps the write and
+     * linger deadlines), and what happens when it passes. */
+    uint64_t (*deadline)(const struct berth_conn *c);
+    void (*timeout)(struct berth_conn *c);
+    /* The server stops (c->draining is set): end gracefully. */
+    void (*drain)(struct berth_conn *c);
+    /* The connection is being freed: callbacks owed run, state goes. */
+    void (*free)(struct berth_conn *c);
+} berth_proto;
+
+#endif
