@@ -100,14 +100,23 @@ TEST(scan_rejects_long_request_line_before_its_end)
     CHECK_INT(berth_head_scan_run(&s, buf, sizeof buf, 100, 1000), -414);
 }
 
-TEST(scan_rejects_large_header_section)
+/* buf: prefix, then 'a' up to end, which closes it; scanned from the start
+ * with the line and head limits of these tests (100, 1000). */
+static int scan_padded(char *buf, size_t size, const char *prefix, const char *end)
 {
+    size_t n = strlen(prefix), e = strlen(end);
+    memcpy(buf, prefix, n);
+    memset(buf + n, 'a', size - n - e);
+    memcpy(buf + size - e, end, e);
     berth_head_scan s;
     berth_head_scan_reset(&s);
-    char buf[3000] = "GET / HTTP/1.1\r\nX: ";
-    size_t n = strlen(buf);
-    memset(buf + n, 'a', sizeof buf - n);
-    CHECK_INT(berth_head_scan_run(&s, buf, sizeof buf, 100, 1000), -431);
+    return berth_head_scan_run(&s, buf, size, 100, 1000);
+}
+
+TEST(scan_rejects_large_header_section)
+{
+    char buf[3000];
+    CHECK_INT(scan_padded(buf, sizeof buf, "GET / HTTP/1.1\r\nX: ", ""), -431);
 }
 
 /* The scan looks for a bare CR only when it stops short of a complete head
@@ -137,22 +146,10 @@ TEST(bare_cr_in_a_complete_head_is_a_400)
 /* A limit passed after a bare CR: the bare CR's 400 first, as bytes come. */
 TEST(scan_bare_cr_comes_before_a_limit)
 {
-    berth_head_scan s;
-    berth_head_scan_reset(&s);
-    char line[200] = "GET /\ra";
-    size_t n = strlen(line);
-    memset(line + n, 'a', sizeof line - n);
-    memcpy(line + sizeof line - 2, "\r\n", 2);
-    CHECK_INT(berth_head_scan_run(&s, line, sizeof line, 100, 1000), -400);
-    char head[3000] = "GET / HTTP/1.1\r\nX: \ra";
-    n = strlen(head);
-    memset(head + n, 'a', sizeof head - n);
-    memcpy(head + sizeof head - 4, "\r\n\r\n", 4);
-    berth_head_scan_reset(&s);
-    CHECK_INT(berth_head_scan_run(&s, head, sizeof head, 100, 1000), -400);
-    head[n - 2] = 'a';
-    berth_head_scan_reset(&s);
-    CHECK_INT(berth_head_scan_run(&s, head, sizeof head, 100, 1000), -431);
+    char line[200], head[3000];
+    CHECK_INT(scan_padded(line, sizeof line, "GET /\ra", "\r\n"), -400);
+    CHECK_INT(scan_padded(head, sizeof head, "GET / HTTP/1.1\r\nX: \ra", "\r\n\r\n"), -400);
+    CHECK_INT(scan_padded(head, sizeof head, "GET / HTTP/1.1\r\nX: aa", "\r\n\r\n"), -431);
 }
 
 TEST(parse_request_line_and_headers)
