@@ -19,13 +19,20 @@ static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
  * from a timer, say) that found the connection dead. */
 void berth_conn_kill(berth_conn *c)
 {
+    int was_closed = c->phase == P_CLOSED;
     c->phase = P_CLOSED;
     if (c->stream)
         berth_stream_mark_gone(c->stream);
     /* Killed outside a drive (a stream operation on the owner thread that
      * ran out of memory), it must still be driven to be closed: its
-     * backend's sweep asks only connections due (backends/deadlines.h). */
-    berth_worker_notify(c->w, c);
+     * backend's sweep asks only connections due (backends/deadlines.h).
+     * Once only: a backend whose close completes later (libuv's uv_close)
+     * drives a closed connection again from its wake list, its queued
+     * output fails again on the reset socket and kills it again; queued
+     * again each time, its worker looped there for ever (a TSan run of
+     * test_hostile's random resets: the server never stopped). */
+    if (!was_closed)
+        berth_worker_notify(c->w, c);
 }
 
 void berth_conn_abort(berth_conn *c)

@@ -107,6 +107,24 @@ TEST(stream_client_disconnect_is_reported_once)
     CHECK_INT(closes, 1);
 }
 
+/* A write that fails on a reset socket kills the connection from inside
+ * a drive; a backend that closes later (libuv) may drive it again and
+ * see the write fail again. The second kill must not queue it for another
+ * drive: the worker's wake loop would never end. */
+TEST(stream_connection_killed_twice_is_queued_once)
+{
+    harness h;
+    harness_init(&h, NULL);
+    harness_feed_str(&h, stream_req);
+    berth_conn_abort(h.conn);
+    CHECK(berth_worker_next_woken(&h.worker) == h.conn); /* driven once to be closed */
+    CHECK(berth_worker_next_woken(&h.worker) == NULL);
+    berth_conn_abort(h.conn);
+    CHECK(berth_worker_next_woken(&h.worker) == NULL);
+    CHECK_INT(harness_state(&h), BERTH_PIPE_CLOSED);
+    harness_free(&h);
+}
+
 /* What the fast backend does when a write made inside a callback fails:
  * the connection dies under the callback's feet. */
 static int write_rc, closes_inside;
