@@ -116,6 +116,7 @@ TEST(stream_connection_killed_twice_is_queued_once)
     harness h;
     harness_init(&h, NULL);
     harness_feed_str(&h, stream_req);
+    berth_stream_on_close(harness_stream, on_close, NULL); /* releases the handle */
     berth_conn_abort(h.conn);
     CHECK(berth_worker_next_woken(&h.worker) == h.conn); /* driven once to be closed */
     CHECK(berth_worker_next_woken(&h.worker) == NULL);
