@@ -5,6 +5,7 @@
  * responses conn_stream.c's. */
 #include "http1.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "budget.h"
@@ -136,7 +137,12 @@ static void request_start(berth_conn *c, size_t head_len)
         berth_h1_error(c, 503);
         return;
     }
-    memset(req, 0, sizeof *req);
+    /* Cleared field by field, not whole (2.7 KiB; about 340 instructions
+     * per request): the route parameters are read only below nparams, and
+     * berth_res_init sets every scalar of the response; neither's arrays
+     * need zeroing. */
+    memset(req, 0, offsetof(struct berth_req, param_names));
+    memset(&req->body, 0, offsetof(struct berth_req, res) - offsetof(struct berth_req, body));
     req->exch = &h1(c)->x;
     h1(c)->req = req;
     c->in_pinned = 1; /* its head stays where it was read */

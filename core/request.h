@@ -62,6 +62,9 @@ struct berth_req {
     struct berth_exch *exch;      /* its exchange (exch.h): data, on_done */
     uint64_t pieces;              /* calls of on_body so far */
     size_t nparams;
+    /* request_start (http1_conn.c) zeroes what is above this line and from
+     * body to res, not these arrays (read below nparams only) nor res
+     * (berth_res_init): a field added here starts with garbage. */
     berth_str param_names[BERTH_MAX_PARAMS];
     berth_str param_values[BERTH_MAX_PARAMS];
     /* body */

@@ -28,6 +28,7 @@ void berth_res_init(struct berth_res *res, struct berth_conn *conn, berth_pool *
     res->body_alloc = NULL;
     res->body_pooled = 0;
     res->body_release = NULL;
+    res->body_release_arg = NULL;
     res->body_fd = -1;
     res->body_off = res->body_flen = 0;
 }
