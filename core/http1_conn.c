@@ -157,6 +157,9 @@ static void request_start(berth_conn *c, size_t head_len)
         rc = berth_req_framing(req);
     if (!rc)
         rc = berth_req_split_target(req);
+    if (c->pipe.refusal == BERTH_PIPE_REFUSE_PLAIN_HTTP)
+        rc = 400; /* plain HTTP on a TLS port (pipe.h): whatever else is wrong with
+                     it (an HTTP/2 preface: 505), never served */
     if (rc) {
         berth_h1_request_fail(c, rc);
         return;

@@ -39,6 +39,18 @@ enum berth_pipe_state {
 
 typedef struct berth_pipe berth_pipe;
 
+/* What a layer tells the pipe below about the bytes it passes up
+ * (berth_pipe.refusal), set before the first of them. The engine answers
+ * a refused connection's first request with an error through its
+ * protocol (the error hook, the serializer, the completion callbacks),
+ * serves nothing and closes. */
+enum berth_pipe_refusal {
+    BERTH_PIPE_ACCEPT = 0,
+    BERTH_PIPE_REFUSE_PLAIN_HTTP, /* plain HTTP on a TLS port: the TLS layer
+                                     stepped aside and the bytes are the
+                                     client's own, unencrypted (HTTP/1: 400) */
+};
+
 /* Kernel TLS: what a TLS layer hands to the kernel for one connection
  * (TLS 1.3 traffic secrets as keys and IVs, and the next record numbers). */
 enum { BERTH_KTLS_AES_128_GCM, BERTH_KTLS_AES_256_GCM, BERTH_KTLS_CHACHA20_POLY1305 };
@@ -101,6 +113,7 @@ struct berth_pipe {
     int abort_reason;         /* set by a layer above before it aborts this pipe
                                  for a failure of its own (enum berth_reason:
                                  TLS); 0: the socket failed */
+    enum berth_pipe_refusal refusal; /* set by a layer above: see the enum */
 };
 
 struct berth_conn;
