@@ -84,7 +84,7 @@ static int handover_possible(tls_layer *t)
 }
 
 /* At that point the backend offers the keys to the kernel (pipe.h,
- * handoff) when kTLS is on, and berth's records take over when the kernel
+ * handoff: BERTH_HANDOFF_KTLS) when kTLS is on, and berth's records take over when the kernel
  * cannot (tls_handoff_done) or kTLS is off (here). Records cut to a
  * negotiated max_fragment_length stay out of the kernel, which would send
  * 16 KiB ones. */
@@ -323,26 +323,28 @@ static void tls_free(berth_pipe *p)
     layer_free(t);
 }
 
-static int tls_handoff(berth_pipe *p, berth_ktls *k)
+static enum berth_handoff_offer tls_handoff(berth_pipe *p, berth_ktls *keys)
 {
     tls_layer *t = (tls_layer *)p;
     t->pipe.handoff_ready = 0;
     if (!handover_possible(t))
-        return 0;
-    if (!tls_export_keys(t->ssl, k))
-        return t->handoff_tried = 1, 0; /* a cipher the kernel does not take */
-    return 1;
+        return BERTH_HANDOFF_NONE;
+    if (!tls_export_keys(t->ssl, keys)) {
+        t->handoff_tried = 1; /* a cipher the kernel does not take */
+        return BERTH_HANDOFF_NONE;
+    }
+    return BERTH_HANDOFF_KTLS;
 }
 
-static berth_pipe *tls_handoff_done(berth_pipe *p, int ok)
+static berth_pipe *tls_handoff_done(berth_pipe *p, enum berth_handoff_result how)
 {
     tls_layer *t = (tls_layer *)p;
     t->handoff_tried = 1;
-    if (ok < 0) {
+    if (how == BERTH_HANDOFF_FAILED) {
         tls_fatal(t); /* half converted: nothing can be said on this socket */
         return p;
     }
-    if (!ok) {
+    if (how == BERTH_HANDOFF_DECLINED) {
         tls_records_engage(t); /* no kernel TLS: berth's records, in userspace */
         return p;
     }
@@ -385,16 +387,16 @@ static void pass_on_timeout(berth_pipe *p) { inner_of(p)->ops->on_timeout(inner_
 static void pass_drain(berth_pipe *p) { inner_of(p)->ops->drain(inner_of(p)); }
 static void pass_abort(berth_pipe *p) { inner_of(p)->ops->abort(inner_of(p)); }
 
-static int pass_handoff(berth_pipe *p, berth_ktls *k)
+static enum berth_handoff_offer pass_handoff(berth_pipe *p, berth_ktls *keys)
 {
-    (void)k;
+    (void)keys;
     p->handoff_ready = 0;
-    return 2; /* transparent: step out */
+    return BERTH_HANDOFF_TRANSPARENT;
 }
 
-static berth_pipe *pass_handoff_done(berth_pipe *p, int ok)
+static berth_pipe *pass_handoff_done(berth_pipe *p, enum berth_handoff_result how)
 {
-    if (ok != 1)
+    if (how != BERTH_HANDOFF_DONE)
         return p;
     berth_pipe *inner = inner_of(p);
     layer_free((tls_layer *)p);

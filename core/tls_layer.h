@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "ktls.h"
 #include "tls.h"
 #include "tls_record.h"
 

@@ -511,6 +511,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (want.len != r.plain_in.len || (want.len && memcmp(want.p, r.plain_in.p, want.len) != 0))
                 fail("the client decrypted other bytes than the engine answers", &r.plain_in, &want);
             fbuf_free(&want);
+            /* A TLS 1.3 connection offers its keys at most once (pipe.h,
+             * BERTH_HANDOFF_KTLS; not if it closed first), answered
+             * BERTH_HANDOFF_DECLINED here: berth's records went on, as the
+             * comparison shows. */
+            if (r.io.ktls_offers > 1)
+                fail("a TLS 1.3 connection offered its keys twice", &r.plain_in, NULL);
+            if ((flags & FL_TLS12) && r.io.ktls_offers != 0)
+                fail("a TLS 1.2 connection offered keys", &r.plain_in, NULL);
         }
         if (flags & FL_DRAIN) {
             r.io.pipe->ops->drain(r.io.pipe);
