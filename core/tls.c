@@ -425,8 +425,10 @@ static void step_aside(tls_layer *t)
             /* The engine answered and reads no more (the rest would be
              * dropped while it lingers), or it has no buffer (out of
              * memory): it is closed, as when it cannot read a request. */
-            if (engine->ops->wants_input(engine))
+            if (engine->ops->wants_input(engine)) {
+                engine->abort_reason = BERTH_REASON_INTERNAL;
                 engine->ops->abort(engine);
+            }
             break;
         }
         size_t k = n < cap ? n : cap;
