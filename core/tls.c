@@ -1,13 +1,12 @@
 /* The TLS layer of the pipe (tls.h, tls_layer.h): the pipe operations and
  * a connection's course, from the first byte through the handshake and
  * the hand-over of its records (to the kernel or to berth's own record
- * layer) to close_notify. Records themselves are moved by
+ * layer) to close_notify, or, for a client that speaks plain HTTP, its
+ * stepping aside (the engine answers). Records themselves are moved by
  * tls_wolfssl_io.c or tls_record_io.c. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,10 +83,10 @@ static int handover_possible(tls_layer *t)
 }
 
 /* At that point the backend offers the keys to the kernel (pipe.h,
- * handoff: BERTH_HANDOFF_KTLS) when kTLS is on, and berth's records take over when the kernel
- * cannot (tls_handoff_done) or kTLS is off (here). Records cut to a
- * negotiated max_fragment_length stay out of the kernel, which would send
- * 16 KiB ones. */
+ * handoff: BERTH_HANDOFF_KTLS) when kTLS is on, and berth's records take
+ * over when the kernel cannot (tls_handoff_done) or kTLS is off (here).
+ * Records cut to a negotiated max_fragment_length stay out of the kernel,
+ * which would send 16 KiB ones. */
 static void check_handover(tls_layer *t)
 {
     t->pipe.handoff_ready = 0;
