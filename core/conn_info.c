@@ -1,6 +1,6 @@
 /* What a connection knows of its ends: the peer's and local addresses
- * (from accept, PROXY, or the transport on demand: transport.h) and what TLS negotiated,
- * for berth_req_peer, berth_req_local, berth_req_tls. */
+ * (from accept, PROXY, or the transport on demand: transport.h) and what
+ * TLS negotiated, for berth_req_peer, berth_req_local, berth_req_tls. */
 #include "conn_impl.h"
 
 #include <stdlib.h>
