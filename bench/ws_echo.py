@@ -3,6 +3,7 @@
 
     python3 bench/ws_echo.py [--build build-bench] [--rounds 3] [--seconds 3]
                              [--connections 64] [--size 5] [--burst 1]
+                             [--base-build DIR]
 
 Each server runs pinned to CPU 0 (berth-serve with BERTH_THREADS=1), the
 load generator bench-ws (bench/ws_load.c: C, epoll, masked text messages,
@@ -11,6 +12,11 @@ a 1 s warm-up before each measured run. Prints messages/s and server CPU
 per message (utime+stime from /proc) per server, their medians, and each
 berth backend's ratio to Node's. Node's `ws` comes from npm: NODE_PATH, or
 tests/e2e/node_modules (where .ci/run puts it); without it only berth runs.
+
+--base-build DIR adds each berth backend of another build (an older commit's
+release build) as BACKEND@base, in the same rotation, and prints each
+backend's CPU per message against its base round by round: a change's
+before/after measured side by side rather than in two runs.
 """
 import argparse
 import os
@@ -54,8 +60,13 @@ def wait_port(port, proc, timeout=10):
     return False
 
 
-def start(name, build, node_path):
+BASE = "@base"
+
+
+def start(name, build, node_path, base_build=None):
     port = free_port()
+    if name.endswith(BASE):
+        name, build = name[:-len(BASE)], base_build
     if name == "node-ws":
         cmd = ["node", os.path.join(HERE, "ws_echo.js"), str(port)]
         env = dict(os.environ, NODE_PATH=node_path)
@@ -90,18 +101,25 @@ def main():
     ap.add_argument("--size", type=int, default=5)
     ap.add_argument("--burst", type=int, default=1)
     ap.add_argument("--servers", default="reactor,fast:1,libuv,node-ws")
+    ap.add_argument("--base-build", metavar="DIR",
+                    help="also run each berth backend of this build, as BACKEND@base")
     a = ap.parse_args()
     node_path = os.environ.get("NODE_PATH", os.path.join(ROOT, "tests", "e2e", "node_modules"))
     servers = a.servers.split(",")
     if "node-ws" in servers and not os.path.isdir(os.path.join(node_path, "ws")):
         print("no node_modules/ws under %s: Node's ws left out" % node_path)
         servers.remove("node-ws")
+    if a.base_build:
+        base_bin = os.path.join(a.base_build, "serve", "berth-serve")
+        if not os.access(base_bin, os.X_OK):
+            raise SystemExit("--base-build: no %s" % base_bin)
+        servers += [s + BASE for s in servers if s != "node-ws"]
     results = {s: [] for s in servers}
     for r in range(a.rounds):
         order = servers[:]
         random.Random(r).shuffle(order)
         for s in order:
-            proc, port = start(s, a.build, node_path)
+            proc, port = start(s, a.build, node_path, a.base_build)
             try:
                 load(a.build, port, a, 1)  # warm-up
                 c0 = cpu(proc.pid)
@@ -117,18 +135,29 @@ def main():
     print("WebSocket echo: %d connections, %d-byte text messages, %d in flight per connection; "
           "%d rounds of %g s; server on CPU 0, bench-ws on CPU 1"
           % (a.connections, a.size, a.burst, a.rounds, a.seconds))
-    print("%-9s %12s %14s %6s" % ("server", "msg/s", "CPU us/msg", "valid"))
+    print("%-13s %12s %14s %6s" % ("server", "msg/s", "CPU us/msg", "valid"))
     med = {}
     for s in servers:
         ok = [x for x in results[s] if x[2]]
         if ok:
             med[s] = (statistics.median(x[0] for x in ok), statistics.median(x[1] for x in ok))
-            print("%-9s %12.0f %14.2f %3d/%d" % (s, med[s][0], med[s][1], len(ok), len(results[s])))
+            print("%-13s %12.0f %14.2f %3d/%d" % (s, med[s][0], med[s][1], len(ok), len(results[s])))
     if "node-ws" in med:
         for s in servers:
             if s != "node-ws" and s in med:
                 print("%-9s msg/s / node-ws %.2f   CPU/msg / node-ws %.2f"
                       % (s, med[s][0] / med["node-ws"][0], med[s][1] / med["node-ws"][1]))
+    if a.base_build:
+        print("CPU per message against the base build (%s), round by round:" % a.base_build)
+        for s in servers:
+            if s.endswith(BASE) or s == "node-ws":
+                continue
+            pairs = [(x[1], y[1]) for x, y in zip(results[s], results[s + BASE])
+                     if x[2] and y[2] and y[1] > 0]
+            if pairs:
+                ratios = sorted(n / b for n, b in pairs)
+                print("%-9s %.2fx [%.2f-%.2f] over %d rounds"
+                      % (s, statistics.median(ratios), ratios[0], ratios[-1], len(ratios)))
 
 
 if __name__ == "__main__":

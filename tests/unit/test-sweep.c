@@ -173,3 +173,34 @@ TEST(deadline_heap_keeps_order)
     }
     berth_deadlines_free(&h);
 }
+
+/* Past 4,096 connections the heap's array is a mapping of its own
+ * (deadlines.c): its growth from malloc blocks to mappings and back keeps
+ * every slot, and the heap drains in key order. */
+TEST(deadline_heap_grows_into_a_mapping_and_drains_in_order)
+{
+    enum { N = 10000 };
+    static fake_conn f[N];
+    berth_deadlines h = {NULL, 0, 0};
+    unsigned seed = 777;
+    for (int i = 0; i < N; i++) {
+        fake_init(&f[i], 0);
+        seed = seed * 1103515245u + 12345u;
+        CHECK(berth_deadlines_add(&h, &f[i].io, (seed >> 8) % 100000) == 0);
+    }
+    CHECK(h.n == N);
+    CHECK(h.cap * sizeof *h.slots >= 64 * 1024); /* the mapped size was reached */
+    for (int i = 0; i < N; i++)
+        CHECK(h.slots[f[i].io.heap_slot].io == &f[i].io);
+    uint64_t last = 0;
+    for (int i = 0; i < N; i++) {
+        const berth_deadline_slot *top = berth_deadlines_top(&h);
+        CHECK(top != NULL);
+        if (!top)
+            break;
+        CHECK(top->key >= last);
+        last = top->key;
+        berth_deadlines_remove(&h, top->io);
+    }
+    CHECK(h.n == 0 && h.slots == NULL && h.cap == 0); /* the last one out unmaps it */
+}
