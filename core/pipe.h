@@ -113,6 +113,16 @@ typedef struct berth_pipe_ops {
      * never step out (the engine). */
     enum berth_handoff_offer (*handoff)(berth_pipe *p, struct berth_ktls *keys);
     berth_pipe *(*handoff_done)(berth_pipe *p, enum berth_handoff_result how);
+
+    /* Waiting on its application as well as on its peer: 1 while a
+     * deferred response or a WebSocket is open on a connection that is not
+     * closing, whose output other threads and timers make (a backend whose
+     * reads block, fast, then waits for the socket and its wake-up instead
+     * of blocking in a read). The engine answers; a layer forwards the
+     * question to the pipe below (berth_pipe_awaits_app), so a backend asks
+     * the top of its stack and never the engine behind the layers. NULL:
+     * never. */
+    int (*awaits_app)(berth_pipe *p);
 } berth_pipe_ops;
 
 struct berth_pipe {
@@ -123,6 +133,12 @@ struct berth_pipe {
                                  TLS); 0: the socket failed */
     enum berth_pipe_refusal refusal; /* set by a layer above: see the enum */
 };
+
+/* p's awaits_app (0 where the pipe has none). */
+static inline int berth_pipe_awaits_app(berth_pipe *p)
+{
+    return p->ops->awaits_app && p->ops->awaits_app(p);
+}
 
 struct berth_conn;
 struct berth_worker;

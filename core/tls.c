@@ -354,11 +354,20 @@ static berth_pipe *tls_handoff_done(berth_pipe *p, enum berth_handoff_result how
     return inner;
 }
 
+/* The engine's answer (pipe.h): records carry whatever the application
+ * makes, so the layer waits as the engine does, until it is closed. */
+static int tls_awaits_app(berth_pipe *p)
+{
+    tls_layer *t = (tls_layer *)p;
+    return t->state != T_CLOSED && berth_pipe_awaits_app(t->inner);
+}
+
 static const berth_pipe_ops tls_ops = {
     tls_wants_input, tls_read_buf,  tls_read_done, tls_read_idle,  tls_has_pending,
     tls_pump,        tls_out_segs,  tls_out_done,  tls_state,      tls_deadline,
     tls_on_timeout,  tls_drain,     tls_abort,     tls_free,       tls_handoff,
     tls_handoff_done,
+    .awaits_app = tls_awaits_app,
 };
 
 /* ---- plain HTTP on the TLS port ---------------------------------------- */
@@ -385,6 +394,7 @@ static uint64_t pass_deadline(berth_pipe *p) { return inner_of(p)->ops->deadline
 static void pass_on_timeout(berth_pipe *p) { inner_of(p)->ops->on_timeout(inner_of(p)); }
 static void pass_drain(berth_pipe *p) { inner_of(p)->ops->drain(inner_of(p)); }
 static void pass_abort(berth_pipe *p) { inner_of(p)->ops->abort(inner_of(p)); }
+static int pass_awaits_app(berth_pipe *p) { return berth_pipe_awaits_app(inner_of(p)); }
 
 static enum berth_handoff_offer pass_handoff(berth_pipe *p, berth_ktls *keys)
 {
@@ -407,6 +417,7 @@ static const berth_pipe_ops pass_ops = {
     pass_pump,        pass_out_segs, pass_out_done,   pass_state,     pass_deadline,
     pass_on_timeout,  pass_drain,    pass_abort,      tls_free,       pass_handoff,
     pass_handoff_done,
+    .awaits_app = pass_awaits_app,
 };
 
 static void step_aside(tls_layer *t)
