@@ -58,7 +58,11 @@ long berth_head_scan_run(berth_head_scan *s, const char *buf, size_t len,
     /* The method ends at its SP (method_pos is past it then: a token holds
      * no SP, so a SP before method_pos means the method is done). */
     if (s->method_pos == 0 || buf[s->method_pos - 1] != ' ') {
-        while (s->method_pos < len) {
+        /* No further than the request line's limit: past it the answer is
+         * 414 (below), whatever byte comes later, so that a head read whole
+         * and one read in pieces get the same answer (fuzz-tls). */
+        size_t end = len < max_line ? len : max_line;
+        while (s->method_pos < end) {
             unsigned char c = (unsigned char)buf[s->method_pos++];
             if (c == ' ' && s->method_pos > 1)
                 break;

@@ -259,3 +259,24 @@ TEST(query_int_is_the_whole_decoded_value)
     CHECK(v == INT64_MIN);
     CHECK_INT(berth_req_query_int(&req, "c", &v), BERTH_ENOENT);
 }
+
+/* fuzz-tls found a head of 11,242 token bytes, then a byte no request line
+ * may hold: read whole it was 400 (the method scan ran to the bad byte),
+ * read in pieces 414 (a piece over the 8 KiB limit, no LF yet). The method
+ * is part of the request line: its scan stops at the line's limit, so the
+ * answer is 414 however the bytes arrive. */
+TEST(scan_limits_a_method_without_end_the_same_whole_or_in_pieces)
+{
+    static char req[12000];
+    memset(req, 'z', 11242);
+    memcpy(req + 11242, "\x9f GET / HTTP/1.1\r\n\r\n", 20);
+    size_t len = 11242 + 20;
+    berth_head_scan s;
+    berth_head_scan_reset(&s);
+    CHECK_INT(berth_head_scan_run(&s, req, len, 8192, 16384), -414);
+    berth_head_scan_reset(&s);
+    long r = 0;
+    for (size_t have = 4096; have < len + 4096 && r == 0; have += 4096)
+        r = berth_head_scan_run(&s, req, have < len ? have : len, 8192, 16384);
+    CHECK_INT(r, -414);
+}
