@@ -39,6 +39,8 @@ typedef struct berth_h2 {
     h2_stream *streams;       /* open streams: freed with the connection */
     size_t nstreams;
     uint64_t t_input;         /* the last input */
+    int32_t max_id;           /* the highest stream a client's HEADERS named */
+    uint64_t used;            /* bit i: stream max_id - 2i was named (h2_conn.c) */
     int freeing;              /* inside nghttp2_session_del: callbacks are ignored */
 } berth_h2;
 
@@ -55,8 +57,8 @@ int berth_h2_switch(berth_conn *c);
 
 /* Streams (h2_stream.c), called from the session's callbacks. */
 h2_stream *berth_h2s_open(berth_conn *c, int32_t id);
-/* A header of the request (pseudo-headers included); 0, or a stream
- * failure (the head is answered with st->fail once complete). */
+/* A header of the request (pseudo-headers included); a limit passed sets
+ * st->fail, answered once the head is complete. */
 void berth_h2s_header(berth_conn *c, h2_stream *st, const uint8_t *name, size_t nlen,
                       const uint8_t *value, size_t vlen);
 /* The request's head is complete: routing, limits. */

@@ -44,6 +44,28 @@ static h2_stream *stream_of(nghttp2_session *s, int32_t id)
     return nghttp2_session_get_stream_user_data(s, id);
 }
 
+/* A HEADERS frame naming a stream below the highest the client opened,
+ * one it skipped (idle, so closed by the later one's opening), is a
+ * connection error of type PROTOCOL_ERROR (RFC 9113 5.1.1). nghttp2 ignores
+ * such frames, as it cannot tell a skipped stream from one it forgot: berth
+ * remembers which of the last 64 odd ids were named and says so for those. */
+static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *user)
+{
+    berth_h2 *h = h2_of(user);
+    int32_t id = hd->stream_id;
+    if (hd->type != NGHTTP2_HEADERS || !(id & 1))
+        return 0;
+    if (id > h->max_id) {
+        uint32_t shift = (uint32_t)(id - h->max_id) / 2;
+        h->used = (shift >= 64 ? 0 : h->used << shift) | 1;
+        h->max_id = id;
+    } else if ((uint32_t)(h->max_id - id) / 2 < 64 &&
+               !(h->used & (1ull << ((uint32_t)(h->max_id - id) / 2)))) {
+        nghttp2_session_terminate_session(s, NGHTTP2_PROTOCOL_ERROR);
+    }
+    return 0;
+}
+
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
     berth_conn *c = user;
@@ -253,6 +275,7 @@ int berth_h2_switch(berth_conn *c)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     int rc = nghttp2_session_server_new(&h->s, cb, c);
     nghttp2_session_callbacks_del(cb);
     nghttp2_settings_entry iv[] = {
