@@ -34,7 +34,7 @@ int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth
     io->ready = 0;
     io->heap_slot = BERTH_DEADLINE_NONE;
     io->prev = io->next = io->ready_next = NULL;
-    berth_conn_set_backend_data(c, io);
+    berth_conn_set_transport(c, io);
     return 0;
 }
 
@@ -144,7 +144,7 @@ int berth_io_write(berth_io *io)
     int r = write_pending(io);
     /* A pipe that closed meanwhile (its write timeout or the stop's cut)
      * waits for nothing more: a caller that loops until its output is
-     * written must not loop on a peer that never reads (fast's write_now
+     * written must not loop on a peer that never reads (fast's flush
      * did, for ever: the server never exited). */
     if (r == 0 && io->pipe->ops->state(io->pipe) == BERTH_PIPE_CLOSED)
         return -1;
@@ -385,7 +385,7 @@ void berth_ioset_run_woken(berth_ioset *set, berth_worker *w)
 {
     berth_conn *c;
     while ((c = berth_worker_apply_woken(w))) {
-        berth_io *io = berth_conn_backend_data(c);
+        berth_io *io = berth_conn_transport(c);
         berth_ioset_driven(set, io, berth_io_drive(io));
     }
 }

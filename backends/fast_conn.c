@@ -23,6 +23,7 @@
 
 #include "fast.h"
 #include "listen.h"
+#include "transport_ops.h"
 #include "../core/log.h"
 
 #define READ_TIMEOUT_MAX 1000 /* ms; a blocked read wakes at least this often */
@@ -175,9 +176,9 @@ static int has_woken(berth_worker *w)
  * reads only later) is released and gets the 1001; and a stop that came
  * while it wrote is seen at once (io_begin refused to block for it, which
  * made this loop spin until the cut). */
-static void write_now(berth_conn *c)
+static void flush(void *transport)
 {
-    berth_io *io = berth_conn_backend_data(c);
+    berth_io *io = transport;
     fthread *t = (fthread *)((char *)io - offsetof(fthread, io));
     for (;;) {
         if (fast_stopping(t->f)) {
@@ -193,6 +194,20 @@ static void write_now(berth_conn *c)
         else
             check_deadline(t);
     }
+}
+
+/* What this backend's transport does for the engine (core/transport.h). */
+static const berth_transport_ops fast_transport = {
+    .local_addr = berth_io_local_addr,
+    .flush = flush,
+};
+
+/* 1 while the connection waits on its application as well as on its
+ * client (a deferred response, a WebSocket): asked of the top of the pipe
+ * stack, which the layers (TLS, PROXY) forward down to the engine. */
+static int awaits_app(const fthread *t)
+{
+    return berth_pipe_awaits_app(t->io.pipe);
 }
 
 /* Runs what is due on the connection's thread without blocking: stream
@@ -249,7 +264,7 @@ static void wait_stream(fthread *t)
 {
     t->io.readable = 0;
     run_due(t);
-    if (!berth_conn_waiting(t->io.engine) ||
+    if (!awaits_app(t) ||
         t->io.pipe->ops->state(t->io.pipe) == BERTH_PIPE_CLOSED)
         return;
     uint64_t next = berth_worker_next_timer(&t->w);
@@ -320,7 +335,7 @@ static void serve(fthread *t)
             if (check_stop(t))
                 break;
             check_deadline(t);
-            if (berth_conn_waiting(t->io.engine)) {
+            if (awaits_app(t)) {
                 wait_stream(t);
             } else {
                 if (read_timeout(t) != 0) {
@@ -333,7 +348,7 @@ static void serve(fthread *t)
                 int r = berth_io_drive(&t->io);
                 if (r & BERTH_IO_CLOSED)
                     break;
-                if (r == 0 && !berth_conn_waiting(t->io.engine))
+                if (r == 0 && !awaits_app(t))
                     break; /* nothing to write, read or wait for: done */
             }
             if (t->io.pipe->ops->state(t->io.pipe) == BERTH_PIPE_CLOSED)
@@ -387,7 +402,7 @@ void *fast_conn_thread(void *arg)
     berth_worker_init(&t->w, &f->srv->engine);
     t->w.backend = t;
     t->w.wake = wake;
-    t->w.write_now = write_now;
+    t->w.transport = &fast_transport;
     t->guard.begin = io_begin;
     t->guard.end = io_end;
     t->guard.ctx = t;

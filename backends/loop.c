@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "listen.h"
+#include "transport_ops.h"
 
 static berth_loop *worker_at(void *workers, const berth_loop_ops *ops, int i)
 {
@@ -32,6 +33,7 @@ int berth_loop_start(berth_server *srv, const berth_loop_ops *ops)
         l->set_up = 1;
         l->w.backend = l;
         l->w.wake = ops->wake;
+        l->w.transport = &berth_loop_transport;
         if (ops->setup(l) != 0)
             return -1;
     }

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "../core/abi.h"
-#include "../core/addr.h"
 #include "../core/compress.h"
 #include "../core/log.h"
 #include "../core/proxy.h"
@@ -18,17 +17,6 @@
 #include "select.h"
 
 #define MAX_THREADS 1024
-
-/* The local address of a connection's socket, asked for by a handler. */
-static int local_addr(const berth_conn *c, berth_addr *out)
-{
-    const berth_io *io = berth_conn_backend_data(c);
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (!io || getsockname(io->s.fd, (struct sockaddr *)&ss, &len) != 0)
-        return 0;
-    return berth_addr_from_sockaddr((struct sockaddr *)&ss, len, out);
-}
 
 /* Checks the configuration; a message naming the first wrong field. */
 static int config_check(berth_log *log, const berth_config *c)
@@ -163,7 +151,6 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
     }
     berth_engine_init(&srv->engine, &srv->config);
     srv->engine.log = &srv->log;
-    srv->engine.local_addr = local_addr;
     srv->bodies.limit = srv->config.max_buffered_bodies;
     srv->engine.bodies = &srv->bodies;
     srv->layers = calloc((size_t)srv->kinds, sizeof *srv->layers);

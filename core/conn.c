@@ -128,9 +128,7 @@ void berth_conn_notify(berth_conn *c) { berth_worker_notify(c->w, c); }
  * callback returns. */
 void berth_conn_output(berth_conn *c)
 {
-    if (c->w->write_now)
-        c->w->write_now(c);
-    else
+    if (!berth_conn_flush(c))
         berth_worker_notify(c->w, c);
 }
 
@@ -318,8 +316,8 @@ void berth_conn_free(berth_conn *c)
     free(c);
 }
 
-void *berth_conn_backend_data(const berth_conn *c) { return c->backend_data; }
-void berth_conn_set_backend_data(berth_conn *c, void *data) { c->backend_data = data; }
+void *berth_conn_transport(const berth_conn *c) { return c->transport; }
+void berth_conn_set_transport(berth_conn *c, void *transport) { c->transport = transport; }
 
 /* The engine as a pipe. */
 static int p_wants_input(berth_pipe *p) { return berth_conn_wants_input((berth_conn *)p); }
@@ -336,9 +334,11 @@ static void p_on_timeout(berth_pipe *p) { berth_conn_on_timeout((berth_conn *)p)
 static void p_drain(berth_pipe *p) { berth_conn_drain((berth_conn *)p); }
 static void p_abort(berth_pipe *p) { berth_conn_abort((berth_conn *)p); }
 static void p_free(berth_pipe *p) { berth_conn_free((berth_conn *)p); }
+static int p_awaits_app(berth_pipe *p) { return berth_conn_waiting((berth_conn *)p); }
 
 static const berth_pipe_ops engine_pipe_ops = {
     p_wants_input, p_read_buf, p_read_done, p_read_idle, p_has_pending, p_pump, p_out_segs, p_out_done,
     p_state, p_deadline, p_on_timeout, p_drain, p_abort, p_free,
     NULL, NULL, /* the engine hands nothing to the kernel */
+    .awaits_app = p_awaits_app,
 };

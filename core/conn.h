@@ -41,9 +41,10 @@ void berth_conn_free(berth_conn *c);
 
 /* 1 if berth_conn_read_buf would offer space (without taking a buffer). */
 int berth_conn_wants_input(const berth_conn *c);
-/* 1 while a deferred response is outstanding: the connection waits for
- * its application, not for its socket (the fast backend then waits for
- * both). */
+/* 1 while a deferred response or a WebSocket is open on a connection that
+ * is not closing: it waits for its application as well as its socket. The
+ * engine's answer to its pipe's awaits_app (pipe.h), which a backend asks
+ * of the top of its stack. */
 int berth_conn_waiting(const berth_conn *c);
 /* Applies the stream operations other threads queued for c. Backends call
  * it for each connection berth_worker_next_woken returns. */
@@ -63,8 +64,10 @@ void berth_conn_set_addrs(berth_conn *c, const struct sockaddr *peer, socklen_t 
  * copied, so it outlives the layer (which steps out for kernel TLS). */
 void berth_conn_set_tls(berth_conn *c, const berth_tls_info *info);
 
-/* The backend's object for this connection, found again from the wake list. */
-void *berth_conn_backend_data(const berth_conn *c);
-void berth_conn_set_backend_data(berth_conn *c, void *data);
+/* The transport's handle for this connection (the backend's berth_io): what
+ * the worker's transport operations get (transport.h), and how a backend
+ * finds its object again from the wake list. */
+void *berth_conn_transport(const berth_conn *c);
+void berth_conn_set_transport(berth_conn *c, void *transport);
 
 #endif

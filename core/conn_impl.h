@@ -45,7 +45,8 @@ struct berth_conn {
     int dispatching;        /* inside a handler */
     int busy;               /* inside process(): no re-entry */
     int woken;              /* on the worker's wake list */
-    void *backend_data;
+    void *transport;        /* the transport's handle (its berth_io), for
+                               w->transport's operations and the wake list */
     struct conn_tls *tls;   /* what a TLS layer above negotiated, or NULL */
     berth_caddr peer, local; /* local: unknown until asked, or from PROXY */
     /* The first protocol's state (HTTP/1's, http1.h), in the same block
@@ -74,6 +75,16 @@ void berth_conn_output(berth_conn *c);
 static inline int berth_conn_backlog(const berth_conn *c)
 {
     return c->out.pending > c->w->engine->out_high_water;
+}
+/* 1 if c's transport writes output at once (a backend whose handlers may
+ * block: fast), after doing so; 0 if output waits for the loop. */
+static inline int berth_conn_flush(berth_conn *c)
+{
+    const berth_transport_ops *t = c->w->transport;
+    if (!t || !t->flush)
+        return 0;
+    t->flush(c->transport);
+    return 1;
 }
 /* Any thread: queues c for its owner's loop (a stream sink's notify). */
 void berth_conn_notify(berth_conn *c);

@@ -1,6 +1,6 @@
 /* What a connection knows of its ends: the peer's and local addresses
- * (from accept, PROXY, or the backend on demand) and what TLS negotiated,
- * for berth_req_peer, berth_req_local, berth_req_tls. */
+ * (from accept, PROXY, or the transport on demand: transport.h) and what
+ * TLS negotiated, for berth_req_peer, berth_req_local, berth_req_tls. */
 #include "conn_impl.h"
 
 #include <stdlib.h>
@@ -80,11 +80,13 @@ int berth_req_local(const berth_req *req, berth_addr *addr)
     const berth_conn *c = req->res.conn;
     if (!c)
         return BERTH_ENOENT;
-    if (c->local.family)
+    if (c->local.family) /* from a PROXY header */
         return berth_caddr_get(&c->local, addr) ? 0 : BERTH_ENOENT;
-    const berth_engine *e = c->w->engine;
+    /* Asked of the socket now, not at accept: a system call per
+     * connection for what few handlers want. */
+    const berth_transport_ops *t = c->w->transport;
     memset(addr, 0, sizeof *addr);
-    return e->local_addr && e->local_addr(c, addr) ? 0 : BERTH_ENOENT;
+    return t && t->local_addr ? t->local_addr(c->transport, addr) : BERTH_ENOENT;
 }
 
 int berth_req_stopping(const berth_req *req)

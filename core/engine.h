@@ -8,6 +8,7 @@
 #include "berth.h"
 #include "clock.h"
 #include "pool.h"
+#include "transport.h"
 
 struct berth_conn;
 
@@ -34,9 +35,6 @@ typedef struct berth_engine {
     berth_done_fn after;
     berth_error_fn on_error;
     void *hook_user;
-    /* Set by the server: the local address of c's socket (a query of the
-     * backend's, made only when a handler asks). 1 and *out, or 0. */
-    int (*local_addr)(const struct berth_conn *c, berth_addr *out);
     /* On-the-fly compression (compress.c). */
     int compress;
     int gzip_level;
@@ -67,11 +65,11 @@ typedef struct berth_worker {
      * soon. Called from any thread; must be thread-safe. */
     void (*wake)(struct berth_worker *w);
     void *backend;            /* the backend's per-thread data */
-    /* Set by a backend whose handlers may block (fast): writes c's pending
-     * output before a stream call made on c's own thread returns, so that a
-     * blocking handler can stream. Only writes: it never reads nor runs a
-     * handler. NULL elsewhere: output waits for the loop. */
-    void (*write_now)(struct berth_conn *c);
+    /* Set by the backend: what its transport does for a connection of this
+     * thread when the engine asks (transport.h: the local address, a flush
+     * where handlers may block); each connection's handle for it is
+     * berth_conn_transport. NULL: neither (the engine's tests). */
+    const berth_transport_ops *transport;
     /* The gzip compressor, made at the first compressed response. */
     struct libdeflate_compressor *gzip;
     /* The last Content-Type checked against the compressible types, and the

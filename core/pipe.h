@@ -93,6 +93,16 @@ typedef struct berth_pipe_ops {
      * NULL in layers that never step out. */
     int (*handoff)(berth_pipe *p, berth_ktls *k);
     berth_pipe *(*handoff_done)(berth_pipe *p, int ok);
+
+    /* Waiting on its application as well as on its peer: 1 while a
+     * deferred response or a WebSocket is open on a connection that is not
+     * closing, whose output other threads and timers make (a backend whose
+     * reads block, fast, then waits for the socket and its wake-up instead
+     * of blocking in a read). The engine answers; a layer forwards the
+     * question to the pipe below (berth_pipe_awaits_app), so a backend asks
+     * the top of its stack and never the engine behind the layers. NULL:
+     * never. */
+    int (*awaits_app)(berth_pipe *p);
 } berth_pipe_ops;
 
 struct berth_pipe {
@@ -102,6 +112,12 @@ struct berth_pipe {
                                  for a failure of its own (enum berth_reason:
                                  TLS); 0: the socket failed */
 };
+
+/* p's awaits_app (0 where the pipe has none). */
+static inline int berth_pipe_awaits_app(berth_pipe *p)
+{
+    return p->ops->awaits_app && p->ops->awaits_app(p);
+}
 
 struct berth_conn;
 struct berth_worker;

@@ -314,10 +314,18 @@ static berth_pipe *x_handoff_done(berth_pipe *p, int ok)
     return inner;
 }
 
+/* The layers above or the engine below answer (pipe.h). */
+static int x_awaits_app(berth_pipe *p)
+{
+    proxy_layer *t = (proxy_layer *)p;
+    return !t->failed && berth_pipe_awaits_app(t->inner);
+}
+
 static const berth_pipe_ops proxy_ops = {
     x_wants_input, x_read_buf, x_read_done, x_read_idle,  x_has_pending, x_pump,
     x_out_segs,    x_out_done, x_state,     x_deadline,   x_on_timeout,  x_drain,
     x_abort,       x_free,     x_handoff,   x_handoff_done,
+    .awaits_app = x_awaits_app,
 };
 
 berth_pipe *berth_proxy_wrap(void *ctx, berth_conn *engine, berth_worker *w)

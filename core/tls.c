@@ -383,11 +383,20 @@ static berth_pipe *tls_handoff_done(berth_pipe *p, int ok)
     return inner;
 }
 
+/* The engine's answer (pipe.h): records carry whatever the application
+ * makes, so the layer waits as the engine does, until it is closed. */
+static int tls_awaits_app(berth_pipe *p)
+{
+    tls_layer *t = (tls_layer *)p;
+    return t->state != T_CLOSED && berth_pipe_awaits_app(t->inner);
+}
+
 static const berth_pipe_ops tls_ops = {
     tls_wants_input, tls_read_buf,  tls_read_done, tls_read_idle,  tls_has_pending,
     tls_pump,        tls_out_segs,  tls_out_done,  tls_state,      tls_deadline,
     tls_on_timeout,  tls_drain,     tls_abort,     tls_free,       tls_handoff,
     tls_handoff_done,
+    .awaits_app = tls_awaits_app,
 };
 
 berth_pipe *berth_tls_wrap(void *ctx, berth_conn *engine, berth_worker *w)

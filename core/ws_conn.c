@@ -24,7 +24,7 @@ static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
  * fast with a backlog) as conn_stream.c does. At the stop (stop_close)
  * nothing is written here: the loop drives the connection right after
  * (berth_io_drain; fast's wait_stream) without blocking, while fast's
- * write_now blocks writing and never reads, so the sends applied there and
+ * flush (transport.h) blocks writing and never reads, so the sends applied there and
  * the 1001 would wait for a client blocked sending until the drain's cut. */
 static void output(berth_conn *c)
 {
@@ -33,8 +33,8 @@ static void output(berth_conn *c)
         return;
     if (!c->busy)
         berth_conn_output(c);
-    else if (c->w->write_now && berth_conn_backlog(c))
-        c->w->write_now(c);
+    else if (berth_conn_backlog(c))
+        berth_conn_flush(c);
 }
 
 /* Queues one unmasked frame: small ones copied next to their header,

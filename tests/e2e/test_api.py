@@ -183,6 +183,45 @@ class CallerMixin:
         finally:
             stop_clean(srv, "test server")
 
+    @unittest.skipUnless(shutil.which("strace"), "no strace")
+    def test_local_address_is_asked_of_the_socket_only_when_a_handler_wants_it(self):
+        # getsockname costs a system call: berth makes it when a handler
+        # asks (berth_req_local), not for each connection it accepts.
+        # strace, attached to the server, counts the calls: none for 20
+        # plaintext and 20 TLS connections that do not ask, then one for
+        # each of the two requests that do.
+        srv = Server(TEST_SERVER, backend=self.backend, env=CERTS)
+        out = os.path.join(tempfile.mkdtemp(), "strace.out")
+        tracer = subprocess.Popen(["strace", "-f", "-e", "trace=getsockname", "-o", out,
+                                   "-p", str(srv.proc.pid)],
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            said = tracer.stderr.readline()
+            if "attached" not in said:
+                tracer.wait()
+                self.skipTest("strace cannot attach here: " + said.strip())
+            for conn in [Conn] * 20 + [TlsConn] * 20:
+                c = conn(srv)
+                self.assertEqual(get(c, b"/pipeline")[0], 200)
+                c.close()
+            for conn, port in ((Conn, srv.port), (TlsConn, srv.tls_port)):
+                c = conn(srv)
+                info = json.loads(get(c, b"/peer")[2])
+                self.assertEqual((info["local"], info["local_port"]), ("127.0.0.1", port))
+                c.close()
+            tracer.send_signal(2)  # SIGINT: detaches, its output written
+            tracer.wait(10)
+            with open(out) as f:
+                calls = [l for l in f if "getsockname(" in l]
+            self.assertEqual(len(calls), 2, "getsockname calls: %r" % calls)
+        finally:
+            if tracer.poll() is None:
+                tracer.kill()
+                tracer.wait()
+            tracer.stderr.close()
+            shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+            stop_clean(srv, "test server")
+
     @unittest.skipUnless(ipv6_available(), "no IPv6 loopback")
     def test_peer_over_ipv6_and_ipv4_mapped(self):
         srv = Server(TEST_SERVER, backend=self.backend,
@@ -454,6 +493,9 @@ class ProxyMixin:
                          ("203.0.113.9", 4321, "10.0.0.1"))
         info = self.peer_after(sig + b"\x20\x00\x00\x00")  # LOCAL: a health check
         self.assertEqual(info["peer"], "127.0.0.1")
+        # no address in the header: the local one is the socket's, asked of
+        # the transport (core/transport.h)
+        self.assertEqual((info["local"], info["local_port"]), ("127.0.0.1", self.srv.port))
 
     def test_keep_alive_after_the_header(self):
         c = Conn(self.srv)
@@ -467,6 +509,13 @@ class ProxyMixin:
         t = TlsConn(self.srv, preamble=b"PROXY TCP4 192.0.2.9 198.51.100.1 7 443\r\n")
         info = json.loads(get(t, b"/peer")[2])
         self.assertEqual((info["peer"], info["tls"]), ("192.0.2.9", True))
+        self.assertEqual((info["local"], info["local_port"]), ("198.51.100.1", 443))
+        t.close()
+        # TLS behind a LOCAL header: the socket's own address
+        t = TlsConn(self.srv, preamble=b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00")
+        info = json.loads(get(t, b"/peer")[2])
+        self.assertEqual((info["local"], info["local_port"], info["tls"]),
+                         ("127.0.0.1", self.tls_port, True))
         t.close()
 
     def test_no_or_bad_header_is_closed_unanswered(self):

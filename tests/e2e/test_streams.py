@@ -1,11 +1,11 @@
-"""Deferred and streamed responses, on every backend."""
+"""Deferred and streamed responses, on every backend, plaintext and TLS."""
 import json
 import socket
 import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, Conn, Server, header
+from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, header, stop_clean
 
 
 def get(conn, target):
@@ -106,9 +106,97 @@ class StreamsMixin:
         return json.loads(body)
 
 
+class TlsStreamsMixin:
+    """The same over TLS. fast waits for stream work only while its pipe
+    says the connection awaits its application (pipe.h, awaits_app): the
+    TLS layer must pass the engine's answer up, or fast blocks in a read
+    and the deferred response never leaves."""
+    backend = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server("tests/berth-test-server", backend=cls.backend,
+                         env={"BERTH_THREADS": "2", "TLS_CERT": CERT, "TLS_KEY": KEY})
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_clean(cls.srv, "test server")
+
+    def test_deferred_response_from_another_thread_arrives(self):
+        c = TlsConn(self.srv)
+        self.assertEqual(get(c, b"/thread?ms=30")[::2], (200, b"from a thread"))
+        self.assertEqual(get(c, b"/pipeline")[2], b"ok")  # kept alive, in order
+        c.send(b"GET /thread?ms=50 HTTP/1.1\r\nHost: t\r\n\r\nGET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(c.response()[2], b"from a thread")
+        self.assertEqual(c.response()[2], b"ok")
+        c.close()
+
+    def test_stream_from_another_thread_arrives_in_order(self):
+        c = TlsConn(self.srv)
+        status, headers, body = get(c, b"/produce?n=40&bytes=1000")
+        self.assertEqual((status, header(headers, "Transfer-Encoding")), (200, "chunked"))
+        self.assertEqual(body, b"".join(bytes([97 + i % 26]) * 1000 for i in range(40)))
+        c.close()
+
+    def test_sse_from_timers_arrives(self):
+        c = TlsConn(self.srv)
+        status, _, body = get(c, b"/sse?n=3&interval_ms=10")
+        self.assertEqual(status, 200)
+        self.assertEqual(len([e for e in body.decode().split("\n\n") if e]), 3)
+        c.close()
+
+
+class HoldMixin:
+    """A handler that blocks while it streams (fast only: an event loop's
+    handler must not block). Each stream call's output leaves before the
+    call returns (the transport's flush, core/transport.h): the client
+    reads the first write while the handler still blocks, and only then
+    releases it from another connection."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server("tests/berth-test-server", backend="fast",
+                         env={"TLS_CERT": CERT, "TLS_KEY": KEY})
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_clean(cls.srv, "test server")
+
+    def hold(self, c, recv):
+        c.send(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while b"first\n" not in data:  # the handler holds for 5 s: this times out at 3
+            chunk = recv(65536)
+            self.assertTrue(chunk, "closed before the first write")
+            data += chunk
+        self.assertNotIn(b"second", data)
+        r = Conn(self.srv)
+        self.assertEqual(get(r, b"/release")[2], b"released")
+        r.close()
+        while not data.endswith(b"0\r\n\r\n"):
+            chunk = recv(65536)
+            self.assertTrue(chunk, "closed before the end")
+            data += chunk
+        self.assertIn(b"second\n", data)
+        self.assertEqual(get(c, b"/pipeline")[2], b"ok")  # kept alive
+        c.close()
+
+    def test_plaintext(self):
+        c = Conn(self.srv, timeout=3)
+        self.hold(c, c.sock.recv)
+
+    def test_tls(self):
+        c = TlsConn(self.srv, timeout=3)
+        self.hold(c, c.sock.recv)
+
+
 for _b in BACKENDS:
     globals()["Streams_" + _b] = type("Streams_" + _b, (StreamsMixin, unittest.TestCase),
                                      {"backend": _b})
+    globals()["TlsStreams_" + _b] = type("TlsStreams_" + _b, (TlsStreamsMixin, unittest.TestCase),
+                                        {"backend": _b})
+if "fast" in BACKENDS:
+    Hold_fast = type("Hold_fast", (HoldMixin, unittest.TestCase), {})
 
 if __name__ == "__main__":
     unittest.main()

@@ -21,6 +21,7 @@
 #include "../../handlers/tls_env.h"
 #include "../../handlers/ws_echo.h"
 #include "comp-routes.h"
+#include "hold-routes.h"
 #include "static-routes.h"
 #include "ws-hub.h"
 
@@ -541,6 +542,7 @@ int main(void)
     berth_router_add(r, "GET", "/files/{path...}", param_route, "path");
     berth_router_add(r, "GET", "/doc/{name}.json", param_route, "name");
     comp_routes_add(r);
+    hold_routes_add(r);
     if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
         return 1;
     ws_hub_route_add(r, &server);
