@@ -260,6 +260,15 @@ const berth_proto berth_h2_proto = {
     h2_finished, h2_deadline, h2_timeout, h2_drain,       h2_free,
 };
 
+/* nghttp2 allocates through berth's own calls: one allocator for the
+ * whole library, so a refused allocation inside nghttp2 is one the
+ * failure-path tests (tests/fail) can refuse too. */
+static void *mem_malloc(size_t n, void *u) { (void)u; return malloc(n); }
+static void mem_free(void *p, void *u) { (void)u; free(p); }
+static void *mem_calloc(size_t k, size_t n, void *u) { (void)u; return calloc(k, n); }
+static void *mem_realloc(void *p, size_t n, void *u) { (void)u; return realloc(p, n); }
+static nghttp2_mem mem = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
+
 int berth_h2_switch(berth_conn *c)
 {
     berth_h2 *h = calloc(1, sizeof *h);
@@ -276,7 +285,7 @@ int berth_h2_switch(berth_conn *c)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
-    int rc = nghttp2_session_server_new(&h->s, cb, c);
+    int rc = nghttp2_session_server_new3(&h->s, cb, c, NULL, &mem);
     nghttp2_session_callbacks_del(cb);
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},

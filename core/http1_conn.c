@@ -246,7 +246,9 @@ static int skip_empty_lines(berth_conn *c)
 
 #ifdef BERTH_HAVE_NGHTTP2
 /* No request was read on c yet (its exchange has never had a status: every
- * request that ends sets one), and its input starts at the buffer's start. */
+ * request that ends sets one), its input at the buffer's start. Over TLS
+ * too: a client that negotiated h2 by ALPN (tls_ctx.c) starts with the
+ * preface. */
 static int first_request(const berth_conn *c)
 {
     return c->in && c->in_off == 0 && !h1(c)->x.live && h1(c)->x.status == 0;
@@ -272,6 +274,8 @@ static void h1_input(berth_conn *c)
             if (!h1(c)->head_started) {
 #ifdef BERTH_HAVE_NGHTTP2
                 int pre = first_request(c) ? berth_h2_preface(c->in, c->in_len) : -1;
+                if (pre < 0 && first_request(c) && berth_conn_alpn_h2(c))
+                    pre = 1; /* h2 chosen by ALPN: nghttp2 refuses a bad preface (GOAWAY) */
                 if (pre == 0 && !c->peer_eof)
                     break; /* maybe the HTTP/2 preface: wait for the rest */
                 if (pre == 1) {

@@ -690,7 +690,8 @@ typedef struct berth_tls_config {
                                     (docs/TLS.md says which and why) */
     unsigned handshake_timeout_ms; /* a handshake must complete in this. 10 s */
     int alpn_lenient;            /* 0 (default): a client whose ALPN offer has no
-                                    protocol berth speaks (only "h2", say) gets
+                                    protocol berth speaks ("h2" when built with
+                                    nghttp2, and "http/1.1"; only "spdy/3.1", say) gets
                                     the no_application_protocol alert and no
                                     connection (RFC 7301 3.2); 1: it goes on
                                     without ALPN and is served HTTP/1.1. A
@@ -711,7 +712,7 @@ BERTH_API void berth_tls_config_init_sized(berth_tls_config *tls, size_t size);
 typedef struct berth_tls_info {
     const char *version;         /* "TLSv1.3" or "TLSv1.2" */
     const char *cipher;          /* e.g. "TLS_CHACHA20_POLY1305_SHA256" */
-    berth_str alpn;              /* "http/1.1", or empty if the client offered none */
+    berth_str alpn;              /* "h2" or "http/1.1", or empty if the client offered none */
     berth_str sni;               /* the server name the client asked for, or empty */
     int resumed;                 /* 1 if the session was resumed from a ticket */
 } berth_tls_info;

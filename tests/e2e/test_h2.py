@@ -11,6 +11,7 @@ import os
 import random
 import select
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ except ImportError:
         os.environ["BERTH_H2_REEXEC"] = "1"
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
 
-from berthproc import BACKENDS, DATASET, ROOT, Server, stop_clean
+from berthproc import BACKENDS, CA, CERT, DATASET, KEY, ROOT, Server, stop_clean
 
 SEED = int(os.environ.get("BERTH_TEST_SEED") or random.SystemRandom().randrange(2 ** 32))
 sys.stderr.write("test_h2: BERTH_TEST_SEED=%d\n" % SEED)
@@ -44,8 +45,13 @@ with open(DATASET, "rb") as _f:
 class H2:
     """One h2c connection (prior knowledge) driven by Python's h2."""
 
-    def __init__(self, port, settings=None):
+    def __init__(self, port, settings=None, tls=False):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if tls:  # ALPN h2 (docs/HTTP2.md)
+            ctx = ssl.create_default_context(cafile=CA)
+            ctx.set_alpn_protocols(["h2", "http/1.1"])
+            self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+            assert self.sock.selected_alpn_protocol() == "h2", self.sock.selected_alpn_protocol()
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
         self.conn.initiate_connection()
         if settings:
@@ -267,6 +273,43 @@ class H2c(unittest.TestCase):
         self.each_backend(run)
 
 
+TLS_ENV = {"TLS_CERT": CERT, "TLS_KEY": KEY}
+
+
+@unittest.skipIf(h2 is None, "skipped: Python's h2 is not installed (Debian python3-h2)")
+class H2Tls(unittest.TestCase):
+    """h2 by ALPN on the TLS listener (kernel TLS where the kernel offers
+    it, berth's records otherwise)."""
+
+    def test_curl_and_streams(self):
+        rng = random.Random(SEED + 3)
+
+        def run(srv):
+            a, b = rng.randrange(10 ** 6), rng.randrange(10 ** 6)
+            r = subprocess.run(["curl", "-sS", "-v", "--http2", "--cacert", CERT, "--resolve",
+                                "localhost:%d:127.0.0.1" % srv.tls_port,
+                                "https://localhost:%d/baseline11?a=%d&b=%d" % (srv.tls_port, a, b)],
+                               capture_output=True, timeout=30)
+            self.assertEqual(r.stdout, b"%d" % (a + b), r.stderr[-2000:])
+            self.assertIn(b"ALPN: server accepted h2", r.stderr)
+            c = H2(srv.tls_port, tls=True)
+            want = {}
+            for _ in range(10):
+                a, b = rng.randrange(10 ** 6), rng.randrange(10 ** 6)
+                want[c.request("GET", "/baseline11?a=%d&b=%d" % (a, b))] = a + b
+            n = rng.randrange(1, len(ITEMS))
+            sid_json = c.request("GET", "/json/%d" % n)
+            size = rng.randrange(100 * 1024, 1024 * 1024)
+            sid_up = c.request("POST", "/upload", body=b"u" * size)
+            for sid, total in want.items():
+                self.assertEqual(c.response(sid)[:3:2], (200, b"%d" % total))
+            status, _, body = c.response(sid_json)
+            self.assertEqual([i["id"] for i in json.loads(body)["items"]], [i["id"] for i in ITEMS[:n]])
+            self.assertEqual(c.response(sid_up)[:3:2], (200, b"%d" % size))
+            c.close()
+        H2c.each_backend(self, run, env=TLS_ENV)
+
+
 @unittest.skipIf(h2 is None, "skipped: Python's h2 is not installed (Debian python3-h2)")
 class H2cTestServer(unittest.TestCase):
     """The test server: streamed uploads with on_done, files."""
@@ -349,12 +392,13 @@ H2SPEC_KNOWN = {
 }
 
 
-def h2spec_run(port):
-    """Runs every h2spec case against port: (total, {case id: outcome}),
-    a case's id being its section's package and its number ("http2/3.5/2")."""
+def h2spec_run(port, tls=False):
+    """Runs every h2spec case against port: {case id: outcome}, a case's id
+    being its section's package and its number ("http2/3.5/2")."""
     with tempfile.TemporaryDirectory() as d:
         xml_path = os.path.join(d, "h2spec.xml")
-        r = subprocess.run([H2SPEC, "-h", "127.0.0.1", "-p", str(port), "-j", xml_path],
+        r = subprocess.run([H2SPEC, "-h", "127.0.0.1", "-p", str(port), "-j", xml_path]
+                           + (["-t", "-k"] if tls else []),
                            capture_output=True, timeout=600)
         if not os.path.exists(xml_path):
             raise AssertionError("h2spec wrote no report: %r" % r.stdout[-2000:])
@@ -383,6 +427,19 @@ class H2Spec(unittest.TestCase):
             self.assertEqual(len(outcome), 146)
             self.assertEqual(set(failed) - H2SPEC_KNOWN, set())
         H2c.each_backend(self, run)
+
+    def test_h2spec_tls(self):
+        """Over TLS (ALPN h2): every case passes, the invalid preface
+        included (a client that negotiated h2 must send the preface: other
+        bytes get nghttp2's GOAWAY, not an HTTP/1.1 answer)."""
+        def run(srv):
+            outcome = h2spec_run(srv.tls_port, tls=True)
+            failed = sorted(c for c, o in outcome.items() if o != "passed")
+            sys.stderr.write("h2spec tls %s: %d cases, %d passed, failed or skipped: %s\n" % (
+                srv.backend, len(outcome), len(outcome) - len(failed), " ".join(failed) or "none"))
+            self.assertEqual(len(outcome), 146)
+            self.assertEqual(failed, [])
+        H2c.each_backend(self, run, env=TLS_ENV)
 
 
 if __name__ == "__main__":
