@@ -2,6 +2,7 @@
  * process input it holds, then read; until the socket or the pipe waits. */
 #include "drive.h"
 
+#include "../core/ktls.h"
 #include "../core/log.h"
 
 #include <errno.h>
@@ -56,7 +57,7 @@ void berth_io_destroy(berth_io *io)
 }
 
 /* Says once per server, on its log, which path TLS records take. */
-static void handoff_log(berth_io *io, int result)
+static void handoff_log(berth_io *io, enum berth_ktls_start result)
 {
     static const char *const what[] = {
         "kernel TLS engaged: records and sendfile go through the kernel (TLS 1.3)",
@@ -68,22 +69,26 @@ static void handoff_log(berth_io *io, int result)
     berth_log_once(io->w->engine->log, once[result], "berth: %s", what[result]);
 }
 
-/* A layer offers its records to the kernel (pipe.h, handoff). */
+/* A layer steps out of the pipe, or offers its records to the kernel
+ * (pipe.h, handoff). */
 static void handoff(berth_io *io)
 {
     berth_pipe *p = io->pipe;
     berth_ktls k;
-    int how = p->ops->handoff ? p->ops->handoff(p, &k) : 0;
-    if (how == 2) {
-        io->pipe = p->ops->handoff_done(p, 1); /* a layer with nothing left to do */
+    enum berth_handoff_offer offer = p->ops->handoff ? p->ops->handoff(p, &k) : BERTH_HANDOFF_NONE;
+    if (offer == BERTH_HANDOFF_TRANSPARENT) {
+        io->pipe = p->ops->handoff_done(p, BERTH_HANDOFF_DONE); /* nothing left to do */
         return;
     }
-    if (how != 1)
+    if (offer != BERTH_HANDOFF_KTLS)
         return;
-    int r = berth_sock_ktls_start(&io->s, &k);
+    enum berth_ktls_start r = berth_sock_ktls_start(&io->s, &k);
     memset(&k, 0, sizeof k); /* keys do not linger */
     handoff_log(io, r);
-    io->pipe = p->ops->handoff_done(p, r == BERTH_KTLS_OK ? 1 : r == BERTH_KTLS_UNAVAILABLE ? 0 : -1);
+    enum berth_handoff_result how = r == BERTH_KTLS_OK            ? BERTH_HANDOFF_DONE
+                                    : r == BERTH_KTLS_UNAVAILABLE ? BERTH_HANDOFF_DECLINED
+                                                                  : BERTH_HANDOFF_FAILED;
+    io->pipe = p->ops->handoff_done(p, how);
     if (r == BERTH_KTLS_OK)
         io->sock = &berth_sock_ktls;
 }

@@ -1,6 +1,8 @@
 /* Socket operations (sock.h): plaintext, and kernel TLS. */
 #include "sock.h"
 
+#include "../core/ktls.h"
+
 #include <errno.h>
 #include <linux/tls.h>
 #include <netinet/in.h>
@@ -194,7 +196,7 @@ static int ktls_set(int fd, int dir, const berth_ktls *k, const berth_ktls_dir *
         memcpy(u.g256.rec_seq, d->seq, 8);
         len = sizeof u.g256;
         break;
-    default:
+    default: /* BERTH_KTLS_CHACHA20_POLY1305 */
         u.cc.info.version = TLS_1_3_VERSION;
         u.cc.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
         memcpy(u.cc.iv, d->iv, 12); /* no salt: the whole IV */
@@ -208,7 +210,7 @@ static int ktls_set(int fd, int dir, const berth_ktls *k, const berth_ktls_dir *
     return rc;
 }
 
-int berth_sock_ktls_start(berth_sock *s, const berth_ktls *k)
+enum berth_ktls_start berth_sock_ktls_start(berth_sock *s, const berth_ktls *k)
 {
     if (setsockopt(s->fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof "tls") != 0)
         return BERTH_KTLS_UNAVAILABLE; /* no tls module (ENOENT), or not TCP */

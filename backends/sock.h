@@ -49,11 +49,17 @@ extern const berth_sock_ops berth_sock_ktls;
  * EPIPE instead of raising the signal. */
 void berth_sock_thread_init(void);
 
-enum { BERTH_KTLS_OK, BERTH_KTLS_UNAVAILABLE, BERTH_KTLS_FAILED };
-/* Hands TX and RX record protection to the kernel (TCP_ULP "tls").
- * BERTH_KTLS_UNAVAILABLE: the kernel has no tls module (or refuses the
- * cipher before anything changed): the socket is as it was.
- * BERTH_KTLS_FAILED: the socket is half converted and must be closed. */
-int berth_sock_ktls_start(berth_sock *s, const berth_ktls *k);
+struct berth_ktls; /* core/ktls.h */
+
+/* What berth_sock_ktls_start did. */
+enum berth_ktls_start {
+    BERTH_KTLS_OK,          /* the kernel has both directions' records */
+    BERTH_KTLS_UNAVAILABLE, /* the kernel has no tls module (or refuses the
+                               cipher before anything changed): the socket
+                               is as it was */
+    BERTH_KTLS_FAILED,      /* the socket is half converted and must be closed */
+};
+/* Hands TX and RX record protection to the kernel (TCP_ULP "tls"). */
+enum berth_ktls_start berth_sock_ktls_start(berth_sock *s, const struct berth_ktls *k);
 
 #endif

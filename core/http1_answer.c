@@ -11,9 +11,26 @@
 
 /* ---- errors -------------------------------------------------------------- */
 
-/* An error answered through the error hook: in the request's response
- * (headers a before hook set stay), or one made for it. */
-static int error_hooked(berth_conn *c, int status)
+/* What a client that sent plain HTTP to a TLS port reads when no error
+ * hook is set: the reason, and why (no other request of it is served). */
+static void fill_plain_http(struct berth_res *res, int status)
+{
+    static const char why[] = ": this port speaks HTTPS.\n";
+    const char *reason = berth_status_reason(status);
+    size_t n = strlen(reason);
+    res->status = status;
+    berth_res_header(res, "Content-Type", "text/plain; charset=utf-8");
+    char *body = berth_res_body_reserve(res, n + sizeof why - 1);
+    if (body) {
+        memcpy(body, reason, n);
+        memcpy(body + n, why, sizeof why - 1);
+    }
+}
+
+/* An error answered in a response made like a handler's: through the
+ * error hook (in the request's response: headers a before hook set stay,
+ * or one made for it), or berth's own answer to plain HTTP on a TLS port. */
+static int error_in_response(berth_conn *c, int status)
 {
     struct berth_req *req = h1(c)->req, *tmp = NULL;
     if (req) {
@@ -26,7 +43,10 @@ static int error_hooked(berth_conn *c, int status)
         berth_res_init(&tmp->res, c, &c->w->buf_pool);
     }
     struct berth_req *r = req ? req : tmp;
-    berth_error_fill(c, req && req->head_ok ? req : NULL, &r->res, status);
+    if (c->w->engine->on_error)
+        berth_error_fill(c, req && req->head_ok ? req : NULL, &r->res, status);
+    else
+        fill_plain_http(&r->res, status);
     berth_h1_response_write(c, r, 0);
     if (tmp) {
         berth_res_release(&tmp->res);
@@ -39,14 +59,18 @@ static int error_hooked(berth_conn *c, int status)
 void berth_h1_error(berth_conn *c, int status)
 {
     const berth_engine *e = c->w->engine;
+    int plain_http = c->pipe.refusal == BERTH_PIPE_REFUSE_PLAIN_HTTP;
     if (!h1(c)->x.live && e->after)
         berth_h1_exch_begin(c); /* no request was read: the after hook still hears of it */
-    if ((e->on_error ? error_hooked(c, status) : berth_ser_error(&c->out, status)) != 0) {
+    int rc = e->on_error || plain_http ? error_in_response(c, status) : berth_ser_error(&c->out, status);
+    if (rc != 0) {
         berth_conn_kill(c);
         return;
     }
     h1(c)->no_more = 1;
     h1(c)->x.status = status;
+    if (plain_http && !h1(c)->x.reason)
+        h1(c)->x.reason = BERTH_REASON_TLS; /* (a timeout keeps its own) */
     berth_h1_exch_end(c, BERTH_DONE_REJECTED);
 }
 

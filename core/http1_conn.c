@@ -160,6 +160,9 @@ static void request_start(berth_conn *c, size_t head_len)
         rc = berth_req_framing(req);
     if (!rc)
         rc = berth_req_split_target(req);
+    if (c->pipe.refusal == BERTH_PIPE_REFUSE_PLAIN_HTTP)
+        rc = 400; /* plain HTTP on a TLS port (pipe.h): whatever else is wrong with
+                     it (an HTTP/2 preface: 505), never served */
     if (rc) {
         berth_h1_request_fail(c, rc);
         return;
@@ -251,7 +254,8 @@ static int skip_empty_lines(berth_conn *c)
  * preface. */
 static int first_request(const berth_conn *c)
 {
-    return c->in && c->in_off == 0 && !h1(c)->x.live && h1(c)->x.status == 0;
+    return c->in && c->in_off == 0 && !h1(c)->x.live && h1(c)->x.status == 0 &&
+           c->pipe.refusal != BERTH_PIPE_REFUSE_PLAIN_HTTP; /* plain bytes on a TLS port: a 400 */
 }
 #endif
 

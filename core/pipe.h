@@ -7,8 +7,9 @@
  * it acts on the pipe's state and deadline. The engine (core/conn.c) is the
  * first implementation. A layer such as TLS implements the same interface
  * over the pipe below it, so the backend sees one pipe however many layers
- * are stacked, and a layer can step out (after a kTLS hand-off) without the
- * backend knowing. See docs/DESIGN.md.
+ * are stacked, and a layer can step out (handoff: after its work, or to kernel
+ * TLS) without the backend knowing more than the typed offer. See
+ * docs/DESIGN.md.
  *
  * Data walks one way: reads go up through read_done or pump, which may run
  * handlers; out_done only accounts for bytes written and never runs one.
@@ -39,18 +40,42 @@ enum berth_pipe_state {
 
 typedef struct berth_pipe berth_pipe;
 
-/* Kernel TLS: what a TLS layer hands to the kernel for one connection
- * (TLS 1.3 traffic secrets as keys and IVs, and the next record numbers). */
-enum { BERTH_KTLS_AES_128_GCM, BERTH_KTLS_AES_256_GCM, BERTH_KTLS_CHACHA20_POLY1305 };
-typedef struct berth_ktls_dir {
-    unsigned char key[32];
-    unsigned char iv[12];
-    unsigned char seq[8];     /* big-endian */
-} berth_ktls_dir;
-typedef struct berth_ktls {
-    int cipher;
-    berth_ktls_dir tx, rx;    /* ours (server write), the peer's */
-} berth_ktls;
+/* What a layer tells the pipe below about the bytes it passes up
+ * (berth_pipe.refusal), set before the first of them. The engine answers
+ * a refused connection's first request with an error through its
+ * protocol (the error hook, the serializer, the completion callbacks),
+ * serves nothing and closes. */
+enum berth_pipe_refusal {
+    BERTH_PIPE_ACCEPT = 0,
+    BERTH_PIPE_REFUSE_PLAIN_HTTP, /* plain HTTP on a TLS port: the TLS layer
+                                     stepped aside and the bytes are the
+                                     client's own, unencrypted (HTTP/1: 400) */
+};
+
+/* Stepping out of the pipe: what a layer offers once it sets
+ * handoff_ready (handoff), and how the backend's attempt went
+ * (handoff_done). */
+enum berth_handoff_offer {
+    BERTH_HANDOFF_NONE,        /* nothing now */
+    BERTH_HANDOFF_TRANSPARENT, /* the layer has become transparent (PROXY
+                                  after its header; TLS stepped aside for
+                                  plain HTTP): take it out */
+    BERTH_HANDOFF_KTLS,        /* kernel TLS: the keys are in *keys (set where
+                                  all the layer wrote is out and all it read
+                                  is used, at a record's end); the backend
+                                  tries them on the socket */
+};
+enum berth_handoff_result {
+    BERTH_HANDOFF_DONE,        /* the layer is gone: the pipe handoff_done
+                                  returns (the one below) replaces it */
+    BERTH_HANDOFF_DECLINED,    /* the kernel has no TLS (the socket is as it
+                                  was): the layer goes on in userspace */
+    BERTH_HANDOFF_FAILED,      /* the socket is half converted: the layer
+                                  closed the connection */
+};
+/* Kernel TLS keys (core/ktls.h): opaque to the pipe, read only by the TLS
+ * layer that fills them and the socket operations that hand them over. */
+struct berth_ktls;
 
 typedef struct berth_pipe_ops {
     /* 1 if input is wanted now; takes nothing (an idle connection holds
@@ -82,17 +107,12 @@ typedef struct berth_pipe_ops {
     /* The socket failed: close at once. */
     void (*abort)(berth_pipe *p);
     void (*free)(berth_pipe *p);
-    /* Stepping out. Once a layer sets handoff_ready, the backend asks it
-     * (handoff): 2, it has become transparent (PROXY, after its header) and
-     * steps out; 1, kernel TLS: *k holds the keys (set where all the layer
-     * wrote is out and all it read is used, at a record's end), which the
-     * backend tries on the socket; 0, not now. handoff_done says how it
-     * went: ok 1, the layer is gone and what it returns (the pipe below)
-     * replaces it; ok 0, the kernel has no TLS and the layer goes on in
-     * userspace; ok -1, the socket is half converted and the layer closed.
-     * NULL in layers that never step out. */
-    int (*handoff)(berth_pipe *p, berth_ktls *k);
-    berth_pipe *(*handoff_done)(berth_pipe *p, int ok);
+    /* Stepping out (the enums above). Once a layer sets handoff_ready, the
+     * backend asks it what it offers, acts on the offer, and says how it
+     * went; a layer that offered nothing is not told. NULL in layers that
+     * never step out (the engine). */
+    enum berth_handoff_offer (*handoff)(berth_pipe *p, struct berth_ktls *keys);
+    berth_pipe *(*handoff_done)(berth_pipe *p, enum berth_handoff_result how);
 
     /* Waiting on its application as well as on its peer: 1 while a
      * deferred response or a WebSocket is open on a connection that is not
@@ -111,6 +131,7 @@ struct berth_pipe {
     int abort_reason;         /* set by a layer above before it aborts this pipe
                                  for a failure of its own (enum berth_reason:
                                  TLS); 0: the socket failed */
+    enum berth_pipe_refusal refusal; /* set by a layer above: see the enum */
 };
 
 /* p's awaits_app (0 where the pipe has none). */

@@ -296,18 +296,18 @@ static void x_free(berth_pipe *p)
 }
 
 /* Once the header is read, the layer steps out of the pipe. */
-static int x_handoff(berth_pipe *p, berth_ktls *k)
+static enum berth_handoff_offer x_handoff(berth_pipe *p, struct berth_ktls *keys)
 {
-    (void)k;
+    (void)keys;
     proxy_layer *t = (proxy_layer *)p;
     t->pipe.handoff_ready = 0;
-    return !t->buf && !t->failed ? 2 : 0;
+    return !t->buf && !t->failed ? BERTH_HANDOFF_TRANSPARENT : BERTH_HANDOFF_NONE;
 }
 
-static berth_pipe *x_handoff_done(berth_pipe *p, int ok)
+static berth_pipe *x_handoff_done(berth_pipe *p, enum berth_handoff_result how)
 {
     proxy_layer *t = (proxy_layer *)p;
-    if (ok != 1)
+    if (how != BERTH_HANDOFF_DONE)
         return p;
     berth_pipe *inner = t->inner;
     free(t);

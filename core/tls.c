@@ -1,19 +1,16 @@
 /* The TLS layer of the pipe (tls.h, tls_layer.h): the pipe operations and
  * a connection's course, from the first byte through the handshake and
  * the hand-over of its records (to the kernel or to berth's own record
- * layer) to close_notify. Records themselves are moved by
+ * layer) to close_notify, or, for a client that speaks plain HTTP, its
+ * stepping aside (the engine answers). Records themselves are moved by
  * tls_wolfssl_io.c or tls_record_io.c. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tls_layer.h"
-
-#define LINGER_MS 2000 /* a refused plaintext request: drain this long */
 
 static const berth_pipe_ops tls_ops;
 
@@ -47,29 +44,7 @@ static void note_info(tls_layer *t)
     berth_conn_set_tls(t->engine, &info);
 }
 
-/* A client that speaks plain HTTP to the TLS port gets a plaintext 400,
- * as nginx answers ("The plain HTTP request was sent to HTTPS port"). */
-static void refuse_plaintext(tls_layer *t)
-{
-    static const char body[] = "This port speaks HTTPS.\n";
-    char *p = berth_pool_get(&t->w->buf_pool);
-    if (!p) {
-        tls_fatal(t);
-        return;
-    }
-    int n = snprintf(p, tls_block(t),
-                     "HTTP/1.1 400 Bad Request\r\nServer: berth\r\nDate: %s\r\n"
-                     "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     t->w->clock.date, sizeof body - 1, body);
-    t->out = p;
-    t->out_len = (size_t)n;
-    t->out_off = 0;
-    t->state = T_PLAIN;
-    t->t_start = t->w->clock.now_ms;
-    t->in_off = t->in_len; /* the request is dropped unread */
-    t->inner->ops->abort(t->inner);
-}
+static void step_aside(tls_layer *t);
 
 static void handshake(tls_layer *t)
 {
@@ -78,7 +53,7 @@ static void handshake(tls_layer *t)
         unsigned char first = (unsigned char)t->in[t->in_off];
         if (first != 0x16) { /* not a TLS handshake record */
             if (first >= 'A' && first <= 'Z')
-                refuse_plaintext(t);
+                step_aside(t); /* plain HTTP: the engine refuses it */
             else
                 tls_fatal(t); /* garbage */
             return;
@@ -108,10 +83,10 @@ static int handover_possible(tls_layer *t)
 }
 
 /* At that point the backend offers the keys to the kernel (pipe.h,
- * handoff) when kTLS is on, and berth's records take over when the kernel
- * cannot (tls_handoff_done) or kTLS is off (here). Records cut to a
- * negotiated max_fragment_length stay out of the kernel, which would send
- * 16 KiB ones. */
+ * handoff: BERTH_HANDOFF_KTLS) when kTLS is on, and berth's records take
+ * over when the kernel cannot (tls_handoff_done) or kTLS is off (here).
+ * Records cut to a negotiated max_fragment_length stay out of the kernel,
+ * which would send 16 KiB ones. */
 static void check_handover(tls_layer *t)
 {
     t->pipe.handoff_ready = 0;
@@ -144,6 +119,8 @@ static void advance(tls_layer *t)
 {
     if (t->state == T_HANDSHAKE)
         handshake(t);
+    if (t->state == T_PASS)
+        return; /* stepped aside: nothing of TLS is left to do */
     if (t->state == T_OPEN)
         decrypt(t);
     release_in(t); /* an emptied ciphertext buffer goes back while idle */
@@ -175,7 +152,7 @@ static int tls_wants_input(berth_pipe *p)
         return 0; /* (plaintext held here is taken first: has_pending) */
     if (t->in && t->in_len == tls_block(t) && t->in_off == 0)
         return 0; /* full: the records in it are taken first */
-    if (t->state == T_HANDSHAKE || t->state == T_PLAIN)
+    if (t->state == T_HANDSHAKE)
         return 1;
     return t->inner->ops->wants_input(t->inner); /* lingering after close_notify: drained */
 }
@@ -205,13 +182,11 @@ static void tls_read_done(berth_pipe *p, size_t n)
         t->peer_eof = 1;
     t->in_len += n;
     t->stalled = 0;
-    if (t->state == T_PLAIN || t->notify_sent) {
+    if (t->notify_sent) {
         t->in_off = t->in_len; /* closing: input is dropped */
         t->pend_len = 0;
-        if (t->notify_sent && n == 0)
+        if (n == 0)
             t->inner->ops->read_done(t->inner, 0);
-        else if (t->state == T_PLAIN && n == 0 && t->out_off == t->out_len)
-            t->state = T_CLOSED;
     }
     advance(t);
 }
@@ -272,8 +247,6 @@ static void tls_out_done(berth_pipe *p, size_t n)
         berth_pool_put(&t->w->buf_pool, t->out);
         t->out = NULL;
         t->out_len = t->out_off = 0;
-        if (t->state == T_PLAIN && t->peer_eof)
-            t->state = T_CLOSED;
         check_handover(t);
     }
 }
@@ -284,8 +257,6 @@ static int tls_state(berth_pipe *p)
     int pending_out = t->out && t->out_off < t->out_len;
     if (t->state == T_CLOSED)
         return BERTH_PIPE_CLOSED;
-    if (t->state == T_PLAIN)
-        return pending_out ? BERTH_PIPE_OPEN : BERTH_PIPE_SHUTDOWN;
     if (t->state == T_HANDSHAKE)
         return BERTH_PIPE_OPEN;
     int st = t->inner->ops->state(t->inner);
@@ -303,16 +274,14 @@ static uint64_t tls_deadline(berth_pipe *p)
     tls_layer *t = (tls_layer *)p;
     if (t->state == T_HANDSHAKE)
         return t->t_start + berth_tls_ctx_handshake_timeout(t->ctx);
-    if (t->state == T_PLAIN)
-        return t->t_start + LINGER_MS;
     return t->inner->ops->deadline(t->inner);
 }
 
 static void tls_on_timeout(berth_pipe *p)
 {
     tls_layer *t = (tls_layer *)p;
-    if (t->state == T_HANDSHAKE || t->state == T_PLAIN)
-        tls_fatal(t); /* a stalled handshake, or a plaintext client that lingers */
+    if (t->state == T_HANDSHAKE)
+        tls_fatal(t); /* a stalled handshake */
     else
         t->inner->ops->on_timeout(t->inner);
 }
@@ -353,26 +322,28 @@ static void tls_free(berth_pipe *p)
     layer_free(t);
 }
 
-static int tls_handoff(berth_pipe *p, berth_ktls *k)
+static enum berth_handoff_offer tls_handoff(berth_pipe *p, berth_ktls *keys)
 {
     tls_layer *t = (tls_layer *)p;
     t->pipe.handoff_ready = 0;
     if (!handover_possible(t))
-        return 0;
-    if (!tls_export_keys(t->ssl, k))
-        return t->handoff_tried = 1, 0; /* a cipher the kernel does not take */
-    return 1;
+        return BERTH_HANDOFF_NONE;
+    if (!tls_export_keys(t->ssl, keys)) {
+        t->handoff_tried = 1; /* a cipher the kernel does not take */
+        return BERTH_HANDOFF_NONE;
+    }
+    return BERTH_HANDOFF_KTLS;
 }
 
-static berth_pipe *tls_handoff_done(berth_pipe *p, int ok)
+static berth_pipe *tls_handoff_done(berth_pipe *p, enum berth_handoff_result how)
 {
     tls_layer *t = (tls_layer *)p;
     t->handoff_tried = 1;
-    if (ok < 0) {
+    if (how == BERTH_HANDOFF_FAILED) {
         tls_fatal(t); /* half converted: nothing can be said on this socket */
         return p;
     }
-    if (!ok) {
+    if (how == BERTH_HANDOFF_DECLINED) {
         tls_records_engage(t); /* no kernel TLS: berth's records, in userspace */
         return p;
     }
@@ -398,6 +369,89 @@ static const berth_pipe_ops tls_ops = {
     tls_handoff_done,
     .awaits_app = tls_awaits_app,
 };
+
+/* ---- plain HTTP on the TLS port ---------------------------------------- */
+
+/* A client that speaks plain HTTP to the TLS port (an http:// URL with the
+ * https port) is answered by the engine, as any bad request is: through
+ * the error hook and the serializer, seen by the completion callbacks,
+ * written in plaintext, and the connection closes lingering (nginx also
+ * answers 400 there). The layer steps aside for this connection: it tells
+ * the engine to refuse (pipe.h, refusal), passes up the bytes it read, and
+ * from then on forwards every operation (pass_ops) until the backend takes
+ * it out of the pipe (handoff), as PROXY does after its header. */
+static berth_pipe *inner_of(berth_pipe *p) { return ((tls_layer *)p)->inner; }
+static int pass_wants_input(berth_pipe *p) { return inner_of(p)->ops->wants_input(inner_of(p)); }
+static char *pass_read_buf(berth_pipe *p, size_t *cap) { return inner_of(p)->ops->read_buf(inner_of(p), cap); }
+static void pass_read_done(berth_pipe *p, size_t n) { inner_of(p)->ops->read_done(inner_of(p), n); }
+static void pass_read_idle(berth_pipe *p) { inner_of(p)->ops->read_idle(inner_of(p)); }
+static int pass_has_pending(berth_pipe *p) { return inner_of(p)->ops->has_pending(inner_of(p)); }
+static void pass_pump(berth_pipe *p) { inner_of(p)->ops->pump(inner_of(p)); }
+static int pass_out_segs(berth_pipe *p, berth_seg *segs, int max) { return inner_of(p)->ops->out_segs(inner_of(p), segs, max); }
+static void pass_out_done(berth_pipe *p, size_t n) { inner_of(p)->ops->out_done(inner_of(p), n); }
+static int pass_state(berth_pipe *p) { return inner_of(p)->ops->state(inner_of(p)); }
+static uint64_t pass_deadline(berth_pipe *p) { return inner_of(p)->ops->deadline(inner_of(p)); }
+static void pass_on_timeout(berth_pipe *p) { inner_of(p)->ops->on_timeout(inner_of(p)); }
+static void pass_drain(berth_pipe *p) { inner_of(p)->ops->drain(inner_of(p)); }
+static void pass_abort(berth_pipe *p) { inner_of(p)->ops->abort(inner_of(p)); }
+static int pass_awaits_app(berth_pipe *p) { return berth_pipe_awaits_app(inner_of(p)); }
+
+static enum berth_handoff_offer pass_handoff(berth_pipe *p, berth_ktls *keys)
+{
+    (void)keys;
+    p->handoff_ready = 0;
+    return BERTH_HANDOFF_TRANSPARENT;
+}
+
+static berth_pipe *pass_handoff_done(berth_pipe *p, enum berth_handoff_result how)
+{
+    if (how != BERTH_HANDOFF_DONE)
+        return p;
+    berth_pipe *inner = inner_of(p);
+    layer_free((tls_layer *)p);
+    return inner;
+}
+
+static const berth_pipe_ops pass_ops = {
+    pass_wants_input, pass_read_buf, pass_read_done,  pass_read_idle, pass_has_pending,
+    pass_pump,        pass_out_segs, pass_out_done,   pass_state,     pass_deadline,
+    pass_on_timeout,  pass_drain,    pass_abort,      tls_free,       pass_handoff,
+    pass_handoff_done,
+    .awaits_app = pass_awaits_app,
+};
+
+static void step_aside(tls_layer *t)
+{
+    berth_pipe *engine = t->inner;
+    t->state = T_PASS;
+    t->pipe.ops = &pass_ops;
+    engine->refusal = BERTH_PIPE_REFUSE_PLAIN_HTTP;
+    const char *p = t->in + t->in_off;
+    size_t n = t->in_len - t->in_off;
+    while (n) {
+        size_t cap;
+        char *dst = engine->ops->read_buf(engine, &cap);
+        if (!dst) {
+            /* The engine answered and reads no more (the rest would be
+             * dropped while it lingers), or it has no buffer (out of
+             * memory): it is closed, as when it cannot read a request. */
+            if (engine->ops->wants_input(engine)) {
+                engine->abort_reason = BERTH_REASON_INTERNAL;
+                engine->ops->abort(engine);
+            }
+            break;
+        }
+        size_t k = n < cap ? n : cap;
+        memcpy(dst, p, k);
+        p += k;
+        n -= k;
+        engine->ops->read_done(engine, k);
+    }
+    berth_pool_put(&t->w->buf_pool, t->in);
+    t->in = NULL;
+    t->in_len = t->in_off = 0;
+    t->pipe.handoff_ready = 1;
+}
 
 berth_pipe *berth_tls_wrap(void *ctx, berth_conn *engine, berth_worker *w)
 {

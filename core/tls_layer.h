@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "ktls.h"
 #include "tls.h"
 #include "tls_record.h"
 
@@ -29,7 +30,9 @@ struct WOLFSSL;
 
 #define TLS_RECORD_MAX 16384 /* plaintext per record (and per wolfSSL_write) */
 
-enum { T_HANDSHAKE, T_OPEN, T_PLAIN, T_CLOSED };
+/* T_PASS: plain HTTP came instead of a handshake; the layer forwards to
+ * the engine until the backend takes it out (tls.c, step_aside). */
+enum { T_HANDSHAKE, T_OPEN, T_PASS, T_CLOSED };
 
 typedef struct tls_layer {
     berth_pipe pipe;           /* first: the top of the stack */

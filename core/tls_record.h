@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "pipe.h"
+#include "ktls.h" /* the keys it starts from */
 
 enum {
     BERTH_REC_HEADER = 5,

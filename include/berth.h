@@ -150,7 +150,8 @@ enum berth_reason {
     BERTH_REASON_CLIENT_RESET,   /* the connection failed under berth: a reset,
                                     a failed read or write */
     BERTH_REASON_TLS,            /* a TLS failure: the client's alert, a bad
-                                    record */
+                                    record; or plain HTTP on a TLS port
+                                    (answered 400, BERTH_DONE_REJECTED) */
     BERTH_REASON_HEADER_TIMEOUT, /* 408: the head took over header_timeout_ms */
     BERTH_REASON_BODY_TIMEOUT,   /* 408: the body paused over body_timeout_ms */
     BERTH_REASON_WRITE_TIMEOUT,  /* the client read nothing for write_timeout_ms */
@@ -739,7 +740,9 @@ typedef int (*berth_before_fn)(berth_req *req, berth_res *res, void *user);
 /* Runs when berth answers with an error of its own: 400, 404, 405 (Allow
  * is set), 408, 413, 414, 417, 431, 500, 501 (a transfer coding berth does
  * not decode), 503, 505, and when a handler calls berth_res_error (any
- * status 400-599: the static files' 400, 404, 416, 500, 503 among them).
+ * status 400-599: the static files' 400, 404, 416, 500, 503 among them),
+ * and for a client that speaks plain HTTP to a TLS port (400, with req
+ * when its head parsed; written in plaintext, then the connection closes).
  * It may add headers and
  * set a body (with its Content-Type), e.g. JSON with CORS headers; the
  * status stays. Without a body berth sends its text/plain reason. req is

@@ -518,6 +518,19 @@ class ProxyMixin:
                          ("127.0.0.1", self.tls_port, True))
         t.close()
 
+    def test_plain_http_behind_the_header_on_the_tls_port_gets_a_400(self):
+        # PROXY passes the request up to TLS, which steps aside: the engine
+        # answers (core/tls.c step_aside), once, and closes.
+        with socket.create_connection(("127.0.0.1", self.tls_port), timeout=5) as s:
+            s.sendall(b"PROXY TCP4 192.0.2.9 198.51.100.1 7 443\r\nGET /peer HTTP/1.1\r\nHost: t\r\n\r\n"
+                      b"GET /peer HTTP/1.1\r\nHost: t\r\n\r\n")
+            out = b""
+            for chunk in iter(lambda: s.recv(4096), b""):
+                out += chunk
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out)
+        self.assertIn(b"\r\nConnection: close\r\n", out)
+        self.assertTrue(out.endswith(b"\r\n\r\nBad Request: this port speaks HTTPS.\n"), out)
+
     def test_no_or_bad_header_is_closed_unanswered(self):
         for data in (b"GET /peer HTTP/1.1\r\nHost: t\r\n\r\n", b"PROXY TCP4 1.2.3.4\n",
                      b"PROXY TCP9 1.2.3.4 5.6.7.8 1 2\r\n"):

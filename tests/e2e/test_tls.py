@@ -279,17 +279,72 @@ class TlsMixin:
 
     # -- hostile or broken clients
 
-    def test_plain_http_on_the_tls_port_gets_a_plain_400(self):
-        for first in (b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"):
-            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-            s.sendall(first)
-            out = b""
+    def plain(self, port, data, eof=False):
+        """Sends data in plain HTTP to a TLS port; what comes back until the
+        server closes (a reset after the answer counts as a close)."""
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.addCleanup(s.close)
+        try:
+            s.sendall(data)
+            if eof:
+                s.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a huge head: the server answered and stopped reading
+        out = b""
+        try:
             for chunk in iter(lambda: s.recv(4096), b""):
                 out += chunk
-            s.close()
+        except ConnectionResetError:
+            pass
+        return out
+
+    def test_plain_http_on_the_tls_port_gets_a_plain_400(self):
+        # The engine answers (the serializer, the error hook, the completion
+        # callbacks; core/tls.c step_aside), once, and closes: a pipelined
+        # second request is not served.
+        two = b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\nGET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n"
+        for first in (b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", two,
+                      b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"):
+            out = self.plain(self.port, first)
             self.assertTrue(out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out[:80])
             self.assertIn(b"\r\nConnection: close\r\n", out)
+            self.assertTrue(out.endswith(b"\r\n\r\nBad Request: this port speaks HTTPS.\n"), out)
+            self.assertEqual(out.count(b"HTTP/1.1 "), 1, out)
+        # A head cut by EOF, and a head over the limit, answered as anywhere.
+        out = self.plain(self.port, b"GET /pipeline HT", eof=True)
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out[:80])
+        out = self.plain(self.port, b"GET / HTTP/1.1\r\nX: " + b"a" * 100000 + b"\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 431 "), out[:80])
+        self.assertIn(b"\r\nConnection: close\r\n", out)
         self.assertEqual(curl_tls(self.port, "/pipeline").stdout, b"ok")  # unharmed
+
+    def test_plain_http_on_the_tls_port_goes_through_the_error_hook(self):
+        srv = Server("tests/berth-test-server", backend=self.backend,
+                     env={"TLS_CERT": CERT, "TLS_KEY": KEY, "BERTH_TEST_HOOKS": "1",
+                          "BERTH_HEADER_TIMEOUT_MS": "300"})
+        self.addCleanup(stop_clean, srv, "tls hooks (%s)" % self.backend)
+        out = self.plain(srv.tls_port, b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\nGET /pipeline HTTP/1.1\r\n\r\n")
+        status, _, rest = out.partition(b"\r\n")
+        self.assertEqual(status, b"HTTP/1.1 400 Bad Request", out)
+        self.assertIn(b"\r\nConnection: close\r\n", out)
+        self.assertIn(b"\r\nAccess-Control-Allow-Origin: *\r\n", out)
+        self.assertTrue(out.endswith(b'\r\n\r\n{"error":400,"reason":"Bad Request","request":true}'), out)
+        # A head that never completes: the header timeout's 408, through the hook.
+        out = self.plain(srv.tls_port, b"GET /pipeline HTTP/1.1\r\nHost:")
+        self.assertTrue(out.startswith(b"HTTP/1.1 408 "), out[:80])
+        self.assertTrue(out.endswith(b'"request":false}'), out)
+
+    def test_plain_http_on_the_tls_port_is_in_the_access_log(self):
+        srv = Server(backend=self.backend, env={"TLS_CERT": CERT, "TLS_KEY": KEY,
+                                                "BERTH_ACCESS_LOG": "1"})
+        out = self.plain(srv.tls_port, b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n"
+                                       b"GET /baseline11?a=1&b=2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out[:80])
+        stop_clean(srv, "berth-serve tls (%s)" % self.backend)
+        lines = srv.proc_stdout.splitlines()[1:]
+        self.assertEqual(len(lines), 1, lines)  # the second request was never served
+        self.assertRegex(lines[0], r'^127\.0\.0\.1 - - \[.*\] "GET /pipeline HTTP/1\.1" 400 \d+ "-" "-" '
+                                   r'\d+\.\d{6} rejected tls$')
 
     def test_garbage_instead_of_a_client_hello_is_closed(self):
         for junk in (b"\x00\x01\x02\x03" * 64, b"\x16\x03\x01\x00\x05hello" + os.urandom(200),

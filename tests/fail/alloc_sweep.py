@@ -411,7 +411,31 @@ def step_h2(port, tls=False):
         c.close()
 
 
-STEPS = [step_keepalive, step_pipelined, step_uploads, step_streams, step_ws, step_static, step_h2]
+def step_plain_on_tls(port, tls=False):
+    """Plain HTTP on the TLS port (TLS steps only): the engine's 400 (core/tls.c
+    step_aside), or an honest 500/503, once; then the close."""
+    if not tls:
+        return
+    c = Conn(port)
+    try:
+        c.send(get(b"/hello") + get(b"/hello"))
+        st, _, b = c.response()
+        if honest_error(st):
+            return
+        # (berth's own reason alone when the block for its answer was refused)
+        if st != 400 or b not in (b"Bad Request: this port speaks HTTPS.\n", b"Bad Request\n", b""):
+            raise Wrong("plain HTTP on the TLS port: %d %r" % (st, b[:60]))
+        try:
+            c.more()
+        except Closed:
+            return
+        raise Wrong("bytes after the 400 to plain HTTP on the TLS port: %r" % c.buf[:60])
+    finally:
+        c.close()
+
+
+STEPS = [step_keepalive, step_pipelined, step_uploads, step_streams, step_ws, step_static,
+         step_plain_on_tls, step_h2]
 
 
 def session(port, tls_port, log):

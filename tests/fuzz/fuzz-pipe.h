@@ -20,6 +20,7 @@
 
 #include "../../core/conn.h"
 #include "../../core/engine.h"
+#include "../../core/ktls.h"
 
 typedef struct fbuf {
     unsigned char *p;
@@ -160,13 +161,14 @@ static void fp_handoff(fp_io *io)
 {
     berth_pipe *p = io->pipe;
     berth_ktls k;
-    int how = p->ops->handoff ? p->ops->handoff(p, &k) : 0;
-    if (how == 2) {
-        io->pipe = p->ops->handoff_done(p, 1);
+    enum berth_handoff_offer offer = p->ops->handoff ? p->ops->handoff(p, &k) : BERTH_HANDOFF_NONE;
+    if (offer == BERTH_HANDOFF_TRANSPARENT) {
+        io->pipe = p->ops->handoff_done(p, BERTH_HANDOFF_DONE);
         io->handoffs++;
-    } else if (how == 1) {
+    } else if (offer == BERTH_HANDOFF_KTLS) {
         io->ktls_offers++;
-        io->pipe = p->ops->handoff_done(p, 0); /* no kernel TLS here: stay in userspace */
+        /* no kernel TLS here: stay in userspace */
+        io->pipe = p->ops->handoff_done(p, BERTH_HANDOFF_DECLINED);
     }
 }
 

@@ -294,7 +294,11 @@ def tls_corpus():
     blobs.append(bytes([0]) + sched(4 << 5 | 31, 2 << 5, 7 << 5 | 2) + reqs[5])
     # raw bytes on the TLS port: plaintext, garbage, a truncated ClientHello
     for raw in (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"\x00\x01junk",
-                b"\x16\x03\x01\x00\x30\x01\x00\x00\x2c\x03\x03" + bytes(40), b"\x16\x03\x03\xff\xff"):
+                b"\x16\x03\x01\x00\x30\x01\x00\x00\x2c\x03\x03" + bytes(40), b"\x16\x03\x03\xff\xff",
+                # plain HTTP the engine refuses: pipelined, cut short, a body, over the limit
+                b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /big HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET / HT", b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+                b"GET / HTTP/1.1\r\nX: " + b"a" * 40000 + b"\r\n\r\n"):
         blobs.append(bytes([2]) + sched(7) + raw)
     return blobs
 
