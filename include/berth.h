@@ -370,8 +370,9 @@ typedef struct berth_timer berth_timer;
 typedef void (*berth_stream_fn)(berth_stream *stream, void *arg);
 
 /* Keeps the response open after the handler returns. Status and headers
- * already set on res are kept. NULL if out of memory (the response is
- * then sent as it stands when the handler returns). */
+ * already set on res are kept. NULL if out of memory, or (for now) on an
+ * HTTP/2 stream (docs/HTTP2.md): the response is then sent as it stands
+ * when the handler returns. */
 BERTH_API berth_stream *berth_res_defer(berth_res *res);
 
 /* The stream calls below answer BERTH_EGONE once the client has gone or
@@ -503,7 +504,8 @@ BERTH_API void berth_ws_config_init_sized(berth_ws_config *cfg, size_t size);
  * set to the refusal (400, 426) when the request is not a valid WebSocket
  * handshake, such as a plain GET, or to 500 when cfg was not filled by
  * berth_ws_config_init (or memory ran out). Headers set on res before the
- * call go out with the 101; the handler sends nothing else. */
+ * call go out with the 101; the handler sends nothing else. On an HTTP/2
+ * stream: NULL, res untouched (RFC 8441 is not served yet). */
 BERTH_API berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config *cfg,
                                      void *user);
 /* 1 if the client offered that subprotocol (Sec-WebSocket-Protocol). */
