@@ -63,6 +63,8 @@ void berth_conn_set_addrs(berth_conn *c, const struct sockaddr *peer, socklen_t 
 /* A TLS layer above says what the connection negotiated (berth_req_tls);
  * copied, so it outlives the layer (which steps out for kernel TLS). */
 void berth_conn_set_tls(berth_conn *c, const berth_tls_info *info);
+/* 1 if the client chose HTTP/2 by ALPN (HTTP/1 hands it over, http1_conn.c). */
+int berth_conn_alpn_h2(const berth_conn *c);
 
 /* The transport's handle for this connection (the backend's berth_io): what
  * the worker's transport operations get (transport.h), and how a backend

@@ -40,6 +40,11 @@ void berth_conn_set_tls(berth_conn *c, const berth_tls_info *info)
     c->tls->info.sni = tls_str_copy(c->tls->sni, sizeof c->tls->sni, info->sni);
 }
 
+int berth_conn_alpn_h2(const berth_conn *c)
+{
+    return c->tls && c->tls->info.alpn.len == 2 && memcmp(c->tls->info.alpn.ptr, "h2", 2) == 0;
+}
+
 void berth_conn_set_peer(berth_conn *c, const struct sockaddr *sa, socklen_t len)
 {
     berth_caddr_set(&c->peer, sa, len);

@@ -42,8 +42,8 @@ berth_stream *berth_res_defer(berth_res *res)
     berth_conn *c = res->conn;
     if (c->stream && res->deferred)
         return c->stream;
-    if (!c->dispatching || c->stream)
-        return NULL;
+    if (!c->dispatching || c->stream || c->proto != &berth_h1_proto)
+        return NULL; /* HTTP/2 streams defer not yet (docs/HTTP2.md) */
     struct berth_req *req = h1(c)->req;
     /* Whether a stop closes the connection is decided when the response
      * is serialized (stream_keep_alive). */

@@ -75,7 +75,7 @@ int berth_h1_body_deliver(berth_conn *c, struct berth_req *req, const char *data
             req->pieces++;
             int rc = req->on_body(req, data, n, req->user);
             if (rc) {
-                h1(c)->x.reason = BERTH_REASON_REFUSED;
+                req->exch->reason = BERTH_REASON_REFUSED; /* HTTP/1's or an HTTP/2 stream's */
                 return rc >= 400 && rc <= 599 ? rc : 400;
             }
         }

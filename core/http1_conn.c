@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "budget.h"
+#ifdef BERTH_HAVE_NGHTTP2
+#include "h2.h"
+#endif
 #include "router.h"
 #include "serialize.h"
 
@@ -244,6 +247,18 @@ static int skip_empty_lines(berth_conn *c)
     return 0;
 }
 
+#ifdef BERTH_HAVE_NGHTTP2
+/* No request was read on c yet (its exchange has never had a status: every
+ * request that ends sets one), its input at the buffer's start. Over TLS
+ * too: a client that negotiated h2 by ALPN (tls_ctx.c) starts with the
+ * preface. */
+static int first_request(const berth_conn *c)
+{
+    return c->in && c->in_off == 0 && !h1(c)->x.live && h1(c)->x.status == 0 &&
+           c->pipe.refusal != BERTH_PIPE_REFUSE_PLAIN_HTTP; /* plain bytes on a TLS port: a 400 */
+}
+#endif
+
 /* Parses and dispatches every complete request read, until the input runs
  * out, a response is deferred, or the output backlog holds it back. */
 static void h1_input(berth_conn *c)
@@ -261,6 +276,20 @@ static void h1_input(berth_conn *c)
                 break;
             }
             if (!h1(c)->head_started) {
+#ifdef BERTH_HAVE_NGHTTP2
+                int pre = first_request(c) ? berth_h2_preface(c->in, c->in_len) : -1;
+                if (pre < 0 && first_request(c) && berth_conn_alpn_h2(c))
+                    pre = 1; /* h2 chosen by ALPN: nghttp2 refuses a bad preface (GOAWAY) */
+                if (pre == 0 && !c->peer_eof)
+                    break; /* maybe the HTTP/2 preface: wait for the rest */
+                if (pre == 1) {
+                    /* h2c with prior knowledge: the preface stays in the
+                     * input, for the h2 side (the core runs it next). */
+                    if (berth_h2_switch(c) != 0)
+                        berth_h1_error(c, 503);
+                    return;
+                }
+#endif
                 int rc = skip_empty_lines(c);
                 if (rc < 0) {
                     berth_h1_error(c, 400);

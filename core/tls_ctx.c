@@ -45,8 +45,13 @@
 
 /* The application protocols berth speaks, the client's order deciding
  * among them (wolfSSL takes the first of the client's list it finds
- * here). A protocol is one entry: HTTP/2 will be "h2". */
+ * here). HTTP/2 ("h2") when berth is built with nghttp2 (docs/HTTP2.md):
+ * its client preface then selects it (http1_conn.c). */
+#ifdef BERTH_HAVE_NGHTTP2
+static const char *const alpn_protocols[] = {"h2", "http/1.1"};
+#else
 static const char *const alpn_protocols[] = {"http/1.1"};
+#endif
 
 struct berth_tls_ctx {
     WOLFSSL_CTX *ssl_ctx;

@@ -76,7 +76,7 @@ berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config
                            void *user)
 {
     berth_conn *c = res->conn;
-    if (!config || !c || !c->dispatching || h1(c)->req != req || c->stream || res->deferred)
+    if (!config || !c || !c->dispatching || c->proto != &berth_h1_proto || h1(c)->req != req || c->stream || res->deferred)
         return NULL; /* not in the handler, or the response is already another's */
     berth_ws_config full, *cfg = &full;
     berth_ws_config_init(cfg);

@@ -370,8 +370,9 @@ typedef struct berth_timer berth_timer;
 typedef void (*berth_stream_fn)(berth_stream *stream, void *arg);
 
 /* Keeps the response open after the handler returns. Status and headers
- * already set on res are kept. NULL if out of memory (the response is
- * then sent as it stands when the handler returns). */
+ * already set on res are kept. NULL if out of memory, or (for now) on an
+ * HTTP/2 stream (docs/HTTP2.md): the response is then sent as it stands
+ * when the handler returns. */
 BERTH_API berth_stream *berth_res_defer(berth_res *res);
 
 /* The stream calls below answer BERTH_EGONE once the client has gone or
@@ -503,7 +504,8 @@ BERTH_API void berth_ws_config_init_sized(berth_ws_config *cfg, size_t size);
  * set to the refusal (400, 426) when the request is not a valid WebSocket
  * handshake, such as a plain GET, or to 500 when cfg was not filled by
  * berth_ws_config_init (or memory ran out). Headers set on res before the
- * call go out with the 101; the handler sends nothing else. */
+ * call go out with the 101; the handler sends nothing else. On an HTTP/2
+ * stream: NULL, res untouched (RFC 8441 is not served yet). */
 BERTH_API berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config *cfg,
                                      void *user);
 /* 1 if the client offered that subprotocol (Sec-WebSocket-Protocol). */
@@ -691,7 +693,8 @@ typedef struct berth_tls_config {
                                     (docs/TLS.md says which and why) */
     unsigned handshake_timeout_ms; /* a handshake must complete in this. 10 s */
     int alpn_lenient;            /* 0 (default): a client whose ALPN offer has no
-                                    protocol berth speaks (only "h2", say) gets
+                                    protocol berth speaks ("h2" when built with
+                                    nghttp2, and "http/1.1"; only "spdy/3.1", say) gets
                                     the no_application_protocol alert and no
                                     connection (RFC 7301 3.2); 1: it goes on
                                     without ALPN and is served HTTP/1.1. A
@@ -712,7 +715,7 @@ BERTH_API void berth_tls_config_init_sized(berth_tls_config *tls, size_t size);
 typedef struct berth_tls_info {
     const char *version;         /* "TLSv1.3" or "TLSv1.2" */
     const char *cipher;          /* e.g. "TLS_CHACHA20_POLY1305_SHA256" */
-    berth_str alpn;              /* "http/1.1", or empty if the client offered none */
+    berth_str alpn;              /* "h2" or "http/1.1", or empty if the client offered none */
     berth_str sni;               /* the server name the client asked for, or empty */
     int resumed;                 /* 1 if the session was resumed from a ticket */
 } berth_tls_info;

@@ -58,7 +58,9 @@ CORPUS = [
     ("huge_header", b"GET / HTTP/1.1\r\nHost: t\r\nX: " + b"a" * 17000 + b"\r\n\r\n", None, False),
     ("body_too_large", req(b"POST", b"/upload", b"Content-Length: 99999999999\r\n"), None, False),
     ("garbage", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(64)), None, False),
-    ("h2_preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", None, False),
+    # An HTTP/2.0 request line that is not the preface (which selects h2c on
+    # a plaintext port, test_h2.py): 505.
+    ("h2_not_the_preface", b"PRI * HTTP/2.0\r\n\r\nXY\r\n\r\n", None, False),
     ("truncated_head_half_close", b"GET /health HTTP/1.1\r\nHo", None, True),
     ("pipelined_then_half_close", req(b"GET", b"/pipeline") + req(b"GET", b"/pipeline"), None, True),
 ]
@@ -142,7 +144,7 @@ class DifferentialTest(unittest.TestCase):
                   "bare_cr": 400, "nul_byte": 400, "bad_method": 400, "no_host": 400,
                   "http2_version": 505, "long_request_line": 414, "too_many_fields": 431,
                   "huge_header": 431, "body_too_large": 413, "garbage": 400,
-                  "h2_preface": 505, "truncated_head_half_close": 400}
+                  "h2_not_the_preface": 505, "truncated_head_half_close": 400}
         for backend, res in self.results.items():
             for name, status in expect.items():
                 out = res[name]

@@ -162,18 +162,23 @@ class PolicyMixin:
         self.assertEqual(server_hello_group(self.port, [(P256, P256_G)]), P256)
 
     def test_alpn_without_a_protocol_in_common_is_refused(self):
-        out = s_client(self.port, "-alpn", "h2")
+        # (berth speaks h2 and http/1.1: spdy/3.1 is a protocol it does not)
+        out = s_client(self.port, "-alpn", "spdy/3.1")
         self.assertIn(b"no application protocol", out)  # alert 120 (RFC 7301 3.2)
         self.assertNotIn(b"HTTP/1.1 200", out)
         ctx = tls_context()
-        ctx.set_alpn_protocols(["h2"])
+        ctx.set_alpn_protocols(["spdy/3.1"])
         with self.assertRaises(ssl.SSLError) as e:
             TlsSock(self.port, ctx=ctx)
         self.assertIn("no application protocol", str(e.exception).lower().replace("_", " "))
         # a protocol in common is chosen; no ALPN at all is served HTTP/1.1
-        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        ctx.set_alpn_protocols(["spdy/3.1", "http/1.1"])
         s = TlsSock(self.port, ctx=ctx)
         self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
+        s.close()
+        ctx.set_alpn_protocols(["h2", "http/1.1"])  # HTTP/2 (docs/HTTP2.md)
+        s = TlsSock(self.port, ctx=ctx)
+        self.assertEqual(s.selected_alpn_protocol(), "h2")
         s.close()
         out = s_client(self.port)
         self.assertIn(b"No ALPN negotiated", out)
@@ -212,7 +217,7 @@ class PolicyStartupTest(unittest.TestCase):
 
     def test_alpn_lenient_keeps_the_old_behaviour(self):
         port = self.serve(TLS_ALPN_LENIENT="1")
-        out = s_client(port, "-alpn", "h2")
+        out = s_client(port, "-alpn", "spdy/3.1")
         self.assertIn(b"No ALPN negotiated", out)
         self.assertIn(b"HTTP/1.1 200 OK", out)
 

@@ -352,6 +352,65 @@ def step_static(port, tls=False):
         c.close()
 
 
+def h2_headers(sid, path, end=True):
+    """A HEADERS frame (END_HEADERS, END_STREAM if end) for GET path, its
+    HPACK block made by hand: indexed :method GET and :scheme http, literal
+    :path and :authority with indexed names, never Huffman."""
+    block = (b"\x82\x86" + b"\x04" + bytes([len(path)]) + path + b"\x01\x01t")
+    return (len(block).to_bytes(3, "big") + b"\x01" + bytes([0x04 | (0x01 if end else 0)]) +
+            sid.to_bytes(4, "big") + block)
+
+
+def h2_answers(c, sids):
+    """Reads frames until the answers of streams sids ended: {sid: (status,
+    body)}; a status from the response block's first field: an indexed
+    :status (200, 404, 500) or a literal one with an indexed name (503)."""
+    status, body, ended = {}, {sid: b"" for sid in sids}, set()
+    while ended != set(sids):
+        head = c.take(9)
+        n, ftype, flags = int.from_bytes(head[:3], "big"), head[3], head[4]
+        fsid = int.from_bytes(head[5:9], "big") & 0x7fffffff
+        payload = c.take(n)
+        if ftype == 7:  # GOAWAY
+            raise Closed("goaway")
+        if fsid not in body:
+            continue
+        if ftype == 3:  # RST_STREAM: refused (no memory for it)
+            raise Closed("rst_stream")
+        if ftype == 1:
+            indexed = {0x88: 200, 0x8d: 404, 0x8e: 500}  # HPACK's static table
+            if payload[0] in indexed:
+                status[fsid] = indexed[payload[0]]
+            elif payload[:1] in (b"\x08", b"\x48") and payload[1:2] == b"\x03":
+                status[fsid] = int(payload[2:5])
+            else:
+                raise Wrong("h2 response block %r" % payload[:20])
+        elif ftype == 0:
+            body[fsid] += payload
+        if flags & 1 and ftype in (0, 1):
+            ended.add(fsid)
+    return {sid: (status.get(sid), body[sid]) for sid in sids}
+
+
+def step_h2(port, tls=False):
+    """h2c with prior knowledge: two streams in flight on one connection."""
+    if tls:
+        return  # the TLS steps use HTTP/1.1
+    c = Conn(port)
+    try:
+        c.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" +
+               h2_headers(1, b"/hello") + h2_headers(3, b"/nope"))
+        got = h2_answers(c, [1, 3])
+        for sid, want in ((1, (200, b"hello world")), (3, (404, None))):
+            status, body = got[sid]
+            if honest_error(status) and status != want[0]:
+                continue
+            if status != want[0] or (want[1] is not None and body != want[1]):
+                raise Wrong("h2 stream %d: %r %r" % (sid, status, body[:40]))
+    finally:
+        c.close()
+
+
 def step_plain_on_tls(port, tls=False):
     """Plain HTTP on the TLS port (TLS steps only): the engine's 400 (core/tls.c
     step_aside), or an honest 500/503, once; then the close."""
@@ -376,7 +435,7 @@ def step_plain_on_tls(port, tls=False):
 
 
 STEPS = [step_keepalive, step_pipelined, step_uploads, step_streams, step_ws, step_static,
-         step_plain_on_tls]
+         step_plain_on_tls, step_h2]
 
 
 def session(port, tls_port, log):

@@ -513,6 +513,8 @@ int main(void)
         cfg.header_timeout_ms = (unsigned)atol(v);
     if ((v = getenv("BERTH_IDLE_TIMEOUT_MS")))
         cfg.idle_timeout_ms = (unsigned)atol(v);
+    if ((v = getenv("BERTH_MAX_BODY")))
+        cfg.max_body = (uint64_t)atoll(v);
     dataset data;
     const char *path = getenv("BERTH_DATASET");
     dataset_load(&data, path ? path : "/data/dataset.json");
