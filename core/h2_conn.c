@@ -24,6 +24,12 @@ int berth_h2_preface(const char *p, size_t n)
     return n >= PREFACE_LEN ? 1 : 0;
 }
 
+int berth_h2_selected(const berth_conn *c)
+{
+    int pre = berth_h2_preface(c->in, c->in_len);
+    return pre < 0 && berth_conn_alpn_h2(c) ? 1 : pre;
+}
+
 /* ---- the session's callbacks ------------------------------------------- */
 
 /* Frames leave through the output queue (copied); above the high water

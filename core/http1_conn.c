@@ -277,9 +277,7 @@ static void h1_input(berth_conn *c)
             }
             if (!h1(c)->head_started) {
 #ifdef BERTH_HAVE_NGHTTP2
-                int pre = first_request(c) ? berth_h2_preface(c->in, c->in_len) : -1;
-                if (pre < 0 && first_request(c) && berth_conn_alpn_h2(c))
-                    pre = 1; /* h2 chosen by ALPN: nghttp2 refuses a bad preface (GOAWAY) */
+                int pre = first_request(c) ? berth_h2_selected(c) : -1;
                 if (pre == 0 && !c->peer_eof)
                     break; /* maybe the HTTP/2 preface: wait for the rest */
                 if (pre == 1) {

@@ -20,6 +20,10 @@ Fails, naming the file, row or edge, when:
 - a use names no row.
 
   python3 tests/lint/layers.py LIBRARY.a DESIGN.md BERTH.SYM SOURCE_ROOT [NM]
+                               [--unbuilt=FILE,FILE]
+
+--unbuilt names files an optional feature leaves out of this build (HTTP/2
+without nghttp2): their rows, and the uses naming them, are not checked.
 """
 import fnmatch
 import os
@@ -182,12 +186,27 @@ def check(rows, calls, symbols, public, design):
     return errors
 
 
+def drop_unbuilt(rows, unbuilt):
+    """Rows of files this build leaves out (an optional feature: HTTP/2
+    without nghttp2) go, and so do the uses naming them."""
+    stems = {os.path.splitext(os.path.basename(f))[0] for f in unbuilt}
+    gone = set(unbuilt) | stems
+    kept = [r for r in rows if not (r["patterns"] and set(r["patterns"]) <= set(unbuilt))]
+    for r in kept:
+        r["plain"] = [n for n in r["plain"] if n not in gone]
+        r["upward"] = [n for n in r["upward"] if n not in gone]
+    return kept
+
+
 def main():
-    if len(sys.argv) < 5:
+    argv = [a for a in sys.argv if not a.startswith("--unbuilt=")]
+    unbuilt = [f for a in sys.argv if a.startswith("--unbuilt=")
+               for f in a.split("=", 1)[1].split(",") if f]
+    if len(argv) < 5:
         raise SystemExit(__doc__)
-    lib, design, symfile, srcroot = sys.argv[1:5]
-    nm = sys.argv[5] if len(sys.argv) > 5 else "nm"
-    rows = read_table(design)
+    lib, design, symfile, srcroot = argv[1:5]
+    nm = argv[5] if len(argv) > 5 else "nm"
+    rows = drop_unbuilt(read_table(design), unbuilt)
     calls, symbols = read_graph(lib, nm, srcroot)
     public = set(re.findall(r"^\s*(berth_\w+);", open(symfile).read(), re.M))
     errors = check(rows, calls, symbols, public, os.path.basename(design))
