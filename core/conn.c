@@ -47,7 +47,8 @@ void berth_conn_abort(berth_conn *c)
  * WebSocket) on a connection that is not closing. */
 int berth_conn_waiting(const berth_conn *c)
 {
-    return c->stream && c->phase != P_LINGER && c->phase != P_CLOSED;
+    return (c->stream || (c->proto->awaits_app && c->proto->awaits_app(c))) &&
+           c->phase != P_LINGER && c->phase != P_CLOSED;
 }
 
 /* ---- the protocol ---------------------------------------------------------- */
@@ -147,15 +148,18 @@ void berth_conn_mailbox_fail(berth_conn *c)
 void berth_conn_apply_streams(berth_conn *c)
 {
     berth_stream *s = c->stream;
-    if (!s)
+    if (!s) {
+        if (c->proto->apply_streams)
+            c->proto->apply_streams(c); /* a handle per HTTP/2 stream */
         return;
+    }
     int failed;
     stream_op *op = berth_stream_take(s, &failed);
     if (failed && c->phase != P_CLOSED)
         berth_conn_mailbox_fail(c); /* an operation of another thread's was lost */
     while (op) {
         stream_op *next = op->next;
-        s->sink->apply(c, op->kind, op->status, op->data, op->split, op->data + op->split,
+        s->sink->apply(s, c, op->kind, op->status, op->data, op->split, op->data + op->split,
                        op->len - op->split); /* nothing after a failure: c is closed */
         if (berth_stream_op_counted(op->kind))
             berth_stream_consumed(s, op->len - op->split); /* writes keep s alive */

@@ -10,8 +10,8 @@
 #include "http1.h"
 #include "serialize.h"
 
-static void apply(berth_conn *c, int kind, int status, const char *a, size_t alen, const char *b,
-                  size_t blen);
+static void apply(berth_stream *hs, berth_conn *c, int kind, int status, const char *a,
+                  size_t alen, const char *b, size_t blen);
 
 static void release(berth_stream *s);
 
@@ -42,8 +42,10 @@ berth_stream *berth_res_defer(berth_res *res)
     berth_conn *c = res->conn;
     if (c->stream && res->deferred)
         return c->stream;
-    if (!c->dispatching || c->stream || c->proto != &berth_h1_proto)
-        return NULL; /* HTTP/2 streams defer not yet (docs/HTTP2.md) */
+    if (c->proto != &berth_h1_proto) /* HTTP/2: a handle per stream (h2_output.c) */
+        return c->dispatching && c->proto->defer ? c->proto->defer(c, res) : NULL;
+    if (!c->dispatching || c->stream)
+        return NULL;
     struct berth_req *req = h1(c)->req;
     /* Whether a stop closes the connection is decided when the response
      * is serialized (stream_keep_alive). */
@@ -200,9 +202,10 @@ static int stream_whole(berth_conn *c, deferred *d, const char *ct, size_t ct_le
                               !d->is_head, stream_keep_alive(c, d), d->omit);
 }
 
-static void apply(berth_conn *c, int kind, int status, const char *a, size_t alen, const char *b,
-                  size_t blen)
+static void apply(berth_stream *hs, berth_conn *c, int kind, int status, const char *a,
+                  size_t alen, const char *b, size_t blen)
 {
+    (void)hs; /* HTTP/1 has one: c->stream */
     berth_stream *s = c->stream;
     if (!s || c->phase == P_CLOSED)
         return;

@@ -26,8 +26,10 @@ typedef struct h2_stream {
     size_t hdr_bytes;         /* header bytes counted against the limit */
     uint64_t body_sent;       /* response body bytes handed to nghttp2 */
     int fail;                 /* a status to answer instead of the handler */
+    struct berth_stream *hs;  /* its deferred response's handle (h2_output.c), or NULL */
     unsigned routed : 1;      /* the head was complete and routed */
     unsigned answered : 1;    /* its response was submitted */
+    unsigned end_sent : 1;    /* its response's END_STREAM went to the output */
     unsigned ended : 1;       /* the request's END_STREAM came */
     unsigned have_host : 1;
     char status[4];
@@ -42,6 +44,8 @@ typedef struct berth_h2 {
     int32_t max_id;           /* the highest stream a client's HEADERS named */
     uint64_t used;            /* bit i: stream max_id - 2i was named (h2_conn.c) */
     int freeing;              /* inside nghttp2_session_del: callbacks are ignored */
+    size_t nwaiting;          /* deferred responses their application has not ended */
+    int quiet;                /* no nghttp2_session_send from a stream operation now */
 } berth_h2;
 
 static inline berth_h2 *h2_of(const berth_conn *c) { return (berth_h2 *)c->proto_state; }
@@ -74,5 +78,26 @@ void berth_h2s_request_done(berth_conn *c, h2_stream *st);
 /* The stream closed (error_code: nghttp2's): its exchange ends, its memory
  * goes back. */
 void berth_h2s_close(berth_conn *c, h2_stream *st, uint32_t error_code);
+/* Submits the response in st's request: whole (its body through a data
+ * provider of h2_stream.c's), or streamed (NULL: whole): a head now, the
+ * body through this callback as the deferred response's handle gets it
+ * (h2_output.c). */
+void berth_h2s_submit(berth_conn *c, h2_stream *st, nghttp2_data_source_read_callback streamed);
+
+/* Deferred and streamed responses (h2_output.c): a berth_stream per h2
+ * stream, applied on the owner thread, the body fed to nghttp2 by a data
+ * provider that defers until bytes arrive. The protocol table's defer,
+ * apply_streams and awaits_app (proto.h). */
+struct berth_stream *berth_h2o_defer(berth_conn *c, struct berth_res *res);
+void berth_h2o_apply_streams(berth_conn *c);
+int berth_h2o_awaits_app(const berth_conn *c);
+/* The streamed body's data provider callback. */
+ssize_t berth_h2o_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                       uint32_t *flags, nghttp2_data_source *src, void *user);
+/* The server stops: on_stop for each open deferred response. */
+void berth_h2o_stop(berth_conn *c);
+/* st closes (before berth_h2s_close, h2_conn.c): its handle is detached (on_close if its application had not
+ * ended it), what it buffered freed. */
+void berth_h2o_close(berth_conn *c, h2_stream *st);
 
 #endif

@@ -137,9 +137,20 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user)
         !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
     h2_stream *st = stream_of(s, f->hd.stream_id);
+    if (st)
+        st->end_sent = 1; /* the whole response is out: completed (h2_stream.c) */
     if (st && st->answered && !st->ended)
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
     return 0;
+}
+
+/* A deferred response's handle first (its on_close), then the exchange
+ * (on_done) and the stream's memory. */
+static void stream_closed(berth_conn *c, h2_stream *st, uint32_t error_code)
+{
+    if (st->hs)
+        berth_h2o_close(c, st);
+    berth_h2s_close(c, st, error_code);
 }
 
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *user)
@@ -149,7 +160,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
         return 0;
     h2_stream *st = stream_of(s, id);
     if (st)
-        berth_h2s_close(c, st, error_code);
+        stream_closed(c, st, error_code);
     return 0;
 }
 
@@ -218,11 +229,15 @@ static int h2_finished(const berth_conn *c)
 }
 
 /* Idle (no stream open): the idle timeout; a stream open: the body
- * timeout since the last input. */
+ * timeout since the last input; every open stream a deferred response its
+ * application has not ended: none (a stream may be quiet for long, as an
+ * HTTP/1 one is; h2_output.c). */
 static uint64_t h2_deadline(const berth_conn *c)
 {
     const berth_engine *e = c->w->engine;
     const berth_h2 *h = h2_of(c);
+    if (h->nstreams && h->nstreams == h->nwaiting)
+        return UINT64_MAX;
     return h->t_input + (h->nstreams ? e->body_timeout_ms : e->idle_timeout_ms);
 }
 
@@ -246,6 +261,7 @@ static void h2_drain(berth_conn *c)
                           NGHTTP2_NO_ERROR, NULL, 0);
     flush(c);
     berth_conn_settle(c);
+    berth_h2o_stop(c); /* last: on_stop may end a deferred response */
 }
 
 static void h2_free(berth_conn *c)
@@ -256,7 +272,7 @@ static void h2_free(berth_conn *c)
     h->freeing = 1;
     nghttp2_session_del(h->s);
     while (h->streams)
-        berth_h2s_close(c, h->streams, NGHTTP2_CANCEL);
+        stream_closed(c, h->streams, NGHTTP2_CANCEL);
     c->proto_state = NULL;
     free(h);
 }
@@ -264,6 +280,7 @@ static void h2_free(berth_conn *c)
 const berth_proto berth_h2_proto = {
     "h2",        h2_start,    h2_input,   h2_peer_closed, h2_input_held, h2_has_pending,
     h2_finished, h2_deadline, h2_timeout, h2_drain,       h2_free,
+    berth_h2o_defer, berth_h2o_apply_streams, berth_h2o_awaits_app,
 };
 
 /* nghttp2 allocates through berth's own calls: one allocator for the

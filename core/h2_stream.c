@@ -164,15 +164,17 @@ static nghttp2_nv nv(const char *name, size_t nlen, const char *value, size_t vl
 }
 
 /* The response in st's request, to nghttp2: fields, then the body through
- * a data provider. */
-static void submit(berth_conn *c, h2_stream *st)
+ * a data provider: the response's own, or (streamed) the deferred
+ * response's, which has no length and is sent as it is (no compression),
+ * as over HTTP/1. */
+void berth_h2s_submit(berth_conn *c, h2_stream *st, nghttp2_data_source_read_callback streamed)
 {
     struct berth_req *req = st->req;
     struct berth_res *res = &req->res;
     if (st->answered)
         return;
     st->answered = 1;
-    if (req->head_ok)
+    if (req->head_ok && !streamed)
         berth_comp_apply(c->w, req, 0, res);
     int status = res->status;
     uint64_t len = res->body_fd >= 0 ? res->body_flen : res->body_len;
@@ -208,14 +210,14 @@ static void submit(berth_conn *c, h2_stream *st)
             v[n++] = nv(p, nlen, val, (size_t)(vend - val));
         p = eol + 1;
     }
-    if (has_body) {
+    if (has_body && !streamed) {
         int k = snprintf(st->clen, sizeof st->clen, "%llu", (unsigned long long)len);
         v[n++] = nv("content-length", 14, st->clen, (size_t)k);
     }
-    int send_body = has_body && !req->is_head && len > 0;
+    int send_body = has_body && !req->is_head && (len > 0 || streamed);
     st->x.status = status;
-    st->x.bytes = has_body && !req->is_head ? len : 0;
-    nghttp2_data_provider prd = {{.ptr = st}, body_read};
+    st->x.bytes = has_body && !req->is_head && !streamed ? len : 0; /* streamed: as it goes */
+    nghttp2_data_provider prd = {{.ptr = st}, streamed ? streamed : body_read};
     if (nghttp2_submit_response(h2_of(c)->s, st->id, v, n, send_body ? &prd : NULL) != 0)
         nghttp2_submit_rst_stream(h2_of(c)->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     if (v != inl)
@@ -232,7 +234,7 @@ static void answer_error(berth_conn *c, h2_stream *st, int status)
     berth_res_body_drop(&req->res);
     berth_error_fill(c, req->head_ok ? req : NULL, &req->res, status);
     req->rejected = 1;
-    submit(c, st);
+    berth_h2s_submit(c, st, NULL);
 }
 
 /* ---- the request ------------------------------------------------------------- */
@@ -335,14 +337,18 @@ void berth_h2s_request_done(berth_conn *c, h2_stream *st)
         req->handler(req, &req->res, req->user);
         c->dispatching = 0;
     }
-    submit(c, st);
+    if (!st->hs) /* deferred: answered through its handle (h2_output.c) */
+        berth_h2s_submit(c, st, NULL);
 }
 
 void berth_h2s_close(berth_conn *c, h2_stream *st, uint32_t error_code)
 {
     struct berth_req *req = st->req;
     int outcome;
-    if (st->answered && error_code == NGHTTP2_NO_ERROR)
+    /* Completed once its last frame went out, whatever the close says (a
+     * client's RST_STREAM NO_ERROR before then cut the response short). */
+    (void)error_code;
+    if (st->answered && st->end_sent)
         outcome = req->rejected ? BERTH_DONE_REJECTED : BERTH_DONE_COMPLETED;
     else
         outcome = c->draining && !c->peer_eof ? BERTH_DONE_STOPPED : BERTH_DONE_ABORTED;

@@ -451,6 +451,7 @@ static void h1_free(berth_conn *c)
 const berth_proto berth_h1_proto = {
     "http/1.1",   NULL,        h1_input, h1_peer_closed, h1_input_held, h1_has_pending,
     h1_finished,  h1_deadline, h1_timeout, h1_drain,     h1_free,
+    NULL,         NULL,        NULL, /* one mailbox: c->stream (conn_stream.c) */
 };
 
 berth_conn *berth_conn_new(berth_worker *w, int refuse)

@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 struct berth_conn;
+struct berth_res;
+struct berth_stream;
 
 typedef struct berth_proto {
     const char *name;
@@ -41,6 +43,16 @@ typedef struct berth_proto {
     void (*drain)(struct berth_conn *c);
     /* The connection is being freed: callbacks owed run, state goes. */
     void (*free)(struct berth_conn *c);
+    /* Optional (NULL: none of these), for a protocol with many responses
+     * in flight, each with a handle of its own (HTTP/2, h2_output.c); the
+     * core's one mailbox (c->stream) is HTTP/1's and WebSocket's. defer:
+     * berth_res_defer on one of its requests (NULL if it cannot);
+     * apply_streams: the operations other threads queued on its handles
+     * (berth_conn_apply_streams); awaits_app: 1 while one of them waits
+     * for its application (berth_conn_waiting). */
+    struct berth_stream *(*defer)(struct berth_conn *c, struct berth_res *res);
+    void (*apply_streams)(struct berth_conn *c);
+    int (*awaits_app)(const struct berth_conn *c);
 } berth_proto;
 
 #endif

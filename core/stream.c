@@ -159,13 +159,13 @@ int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size
          * app_done was clear above. */
         s->sink->apply_queued(c);
         if (kind >= OP_WS_DATA) {
-            s->sink->apply(c, kind, status, a, alen, b, blen);
+            s->sink->apply(s, c, kind, status, a, alen, b, blen);
             return 0;
         }
         /* Applied where the data lies: nothing to allocate, so nothing
          * here can fail and leave the response open (an end whose copy
          * could not be made left it open for ever, with no deadline). */
-        s->sink->apply(c, kind, status, a, alen, b, blen); /* may complete and detach */
+        s->sink->apply(s, c, kind, status, a, alen, b, blen); /* may complete and detach */
         pthread_mutex_lock(&s->lock);
         int rc = s->gone ? BERTH_EGONE : 0; /* it could not be applied: the connection is closed */
         if (ends)

@@ -31,10 +31,13 @@ typedef struct stream_op {
  * no connection: HTTP/1's deferred responses (conn_stream.c) and a
  * WebSocket (ws_conn.c) each set their own. */
 typedef struct berth_stream_sink {
-    /* Owner thread: applies one operation at once, from the caller's
-     * data (a: the header name or the type, b: the value, the body, or a
-     * WebSocket's payload), without an allocation. */
-    void (*apply)(struct berth_conn *c, int kind, int status, const char *a, size_t alen,
+    /* Owner thread: applies one operation of handle s at once, from the
+     * caller's data (a: the header name or the type, b: the value, the
+     * body, or a WebSocket's payload), without an allocation (HTTP/1,
+     * WebSocket; an HTTP/2 stream keeps a copy of a body piece until
+     * nghttp2 frames it, h2_output.c). s tells which of a connection's
+     * handles (HTTP/2 has one per stream). */
+    void (*apply)(struct berth_stream *s, struct berth_conn *c, int kind, int status, const char *a, size_t alen,
                   const char *b, size_t blen);
     /* Owner thread: applies what other threads queued, first. */
     void (*apply_queued)(struct berth_conn *c);

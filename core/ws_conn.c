@@ -106,8 +106,8 @@ static void close_send(berth_conn *c, int code, const char *reason, size_t len)
     berth_conn_settle(c);
 }
 
-static void ws_apply(berth_conn *c, int kind, int status, const char *a, size_t alen,
-                     const char *data, size_t len);
+static void ws_apply(berth_stream *hs, berth_conn *c, int kind, int status, const char *a,
+                     size_t alen, const char *data, size_t len);
 
 /* The handle's connection side: frames applied at once, with no copy. */
 static const berth_stream_sink sink = {ws_apply, berth_conn_apply_streams, berth_conn_notify,
@@ -274,10 +274,10 @@ static void frames_in(berth_conn *c)
         c->in_off = c->in_len = 0;
 }
 
-static void ws_apply(berth_conn *c, int kind, int status, const char *a, size_t alen,
-                     const char *data, size_t len)
+static void ws_apply(berth_stream *hs, berth_conn *c, int kind, int status, const char *a,
+                     size_t alen, const char *data, size_t len)
 {
-    (void)a;
+    (void)a, (void)hs;
     (void)alen;
     berth_wsc *ws = ws_of(c);
     if (!ws || ws->closing || c->phase != P_WS)
@@ -392,6 +392,7 @@ static int ws_finished(const berth_conn *c) { return c->phase == P_WS && ws_of(c
 const berth_proto berth_ws_proto = {
     "websocket", ws_start,    ws_input,   ws_peer_closed, ws_input_held, ws_has_pending,
     ws_finished, ws_deadline, ws_timeout, ws_drain,       ws_free,
+    NULL,        NULL,        NULL, /* one mailbox: c->stream */
 };
 
 /* ---- the public calls --------------------------------------------------- */

@@ -357,7 +357,8 @@ BERTH_API int berth_res_error(berth_res *res, int status);
  * after the client has gone). The response is then either sent whole
  * (berth_stream_send) or streamed: berth_stream_start, any number of
  * berth_stream_write, berth_stream_end (chunked transfer coding for
- * HTTP/1.1 clients, close-delimited for HTTP/1.0).
+ * HTTP/1.1 clients, close-delimited for HTTP/1.0, DATA frames over
+ * HTTP/2).
  *
  * The berth_req is valid only until the handler returns: copy what the
  * deferred work needs. Calls made on the connection's own thread (in the
@@ -370,9 +371,12 @@ typedef struct berth_timer berth_timer;
 typedef void (*berth_stream_fn)(berth_stream *stream, void *arg);
 
 /* Keeps the response open after the handler returns. Status and headers
- * already set on res are kept. NULL if out of memory, or (for now) on an
- * HTTP/2 stream (docs/HTTP2.md): the response is then sent as it stands
- * when the handler returns. */
+ * already set on res are kept. NULL if out of memory: the response is then
+ * sent as it stands when the handler returns. On an HTTP/2 stream each
+ * stream has its own handle (docs/HTTP2.md): the body goes out as DATA
+ * frames as the client's flow control allows, berth_stream_buffered counts
+ * the bytes not yet framed for that stream, and on the fast backend what a
+ * handler writes before it returns leaves once it has returned. */
 BERTH_API berth_stream *berth_res_defer(berth_res *res);
 
 /* The stream calls below answer BERTH_EGONE once the client has gone or

@@ -31,6 +31,16 @@ static atomic_long max_buffered;
 static atomic_long handled;    /* requests answered by /counted */
 static atomic_int live_ticks;  /* /tick streams not yet released */
 static atomic_int releases;    /* /mapped bodies released */
+/* on_done of the stream routes (/thread, /produce, /watch, /tick) by
+ * outcome (enum berth_outcome): once each, with the right one. */
+static atomic_int stream_done[4];
+
+static void stream_finished(const berth_done *d, void *arg)
+{
+    (void)arg;
+    if (d->outcome >= 0 && d->outcome < 4)
+        atomic_fetch_add(&stream_done[d->outcome], 1);
+}
 
 /* SIGTERM and SIGINT stop the server, taken by a thread of their own with
  * sigwait rather than by a handler: under ThreadSanitizer a handler's run
@@ -124,6 +134,7 @@ static void start_thread(void *(*fn)(void *), job *j)
 /* GET /thread?ms=: answered by another thread after ms. */
 static void thread_route(berth_req *req, berth_res *res, void *user)
 {
+    berth_req_on_done(req, stream_finished, NULL);
     (void)user;
     job *j = calloc(1, sizeof *j);
     j->ms = query_or(req, "ms", 50);
@@ -158,6 +169,7 @@ static void *produce(void *arg)
 /* GET /produce?n=&bytes= */
 static void produce_route(berth_req *req, berth_res *res, void *user)
 {
+    berth_req_on_done(req, stream_finished, NULL);
     (void)user;
     job *j = calloc(1, sizeof *j);
     j->n = query_or(req, "n", 10);
@@ -178,6 +190,7 @@ static void watch_closed(berth_stream *s, void *arg)
 /* GET /watch: a stream that never ends by itself; reports the disconnect. */
 static void watch_route(berth_req *req, berth_res *res, void *user)
 {
+    berth_req_on_done(req, stream_finished, NULL);
     (void)req, (void)user;
     berth_stream *s = berth_res_defer(res);
     berth_stream_on_close(s, watch_closed, NULL);
@@ -212,6 +225,7 @@ static void tick_release(berth_stream *s, void *arg)
 
 static void tick_route(berth_req *req, berth_res *res, void *user)
 {
+    berth_req_on_done(req, stream_finished, NULL);
     (void)user;
     berth_stream *s = berth_sse_start(res, 0);
     if (!s)
@@ -485,11 +499,14 @@ static void heap_route(berth_req *req, berth_res *res, void *user)
 static void stats_route(berth_req *req, berth_res *res, void *user)
 {
     (void)req, (void)user;
-    char buf[160];
+    char buf[224];
     int n = snprintf(buf, sizeof buf,
-                     "{\"closes\":%d,\"max_buffered\":%ld,\"live_ticks\":%d,\"releases\":%d}",
+                     "{\"closes\":%d,\"max_buffered\":%ld,\"live_ticks\":%d,\"releases\":%d,"
+                     "\"done\":[%d,%d,%d,%d]}",
                      atomic_load(&closes_seen), atomic_load(&max_buffered),
-                     atomic_load(&live_ticks), atomic_load(&releases));
+                     atomic_load(&live_ticks), atomic_load(&releases),
+                     atomic_load(&stream_done[0]), atomic_load(&stream_done[1]),
+                     atomic_load(&stream_done[2]), atomic_load(&stream_done[3]));
     berth_res_send(res, 200, "application/json", buf, (size_t)n);
 }
 

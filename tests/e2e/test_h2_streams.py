@@ -1,0 +1,237 @@
+"""Deferred and streamed responses on HTTP/2 streams (docs/HTTP2.md,
+core/h2_output.c) on every backend, over h2c and TLS (ALPN h2), with
+Python's h2 against the test server's stream routes (tests/server): a
+response answered from another thread, a body streamed in many chunks
+under the stream buffer limit, two SSE streams at once on one connection
+with ordinary requests between, a client's RST_STREAM mid-stream (on_close
+and on_done once, aborted), the stop with streams open (on_stop ends one,
+the drain timeout cuts the other), a large file byte for byte.
+
+Values are random (seeded; BERTH_TEST_SEED replays a run)."""
+import json
+import os
+import random
+import socket
+import sys
+import tempfile
+import time
+import unittest
+
+from test_h2 import H2, TLS_ENV, h2  # re-executes with Debian's python3 for h2
+from berthproc import BACKENDS, Server, stop_clean
+
+SEED = int(os.environ.get("BERTH_TEST_SEED") or random.SystemRandom().randrange(2 ** 32))
+sys.stderr.write("test_h2_streams: BERTH_TEST_SEED=%d\n" % SEED)
+LIMIT = 262144  # BERTH_MAX_STREAM_BUFFER for the test server
+
+
+def each(test, fn, env=None):
+    """fn(srv, connect) on every backend, over h2c and over TLS."""
+    for backend in BACKENDS:
+        for tls in (False, True):
+            with test.subTest(backend=backend, tls=tls):
+                srv = Server(binary="tests/berth-test-server", backend=backend,
+                             env=dict(TLS_ENV, BERTH_MAX_STREAM_BUFFER=str(LIMIT), **(env or {})))
+                try:
+                    fn(srv, lambda: H2(srv.tls_port if tls else srv.port, tls=tls))
+                finally:
+                    stop_clean(srv, backend)
+
+
+def stats(c):
+    status, _, body = c.response(c.request("GET", "/stats"))
+    assert status == 200, status
+    return json.loads(body)
+
+
+def wait_stats(c, pred, within=10.0):
+    deadline = time.monotonic() + within
+    while True:
+        s = stats(c)
+        if pred(s) or time.monotonic() > deadline:
+            return s
+        time.sleep(0.05)
+
+
+def read_until(c, pred, within=10.0):
+    deadline = time.monotonic() + within
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        c.read_some()
+
+
+def raw_frames(sock, within):
+    """The frames (type, flags, stream id, payload) read until the peer
+    closes (or `within` seconds pass)."""
+    buf, frames = b"", []
+    deadline = time.monotonic() + within
+    sock.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        if not data:
+            break
+        buf += data
+        while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+            n = int.from_bytes(buf[:3], "big")
+            frames.append((buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7fffffff,
+                           buf[9:9 + n]))
+            buf = buf[9 + n:]
+    return frames
+
+
+@unittest.skipIf(h2 is None, "skipped: Python's h2 is not installed (Debian python3-h2)")
+class H2Streams(unittest.TestCase):
+
+    def test_deferred_from_threads(self):
+        """Three responses answered by other threads after random delays,
+        an ordinary request answered between them, on one connection."""
+        rng = random.Random(SEED)
+
+        def run(srv, connect):
+            c = connect()
+            sids = [c.request("GET", "/thread?ms=%d" % rng.randrange(20, 300)) for _ in range(3)]
+            mid = c.request("GET", "/counted")
+            self.assertEqual(c.response(mid)[::2], (200, b"ok"))
+            for sid in sids:
+                status, hdrs, body = c.response(sid)
+                self.assertEqual((status, body, hdrs.get("content-type")),
+                                 (200, b"from a thread", "text/plain"))
+                self.assertEqual(hdrs.get("content-length"), "13")
+            s = wait_stats(c, lambda s: s["done"][0] >= 3)
+            self.assertEqual(s["done"], [3, 0, 0, 0])
+            c.close()
+        each(self, run)
+
+    def test_streamed_many_chunks(self):
+        """A body of n chunks written by a thread that waits on the buffer
+        limit (berth_stream_wait): byte for byte, no content-length, and
+        never more buffered than the limit allows (a piece more); two at
+        once."""
+        rng = random.Random(SEED + 1)
+
+        def run(srv, connect):
+            c = connect()
+            jobs = []
+            for _ in range(2):
+                n, size = rng.randrange(50, 200), rng.randrange(1000, 40000)
+                jobs.append((c.request("GET", "/produce?n=%d&bytes=%d" % (n, size)), n, size))
+            for sid, n, size in jobs:
+                status, hdrs, body = c.response(sid)
+                self.assertEqual(status, 200)
+                self.assertNotIn("content-length", hdrs)
+                self.assertEqual(len(body), n * size)
+                want = b"".join(bytes([97 + i % 26]) * size for i in range(n))
+                self.assertTrue(body == want, "the streamed body differs")
+            s = wait_stats(c, lambda s: s["done"][0] >= 2)
+            self.assertEqual(s["done"], [2, 0, 0, 0])
+            # As over HTTP/1 (test_streams): a piece being applied counts
+            # both as queued and as held for a moment.
+            self.assertLessEqual(s["max_buffered"], LIMIT + max(j[2] for j in jobs))
+            c.close()
+        each(self, run)
+
+    def test_sse_two_streams_and_requests_between(self):
+        """Two server-sent event streams (stream timers) on one connection,
+        ordinary requests answered while they run; resetting both runs
+        their on_close (live_ticks back to 0) and on_done, aborted."""
+        def run(srv, connect):
+            c = connect()
+            a = c.request("GET", "/tick?interval_ms=30")
+            b = c.request("GET", "/tick?interval_ms=45")
+            read_until(c, lambda: all(c.streams[s]["data"].count(b"event: tick\n") >= 3
+                                      for s in (a, b)))
+            for sid in (a, b):
+                hdrs = dict(c.streams[sid]["headers"])
+                self.assertEqual(hdrs[b":status"], b"200")
+                self.assertEqual(hdrs[b"content-type"], b"text/event-stream")
+                self.assertEqual(hdrs[b"cache-control"], b"no-cache")
+                self.assertFalse(c.streams[sid]["ended"])
+            for _ in range(3):  # answered while the events flow
+                self.assertEqual(c.response(c.request("GET", "/counted"))[::2], (200, b"ok"))
+            self.assertEqual(stats(c)["live_ticks"], 2)
+            before = [len(c.streams[s]["data"]) for s in (a, b)]
+            read_until(c, lambda: all(len(c.streams[s]["data"]) > n
+                                      for s, n in zip((a, b), before)))
+            for sid in (a, b):
+                self.assertTrue(c.streams[sid]["data"].startswith(b"event: tick\ndata: x\n\n"))
+                c.conn.reset_stream(sid)
+            c.flush()
+            s = wait_stats(c, lambda s: s["live_ticks"] == 0 and s["done"][1] >= 2)
+            self.assertEqual((s["live_ticks"], s["done"]), (0, [0, 2, 0, 0]))
+            c.close()
+        each(self, run)
+
+    def test_client_reset_mid_stream(self):
+        """/watch never ends by itself: the client's RST_STREAM runs its
+        on_close once and its on_done once, aborted; the connection goes
+        on."""
+        def run(srv, connect):
+            c = connect()
+            sid = c.request("GET", "/watch")
+            read_until(c, lambda: b"watching\n" in c.streams[sid]["data"])
+            c.conn.reset_stream(sid)
+            c.flush()
+            s = wait_stats(c, lambda s: s["closes"] >= 1 and s["done"][1] >= 1)
+            self.assertEqual((s["closes"], s["done"]), (1, [0, 1, 0, 0]))
+            time.sleep(0.1)
+            self.assertEqual(stats(c)["done"], [0, 1, 0, 0])  # once
+            c.close()
+        each(self, run)
+
+    def test_stop_with_streams_open(self):
+        """The stop while an SSE stream (its on_stop ends it) and /watch (no
+        on_stop) are open on one connection: GOAWAY, the SSE stream ends
+        cleanly (END_STREAM), /watch is cut at the drain timeout (the
+        connection closes without its end), the server exits 0."""
+        def run(srv, connect):
+            c = connect()
+            tick = c.request("GET", "/tick?interval_ms=20")
+            watch = c.request("GET", "/watch")
+            read_until(c, lambda: b"event: tick" in c.streams[tick]["data"]
+                       and b"watching" in c.streams[watch]["data"])
+            t0 = time.monotonic()
+            srv.proc.send_signal(15)
+            # Python's h2 refuses frames after a GOAWAY: read them by hand.
+            frames = raw_frames(c.sock, within=5.0)
+            took = time.monotonic() - t0
+            self.assertIn(7, [f[0] for f in frames], "no GOAWAY")
+            ends = {sid for typ, flags, sid, _ in frames if typ in (0, 1) and flags & 1}
+            self.assertIn(tick, ends)  # on_stop ended it
+            self.assertNotIn(watch, ends)  # cut, not ended
+            self.assertGreater(took, 0.3)  # the drain timeout (500 ms) waited for /watch
+            self.assertLess(took, 4.0)
+            c.close()
+        each(self, run, env={"BERTH_DRAIN_TIMEOUT_MS": "500"})
+
+    def test_large_file(self):
+        """A file of a few MiB (berth_res_file) byte for byte, beside a
+        streamed response on the same connection."""
+        rng = random.Random(SEED + 2)
+
+        def run(srv, connect):
+            with tempfile.NamedTemporaryFile() as f:
+                data = os.urandom(rng.randrange(2 << 20, 5 << 20))
+                f.write(data)
+                f.flush()
+                c = connect()
+                sid = c.request("GET", "/file?path=%s" % f.name)
+                other = c.request("GET", "/produce?n=20&bytes=10000")
+                status, hdrs, body = c.response(sid)
+                self.assertEqual((status, hdrs.get("content-length")), (200, str(len(data))))
+                self.assertTrue(body == data, "the file's bytes differ")
+                self.assertEqual(len(c.response(other)[2]), 200000)
+                c.close()
+        each(self, run)
+
+
+if __name__ == "__main__":
+    if os.environ.get("BERTH_HTTP2") == "0":
+        sys.stderr.write("test_h2_streams: skipped: built without HTTP/2 (-Dhttp2=disabled)\n")
+        sys.exit(77)  # meson reads 77 as "skipped"
+    unittest.main()
