@@ -84,6 +84,10 @@ void berth_h2s_close(berth_conn *c, h2_stream *st, uint32_t error_code);
  * (h2_output.c). */
 void berth_h2s_submit(berth_conn *c, h2_stream *st, nghttp2_data_source_read_callback streamed);
 
+/* A whole body's next n bytes (the DATA frame nghttp2 sends now) at dst.
+ * 0, or -1 if its file shrank. */
+int berth_h2s_fill(h2_stream *st, char *dst, size_t n);
+
 /* Deferred and streamed responses (h2_output.c): a berth_stream per h2
  * stream, applied on the owner thread, the body fed to nghttp2 by a data
  * provider that defers until bytes arrive. The protocol table's defer,
@@ -91,6 +95,11 @@ void berth_h2s_submit(berth_conn *c, h2_stream *st, nghttp2_data_source_read_cal
 struct berth_stream *berth_h2o_defer(berth_conn *c, struct berth_res *res);
 void berth_h2o_apply_streams(berth_conn *c);
 int berth_h2o_awaits_app(const berth_conn *c);
+/* nghttp2's send_data callback (NO_COPY): a DATA frame's head, then its
+ * bytes written straight into the output queue, a whole body's
+ * (berth_h2s_fill) or a streamed one's pieces. */
+int berth_h2o_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd,
+                        size_t length, nghttp2_data_source *src, void *user);
 /* The streamed body's data provider callback. */
 ssize_t berth_h2o_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
                        uint32_t *flags, nghttp2_data_source *src, void *user);

@@ -32,6 +32,8 @@ typedef struct h2_out {
     unsigned ended : 1;    /* the application ended the response */
     unsigned paused : 1;   /* the data provider answered DEFERRED */
     unsigned no_body : 1;  /* HEAD, or a status without a body: pieces dropped */
+    unsigned streamed : 1; /* started: the body is the pieces (else the response's own) */
+    unsigned failed : 1;   /* reset for a lost operation: what comes is dropped */
 } h2_out;
 
 static void apply(berth_stream *s, berth_conn *c, int kind, int status, const char *a,
@@ -110,9 +112,16 @@ static void kick(berth_conn *c)
     berth_h2 *h = h2_of(c);
     const berth_transport_ops *t = c->w->transport;
     if (t && t->flush && !c->busy && !c->dispatching && !h->quiet && c->phase != P_CLOSED &&
-        !berth_conn_backlog(c) && nghttp2_session_send(h->s) != 0) {
-        berth_conn_kill(c);
-        return;
+        !berth_conn_backlog(c)) {
+        /* Quiet meanwhile: a stream closing in this send runs its on_close,
+         * which may write to another stream (no send from inside). */
+        h->quiet = 1;
+        int rc = nghttp2_session_send(h->s);
+        h->quiet = 0;
+        if (rc != 0) {
+            berth_conn_kill(c);
+            return;
+        }
     }
     berth_conn_output(c);
 }
@@ -128,6 +137,7 @@ static int start(berth_conn *c, h2_out *o, int status, const char *ct, size_t ct
     if (ct_len && berth_res_header_n(res, "Content-Type", 12, ct, ct_len) == BERTH_ENOMEM)
         return -1;
     o->started = 1;
+    o->streamed = 1;
     o->no_body = st->req->is_head || !berth_ser_status_has_body(res->status);
     berth_h2s_submit(c, st, berth_h2o_read);
     return 0;
@@ -152,7 +162,7 @@ static int whole(berth_conn *c, h2_out *o, int status, const char *ct, size_t ct
 
 static int append(h2_out *o, const char *data, size_t len)
 {
-    if (o->no_body || len == 0)
+    if (o->no_body || o->failed || len == 0)
         return 0;
     piece *p = malloc(sizeof *p + len);
     if (!p)
@@ -176,8 +186,10 @@ static void apply(berth_stream *s, berth_conn *c, int kind, int status, const ch
     h2_out *o = out_of(s);
     if (!o->st)
         return; /* the stream closed: detached already */
-    if (c->phase == P_CLOSED) {
-        berth_stream_mark_gone(s); /* the connection failed: calls answer BERTH_EGONE */
+    if (c->phase == P_CLOSED || h2_of(c)->freeing) {
+        /* The connection failed, or is being freed (an on_close writing
+         * to another of its streams): calls answer BERTH_EGONE. */
+        berth_stream_mark_gone(s);
         return;
     }
     int rc = 0;
@@ -215,7 +227,7 @@ static void apply(berth_stream *s, berth_conn *c, int kind, int status, const ch
         nghttp2_submit_rst_stream(h2_of(c)->s, NGHTTP2_FLAG_NONE, o->st->id,
                                   NGHTTP2_INTERNAL_ERROR);
         berth_stream_mark_gone(s);
-        pieces_free(o);
+        o->failed = 1; /* the pieces stay until the close: a frame may be on its way */
     }
     if (kind == OP_SEND || kind == OP_END)
         app_ended(c, o);
@@ -224,18 +236,38 @@ static void apply(berth_stream *s, berth_conn *c, int kind, int status, const ch
     kick(c);
 }
 
+/* The next DATA frame's length (NO_COPY: the pieces are copied into the
+ * output queue by berth_h2o_send_data, once). */
 ssize_t berth_h2o_read(nghttp2_session *session, int32_t id, uint8_t *buf, size_t len,
                        uint32_t *flags, nghttp2_data_source *src, void *user)
 {
-    (void)session, (void)id, (void)user;
+    (void)session, (void)id, (void)buf, (void)user;
     h2_stream *st = src->ptr;
     h2_out *o = out_of(st->hs);
-    size_t n = 0;
-    while (n < len && o->head) {
+    size_t n = o->held < len ? o->held : len;
+    if (n == 0 && !o->ended) {
+        o->paused = 1;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == o->held && o->ended)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+/* n bytes of the pieces at dst; they are out of the stream's buffer. 0,
+ * or -1 if fewer are held (never: the frame's length came from held, and
+ * pieces go only here or at the close). */
+static int take(h2_stream *st, char *dst, size_t n)
+{
+    h2_out *o = out_of(st->hs);
+    if (n > o->held)
+        return -1;
+    for (size_t done = 0; done < n;) {
         piece *p = o->head;
-        size_t k = p->len - p->off < len - n ? p->len - p->off : len - n;
-        memcpy(buf + n, p->data + p->off, k);
-        n += k;
+        size_t k = p->len - p->off < n - done ? p->len - p->off : n - done;
+        memcpy(dst + done, p->data + p->off, k);
+        done += k;
         p->off += k;
         if (p->off == p->len) {
             o->head = p->next;
@@ -246,14 +278,33 @@ ssize_t berth_h2o_read(nghttp2_session *session, int32_t id, uint8_t *buf, size_
     }
     o->held -= n;
     st->x.bytes += n;
-    if (!o->head && o->ended) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-    } else if (n == 0) {
-        o->paused = 1;
-        return NGHTTP2_ERR_DEFERRED;
-    }
     berth_stream_set_pending(st->hs, o->held);
-    return (ssize_t)n;
+    return 0;
+}
+
+int berth_h2o_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd,
+                        size_t length, nghttp2_data_source *src, void *user)
+{
+    (void)s;
+    berth_conn *c = user;
+    h2_stream *st = src->ptr;
+    if (f->data.padlen)
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* berth pads nothing (no select_padding) */
+    if (berth_conn_backlog(c))
+        return NGHTTP2_ERR_WOULDBLOCK; /* the same frame again once the output drained */
+    char *dst = berth_outq_reserve(&c->out, 9 + length);
+    if (!dst)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    memcpy(dst, framehd, 9);
+    if (st->hs && out_of(st->hs)->streamed) {
+        if (take(st, dst + 9, length) != 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+    } else if (berth_h2s_fill(st, dst + 9, length) != 0) {
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the file shrank: the stream is reset */
+    }
+    if (berth_outq_commit(&c->out, 9 + length) != 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    return 0;
 }
 
 /* The operations other threads queued, for every stream of c that has a
@@ -276,7 +327,7 @@ void berth_h2o_apply_streams(berth_conn *c)
         if (failed && c->phase != P_CLOSED) {
             /* An operation of another thread's was lost (out of memory). */
             nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-            pieces_free(out_of(s));
+            out_of(s)->failed = 1; /* the pieces stay until the close */
         }
         while (op) {
             stream_op *next = op->next;

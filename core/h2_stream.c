@@ -135,26 +135,37 @@ static int connection_specific(const char *name, size_t n)
            (n == 7 && berth_ascii_ieq(name, "upgrade", 7));
 }
 
+/* The next DATA frame's length; its bytes are written by berth_h2s_fill
+ * straight into the output queue (NO_COPY: not through nghttp2's frame
+ * buffer, one copy fewer). nghttp2 reads a stream's next frame only once
+ * the last one was sent, so body_sent is where this one starts. */
 static ssize_t body_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *user)
 {
-    (void)s, (void)id, (void)user;
+    (void)s, (void)id, (void)buf, (void)user;
     h2_stream *st = src->ptr;
     struct berth_res *res = &st->req->res;
     uint64_t total = res->body_fd >= 0 ? res->body_flen : res->body_len;
     uint64_t left = total - st->body_sent;
     size_t n = left < len ? (size_t)left : len;
-    if (res->body_fd >= 0) {
-        ssize_t r = n ? pread(res->body_fd, buf, n, (off_t)(res->body_off + st->body_sent)) : 0;
-        if (r < 0 || (size_t)r != n)
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the file shrank: reset */
-    } else if (n) {
-        memcpy(buf, res->body + st->body_sent, n);
-    }
-    st->body_sent += n;
-    if (st->body_sent == total)
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == left)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
+}
+
+int berth_h2s_fill(h2_stream *st, char *dst, size_t n)
+{
+    struct berth_res *res = &st->req->res;
+    if (res->body_fd >= 0) {
+        ssize_t r = n ? pread(res->body_fd, dst, n, (off_t)(res->body_off + st->body_sent)) : 0;
+        if (r < 0 || (size_t)r != n)
+            return -1; /* the file shrank */
+    } else if (n) {
+        memcpy(dst, res->body + st->body_sent, n);
+    }
+    st->body_sent += n;
+    return 0;
 }
 
 static nghttp2_nv nv(const char *name, size_t nlen, const char *value, size_t vlen)

@@ -8,8 +8,12 @@ and on_done once, aborted), the stop with streams open (on_stop ends one,
 the drain timeout cuts the other), a large file byte for byte.
 
 Values are random (seeded; BERTH_TEST_SEED replays a run)."""
+import gzip
+import http.client
 import json
 import os
+import shutil
+import ssl
 import random
 import socket
 import sys
@@ -18,7 +22,7 @@ import time
 import unittest
 
 from test_h2 import H2, TLS_ENV, h2  # re-executes with Debian's python3 for h2
-from berthproc import BACKENDS, Server, stop_clean
+from berthproc import BACKENDS, CA, Server, stop_clean
 
 SEED = int(os.environ.get("BERTH_TEST_SEED") or random.SystemRandom().randrange(2 ** 32))
 sys.stderr.write("test_h2_streams: BERTH_TEST_SEED=%d\n" % SEED)
@@ -169,18 +173,24 @@ class H2Streams(unittest.TestCase):
 
     def test_client_reset_mid_stream(self):
         """/watch never ends by itself: the client's RST_STREAM runs its
-        on_close once and its on_done once, aborted; the connection goes
-        on."""
+        on_close once and its on_done once, aborted. /produce's thread
+        goes on writing after the reset (or waits on the full buffer):
+        its calls answer BERTH_EGONE, it ends the handle (ASan watches the
+        memory), its on_done is aborted. The connection goes on."""
         def run(srv, connect):
             c = connect()
             sid = c.request("GET", "/watch")
-            read_until(c, lambda: b"watching\n" in c.streams[sid]["data"])
+            prod = c.request("GET", "/produce?n=4000&bytes=16384")  # 64 MiB: never all sent
+            read_until(c, lambda: b"watching\n" in c.streams[sid]["data"]
+                       and len(c.streams[prod]["data"]) >= 16384)
             c.conn.reset_stream(sid)
+            c.conn.reset_stream(prod)
             c.flush()
-            s = wait_stats(c, lambda s: s["closes"] >= 1 and s["done"][1] >= 1)
-            self.assertEqual((s["closes"], s["done"]), (1, [0, 1, 0, 0]))
+            s = wait_stats(c, lambda s: s["closes"] >= 1 and s["done"][1] >= 2)
+            self.assertEqual((s["closes"], s["done"]), (1, [0, 2, 0, 0]))
             time.sleep(0.1)
-            self.assertEqual(stats(c)["done"], [0, 1, 0, 0])  # once
+            self.assertEqual(stats(c)["done"], [0, 2, 0, 0])  # once each
+            self.assertEqual(c.response(c.request("GET", "/counted"))[::2], (200, b"ok"))
             c.close()
         each(self, run)
 
@@ -228,6 +238,90 @@ class H2Streams(unittest.TestCase):
                 self.assertEqual(len(c.response(other)[2]), 200000)
                 c.close()
         each(self, run)
+
+
+# Fields that differ between the protocols by design: HTTP/1's framing and
+# connection fields, and Date (a second may pass between the two).
+HOP = {"date", "connection", "keep-alive", "transfer-encoding"}
+
+
+def h1_get(srv, tls, path, headers):
+    if tls:
+        ctx = ssl.create_default_context(cafile=CA)
+        ctx.set_alpn_protocols(["http/1.1"])
+        conn = http.client.HTTPSConnection("localhost", srv.tls_port, context=ctx, timeout=10)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    method = headers.pop(":method", "GET")
+    conn.request(method, path, headers=headers)
+    r = conn.getresponse()
+    body = r.read()
+    fields = sorted((k.lower(), v) for k, v in r.getheaders() if k.lower() not in HOP)
+    conn.close()
+    return r.status, fields, body
+
+
+@unittest.skipIf(h2 is None, "skipped: Python's h2 is not installed (Debian python3-h2)")
+class H2Static(unittest.TestCase):
+    """Static files (berth_static_mount: sendfile over HTTP/1.1, DATA
+    frames written straight into the output over HTTP/2) answer the same
+    status, fields and bytes over both: whole, ranges, conditionals,
+    precompressed .gz, HEAD."""
+
+    def test_same_as_http1(self):
+        rng = random.Random(SEED + 3)
+        root = tempfile.mkdtemp(prefix="berth-h2-static-")
+        try:
+            big = os.urandom(rng.randrange(1 << 20, 3 << 20))
+            with open(os.path.join(root, "big.bin"), "wb") as f:
+                f.write(big)
+            page = b"<p>" + b"words words " * 2000 + b"</p>"
+            with open(os.path.join(root, "page.html"), "wb") as f:
+                f.write(page)
+            with open(os.path.join(root, "page.html.gz"), "wb") as f:
+                f.write(gzip.compress(page))
+            a, b = sorted(rng.sample(range(len(big)), 2))
+
+            def run(srv, tls):
+                c = H2(srv.tls_port if tls else srv.port, tls=tls)
+                etag = None
+                cases = [("/static/big.bin", {}), ("/static/big.bin", {"range": "bytes=%d-%d" % (a, b)}),
+                         ("/static/big.bin", {"range": "bytes=-%d" % (b - a + 1)}),
+                         ("/static/big.bin", {"range": "bytes=%d-" % len(big)}),
+                         ("/static/page.html", {"accept-encoding": "gzip"}),
+                         ("/static/page.html", {}),
+                         ("/static/page.html", {":method": "HEAD", "accept-encoding": "gzip"}),
+                         ("/static/big.bin", {"if-modified-since": "Fri, 01 Jan 2100 00:00:00 GMT"}),
+                         ("/static/none.bin", {})]
+                for path, hdrs in cases + [("/static/big.bin", "etag")]:
+                    if hdrs == "etag":
+                        hdrs = {"if-none-match": etag}
+                    s1, f1, b1 = h1_get(srv, tls, path, dict(hdrs))
+                    hh = dict(hdrs)
+                    method = hh.pop(":method", "GET")
+                    sid = c.request(method, path, headers=list(hh.items()))
+                    s2, f2, b2 = c.response(sid)
+                    f2 = sorted((k, v) for k, v in f2.items() if not k.startswith(":") and k not in HOP)
+                    self.assertEqual((path, hdrs, s2, f2), (path, hdrs, s1, f1))
+                    self.assertTrue(b1 == b2, "%s %r: the bodies differ" % (path, hdrs))
+                    if path == "/static/big.bin" and not hdrs:
+                        self.assertEqual(b2, big)
+                        etag = dict(f1)["etag"]
+                    if "accept-encoding" in hdrs and method == "GET":
+                        self.assertEqual(gzip.decompress(b2), page)
+                c.close()
+
+            for backend in BACKENDS:
+                for tls in (False, True):
+                    with self.subTest(backend=backend, tls=tls):
+                        srv = Server(binary="tests/berth-test-server", backend=backend,
+                                     env=dict(TLS_ENV, BERTH_STATIC_DIR=root))
+                        try:
+                            run(srv, tls)
+                        finally:
+                            stop_clean(srv, backend)
+        finally:
+            shutil.rmtree(root)
 
 
 if __name__ == "__main__":
