@@ -194,6 +194,24 @@ class H2Streams(unittest.TestCase):
             c.close()
         each(self, run)
 
+    def test_connection_closed_with_streams_open(self):
+        """The client closes its connection while /watch, /produce (its
+        thread writing on) and an SSE stream are open: each on_close runs
+        once (closes, live_ticks), each on_done once, aborted."""
+        def run(srv, connect):
+            c = connect()
+            watch = c.request("GET", "/watch")
+            prod = c.request("GET", "/produce?n=4000&bytes=16384")
+            tick = c.request("GET", "/tick?interval_ms=20")
+            read_until(c, lambda: b"watching" in c.streams[watch]["data"]
+                       and c.streams[prod]["data"] and b"event: tick" in c.streams[tick]["data"])
+            c.close()
+            other = connect()
+            s = wait_stats(other, lambda s: s["done"][1] >= 3 and s["live_ticks"] == 0)
+            self.assertEqual((s["closes"], s["live_ticks"], s["done"]), (1, 0, [0, 3, 0, 0]))
+            other.close()
+        each(self, run)
+
     def test_stop_with_streams_open(self):
         """The stop while an SSE stream (its on_stop ends it) and /watch (no
         on_stop) are open on one connection: GOAWAY, the SSE stream ends
