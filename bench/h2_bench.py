@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """HTTP/2: berth-serve beside nginx (`http2` on), HttpArena's h2 profiles.
 
-    /usr/bin/python3 bench/h2.py [--rounds 3] [--duration 5] [--warmup 1]
+    /usr/bin/python3 bench/h2_bench.py [--rounds 3] [--duration 5] [--warmup 1]
                                  [--profiles a,b] [--servers a,b] [--out bench-out]
                                  [--connections N] [--build DIR]
 
@@ -211,7 +211,7 @@ def measure(a, server, profile, refs, tmp):
 # ---------------------------------------------------------------- report
 
 def table(profiles, servers, runs, meta):
-    lines = ["HTTP/2 bench (bench/h2.py), %s" % meta["when"],
+    lines = ["HTTP/2 bench (bench/h2_bench.py), %s" % meta["when"],
              "commit %s; h2load -t1 -c%d; %d rounds of %d s (warm-up %d s); server on CPU 0, "
              "h2load on CPU 1" % (meta["commit"], meta["connections"], meta["rounds"],
                                   meta["duration"], meta["warmup"]),
@@ -263,7 +263,7 @@ def main(argv):
     for what, path in (("h2load (Debian's nghttp2-client)", a.h2load),
                        ("berth-serve (meson setup %s --buildtype=release)" % a.build, binary)):
         if not path or not os.path.exists(path):
-            sys.stderr.write("bench/h2.py: %s not found\n" % what)
+            sys.stderr.write("bench/h2_bench.py: %s not found\n" % what)
             return 1
     profiles = [p for p in PROFILES if p.key in a.profiles.split(",") and p.targets]
     names = a.servers.split(",")
@@ -320,7 +320,7 @@ def main(argv):
         return 0 if all(any(r["profile"] == p.key and r["server"] == n and not r["invalid"]
                             for r in runs) for p in profiles for n in names) else 2
     except run.BenchError as e:
-        sys.stderr.write("bench/h2.py: %s\n" % e)
+        sys.stderr.write("bench/h2_bench.py: %s\n" % e)
         return 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
