@@ -16,6 +16,7 @@
 typedef struct berth_listener {
     int fd;
     const berth_layer *layer; /* NULL: plaintext */
+    unsigned protos;          /* BERTH_CONN_H1 | BERTH_CONN_H2: what it serves */
 } berth_listener;
 
 typedef struct berth_backend_ops {

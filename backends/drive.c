@@ -11,10 +11,10 @@
 
 #define MAX_SEGS 16
 
-int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth_layer *layer,
+int berth_io_init(berth_io *io, berth_worker *w, int fd, unsigned flags, const berth_layer *layer,
                   const struct sockaddr *peer, socklen_t peer_len)
 {
-    berth_conn *c = berth_conn_new(w, refuse);
+    berth_conn *c = berth_conn_new(w, flags);
     if (!c)
         return -1;
     berth_conn_set_peer(c, peer, peer_len);
@@ -31,7 +31,7 @@ int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth
     io->guard = NULL;
     io->readable = 1; /* data often arrives with the connection */
     io->hup = io->shut = io->blocking = 0;
-    io->refused = refuse != 0;
+    io->refused = (flags & BERTH_CONN_REFUSE) != 0;
     io->ready = 0;
     io->heap_slot = BERTH_DEADLINE_NONE;
     io->prev = io->next = io->ready_next = NULL;

@@ -60,7 +60,7 @@ enum {
 /* Sets io up for an accepted socket, with a new engine of worker w and,
  * if layer is not NULL, that layer stacked on it; peer is the address
  * accept reported (or NULL). 0, or -1 (fd is left open). */
-int berth_io_init(berth_io *io, berth_worker *w, int fd, int refuse, const berth_layer *layer,
+int berth_io_init(berth_io *io, berth_worker *w, int fd, unsigned flags, const berth_layer *layer,
                   const struct sockaddr *peer, socklen_t peer_len);
 /* A thread that served connections from these listeners' layers ends. */
 void berth_layers_thread_exit(const berth_layer *const *layers, int n);

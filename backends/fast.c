@@ -183,7 +183,7 @@ static int fast_start(berth_server *srv)
         }
         a->f = f;
         a->fd = srv->listeners[i].fd;
-        a->layer = srv->listeners[i].layer;
+        a->li = &srv->listeners[i];
         rc = pthread_create(&f->acceptors[i], NULL, fast_acceptor_main, a);
         if (rc != 0) {
             free(a);

@@ -34,6 +34,7 @@ typedef struct fast_job {
     int busy;                   /* counted in fast.busy */
     int expired;                /* waited too long in the queue: counted in fast.refusers */
     const berth_layer *layer;   /* stacked on the connection (TLS), or NULL */
+    unsigned protos;            /* the listener's BERTH_CONN_H1 | BERTH_CONN_H2 */
     struct sockaddr_storage peer; /* as accept reported it */
     socklen_t peer_len;
     uint64_t since;             /* when it was queued (monotonic ms) */
@@ -116,7 +117,7 @@ void fast_queue_close(fast *f);
 typedef struct fast_acceptor_arg {
     fast *f;
     int fd;
-    const berth_layer *layer;
+    const berth_listener *li;   /* its layer and protocols, for the connections */
 } fast_acceptor_arg;
 void *fast_acceptor_main(void *arg); /* arg: a malloc'd fast_acceptor_arg */
 

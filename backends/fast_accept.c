@@ -108,7 +108,7 @@ static int run_queue(fast *f)
 }
 
 /* A new connection: a thread now, or a place in the queue. */
-static void admit(fast *f, int fd, const berth_layer *layer, const struct sockaddr_storage *peer,
+static void admit(fast *f, int fd, const berth_listener *li, const struct sockaddr_storage *peer,
                   socklen_t plen)
 {
     int a = berth_backend_admit(f->srv);
@@ -121,7 +121,8 @@ static void admit(fast *f, int fd, const berth_layer *layer, const struct sockad
     j.fd = fd;
     j.admit = a;
     j.refuse = a == BERTH_REFUSE;
-    j.layer = layer;
+    j.layer = li->layer;
+    j.protos = li->protos;
     j.peer = *peer;
     j.peer_len = plen;
     j.since = fast_now_ms();
@@ -180,14 +181,14 @@ static int retry_at_once(int err)
 
 /* Accepts what the listener has (a bounded batch: the queue's expiry and
  * the stop are looked at between batches). */
-static void accept_ready(fast *f, int lfd, const berth_layer *layer)
+static void accept_ready(fast *f, int lfd, const berth_listener *li)
 {
     for (int i = 0; i < 64 && !fast_stopping(f); i++) {
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
         int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
         if (fd >= 0) {
-            admit(f, fd, layer, &peer, plen);
+            admit(f, fd, li, &peer, plen);
             continue;
         }
         int err = errno;
@@ -210,7 +211,7 @@ void *fast_acceptor_main(void *arg)
     fast_acceptor_arg *a = arg;
     fast *f = a->f;
     int lfd = a->fd;
-    const berth_layer *layer = a->layer;
+    const berth_listener *li = a->li;
     free(a);
     int timeout = -1;
     while (!fast_stopping(f)) {
@@ -219,7 +220,7 @@ void *fast_acceptor_main(void *arg)
         if (fast_stopping(f))
             break;
         if (n > 0 && p[0].revents)
-            accept_ready(f, lfd, layer);
+            accept_ready(f, lfd, li);
         pthread_mutex_lock(&f->lock);
         timeout = run_queue(f);
         pthread_mutex_unlock(&f->lock);

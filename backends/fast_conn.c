@@ -326,8 +326,8 @@ static void serve(fthread *t)
     if (set_timeout(j->fd, SO_SNDTIMEO, f->send_tick_ms) != 0) {
         say_once(t, BERTH_SAID_FAST_SNDTIMEO, "cannot set a send timeout (SO_SNDTIMEO)");
         close(j->fd);
-    } else if (berth_io_init(&t->io, &t->w, j->fd, refuse, j->layer, (struct sockaddr *)&j->peer,
-                             j->peer_len) == 0) {
+    } else if (berth_io_init(&t->io, &t->w, j->fd, (refuse ? BERTH_CONN_REFUSE : 0u) | j->protos,
+                             j->layer, (struct sockaddr *)&j->peer, j->peer_len) == 0) {
         t->io.blocking = 1;
         t->io.guard = &t->guard;
         for (;;) {

@@ -241,9 +241,18 @@ static int entry_parse(berth_log *log, const char *s, size_t len, berth_listen_s
             base.tls = 1;
         } else if (ol == 5 && memcmp(o, "proxy", 5) == 0) {
             base.proxy = 1;
+        } else if (ol == 2 && memcmp(o, "h1", 2) == 0) {
+            base.h1 = 1;
+        } else if (ol == 2 && memcmp(o, "h2", 2) == 0) {
+#ifndef BERTH_HAVE_NGHTTP2
+            berth_logf(log, "berth: config.listen '%s': option h2, but this berth was built "
+                       "without HTTP/2 (nghttp2)", entry);
+            return -1;
+#endif
+            base.h2 = 1;
         } else {
-            berth_logf(log, "berth: config.listen '%s': unknown option '%.*s' (tls, proxy)", entry,
-                       (int)ol, o);
+            berth_logf(log, "berth: config.listen '%s': unknown option '%.*s' (tls, proxy, h1, h2)",
+                       entry, (int)ol, o);
             return -1;
         }
         o += ol;

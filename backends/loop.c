@@ -96,7 +96,8 @@ void berth_loop_accept(berth_loop *l, const berth_loop_ops *ops, berth_listener 
         int admit = berth_backend_admit(l->srv);
         char *mem = admit == BERTH_DROP ? NULL : calloc(1, ops->conn_size);
         berth_io *io = mem ? (berth_io *)(mem + ops->io_offset) : NULL;
-        if (!io || berth_io_init(io, &l->w, fd, admit == BERTH_REFUSE, li->layer,
+        if (!io || berth_io_init(io, &l->w, fd, (admit == BERTH_REFUSE ? BERTH_CONN_REFUSE : 0u) | li->protos,
+                                 li->layer,
                                  (struct sockaddr *)&peer, plen) != 0) {
             free(mem);
             close(fd);

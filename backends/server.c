@@ -148,6 +148,16 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
         srv->tls_layer.wrap = berth_tls_wrap;
         srv->tls_layer.thread_exit = berth_tls_thread_exit;
         srv->tls_layer.ctx = srv->tls;
+        for (int k = 0; k < srv->kinds; k++) {
+            const berth_listen_spec *s = &srv->specs[k];
+            unsigned protos = (s->h1 ? BERTH_CONN_H1 : 0u) | (s->h2 ? BERTH_CONN_H2 : 0u);
+            if (s->tls && !berth_tls_ctx_offers(srv->tls, protos)) {
+                berth_logf(&srv->log, "berth: config.listen: a tls %s listener, but the TLS "
+                           "configuration's ALPN list has no %s", s->h2 ? "h2" : "h1",
+                           s->h2 ? "h2" : "http/1.1");
+                goto fail;
+            }
+        }
     }
     berth_engine_init(&srv->engine, &srv->config);
     srv->engine.log = &srv->log;
@@ -275,6 +285,8 @@ static int server_start(berth_server *srv)
             srv->listeners[i * srv->kinds + k].fd = fds[i];
             srv->listeners[i * srv->kinds + k].layer =
                 srv->layers[k].wrap ? &srv->layers[k] : NULL;
+            srv->listeners[i * srv->kinds + k].protos =
+                (s->h1 ? BERTH_CONN_H1 : 0u) | (s->h2 ? BERTH_CONN_H2 : 0u);
         }
         uint16_t *port = s->tls ? &srv->tls_port : &srv->port;
         if (!*port && s->bound.family != BERTH_AF_UNIX && s->bound.family)
@@ -366,6 +378,10 @@ int berth_server_listener_sized(const berth_server *srv, size_t i, berth_listene
     li.addr = s->bound;
     li.tls = s->tls;
     li.proxy = s->proxy;
+    li.http1 = s->h1 || !s->h2;
+#ifdef BERTH_HAVE_NGHTTP2
+    li.http2 = s->h2 || !s->h1;
+#endif
     berth_abi_write(info, size, &li, sizeof li);
     return 0;
 }

@@ -6,6 +6,11 @@ the server's RSS growth per connection, then its RSS once they are closed.
     python3 bench/idle_memory.py --connections 10000 --servers "reactor libuv fast"
     python3 bench/idle_memory.py --tls --connections 10000 --servers "reactor libuv fast nginx"
 
+--h2: each connection is HTTP/2 (h2c with prior knowledge, or ALPN h2 with
+--tls; Python's h2, Debian's python3-h2: run it with /usr/bin/python3): the
+preface, SETTINGS and its ACK, one GET /health stream answered, then idle.
+nginx then has `http2` on its listeners.
+
 --tls: the connections are TLS 1.3 (ALPN http/1.1, the certificate run.py
 uses: HttpArena's, else one made with openssl), each a full handshake.
 nginx (Debian's nginx-light, bench/nginx.conf, one worker, TLS as run.py
@@ -77,6 +82,10 @@ class Nginx:
         locations = ('        location = /health {\n            default_type text/plain;\n'
                      '            return 200 "ok";\n        }\n')
         tls = run.nginx_tls(cert).replace("@TLS_PORT@", str(tls_port)) if cert else ""
+        if H2:
+            tls = tls.replace(" ssl backlog", " ssl http2 backlog")
+            if not cert:
+                conf = conf.replace("@PORT@ backlog", "@PORT@ http2 backlog")
         conf = (conf.replace("@DIR@", d).replace("@PORT@", str(plain_port))
                 .replace("@TLS@", tls).replace("@LOCATIONS@", locations.rstrip("\n"))
                 .replace("@WORKER_CONNECTIONS@", str(n + 1024))
@@ -105,10 +114,45 @@ class Nginx:
         self.proc.wait()
 
 
+H2 = False  # --h2
+
+
+def connect_h2(s):
+    """One HTTP/2 exchange on s (GET /health), leaving the connection open
+    and its SETTINGS acknowledged."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    sid = c.get_next_available_stream_id()
+    c.send_headers(sid, [(":method", "GET"), (":path", "/health"), (":scheme", "http"),
+                         (":authority", "bench")], end_stream=True)
+    s.sendall(c.data_to_send())
+    status, ended, acked = None, False, False
+    while not (ended and acked):
+        data = s.recv(65536)
+        if not data:
+            raise RuntimeError("the server closed an HTTP/2 connection")
+        for ev in c.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived):
+                status = dict(ev.headers).get(b":status")
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended = True
+            elif isinstance(ev, h2.events.SettingsAcknowledged):
+                acked = True
+        s.sendall(c.data_to_send())
+    if status != b"200":
+        raise RuntimeError("an HTTP/2 request was answered %r" % status)
+    return s
+
+
 def connect(port, ctx):
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
     if ctx:
         s = ctx.wrap_socket(s, server_hostname="localhost")
+    if H2:
+        return connect_h2(s)
     s.sendall(REQUEST)
     got = s.recv(4096)
     if b" 200 " not in got:
@@ -140,9 +184,12 @@ def main():
     ap.add_argument("--servers", "--backends", default="reactor libuv fast",
                     help="berth backends and/or nginx, space-separated")
     ap.add_argument("--tls", action="store_true", help="TLS 1.3 connections")
+    ap.add_argument("--h2", action="store_true", help="HTTP/2 connections (h2c, or h2 by ALPN)")
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "serve", "berth-serve"))
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     args = ap.parse_args()
+    global H2
+    H2 = args.h2
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # servers inherit it too
     if args.connections + 64 > hard:
@@ -156,7 +203,7 @@ def main():
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
             ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-            ctx.set_alpn_protocols(["http/1.1"])
+            ctx.set_alpn_protocols(["h2"] if H2 else ["http/1.1"])
             print("TLS 1.3, %s" % cert["desc"])
         rows = []
         for name in args.servers.split():
@@ -171,8 +218,9 @@ def main():
                   "%d KiB after they closed (%s %s)"
                   % (r["server"], r["n"], r["before"], r["held"], r["per_conn"], r["after"],
                      r["version"], r["cipher"]), flush=True)
-        print("\n| server | KiB per idle %s connection | RSS before | RSS with %d open | "
-              "RSS after they closed |" % ("TLS" if ctx else "plaintext", args.connections))
+        print("\n| server | KiB per idle %s%s connection | RSS before | RSS with %d open | "
+              "RSS after they closed |" % ("TLS" if ctx else "plaintext", " HTTP/2" if H2 else "",
+                                           args.connections))
         print("|---|---:|---:|---:|---:|")
         for r in rows:
             print("| %s | %.1f | %.1f MiB | %.1f MiB | %.1f MiB |"

@@ -18,9 +18,21 @@
 
 typedef struct berth_conn berth_conn;
 
-/* A new connection of worker w. With refuse set, the connection is over
- * the server's cap: it answers 503 at once and closes, reading nothing. */
-berth_conn *berth_conn_new(berth_worker *w, int refuse);
+/* berth_conn_new's flags. REFUSE: the connection is over the server's
+ * cap: it answers 503 at once and closes, reading nothing. H1, H2: what
+ * its listener serves (listen options h1, h2): an H2-only connection is
+ * HTTP/2 from its first byte (h2c with prior knowledge, or ALPN h2 only),
+ * an H1-only one never hands over to HTTP/2 (the preface gets HTTP/1's
+ * 505). Neither H1 nor H2 given: both. */
+#define BERTH_CONN_REFUSE 1u
+#define BERTH_CONN_H1 2u
+#define BERTH_CONN_H2 4u
+#define BERTH_CONN_PROTOS (BERTH_CONN_H1 | BERTH_CONN_H2)
+/* A new connection of worker w (flags: BERTH_CONN_*). */
+berth_conn *berth_conn_new(berth_worker *w, unsigned flags);
+/* What c's listener lets it speak: BERTH_CONN_H1 and/or BERTH_CONN_H2
+ * (for a TLS layer's ALPN offer). */
+unsigned berth_conn_protocols(const berth_conn *c);
 berth_pipe *berth_conn_pipe(berth_conn *c);
 
 /* The pipe operations (see pipe.h). */

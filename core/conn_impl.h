@@ -38,8 +38,10 @@ struct berth_conn {
     struct berth_conn *wake_next;
     int in_pinned;          /* the protocol points into `in` (a request's head) */
     int phase;
-    int peer_eof;
-    int draining;
+    unsigned char peer_eof;
+    unsigned char draining;
+    unsigned char protos;   /* BERTH_CONN_H1 | BERTH_CONN_H2: what its listener
+                               serves (berth_conn_new's flags) */
     int reason;             /* enum berth_reason: why it ended, if a layer or
                                the write timeout said so */
     int dispatching;        /* inside a handler */

@@ -45,6 +45,8 @@ int berth_conn_alpn_h2(const berth_conn *c)
     return c->tls && c->tls->info.alpn.len == 2 && memcmp(c->tls->info.alpn.ptr, "h2", 2) == 0;
 }
 
+unsigned berth_conn_protocols(const berth_conn *c) { return c->protos; }
+
 void berth_conn_set_peer(berth_conn *c, const struct sockaddr *sa, socklen_t len)
 {
     berth_caddr_set(&c->peer, sa, len);

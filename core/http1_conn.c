@@ -277,7 +277,14 @@ static void h1_input(berth_conn *c)
             }
             if (!h1(c)->head_started) {
 #ifdef BERTH_HAVE_NGHTTP2
-                int pre = first_request(c) ? berth_h2_selected(c) : -1;
+                /* An h2-only listener's connection is HTTP/2's from its
+                 * first byte (a bad preface meets nghttp2's GOAWAY); an
+                 * HTTP/1-only one never hands over. */
+                int pre = -1;
+                if (first_request(c))
+                    pre = !(c->protos & BERTH_CONN_H1) ? 1
+                          : c->protos & BERTH_CONN_H2  ? berth_h2_selected(c)
+                                                       : -1;
                 if (pre == 0 && !c->peer_eof)
                     break; /* maybe the HTTP/2 preface: wait for the rest */
                 if (pre == 1) {
@@ -454,14 +461,16 @@ const berth_proto berth_h1_proto = {
     NULL,         NULL,        NULL, /* one mailbox: c->stream (conn_stream.c) */
 };
 
-berth_conn *berth_conn_new(berth_worker *w, int refuse)
+berth_conn *berth_conn_new(berth_worker *w, unsigned flags)
 {
     berth_conn *c = berth_conn_make(w, &berth_h1_proto, sizeof(berth_h1));
     if (!c)
         return NULL;
     c->phase = P_HEAD;
     h1(c)->t_idle = now(c);
-    if (refuse)
+    c->protos = (unsigned char)(flags & BERTH_CONN_PROTOS ? flags & BERTH_CONN_PROTOS
+                                                          : BERTH_CONN_PROTOS);
+    if (flags & BERTH_CONN_REFUSE)
         berth_h1_error(c, 503); /* over the connection cap: say so, read nothing */
     return c;
 }

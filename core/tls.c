@@ -465,7 +465,7 @@ berth_pipe *berth_tls_wrap(void *ctx, berth_conn *engine, berth_worker *w)
     t->ctx = ctx;
     t->state = T_HANDSHAKE;
     t->t_start = w->clock.now_ms;
-    t->ssl = berth_tls_ctx_new_ssl(ctx);
+    t->ssl = berth_tls_ctx_new_ssl(ctx, berth_conn_protocols(engine));
     if (!t->ssl) {
         free(t);
         return NULL;

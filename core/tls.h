@@ -30,7 +30,12 @@ void berth_tls_thread_exit(void *ctx);
  * (ALPN, SNI, its random generator seeded without a descriptor); NULL
  * without memory. And the context's settings. */
 struct WOLFSSL;
-struct WOLFSSL *berth_tls_ctx_new_ssl(berth_tls_ctx *ctx);
+/* protos: what the connection's listener serves (BERTH_CONN_H1 and/or
+ * BERTH_CONN_H2, conn.h; 0: both): the ALPN offer leaves out the rest. */
+struct WOLFSSL *berth_tls_ctx_new_ssl(berth_tls_ctx *ctx, unsigned protos);
+/* 1 if the context's ALPN list has a protocol a listener serving protos
+ * can offer. */
+int berth_tls_ctx_offers(const berth_tls_ctx *ctx, unsigned protos);
 unsigned berth_tls_ctx_handshake_timeout(const berth_tls_ctx *ctx);
 int berth_tls_ctx_ktls(const berth_tls_ctx *ctx);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "abi.h"
+#include "conn.h" /* BERTH_CONN_H1, BERTH_CONN_H2 */
 #include "log.h"
 #include "tls.h"
 #include "tls_seed.h"
@@ -286,8 +287,40 @@ berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg, berth_log *log)
     return t;
 }
 
-struct WOLFSSL *berth_tls_ctx_new_ssl(berth_tls_ctx *t)
+/* The ALPN offer of a listener that serves protos (BERTH_CONN_H1 and/or
+ * BERTH_CONN_H2; 0: both): t->alpn without what it leaves out, in out
+ * (cap bytes). Its length; 0 when nothing is left. */
+static size_t alpn_for(const berth_tls_ctx *t, unsigned protos, char *out, size_t cap)
 {
+    size_t len = 0;
+    for (const char *p = t->alpn; *p;) {
+        size_t n = strcspn(p, ",");
+        int h2 = n == 2 && memcmp(p, "h2", 2) == 0;
+        if (!protos || (protos & (h2 ? BERTH_CONN_H2 : BERTH_CONN_H1))) {
+            if (len + (len > 0) + n >= cap)
+                break;
+            if (len)
+                out[len++] = ',';
+            memcpy(out + len, p, n);
+            len += n;
+        }
+        p += n + (p[n] == ',');
+    }
+    out[len] = '\0';
+    return len;
+}
+
+int berth_tls_ctx_offers(const berth_tls_ctx *t, unsigned protos)
+{
+    char list[sizeof t->alpn];
+    return alpn_for(t, protos, list, sizeof list) > 0;
+}
+
+struct WOLFSSL *berth_tls_ctx_new_ssl(berth_tls_ctx *t, unsigned protos)
+{
+    char alpn[sizeof t->alpn];
+    if (alpn_for(t, protos, alpn, sizeof alpn) == 0)
+        return NULL; /* berth_server_new refused such a listener */
     WOLFSSL *ssl = wolfSSL_new(t->ssl_ctx); /* its generator seeded through the device */
     if (!ssl)
         return NULL;
@@ -296,7 +329,7 @@ struct WOLFSSL *berth_tls_ctx_new_ssl(berth_tls_ctx *t)
     wolfSSL_SetDevId(ssl, INVALID_DEVID);
     /* No protocol in common: the no_application_protocol alert (RFC 7301
      * 3.2), unless lenient; a client that offers no ALPN goes on. */
-    if (wolfSSL_UseALPN(ssl, t->alpn, (unsigned)strlen(t->alpn),
+    if (wolfSSL_UseALPN(ssl, alpn, (unsigned)strlen(alpn),
                         t->alpn_lenient ? WOLFSSL_ALPN_CONTINUE_ON_MISMATCH
                                         : WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS) {
         wolfSSL_free(ssl);

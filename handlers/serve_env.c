@@ -138,14 +138,17 @@ void print_listening(berth_server *srv)
     berth_listener_info li;
     for (size_t i = 0; berth_server_listener(srv, i, &li) == 0; i++) {
         const char *scheme = li.tls ? "https" : "http";
+        /* an HTTP/2-only listener (listen option h2) says so */
+        const char *only = li.http1 ? "" : "+h2";
         if (li.addr.family == BERTH_AF_UNIX)
-            printf("%sunix:%s%s", i ? "," : " listeners=", li.addr.text, li.tls ? "+tls" : "");
+            printf("%sunix:%s%s%s", i ? "," : " listeners=", li.addr.text, li.tls ? "+tls" : "",
+                   only);
         else if (li.addr.family == BERTH_AF_INET6)
-            printf("%s%s://[%s]:%u", i ? "," : " listeners=", scheme, li.addr.text,
-                   (unsigned)li.addr.port);
+            printf("%s%s://[%s]:%u%s", i ? "," : " listeners=", scheme, li.addr.text,
+                   (unsigned)li.addr.port, only);
         else
-            printf("%s%s://%s:%u", i ? "," : " listeners=", scheme, li.addr.text,
-                   (unsigned)li.addr.port);
+            printf("%s%s://%s:%u%s", i ? "," : " listeners=", scheme, li.addr.text,
+                   (unsigned)li.addr.port, only);
     }
     printf("\n");
     fflush(stdout);

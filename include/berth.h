@@ -820,8 +820,12 @@ typedef struct berth_config {
      * options: tls (needs berth_config.tls for the certificate), proxy
      * (a PROXY protocol header, v1 or v2, from a load balancer comes
      * first; berth_req_peer reports the client it names; a connection
-     * without a valid one within header_timeout_ms is closed). E.g.
-     * "[::]:8080, [::]:8443 tls, unix:/run/app.sock proxy". A bad entry
+     * without a valid one within header_timeout_ms is closed), h2 or h1
+     * (that protocol only; neither: both where berth is built with HTTP/2:
+     * h2 alone is HTTP/2 from the first byte, h2c in plaintext and only
+     * "h2" offered by ALPN over tls; h1 alone never switches to HTTP/2).
+     * E.g. "[::]:8080, [::]:8443 tls, unix:/run/app.sock proxy, 8082 h2".
+     * A bad entry
      * fails berth_server_new, naming it. A server that uses none of the
      * sockets systemd passed to its process (LISTEN_PID is its pid,
      * LISTEN_FDS > 0) logs a warning naming listen = "systemd": those
@@ -959,6 +963,8 @@ typedef struct berth_listener_info {
     berth_addr addr;
     int tls;
     int proxy;
+    int http1;  /* 1 if it serves HTTP/1.x (listen option h1, or neither h1 nor h2) */
+    int http2;  /* 1 if it serves HTTP/2 (option h2, or neither, in a build with HTTP/2) */
 } berth_listener_info;
 /* 0 and *info for listener i (in the order of config.listen; systemd
  * entries expand to each socket), BERTH_ENOENT past the last. berth writes

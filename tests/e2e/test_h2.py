@@ -382,23 +382,22 @@ def find_h2spec():
 
 
 H2SPEC = find_h2spec()
-# Cases that fail by a choice berth made, each with the reason:
-H2SPEC_KNOWN = {
-    # "Sends invalid connection preface": a plaintext listener serves
-    # HTTP/1.1 and h2c on one port, so bytes that are not the preface are an
-    # HTTP/1.1 request, answered 400 in HTTP/1.1 (h2spec reads that as a
-    # frame and hits the end of the stream).
-    "http2/3.5/2",
-}
+# The case a port serving both HTTP/1.1 and h2c fails by design: "Sends
+# invalid connection preface": bytes that are not the preface are an
+# HTTP/1.1 request, answered 400 in HTTP/1.1 (h2spec reads that as a frame
+# and hits the end of the stream). An h2-only listener (listen option h2)
+# passes it.
+SHARED_PORT_CASE = "http2/3.5/2"
 
 
-def h2spec_run(port, tls=False):
-    """Runs every h2spec case against port: {case id: outcome}, a case's id
-    being its section's package and its number ("http2/3.5/2")."""
+def h2spec_run(port, tls=False, section=None):
+    """Runs every h2spec case (or those of one section, "http2/3.5")
+    against port: {case id: outcome}, a case's id being its section's
+    package and its number ("http2/3.5/2")."""
     with tempfile.TemporaryDirectory() as d:
         xml_path = os.path.join(d, "h2spec.xml")
         r = subprocess.run([H2SPEC, "-h", "127.0.0.1", "-p", str(port), "-j", xml_path]
-                           + (["-t", "-k"] if tls else []),
+                           + (["-t", "-k"] if tls else []) + ([section] if section else []),
                            capture_output=True, timeout=600)
         if not os.path.exists(xml_path):
             raise AssertionError("h2spec wrote no report: %r" % r.stdout[-2000:])
@@ -416,17 +415,28 @@ def h2spec_run(port, tls=False):
                                  "../shared/tools/h2spec/h2spec beside the repository)")
 class H2Spec(unittest.TestCase):
     """The conformance suite nobody here wrote, over h2c on every backend:
-    all of its 146 cases pass but the ones listed in H2SPEC_KNOWN."""
+    all of its 146 cases pass on an h2-only listener (listen option h2);
+    on a port that serves HTTP/1.1 too, section 3.5 (the preface) passes but
+    for SHARED_PORT_CASE."""
 
     def test_h2spec(self):
         def run(srv):
-            outcome = h2spec_run(srv.port)
+            h2_only = int(srv.listeners[0].rsplit(":", 1)[1].split("+")[0])
+            self.assertTrue(srv.listeners[0].endswith("+h2"), srv.first_line)
+            outcome = h2spec_run(h2_only)
             failed = sorted(c for c, o in outcome.items() if o != "passed")
             sys.stderr.write("h2spec %s: %d cases, %d passed, failed or skipped: %s\n" % (
                 srv.backend, len(outcome), len(outcome) - len(failed), " ".join(failed) or "none"))
             self.assertEqual(len(outcome), 146)
-            self.assertEqual(set(failed) - H2SPEC_KNOWN, set())
-        H2c.each_backend(self, run)
+            self.assertEqual(failed, [])
+            shared = int(srv.listeners[1].rsplit(":", 1)[1])
+            outcome = h2spec_run(shared, section="http2/3.5")
+            failed = sorted(c for c, o in outcome.items() if o != "passed")
+            sys.stderr.write("h2spec %s shared port, 3.5: %d cases, failed: %s\n" % (
+                srv.backend, len(outcome), " ".join(failed) or "none"))
+            self.assertEqual(len(outcome), 2)
+            self.assertEqual(failed, [SHARED_PORT_CASE])
+        H2c.each_backend(self, run, env={"BERTH_LISTEN": "127.0.0.1:0 h2, 127.0.0.1:0"})
 
     def test_h2spec_tls(self):
         """Over TLS (ALPN h2): every case passes, the invalid preface

@@ -24,6 +24,8 @@ def sanitizer_build():
 CIPHERS = ["aes128gcm", "aes256gcm", "chacha20"]
 CHECKS = ["keep_alive", "pipelined", "arena_json_tls", "finished_with_request", "client_close_notify",
           "key_update", "file_100_mib", "clean_exit"]
+if os.environ.get("BERTH_HTTP2") != "0":
+    CHECKS.append("h2_file_8_mib")  # HTTP/2 by ALPN over kernel TLS (inside.py's h2_file)
 
 
 @unittest.skipUnless(UML, "linux.uml (Debian's user-mode-linux) is not installed")
@@ -37,7 +39,8 @@ class KernelTlsTest(unittest.TestCase):
         result, log = os.path.join(cls.tmp, "result.json"), os.path.join(cls.tmp, "log.txt")
         env = {"BERTH_SRC": ROOT, "BERTH_BUILD": BUILD, "RESULT": result, "LOG": log,
                "BERTH_TEST_CERTS": CERTS, "BERTH_TEST_DATASET": DATASET,
-               "BERTH_TEST_BACKENDS": " ".join(BACKENDS).replace(" ", ",")}
+               "BERTH_TEST_BACKENDS": " ".join(BACKENDS).replace(" ", ","),
+               "BERTH_HTTP2": os.environ.get("BERTH_HTTP2", "1")}
         cmd = [UML, "mem=1536M", "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "rw",
                "init=" + os.path.join(ROOT, "tests", "ktls", "uml-init.sh"), "con=null",
                "con0=fd:0,fd:1"] + ["%s=%s" % kv for kv in env.items()]

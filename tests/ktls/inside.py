@@ -26,6 +26,7 @@ CIPHERS = [("aes128gcm", "TLS13-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256"),
            ("aes256gcm", "TLS13-AES256-GCM-SHA384", "TLS_AES_256_GCM_SHA384"),
            ("chacha20", "TLS13-CHACHA20-POLY1305-SHA256", "TLS_CHACHA20_POLY1305_SHA256")]
 FILE_MIB = 100
+H2_FILE_MIB = 8  # over HTTP/2 (its DATA frames are copied yet: docs/HTTP2.md)
 REQ = b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n"
 
 records = []
@@ -150,6 +151,31 @@ def big_file(srv, iana, path, md5):
              "syscalls": calls, "curl": curl.stderr[-200:]})
 
 
+def h2_file(srv, iana, path, md5):
+    """HTTP/2 (ALPN h2) over kernel TLS: curl --http2 fetches the sum and a
+    file on one connection; the kernel carried the records."""
+    before = tls_stat()
+    url = "https://localhost:%d" % srv.tls_port
+    sum_out, file_out = os.path.join(WORK, "h2-sum"), os.path.join(WORK, "h2-file")
+    curl = subprocess.run(["curl", "-sS", "--http2", "--cacert", CERT, "--resolve",
+                           "localhost:%d:127.0.0.1" % srv.tls_port,
+                           "-w", "%{http_version} %{http_code}\n",
+                           "-o", sum_out, url + "/baseline11?a=40&b=2",
+                           "-o", file_out, url + "/file?" + urllib.parse.urlencode({"path": path})],
+                          capture_output=True, timeout=600)
+    after = tls_stat()
+    with open(sum_out, "rb") as f:
+        first = f.read()
+    with open(file_out, "rb") as f:
+        got = hashlib.md5(f.read()).hexdigest()
+    os.unlink(sum_out)
+    os.unlink(file_out)
+    ok = (curl.returncode == 0 and first == b"42" and curl.stdout == b"2 200\n2 200\n"
+          and got == md5 and after.get("TlsTxSw", 0) > before.get("TlsTxSw", 0))
+    return ok, {"rc": curl.returncode, "first": first[:20], "tails": curl.stdout[:40],
+                "md5_ok": got == md5, "curl": curl.stderr[-200:], "tls_stat": after}
+
+
 def finished_with_request(srv, iana):
     """The client's Finished and its first request leave in one write."""
     raw = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10)
@@ -248,6 +274,11 @@ def ktls():
         f.write(os.urandom(FILE_MIB << 20))
     with open(path, "rb") as f:
         md5 = hashlib.md5(f.read()).hexdigest()
+    h2_path = os.path.join(WORK, "file-h2.bin")
+    with open(h2_path, "wb") as f:
+        f.write(os.urandom(H2_FILE_MIB << 20))
+    with open(h2_path, "rb") as f:
+        h2_md5 = hashlib.md5(f.read()).hexdigest()
     base = tls_stat()
     for backend in BACKENDS:
         for name, cipher, iana in CIPHERS:
@@ -261,6 +292,9 @@ def ktls():
                     check(backend, name, check_name, lambda fn=fn: fn(srv, iana))
                 check(backend, name, "file_%d_mib" % FILE_MIB,
                       lambda: big_file(srv, iana, path, md5))
+                if os.environ.get("BERTH_HTTP2") != "0":
+                    check(backend, name, "h2_file_%d_mib" % H2_FILE_MIB,
+                          lambda: h2_file(srv, iana, h2_path, h2_md5))
             finally:
                 code = srv.stop()
             time.sleep(0.2)
@@ -271,6 +305,7 @@ def ktls():
                    now["TlsCurrRxSw"] == base["TlsCurrRxSw"],
                    {"code": code, "stderr": srv.stderr_text[-300:], "tls_stat": now})
     os.unlink(path)
+    os.unlink(h2_path)
 
 
 if __name__ == "__main__":

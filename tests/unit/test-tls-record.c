@@ -71,7 +71,7 @@ static int pair_new(pair *p, const char *suite)
     c2s.len = c2s.off = s2c.len = s2c.off = 0;
     berth_tls_config cfg;
     berth_tls_config_init(&cfg); /* no certificate: a self-signed one */
-    if (!(p->sctx = berth_tls_ctx_new(&cfg, NULL)) || !(p->server = berth_tls_ctx_new_ssl(p->sctx)))
+    if (!(p->sctx = berth_tls_ctx_new(&cfg, NULL)) || !(p->server = berth_tls_ctx_new_ssl(p->sctx, 0)))
         return 0;
     p->cctx = wolfSSL_CTX_new(wolfTLSv1_3_client_method());
     if (!p->cctx || wolfSSL_CTX_set_cipher_list(p->cctx, suite) != WOLFSSL_SUCCESS)
