@@ -513,6 +513,10 @@ int main(void)
         cfg.header_timeout_ms = (unsigned)atol(v);
     if ((v = getenv("BERTH_IDLE_TIMEOUT_MS")))
         cfg.idle_timeout_ms = (unsigned)atol(v);
+    if ((v = getenv("BERTH_BODY_TIMEOUT_MS")))
+        cfg.body_timeout_ms = (unsigned)atol(v);
+    if ((v = getenv("BERTH_WRITE_TIMEOUT_MS")))
+        cfg.write_timeout_ms = (unsigned)atol(v);
     if ((v = getenv("BERTH_MAX_BODY")))
         cfg.max_body = (uint64_t)atoll(v);
     dataset data;
