@@ -317,6 +317,54 @@ class Attacks(unittest.TestCase):
             sock.close()
         self.each_backend(run)
 
+    def test_slow_on_body(self):
+        """An on_body that takes 4 ms a piece and a client sending 8 MiB as
+        fast as the windows let it: the upload goes at on_body's pace (the
+        windows reopen only as it takes the bytes), the server's RSS does
+        not grow by the body, the upload completes."""
+        size = 8 << 20
+
+        def run(srv, tls):
+            before = rss_kib(srv.proc.pid)
+            c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            c.initiate_connection()
+            sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            sock.sendall(c.data_to_send())
+            sid = c.get_next_available_stream_id()
+            c.send_headers(sid, [(":method", "POST"), (":path", "/store"), (":scheme", "http"),
+                                 (":authority", "x"), ("x-slow-ms", "4")])
+            left, pieces, status, body, done = size, 0, None, b"", False
+            t0 = time.monotonic()
+            peak = 0
+            while not done:
+                n = min(left, c.local_flow_control_window(sid), c.max_outbound_frame_size)
+                if n:
+                    c.send_data(sid, b"w" * n, end_stream=n == left)
+                    left -= n
+                    pieces += 1
+                sock.sendall(c.data_to_send())
+                if n and left and not select.select([sock], [], [], 0)[0]:
+                    continue
+                data = sock.recv(1 << 20)
+                self.assertTrue(data, "closed")
+                for ev in c.receive_data(data):
+                    if isinstance(ev, h2.events.ResponseReceived):
+                        status = dict(ev.headers)[b":status"]
+                    elif isinstance(ev, h2.events.DataReceived):
+                        c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                        body += ev.data
+                    elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)):
+                        done = True
+                sock.sendall(c.data_to_send())
+                if not sanitized(srv.proc.pid):
+                    peak = max(peak, rss_kib(srv.proc.pid) - before)
+            took = time.monotonic() - t0
+            sock.close()
+            self.assertEqual((status, body), (b"201", b"%d w" % size))
+            self.assertGreater(took, pieces * 0.004 * 0.8, "faster than on_body")
+            self.assertLess(peak, RSS_BOUND, "the server's RSS grew by %d KiB" % peak)
+        self.each_backend(run)
+
     # ---- the attacks ----
 
     def test_rapid_reset(self):
