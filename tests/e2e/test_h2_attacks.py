@@ -1,5 +1,6 @@
 """HTTP/2's limits and defences (docs/HTTP2.md, "Limits and defences"), on
-every backend over h2c, and the floods once more over TLS: the published
+every backend over h2c, and rapid reset, the CONTINUATION flood, the HPACK
+bomb and the PING flood once more over TLS: the published
 attacks made with raw frames (rapid reset, CONTINUATION flood, HPACK bomb,
 SETTINGS, PING, PRIORITY and empty DATA floods), a client that shuts its
 window under a pending response, one that never ACKs our SETTINGS, one
@@ -423,7 +424,8 @@ class Attacks(unittest.TestCase):
             self.assertEqual(goaway[1], ENHANCE_YOUR_CALM)
             self.rss_check(srv, before)
             c.close()
-        self.each_backend(run)
+        for tls in (False, True):
+            self.each_backend(run, env=TLS_ENV, tls=tls)
 
     def test_continuation_stall(self):
         """A header block left open (no END_HEADERS, then silence): the
@@ -470,7 +472,8 @@ class Attacks(unittest.TestCase):
                     break
             self.rss_check(srv, before)
             c.close()
-        self.each_backend(run)
+        for tls in (False, True):
+            self.each_backend(run, env=TLS_ENV, tls=tls)
 
     def flood(self, frames, read=False, tls=False):
         """Sends frames (not reading what comes, or reading as it goes);
