@@ -14,17 +14,19 @@
 
 struct berth_req;
 
-/* One stream: the record at the start of a block of the worker's buffer
- * pool; the request's strings are copied after it (nghttp2's buffers live
- * only during its callbacks). */
+/* One stream: a record of its own; the request's strings are copied after
+ * it, then into chunks (h2_stream.c), as nghttp2's buffers live only
+ * during its callbacks. */
 typedef struct h2_stream {
     struct h2_stream *next, *prev;
     int32_t id;
     struct berth_req *req;    /* from the worker's req_pool */
     berth_exch x;             /* the request's exchange (req->exch) */
     size_t used, cap;         /* string bytes after the record */
+    struct h2_chunk *chunks;  /* more string space, newest first */
     size_t hdr_bytes;         /* header bytes counted against the limit */
     uint64_t body_sent;       /* response body bytes handed to nghttp2 */
+    uint64_t t_last;          /* its last progress: opened, DATA in, frames out */
     int fail;                 /* a status to answer instead of the handler */
     struct berth_stream *hs;  /* its deferred response's handle (h2_output.c), or NULL */
     unsigned routed : 1;      /* the head was complete and routed */
@@ -40,12 +42,19 @@ typedef struct berth_h2 {
     nghttp2_session *s;
     h2_stream *streams;       /* open streams: freed with the connection */
     size_t nstreams;
-    uint64_t t_input;         /* the last input */
     int32_t max_id;           /* the highest stream a client's HEADERS named */
     uint64_t used;            /* bit i: stream max_id - 2i was named (h2_conn.c) */
     int freeing;              /* inside nghttp2_session_del: callbacks are ignored */
     size_t nwaiting;          /* deferred responses their application has not ended */
     int quiet;                /* no nghttp2_session_send from a stream operation now */
+    /* Limits and defences (h2_limits.c). */
+    uint64_t t_settings;      /* our SETTINGS went out at; 0 once ACKed */
+    uint64_t t_headers;       /* a header block began at and is still open; 0 none */
+    uint64_t t_idle;          /* the last stream closed at (or the connection began) */
+    uint64_t t_data;          /* a DATA frame last left at */
+    uint64_t t_tokens;        /* the flood budget's last refill */
+    uint32_t tokens;          /* the flood budget */
+    int calmed;               /* GOAWAY ENHANCE_YOUR_CALM was submitted */
 } berth_h2;
 
 static inline berth_h2 *h2_of(const berth_conn *c) { return (berth_h2 *)c->proto_state; }
@@ -64,6 +73,25 @@ int berth_h2_selected(const berth_conn *c);
  * 0, or -1 out of memory (nothing changed). */
 int berth_h2_switch(berth_conn *c);
 
+/* Limits and defences (h2_limits.c). The session with berth's options,
+ * SETTINGS and windows: 0, or -1 (nothing left allocated). */
+int berth_h2_session_new(berth_conn *c, berth_h2 *h, const nghttp2_session_callbacks *cb,
+                         nghttp2_mem *mem);
+/* Each frame's head as it begins: the flood budget, the header block's
+ * clock. May terminate the session (ENHANCE_YOUR_CALM). */
+void berth_h2_guard_frame(berth_conn *c, const nghttp2_frame_hd *hd);
+/* A frame received whole (the SETTINGS ACK); a frame sent (st: its
+ * stream's record, or NULL). */
+void berth_h2_guard_recv(berth_conn *c, const nghttp2_frame *f);
+void berth_h2_guard_sent(berth_conn *c, const nghttp2_frame *f, h2_stream *st);
+/* A stream closed (after berth_h2s_close); early: before its response was
+ * out whole. */
+void berth_h2_guard_closed(berth_conn *c, int early);
+/* The protocol's deadline and what happens at it (h2_conn.c sends what
+ * it queued). */
+uint64_t berth_h2_deadline(const berth_conn *c);
+void berth_h2_timeout(berth_conn *c);
+
 /* Streams (h2_stream.c), called from the session's callbacks. */
 h2_stream *berth_h2s_open(berth_conn *c, int32_t id);
 /* A header of the request (pseudo-headers included); a limit passed sets
@@ -75,6 +103,9 @@ void berth_h2s_head_done(berth_conn *c, h2_stream *st, int end_stream);
 void berth_h2s_data(berth_conn *c, h2_stream *st, const uint8_t *data, size_t len);
 /* The request is complete: the handler runs and its response is submitted. */
 void berth_h2s_request_done(berth_conn *c, h2_stream *st);
+/* The request stopped coming for body_timeout_ms: 408, the exchange's
+ * reason a body timeout. */
+void berth_h2s_timeout(berth_conn *c, h2_stream *st);
 /* The stream closed (error_code: nghttp2's): its exchange ends, its memory
  * goes back. */
 void berth_h2s_close(berth_conn *c, h2_stream *st, uint32_t error_code);

@@ -12,7 +12,6 @@
 
 static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define PREFACE_LEN (sizeof preface - 1)
-#define MAX_STREAMS 100 /* SETTINGS_MAX_CONCURRENT_STREAMS */
 
 static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
 
@@ -59,6 +58,7 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
 {
     berth_h2 *h = h2_of(user);
     int32_t id = hd->stream_id;
+    berth_h2_guard_frame(user, hd);
     if (hd->type != NGHTTP2_HEADERS || !(id & 1))
         return 0;
     if (id > h->max_id) {
@@ -85,6 +85,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
         return 0;
     }
     nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+    st->t_last = now(c);
     return 0;
 }
 
@@ -103,6 +104,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
     berth_conn *c = user;
+    berth_h2_guard_recv(c, f);
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
         return 0;
     h2_stream *st = stream_of(s, f->hd.stream_id);
@@ -120,10 +122,20 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
                    void *user)
 {
     (void)flags;
+    berth_conn *c = user;
     h2_stream *st = stream_of(s, id);
-    if (st)
-        berth_h2s_data(user, st, data, len);
-    return 0;
+    if (st) {
+        st->t_last = now(c);
+        berth_h2s_data(c, st, data, len);
+    }
+    /* Automatic WINDOW_UPDATE is off (h2_limits.c): the windows open
+     * again only now that on_body took the bytes or they were stored.
+     * Bytes dropped (a stream answered already, or refused) give back the
+     * connection's window, for the other streams, not the stream's: the
+     * client cannot go on pushing a body nobody reads. */
+    int rc = st && !st->answered ? nghttp2_session_consume(s, id, len)
+                                 : nghttp2_session_consume_connection(s, len);
+    return rc == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 /* A response sent whole before its request ended (an error answered
@@ -132,7 +144,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
  * would be sent ahead of the response's DATA). */
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
-    (void)user;
+    berth_h2_guard_sent(user, f, f->hd.stream_id ? stream_of(s, f->hd.stream_id) : NULL);
     if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) ||
         !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
@@ -159,8 +171,11 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, 
     if (h2_of(c)->freeing)
         return 0;
     h2_stream *st = stream_of(s, id);
-    if (st)
+    if (st) {
+        int early = !(st->answered && error_code == NGHTTP2_NO_ERROR);
         stream_closed(c, st, error_code);
+        berth_h2_guard_closed(c, early);
+    }
     return 0;
 }
 
@@ -180,14 +195,18 @@ static void h2_input(berth_conn *c)
 {
     berth_h2 *h = h2_of(c);
     if (c->in && c->in_off < c->in_len) {
-        h->t_input = now(c);
         ssize_t n = nghttp2_session_mem_recv(h->s, (const uint8_t *)c->in + c->in_off,
                                              c->in_len - c->in_off);
         if (n < 0) {
-            /* Fatal (a bad preface, out of memory): nghttp2 queued a
-             * GOAWAY where it could; it goes out, then the close. */
+            /* Fatal (a bad preface, out of memory, a flood nghttp2 counts
+             * itself: CONTINUATION frames, ACKs left unread): nghttp2
+             * queued a GOAWAY where it could; it goes out, then the close. */
             c->in_off = c->in_len;
-            nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
+            int flood = n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || n == NGHTTP2_ERR_FLOODED;
+            if (flood)
+                c->reason = BERTH_REASON_LIMIT;
+            nghttp2_session_terminate_session(h->s, flood ? NGHTTP2_ENHANCE_YOUR_CALM
+                                                          : NGHTTP2_PROTOCOL_ERROR);
         } else {
             c->in_off += (size_t)n;
         }
@@ -205,7 +224,6 @@ static void h2_start(berth_conn *c)
 {
     c->phase = P_HEAD; /* the core's phases only matter for P_LINGER / P_CLOSED */
     c->in_pinned = 0;
-    h2_of(c)->t_input = now(c);
 }
 
 /* The client went away: nobody to answer. */
@@ -228,28 +246,14 @@ static int h2_finished(const berth_conn *c)
     return !nghttp2_session_want_read(s) && !nghttp2_session_want_write(s);
 }
 
-/* Idle (no stream open): the idle timeout; a stream open: the body
- * timeout since the last input; every open stream a deferred response its
- * application has not ended: none (a stream may be quiet for long, as an
- * HTTP/1 one is; h2_output.c). */
-static uint64_t h2_deadline(const berth_conn *c)
-{
-    const berth_engine *e = c->w->engine;
-    const berth_h2 *h = h2_of(c);
-    if (h->nstreams && h->nstreams == h->nwaiting)
-        return UINT64_MAX;
-    return h->t_input + (h->nstreams ? e->body_timeout_ms : e->idle_timeout_ms);
-}
-
+/* A deadline passed (h2_limits.c says which and acts): what it queued goes
+ * out; a connection nghttp2 is done with closes. */
 static void h2_timeout(berth_conn *c)
 {
-    berth_h2 *h = h2_of(c);
-    if (h->nstreams)
-        c->reason = BERTH_REASON_BODY_TIMEOUT;
-    nghttp2_session_terminate_session(h->s, NGHTTP2_NO_ERROR);
+    berth_h2_timeout(c);
     flush(c);
     berth_conn_settle(c);
-    if (c->phase != P_LINGER && !c->out.pending)
+    if (c->phase != P_LINGER && !c->out.pending && h2_finished(c))
         c->phase = P_CLOSED;
 }
 
@@ -279,7 +283,7 @@ static void h2_free(berth_conn *c)
 
 const berth_proto berth_h2_proto = {
     "h2",        h2_start,    h2_input,   h2_peer_closed, h2_input_held, h2_has_pending,
-    h2_finished, h2_deadline, h2_timeout, h2_drain,       h2_free,
+    h2_finished, berth_h2_deadline, h2_timeout, h2_drain,     h2_free,
     berth_h2o_defer, berth_h2o_apply_streams, berth_h2o_awaits_app,
 };
 
@@ -309,17 +313,9 @@ int berth_h2_switch(berth_conn *c)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
-    int rc = nghttp2_session_server_new3(&h->s, cb, c, NULL, &mem);
+    int rc = berth_h2_session_new(c, h, cb, &mem);
     nghttp2_session_callbacks_del(cb);
-    nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
-         (uint32_t)(c->w->engine->max_header_bytes + c->w->engine->max_request_line)},
-    };
-    if (rc == 0)
-        rc = nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
     if (rc != 0) {
-        nghttp2_session_del(h->s);
         free(h);
         return -1;
     }

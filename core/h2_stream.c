@@ -19,6 +19,17 @@
 #include "serialize.h"
 
 #define NV_INLINE 40 /* response fields without an allocation */
+/* A stream's strings (method, path, header fields) go first into an area
+ * after its record, then into chunks of their own as its head grows (the
+ * head budget bounds them): a stream costs about its head, not a pool
+ * block (buf_size, 32 KiB or more, for up to 100 streams a connection). */
+#define ST_INLINE 512
+#define CHUNK_MIN 2048
+
+struct h2_chunk {
+    struct h2_chunk *next;
+    size_t used, cap; /* bytes after the chunk's head */
+};
 
 /* ---- the stream's record and strings -------------------------------------- */
 
@@ -26,17 +37,17 @@ h2_stream *berth_h2s_open(berth_conn *c, int32_t id)
 {
     berth_worker *w = c->w;
     const berth_engine *e = w->engine;
-    h2_stream *st = berth_pool_get(&w->buf_pool);
+    h2_stream *st = malloc(sizeof *st + ST_INLINE);
     if (!st)
         return NULL;
     struct berth_req *req = berth_pool_get(&w->req_pool);
     if (!req) {
-        berth_pool_put(&w->buf_pool, st);
+        free(st);
         return NULL;
     }
     memset(st, 0, sizeof *st);
     st->id = id;
-    st->cap = w->buf_pool.block_size - sizeof *st;
+    st->cap = ST_INLINE;
     /* As HTTP/1's request_start clears it: not the parameter arrays nor
      * the response (berth_res_init). */
     memset(req, 0, offsetof(struct berth_req, param_names));
@@ -58,14 +69,29 @@ h2_stream *berth_h2s_open(berth_conn *c, int32_t id)
     return st;
 }
 
-/* A copy of n bytes in the stream's block, or NULL when it is full. */
+/* A copy of n bytes in the stream's area or chunks, or NULL out of
+ * memory. */
 static const char *keep(h2_stream *st, const uint8_t *p, size_t n)
 {
-    if (n > st->cap - st->used)
-        return NULL;
-    char *dst = (char *)(st + 1) + st->used;
+    char *dst;
+    struct h2_chunk *k = st->chunks;
+    if (!n)
+        return ""; /* an empty value: no space needed */
+    if (n <= st->cap - st->used) {
+        dst = (char *)(st + 1) + st->used;
+        st->used += n;
+    } else {
+        if (!k || n > k->cap - k->used) {
+            size_t cap = n > CHUNK_MIN ? n : CHUNK_MIN;
+            if (!(k = malloc(sizeof *k + cap)))
+                return NULL;
+            *k = (struct h2_chunk){st->chunks, 0, cap};
+            st->chunks = k;
+        }
+        dst = (char *)(k + 1) + k->used;
+        k->used += n;
+    }
     memcpy(dst, p, n);
-    st->used += n;
     return dst;
 }
 
@@ -99,7 +125,7 @@ void berth_h2s_header(berth_conn *c, h2_stream *st, const uint8_t *name, size_t 
                 return; /* :scheme; nghttp2 checked the set */
             const char *v = keep(st, value, vlen);
             if (!v) {
-                st->fail = 431;
+                st->fail = 500;
                 return;
             }
             *dst = (berth_str){v, vlen};
@@ -112,9 +138,9 @@ void berth_h2s_header(berth_conn *c, h2_stream *st, const uint8_t *name, size_t 
         st->fail = 431;
         return;
     }
-    const char *n = keep(st, name, nlen), *v = keep(st, value, vlen);
+    const char *n = keep(st, name, nlen), *v = n ? keep(st, value, vlen) : NULL;
     if (!n || !v) {
-        st->fail = 431;
+        st->fail = 500;
         return;
     }
     berth_header *hd = &req->headers[req->head.nheaders++];
@@ -327,6 +353,12 @@ void berth_h2s_data(berth_conn *c, h2_stream *st, const uint8_t *data, size_t le
         answer_error(c, st, rc);
 }
 
+void berth_h2s_timeout(berth_conn *c, h2_stream *st)
+{
+    st->x.reason = BERTH_REASON_BODY_TIMEOUT;
+    answer_error(c, st, 408);
+}
+
 void berth_h2s_request_done(berth_conn *c, h2_stream *st)
 {
     struct berth_req *req = st->req;
@@ -377,5 +409,10 @@ void berth_h2s_close(berth_conn *c, h2_stream *st, uint32_t error_code)
     h->nstreams--;
     if (!h->freeing)
         nghttp2_session_set_stream_user_data(h->s, st->id, NULL);
-    berth_pool_put(&c->w->buf_pool, st);
+    while (st->chunks) {
+        struct h2_chunk *k = st->chunks;
+        st->chunks = k->next;
+        free(k);
+    }
+    free(st);
 }

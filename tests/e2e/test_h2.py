@@ -245,8 +245,10 @@ class H2c(unittest.TestCase):
             self.assertEqual(c.response(sid)[0], 431)
             sid = c.request("POST", "/upload", [("content-length", str(MAX_BODY + 1))], end=False)
             self.assertEqual(c.response(sid)[0], 413)
+            # more than the stream's window (256 KiB): the client waits
+            # for it and reads the 413, then the reset
             sid = c.request("POST", "/upload", end=False)
-            c.send_body(sid, b"x" * (4 * MAX_BODY))
+            c.send_body(sid, b"x" * (8 * MAX_BODY))
             self.assertEqual(c.response(sid)[0], 413)
             while c.streams[sid]["reset"] is None:
                 c.read_some()

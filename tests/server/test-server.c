@@ -390,6 +390,13 @@ static int store_piece(berth_req *req, const char *data, size_t len, void *user)
     berth_str early;
     if (berth_req_stopping(req) && berth_req_header(req, "X-End-On-Stop", &early) == 0)
         return 503; /* the server stops: this upload ends now */
+    berth_str slow;
+    if (berth_req_header(req, "X-Slow-Ms", &slow) == 0) {
+        unsigned ms = 0; /* a slow consumer: each piece takes this long */
+        for (size_t i = 0; i < slow.len && slow.ptr[i] >= '0' && slow.ptr[i] <= '9'; i++)
+            ms = ms * 10 + (unsigned)(slow.ptr[i] - '0');
+        usleep(ms * 1000);
+    }
     for (size_t i = 0; i < len; i++) {
         if (data[i] != u->fill) {
             atomic_fetch_add(&store_mixed, 1);
@@ -530,6 +537,10 @@ int main(void)
         cfg.header_timeout_ms = (unsigned)atol(v);
     if ((v = getenv("BERTH_IDLE_TIMEOUT_MS")))
         cfg.idle_timeout_ms = (unsigned)atol(v);
+    if ((v = getenv("BERTH_BODY_TIMEOUT_MS")))
+        cfg.body_timeout_ms = (unsigned)atol(v);
+    if ((v = getenv("BERTH_WRITE_TIMEOUT_MS")))
+        cfg.write_timeout_ms = (unsigned)atol(v);
     if ((v = getenv("BERTH_MAX_BODY")))
         cfg.max_body = (uint64_t)atoll(v);
     dataset data;
