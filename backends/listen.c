@@ -241,12 +241,26 @@ static int entry_parse(berth_log *log, const char *s, size_t len, berth_listen_s
             base.tls = 1;
         } else if (ol == 5 && memcmp(o, "proxy", 5) == 0) {
             base.proxy = 1;
+        } else if (ol == 3 && memcmp(o, "h2c", 3) == 0) {
+#ifdef BERTH_HAVE_NGHTTP2
+            base.h2c = 1;
+#else
+            berth_logf(log, "berth: config.listen '%s': h2c needs berth built with nghttp2 "
+                       "(-Dhttp2)", entry);
+            return -1;
+#endif
         } else {
-            berth_logf(log, "berth: config.listen '%s': unknown option '%.*s' (tls, proxy)", entry,
-                       (int)ol, o);
+            berth_logf(log, "berth: config.listen '%s': unknown option '%.*s' (tls, proxy, h2c)",
+                       entry, (int)ol, o);
             return -1;
         }
         o += ol;
+    }
+    if (base.h2c && base.tls) {
+        /* over TLS, ALPN says which protocol (berth_tls_config.alpn "h2") */
+        berth_logf(log, "berth: config.listen '%s': h2c is for plaintext; over TLS set the "
+                   "ALPN list to h2", entry);
+        return -1;
     }
     const char *a = s;
     *n = 1;

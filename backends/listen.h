@@ -20,6 +20,7 @@ typedef struct berth_listen_spec {
     char *path;        /* UNIX; "@name": the abstract namespace */
     int fd;            /* FD: the socket handed over (berth uses duplicates) */
     int tls, proxy;
+    int h2c;           /* HTTP/2 only, prior knowledge (option h2c) */
     int made_path;     /* berth created the socket file: removed at the end */
     berth_addr bound;  /* once open */
 } berth_listen_spec;

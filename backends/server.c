@@ -7,6 +7,7 @@
 
 #include "../core/abi.h"
 #include "../core/compress.h"
+#include "../core/conn.h"
 #include "../core/log.h"
 #include "../core/proxy.h"
 #include "../core/router.h"
@@ -157,12 +158,17 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
     srv->proxies = calloc((size_t)srv->kinds, sizeof *srv->proxies);
     if (!srv->layers || !srv->proxies)
         goto fail;
+    static const berth_layer h2c_layer = {berth_conn_h2c_wrap, NULL, NULL};
     for (int k = 0; k < srv->kinds; k++) {
         if (srv->specs[k].tls)
             srv->layers[k] = srv->tls_layer;
+        if (srv->specs[k].h2c)
+            srv->layers[k] = h2c_layer;
         if (srv->specs[k].proxy) {
             /* The header comes first on the wire: PROXY is the outer layer. */
-            srv->proxies[k].inner = srv->specs[k].tls ? &srv->tls_layer : NULL;
+            srv->proxies[k].inner = srv->specs[k].tls   ? &srv->tls_layer
+                                    : srv->specs[k].h2c ? &h2c_layer
+                                                        : NULL;
             srv->layers[k].wrap = berth_proxy_wrap;
             srv->layers[k].thread_exit = berth_proxy_thread_exit;
             srv->layers[k].ctx = &srv->proxies[k];
@@ -366,6 +372,7 @@ int berth_server_listener_sized(const berth_server *srv, size_t i, berth_listene
     li.addr = s->bound;
     li.tls = s->tls;
     li.proxy = s->proxy;
+    li.h2c = s->h2c;
     berth_abi_write(info, size, &li, sizeof li);
     return 0;
 }

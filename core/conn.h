@@ -22,6 +22,9 @@ typedef struct berth_conn berth_conn;
  * the server's cap: it answers 503 at once and closes, reading nothing. */
 berth_conn *berth_conn_new(berth_worker *w, int refuse);
 berth_pipe *berth_conn_pipe(berth_conn *c);
+/* The wrap of an h2c-only listener (berth_layer, listen option h2c): the
+ * connection's own pipe, marked BERTH_PIPE_H2_ONLY. */
+berth_pipe *berth_conn_h2c_wrap(void *ctx, berth_conn *c, struct berth_worker *w);
 
 /* The pipe operations (see pipe.h). */
 char *berth_conn_read_buf(berth_conn *c, size_t *cap);

@@ -100,3 +100,12 @@ int berth_req_stopping(const berth_req *req)
     return c && c->draining;
 }
 
+
+/* An h2c-only listener's connections: HTTP/1 hands them to HTTP/2 at
+ * their first bytes (berth_h2_selected), whatever those are. */
+berth_pipe *berth_conn_h2c_wrap(void *ctx, berth_conn *c, berth_worker *w)
+{
+    (void)ctx, (void)w;
+    c->pipe.refusal = BERTH_PIPE_H2_ONLY;
+    return &c->pipe;
+}

@@ -24,10 +24,19 @@ int berth_h2_preface(const char *p, size_t n)
     return n >= PREFACE_LEN ? 1 : 0;
 }
 
+/* Over TLS, ALPN alone decides (RFC 9113 3.2, RFC 7301): a connection that
+ * negotiated h2 is HTTP/2's whatever its first bytes, and one that did not
+ * (http/1.1, or no ALPN at all) stays HTTP/1 even if it sends the preface,
+ * which HTTP/1 answers 505 (HTTP/2.0 is not its version). On plaintext the
+ * preface is the client's prior knowledge (3.3); on an h2c-only listener
+ * every connection is HTTP/2's. */
 int berth_h2_selected(const berth_conn *c)
 {
-    int pre = berth_h2_preface(c->in, c->in_len);
-    return pre < 0 && berth_conn_alpn_h2(c) ? 1 : pre;
+    if (c->pipe.refusal == BERTH_PIPE_H2_ONLY)
+        return 1; /* an h2c-only listener: a bad preface meets GOAWAY */
+    if (c->tls)
+        return berth_conn_alpn_h2(c) ? 1 : -1;
+    return berth_h2_preface(c->in, c->in_len);
 }
 
 /* ---- the session's callbacks ------------------------------------------- */

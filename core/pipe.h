@@ -50,6 +50,9 @@ enum berth_pipe_refusal {
     BERTH_PIPE_REFUSE_PLAIN_HTTP, /* plain HTTP on a TLS port: the TLS layer
                                      stepped aside and the bytes are the
                                      client's own, unencrypted (HTTP/1: 400) */
+    BERTH_PIPE_H2_ONLY,           /* not a refusal: an h2c-only listener (option
+                                     h2c); the bytes are HTTP/2's from the
+                                     first, the preface or nghttp2's GOAWAY */
 };
 
 /* Stepping out of the pipe: what a layer offers once it sets

@@ -245,6 +245,8 @@ int arena_routes_add(berth_router *r, const dataset *data)
     rc |= berth_router_add(r, "POST", "/echo", echo, NULL);
     rc |= berth_router_add(r, "GET", "/baseline11", baseline, NULL);
     rc |= berth_router_add(r, "POST", "/baseline11", baseline, NULL);
+    /* HttpArena's HTTP/2 profiles (baseline-h2, baseline-h2c): the same sum */
+    rc |= berth_router_add(r, "GET", "/baseline2", baseline, NULL);
     rc |= berth_router_add(r, "GET", "/pipeline", pipeline, NULL);
     rc |= berth_router_add(r, "GET", "/json/{count}", json_items, (void *)data);
     rc |= berth_router_add_streaming(r, "POST", "/upload", NULL, upload, NULL);

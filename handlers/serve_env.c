@@ -137,7 +137,7 @@ void print_listening(berth_server *srv)
         printf(" tls=https://127.0.0.1:%u", (unsigned)berth_server_tls_port(srv));
     berth_listener_info li;
     for (size_t i = 0; berth_server_listener(srv, i, &li) == 0; i++) {
-        const char *scheme = li.tls ? "https" : "http";
+        const char *scheme = li.tls ? "https" : li.h2c ? "h2c" : "http";
         if (li.addr.family == BERTH_AF_UNIX)
             printf("%sunix:%s%s", i ? "," : " listeners=", li.addr.text, li.tls ? "+tls" : "");
         else if (li.addr.family == BERTH_AF_INET6)
