@@ -117,6 +117,11 @@ TEST(config_bad_listen_entries_are_named)
         {"8080 fast", "unknown option 'fast'"},
         {"8080,,8081", "empty entry"},
         {"8443 tls", "needs config.tls"},
+#ifdef BERTH_HAVE_NGHTTP2
+        {"8080 h2c tls", "h2c is for plaintext"},
+#else
+        {"8080 h2c", "h2c needs berth built with nghttp2"},
+#endif
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         berth_config c = base();
@@ -131,6 +136,25 @@ TEST(config_systemd_without_sockets_says_so)
     c.listen = "systemd";
     unsetenv("LISTEN_PID");
     CHECK(refused(&c, "LISTEN_FDS"));
+}
+
+TEST(config_tls_alpn_names_checked)
+{
+    const char *bad[][2] = {
+        {"h2,spdy/3.1", "unknown ALPN protocol"},
+        {" , ", "no protocol in the ALPN list"},
+#ifndef BERTH_HAVE_NGHTTP2
+        {"h2", "ALPN protocol h2 needs berth built with nghttp2"},
+#endif
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        berth_config c = base();
+        berth_tls_config t;
+        berth_tls_config_init(&t);
+        t.alpn = bad[i][0];
+        c.tls = &t;
+        CHECK(refused(&c, bad[i][1]));
+    }
 }
 
 TEST(config_tls_min_version_checked)
