@@ -120,6 +120,7 @@ class AlpnTest(unittest.TestCase):
         self.assertEqual(curl_version(port, "--http2"), ("1.1", b"3"))
         # the preface on a connection that chose http/1.1 is HTTP/1's
         s = _Sock(tls_sock(port, ["h2", "http/1.1"]))
+        self.addCleanup(s.s.close)
         s.sendall(PREFACE)
         status, _, _ = read_response(s)
         self.assertEqual(status, 505)
@@ -132,6 +133,7 @@ class AlpnTest(unittest.TestCase):
         # lenient: no ALPN, and HTTP/1.1 is served
         port = serve(self, TLS_ALPN="h2", TLS_ALPN_LENIENT="1").tls_port
         s = tls_sock(port, ["http/1.1"])
+        self.addCleanup(s.close)
         self.assertIsNone(s.selected_alpn_protocol())
         self.assertEqual(info_h1(_Sock(s))["http_version"], 11)
 
@@ -157,6 +159,7 @@ class AlpnTest(unittest.TestCase):
         port = serve(self).tls_port
         for offer in (["http/1.1"], None):  # http/1.1 chosen; no ALPN at all
             s = _Sock(tls_sock(port, offer))
+            self.addCleanup(s.s.close)
             s.sendall(PREFACE)
             status, _, _ = read_response(s)
             self.assertEqual(status, 505, offer)
@@ -173,10 +176,13 @@ class ProtocolMixin:
     def test_http_version(self):
         srv = serve(self, self.backend)
         s = _Sock(srv.connect())
+        self.addCleanup(s.s.close)
         self.assertEqual(info_h1(s, 0), {"tls": False, "http_version": 10, "version_minor": 0})
         s = _Sock(srv.connect())
+        self.addCleanup(s.s.close)
         self.assertEqual(info_h1(s), {"tls": False, "http_version": 11, "version_minor": 1})
         t = tls_sock(srv.tls_port, ["http/1.1"])
+        self.addCleanup(t.close)
         got = info_h1(_Sock(t))
         self.assertEqual((got["alpn"], got["http_version"], got["version_minor"]),
                          ("http/1.1", 11, 1))
