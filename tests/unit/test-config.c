@@ -141,7 +141,7 @@ TEST(config_systemd_without_sockets_says_so)
 TEST(config_tls_alpn_names_checked)
 {
     const char *bad[][2] = {
-        {"h2,spdy/3.1", "unknown ALPN protocol"},
+        {"http/1.1,spdy/3.1", "unknown ALPN protocol"},
         {" , ", "no protocol in the ALPN list"},
 #ifndef BERTH_HAVE_NGHTTP2
         {"h2", "ALPN protocol h2 needs berth built with nghttp2"},
