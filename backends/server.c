@@ -7,6 +7,7 @@
 
 #include "../core/abi.h"
 #include "../core/compress.h"
+#include "../core/conn.h"
 #include "../core/log.h"
 #include "../core/proxy.h"
 #include "../core/router.h"

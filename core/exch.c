@@ -24,7 +24,7 @@ void berth_exch_keep(berth_exch *x, const berth_engine *e, const struct berth_re
 {
     if (!x->live || !(x->fn || e->after) || !req->head_ok)
         return;
-    x->minor = req->head.minor;
+    x->version = berth_head_version(&req->head);
     x->body_received = req->body_received;
     x->kept = berth_req_keep(&req->head);
 }
@@ -75,13 +75,15 @@ void berth_exch_report(berth_exch *x, const berth_conn *c, const struct berth_re
             d.method = req->head.method;
             d.target = req->head.target;
             d.version_minor = req->head.minor;
+            d.http_version = berth_head_version(&req->head);
             d.body_received = req->body_received;
             priv.req = req->head.headers;
             priv.nreq = req->head.nheaders;
         } else if (x->kept) {
             d.method = x->kept->method;
             d.target = x->kept->target;
-            d.version_minor = x->minor;
+            d.version_minor = x->version == 11 || x->version == 20; /* as req->head.minor */
+            d.http_version = x->version;
             d.body_received = x->body_received;
             priv.req = x->kept->headers;
             priv.nreq = x->kept->nheaders;

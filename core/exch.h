@@ -27,7 +27,7 @@ typedef struct berth_exch {
     uint64_t t0_us;         /* when it began, if a callback wants a duration */
     uint64_t bytes;         /* body bytes queued */
     uint64_t body_received;
-    int minor;
+    int version;            /* 10, 11, 20: berth_done.http_version */
     int reason;             /* enum berth_reason, when known before the end */
     berth_req_kept *kept;   /* method, target, headers: for a deferred response */
     char *res_hdr;          /* a deferred response's header lines (conn_stream.c) */

@@ -64,10 +64,10 @@ extern const berth_proto berth_h2_proto;
 /* The client preface at p (n bytes): 1 if it is there whole, 0 if the n
  * bytes begin it (more are needed), -1 if they are something else. */
 int berth_h2_preface(const char *p, size_t n);
-/* Whether HTTP/1 hands c (no request read yet) to HTTP/2: 1 when its input
- * holds the whole preface or its TLS layer negotiated h2 by ALPN (then a
- * bad preface meets nghttp2's GOAWAY), 0 when the input begins the preface
- * (wait for more), -1 otherwise. */
+/* Whether HTTP/1 hands c (no request read yet) to HTTP/2: over TLS 1 when
+ * ALPN chose h2 (then a bad preface meets nghttp2's GOAWAY), else -1; on
+ * plaintext 1 when its input holds the whole preface, 0 when the input
+ * begins it (wait for more), -1 otherwise. */
 int berth_h2_selected(const berth_conn *c);
 /* Hands c (HTTP/1, no request read, the preface in its input) to HTTP/2.
  * 0, or -1 out of memory (nothing changed). */

@@ -23,10 +23,17 @@ int berth_h2_preface(const char *p, size_t n)
     return n >= PREFACE_LEN ? 1 : 0;
 }
 
+/* Over TLS, ALPN alone decides (RFC 9113 3.2, RFC 7301): a connection that
+ * negotiated h2 is HTTP/2's whatever its first bytes, and one that did not
+ * (http/1.1, or no ALPN at all) stays HTTP/1 even if it sends the preface,
+ * which HTTP/1 answers 505 (HTTP/2.0 is not its version). On plaintext the
+ * preface is the client's prior knowledge (3.3). (An h2-only listener's
+ * connections do not ask: http1_conn.c hands them over at once.) */
 int berth_h2_selected(const berth_conn *c)
 {
-    int pre = berth_h2_preface(c->in, c->in_len);
-    return pre < 0 && berth_conn_alpn_h2(c) ? 1 : pre;
+    if (c->tls)
+        return berth_conn_alpn_h2(c) ? 1 : -1;
+    return berth_h2_preface(c->in, c->in_len);
 }
 
 /* ---- the session's callbacks ------------------------------------------- */

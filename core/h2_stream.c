@@ -58,6 +58,7 @@ h2_stream *berth_h2s_open(berth_conn *c, int32_t id)
     req->head.headers = req->headers;
     req->head.max_headers = e->max_header_fields;
     req->head.minor = 1; /* what berth_req_version_minor says of HTTP/2 */
+    req->head.major = 2; /* berth_req_http_version: 20 */
     req->keep_alive = 1;
     berth_res_init(&req->res, c, &w->buf_pool);
     berth_h2 *h = h2_of(c);
@@ -107,10 +108,19 @@ void berth_h2s_header(berth_conn *c, h2_stream *st, const uint8_t *name, size_t 
     struct berth_req *req = st->req;
     if (st->fail)
         return;
-    /* The same budget as an HTTP/1 head: request line and fields. */
-    st->hdr_bytes += nlen + vlen + 4;
-    if (st->hdr_bytes > e->max_header_bytes + e->max_request_line) {
-        st->fail = 431;
+    /* The budgets of an HTTP/1 head, so that a request gets the same answer
+     * by either protocol: :method and :path make its request line
+     * (max_request_line, 414), the other fields (:authority as Host) its
+     * field section (max_header_bytes, 431; "name: value" and CRLF). */
+    int pseudo = nlen && name[0] == ':' && !is(name, nlen, ":authority");
+    if (!pseudo) {
+        st->hdr_bytes += nlen + vlen + 4;
+        if (st->hdr_bytes > e->max_header_bytes) {
+            st->fail = 431;
+            return;
+        }
+    } else if (vlen > e->max_request_line) {
+        st->fail = 414; /* not kept: checked whole below */
         return;
     }
     if (nlen && name[0] == ':') {
@@ -129,6 +139,9 @@ void berth_h2s_header(berth_conn *c, h2_stream *st, const uint8_t *name, size_t 
                 return;
             }
             *dst = (berth_str){v, vlen};
+            /* "METHOD SP target SP HTTP/1.1 CRLF" */
+            if (req->head.method.len + req->head.target.len + 12 > e->max_request_line)
+                st->fail = 414;
             return;
         }
     }

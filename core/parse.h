@@ -36,10 +36,17 @@ typedef struct berth_head {
     berth_str method;
     berth_str target;
     int minor;              /* HTTP/1.minor */
+    int major;              /* 2: an HTTP/2 stream's (h2_stream.c); 0: HTTP/1 */
     size_t nheaders;
     size_t max_headers;     /* capacity of headers[] */
     berth_header *headers;
 } berth_head;
+
+/* 10, 11 or 20: berth_req_http_version. */
+static inline int berth_head_version(const berth_head *h)
+{
+    return h->major == 2 ? 20 : 10 + h->minor;
+}
 
 void berth_head_scan_reset(berth_head_scan *s);
 /* Returns the length of the complete head (through its empty line), 0 if

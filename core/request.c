@@ -53,6 +53,7 @@ berth_str berth_req_target(const berth_req *req) { return req->head.target; }
 berth_str berth_req_path(const berth_req *req) { return req->path; }
 berth_str berth_req_query_string(const berth_req *req) { return req->query; }
 int berth_req_version_minor(const berth_req *req) { return req->head.minor; }
+int berth_req_http_version(const berth_req *req) { return berth_head_version(&req->head); }
 size_t berth_req_header_count(const berth_req *req) { return req->head.nheaders; }
 berth_str berth_req_body(const berth_req *req)
 {

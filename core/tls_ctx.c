@@ -44,14 +44,16 @@
  * brainpool, no FFDHE). */
 #define GROUPS "X25519:P-256:P-384"
 
-/* The application protocols berth speaks, the client's order deciding
- * among them (wolfSSL takes the first of the client's list it finds
- * here). HTTP/2 ("h2") when berth is built with nghttp2 (docs/HTTP2.md):
- * its client preface then selects it (http1_conn.c). */
+/* The application protocols berth speaks, and the list offered when
+ * berth_tls_config.alpn is NULL. HTTP/2 ("h2") when berth is built with
+ * nghttp2 (docs/HTTP2.md), first: the server's order decides (alpn_select),
+ * so a client that offers both gets h2 whatever its order. */
 #ifdef BERTH_HAVE_NGHTTP2
-static const char *const alpn_protocols[] = {"h2", "http/1.1"};
+static const char *const alpn_known[] = {"h2", "http/1.1"};
+#define ALPN_DEFAULT "h2,http/1.1"
 #else
-static const char *const alpn_protocols[] = {"http/1.1"};
+static const char *const alpn_known[] = {"http/1.1"};
+#define ALPN_DEFAULT "http/1.1"
 #endif
 
 struct berth_tls_ctx {
@@ -59,7 +61,9 @@ struct berth_tls_ctx {
     unsigned handshake_timeout_ms;
     int ktls;
     int alpn_lenient;
-    char alpn[64];            /* alpn_protocols, comma-separated for wolfSSL_UseALPN */
+    char alpn[64];            /* the protocols offered, comma-separated for wolfSSL_UseALPN */
+    unsigned char alpn_wire[64]; /* the same in the wire's form (length, name)... */
+    size_t alpn_wire_len;
     berth_log *log;           /* the server's, while the context is made */
 };
 
@@ -226,18 +230,87 @@ static int set_ciphers(berth_tls_ctx *t, const char *list)
     return 1;
 }
 
-/* wolfSSL_UseALPN's form of alpn_protocols: comma-separated. */
-static int alpn_list(berth_tls_ctx *t)
+/* The protocols offered (berth_tls_config.alpn): ','-separated names of
+ * alpn_known, blanks around them ignored, in the server's order, each
+ * once. An unknown name (or "h2" in a build without nghttp2) is an error
+ * rather than a protocol silently not offered. 1, or 0 with a message. */
+static int alpn_list(berth_tls_ctx *t, const char *list)
 {
-    size_t len = 0;
-    for (size_t i = 0; i < sizeof alpn_protocols / sizeof alpn_protocols[0]; i++) {
-        int n = snprintf(t->alpn + len, sizeof t->alpn - len, "%s%s", i ? "," : "",
-                         alpn_protocols[i]);
-        if (n < 0 || (size_t)n >= sizeof t->alpn - len)
-            return fail(t, "the ALPN list is too long", NULL);
-        len += (size_t)n;
+    size_t len = 0, n_names = 0;
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        const char *a = p, *b = p + n;
+        p = *b ? b + 1 : b;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (a == b)
+            continue;
+        char name[32];
+        if ((size_t)(b - a) >= sizeof name)
+            return fail(t, "unknown ALPN protocol (berth speaks " ALPN_DEFAULT ")", list);
+        memcpy(name, a, (size_t)(b - a));
+        name[b - a] = 0;
+        size_t k = 0;
+        while (k < sizeof alpn_known / sizeof alpn_known[0] && strcmp(alpn_known[k], name) != 0)
+            k++;
+        if (k == sizeof alpn_known / sizeof alpn_known[0])
+            return fail(t,
+                        strcmp(name, "h2") == 0
+                            ? "ALPN protocol h2 needs berth built with nghttp2 (-Dhttp2)"
+                            : "unknown ALPN protocol (berth speaks " ALPN_DEFAULT ")",
+                        name);
+        size_t nlen = strlen(name);
+        int dup = 0; /* the same name twice: the first says its rank */
+        for (size_t i = 0; i < t->alpn_wire_len; i += 1u + t->alpn_wire[i])
+            dup |= t->alpn_wire[i] == nlen && memcmp(t->alpn_wire + i + 1, name, nlen) == 0;
+        if (dup)
+            continue;
+        int w = snprintf(t->alpn + len, sizeof t->alpn - len, "%s%s", len ? "," : "", name);
+        if (w < 0 || (size_t)w >= sizeof t->alpn - len ||
+            t->alpn_wire_len + 1 + nlen > sizeof t->alpn_wire)
+            return fail(t, "the ALPN list is too long", list);
+        len += (size_t)w;
+        t->alpn_wire[t->alpn_wire_len++] = (unsigned char)nlen;
+        memcpy(t->alpn_wire + t->alpn_wire_len, name, nlen);
+        t->alpn_wire_len += nlen;
+        n_names++;
     }
+    if (!n_names)
+        return fail(t, "no protocol in the ALPN list", list);
     return 1;
+}
+
+/* The server's order decides (wolfSSL on its own takes the first of the
+ * client's offer that it has): the first protocol of berth's list that
+ * the client offers. None: NOACK, and wolfSSL's mismatch rule
+ * (wolfSSL_UseALPN's options) answers no_application_protocol, or goes on
+ * without ALPN when lenient. Only what the connection's listener serves
+ * (its listen options h1, h2: ssl's app data, berth_tls_ctx_new_ssl) is
+ * chosen. */
+static int alpn_select(WOLFSSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    const berth_tls_ctx *t = arg;
+    const unsigned char *serves = wolfSSL_get_app_data(ssl);
+    unsigned protos = serves ? *serves : 0;
+    for (size_t i = 0; i < t->alpn_wire_len; i += 1 + t->alpn_wire[i]) {
+        const unsigned char *ours = t->alpn_wire + i;
+        int h2 = ours[0] == 2 && memcmp(ours + 1, "h2", 2) == 0;
+        if (protos && !(protos & (h2 ? BERTH_CONN_H2 : BERTH_CONN_H1)))
+            continue;
+        for (unsigned j = 0; j < inlen; j += 1u + in[j]) {
+            if (j + 1u + in[j] > inlen)
+                break; /* a malformed offer: no match in it */
+            if (in[j] == ours[0] && memcmp(in + j + 1, ours + 1, ours[0]) == 0) {
+                *out = ours + 1;
+                *outlen = ours[0];
+                return 0; /* SSL_TLSEXT_ERR_OK */
+            }
+        }
+    }
+    return noack_return; /* SSL_TLSEXT_ERR_NOACK */
 }
 
 berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg, berth_log *log)
@@ -282,8 +355,9 @@ berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg, berth_log *log)
         fail(t, "cannot set the key exchange groups", GROUPS);
         return NULL;
     }
-    if (!alpn_list(t))
+    if (!alpn_list(t, cfg->alpn ? cfg->alpn : ALPN_DEFAULT))
         return NULL;
+    wolfSSL_CTX_set_alpn_select_cb(t->ssl_ctx, alpn_select, t);
     return t;
 }
 
@@ -327,6 +401,14 @@ struct WOLFSSL *berth_tls_ctx_new_ssl(berth_tls_ctx *t, unsigned protos)
     /* Everything else (key exchange, signatures, record ciphers) in
      * software, without asking the device first. */
     wolfSSL_SetDevId(ssl, INVALID_DEVID);
+    /* What the listener serves, for alpn_select: a pointer to a constant
+     * (the app data slot holds a pointer). */
+    static const unsigned char protos_of[BERTH_CONN_PROTOS + 1] = {0, 1, 2, 3, 4, 5, 6, 7};
+    if (wolfSSL_set_app_data(ssl, (void *)&protos_of[protos & BERTH_CONN_PROTOS]) !=
+        WOLFSSL_SUCCESS) {
+        wolfSSL_free(ssl);
+        return NULL;
+    }
     /* No protocol in common: the no_application_protocol alert (RFC 7301
      * 3.2), unless lenient; a client that offers no ALPN goes on. */
     if (wolfSSL_UseALPN(ssl, alpn, (unsigned)strlen(alpn),

@@ -66,10 +66,15 @@ void access_log(const berth_done *d, void *user)
     quoted(referer, sizeof referer, berth_done_req_header(d, "Referer", &v) == 0, v);
     quoted(agent, sizeof agent, berth_done_req_header(d, "User-Agent", &v) == 0, v);
     /* One fprintf per line: stdio's lock keeps lines of threads apart. */
+    /* HTTP/2.0 for an h2 stream's (a library before 1.1 does not say) */
+    int version = d->size >= offsetof(berth_done, http_version) + sizeof d->http_version &&
+                          d->http_version
+                      ? d->http_version
+                      : 10 + d->version_minor;
     if (d->method.len)
-        fprintf(stdout, "%s - - [%s] \"%.*s %.*s HTTP/1.%d\" %d %s \"%s\" \"%s\" %.6f%s%s\n", peer,
-                when, (int)d->method.len, d->method.ptr, (int)d->target.len, d->target.ptr,
-                d->version_minor, d->status, bytes, referer, agent,
+        fprintf(stdout, "%s - - [%s] \"%.*s %.*s HTTP/%d.%d\" %d %s \"%s\" \"%s\" %.6f%s%s\n",
+                peer, when, (int)d->method.len, d->method.ptr, (int)d->target.len, d->target.ptr,
+                version / 10, version % 10, d->status, bytes, referer, agent,
                 (double)d->duration_us / 1e6,
                 d->outcome == BERTH_DONE_ABORTED ? " aborted"
                 : d->outcome == BERTH_DONE_STOPPED ? " stopped"

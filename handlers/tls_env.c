@@ -40,6 +40,9 @@ int tls_from_env(berth_tls_config *tls)
     v = getenv("BERTH_KTLS"); /* off: records stay in userspace (berth_tls_config.ktls) */
     if (v && strcmp(v, "off") == 0)
         tls->ktls = 0;
+    tls->alpn = getenv("TLS_ALPN"); /* e.g. http/1.1: no h2 over TLS (berth_tls_config.alpn) */
+    if (tls->alpn && !*tls->alpn)
+        tls->alpn = NULL;
     tls->ciphers = getenv("TLS_CIPHERS");
     if (tls->ciphers && !*tls->ciphers)
         tls->ciphers = NULL;

@@ -184,6 +184,8 @@ typedef struct berth_done {
     int reason;           /* enum berth_reason: BERTH_REASON_NONE when
                              completed, else why not */
     const struct berth_done_priv *priv; /* berth's: berth_done_req_header... */
+    int http_version;     /* 10, 11 or 20 (berth_req_http_version); 0 if no
+                             request line was read. Since 1.1: check size */
 } berth_done;
 
 /* A completion callback: the request is over. Runs on the connection's
@@ -207,6 +209,9 @@ BERTH_API berth_str berth_req_target(const berth_req *req); /* as sent, e.g. /a?
 BERTH_API berth_str berth_req_path(const berth_req *req);   /* target up to '?', raw */
 BERTH_API berth_str berth_req_query_string(const berth_req *req); /* after '?', raw */
 BERTH_API int berth_req_version_minor(const berth_req *req);      /* 0 or 1 */
+/* The protocol the request came by: 10 (HTTP/1.0), 11 (HTTP/1.1) or 20
+ * (HTTP/2, where berth_req_version_minor says 1). Since 1.1. */
+BERTH_API int berth_req_http_version(const berth_req *req);
 
 /* Header value by case-insensitive name; the first one if repeated.
  * 0 and *value, or BERTH_ENOENT. */
@@ -697,8 +702,8 @@ typedef struct berth_tls_config {
                                     (docs/TLS.md says which and why) */
     unsigned handshake_timeout_ms; /* a handshake must complete in this. 10 s */
     int alpn_lenient;            /* 0 (default): a client whose ALPN offer has no
-                                    protocol berth speaks ("h2" when built with
-                                    nghttp2, and "http/1.1"; only "spdy/3.1", say) gets
+                                    protocol of `alpn` (below; only "spdy/3.1",
+                                    say) gets
                                     the no_application_protocol alert and no
                                     connection (RFC 7301 3.2); 1: it goes on
                                     without ALPN and is served HTTP/1.1. A
@@ -709,6 +714,17 @@ typedef struct berth_tls_config {
                                     (then files go out with sendfile); 0: keep
                                     them in userspace. Default 1 (berth-serve:
                                     0 with BERTH_KTLS=off) */
+    const char *alpn;            /* the application protocols offered by ALPN,
+                                    ','-separated, in the server's order of
+                                    preference (which decides, not the
+                                    client's): "h2" (when built with nghttp2)
+                                    and "http/1.1"; an unknown name, or "h2"
+                                    without nghttp2, makes berth_server_new
+                                    fail. A connection that negotiated
+                                    "http/1.1" stays HTTP/1 (the h2 preface
+                                    on it is answered 505). NULL: "h2,http/1.1"
+                                    with nghttp2, else "http/1.1"
+                                    (berth-serve: TLS_ALPN) */
 } berth_tls_config;
 
 /* Fills *tls with the defaults above (port 8443, no certificate). */

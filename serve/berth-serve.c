@@ -2,7 +2,7 @@
  * PORT, HTTP_BACKEND (read by the library), BERTH_THREADS, BERTH_DATASET,
  * BERTH_MAX_BODY, BERTH_HEADER_TIMEOUT_MS, BERTH_IDLE_TIMEOUT_MS,
  * BERTH_REUSEPORT, BERTH_LISTEN, BERTH_ACCESS_LOG (handlers/serve_env.c),
- * and TLS_PORT, TLS_CERT, TLS_KEY, BERTH_KTLS (handlers/tls_env.c),
+ * and TLS_PORT, TLS_CERT, TLS_KEY, TLS_ALPN, BERTH_KTLS (handlers/tls_env.c),
  * BERTH_WS_MAX_MESSAGE and
  * BERTH_WS_PING_MS (handlers/ws_echo.c). Socket-activated (LISTEN_PID its
  * pid, LISTEN_FDS set) with BERTH_LISTEN unset, it serves on systemd's

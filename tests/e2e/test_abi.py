@@ -152,6 +152,16 @@ class AbiTest(unittest.TestCase):
         exe = self.build_app(inc, "app-shrunk")
         self.run_app(exe)
 
+    def test_program_built_against_this_header_without_its_last_fields(self):
+        # this release's header (1.1 appended berth_tls_config.alpn and
+        # berth_done.http_version), as a program built before them saw it
+        inc = os.path.join(self.tmp, "shrunk-now")
+        os.makedirs(inc)
+        shrunk_header(os.path.join(ROOT, "include", "berth.h"), os.path.join(inc, "berth.h"))
+        shutil.copy(os.path.join(BUILD, "include", "berth_version.h"), inc)
+        exe = self.build_app(inc, "app-shrunk-now")
+        self.assertEqual(self.run_app(exe), version())
+
 
 if __name__ == "__main__":
     unittest.main()

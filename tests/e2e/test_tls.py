@@ -88,7 +88,7 @@ class TlsMixin:
         plain = Conn(self.srv)
         self.addCleanup(plain.close)
         plain.send(b"GET /tls-info HTTP/1.1\r\nHost: t\r\n\r\n")
-        self.assertEqual(json.loads(plain.response()[2]), {"tls": False})
+        self.assertEqual(json.loads(plain.response()[2]), {"tls": False, "http_version": 11, "version_minor": 1})
 
     def test_tls12_client(self):
         c = self.conn(ctx=tls_context(max_version=ssl.TLSVersion.TLSv1_2))

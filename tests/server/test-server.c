@@ -308,10 +308,12 @@ static void tls_info_route(berth_req *req, berth_res *res, void *user)
     int n = berth_req_tls(req, &info) == 0
                 ? snprintf(buf, sizeof buf,
                            "{\"tls\":true,\"version\":\"%s\",\"cipher\":\"%s\",\"alpn\":\"%.*s\","
-                           "\"sni\":\"%.*s\",\"resumed\":%s}",
+                           "\"sni\":\"%.*s\",\"resumed\":%s,",
                            info.version, info.cipher, (int)info.alpn.len, info.alpn.ptr,
                            (int)info.sni.len, info.sni.ptr, info.resumed ? "true" : "false")
-                : snprintf(buf, sizeof buf, "{\"tls\":false}");
+                : snprintf(buf, sizeof buf, "{\"tls\":false,");
+    n += snprintf(buf + n, sizeof buf - (size_t)n, "\"http_version\":%d,\"version_minor\":%d}",
+                  berth_req_http_version(req), berth_req_version_minor(req));
     berth_res_send(res, 200, "application/json", buf, (size_t)n);
 }
 

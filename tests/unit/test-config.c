@@ -117,6 +117,10 @@ TEST(config_bad_listen_entries_are_named)
         {"8080 fast", "unknown option 'fast'"},
         {"8080,,8081", "empty entry"},
         {"8443 tls", "needs config.tls"},
+        {"8080 h2c", "unknown option 'h2c' (tls, proxy, h1, h2)"},
+#ifndef BERTH_HAVE_NGHTTP2
+        {"8080 h2", "built without HTTP/2"},
+#endif
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         berth_config c = base();
@@ -132,6 +136,46 @@ TEST(config_systemd_without_sockets_says_so)
     unsetenv("LISTEN_PID");
     CHECK(refused(&c, "LISTEN_FDS"));
 }
+
+TEST(config_tls_alpn_names_checked)
+{
+    const char *bad[][2] = {
+        {"http/1.1,spdy/3.1", "unknown ALPN protocol"},
+        {" , ", "no protocol in the ALPN list"},
+#ifndef BERTH_HAVE_NGHTTP2
+        {"h2", "ALPN protocol h2 needs berth built with nghttp2"},
+#endif
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        berth_config c = base();
+        berth_tls_config t;
+        berth_tls_config_init(&t);
+        t.alpn = bad[i][0];
+        c.tls = &t;
+        CHECK(refused(&c, bad[i][1]));
+    }
+}
+
+#ifdef BERTH_HAVE_NGHTTP2
+/* A TLS listener of one protocol (listen option h1 or h2) whose ALPN list
+ * offers nothing of it would refuse every client: refused at once. */
+TEST(config_tls_listener_protocol_offered)
+{
+    const char *bad[][3] = {
+        {"127.0.0.1:0 tls h2", "http/1.1", "ALPN list has no h2"},
+        {"127.0.0.1:0 tls h1", "h2", "ALPN list has no http/1.1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        berth_config c = base();
+        berth_tls_config t;
+        berth_tls_config_init(&t);
+        t.alpn = bad[i][1];
+        c.tls = &t;
+        c.listen = bad[i][0];
+        CHECK(refused(&c, bad[i][2]));
+    }
+}
+#endif
 
 TEST(config_tls_min_version_checked)
 {
