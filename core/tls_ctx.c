@@ -403,7 +403,7 @@ struct WOLFSSL *berth_tls_ctx_new_ssl(berth_tls_ctx *t, unsigned protos)
     wolfSSL_SetDevId(ssl, INVALID_DEVID);
     /* What the listener serves, for alpn_select: a pointer to a constant
      * (the app data slot holds a pointer). */
-    static const unsigned char protos_of[BERTH_CONN_PROTOS + 1] = {0, 1, 2, 3, 4, 5, 6, 7};
+    static const unsigned char protos_of[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     if (wolfSSL_set_app_data(ssl, (void *)&protos_of[protos & BERTH_CONN_PROTOS]) !=
         WOLFSSL_SUCCESS) {
         wolfSSL_free(ssl);
