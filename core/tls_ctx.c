@@ -177,19 +177,33 @@ static int suite_of(const char *name, unsigned char suite[2])
  * know is an error, and the result is checked: a WOLFSSL made from the
  * context may offer nothing that is not in the list. 1, or 0 with a
  * message. */
+/* The next entry of a list separated by sep at *p: [*a, *b) with the
+ * blanks around it trimmed (empty: *a == *b), *p moved past it and its
+ * separator. 0 once the list is done. Cipher and ALPN lists share it. */
+static int next_entry(const char **p, char sep, const char **a, const char **b)
+{
+    if (!**p)
+        return 0;
+    const char *s = *p, *e = strchr(s, sep);
+    if (!e)
+        e = s + strlen(s);
+    *p = *e ? e + 1 : e;
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    *a = s;
+    *b = e;
+    return 1;
+}
+
 static int set_ciphers(berth_tls_ctx *t, const char *list)
 {
     char clean[1024], name[128];
     unsigned char want[64][2];
     size_t len = 0, nwant = 0;
-    for (const char *p = list; *p;) {
-        size_t n = strcspn(p, ":");
-        const char *a = p, *b = p + n;
-        p = *b ? b + 1 : b;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
+    const char *p = list, *a, *b;
+    while (next_entry(&p, ':', &a, &b)) {
         if (a == b)
             continue;
         if ((size_t)(b - a) >= sizeof name || len + (size_t)(b - a) + 2 > sizeof clean ||
@@ -237,14 +251,8 @@ static int set_ciphers(berth_tls_ctx *t, const char *list)
 static int alpn_list(berth_tls_ctx *t, const char *list)
 {
     size_t len = 0, n_names = 0;
-    for (const char *p = list; *p;) {
-        size_t n = strcspn(p, ",");
-        const char *a = p, *b = p + n;
-        p = *b ? b + 1 : b;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
+    const char *p = list, *a, *b;
+    while (next_entry(&p, ',', &a, &b)) {
         if (a == b)
             continue;
         char name[32];
@@ -367,18 +375,18 @@ berth_tls_ctx *berth_tls_ctx_new(const berth_tls_config *cfg, berth_log *log)
 static size_t alpn_for(const berth_tls_ctx *t, unsigned protos, char *out, size_t cap)
 {
     size_t len = 0;
-    for (const char *p = t->alpn; *p;) {
-        size_t n = strcspn(p, ",");
-        int h2 = n == 2 && memcmp(p, "h2", 2) == 0;
+    const char *p = t->alpn, *a, *b;
+    while (next_entry(&p, ',', &a, &b)) {
+        size_t n = (size_t)(b - a);
+        int h2 = n == 2 && memcmp(a, "h2", 2) == 0;
         if (!protos || (protos & (h2 ? BERTH_CONN_H2 : BERTH_CONN_H1))) {
             if (len + (len > 0) + n >= cap)
                 break;
             if (len)
                 out[len++] = ',';
-            memcpy(out + len, p, n);
+            memcpy(out + len, a, n);
             len += n;
         }
-        p += n + (p[n] == ',');
     }
     out[len] = '\0';
     return len;

@@ -123,6 +123,26 @@ def stop_clean(srv, what, within=5.0):
         raise AssertionError("%s took %.1f s to stop" % (what, took))
 
 
+class ReadSock:
+    """A socket (or TlsSock) for read_response, which keeps what it read
+    past a response in `pending`; a reset reads as the end."""
+
+    def __init__(self, s):
+        self.s, self.pending = s, b""
+
+    def sendall(self, data):
+        self.s.sendall(data)
+
+    def recv(self, n):
+        if self.pending:
+            out, self.pending = self.pending[:n], self.pending[n:]
+            return out
+        try:
+            return self.s.recv(n)
+        except ConnectionResetError:
+            return b""
+
+
 def read_response(sock, head_only=False):
     """Reads one response from sock (anything with recv() and a pending
     attribute that receives the bytes read past it): (status, headers list,

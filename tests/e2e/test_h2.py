@@ -20,18 +20,9 @@ import time
 import unittest
 import xml.etree.ElementTree as ET
 
-try:
-    import h2.config
-    import h2.connection
-    import h2.events
-except ImportError:
-    h2 = None
-    # Debian's python3-h2 lives with Debian's python: use it when meson
-    # found another python3 first (pyenv).
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != \
-            os.path.realpath("/usr/bin/python3") and not os.environ.get("BERTH_H2_REEXEC"):
-        os.environ["BERTH_H2_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+import h2env  # noqa: E402
+
+h2 = h2env.import_h2()
 
 from berthproc import BACKENDS, CA, CERT, DATASET, KEY, ROOT, Server, stop_clean
 
@@ -455,9 +446,4 @@ class H2Spec(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if os.environ.get("BERTH_HTTP2") == "0":
-        # meson reads 77 as "skipped"
-        print("skipped: berth was built without HTTP/2 (-Dhttp2=disabled, or no Debian "
-              "libnghttp2-dev: scripts/deps.sh build)")
-        sys.exit(77)
-    unittest.main()
+    h2env.main()

@@ -18,16 +18,14 @@ import subprocess
 import sys
 import unittest
 
-try:
-    import h2.connection  # noqa: F401 (test_h2's H2 drives it)
-except ImportError:
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != \
-            os.path.realpath("/usr/bin/python3") and not os.environ.get("BERTH_H2_REEXEC"):
-        os.environ["BERTH_H2_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
+import h2env  # noqa: E402
 
-from berthproc import BACKENDS, BUILD, CA, CERT, KEY, Server, read_response, stop_clean
+h2 = h2env.import_h2()
+if h2 is None and os.environ.get("BERTH_HTTP2") != "0":
+    raise ImportError("these tests drive Python's h2 (Debian python3-h2)")
+
+from berthproc import (BACKENDS, BUILD, CA, CERT, KEY, ReadSock, Server, read_response,
+                       stop_clean)
 from test_h2 import H2
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -74,22 +72,6 @@ def info_h1(sock, minor=1):
     return json.loads(body)
 
 
-class _Sock:
-    """A socket for read_response (bytes read past a response kept)."""
-
-    def __init__(self, s):
-        self.s, self.pending = s, b""
-
-    def sendall(self, data):
-        self.s.sendall(data)
-
-    def recv(self, n):
-        if self.pending:
-            out, self.pending = self.pending[:n], self.pending[n:]
-            return out
-        return self.s.recv(n)
-
-
 def serve(case, backend="reactor", binary="tests/berth-test-server", **env):
     srv = Server(binary, backend=backend, env=dict({"TLS_CERT": CERT, "TLS_KEY": KEY}, **env))
     case.addCleanup(stop_clean, srv, "h2 alpn (%s %r)" % (backend, env))
@@ -119,7 +101,7 @@ class AlpnTest(unittest.TestCase):
         self.assertEqual(negotiated(port, ["h2"]), "alert")
         self.assertEqual(curl_version(port, "--http2"), ("1.1", b"3"))
         # the preface on a connection that chose http/1.1 is HTTP/1's
-        s = _Sock(tls_sock(port, ["h2", "http/1.1"]))
+        s = ReadSock(tls_sock(port, ["h2", "http/1.1"]))
         self.addCleanup(s.s.close)
         s.sendall(PREFACE)
         status, _, _ = read_response(s)
@@ -135,7 +117,7 @@ class AlpnTest(unittest.TestCase):
         s = tls_sock(port, ["http/1.1"])
         self.addCleanup(s.close)
         self.assertIsNone(s.selected_alpn_protocol())
-        self.assertEqual(info_h1(_Sock(s))["http_version"], 11)
+        self.assertEqual(info_h1(ReadSock(s))["http_version"], 11)
 
     def test_the_servers_order_is_the_lists(self):
         port = serve(self, TLS_ALPN=" http/1.1 , h2,http/1.1,").tls_port
@@ -158,7 +140,7 @@ class AlpnTest(unittest.TestCase):
     def test_the_preface_without_alpn_h2_stays_http1(self):
         port = serve(self).tls_port
         for offer in (["http/1.1"], None):  # http/1.1 chosen; no ALPN at all
-            s = _Sock(tls_sock(port, offer))
+            s = ReadSock(tls_sock(port, offer))
             self.addCleanup(s.s.close)
             s.sendall(PREFACE)
             status, _, _ = read_response(s)
@@ -175,15 +157,15 @@ class ProtocolMixin:
 
     def test_http_version(self):
         srv = serve(self, self.backend)
-        s = _Sock(srv.connect())
+        s = ReadSock(srv.connect())
         self.addCleanup(s.s.close)
         self.assertEqual(info_h1(s, 0), {"tls": False, "http_version": 10, "version_minor": 0})
-        s = _Sock(srv.connect())
+        s = ReadSock(srv.connect())
         self.addCleanup(s.s.close)
         self.assertEqual(info_h1(s), {"tls": False, "http_version": 11, "version_minor": 1})
         t = tls_sock(srv.tls_port, ["http/1.1"])
         self.addCleanup(t.close)
-        got = info_h1(_Sock(t))
+        got = info_h1(ReadSock(t))
         self.assertEqual((got["alpn"], got["http_version"], got["version_minor"]),
                          ("http/1.1", 11, 1))
         c = H2(srv.port)  # h2c
@@ -208,7 +190,7 @@ class ProtocolMixin:
             c = H2(srv.tls_port, tls=True)
             self.assertEqual(c.response(c.request("GET", "/baseline2?a=3&b=4"))[0], 200)
             c.close()
-            s = _Sock(srv.connect())
+            s = ReadSock(srv.connect())
             s.sendall(b"GET /baseline2?a=5&b=6 HTTP/1.1\r\nHost: t\r\n\r\n")
             self.assertEqual(read_response(s)[0], 200)
             s.s.close()
@@ -225,8 +207,4 @@ for _b in BACKENDS:
                                        {"backend": _b})
 
 if __name__ == "__main__":
-    if os.environ.get("BERTH_HTTP2") == "0":
-        print("skipped: berth was built without HTTP/2 (-Dhttp2=disabled, or no Debian "
-              "libnghttp2-dev)")
-        sys.exit(77)
-    unittest.main()
+    h2env.main()

@@ -25,6 +25,7 @@ import unittest
 
 from berthproc import BACKENDS, CERT, DATASET, KEY, ROOT, Server, stop_clean
 from test_h2 import H2SPEC, h2spec_run
+import h2env  # noqa: E402
 
 STATIC = os.path.join(ROOT, "tests", "data", "arena", "static")
 with open(DATASET, "rb") as _f:
@@ -157,8 +158,4 @@ for _b in BACKENDS:
                                       {"backend": _b})
 
 if __name__ == "__main__":
-    if os.environ.get("BERTH_HTTP2") == "0":
-        print("skipped: berth was built without HTTP/2 (-Dhttp2=disabled, or no Debian "
-              "libnghttp2-dev)")
-        sys.exit(77)
-    unittest.main()
+    h2env.main()

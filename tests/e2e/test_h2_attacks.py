@@ -20,16 +20,9 @@ import sys
 import time
 import unittest
 
-try:
-    import h2.config
-    import h2.connection
-    import h2.events
-except ImportError:
-    h2 = None
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != \
-            os.path.realpath("/usr/bin/python3") and not os.environ.get("BERTH_H2_REEXEC"):
-        os.environ["BERTH_H2_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+import h2env  # noqa: E402
+
+h2 = h2env.import_h2()
 
 from berthproc import BACKENDS, CERT, KEY, Server, sanitized, stop_clean
 from h2frames import (CONTINUATION, DATA, END_HEADERS, END_STREAM, ENHANCE_YOUR_CALM, GOAWAY,
@@ -441,8 +434,4 @@ class Attacks(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if os.environ.get("BERTH_HTTP2") == "0":
-        print("skipped: berth was built without HTTP/2 (-Dhttp2=disabled, or no Debian "
-              "libnghttp2-dev: scripts/deps.sh build)")
-        sys.exit(77)
-    unittest.main()
+    h2env.main()

@@ -16,16 +16,14 @@ import sys
 import tempfile
 import unittest
 
-try:
-    import h2.connection  # noqa: F401 (test_h2's H2 drives it)
-except ImportError:
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != \
-            os.path.realpath("/usr/bin/python3") and not os.environ.get("BERTH_H2_REEXEC"):
-        os.environ["BERTH_H2_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
+import h2env  # noqa: E402
 
-from berthproc import BACKENDS, CERT, KEY, Server, TlsSock, read_response, stop_clean
+h2 = h2env.import_h2()
+if h2 is None and os.environ.get("BERTH_HTTP2") != "0":
+    raise ImportError("these tests drive Python's h2 (Debian python3-h2)")
+
+from berthproc import (BACKENDS, CERT, KEY, ReadSock, Server, TlsSock, read_response,
+                       stop_clean)
 from test_h2 import H2
 
 FRAMING = {"connection", "keep-alive", "transfer-encoding", "date"}
@@ -106,28 +104,8 @@ def corpus():
     return c
 
 
-class _Sock:
-    """A socket (or TlsSock) for read_response, which keeps what it read
-    past a response in `pending`."""
-
-    def __init__(self, s):
-        self.s, self.pending = s, b""
-
-    def sendall(self, data):
-        self.s.sendall(data)
-
-    def recv(self, n):
-        if self.pending:
-            out, self.pending = self.pending[:n], self.pending[n:]
-            return out
-        try:
-            return self.s.recv(n)
-        except ConnectionResetError:
-            return b""
-
-
 def h1_exchange(raw, method, target, headers, body):
-    sock = _Sock(raw)
+    sock = ReadSock(raw)
     lines = ["%s %s HTTP/1.1" % (method, target), "Host: localhost"]
     lines += ["%s: %s" % (k, v) for k, v in headers]
     if body is not None:
@@ -292,8 +270,4 @@ class H2DiffTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if os.environ.get("BERTH_HTTP2") == "0":
-        print("skipped: berth was built without HTTP/2 (-Dhttp2=disabled, or no Debian "
-              "libnghttp2-dev)")
-        sys.exit(77)
-    unittest.main()
+    h2env.main()

@@ -23,6 +23,7 @@ import time
 import unittest
 
 from berthproc import BACKENDS, CA, CERT, KEY, Server, stop_clean
+import h2env  # noqa: E402
 
 SEED = int(os.environ.get("BERTH_TEST_SEED") or random.SystemRandom().randrange(2 ** 32))
 sys.stderr.write("test_h2_listeners: BERTH_TEST_SEED=%d\n" % SEED)
@@ -190,8 +191,4 @@ class Listeners(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if os.environ.get("BERTH_HTTP2") == "0":
-        print("skipped: berth was built without HTTP/2 (-Dhttp2=disabled, or no Debian "
-              "libnghttp2-dev: scripts/deps.sh build)")
-        sys.exit(77)
-    unittest.main()
+    h2env.main()
