@@ -150,6 +150,7 @@ static int fast_start(berth_server *srv)
     f->srv = srv;
     f->send_tick_ms = send_tick_for(&srv->engine);
     f->max_threads = srv->config.max_threads ? srv->config.max_threads : FAST_THREADS_DEFAULT;
+    f->stack_size = FAST_STACK_SIZE;
     f->signal_wake = wakeup_signal_install();
     f->open.next = f->open.prev = &f->open;
     pthread_mutex_init(&f->lock, NULL);

@@ -86,6 +86,8 @@ typedef struct fast {
     int busy;                   /* of them, serving admitted connections */
     int refusers;               /* of them, answering queued connections 503 */
     unsigned max_threads;       /* busy at most this many */
+    size_t stack_size;          /* connection threads' stacks: FAST_STACK_SIZE, more
+                                   when the loaded libraries' static TLS needs it */
     fast_job *queue, *queue_tail; /* accepted, waiting for a thread (FIFO) */
     int nqueued;
     int accept_paused;          /* acceptors waiting for descriptors */

@@ -27,6 +27,34 @@
 #include "fast.h"
 #include "../core/log.h"
 
+/* Starts t's detached thread on a stack of *stack bytes. glibc puts the
+ * static TLS of every loaded library inside a thread's stack and refuses
+ * (EINVAL) a stack it does not fit: wolfSSL built with its assembly
+ * (scripts/build-wolfssl.sh) has 1.4 MB of it (its ECC cache), more than
+ * FAST_STACK_SIZE. Then the stack doubles until it fits (up to 64 MiB),
+ * *stack says the size that worked, and the log says so once. 0 or an
+ * errno. */
+static int spawn(fast *f, fthread *t, size_t *stack)
+{
+    for (;;) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, *stack);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_t tid;
+        int rc = pthread_create(&tid, &attr, fast_conn_thread, t);
+        pthread_attr_destroy(&attr);
+        if (rc == 0 && *stack > FAST_STACK_SIZE)
+            berth_log_once(&f->srv->log, BERTH_SAID_FAST_STACK,
+                           "berth: fast: connection threads get stacks of %zu KiB, not %u: "
+                           "the loaded libraries' thread-local storage needs it",
+                           *stack >> 10, (unsigned)(FAST_STACK_SIZE >> 10));
+        if (rc != EINVAL || *stack >= (64u << 20))
+            return rc;
+        *stack *= 2;
+    }
+}
+
 /* Hands j to a parked thread or a new one. Called and returns with
  * f->lock held (dropped while a thread is created). 0, or -1: no thread. */
 static int dispatch(fast *f, const fast_job *j)
@@ -48,17 +76,17 @@ static int dispatch(fast *f, const fast_job *j)
     t->has_job = 1;
     pthread_cond_init(&t->wake, NULL);
     f->running++;
+    size_t stack = f->stack_size;
     pthread_mutex_unlock(&f->lock);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, FAST_STACK_SIZE);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t tid;
-    int rc = pthread_create(&tid, &attr, fast_conn_thread, t);
-    pthread_attr_destroy(&attr);
+    int rc = spawn(f, t, &stack);
     pthread_mutex_lock(&f->lock);
+    if (stack > f->stack_size)
+        f->stack_size = stack;
     if (rc == 0)
         return 0;
+    berth_log_once(&f->srv->log, BERTH_SAID_FAST_THREAD,
+                   "berth: fast: cannot start a connection thread: %s (such connections wait "
+                   "for one, then get 503)", strerror(rc));
     f->running--;
     pthread_cond_broadcast(&f->all_done);
     pthread_cond_destroy(&t->wake);

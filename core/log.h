@@ -33,6 +33,8 @@ enum {
     BERTH_SAID_FAST_WAKE = 1u << 4,    /* fast: no eventfd for a thread */
     BERTH_SAID_FAST_SNDTIMEO = 1u << 5, /* fast: SO_SNDTIMEO refused */
     BERTH_SAID_FAST_RCVTIMEO = 1u << 6, /* fast: SO_RCVTIMEO refused */
+    BERTH_SAID_FAST_STACK = 1u << 7,    /* fast: stacks grown for static TLS */
+    BERTH_SAID_FAST_THREAD = 1u << 8,   /* fast: a connection thread not created */
 };
 
 #endif

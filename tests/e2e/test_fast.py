@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, TlsSock, header
+from berthproc import BACKENDS, BUILD, CERT, KEY, Conn, Server, TlsConn, TlsSock, header
 
 TEST_SERVER = "tests/berth-test-server"
 HEALTH = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -79,6 +79,29 @@ class FastBlockingTest(unittest.TestCase):
             finally:
                 srv.stop()
             self.assertIn("is not a thread count", srv.stderr_text)
+
+    def test_static_tls_larger_than_the_stack(self):
+        """A loaded library's thread-local storage that does not fit in a
+        connection thread's 256 KiB stack (wolfSSL built with its assembly
+        has 1.4 MB of it): the stacks grow, the log says so once, and every
+        connection is answered (before: pthread_create failed silently and
+        no connection was ever answered)."""
+        lib = os.path.join(BUILD, "tests", "fail", "libberth-test-big-tls.so")
+        env = {"LD_PRELOAD": lib,
+               # a sanitizer runtime must come first; the preload goes before it
+               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+        srv = Server(backend="fast", env=env)
+        try:
+            for _ in range(3):
+                c = Conn(srv)
+                c.send(HEALTH)
+                status, _, _ = c.response()
+                c.close()
+                self.assertEqual(status, 200)
+        finally:
+            srv.stop()
+        self.assertEqual(srv.stderr_text.count("connection threads get stacks of"), 1,
+                         srv.stderr_text[-2000:])
 
     def test_unknown_backend_warns_and_falls_back(self):
         srv = Server(backend="nosuch")
