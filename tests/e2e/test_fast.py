@@ -86,7 +86,7 @@ class FastBlockingTest(unittest.TestCase):
         has 1.4 MB of it): the stacks grow, the log says so once, and every
         connection is answered (before: pthread_create failed silently and
         no connection was ever answered)."""
-        lib = os.path.join(BUILD, "tests", "fail", "libberth-test-big-tls.so")
+        lib = os.path.join(BUILD, "tests", "libberth-test-big-tls.so")
         env = {"LD_PRELOAD": lib,
                # a sanitizer runtime must come first; the preload goes before it
                "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
