@@ -67,7 +67,9 @@
 # CLANG (default clang), JOBS (default 2), BERTH_MACOS_ARCH (default arm64:
 # GitHub's macos-latest), BERTH_BSD_MESON_ARGS (more meson options),
 # BERTH_BSD_STUB_MISSING=1 (empty stand-ins for the headers the OS lacks,
-# so the errors a missing header hides are listed too; still a failure).
+# so the errors a missing header hides are listed too; still a failure),
+# BERTH_BSD_ALL=1 (tests, examples and bench too: every C file meson
+# compiles for that OS, not only the library's, handlers' and serve's).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 src=$(pwd)
@@ -126,6 +128,7 @@ check() {
 [binaries]
 c = ['$CLANG', '--target=$triple', '$sysflag']
 ar = 'ar'
+strip = 'strip'
 pkgconfig = 'pkg-config'
 pkg-config = 'pkg-config'
 [built-in options]
@@ -140,9 +143,12 @@ endian = 'little'
 EOF
   sed -i "s/cpu_family = 'arm64'/cpu_family = 'aarch64'/" "$work/$os.ini"
   echo "== $os: $triple, sysroot $sysroot"
-  # shellcheck disable=SC2086 # BERTH_BSD_MESON_ARGS: words on purpose
-  if ! meson setup "$b" --cross-file "$work/$os.ini" -Dwerror=true -Dtests=disabled \
-      -Dexamples=disabled -Dbench=disabled -Ddocs=disabled ${BERTH_BSD_MESON_ARGS:-} \
+  local extra=()
+  read -r -a extra <<<"${BERTH_BSD_MESON_ARGS:-}"
+  local parts=(-Dtests=disabled -Dexamples=disabled -Dbench=disabled)
+  [ "${BERTH_BSD_ALL:-0}" = 1 ] && parts=(-Dtests=enabled -Dexamples=enabled -Dbench=enabled)
+  if ! meson setup "$b" --cross-file "$work/$os.ini" -Dwerror=true "${parts[@]}" \
+      -Ddocs=disabled "${extra[@]}" \
       >"$work/$os-setup.log" 2>&1; then
     echo "$os: meson setup failed:"
     grep -E 'ERROR|error' "$work/$os-setup.log" | head -20
@@ -160,7 +166,9 @@ ccs, src, out, files = sys.argv[1:]
 seen = {}
 for e in json.load(open(ccs)):
     f = os.path.relpath(os.path.join(e["directory"], e["file"]), src)
-    if f.split("/")[0] not in ("core", "backends", "handlers", "serve") or f in seen:
+    if f.startswith("..") or f in seen or (
+            os.environ.get("BERTH_BSD_ALL") != "1" and
+            f.split("/")[0] not in ("core", "backends", "handlers", "serve")):
         continue
     a = shlex.split(e["command"])
     keep, skip = [], 0
@@ -169,15 +177,18 @@ for e in json.load(open(ccs)):
         if x in ("-o", "-MQ", "-MF"): skip = 1; continue
         if x in ("-c", "-MD", "-fcolor-diagnostics") or x == e["file"]: continue
         keep.append(x)
+    # The file by its absolute path: diagnostics then name it so.
     seen[f] = "cd %s && %s -fsyntax-only -fno-color-diagnostics %s" % (
-        shlex.quote(e["directory"]), " ".join(map(shlex.quote, keep)), shlex.quote(e["file"]))
+        shlex.quote(e["directory"]), " ".join(map(shlex.quote, keep)),
+        shlex.quote(os.path.normpath(os.path.join(e["directory"], e["file"]))))
 with open(out, "w") as o:
     for f in sorted(seen):
         o.write("%s\t%s\n" % (f, seen[f]))
 open(files, "w").write("".join(f + "\n" for f in sorted(seen)))
 EOF
   local all n
-  all=$(git ls-files 'core/*.c' 'backends/*.c' 'handlers/*.c' 'serve/*.c' 2>/dev/null; ls core/*.c backends/*.c handlers/*.c handlers/*/*.c serve/*.c 2>/dev/null)
+  all=$(ls core/*.c backends/*.c handlers/*.c handlers/*/*.c serve/*.c 2>/dev/null)
+  [ "${BERTH_BSD_ALL:-0}" = 1 ] && all=$(git ls-files '*.c' 2>/dev/null || find . -name '*.c' | sed 's|^\./||')
   local left
   left=$(comm -23 <(echo "$all" | sort -u) "$work/$os.files" | tr '\n' ' ')
   n=$(wc -l <"$work/$os.files")
@@ -214,7 +225,7 @@ EOF
     else
       bad=$((bad + 1))
       echo "--- $os: $f ($(grep -cE ': (fatal )?error:' "$log.log") errors)"
-      grep -E ': (fatal error|error|warning):' "$log.log" | sed "s|^\(\.\./\)*${src#/}/||; s|^$src/||"
+      grep -E ': (fatal error|error|warning):' "$log.log" | sed "s|^$src/||; s|^\(\.\./\)*${src##*/}/||"
     fi
   done <"$work/$os.files"
   echo "$os: $clean clean, $bad with errors (of $n)"
