@@ -11,6 +11,7 @@
 #include "../core/engine.h"
 #include "../core/log.h"
 #include "../core/pipe.h"
+#include "platform.h"
 
 /* A listening socket and what is stacked on the connections it accepts. */
 typedef struct berth_listener {
@@ -50,7 +51,7 @@ struct berth_server {
     berth_layer tls_layer;
     uint16_t tls_port;      /* the first TLS listener's, or 0 */
     uint16_t port;          /* the first plaintext TCP listener's, or 0 */
-    int stop_fd;            /* eventfd, readable once a stop is asked */
+    berth_wake stop;        /* readable (stop.rfd) once a stop is asked */
     atomic_int stopping;
     atomic_uint connections;
     atomic_uint refusing;   /* connections being answered 503 */

@@ -18,6 +18,7 @@
 
 #include "fast.h"
 #include "listen.h"
+#include "platform.h"
 #include "../core/log.h"
 
 #define SIGNAL_RETRY_US 2000 /* a stop is signalled again until seen */
@@ -29,11 +30,11 @@ static void *monitor_main(void *arg)
 {
     fast *f = arg;
     berth_server *srv = f->srv;
-    struct pollfd p = {srv->stop_fd, POLLIN, 0};
+    struct pollfd p = {srv->stop.rfd, POLLIN, 0};
     while (!fast_stopping(f))
         poll(&p, 1, -1);
     atomic_store(&f->cut_at, (unsigned long long)(fast_now_ms() + srv->config.drain_timeout_ms));
-    /* New connections are refused at once; the acceptors see stop_fd. */
+    /* New connections are refused at once; the acceptors see the stop. */
     for (int i = 0; i < srv->nlisten; i++)
         shutdown(srv->listeners[i].fd, SHUT_RDWR);
     /* Wake parked threads so they exit, and paused acceptors. */
@@ -110,7 +111,9 @@ static int wakeup_signal_install(void)
             struct sigaction sa;
             memset(&sa, 0, sizeof sa);
             sa.sa_handler = on_wakeup_signal;
-            sa.sa_flags = SA_RESTART; /* what it interrupts besides our calls resumes */
+            /* What it interrupts besides berth's calls resumes. Not where
+             * that would restart the reads a stop interrupts (platform.h). */
+            sa.sa_flags = BERTH_SIGURG_RESTARTS ? SA_RESTART : 0;
             sigemptyset(&sa.sa_mask);
             ours = sigaction(SIGURG, &sa, NULL) == 0;
         }
@@ -151,7 +154,8 @@ static int fast_start(berth_server *srv)
     f->send_tick_ms = send_tick_for(&srv->engine);
     f->max_threads = srv->config.max_threads ? srv->config.max_threads : FAST_THREADS_DEFAULT;
     f->stack_size = FAST_STACK_SIZE;
-    f->signal_wake = wakeup_signal_install();
+    f->signal_handler = wakeup_signal_install();
+    f->signal_wake = f->signal_handler && BERTH_HAVE_PPOLL;
     f->open.next = f->open.prev = &f->open;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->all_done, NULL);
@@ -219,7 +223,7 @@ static void fast_join(berth_server *srv)
         pthread_cond_wait(&f->all_done, &f->lock);
     fast_queue_close(f); /* left only if no thread could be made for them */
     pthread_mutex_unlock(&f->lock);
-    if (f->signal_wake)
+    if (f->signal_handler)
         wakeup_signal_release(); /* no thread of this server is left to signal */
     free(f->acceptors);
     pthread_mutex_destroy(&f->lock);

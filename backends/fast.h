@@ -59,7 +59,7 @@ typedef struct fthread {
     struct fthread *next_parked;
     fast_job job;               /* the connection to serve */
     const berth_layer *last_layer; /* the last non-NULL layer this thread used */
-    int wake_fd;                /* eventfd for stream work, or -1: woken by SIGURG */
+    berth_wake wake_fds;        /* for stream work (rfd -1: woken by SIGURG) */
     pthread_mutex_t poll_lock;  /* orders polling against a waker's signal */
     int polling;                /* in wait_stream's ppoll window (SIGURG wakes it) */
     sigset_t wait_mask;         /* the thread's signal mask (SIGURG open), for ppoll */
@@ -92,7 +92,8 @@ typedef struct fast {
     int nqueued;
     int accept_paused;          /* acceptors waiting for descriptors */
     int stopping;
-    int signal_wake;            /* SIGURG has berth's handler: wakes need no eventfd */
+    int signal_handler;         /* SIGURG has berth's handler (a stop interrupts I/O) */
+    int signal_wake;            /* ... and ppoll exists: wakes need no descriptor */
     atomic_ullong cut_at;       /* the drain deadline (monotonic ms), once stopping */
     unsigned send_tick_ms;      /* send timeout: how often a blocked write re-checks */
     fconn_slot open;            /* fds being served, to unblock them at the end */

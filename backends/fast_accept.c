@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fast.h"
+#include "platform.h"
 #include "../core/log.h"
 
 /* Starts t's detached thread on a stack of *stack bytes. glibc puts the
@@ -214,7 +215,7 @@ static void accept_ready(fast *f, int lfd, const berth_listener *li)
     for (int i = 0; i < 64 && !fast_stopping(f); i++) {
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
-        int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
+        int fd = berth_accept(lfd, (struct sockaddr *)&peer, &plen, 0);
         if (fd >= 0) {
             admit(f, fd, li, &peer, plen);
             continue;
@@ -243,7 +244,7 @@ void *fast_acceptor_main(void *arg)
     free(a);
     int timeout = -1;
     while (!fast_stopping(f)) {
-        struct pollfd p[2] = {{lfd, POLLIN, 0}, {f->srv->stop_fd, POLLIN, 0}};
+        struct pollfd p[2] = {{lfd, POLLIN, 0}, {f->srv->stop.rfd, POLLIN, 0}};
         int n = poll(p, 2, timeout);
         if (fast_stopping(f))
             break;

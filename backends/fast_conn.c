@@ -8,14 +8,14 @@
  * response or a WebSocket is open the thread waits in ppoll on its socket
  * instead, with SIGURG opened only inside that call: another thread's
  * stream work wakes it with SIGURG, so a connection costs one descriptor.
- * Where the application owns SIGURG, an eventfd per thread does it. */
+ * Where the application owns SIGURG, or there is no ppoll (macOS), a wake
+ * descriptor per thread does it (an eventfd, or a pipe: platform.h). */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -25,6 +25,11 @@
 #include "listen.h"
 #include "transport_ops.h"
 #include "../core/log.h"
+
+#ifndef POLLRDHUP /* Linux's; elsewhere POLLHUP says the peer is gone */
+#define POLLRDHUP 0
+#endif
+
 
 #define READ_TIMEOUT_MAX 1000 /* ms; a blocked read wakes at least this often */
 
@@ -141,10 +146,8 @@ static int io_begin(void *ctx)
 static void wake(berth_worker *w)
 {
     fthread *t = w->backend;
-    if (t->wake_fd >= 0) {
-        uint64_t one = 1;
-        ssize_t n = write(t->wake_fd, &one, sizeof one);
-        (void)n;
+    if (t->wake_fds.rfd >= 0) {
+        berth_wake_signal(&t->wake_fds);
         return;
     }
     pthread_mutex_lock(&t->poll_lock);
@@ -226,20 +229,18 @@ static void run_due(fthread *t)
 /* Waits for the socket, stream work or the timeout; the socket's revents. */
 static short wait_for(fthread *t, int timeout)
 {
-    struct pollfd p[2] = {{t->io.s.fd, POLLIN | POLLRDHUP, 0}, {t->wake_fd, POLLIN, 0}};
+    struct pollfd p[2] = {{t->io.s.fd, POLLIN | POLLRDHUP, 0}, {t->wake_fds.rfd, POLLIN, 0}};
     int n = 0;
-    if (t->wake_fd >= 0) {
+    if (t->wake_fds.rfd >= 0) {
         if (io_begin(t)) {
             n = poll(p, 2, timeout);
             io_end(t);
         }
-        if (n > 0 && (p[1].revents & POLLIN)) {
-            uint64_t v;
-            ssize_t r = read(t->wake_fd, &v, sizeof v);
-            (void)r;
-        }
+        if (n > 0 && (p[1].revents & POLLIN))
+            berth_wake_drain(&t->wake_fds);
         return n > 0 ? p[0].revents : 0;
     }
+#if BERTH_HAVE_PPOLL
     sigset_t urg;
     sigemptyset(&urg);
     sigaddset(&urg, SIGURG);
@@ -252,6 +253,10 @@ static short wait_for(fthread *t, int timeout)
     }
     set_polling(t, 0);
     pthread_sigmask(SIG_UNBLOCK, &urg, NULL); /* a late wake's signal lands here, harmless */
+#else
+    (void)set_polling;
+    (void)has_woken; /* never signal_wake here (fast.c): wake_ready made the descriptor */
+#endif
     return n > 0 ? p[0].revents : 0;
 }
 
@@ -287,12 +292,11 @@ static void wait_stream(fthread *t)
  * eventfd, made again for each connection until one is had. */
 static int wake_ready(fthread *t)
 {
-    if (t->f->signal_wake || t->wake_fd >= 0)
+    if (t->f->signal_wake || t->wake_fds.rfd >= 0)
         return 1;
-    t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (t->wake_fd >= 0)
+    if (berth_wake_open(&t->wake_fds) == 0)
         return 1;
-    say_once(t, BERTH_SAID_FAST_WAKE, "cannot make a wake descriptor (eventfd)");
+    say_once(t, BERTH_SAID_FAST_WAKE, "cannot make a wake descriptor (eventfd or pipe)");
     return 0;
 }
 
@@ -406,7 +410,7 @@ void *fast_conn_thread(void *arg)
     t->guard.begin = io_begin;
     t->guard.end = io_end;
     t->guard.ctx = t;
-    t->wake_fd = -1; /* made by the first connection's wake_ready */
+    t->wake_fds = (berth_wake)BERTH_WAKE_NONE; /* made by the first connection's wake_ready */
     sigset_t urg;
     sigemptyset(&urg);
     sigaddset(&urg, SIGURG);
@@ -432,8 +436,7 @@ void *fast_conn_thread(void *arg)
     pthread_cond_broadcast(&f->all_done);
     pthread_mutex_unlock(&f->lock);
     berth_worker_destroy(&t->w);
-    if (t->wake_fd >= 0)
-        close(t->wake_fd);
+    berth_wake_close(&t->wake_fds);
     pthread_cond_destroy(&t->wake);
     pthread_mutex_destroy(&t->poll_lock);
     free(t);

@@ -327,7 +327,7 @@ static int setup(berth_loop *l)
         if (uv_poll_start(&uw->listen_polls[k], UV_READABLE, on_listen) != 0)
             return -1;
     }
-    if (uv_poll_init(&uw->loop, &uw->stop_poll, srv->stop_fd) != 0)
+    if (uv_poll_init(&uw->loop, &uw->stop_poll, srv->stop.rfd) != 0)
         return -1;
     uw->stop_poll.data = uw;
     if (uv_poll_start(&uw->stop_poll, UV_READABLE, on_stop) != 0 ||

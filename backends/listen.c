@@ -17,16 +17,16 @@
 
 #include "../core/addr.h"
 #include "../core/log.h"
+#include "platform.h"
 
 static int listen_one(const struct sockaddr *sa, socklen_t len, int nonblock, int reuseport)
 {
-    int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0);
-    int fd = socket(sa->sa_family, type, 0);
+    int fd = berth_socket(sa->sa_family, SOCK_STREAM, nonblock);
     if (fd < 0)
         return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+    if ((reuseport && setsockopt(fd, SOL_SOCKET, berth_reuseport_option(), &one, sizeof one) != 0) ||
         bind(fd, sa, len) != 0 || listen(fd, 4096) != 0) {
         int e = errno;
         close(fd);
@@ -51,7 +51,7 @@ static uint16_t *port_of(struct sockaddr_storage *ss)
  * window of microseconds. */
 static int port_probe(struct sockaddr_storage *ss, socklen_t len)
 {
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = berth_socket(ss->ss_family, SOCK_STREAM, 0);
     if (fd < 0)
         return -1;
     int one = 1;
@@ -91,6 +91,8 @@ int berth_listen_open(berth_log *log, const char *host, uint16_t port, int count
     memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
     freeaddrinfo(ai);
 
+    if (berth_reuseport_option() < 0)
+        reuseport = 0; /* no balancing option (macOS): one socket, shared */
     if (reuseport && port_probe(&ss, len) != 0) {
         berth_logf(log, "berth: cannot listen on %s:%u: %s", host ? host : "*", (unsigned)port,
                    strerror(errno));
@@ -279,6 +281,11 @@ static int entry_parse(berth_log *log, const char *s, size_t len, berth_listen_s
             berth_logf(log, "berth: config.listen '%s': the path is too long", entry);
             return -1;
         }
+        if (!BERTH_HAVE_ABSTRACT_UNIX && a[5] == '@') {
+            berth_logf(log, "berth: config.listen '%s': abstract Unix sockets (@name) exist on "
+                       "Linux only; give a path", entry);
+            return -1;
+        }
         spec->kind = BERTH_LS_UNIX;
         spec->path = dup_n(a + 5, alen - 5);
         return spec->path ? 0 : -1;
@@ -407,13 +414,13 @@ static int unix_open(berth_listen_spec *spec, int nonblock)
     if (abstract)
         sa.sun_path[0] = '\0';
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + (abstract ? 0 : 1));
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    int fd = berth_socket(AF_UNIX, SOCK_STREAM, nonblock);
     if (fd < 0)
         return -1;
     int rc = bind(fd, (struct sockaddr *)&sa, len);
     if (rc != 0 && errno == EADDRINUSE && !abstract) {
         struct stat st;
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int probe = berth_socket(AF_UNIX, SOCK_STREAM, 0);
         if (probe >= 0 && stat(spec->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
             connect(probe, (struct sockaddr *)&sa, len) != 0 && errno == ECONNREFUSED) {
             unlink(spec->path); /* left by a server that is gone */

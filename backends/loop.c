@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "listen.h"
+#include "platform.h"
 #include "transport_ops.h"
 
 static berth_loop *worker_at(void *workers, const berth_loop_ops *ops, int i)
@@ -85,7 +86,7 @@ void berth_loop_accept(berth_loop *l, const berth_loop_ops *ops, berth_listener 
     while (li->fd >= 0) {
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
-        int fd = accept4(li->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = berth_accept(li->fd, (struct sockaddr *)&peer, &plen, 1);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;

@@ -33,10 +33,11 @@ void berth_poller_free(berth_poller *p)
     free(p);
 }
 
-int berth_poller_add(berth_poller *p, int fd, void *ptr)
+int berth_poller_add(berth_poller *p, int fd, unsigned events, void *ptr)
 {
     struct epoll_event ev;
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.events = EPOLLRDHUP | EPOLLET | (events & BERTH_POLL_IN ? EPOLLIN : 0u) |
+                (events & BERTH_POLL_OUT ? EPOLLOUT : 0u);
     ev.data.ptr = ptr;
     return epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev);
 }

@@ -1,25 +1,25 @@
-/* The reactor backend: N threads, each with its own poller (epoll) and its
- * own SO_REUSEPORT listener, serving non-blocking sockets edge-triggered
+/* The reactor backend: N threads, each with its own poller (epoll or
+ * kqueue, poller.h) and its own SO_REUSEPORT listener (or a shared one), serving non-blocking sockets edge-triggered
  * through the drive loop. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "drive.h"
 #include "loop.h"
+#include "platform.h"
 #include "poller.h"
 #include "../core/log.h"
 
 typedef struct rworker {
     berth_loop base;            /* first: what reactor and libuv share (loop.h) */
     berth_poller *poller;
-    int wake_fd;                /* eventfd: stream work posted by other threads */
+    berth_wake wake;            /* stream work posted by other threads */
     char stop_tag, wake_tag;    /* their addresses tag poller events */
     int accept_paused;          /* out of fds: retry on the next sweep */
     int poll_failed;            /* the poller failed: said once */
@@ -50,7 +50,7 @@ static void driven(berth_io *io, int result, void *ctx)
 static int watch(berth_loop *l, berth_io *io)
 {
     rworker *rw = (rworker *)l;
-    return berth_poller_add(rw->poller, io->s.fd, io);
+    return berth_poller_add(rw->poller, io->s.fd, BERTH_POLL_IN | BERTH_POLL_OUT, io);
 }
 
 static void accept_pause(berth_loop *l) { ((rworker *)l)->accept_paused = 1; }
@@ -70,9 +70,7 @@ static void stop_listening(rworker *rw)
 static void wake(berth_worker *w)
 {
     rworker *rw = w->backend;
-    uint64_t one = 1;
-    ssize_t n = write(rw->wake_fd, &one, sizeof one);
-    (void)n;
+    berth_wake_signal(&rw->wake);
 }
 
 /* The poller failed (epoll_wait: EBADF, EFAULT or EINVAL, none expected
@@ -121,13 +119,11 @@ static void *worker_main(void *arg)
                 (berth_listener *)ptr < rw->base.listeners + rw->base.nlisteners) {
                 berth_loop_accept(&rw->base, &reactor_loop, ptr);
             } else if (ptr == &rw->stop_tag) {
-                /* An eventfd is always writable: only IN means a stop. */
+                /* Only IN means a stop (an eventfd is always writable). */
                 if (ev[i].events & BERTH_POLL_IN)
                     stop_asked = 1;
             } else if (ptr == &rw->wake_tag) {
-                uint64_t v;
-                ssize_t r = read(rw->wake_fd, &v, sizeof v);
-                (void)r;
+                berth_wake_drain(&rw->wake);
             } else {
                 berth_io *io = ptr;
                 if (ev[i].events & (BERTH_POLL_IN | BERTH_POLL_ERR))
@@ -177,13 +173,13 @@ static int setup(berth_loop *l)
 {
     rworker *rw = (rworker *)l;
     berth_server *srv = l->srv;
-    rw->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int woke = berth_wake_open(&rw->wake) == 0;
     rw->poller = berth_poller_new();
     int ok = rw->poller != NULL;
     for (int k = 0; ok && k < l->nlisteners; k++)
-        ok = berth_poller_add(rw->poller, l->listeners[k].fd, &l->listeners[k]) == 0;
-    if (!ok || rw->wake_fd < 0 || berth_poller_add(rw->poller, srv->stop_fd, &rw->stop_tag) != 0 ||
-        berth_poller_add(rw->poller, rw->wake_fd, &rw->wake_tag) != 0) {
+        ok = berth_poller_add(rw->poller, l->listeners[k].fd, BERTH_POLL_IN, &l->listeners[k]) == 0;
+    if (!ok || !woke || berth_poller_add(rw->poller, srv->stop.rfd, BERTH_POLL_IN, &rw->stop_tag) != 0 ||
+        berth_poller_add(rw->poller, rw->wake.rfd, BERTH_POLL_IN, &rw->wake_tag) != 0) {
         berth_logf(&srv->log, "berth: reactor: cannot create a poller: %s", strerror(errno));
         return -1;
     }
@@ -194,8 +190,7 @@ static void cleanup(berth_loop *l)
 {
     rworker *rw = (rworker *)l;
     berth_poller_free(rw->poller);
-    if (rw->wake_fd >= 0)
-        close(rw->wake_fd);
+    berth_wake_close(&rw->wake);
 }
 
 static const berth_loop_ops reactor_loop = {

@@ -1,11 +1,12 @@
 #include "select.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "platform.h"
 
 #define MAX_THREADS 1024
 
@@ -89,12 +90,5 @@ const char *berth_backend_env(berth_log *log)
 
 int berth_threads_default(void)
 {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0)
-            return n;
-    }
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    return berth_cpu_count();
 }

@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "../core/abi.h"
@@ -126,7 +125,7 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
     berth_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return NULL;
-    srv->stop_fd = -1;
+    srv->stop = (berth_wake)BERTH_WAKE_NONE;
     berth_log_init(&srv->log, config->log, config->log_user);
     srv->config = *config;
     if (!srv->config.host)
@@ -185,8 +184,7 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
     srv->ops = berth_backend_select(&srv->log, spec, &n);
     snprintf(srv->backend_name, sizeof srv->backend_name, "%s", srv->ops->name);
     srv->threads = n ? n : config->threads > 0 ? config->threads : berth_threads_default();
-    srv->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (srv->stop_fd < 0)
+    if (berth_wake_open(&srv->stop) != 0)
         goto fail;
     return srv;
 fail:
@@ -258,9 +256,7 @@ static void start_undo(berth_server *srv)
 {
     berth_server_stop(srv);
     srv->ops->join(srv);
-    uint64_t v;
-    ssize_t n = read(srv->stop_fd, &v, sizeof v); /* the stop is over: clear it */
-    (void)n;
+    berth_wake_drain(&srv->stop); /* the stop is over: clear it */
     atomic_store(&srv->stopping, 0);
     listeners_close(srv);
 }
@@ -340,9 +336,7 @@ int berth_server_run(berth_server *srv)
 void berth_server_stop(berth_server *srv)
 {
     atomic_store(&srv->stopping, 1);
-    uint64_t one = 1;
-    ssize_t n = write(srv->stop_fd, &one, sizeof one);
-    (void)n;
+    berth_wake_signal(&srv->stop);
 }
 
 void berth_server_free(berth_server *srv)
@@ -358,8 +352,7 @@ void berth_server_free(berth_server *srv)
     free(srv->layers);
     free(srv->proxies);
     berth_tls_ctx_free(srv->tls);
-    if (srv->stop_fd >= 0)
-        close(srv->stop_fd);
+    berth_wake_close(&srv->stop);
     free(srv);
 }
 

@@ -40,7 +40,11 @@ typedef struct berth_sock_ops {
 } berth_sock_ops;
 
 extern const berth_sock_ops berth_sock_plain;
-extern const berth_sock_ops berth_sock_ktls;
+extern const berth_sock_ops berth_sock_ktls; /* sock_ktls.c */
+
+/* The plaintext sends, which kernel TLS shares (sock_ktls.c). */
+ssize_t berth_sock_plain_sendv(berth_sock *s, const struct iovec *iov, int n, int more, int dontwait);
+ssize_t berth_sock_plain_sendfile(berth_sock *s, int file, uint64_t *off, size_t len);
 
 /* Blocks SIGPIPE in the calling thread's signal mask (not the process's
  * disposition): every thread that drives connections calls it first, since

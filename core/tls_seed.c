@@ -1,4 +1,4 @@
-/* wolfSSL's entropy from getrandom(2), not from a /dev/urandom descriptor
+/* wolfSSL's entropy from getrandom(2) (getentropy on macOS), not from a /dev/urandom descriptor
  * per connection.
  *
  * Every WOLFSSL object seeds its own random generator (a Hash_DRBG) in
@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "tls_seed.h"
 
@@ -37,7 +38,12 @@ static int seed_callback(int dev, wc_CryptoInfo *info, void *ctx)
     unsigned char *out = info->seed.seed;
     size_t left = info->seed.sz;
     while (left) {
+#ifdef __APPLE__ /* no getrandom: getentropy, at most 256 bytes a call */
+        size_t want = left < 256 ? left : 256;
+        ssize_t n = getentropy(out, want) == 0 ? (ssize_t)want : -1;
+#else
         ssize_t n = getrandom(out, left, 0); /* blocks only before the pool is ready */
+#endif
         if (n < 0) {
             if (errno == EINTR)
                 continue;

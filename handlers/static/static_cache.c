@@ -26,7 +26,7 @@ static uint64_t hash(const char *s)
 
 static int64_t mtime_ns(const struct stat *s)
 {
-    return (int64_t)s->st_mtim.tv_sec * 1000000000 + s->st_mtim.tv_nsec;
+    return (int64_t)STATIC_MTIM(s).tv_sec * 1000000000 + STATIC_MTIM(s).tv_nsec;
 }
 
 static void rep_set(static_rep *rep, int fd, const struct stat *s)
@@ -34,7 +34,7 @@ static void rep_set(static_rep *rep, int fd, const struct stat *s)
     rep->fd = fd;
     rep->size = (uint64_t)s->st_size;
     rep->mtime_ns = mtime_ns(s);
-    rep->ctime_ns = (int64_t)s->st_ctim.tv_sec * 1000000000 + s->st_ctim.tv_nsec;
+    rep->ctime_ns = (int64_t)STATIC_CTIM(s).tv_sec * 1000000000 + STATIC_CTIM(s).tv_nsec;
 }
 
 /* A sibling counts if it is a regular file not older than the file. */
@@ -71,7 +71,7 @@ static int entry_load(struct berth_static *st, static_entry *e, const char *name
     e->dev = s.st_dev;
     e->ino = s.st_ino;
     e->mtime_ns = mtime_ns(&s);
-    e->mtime = s.st_mtim.tv_sec;
+    e->mtime = STATIC_MTIM(&s).tv_sec;
     e->is_dir = S_ISDIR(s.st_mode);
     e->verified_ms = berth_static_now_ms();
     e->checked = e->verified_ms / 1000;

@@ -52,8 +52,8 @@ int berth_static_rep_intact(const static_rep *rep, int is_dir)
     if (is_dir) /* its mtime moves with every file added: only removal counts */
         return 1;
     return (uint64_t)s.st_size == rep->size &&
-           (int64_t)s.st_mtim.tv_sec * 1000000000 + s.st_mtim.tv_nsec == rep->mtime_ns &&
-           (int64_t)s.st_ctim.tv_sec * 1000000000 + s.st_ctim.tv_nsec == rep->ctime_ns;
+           (int64_t)STATIC_MTIM(&s).tv_sec * 1000000000 + STATIC_MTIM(&s).tv_nsec == rep->mtime_ns &&
+           (int64_t)STATIC_CTIM(&s).tv_sec * 1000000000 + STATIC_CTIM(&s).tv_nsec == rep->ctime_ns;
 }
 
 int berth_static_entry_intact(const static_entry *e)

@@ -10,6 +10,16 @@
 
 #define BERTH_STATIC_NAME_MAX 1024
 
+/* struct stat's times with nanoseconds: POSIX's st_mtim and st_ctim,
+ * macOS's st_mtimespec and st_ctimespec. */
+#ifdef __APPLE__
+#define STATIC_MTIM(s) ((s)->st_mtimespec)
+#define STATIC_CTIM(s) ((s)->st_ctimespec)
+#else
+#define STATIC_MTIM(s) ((s)->st_mtim)
+#define STATIC_CTIM(s) ((s)->st_ctim)
+#endif
+
 enum { REP_PLAIN, REP_GZIP, REP_BR, REP_COUNT };
 
 /* One representation of a file: the file itself or a compressed sibling. */

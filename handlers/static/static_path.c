@@ -1,11 +1,19 @@
 /* Opening a file strictly beneath the root: openat2(RESOLVE_BENEATH) where
- * the kernel has it, otherwise a walk that refuses every symlink. */
+ * the kernel has it (Linux 5.6), openat(O_RESOLVE_BENEATH) on FreeBSD 13,
+ * otherwise (macOS, an older kernel, a seccomp filter) a walk that refuses
+ * every symlink. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
+
+#if defined(__linux__) && !defined(BERTH_PORTABLE)
+#define HAVE_OPENAT2 1
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#else
+#define HAVE_OPENAT2 0
+#endif
 
 #include "static_impl.h"
 
@@ -61,6 +69,7 @@ static int walk_open(int root, const char *name, int flags)
 
 int berth_static_open(int root, const char *name, int flags)
 {
+#if HAVE_OPENAT2
     static int no_openat2;
     if (!__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
         struct open_how how = {
@@ -72,5 +81,8 @@ int berth_static_open(int root, const char *name, int flags)
             return (int)fd;
         __atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED); /* old kernel or seccomp */
     }
+#elif defined(O_RESOLVE_BENEATH) && !defined(BERTH_PORTABLE)
+    return openat(root, name, flags | O_CLOEXEC | O_RESOLVE_BENEATH);
+#endif
     return walk_open(root, name, flags);
 }

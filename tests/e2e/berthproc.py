@@ -5,6 +5,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -33,6 +34,26 @@ KEY = os.path.join(CERTS, "server.key")
 CA = os.path.join(CERTS, "ca.crt")
 OTHER_KEY = os.path.join(CERTS, "other.key")  # matches no certificate
 BACKENDS = os.environ.get("BERTH_TEST_BACKENDS", "reactor fast libuv").replace(",", " ").split()
+# A build with the FreeBSD/macOS fallbacks on Linux (-Dportable=true,
+# docs/PLATFORMS.md): files go out by pread and send, not sendfile, and
+# fast wakes a connection thread through a pipe of its own (no ppoll).
+PORTABLE = os.environ.get("BERTH_PORTABLE") == "1"
+FAST_WAKE_PIPES = PORTABLE or sys.platform == "darwin"
+# The reactor on libkqueue (-Dpoller=kqueue on Linux) watches a connection's
+# write direction on a duplicate descriptor (backends/poller_kqueue.c).
+KQUEUE_EMULATED = os.environ.get("BERTH_POLLER") == "kqueue" and sys.platform.startswith("linux")
+
+
+def conn_descriptors(backend):
+    """The descriptors the server holds per open connection in this build."""
+    if backend.startswith("fast"):
+        return 3 if FAST_WAKE_PIPES else 1  # the socket, and a wake pipe per thread
+    return conn_sockets(backend)
+
+
+def conn_sockets(backend):
+    """The sockets among them (the duplicate of libkqueue's reactor is one)."""
+    return 2 if backend.startswith("reactor") and KQUEUE_EMULATED else 1
 
 
 class Server:

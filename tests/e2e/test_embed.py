@@ -106,8 +106,11 @@ class EmbedTest(unittest.TestCase):
                         "--destdir", dest], check=True, stdout=subprocess.DEVNULL)
         pcs = glob.glob(os.path.join(dest, "**", "pkgconfig", "berth.pc"), recursive=True)
         self.assertEqual(len(pcs), 1, pcs)
-        env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]),
-                   PKG_CONFIG_SYSROOT_DIR=dest)
+        # The dependencies' .pc files where the build found them (libkqueue
+        # in a kqueue build on Linux, named by PKG_CONFIG_PATH).
+        search = [os.path.dirname(pcs[0])] + [p for p in os.environ.get(
+            "PKG_CONFIG_PATH", "").split(":") if p]
+        env = dict(os.environ, PKG_CONFIG_PATH=":".join(search), PKG_CONFIG_SYSROOT_DIR=dest)
         flags = subprocess.run(["pkg-config", "--cflags", "--libs", "berth"], env=env,
                                check=True, capture_output=True, text=True).stdout.split()
         exe = os.path.join(self.tmp, "app")

@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, BUILD, CERT, KEY, Conn, Server, TlsConn, TlsSock, header
+from berthproc import BACKENDS, BUILD, CERT, FAST_WAKE_PIPES, KEY, Conn, Server, TlsConn, TlsSock, header
 
 TEST_SERVER = "tests/berth-test-server"
 HEALTH = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -155,7 +155,9 @@ class FastDescriptorsTest(unittest.TestCase):
             held = fds(srv.proc.pid)
             print("\nfast:4 plain+TLS: %d descriptors idle, %d with 20 connections"
                   % (base, held))
-            self.assertEqual(held - base, 20, "descriptors per connection")
+            # Without ppoll each connection thread has a wake pipe too.
+            per = 3 if FAST_WAKE_PIPES else 1
+            self.assertEqual(held - base, 20 * per, "descriptors per connection")
         finally:
             for c in conns:
                 c.close()
@@ -190,10 +192,16 @@ class FastOutOfDescriptorsTest(unittest.TestCase):
                 c = Conn(srv, timeout=1.0)
                 c.send(HEALTH)
                 try:
-                    self.assertEqual(c.response()[0], 200)
+                    status = c.response()[0]
                 except socket.timeout:
                     waiting.append(c)  # in the backlog: the server is out
                     break
+                if FAST_WAKE_PIPES and status == 503:
+                    # No descriptor left for the thread's wake pipe: the
+                    # server says so (503) and closes; the next ones wait.
+                    c.close()
+                    continue
+                self.assertEqual(status, 200)
                 held.append(c)
             self.assertTrue(waiting, "the server never ran out at %d descriptors" % limit)
             for _ in range(10):  # more clients waiting in the backlog

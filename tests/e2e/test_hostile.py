@@ -37,7 +37,8 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, BUILD, CERT, KEY, Conn, Server, TlsSock, sanitized, stop_clean
+from berthproc import BACKENDS, BUILD, CERT, KEY, Conn, Server, TlsSock, conn_descriptors, \
+    conn_sockets, sanitized, stop_clean
 
 TEST_SERVER = "tests/berth-test-server"
 BENCH_LOAD = os.path.join(BUILD, "bench", "bench-load")
@@ -574,10 +575,15 @@ class ManyConnectionsMixin:
 
     def test_10000_keep_alive_connections(self):
         want = 10000
+        per = conn_descriptors(self.backend)
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard != resource.RLIM_INFINITY and hard < want + 200:
-            self.skipTest("hard RLIMIT_NOFILE %d < %d: cannot hold 10,000 connections"
-                          % (hard, want + 200))
+        if hard != resource.RLIM_INFINITY and hard < want * per + 200:
+            if hard < want + 200:
+                self.skipTest("hard RLIMIT_NOFILE %d < %d: cannot hold 10,000 connections"
+                              % (hard, want + 200))
+            # This build spends more than one descriptor on a connection
+            # (docs/PLATFORMS.md): as many as the limit allows.
+            want = (hard - 200) // per
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the server inherits it
         self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
         srv = Server(TEST_SERVER, backend=self.backend, env={"BERTH_THREADS": "2"})
@@ -621,7 +627,7 @@ class ManyConnectionsMixin:
             took = time.monotonic() - t0
             print("\n%s: %d connections held, 2 requests each in %.1f s; server fds %d -> %s"
                   % (self.backend, want, took, fds0, rounds))
-            self.assertGreaterEqual(min(rounds), fds0 + want)
+            self.assertGreaterEqual(min(rounds), fds0 + want * conn_sockets(self.backend))
             for s in socks:
                 s.close()
             socks = []

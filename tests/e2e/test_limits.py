@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, CERT, KEY, Conn, Server, header, stop_clean, tls_context
+from berthproc import BACKENDS, CERT, FAST_WAKE_PIPES, KEY, Conn, Server, header, stop_clean, tls_context
 
 MIB = 1 << 20
 BUDGET = 16 * MIB
@@ -162,6 +162,10 @@ class OutOfDescriptorsMixin:
     SPARE = 16  # descriptors above what the idle server holds
 
     def test_clients_wait_at_the_descriptor_limit_and_are_served_after(self):
+        if self.backend.startswith("fast") and FAST_WAKE_PIPES:
+            self.skipTest("fast without ppoll (macOS, -Dportable=true) needs a wake pipe per "
+                          "connection thread; where none can be made the connection is "
+                          "answered 503, not kept waiting (docs/PLATFORMS.md)")
         srv = Server(backend=self.backend,
                      env={"BERTH_THREADS": "1", "TLS_CERT": CERT, "TLS_KEY": KEY})
         self.addCleanup(stop_clean, srv, "out of descriptors (%s)" % self.backend, 15)

@@ -15,8 +15,8 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, sanitized, stop_clean, \
-    tls_context
+from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, conn_descriptors, sanitized, \
+    stop_clean, tls_context
 
 REQ = b"GET /pipeline HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 KEEP = b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -84,6 +84,9 @@ class ResourcesMixin:
         return srv
 
     def test_served_with_one_descriptor_left(self):
+        if conn_descriptors(self.backend) > 1:
+            self.skipTest("this build spends %d descriptors on a %s connection "
+                          "(docs/PLATFORMS.md)" % (conn_descriptors(self.backend), self.backend))
         srv = self.server()
         pid = srv.proc.pid
         time.sleep(0.2)
