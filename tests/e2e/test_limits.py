@@ -9,7 +9,8 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, CERT, KEY, Conn, Server, header, stop_clean, tls_context
+from berthproc import BACKENDS, CERT, KEY, Conn, Server, header, linux_only, stop_clean, \
+    tls_context
 
 MIB = 1 << 20
 BUDGET = 16 * MIB
@@ -161,6 +162,7 @@ class OutOfDescriptorsMixin:
     CLIENTS = 40
     SPARE = 16  # descriptors above what the idle server holds
 
+    @linux_only("/proc/PID/fd and prlimit(2) on the running server")
     def test_clients_wait_at_the_descriptor_limit_and_are_served_after(self):
         srv = Server(backend=self.backend,
                      env={"BERTH_THREADS": "1", "TLS_CERT": CERT, "TLS_KEY": KEY})
