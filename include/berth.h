@@ -781,7 +781,8 @@ typedef void (*berth_log_fn)(const char *message, void *user);
  *
  * SIGPIPE: berth never changes its disposition, and its writes never raise
  * it. A write to a socket whose peer has reset raises SIGPIPE, whose
- * default action ends the process: berth's sends say MSG_NOSIGNAL, and for
+ * default action ends the process: berth's sends say MSG_NOSIGNAL (macOS:
+ * its sockets have SO_NOSIGPIPE), and for
  * sendfile, which cannot, every thread berth starts (the workers of every
  * backend, where handlers, hooks, timers and callbacks run) blocks SIGPIPE
  * in its own mask from its start, and the SIGPIPE a failed sendfile leaves
@@ -791,8 +792,9 @@ typedef void (*berth_log_fn)(const char *message, void *user);
  * instead of raising the signal, and threads it creates inherit the mask.
  *
  * SIGURG, on the fast backend only: while a fast server runs, SIGURG has
- * an empty handler of berth's (SA_RESTART) if its disposition was SIG_DFL
- * when the server started; SIG_DFL is put back when the last fast server of
+ * an empty handler of berth's (SA_RESTART on Linux; without it on FreeBSD
+ * and macOS, where it would restart the reads a stop interrupts) if its
+ * disposition was SIG_DFL when the server started; SIG_DFL is put back when the last fast server of
  * the process has stopped (berth_server_wait). berth sends it only to its
  * own connection threads, inside its own blocking calls and waits, never
  * while a handler runs: to interrupt a read at the stop, and to wake a
@@ -800,7 +802,8 @@ typedef void (*berth_log_fn)(const char *message, void *user);
  * connection). What that asks of the application:
  *   - leave SIGURG's disposition alone while a fast server runs; to own
  *     SIGURG, set it (SIG_IGN too) before berth_server_start: berth then
- *     leaves it, wakes connection threads through an eventfd each, and a
+ *     leaves it, wakes connection threads through a descriptor each (an
+ *     eventfd; a pipe off Linux, and always on macOS: no ppoll), and a
  *     stop reaches a blocked read within 1 s instead of at once;
  *   - do not block SIGURG in a handler (fast's connection threads, where
  *     handlers run, unblock it whatever the starting thread's mask);
@@ -808,7 +811,7 @@ typedef void (*berth_log_fn)(const char *message, void *user);
  *     or out-of-band data on a socket given an owner with F_SETOWN) is
  *     caught instead of discarded: in a thread that does not block it, a
  *     call that SA_RESTART does not restart (poll, nanosleep, a read with
- *     a timeout...) fails with EINTR.
+ *     a timeout...; off Linux, any call it interrupts) fails with EINTR.
  *
  * The environment: the library reads HTTP_BACKEND (the backend, when
  * config.backend is NULL), and systemd's LISTEN_PID, LISTEN_FDS and

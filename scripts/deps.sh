@@ -19,6 +19,14 @@
 #   ci       what a bare container needs for a checkout (git, certificates)
 #   node     Node and its `ws`, for test_ws.py's Node client (tests/meson.build
 #            points it at Debian's node-ws); part of `test`
+#   kqueue   libkqueue (kqueue emulated over epoll) and the tests' clients,
+#            for the Linux build on the kqueue poller (ci.yml's Ubuntu job:
+#            Ubuntu has libkqueue-dev, Debian 12 does not)
+#   macos    on macOS: Homebrew's formulae and Python's h2 and websockets
+#            (pip) to build and run the tests that apply there
+#   freebsd  on FreeBSD: its packages for the same
+# The macos and freebsd groups install with brew, pip and pkg on those
+# systems; the others with apt-get.
 set -eu
 
 group() {
@@ -33,7 +41,15 @@ group() {
     clang) echo clang ;;
     node) echo nodejs node-ws ;;
     ci) echo git ca-certificates ;;
-    *) echo "deps.sh: unknown group '$1' (build, test, docs, bench, clang, ci, node)" >&2
+    # with the tests' clients, not all of `test` (Ubuntu names them alike)
+    kqueue) echo libkqueue-dev python3 python3-h2 python3-websockets curl openssl ;;
+    # pip:NAME from PyPI, into the python3 first on PATH (meson's)
+    macos) echo meson ninja pkg-config libuv wolfssl libdeflate jansson nghttp2 curl openssl@3 \
+             python pip:h2 pip:websockets ;;
+    # py:NAME is the package of Python's NAME for the default python3 (py311-NAME...)
+    freebsd) echo meson ninja pkgconf libuv wolfssl libdeflate jansson libnghttp2 nghttp2 curl \
+               python3 py:h2 py:websockets ;;
+    *) echo "deps.sh: unknown group '$1' (build, test, docs, bench, clang, ci, node, kqueue, macos, freebsd)" >&2
        return 1 ;;
   esac
 }
@@ -56,6 +72,34 @@ if [ "$mode" = print ]; then
   [ -n "$pkgs" ] && printf '%s\n' $pkgs
   exit 0
 fi
+
+# macOS and FreeBSD: their own package managers (each installs only what
+# is missing, and says so)
+case $(uname -s) in
+Darwin)
+  [ "$mode" = install ] || { echo "deps.sh: --check is for Debian (dpkg)" >&2; exit 2; }
+  native=$(printf '%s\n' "$pkgs" | grep -v '^pip:' || true)
+  pip=$(printf '%s\n' "$pkgs" | sed -n 's/^pip://p')
+  # shellcheck disable=SC2086
+  [ -z "$native" ] || brew install $native
+  # shellcheck disable=SC2086
+  [ -z "$pip" ] || python3 -m pip install --break-system-packages $pip
+  exit 0 ;;
+FreeBSD)
+  [ "$mode" = install ] || { echo "deps.sh: --check is for Debian (dpkg)" >&2; exit 2; }
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  native=$(printf '%s\n' "$pkgs" | grep -v '^py:' || true)
+  # shellcheck disable=SC2086
+  [ -z "$native" ] || $sudo pkg install -y $native
+  if printf '%s\n' "$pkgs" | grep -q '^py:'; then
+    py=py$(python3 -c 'import sys; print("%d%d" % sys.version_info[:2])')
+    pys=$(printf '%s\n' "$pkgs" | sed -n "s/^py:/$py-/p")
+    # shellcheck disable=SC2086
+    $sudo pkg install -y $pys
+  fi
+  exit 0 ;;
+esac
 
 missing=""
 for p in $pkgs; do

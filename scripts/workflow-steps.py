@@ -6,7 +6,8 @@ are left out, each named in a comment; `if: failure()` steps are left out
 (the script stops at the first failing step, as the runner does).
 
   scripts/workflow-steps.py FILE --list      each job's matrix entries, as
-                                             JOB#N (N: the entry) and values
+                                             JOB#N (N: the entry) and values,
+                                             of the jobs in a Debian container
   scripts/workflow-steps.py FILE JOB[#N]     the job's script (matrix entry N,
                                              default 0)
 
@@ -51,6 +52,14 @@ def main():
     jobs = wf["jobs"]
     if sys.argv[2] == "--list":
         for name, job in jobs.items():
+            # only jobs in a Debian container can be played on Debian 12:
+            # macOS, FreeBSD's VM and Ubuntu's packages cannot (said on stderr)
+            c = job.get("container") or {}
+            image = c.get("image", "") if isinstance(c, dict) else c
+            if not str(image).startswith("debian"):
+                sys.stderr.write("workflow-steps: %s left out: runs on %s, not in a Debian "
+                                 "container\n" % (name, job.get("runs-on")))
+                continue
             for i, e in enumerate(matrix_entries(job)):
                 print("%s#%d %s" % (name, i, " ".join("%s=%s" % kv for kv in e.items())))
         return

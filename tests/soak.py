@@ -120,6 +120,8 @@ def ws_phase(build, srv, seconds):
 
 
 def main():
+    if not sys.platform.startswith("linux"):  # descriptors and RSS from /proc
+        raise SystemExit("soak.py: reads the server's /proc/PID/fd and status: Linux only")
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.environ.get("BERTH_BUILD", os.path.join(HERE, "..", "build")))
     ap.add_argument("--backend", default="reactor")

@@ -7,6 +7,7 @@ import ssl
 import subprocess
 import sys
 import time
+import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BERTH_BUILD", os.path.join(ROOT, "build"))
@@ -34,6 +35,26 @@ KEY = os.path.join(CERTS, "server.key")
 CA = os.path.join(CERTS, "ca.crt")
 OTHER_KEY = os.path.join(CERTS, "other.key")  # matches no certificate
 BACKENDS = os.environ.get("BERTH_TEST_BACKENDS", "reactor fast libuv").replace(",", " ").split()
+# What some tests observe exists on Linux only (/proc, strace, glibc's
+# malloc and loader, user-mode Linux, systemd): there they run as they
+# always did; on macOS and FreeBSD those tests skip, saying why.
+LINUX = sys.platform.startswith("linux")
+
+
+def linux_only(why):
+    """Decorator of a test or a TestCase: runs on Linux, skips elsewhere
+    saying why (`why`: what it needs that only Linux has)."""
+    return unittest.skipUnless(LINUX, "skipped: needs %s (Linux only)" % why)
+
+
+def skip_unless_linux(why):
+    """For a test file whose every test needs Linux: elsewhere it exits 77
+    (meson: skipped) saying why."""
+    if not LINUX:
+        print("skipped: needs %s (Linux only)" % why)
+        sys.exit(77)
+
+
 # A build with the FreeBSD/macOS fallbacks on Linux (-Dportable=true,
 # docs/PLATFORMS.md): files go out by pread and send, not sendfile, and
 # fast wakes a connection thread through a pipe of its own (no ppoll).
@@ -41,7 +62,7 @@ PORTABLE = os.environ.get("BERTH_PORTABLE") == "1"
 FAST_WAKE_PIPES = PORTABLE or sys.platform == "darwin"
 # The reactor on libkqueue (-Dpoller=kqueue on Linux) watches a connection's
 # write direction on a duplicate descriptor (backends/poller_kqueue.c).
-KQUEUE_EMULATED = os.environ.get("BERTH_POLLER") == "kqueue" and sys.platform.startswith("linux")
+KQUEUE_EMULATED = os.environ.get("BERTH_POLLER") == "kqueue" and LINUX
 
 
 def conn_descriptors(backend):
@@ -115,10 +136,37 @@ def free_port():
 
 def sanitized(pid):
     """True if process pid runs a sanitizer build (whose allocator keeps
-    freed memory in quarantine: its RSS says nothing about berth's)."""
+    freed memory in quarantine: its RSS says nothing about berth's). Off
+    Linux (no /proc/PID/maps), the build's b_sanitize option says it."""
+    if not LINUX:
+        return _build_option("b_sanitize") not in (None, "none", [])
     with open("/proc/%d/maps" % pid) as f:
         maps = f.read()  # once: a second read() would find the file's end
     return any(lib in maps for lib in ("libasan", "libtsan", "libubsan"))
+
+
+def _build_option(name):
+    """The value of meson option `name` in BUILD (None if unknown)."""
+    import json
+    try:
+        with open(os.path.join(BUILD, "meson-info", "intro-buildoptions.json")) as f:
+            opts = json.load(f)
+    except OSError:
+        return None
+    return next((o["value"] for o in opts if o["name"] == name), None)
+
+
+def rss_kib(pid):
+    """Resident memory of process pid in KiB: VmRSS of /proc/PID/status on
+    Linux, ps(1)'s rss (KiB on macOS and FreeBSD too) elsewhere."""
+    if not LINUX:
+        out = subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True)
+        return int(out.stdout.strip() or 0)
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def send_pieces(sock, data, pieces=None, pause=0.002):

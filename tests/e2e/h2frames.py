@@ -46,14 +46,6 @@ def request_block(method=b"GET", path=b"/counted"):
     return (m + b"\x86" + b"\x04" + hpack_str(path) + b"\x01" + hpack_str(b"localhost"))
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 class Raw:
     """An HTTP/2 connection of raw frames: the preface, our SETTINGS, the
     server's SETTINGS ACKed (unless ack_settings is False)."""

@@ -22,8 +22,15 @@ sys.stderr.write("test_clients: BERTH_TEST_SEED=%d\n" % SEED)
 # server inherits it)
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 if _hard == resource.RLIM_INFINITY or _hard > _soft:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(_hard, 16384) if _hard != resource.RLIM_INFINITY
-                                                else 16384, _hard))
+    _want = min(_hard, 16384) if _hard != resource.RLIM_INFINITY else 16384
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (_want, _hard))
+    except (ValueError, OSError):
+        # macOS refuses a soft limit above OPEN_MAX (10240) with an
+        # infinite hard one (setrlimit(2), COMPATIBILITY)
+        if sys.platform != "darwin":
+            raise
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(_want, 10240), _hard))
 NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 

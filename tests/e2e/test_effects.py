@@ -38,7 +38,7 @@ import unittest
 import urllib.parse
 
 from berthproc import BACKENDS, BUILD, CERT, DATASET, KEY, ROOT, Conn, Server, TlsConn, TlsSock, \
-    stop_clean
+    linux_only, stop_clean
 
 SIGPIPE_BIT = 1 << (13 - 1)
 SIGURG_BIT = 1 << (23 - 1)
@@ -111,6 +111,7 @@ class SignalsMixin:
     def tls(self):
         return TlsSock(self.srv.tls_port)
 
+    @linux_only("/proc/PID/status for the signal masks")
     def test_dispositions_untouched(self):
         m = status_masks("/proc/%d/status" % self.srv.proc.pid)
         self.assertFalse(m["SigIgn"] & SIGPIPE_BIT, "SIGPIPE ignored for the whole process")
@@ -134,6 +135,7 @@ class SignalsMixin:
             self.leave(self.tls, route, "fin")
             self.leave(self.tls, route, "rst")
 
+    @linux_only("/proc/PID/task/*/status for pending signals")
     def test_no_sigpipe_left_pending(self):
         self.leave(self.plain, "file", "fin")
         pid = self.srv.proc.pid

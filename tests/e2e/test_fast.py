@@ -9,7 +9,8 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, BUILD, CERT, FAST_WAKE_PIPES, KEY, Conn, Server, TlsConn, TlsSock, header
+from berthproc import BACKENDS, BUILD, CERT, FAST_WAKE_PIPES, KEY, Conn, Server, TlsConn, TlsSock, \
+    header, linux_only
 
 TEST_SERVER = "tests/berth-test-server"
 HEALTH = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -80,6 +81,7 @@ class FastBlockingTest(unittest.TestCase):
                 srv.stop()
             self.assertIn("is not a thread count", srv.stderr_text)
 
+    @linux_only("LD_PRELOAD of a library into glibc's static TLS, and /proc/PID/maps")
     def test_static_tls_larger_than_the_stack(self):
         """A loaded library's thread-local storage that does not fit in a
         connection thread's 256 KiB stack (wolfSSL built with its assembly
@@ -136,6 +138,7 @@ class FastDescriptorsTest(unittest.TestCase):
     acceptors: each connection thread had an eventfd, and each acceptor
     blocked in accept4 reserved a descriptor slot."""
 
+    @linux_only("/proc/PID/fd to count the server's descriptors")
     def test_one_descriptor_per_connection(self):
         srv = Server(TEST_SERVER, backend="fast:4", env={"TLS_CERT": CERT, "TLS_KEY": KEY})
         conns = []
@@ -182,6 +185,7 @@ class FastOutOfDescriptorsTest(unittest.TestCase):
     """Out of descriptors (EMFILE), acceptors pause rather than spin, and
     every waiting client is served once descriptors free."""
 
+    @linux_only("/proc/PID/stat for the server's CPU time")
     def test_accept_emfile(self):
         limit = 48
         srv = ServerWithLimit(limit, binary=TEST_SERVER, backend="fast:1")

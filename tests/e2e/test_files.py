@@ -14,17 +14,10 @@ import time
 import unittest
 import urllib.parse
 
-from berthproc import BACKENDS, PORTABLE, Conn, Server, header, sanitized, stop_clean
+from berthproc import BACKENDS, PORTABLE, Conn, Server, header, linux_only, rss_kib, sanitized, \
+    stop_clean
 
 GIB = 1 << 30
-
-
-def rss_kib(pid, field="VmRSS"):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s" % field)
 
 
 def open_fds(pid, path):
@@ -170,6 +163,7 @@ class FilesMixin:
             # Only the head went out by another call.
             self.assertLess(sum(v for k, v in calls.items() if k != "sendfile"), 10)
 
+    @linux_only("/proc/PID/fd to see which files the server holds")
     def test_client_leaving_mid_file_releases_it(self):
         pid = self.srv.proc.pid
         for how in ("fin", "rst"):

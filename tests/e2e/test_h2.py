@@ -24,7 +24,7 @@ import h2env  # noqa: E402
 
 h2 = h2env.import_h2()
 
-from berthproc import BACKENDS, CA, CERT, DATASET, KEY, ROOT, Server, stop_clean
+from berthproc import BACKENDS, CA, CERT, DATASET, KEY, LINUX, ROOT, Server, stop_clean
 
 SEED = int(os.environ.get("BERTH_TEST_SEED") or random.SystemRandom().randrange(2 ** 32))
 sys.stderr.write("test_h2: BERTH_TEST_SEED=%d\n" % SEED)
@@ -341,7 +341,7 @@ class H2cTestServer(unittest.TestCase):
                     break
                 time.sleep(0.05)
             self.assertEqual(stats, {"started": 4, "done": 4, "completed": 3, "mixed": 0,
-                                     "twice": 0, "fds": 0})
+                                     "twice": 0, "fds": 0 if LINUX else -1})  # -1: not counted
             c.close()
         H2c.each_backend(self, run, binary="tests/berth-test-server")
 

@@ -24,11 +24,11 @@ import h2env  # noqa: E402
 
 h2 = h2env.import_h2()
 
-from berthproc import BACKENDS, CERT, KEY, Server, sanitized, stop_clean
+from berthproc import BACKENDS, CERT, KEY, Server, rss_kib, sanitized, stop_clean
 from h2frames import (CONTINUATION, DATA, END_HEADERS, END_STREAM, ENHANCE_YOUR_CALM, GOAWAY,
                       HEADERS, NO_ERROR, PING, PRIORITY, PROTOCOL_ERROR, RST_STREAM, SETTINGS,
                       SETTINGS_TIMEOUT, WINDOW_UPDATE, Raw, frame, hpack_str, request_block,
-                      rss_kib, serves)
+                      serves)
 
 SEED = int(os.environ.get("BERTH_TEST_SEED") or random.SystemRandom().randrange(2 ** 32))
 sys.stderr.write("test_h2_attacks: BERTH_TEST_SEED=%d\n" % SEED)

@@ -38,7 +38,7 @@ import time
 import unittest
 
 from berthproc import BACKENDS, BUILD, CERT, KEY, Conn, Server, TlsSock, conn_descriptors, \
-    conn_sockets, sanitized, stop_clean
+    conn_sockets, linux_only, rss_kib, sanitized, stop_clean
 
 TEST_SERVER = "tests/berth-test-server"
 BENCH_LOAD = os.path.join(BUILD, "bench", "bench-load")
@@ -49,14 +49,6 @@ HEALTH = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
 # input and body buffers: a generous per-connection allowance.
 PER_CONN_OUTPUT_KIB = 256
 PER_CONN_ALLOWANCE_KIB = 1024
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def fd_count(pid):
@@ -509,6 +501,7 @@ class HostileMixin:
 
     # -- resets at random points
 
+    @linux_only("/proc/PID/fd to count the server's sockets")
     def test_random_resets_leak_nothing(self):
         srv = self.start(BERTH_THREADS="2", TLS_CERT=CERT, TLS_KEY=KEY)
         rnd = random.Random(16)
@@ -573,6 +566,7 @@ class HostileMixin:
 class ManyConnectionsMixin:
     backend = None
 
+    @linux_only("/proc/PID/fd to count the server's sockets")
     def test_10000_keep_alive_connections(self):
         want = 10000
         per = conn_descriptors(self.backend)

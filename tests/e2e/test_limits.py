@@ -9,7 +9,8 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, CERT, FAST_WAKE_PIPES, KEY, Conn, Server, header, stop_clean, tls_context
+from berthproc import BACKENDS, CERT, FAST_WAKE_PIPES, KEY, Conn, Server, header, linux_only, \
+    stop_clean, tls_context
 
 MIB = 1 << 20
 BUDGET = 16 * MIB
@@ -161,6 +162,7 @@ class OutOfDescriptorsMixin:
     CLIENTS = 40
     SPARE = 16  # descriptors above what the idle server holds
 
+    @linux_only("/proc/PID/fd and prlimit(2) on the running server")
     def test_clients_wait_at_the_descriptor_limit_and_are_served_after(self):
         if self.backend.startswith("fast") and FAST_WAKE_PIPES:
             self.skipTest("fast without ppoll (macOS, -Dportable=true) needs a wake pipe per "

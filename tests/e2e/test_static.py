@@ -17,7 +17,8 @@ import tempfile
 import time
 import unittest
 
-from berthproc import BACKENDS, CERT, KEY, PORTABLE, Conn, Server, TlsConn, header, stop_clean
+from berthproc import BACKENDS, CERT, KEY, PORTABLE, Conn, Server, TlsConn, header, linux_only, \
+    stop_clean
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARENA = os.path.join(ROOT, "tests", "data", "arena", "static")
@@ -445,6 +446,7 @@ class StaticMixin:
     # The application's own DELETE and PUT handlers call
     # berth_static_invalidate: the descriptor closes at once, an added
     # sibling is used at once (a descriptor cannot tell of it).
+    @linux_only("/proc/PID/fd to see which files the server holds")
     def test_application_delete_with_invalidate(self):
         pid = self.app.proc.pid
         path = os.path.join(self.root, "app.txt")
@@ -496,6 +498,7 @@ class StaticMixin:
         _, h, body = self.get("/static/app2.html", "Accept-Encoding: gzip", srv=self.app)
         self.assertEqual((header(h, "Content-Encoding"), body), (None, b"<p>v2</p>\n"))
 
+    @linux_only("/proc/PID/fd to see which files the server holds")
     def test_removed_file_descriptor_closed_without_its_request(self):
         """Requests for other names sweep the cache: the descriptors of a
         removed and of a renamed-over file are closed, their space freed."""
@@ -515,6 +518,7 @@ class StaticMixin:
         self.assertTrue(closed, [held(pid, p) for p in paths])
         self.assertEqual(self.get("/static/pinned-swap.txt")[2], b"the new one\n")
 
+    @linux_only("/proc/PID/fd to see which files the server holds")
     def test_sweep_closes_removed_files_of_an_idle_mount(self):
         pid = self.app.proc.pid
         path = os.path.join(self.root, "idle.txt")
@@ -527,6 +531,7 @@ class StaticMixin:
         self.assertGreaterEqual(json.loads(body)["dropped"], 1)
         self.assertTrue(wait_until(lambda: not held(pid, path), 2), held(pid, path))
 
+    @linux_only("/proc/PID/fd to see which files the server holds")
     def test_cache_entries_zero_keeps_nothing_open(self):
         pid = self.app.proc.pid
         names = ["nc.txt", "nc.html", "nc.html.gz", "nc-big.bin"]

@@ -18,8 +18,8 @@ import time
 import unittest
 import urllib.parse
 
-from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, TlsSock, header, sanitized, \
-    stop_clean, tls_context
+from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, TlsSock, header, rss_kib, \
+    sanitized, stop_clean, tls_context
 from test_arena import expected_json
 
 GIB = 1 << 30
@@ -425,14 +425,6 @@ class TlsMixin:
         for t in threads:
             t.join(120)
         self.assertEqual(errors, [])
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class TlsStartupTest(unittest.TestCase):

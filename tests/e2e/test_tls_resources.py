@@ -15,8 +15,8 @@ import threading
 import time
 import unittest
 
-from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, conn_descriptors, sanitized, \
-    stop_clean, tls_context
+from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, conn_descriptors, linux_only, \
+    rss_kib, sanitized, stop_clean, tls_context
 
 REQ = b"GET /pipeline HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 KEEP = b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -24,14 +24,6 @@ KEEP = b"GET /pipeline HTTP/1.1\r\nHost: t\r\n\r\n"
 
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def socket_count(pid):
@@ -83,6 +75,7 @@ class ResourcesMixin:
             self.assertIsNone(one_request(srv, tls))
         return srv
 
+    @linux_only("/proc/PID/fd and prlimit(2) on the running server")
     def test_served_with_one_descriptor_left(self):
         if conn_descriptors(self.backend) > 1:
             self.skipTest("this build spends %d descriptors on a %s connection "
@@ -106,6 +99,7 @@ class ResourcesMixin:
                     failures.append(("tls" if tls else "plain", why))
         self.assertEqual(failures, [])
 
+    @linux_only("strace and /proc/PID/task")
     def test_no_dev_urandom_opened_per_connection(self):
         if not shutil.which("strace"):
             self.skipTest("no strace")
@@ -164,6 +158,7 @@ class ResourcesMixin:
         c.close()
         return in_use
 
+    @linux_only("glibc's mallinfo2 (the test server's /heap) and /proc/PID/fd")
     def test_idle_tls13_connection_keeps_no_wolfssl_object(self):
         """The heap a connection keeps, from the allocator's count (not
         pages, so the same on every backend): a TLS 1.2 connection keeps
@@ -232,6 +227,7 @@ class ChurnAtALowLimitTest(unittest.TestCase):
     descriptors, on the reactor (whose accept waits out EMFILE): every TLS
     client is served, as every plaintext one is."""
 
+    @linux_only("/proc/PID/fd and prlimit(2) on the running server")
     def test_tls_like_plaintext(self):
         srv = Server("tests/berth-test-server", backend="reactor",
                      env={"BERTH_THREADS": "1", "TLS_CERT": CERT, "TLS_KEY": KEY})

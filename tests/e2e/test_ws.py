@@ -14,6 +14,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -28,7 +29,6 @@ except ImportError:  # the package line of .ci/run and README installs it
     websockets = None
     # Debian's python3-websockets lives with Debian's python: use it when
     # meson found another python3 first (pyenv).
-    import sys
     if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != \
             os.path.realpath("/usr/bin/python3") and not os.environ.get("BERTH_WS_REEXEC"):
         os.environ["BERTH_WS_REEXEC"] = "1"
@@ -481,9 +481,14 @@ class WsStopMixin:
 
     @staticmethod
     def sent(sock):
-        """Bytes sock's send queue holds (SIOCOUTQ): changes while it moves."""
+        """Bytes sock's send queue holds: changes while it moves. Linux's
+        SIOCOUTQ (0x5411); FreeBSD's FIONWRITE (_IOR('f', 119, int));
+        macOS's SO_NWRITE socket option (0x1024). Python names none."""
         import fcntl
-        return struct.unpack("i", fcntl.ioctl(sock.fileno(), 0x5411, b"\0" * 4))[0]
+        if sys.platform == "darwin":
+            return sock.getsockopt(socket.SOL_SOCKET, 0x1024)
+        req = 0x40046677 if sys.platform.startswith("freebsd") else 0x5411
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), req, b"\0" * 4))[0]
 
     def test_sends_accepted_before_a_stop_go_out_before_1001(self):
         # Issue 20: a thread sends to 10 clients (each send answers 0), then

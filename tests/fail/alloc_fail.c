@@ -13,11 +13,12 @@
  * (unix/core.c, maybe_resize), by design. */
 #include "alloc_fail.h"
 
+#include <stdlib.h> /* first: FreeBSD 13's execinfo.h needs its sys/cdefs.h */
+
 #include <execinfo.h>
 #include <libdeflate.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 #include <wolfssl/options.h>

@@ -99,6 +99,21 @@ static void fp_peer(berth_req *req, berth_res *res, void *u)
     berth_res_send(res, 200, "text/plain", out, (size_t)n);
 }
 
+/* A file with no name for /file's body: memfd_create on Linux, a removed
+ * temporary file elsewhere (macOS has no memfd). */
+static int fp_anon_file(void)
+{
+#ifdef __linux__
+    return memfd_create("fuzz-pipe-file", 0);
+#else
+    char path[] = "/tmp/berth-fuzz-pipe-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0)
+        unlink(path);
+    return fd;
+#endif
+}
+
 static berth_router *fp_router(void)
 {
     berth_router *r = berth_router_new();
@@ -109,7 +124,7 @@ static berth_router *fp_router(void)
     berth_router_add(r, "GET", "/peer", fp_peer, NULL);
     for (size_t i = 0; i < sizeof fp_big; i++)
         fp_big[i] = (char)('a' + i % 26);
-    fp_file_fd = memfd_create("fuzz-pipe-file", 0);
+    fp_file_fd = fp_anon_file();
     char chunk[1000];
     for (size_t i = 0; i < sizeof chunk; i++)
         chunk[i] = (char)('A' + i % 26);

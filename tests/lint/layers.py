@@ -66,6 +66,8 @@ def read_graph(lib, nm, srcroot):
         if not m:
             continue
         obj, sym, kind = os.path.basename(m.group(2) or m.group(1)), m.group(3), m.group(4)
+        if sys.platform == "darwin" and sym.startswith("_"):
+            sym = sym[1:]  # Mach-O spells C's names with a leading underscore
         used.setdefault(obj, set())
         if kind == "U":
             used[obj].add(sym)

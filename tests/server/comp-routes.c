@@ -62,6 +62,23 @@ static void str_query(berth_req *req, const char *name, char *buf, size_t cap, c
         snprintf(buf, cap, "%s", dflt);
 }
 
+/* A file with no name: O_TMPFILE where it exists (Linux), else a temporary
+ * file removed at once (macOS, FreeBSD). */
+static int tmp_file(void)
+{
+#ifdef O_TMPFILE
+    return open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#else
+    char path[] = "/tmp/berth-comp-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) {
+        unlink(path);
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    return fd;
+#endif
+}
+
 static void comp_route(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
@@ -111,7 +128,7 @@ static void comp_route(berth_req *req, berth_res *res, void *user)
         if (dst)
             memcpy(dst, text, n);
     } else if (strcmp(mode, "file") == 0) {
-        int fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        int fd = tmp_file();
         if (fd < 0 || write(fd, text, n) != (ssize_t)n || berth_res_file(res, fd, 0, n) != 0)
             berth_res_send(res, 500, "text/plain", "no file\n", 8);
     } else if (strcmp(mode, "thread") == 0) {

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -111,10 +112,17 @@ TEST(effects_fast_leaves_an_applications_sigurg_alone)
     CHECK(after);
 }
 
+/* The CPUs berth's default thread count follows: the affinity mask on
+ * Linux, the online CPUs elsewhere (no sched_getaffinity on macOS). */
 static int cpus(void)
 {
+#ifdef __linux__
     cpu_set_t set;
     return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+#else
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 0;
+#endif
 }
 
 TEST(effects_library_reads_no_berth_threads_nor_berth_ktls)

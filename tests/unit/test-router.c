@@ -116,7 +116,7 @@ TEST(router_allows_32_parameters_and_says_so_beyond)
 {
     char pat[512] = "", *p = pat;
     for (int i = 0; i < 33; i++)
-        p += sprintf(p, "/{p%d}", i);
+        p += snprintf(p, sizeof pat - (size_t)(p - pat), "/{p%d}", i); /* macOS deprecates sprintf */
     CHECK(add_fails_with("GET", pat, "more than 32 segments"));
     *strrchr(pat, '/') = '\0';
     berth_router *r = berth_router_new();
