@@ -200,7 +200,10 @@ static int retry_at_once(int err)
 {
     switch (err) {
     case EINTR: case ECONNABORTED: case EPROTO: case EPERM: /* EPERM: a firewall rule */
-    case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN: case ENONET: case EHOSTUNREACH:
+    case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN: case EHOSTUNREACH:
+#ifdef ENONET /* Linux's */
+    case ENONET:
+#endif
     case EOPNOTSUPP: case ENETUNREACH:
         return 1;
     default:

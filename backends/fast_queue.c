@@ -7,11 +7,12 @@
 #include <unistd.h>
 
 #include "fast.h"
+#include "../core/clock.h"
 
 uint64_t fast_now_ms(void)
 {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now); /* the worker clock's */
+    clock_gettime(BERTH_CLOCK_MONOTONIC_CHEAP, &now); /* the worker clock's */
     return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
 }
 

@@ -36,26 +36,13 @@ void berth_clock_format_date(time_t t, char *out)
     out[BERTH_DATE_LEN] = '\0';
 }
 
-/* The clocks read at every batch: the kernel's coarse ones where they
- * exist (a vDSO read at tick resolution, all the millisecond deadlines and
- * the Date header need). */
-#if defined(CLOCK_MONOTONIC_COARSE)
-#define MONOTONIC_CHEAP CLOCK_MONOTONIC_COARSE
-#define REALTIME_CHEAP CLOCK_REALTIME_COARSE
-#elif defined(CLOCK_MONOTONIC_FAST) /* FreeBSD */
-#define MONOTONIC_CHEAP CLOCK_MONOTONIC_FAST
-#define REALTIME_CHEAP CLOCK_REALTIME_FAST
-#else
-#define MONOTONIC_CHEAP CLOCK_MONOTONIC
-#define REALTIME_CHEAP CLOCK_REALTIME
-#endif
 
 void berth_clock_update(berth_clock *clock)
 {
     struct timespec ts;
-    clock_gettime(MONOTONIC_CHEAP, &ts);
+    clock_gettime(BERTH_CLOCK_MONOTONIC_CHEAP, &ts);
     clock->now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-    clock_gettime(REALTIME_CHEAP, &ts);
+    clock_gettime(BERTH_CLOCK_REALTIME_CHEAP, &ts);
     if (ts.tv_sec != clock->date_sec) {
         clock->date_sec = ts.tv_sec;
         berth_clock_format_date(ts.tv_sec, clock->date);

@@ -8,6 +8,21 @@
 #include <stdint.h>
 #include <time.h>
 
+/* The clocks read at every batch: the kernel's coarse ones where they
+ * exist (a vDSO read at tick resolution, all that millisecond deadlines and
+ * the Date header need), FreeBSD's _FAST ones, else the precise ones
+ * (macOS). */
+#if defined(CLOCK_MONOTONIC_COARSE)
+#define BERTH_CLOCK_MONOTONIC_CHEAP CLOCK_MONOTONIC_COARSE
+#define BERTH_CLOCK_REALTIME_CHEAP CLOCK_REALTIME_COARSE
+#elif defined(CLOCK_MONOTONIC_FAST)
+#define BERTH_CLOCK_MONOTONIC_CHEAP CLOCK_MONOTONIC_FAST
+#define BERTH_CLOCK_REALTIME_CHEAP CLOCK_REALTIME_FAST
+#else
+#define BERTH_CLOCK_MONOTONIC_CHEAP CLOCK_MONOTONIC
+#define BERTH_CLOCK_REALTIME_CHEAP CLOCK_REALTIME
+#endif
+
 #define BERTH_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 
 typedef struct berth_clock {

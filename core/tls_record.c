@@ -45,7 +45,7 @@ berth_tls_rec *berth_tls_rec_new(const berth_ktls *k)
                 wc_AesGcmSetKey(dst[i]->aes, dst[i]->key, key_len) != 0) {
                 if (i == 1)
                     wc_AesFree(r->tx.aes);
-                explicit_bzero(r, sizeof *r + 2 * sizeof(Aes));
+                berth_wipe(r, sizeof *r + 2 * sizeof(Aes));
                 free(r);
                 return NULL;
             }
@@ -63,7 +63,7 @@ void berth_tls_rec_free(berth_tls_rec *r)
         wc_AesFree(r->tx.aes);
         wc_AesFree(r->rx.aes);
     }
-    explicit_bzero(r, sizeof *r + (aes ? 2 * sizeof(Aes) : 0));
+    berth_wipe(r, sizeof *r + (aes ? 2 * sizeof(Aes) : 0));
     free(r);
 }
 

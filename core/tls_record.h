@@ -11,6 +11,8 @@
 #define BERTH_TLS_RECORD_H
 
 #include <stddef.h>
+#include <string.h>
+#include <strings.h> /* FreeBSD's explicit_bzero */
 
 #include "ktls.h" /* the keys it starts from */
 
@@ -53,5 +55,18 @@ size_t berth_tls_rec_seal(berth_tls_rec *r, unsigned char *rec, size_t n, int ty
  * is incomplete; a negative BERTH_REC_BAD_* when it cannot be opened. */
 long berth_tls_rec_open(berth_tls_rec *r, unsigned char *buf, size_t len, int *type,
                         size_t *content_len);
+
+/* Zeroes key material with stores the compiler may not drop: explicit_bzero
+ * (glibc, FreeBSD), else through a volatile pointer (macOS has none). */
+static inline void berth_wipe(void *p, size_t n)
+{
+#ifdef __APPLE__
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+#else
+    explicit_bzero(p, n);
+#endif
+}
 
 #endif

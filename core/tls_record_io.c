@@ -26,7 +26,7 @@ int tls_records_engage(tls_layer *t)
     berth_ktls k;
     int ok = tls_export_keys(t->ssl, &k);
     t->rec = ok ? berth_tls_rec_new(&k) : NULL;
-    explicit_bzero(&k, sizeof k); /* keys do not linger */
+    berth_wipe(&k, sizeof k); /* keys do not linger */
     t->handoff_tried = 1;
     if (!t->rec)
         return 0; /* wolfSSL keeps the records */

@@ -38,7 +38,7 @@ group() {
     docs) echo doxygen ;;
     bench) echo nginx-light wrk python3 python3-matplotlib util-linux libssl-dev \
              libbrotli-dev nghttp2-client ;;
-    clang) echo clang ;;
+    clang) echo clang lld ;;
     node) echo nodejs node-ws ;;
     ci) echo git ca-certificates ;;
     # with the tests' clients, not all of `test` (Ubuntu names them alike)
