@@ -137,7 +137,16 @@ int berth_poller_add(berth_poller *p, int fd, unsigned events, void *ptr)
             return -1;
         EV_SET(&ch[n++], (uintptr_t)wfd, EVFILT_WRITE, EV_ADD | EV_CLEAR | EV_RECEIPT, 0, 0, ptr);
     }
-    return apply(p, ch, n, 0);
+    if (apply(p, ch, n, 0) == 0)
+        return 0;
+    /* Each change stands alone: one filter may be in place with ptr, which
+     * the caller is about to free. Take back whatever was added (and the
+     * duplicate, which close(fd) would not remove), or its next event
+     * would reach freed memory. */
+    int e = errno;
+    berth_poller_del(p, fd);
+    errno = e;
+    return -1;
 }
 
 int berth_poller_del(berth_poller *p, int fd)
