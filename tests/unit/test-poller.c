@@ -77,16 +77,40 @@ static unsigned events_for(berth_poller *pl, void *tag, int ms, int *times)
     return got;
 }
 
-TEST(poller_an_edge_per_arrival_none_for_bytes_left_unread)
+/* One accepted connection watched in both directions with tag. */
+typedef struct watched {
+    int lfd;
+    pair p;
+    berth_poller *pl;
+} watched;
+
+static int watch_one(watched *w, void *tag)
 {
     uint16_t port;
-    int lfd = listener(&port);
-    pair p;
-    CHECK(lfd >= 0 && connect_pair(lfd, port, &p) == 0);
-    berth_poller *pl = berth_poller_new();
-    CHECK(pl != NULL);
+    w->pl = NULL;
+    w->lfd = listener(&port);
+    if (w->lfd < 0 || connect_pair(w->lfd, port, &w->p) != 0)
+        return -1;
+    w->pl = berth_poller_new();
+    return w->pl && berth_poller_add(w->pl, w->p.server, BERTH_POLL_IN | BERTH_POLL_OUT, tag) == 0
+               ? 0
+               : -1;
+}
+
+static void watched_free(watched *w)
+{
+    berth_poller_free(w->pl);
+    close_pair(&w->p);
+    close(w->lfd);
+}
+
+TEST(poller_an_edge_per_arrival_none_for_bytes_left_unread)
+{
     char tag;
-    CHECK(berth_poller_add(pl, p.server, BERTH_POLL_IN | BERTH_POLL_OUT, &tag) == 0);
+    watched w;
+    CHECK(watch_one(&w, &tag) == 0);
+    berth_poller *pl = w.pl;
+    pair p = w.p;
     int times;
     unsigned e = events_for(pl, &tag, 1000, &times); /* writable from the start */
     CHECK(e & BERTH_POLL_OUT);
@@ -105,9 +129,7 @@ TEST(poller_an_edge_per_arrival_none_for_bytes_left_unread)
     CHECK_INT(send(p.client, "ab", 2, 0), 2); /* a new arrival: a new edge */
     CHECK(events_for(pl, &tag, 1000, &times) & BERTH_POLL_IN);
     CHECK_INT(recv(p.server, buf, sizeof buf, 0), 8);
-    berth_poller_free(pl);
-    close_pair(&p);
-    close(lfd);
+    watched_free(&w);
 }
 
 TEST(poller_fin_is_hup_and_reset_is_input_that_fails)
@@ -155,22 +177,17 @@ TEST(poller_fin_is_hup_and_reset_is_input_that_fails)
 
 TEST(poller_nothing_after_a_delete)
 {
-    uint16_t port;
-    int lfd = listener(&port);
-    pair p;
-    CHECK(lfd >= 0 && connect_pair(lfd, port, &p) == 0);
-    berth_poller *pl = berth_poller_new();
-    CHECK(pl != NULL);
     char tag;
-    CHECK(berth_poller_add(pl, p.server, BERTH_POLL_IN | BERTH_POLL_OUT, &tag) == 0);
+    watched w;
+    CHECK(watch_one(&w, &tag) == 0);
+    berth_poller *pl = w.pl;
+    pair p = w.p;
     CHECK(berth_poller_del(pl, p.server) == 0);
     CHECK_INT(send(p.client, "x", 1, 0), 1);
     int times;
     CHECK_INT(events_for(pl, &tag, 50, &times), 0);
     CHECK_INT(times, 0);
-    berth_poller_free(pl);
-    close_pair(&p);
-    close(lfd);
+    watched_free(&w);
 }
 
 /* 300 connections, each readable and writable at once, against waits of
