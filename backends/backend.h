@@ -62,6 +62,9 @@ struct berth_server {
 extern const berth_backend_ops berth_backend_reactor;
 extern const berth_backend_ops berth_backend_fast;
 extern const berth_backend_ops berth_backend_libuv;
+/* io_uring (uring.c), or where the build has none the reactor, said so
+ * (uring_none.c). */
+extern const berth_backend_ops berth_backend_uring;
 
 /* Counts a new connection: BERTH_ADMIT under max_connections, else
  * BERTH_REFUSE (serve it a 503: berth_io_init with refuse) or, when too

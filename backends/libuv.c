@@ -164,8 +164,9 @@ static void on_listen(uv_poll_t *p, int status, int events)
     berth_loop_accept(&uw->base, &libuv_loop, &uw->base.listeners[p - uw->listen_polls]);
 }
 
-static int watch(berth_loop *l, berth_io *io)
+static int watch(berth_loop *l, berth_io *io, const berth_listener *li)
 {
+    (void)li;
     uworker *uw = (uworker *)l;
     uconn *uc = (uconn *)io;
     uc->uw = uw;

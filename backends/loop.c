@@ -81,6 +81,36 @@ void berth_loop_conn_free(berth_loop *l, const berth_loop_ops *ops, berth_io *io
     free((char *)io - ops->io_offset);
 }
 
+void berth_loop_adopt(berth_loop *l, const berth_loop_ops *ops, berth_listener *li, int fd,
+                      const struct sockaddr *peer, socklen_t plen)
+{
+    int admit = berth_backend_admit(l->srv);
+    char *mem = admit == BERTH_DROP ? NULL : calloc(1, ops->conn_size);
+    berth_io *io = mem ? (berth_io *)(mem + ops->io_offset) : NULL;
+    if (!io || berth_io_init(io, &l->w, fd, (admit == BERTH_REFUSE ? BERTH_CONN_REFUSE : 0u) | li->protos,
+                             li->layer, peer, plen) != 0) {
+        free(mem);
+        close(fd);
+        if (admit != BERTH_DROP)
+            berth_backend_release(l->srv, admit == BERTH_REFUSE);
+        return;
+    }
+    berth_socket_tune(fd);
+    if (berth_ioset_add(&l->conns, io) != 0) {
+        berth_loop_conn_free(l, ops, io);
+        return;
+    }
+    if (ops->watch(l, io, li) != 0) {
+        berth_ioset_remove(&l->conns, io);
+        berth_loop_conn_free(l, ops, io);
+        return;
+    }
+    /* The clock as its first bytes may be read: a head's timeout counts
+     * from them. A vDSO read, no system call. */
+    berth_clock_update(&l->w.clock);
+    berth_ioset_driven(&l->conns, io, berth_io_drive(io));
+}
+
 void berth_loop_accept(berth_loop *l, const berth_loop_ops *ops, berth_listener *li)
 {
     while (li->fd >= 0) {
@@ -94,32 +124,7 @@ void berth_loop_accept(berth_loop *l, const berth_loop_ops *ops, berth_listener 
                 ops->accept_pause(l);
             return; /* EAGAIN: the backlog is empty */
         }
-        int admit = berth_backend_admit(l->srv);
-        char *mem = admit == BERTH_DROP ? NULL : calloc(1, ops->conn_size);
-        berth_io *io = mem ? (berth_io *)(mem + ops->io_offset) : NULL;
-        if (!io || berth_io_init(io, &l->w, fd, (admit == BERTH_REFUSE ? BERTH_CONN_REFUSE : 0u) | li->protos,
-                                 li->layer,
-                                 (struct sockaddr *)&peer, plen) != 0) {
-            free(mem);
-            close(fd);
-            if (admit != BERTH_DROP)
-                berth_backend_release(l->srv, admit == BERTH_REFUSE);
-            continue;
-        }
-        berth_socket_tune(fd);
-        if (berth_ioset_add(&l->conns, io) != 0) {
-            berth_loop_conn_free(l, ops, io);
-            continue;
-        }
-        if (ops->watch(l, io) != 0) {
-            berth_ioset_remove(&l->conns, io);
-            berth_loop_conn_free(l, ops, io);
-            continue;
-        }
-        /* The clock as its first bytes may be read: a head's timeout counts
-         * from them. A vDSO read, no system call. */
-        berth_clock_update(&l->w.clock);
-        berth_ioset_driven(&l->conns, io, berth_io_drive(io));
+        berth_loop_adopt(l, ops, li, fd, (struct sockaddr *)&peer, plen);
     }
 }
 

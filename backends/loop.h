@@ -38,9 +38,9 @@ typedef struct berth_loop_ops {
     void (*cleanup)(berth_loop *l);
     size_t conn_size;          /* the backend's connection, its berth_io at io_offset */
     size_t io_offset;
-    /* Watches a new connection's socket: 0, or -1 having said why (the
-     * connection is then closed unanswered). */
-    int (*watch)(berth_loop *l, berth_io *io);
+    /* Watches a new connection's socket, accepted from li: 0, or -1
+     * having said why (the connection is then closed unanswered). */
+    int (*watch)(berth_loop *l, berth_io *io, const berth_listener *li);
     /* Out of descriptors or memory: accept again later. */
     void (*accept_pause)(berth_loop *l);
 } berth_loop_ops;
@@ -54,6 +54,11 @@ int berth_loop_start(berth_server *srv, const berth_loop_ops *ops);
 void berth_loop_join(berth_server *srv, const berth_loop_ops *ops);
 /* Accepts every connection waiting on li into l's set and drives each. */
 void berth_loop_accept(berth_loop *l, const berth_loop_ops *ops, berth_listener *li);
+/* Serves fd, accepted from li (a backend that accepts by itself: uring's
+ * completions): counts it against the cap, sets it up, watches it and
+ * drives it; a connection that cannot be set up is closed. */
+void berth_loop_adopt(berth_loop *l, const berth_loop_ops *ops, berth_listener *li, int fd,
+                      const struct sockaddr *peer, socklen_t plen);
 /* Frees a connection that has left its set (berth_ioset_remove) and closes
  * its socket. */
 void berth_loop_conn_free(berth_loop *l, const berth_loop_ops *ops, berth_io *io);

@@ -47,8 +47,9 @@ static void driven(berth_io *io, int result, void *ctx)
         berth_ioset_ready(&rw->base.conns, io);
 }
 
-static int watch(berth_loop *l, berth_io *io)
+static int watch(berth_loop *l, berth_io *io, const berth_listener *li)
 {
+    (void)li;
     rworker *rw = (rworker *)l;
     return berth_poller_add(rw->poller, io->s.fd, BERTH_POLL_IN | BERTH_POLL_OUT, io);
 }

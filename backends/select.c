@@ -14,6 +14,7 @@ static const berth_backend_ops *const registry[] = {
     &berth_backend_reactor,
     &berth_backend_fast,
     &berth_backend_libuv,
+    &berth_backend_uring,
 };
 
 /* A positive decimal at most MAX_THREADS, or 0. */

@@ -148,6 +148,7 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
         srv->tls_layer.wrap = berth_tls_wrap;
         srv->tls_layer.thread_exit = berth_tls_thread_exit;
         srv->tls_layer.ctx = srv->tls;
+        srv->tls_layer.exact_reads = berth_tls_ctx_ktls(srv->tls);
         for (int k = 0; k < srv->kinds; k++) {
             const berth_listen_spec *s = &srv->specs[k];
             unsigned protos = (s->h1 ? BERTH_CONN_H1 : 0u) | (s->h2 ? BERTH_CONN_H2 : 0u);

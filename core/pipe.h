@@ -152,6 +152,12 @@ typedef struct berth_layer {
      * per-thread caches), or NULL. */
     void (*thread_exit)(void *ctx);
     void *ctx;
+    /* 1: the layer may hand the socket to the kernel mid-stream (kernel
+     * TLS takes the records after the handshake), so a backend must not
+     * read from the socket ahead of what the pipe asks for: bytes read
+     * ahead would be lost to the kernel's record layer (backends/uring.c
+     * reads ahead and watches such connections by readiness). */
+    int exact_reads;
 } berth_layer;
 
 #endif
