@@ -305,18 +305,18 @@ static int setup(berth_loop *l)
 {
     uring_worker *uw = (uring_worker *)l;
     uw->ops = &uring_loop;
-    const char *what = "the ring";
+    const char *what = "its ring";
     int ok = ring_init(uw) == 0;
     uw->ring_ok = ok;
-    if (ok && (what = "the receive buffers", bufs_init(uw) != 0))
+    if (ok && (what = "its receive buffers", bufs_init(uw) != 0))
         ok = 0;
-    if (ok && (what = "the wake descriptor", berth_wake_open(&uw->wake) != 0))
+    if (ok && (what = "its wake descriptor", berth_wake_open(&uw->wake) != 0))
         ok = 0;
     uw->wake_ok = ok;
-    if (ok && (what = "memory", !(uw->accept_armed = calloc((size_t)l->nlisteners, 1))))
+    if (ok && (what = "its listeners' state", !(uw->accept_armed = calloc((size_t)l->nlisteners, 1))))
         ok = 0;
     if (!ok)
-        berth_logf(&l->srv->log, "berth: uring: cannot set up a worker's %s: %s", what, strerror(errno));
+        berth_logf(&l->srv->log, "berth: uring: cannot set up a worker, %s: %s", what, strerror(errno));
     return ok ? 0 : -1;
 }
 

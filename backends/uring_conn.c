@@ -75,19 +75,24 @@ static ssize_t uring_recv(berth_sock *s, void *buf, size_t cap, int dontwait)
 /* Queues a send of the listed bytes (they stay in place until out_done,
  * pipe.h) and says EAGAIN: the drive loop then waits, and the send's
  * completion advances the pipe and drives it again. */
+/* 1 (errno set) when no send can start now: one failed, or one is in the
+ * kernel and the bytes must keep their order. */
+static int send_held(const uring_conn *uc)
+{
+    if (uc->send_err || uc->send_busy) {
+        errno = uc->send_err ? uc->send_err : EAGAIN;
+        return 1;
+    }
+    return 0;
+}
+
 static ssize_t uring_sendv(berth_sock *s, const struct iovec *iov, int n, int more, int dontwait)
 {
     (void)dontwait;
     uring_conn *uc = conn_of(s);
     uring_worker *uw = uc->uw;
-    if (uc->send_err) {
-        errno = uc->send_err;
+    if (send_held(uc))
         return -1;
-    }
-    if (uc->send_busy) {
-        errno = EAGAIN;
-        return -1;
-    }
     int flags = BERTH_MSG_NOSIGNAL | (more ? BERTH_MSG_MORE : 0);
     struct io_uring_sqe *sqe;
     if (n == 1) {
@@ -98,6 +103,7 @@ static ssize_t uring_sendv(berth_sock *s, const struct iovec *iov, int n, int mo
             io_uring_submit(&uw->ring); /* the kernel has copied the headers so far */
             uw->nmsgs = 0;
         }
+        sqe = uring_sqe(uw); /* first: a full ring submits, and frees every header */
         uring_msg *m = &uw->msgs[uw->nmsgs++];
         if (n > URING_IOV_MAX)
             n = URING_IOV_MAX;
@@ -105,7 +111,6 @@ static ssize_t uring_sendv(berth_sock *s, const struct iovec *iov, int n, int mo
         memset(&m->h, 0, sizeof m->h);
         m->h.msg_iov = m->iov;
         m->h.msg_iovlen = (size_t)n;
-        sqe = uring_sqe(uw);
         io_uring_prep_sendmsg(sqe, s->fd, &m->h, (unsigned)flags);
     }
     io_uring_sqe_set_data64(sqe, uring_ud(uc, URING_SEND));
@@ -119,16 +124,7 @@ static ssize_t uring_sendv(berth_sock *s, const struct iovec *iov, int n, int mo
  * in the kernel (the order of the bytes); EAGAIN waits for a poll. */
 static ssize_t uring_sendfile(berth_sock *s, int file, uint64_t *off, size_t len)
 {
-    uring_conn *uc = conn_of(s);
-    if (uc->send_err) {
-        errno = uc->send_err;
-        return -1;
-    }
-    if (uc->send_busy) {
-        errno = EAGAIN;
-        return -1;
-    }
-    return berth_sock_plain_sendfile(s, file, off, len);
+    return send_held(conn_of(s)) ? -1 : berth_sock_plain_sendfile(s, file, off, len);
 }
 
 static void uring_shutdown(berth_sock *s) { berth_sock_plain.shutdown(s); }

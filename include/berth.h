@@ -850,7 +850,10 @@ typedef struct berth_config {
      * LISTEN_FDS > 0) logs a warning naming listen = "systemd": those
      * sockets would wait unserved and their clients hang. */
     const char *listen;
-    const char *backend;  /* "reactor", "fast", "fast:N", "libuv" (a bad value
+    const char *backend;  /* "reactor", "fast", "fast:N", "libuv", "uring",
+                             "uring:N" (io_uring; where it cannot be used,
+                             the log says why once and reactor serves)
+                             (a bad value
                              fails berth_server_new); NULL: from the
                              HTTP_BACKEND environment variable (a bad value
                              warns and uses reactor; ignored under CGI: see

@@ -34,7 +34,10 @@ CERT = os.path.join(CERTS, "server.crt")  # the chain: leaf, then the test CA
 KEY = os.path.join(CERTS, "server.key")
 CA = os.path.join(CERTS, "ca.crt")
 OTHER_KEY = os.path.join(CERTS, "other.key")  # matches no certificate
-BACKENDS = os.environ.get("BERTH_TEST_BACKENDS", "reactor fast libuv").replace(",", " ").split()
+# uring where the build has io_uring (meson sets BERTH_URING; elsewhere
+# HTTP_BACKEND=uring runs the reactor, which is tested as itself).
+_DEFAULT_BACKENDS = "reactor fast libuv" + (" uring" if os.environ.get("BERTH_URING") == "1" else "")
+BACKENDS = os.environ.get("BERTH_TEST_BACKENDS", _DEFAULT_BACKENDS).replace(",", " ").split()
 # What some tests observe exists on Linux only (/proc, strace, glibc's
 # malloc and loader, user-mode Linux, systemd): there they run as they
 # always did; on macOS and FreeBSD those tests skip, saying why.

@@ -30,8 +30,8 @@ With no option every N runs on every backend (the whole sweep: about
 every Kth N (offset by the backend's place, so the backends together
 cover more); --full names backends swept at every N whatever the stride.
 --suite is what the test suite runs (meson test e2e-alloc-fail), sized for
-.ci/run's time: every N on reactor, every 4th on fast and libuv (whose
-paths beyond the engine's are fewer); under ThreadSanitizer (it finds
+.ci/run's time: every N on reactor, every 4th on fast, libuv and uring
+(where the build has io_uring; their paths beyond the engine's are fewer); under ThreadSanitizer (it finds
 races, not lost allocations) every 4th on each. --trace N runs N once and
 prints where its refused allocation was made."""
 import argparse
@@ -567,7 +567,7 @@ run_one_stderr_hook = None
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--backends", default="reactor,fast:1,libuv")
+    ap.add_argument("--backends", default="reactor,fast:1,libuv" + (",uring" if os.environ.get("BERTH_URING") == "1" else ""))
     ap.add_argument("--stride", type=int, default=1)
     ap.add_argument("--full", default="", help="backends swept at every N whatever the stride")
     ap.add_argument("--from", dest="first", type=int, default=1)

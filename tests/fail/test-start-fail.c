@@ -34,10 +34,11 @@
 /* ---- injection ---------------------------------------------------------- */
 
 enum { F_THREAD, F_EVENTFD, F_EPOLL, F_EPOLL_WAIT, F_UV_LOOP, F_UV_POLL, F_UV_ASYNC, F_RCVTIMEO,
-       F_SNDTIMEO, F_COUNT };
+       F_SNDTIMEO, F_URING_RING, F_URING_BUFS, F_COUNT };
 static const char *const fn_name[F_COUNT] = {"pthread_create", "eventfd", "epoll_create1",
                                              "epoll_wait", "uv_loop_init", "uv_poll_init",
-                                             "uv_async_init", "SO_RCVTIMEO", "SO_SNDTIMEO"};
+                                             "uv_async_init", "SO_RCVTIMEO", "SO_SNDTIMEO",
+                                             "io_uring_queue_init_params", "io_uring_register_buf_ring"};
 static atomic_long calls[F_COUNT];
 static atomic_long fail_at[F_COUNT];  /* the call to refuse (1-based); 0: none */
 static atomic_int fail_from[F_COUNT]; /* refuse every call from now on */
@@ -71,6 +72,22 @@ int __real_uv_loop_init(uv_loop_t *l);
 int __real_uv_poll_init(uv_loop_t *l, uv_poll_t *p, int fd);
 int __real_uv_async_init(uv_loop_t *l, uv_async_t *a, uv_async_cb cb);
 int __real_setsockopt(int fd, int level, int opt, const void *v, socklen_t len);
+#ifdef BERTH_TEST_URING
+#include <liburing.h>
+/* A worker's ring and its provided buffers (the probe that decides whether
+ * io_uring can be used at all calls io_uring_queue_init, not refused here:
+ * test_uring.py refuses io_uring with a seccomp filter instead). */
+int __real_io_uring_queue_init_params(unsigned entries, struct io_uring *ring, struct io_uring_params *p);
+int __real_io_uring_register_buf_ring(struct io_uring *ring, struct io_uring_buf_reg *reg, unsigned flags);
+int __wrap_io_uring_queue_init_params(unsigned entries, struct io_uring *ring, struct io_uring_params *p)
+{
+    return refuse(F_URING_RING) ? -ENOMEM : __real_io_uring_queue_init_params(entries, ring, p);
+}
+int __wrap_io_uring_register_buf_ring(struct io_uring *ring, struct io_uring_buf_reg *reg, unsigned flags)
+{
+    return refuse(F_URING_BUFS) ? -ENOMEM : __real_io_uring_register_buf_ring(ring, reg, flags);
+}
+#endif
 
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
 {
@@ -462,8 +479,12 @@ int main(void)
     berth_router_add(router, "GET", "/hello", hello, NULL);
     berth_router_add(router, "GET", "/deferred", deferred, NULL);
     const char *only = getenv("BERTH_TEST_BACKENDS");
+#ifdef BERTH_TEST_URING
+    const char *backends[] = {"reactor", "libuv", "fast:3", "uring"};
+#else
     const char *backends[] = {"reactor", "libuv", "fast:3"};
-    for (int i = 0; i < 3; i++)
+#endif
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
         if (!only || strstr(only, backends[i][0] == 'f' ? "fast" : backends[i]))
             start_failures(backends[i]);
     reactor_poller_fails();
