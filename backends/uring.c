@@ -208,6 +208,7 @@ static void *worker_main(void *arg)
         uint64_t now = uw->base.w.clock.now_ms;
         uint64_t due = next_timer < next_sweep ? next_timer : next_sweep;
         int timeout = due <= now || berth_ioset_has_ready(&uw->base.conns) ? 0 : (int)(due - now);
+        uring_flush(uw);
         turn(uw, timeout);
         if (uw->stop_asked && !uw->base.stopping) {
             stop_listening(uw);
@@ -238,7 +239,9 @@ static void *worker_main(void *arg)
     }
     stop_listening(uw);
     /* The kernel lets go of the closed connections' sockets and bytes. */
-    for (int waited = 0; uw->zombies && waited < URING_EXIT_WAIT_MS; waited += 10)
+    uring_flush(uw);
+    uint64_t until = uw->base.w.clock.now_ms + URING_EXIT_WAIT_MS;
+    while (uw->zombies && uw->base.w.clock.now_ms < until)
         turn(uw, 10);
     berth_listeners_thread_exit(uw->base.listeners, uw->base.nlisteners);
     return NULL;

@@ -55,6 +55,7 @@ typedef struct uring_conn {
     berth_io io;                 /* first: the drive loop's connection */
     struct uring_worker *uw;
     struct uring_conn *next;     /* on the worker's starved or zombie list */
+    struct uring_conn *next_flush; /* on the worker's list of sends to queue */
     uint32_t queued;             /* bytes received and not yet taken */
     uint32_t q_off;              /* taken from the first queued buffer */
     uint16_t q_head, q_tail;     /* queued buffer ids (uring_worker.buf_next) */
@@ -64,6 +65,7 @@ typedef struct uring_conn {
     unsigned recv_cancelling : 1;
     unsigned recv_eof : 1;       /* the peer's FIN came after the queued bytes */
     unsigned send_busy : 1;      /* a send is in the kernel */
+    unsigned flush_queued : 1;   /* output waits for the turn's end (uring_flush) */
     unsigned poll_in : 1;        /* a poll for input is armed */
     unsigned poll_out : 1;       /* a poll for room to write is armed */
     unsigned closing : 1;        /* closed: freed once inflight is 0 */
@@ -99,6 +101,7 @@ typedef struct uring_worker {
     int stop_asked;
     int wait_failed;             /* said once */
     uring_conn *starved, *zombies;
+    uring_conn *flushing;        /* connections with output for this turn's sends */
     unsigned nmsgs;
     uring_msg msgs[URING_MSGS];
 } uring_worker;
@@ -123,6 +126,8 @@ void uring_conn_complete(uring_worker *uw, uring_conn *uc, unsigned tag, const s
 void uring_conn_driven(berth_io *io, int result, void *worker);
 /* Takes it off its set and frees it, once the kernel has let go of it. */
 void uring_conn_close(uring_worker *uw, uring_conn *uc);
+/* Queues a send for each connection that produced output this turn. */
+void uring_flush(uring_worker *uw);
 /* Starts receiving again on connections whose receive ran out of buffers. */
 void uring_conns_unstarve(uring_worker *uw);
 int uring_conn_watch(berth_loop *l, berth_io *io, const berth_listener *li);

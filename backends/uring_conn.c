@@ -10,6 +10,8 @@
 
 static uring_conn *conn_of(berth_sock *s) { return (uring_conn *)((char *)s - offsetof(uring_conn, io.s)); }
 
+static void zombie_done(uring_worker *uw, uring_conn *uc);
+
 static char *buf_at(uring_worker *uw, unsigned bid) { return uw->bufs + (size_t)bid * URING_BUF_SIZE; }
 
 /* A buffer the connection is done with goes back to the kernel's ring. */
@@ -72,9 +74,6 @@ static ssize_t uring_recv(berth_sock *s, void *buf, size_t cap, int dontwait)
     return -1;
 }
 
-/* Queues a send of the listed bytes (they stay in place until out_done,
- * pipe.h) and says EAGAIN: the drive loop then waits, and the send's
- * completion advances the pipe and drives it again. */
 /* 1 (errno set) when no send can start now: one failed, or one is in the
  * kernel and the bytes must keep their order. */
 static int send_held(const uring_conn *uc)
@@ -86,18 +85,43 @@ static int send_held(const uring_conn *uc)
     return 0;
 }
 
+/* Memory bytes: a head before a file range leaves at once, as on the
+ * reactor (the file follows by sendfile in the same drive, MSG_MORE keeps
+ * them in one packet); other bytes wait for the end of the loop turn
+ * (uring_flush), when one send takes all the turn produced (the answers to
+ * a pipelined batch, say), and the drive hears EAGAIN meanwhile. */
 static ssize_t uring_sendv(berth_sock *s, const struct iovec *iov, int n, int more, int dontwait)
 {
-    (void)dontwait;
     uring_conn *uc = conn_of(s);
-    uring_worker *uw = uc->uw;
     if (send_held(uc))
         return -1;
-    int flags = BERTH_MSG_NOSIGNAL | (more ? BERTH_MSG_MORE : 0);
+    if (more)
+        return berth_sock_plain_sendv(s, iov, n, more, dontwait);
+    if (!uc->flush_queued) {
+        uc->flush_queued = 1;
+        uc->inflight++; /* the connection outlives the list */
+        uc->next_flush = uc->uw->flushing;
+        uc->uw->flushing = uc;
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+/* One send of everything the pipe lists in memory (up to a file range). */
+static void send_queue(uring_worker *uw, uring_conn *uc)
+{
+    berth_pipe *p = uc->io.pipe;
+    berth_seg segs[URING_IOV_MAX];
+    int n = p->ops->out_segs(p, segs, URING_IOV_MAX), k = 0;
+    while (k < n && segs[k].ptr)
+        k++;
+    if (k == 0)
+        return; /* nothing, or a file range first: the drive sends it */
+    int flags = BERTH_MSG_NOSIGNAL | (k < n ? BERTH_MSG_MORE : 0);
     struct io_uring_sqe *sqe;
-    if (n == 1) {
+    if (k == 1) {
         sqe = uring_sqe(uw);
-        io_uring_prep_send(sqe, s->fd, iov[0].iov_base, iov[0].iov_len, flags);
+        io_uring_prep_send(sqe, uc->io.s.fd, segs[0].ptr, segs[0].len, flags);
     } else {
         if (uw->nmsgs == URING_MSGS) {
             io_uring_submit(&uw->ring); /* the kernel has copied the headers so far */
@@ -105,19 +129,32 @@ static ssize_t uring_sendv(berth_sock *s, const struct iovec *iov, int n, int mo
         }
         sqe = uring_sqe(uw); /* first: a full ring submits, and frees every header */
         uring_msg *m = &uw->msgs[uw->nmsgs++];
-        if (n > URING_IOV_MAX)
-            n = URING_IOV_MAX;
-        memcpy(m->iov, iov, (size_t)n * sizeof *iov);
+        for (int i = 0; i < k; i++) {
+            m->iov[i].iov_base = (void *)segs[i].ptr;
+            m->iov[i].iov_len = segs[i].len;
+        }
         memset(&m->h, 0, sizeof m->h);
         m->h.msg_iov = m->iov;
-        m->h.msg_iovlen = (size_t)n;
-        io_uring_prep_sendmsg(sqe, s->fd, &m->h, (unsigned)flags);
+        m->h.msg_iovlen = (size_t)k;
+        io_uring_prep_sendmsg(sqe, uc->io.s.fd, &m->h, (unsigned)flags);
     }
     io_uring_sqe_set_data64(sqe, uring_ud(uc, URING_SEND));
     uc->send_busy = 1;
     uc->inflight++;
-    errno = EAGAIN;
-    return -1;
+}
+
+void uring_flush(uring_worker *uw)
+{
+    uring_conn *uc;
+    while ((uc = uw->flushing)) {
+        uw->flushing = uc->next_flush;
+        uc->flush_queued = 0;
+        uc->inflight--;
+        if (uc->closing)
+            zombie_done(uw, uc);
+        else if (!uc->send_busy && !uc->send_err)
+            send_queue(uw, uc);
+    }
 }
 
 /* A file range goes out with sendfile, as on the reactor, when no send is
@@ -224,8 +261,8 @@ void uring_conn_driven(berth_io *io, int result, void *worker)
         } else if (uc->recv_armed) {
             recv_cancel(uw, uc); /* the pipe takes no input now: the kernel keeps it */
         }
-        if ((result & BERTH_IO_WANT_WRITE) && !uc->send_busy)
-            arm_poll(uw, uc, URING_POLL_OUT);
+        if ((result & BERTH_IO_WANT_WRITE) && !uc->send_busy && !uc->flush_queued)
+            arm_poll(uw, uc, URING_POLL_OUT); /* a file range, or a head before one, found it full */
         return;
     }
     if (result & BERTH_IO_WANT_READ)
