@@ -13,9 +13,9 @@
  * IORING_OP_SEND, one send in flight per connection: answers made while it
  * is in flight wait in the connection's buffer and leave together after
  * it. Every SQE of a loop turn (sends, re-armed receives, buffers given
- * back) goes to the kernel with the one io_uring_enter that also waits for
- * the next completions (io_uring_submit_and_wait_timeout: the form of
- * io_uring_submit_and_wait that takes a signal mask, and no timeout here). As floor.c stops reading while answers
+ * back) goes to the kernel with the one io_uring_submit_and_wait that also
+ * waits for the next completions. SIGTERM/SIGINT come through a signalfd
+ * read on the ring. As floor.c stops reading while answers
  * wait, a connection whose unsent answers pass OUT_PAUSE has its receive
  * cancelled until they are sent.
  *
@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,8 +52,9 @@ enum {
 };
 
 /* user_data: a connection's address with the operation in its low bits
- * (calloc aligns to 16); the accept is 0. */
+ * (calloc aligns to 16); the accept is 0, the signalfd's read UD_SIGNAL. */
 enum { OP_ACCEPT = 0, OP_RECV = 1, OP_SEND = 2, OP_CANCEL = 3, OP_MASK = 3 };
+#define UD_SIGNAL (~(uint64_t)0)
 
 typedef struct conn {
     int fd;
@@ -229,6 +231,29 @@ static void on_send(conn *c, struct io_uring_cqe *cqe)
     mark(c);
 }
 
+/* SIGTERM and SIGINT arrive as the completion of a read of a signalfd, a
+ * completion like any other: a handler's flag set while a turn runs would
+ * be seen only after the next completion -- on an idle floor, never
+ * (floor.c's epoll_wait has a 1 s timeout instead). Waiting with a signal
+ * mask (io_uring_submit_and_wait_timeout) does not do: liburing 2.3 then
+ * enters again, without returning, when the interrupted enter had
+ * submitted SQEs. */
+static void watch_stop_signals(void)
+{
+    static struct signalfd_siginfo info;
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &stop_sigs, NULL);
+    int sfd = signalfd(-1, &stop_sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0)
+        floor_die("signalfd");
+    struct io_uring_sqe *sqe = sqe_get();
+    io_uring_prep_read(sqe, sfd, &info, sizeof info, 0);
+    io_uring_sqe_set_data64(sqe, UD_SIGNAL);
+}
+
 static void setup_ring(void)
 {
     static const struct {
@@ -295,15 +320,7 @@ int main(int argc, char **argv)
     lfd = floor_listen(argv[1], &port);
     setup_ring();
     arm_accept();
-    /* SIGTERM/SIGINT only while waiting in io_uring_enter (which swaps in
-     * waiting's mask), as pselect does: one arriving while a turn runs
-     * would otherwise be noticed only at the next completion -- never, on
-     * an idle server. (floor.c's epoll_wait has a 1 s timeout instead.) */
-    sigset_t stop_sigs, waiting;
-    sigemptyset(&stop_sigs);
-    sigaddset(&stop_sigs, SIGTERM);
-    sigaddset(&stop_sigs, SIGINT);
-    sigprocmask(SIG_BLOCK, &stop_sigs, &waiting);
+    watch_stop_signals();
     floor_say_listening(port, "floor-uring");
 
     while (!floor_stop) {
@@ -317,17 +334,21 @@ int main(int argc, char **argv)
             io_uring_buf_ring_advance(br, (int)bufs_given);
             bufs_given = 0;
         }
-        struct io_uring_cqe *cqe;
-        int rc = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, NULL, &waiting);
+        int rc = io_uring_submit_and_wait(&ring, 1);
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-            fprintf(stderr, "bench-floor-uring: io_uring_submit_and_wait_timeout: %s\n",
-                    strerror(-rc));
+            fprintf(stderr, "bench-floor-uring: io_uring_submit_and_wait: %s\n", strerror(-rc));
             return 1;
         }
         floor_set_date();
+        struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
         io_uring_for_each_cqe(&ring, head, cqe) {
             uint64_t d = io_uring_cqe_get_data64(cqe);
+            if (d == UD_SIGNAL) {
+                floor_stop = 1;
+                seen++;
+                continue;
+            }
             conn *c = (conn *)(uintptr_t)(d & ~(uint64_t)OP_MASK);
             switch (d & OP_MASK) {
             case OP_ACCEPT:
