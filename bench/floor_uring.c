@@ -15,12 +15,13 @@
  * it. Every SQE of a loop turn (sends, re-armed receives, buffers given
  * back) goes to the kernel with the one io_uring_submit_and_wait that also
  * waits for the next completions. SIGTERM/SIGINT come through a signalfd
- * read on the ring. As floor.c stops reading while answers
- * wait, a connection whose unsent answers pass OUT_PAUSE has its receive
- * cancelled until they are sent.
+ * read on the ring. As floor.c stops reading while answers wait, a
+ * connection whose unsent answers pass OUT_PAUSE has its receive cancelled
+ * until they are sent.
  *
  * The ring asks for IORING_SETUP_SINGLE_ISSUER|IORING_SETUP_DEFER_TASKRUN
- * (completions run in this thread when it waits, not on interrupts), and
+ * (the kernel's completion work runs when this thread waits for
+ * completions, not whenever it crosses into the kernel), and
  * falls back to IORING_SETUP_COOP_TASKRUN, then to no flag, when the kernel
  * says EINVAL; stderr says which. Prints "listening on
  * http://127.0.0.1:PORT backend=floor-uring threads=1" once it accepts
