@@ -5,8 +5,10 @@
                                   [--profiles a,b] [--servers a,b] [--out bench-out]
 
 Servers: berth-serve on each backend (BERTH_THREADS=1), Debian's nginx with one
-worker (bench/nginx.conf), and bench-floor (bench/floor.c: canned answers, no
-parsing beyond finding where requests end). Every server runs under
+worker (bench/nginx.conf), bench-floor (bench/floor.c: canned answers, no
+parsing beyond finding where requests end) and bench-floor-uring ("floor-uring":
+the same floor on io_uring, bench/floor_uring.c; built only with liburing,
+"skipped: no liburing" without it). Every server runs under
 `taskset -c 0`, the load generator (wrk -t1, or bench-load) under `taskset -c 1`.
 
 Profiles: the table PROFILES below. Each run starts a fresh server, checks that
@@ -60,7 +62,12 @@ BASELINE = "/baseline11?a=13&b=42"
 JSON_PAIRS = [(1, 3), (5, 7), (10, 2), (15, 5), (25, 4), (40, 8), (50, 6)]
 MANY = 4096          # connections of the many-conn profile, if the fd limit allows
 BACKENDS = ["reactor", "fast:1", "libuv"]
+# The bases of the ratios. floor-uring is a reference server too (not
+# berth), but no base: berth's ratios stay those to nginx and the floor;
+# floor-uring gets its own to them (floor-uring / floor: io_uring / epoll).
 REFERENCES = ["nginx", "floor"]
+FLOORS = ["floor", "floor-uring"]
+REFERENCE_SERVERS = ["nginx"] + FLOORS
 BASE = "@base"  # a backend's name with this suffix runs the --base-build
 
 
@@ -605,10 +612,24 @@ class Berth(Server):
 
 
 class Floor(Server):
+    """bench-floor, or bench-floor-uring (name "floor-uring"): the same
+    arguments, routes and answers."""
     kind = "floor"
 
-    def __init__(self, binary, routes, tmp, cpu):
-        super().__init__("floor", [binary, "0", routes], dict(os.environ), tmp, cpu)
+    def __init__(self, binary, routes, tmp, cpu, name="floor"):
+        super().__init__(name, [binary, "0", routes], dict(os.environ), tmp, cpu)
+
+
+def skip_unbuilt(servers, build):
+    """floor-uring runs only where bench-floor-uring was built (meson finds
+    liburing): without it, the servers without floor-uring and the note
+    saying so (for the log and the table)."""
+    path = os.path.join(build, "bench", "bench-floor-uring")
+    if "floor-uring" not in servers or os.path.exists(path):
+        return servers, {}
+    return ([s for s in servers if s != "floor-uring"],
+            {"floor-uring": "skipped: no liburing (%s was not built; scripts/deps.sh build "
+                            "installs liburing-dev)" % shown(path)})
 
 
 class Nginx(Server):
@@ -1026,9 +1047,9 @@ def aggregate(runs, profiles, servers):
             rs = [r for r in runs if r["profile"] == p and r["server"] == s]
             ok = [r for r in rs if not r["invalid"]]
             m = {"runs": len(rs), "valid": len(ok)}
-            if not rs and s == "floor" and p in tls_keys:
+            if not rs and s in FLOORS and p in tls_keys:
                 m["na"] = "the floor has no TLS"
-            if not rs and s == "floor" and p in gzip_keys:
+            if not rs and s in FLOORS and p in gzip_keys:
                 m["na"] = "the floor does not compress"
             if ok:
                 m.update({
@@ -1104,23 +1125,26 @@ def table(meta, profiles, servers, med, ratios, runs):
     w("load average at start: %s; %s" % (meta["loadavg"], meta["dataset"]))
     if meta.get("tls_setup"):
         w(meta["tls_setup"])
+    for name, note in sorted(meta.get("skipped", {}).items()):
+        w("%s: %s" % (name, note))
     w("")
-    w("%-13s %-7s %9s %-17s %8s %8s %9s %8s %5s %5s %5s" % (
-        "profile", "server", "req/s", "(min-max)", "p50 us", "p99 us", "CPU us/r",
+    sw = max([7] + [len(s) for s in servers])
+    w("%-13s %-*s %9s %-17s %8s %8s %9s %8s %5s %5s %5s" % (
+        "profile", sw, "server", "req/s", "(min-max)", "p50 us", "p99 us", "CPU us/r",
         "RSS MiB", "srv%", "load%", "valid"))
     for p in profiles:
         for s in servers:
             m = med[(p.key, s)]
             name = p.key if s == servers[0] else ""
             if m.get("na"):
-                w("%-13s %-7s %9s %-17s %s" % (name, s, "n/a", "", m["na"]))
+                w("%-13s %-*s %9s %-17s %s" % (name, sw, s, "n/a", "", m["na"]))
                 continue
             if not m["valid"]:
-                w("%-13s %-7s %9s %-17s %s" % (name, s, "INVALID", "", "%d/%d valid runs"
+                w("%-13s %-*s %9s %-17s %s" % (name, sw, s, "INVALID", "", "%d/%d valid runs"
                                                % (m["valid"], m["runs"])))
                 continue
-            w("%-13s %-7s %9.0f %-17s %8s %8s %9.2f %8.1f %5.0f %5.0f %5s" % (
-                name, s, m["rps"], "(%.0f-%.0f)" % (m["rps_min"], m["rps_max"]),
+            w("%-13s %-*s %9.0f %-17s %8s %8s %9.2f %8.1f %5.0f %5.0f %5s" % (
+                name, sw, s, m["rps"], "(%.0f-%.0f)" % (m["rps_min"], m["rps_max"]),
                 fmt(m["p50_us"]), fmt(m["p99_us"]), m["cpu_us_per_req"],
                 m["peak_rss_kib"] / 1024, m["srv_pct"], m["load_pct"],
                 "%d/%d" % (m["valid"], m["runs"])))
@@ -1133,7 +1157,7 @@ def table(meta, profiles, servers, med, ratios, runs):
     w("")
     w("Ratios of the medians; [lo-hi]: the same ratio round by round. req/s: higher is better "
       "for berth; CPU/req: lower is better.")
-    w("%-13s %-7s %-20s %-20s %-20s %-20s" % ("profile", "server", "req/s / nginx",
+    w("%-13s %-*s %-20s %-20s %-20s %-20s" % ("profile", sw, "server", "req/s / nginx",
                                              "CPU/req / nginx", "req/s / floor", "CPU/req / floor"))
     for p in profiles:
         first = True
@@ -1144,18 +1168,18 @@ def table(meta, profiles, servers, med, ratios, runs):
                      for b in REFERENCES for k in ("rps", "cpu")]
             if all(c == "-" for c in cells):
                 continue
-            w("%-13s %-7s %-20s %-20s %-20s %-20s" % ((p.key if first else ""), s, *cells))
+            w("%-13s %-*s %-20s %-20s %-20s %-20s" % ((p.key if first else ""), sw, s, *cells))
             first = False
     based = [s for s in servers if s + BASE in servers]
     if based:
         w("")
         w("This build against the base build (%s), same run; [lo-hi] round by round:"
           % meta.get("base_build"))
-        w("%-13s %-7s %-20s %-20s" % ("profile", "server", "req/s / base", "CPU/req / base"))
+        w("%-13s %-*s %-20s %-20s" % ("profile", sw, "server", "req/s / base", "CPU/req / base"))
         for p in profiles:
             for i, s in enumerate(based):
                 e = ratios.get((p.key, s, s + BASE), {})
-                w("%-13s %-7s %-20s %-20s" % (p.key if i == 0 else "", s,
+                w("%-13s %-*s %-20s %-20s" % (p.key if i == 0 else "", sw, s,
                                               ratio_cell(e.get("rps")), ratio_cell(e.get("cpu"))))
     w("")
     w("Targets of the issue tracker (this run; kept from the former bench/compare.py):")
@@ -1323,7 +1347,8 @@ def draw_charts(out_dir):
     return paths
 
 
-SERVER_COLORS = {"reactor": "#1f77b4", "fast:1": "#ff7f0e", "libuv": "#2ca02c", "nginx": "#7f7f7f"}
+SERVER_COLORS = {"reactor": "#1f77b4", "fast:1": "#ff7f0e", "libuv": "#2ca02c", "nginx": "#7f7f7f",
+                 "floor-uring": "#bcbd22"}
 
 
 def color_of(s, i):
@@ -1334,7 +1359,7 @@ def chart_ratios(plt, path, meta, profiles, servers, ratios):
     """Grouped bars of the ratios, drawn from 1.0 on a log scale, so that
     2x better and 2x worse are as long."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-    backends = [s for s in servers if s not in REFERENCES]
+    backends = [s for s in servers if s not in REFERENCE_SERVERS]
     panels = [("rps", "nginx", "berth req/s ÷ nginx req/s\n(higher is better)"),
               ("cpu", "nginx", "berth CPU/request ÷ nginx CPU/request\n(lower is better)"),
               ("rps", "floor", "req/s ÷ floor req/s\n(higher is better)"),
@@ -1343,7 +1368,8 @@ def chart_ratios(plt, path, meta, profiles, servers, ratios):
     keys = [p.key for p in profiles]
     handles = {}
     for ax, (key, base, ylabel) in zip(axes.flat, panels):
-        shown = backends + (["nginx"] if base == "floor" and "nginx" in servers else [])
+        shown = backends + ([r for r in ("nginx", "floor-uring") if r in servers]
+                            if base == "floor" else [])
         n = max(len(shown), 1)
         width = 0.8 / n
         values = [1.0]
@@ -1361,7 +1387,7 @@ def chart_ratios(plt, path, meta, profiles, servers, ratios):
                 hi = e["max"] if e["max"] is not None else v
                 values += [v, lo, hi]
                 bar = ax.bar([x], [v - 1.0], width * 0.9, bottom=1.0, color=color_of(s, i),
-                             hatch="//" if s == "nginx" else None, edgecolor="white",
+                             hatch="//" if s in REFERENCE_SERVERS else None, edgecolor="white",
                              linewidth=0.5)
                 handles.setdefault(s, bar)
                 if lo != hi:
@@ -1390,7 +1416,7 @@ def chart_ratios(plt, path, meta, profiles, servers, ratios):
                                           "nginx" if base == "nginx" else "the floor"),
                      fontsize=10)
         ax.grid(axis="y", which="major", alpha=0.3)
-    labels = {s: ("berth %s" % s if s != "nginx" else "nginx (÷ floor, for reference)")
+    labels = {s: ("%s (÷ floor, for reference)" % s if s in REFERENCE_SERVERS else "berth %s" % s)
               for s in handles}
     fig.legend([handles[s] for s in handles], [labels[s] for s in handles], loc="upper center",
                ncol=max(1, len(handles)), bbox_to_anchor=(0.5, 0.925), fontsize=9, frameon=False)
@@ -1406,7 +1432,7 @@ def chart_ratios(plt, path, meta, profiles, servers, ratios):
 
 
 def chart_history(plt, path, records, profiles, servers):
-    backends = [s for s in servers if s not in REFERENCES]
+    backends = [s for s in servers if s not in REFERENCE_SERVERS]
     keys = [p.key for p in profiles]
     fig, axes = plt.subplots(len(keys), 2, figsize=(13, 1.9 * len(keys) + 1.6), squeeze=False,
                              sharex=True)
@@ -1540,8 +1566,8 @@ def parse_args(argv):
     ap.add_argument("--warmup", type=int, help="seconds of uncounted load before each run "
                                                "(default 1, 0: none)")
     ap.add_argument("--profiles", help="comma-separated subset of the profiles")
-    ap.add_argument("--servers", help="comma-separated subset of nginx,floor,%s (default all)"
-                    % ",".join(BACKENDS))
+    ap.add_argument("--servers", help="comma-separated subset of %s (default all; "
+                    "floor-uring where it was built)" % ",".join(REFERENCE_SERVERS + BACKENDS))
     ap.add_argument("--backends", default=",".join(BACKENDS),
                     help="berth backends to run (default %(default)s)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-out"),
@@ -1641,13 +1667,13 @@ def ratios_of(runs, profiles, servers):
 def self_test():
     """Made-up runs through aggregation, table, JSON and its check."""
     rnd = random.Random(1)
-    servers = ["nginx", "floor"] + BACKENDS
+    servers = REFERENCE_SERVERS + BACKENDS
     profiles = PROFILES[:2] + [p for p in PROFILES if p.key == "handshake"]
     runs = []
     for rn in range(1, 3):
         for p in profiles:
             for s in servers:
-                if p.tls and s == "floor":
+                if p.tls and s in FLOORS:
                     continue  # n/a
                 n = rnd.randint(50000, 90000)
                 r = {"round": rn, "profile": p.key, "server": s, "notes": [], "invalid": "",
@@ -1693,6 +1719,32 @@ def self_test():
         assert "reactor TLSv1.3 TLS_CHACHA20_POLY1305_SHA256 alpn=http/1.1" in text, text
         assert ("handshake", "reactor", "floor") not in ratios_of(runs, profiles, servers)
         assert not any("handshake/floor" in it["name"] for it in items), items
+        # floor-uring: a row like the floor's, n/a where the floor is, its own
+        # ratios to nginx and the floor, and no base of berth's ratios
+        assert med[("handshake", "floor-uring")].get("na"), med
+        assert re.search(r"\n\s+floor-uring +\d+ \(", text), text
+        r = ratios_of(runs, profiles, servers)
+        fu = [x for x in runs if x["profile"] == "pipelined"]
+        want = (statistics.median(x["rps"] for x in fu if x["server"] == "floor-uring") /
+                statistics.median(x["rps"] for x in fu if x["server"] == "floor"))
+        assert abs(r[("pipelined", "floor-uring", "floor")]["rps"]["value"] - want) < 1e-9, r
+        assert re.search(r"\n\s+floor-uring +\d\.\d\d \[", text), text
+        assert not any(k[2] == "floor-uring" for k in r), sorted(r)
+        with open(files["bench-bigger.json"]) as f:
+            bigger = json.load(f)
+        assert any(it["name"] == "pipelined/floor-uring req/s vs floor" for it in bigger), bigger
+        # without bench-floor-uring: skipped, and the table says so
+        left, note = skip_unbuilt(servers, os.path.join(tmp, "no-build"))
+        assert "floor-uring" not in left and left == [x for x in servers if x != "floor-uring"]
+        assert skip_unbuilt(["nginx", "floor"], os.path.join(tmp, "no-build")) == (
+            ["nginx", "floor"], {})
+        os.makedirs(os.path.join(tmp, "built", "bench"))
+        open(os.path.join(tmp, "built", "bench", "bench-floor-uring"), "w").close()
+        assert skip_unbuilt(servers, os.path.join(tmp, "built")) == (servers, {})
+        m2, r2 = aggregate(runs, [p.key for p in profiles], left)
+        text2 = table(dict(meta, skipped=note), profiles, left, m2, r2, runs)
+        assert "floor-uring: skipped: no liburing" in text2, text2
+        assert not re.search(r"\n\s+floor-uring ", text2), text2
         for bad in ([{"name": "x", "unit": "u"}], [{"name": "x", "unit": "u", "value": "1"}],
                     [{"name": "x", "unit": "u", "value": float("nan")}], {"name": "x"},
                     [{"name": "x", "unit": "u", "value": 1}, {"name": "x", "unit": "u", "value": 2}],
@@ -1723,7 +1775,7 @@ def main(argv):
     profiles = [p for p in PROFILES if p.key in pick([p.key for p in PROFILES], a.profiles,
                                                      "profile")]
     backends = [b for b in re.split(r"[,\s]+", a.backends) if b]
-    servers = pick(REFERENCES + backends, a.servers, "server")
+    servers = pick(REFERENCE_SERVERS + backends, a.servers, "server")
     if a.base_build:
         servers = [x for s in servers for x in ([s, s + BASE] if s in backends else [s])]
     record_history = not a.no_history and (not a.quick or a.history is not None)
@@ -1739,6 +1791,9 @@ def main(argv):
     binary = os.path.join(build, "serve", "berth-serve")
     a.load = os.path.join(build, "bench", "bench-load")
     floor_bin = os.path.join(build, "bench", "bench-floor")
+    servers, skipped = skip_unbuilt(servers, build)
+    for name, note in skipped.items():
+        log("%s %s" % (name, note))
     for what, path in (("berth-serve", binary), ("bench-load", a.load), ("bench-floor", floor_bin),
                        ("nginx", a.nginx), ("wrk", a.wrk), ("taskset", "taskset")):
         if not (os.path.exists(path) or shutil.which(path)):
@@ -1752,7 +1807,8 @@ def main(argv):
     meta.update({"command": command, "base_build": a.base_build,
                  "server_cpu": a.server_cpu, "client_cpu": a.client_cpu,
                  "rounds": a.rounds, "duration": a.duration, "warmup": a.warmup,
-                 "quick": a.quick, "nofile": nofile, "many_connections": many})
+                 "quick": a.quick, "nofile": nofile, "many_connections": many,
+                 "skipped": skipped})
     tmp = tempfile.mkdtemp(prefix="berth-bench-")
     os.chmod(tmp, 0o755)  # nginx workers run as nobody when started by root
     servers_by_name = {}
@@ -1791,14 +1847,17 @@ def main(argv):
                                      "--reconfigure)" % (a.load, v))
         ngx_dir = os.path.join(tmp, "nginx")
         os.makedirs(ngx_dir, exist_ok=True)
+        routes = None
         for s in servers:
             if s == "nginx":
                 conf = nginx_config(profiles, refs, ngx_dir, many)
                 servers_by_name[s] = Nginx(a.nginx, conf, tmp, a.server_cpu,
                                            nginx_tls(cert, a.nginx_ciphersuites) if cert else "")
-            elif s == "floor":
-                servers_by_name[s] = Floor(floor_bin, floor_routes(profiles, refs, tmp), tmp,
-                                           a.server_cpu)
+            elif s in FLOORS:
+                binary_of = {"floor": floor_bin,
+                             "floor-uring": os.path.join(build, "bench", "bench-floor-uring")}
+                routes = routes or floor_routes(profiles, refs, tmp)
+                servers_by_name[s] = Floor(binary_of[s], routes, tmp, a.server_cpu, name=s)
             elif s.endswith(BASE):
                 base_bin = os.path.join(os.path.abspath(a.base_build), "serve", "berth-serve")
                 servers_by_name[s] = Berth(base_bin, s[:-len(BASE)], dataset, tmp, a.server_cpu,
@@ -1829,7 +1888,7 @@ def main(argv):
                     else:
                         what = "%9.0f req/s %8.2f us/req p99 %6.0f us" % (
                             r["rps"], r["cpu_us_per_req"], r["latency_us"]["p99"])
-                    log("[%3d/%d %2d:%02d, ~%d:%02d left] round %d %-12s %-7s %s%s" % (
+                    log("[%3d/%d %2d:%02d, ~%d:%02d left] round %d %-12s %-11s %s%s" % (
                         done, total, el // 60, el % 60, eta // 60, eta % 60, rnd + 1, p.key, s,
                         what, ("  (" + "; ".join(r["notes"]) + ")") if r["notes"] else ""))
         meta["seconds"] = round(time.monotonic() - started, 1)

@@ -10,6 +10,7 @@
 #
 # Groups:
 #   build    compile the library, berth-serve, the examples and the tests
+#            (liburing-dev: bench-floor-uring, bench/run.py's io_uring floor)
 #   test     run every test of `meson test` (kTLS boots user-mode Linux,
 #            the socket-activation test needs systemd-socket-activate)
 #   docs     the API reference (-Ddocs=enabled)
@@ -32,7 +33,7 @@ set -eu
 group() {
   case $1 in
     build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
-             libwolfssl-dev libdeflate-dev libnghttp2-dev ;;
+             libwolfssl-dev libdeflate-dev libnghttp2-dev liburing-dev ;;
     test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd \
              python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools ;;
     docs) echo doxygen ;;
