@@ -341,18 +341,6 @@ static void recv_complete(uring_worker *uw, uring_conn *uc, const struct io_urin
     drive(uw, uc);
 }
 
-/* All written and nothing else to do: nothing more listed, no input read
- * or held, the receive armed, the pipe open and not handing off. The
- * usual keep-alive send completion; it needs no drive. */
-static int idle_after_send(uring_conn *uc)
-{
-    berth_pipe *p = uc->io.pipe;
-    berth_seg seg;
-    return uc->recv_armed && !uc->recv_cancelling && !uc->io.readable && !p->handoff_ready &&
-           p->ops->state(p) == BERTH_PIPE_OPEN && p->ops->out_segs(p, &seg, 1) == 0 &&
-           !p->ops->has_pending(p) && p->ops->wants_input(p);
-}
-
 /* A drive may free the connection: it comes last, and a closing one is
  * only counted down. */
 void uring_conn_complete(uring_worker *uw, uring_conn *uc, unsigned tag, const struct io_uring_cqe *cqe)
@@ -368,18 +356,10 @@ void uring_conn_complete(uring_worker *uw, uring_conn *uc, unsigned tag, const s
             zombie_done(uw, uc);
             return;
         }
-        if (cqe->res <= 0) {
+        if (cqe->res > 0)
+            uc->io.pipe->ops->out_done(uc->io.pipe, (size_t)cqe->res);
+        else
             uc->send_err = cqe->res < 0 ? -cqe->res : EPIPE;
-        } else {
-            berth_pipe *p = uc->io.pipe;
-            p->ops->out_done(p, (size_t)cqe->res);
-            if (idle_after_send(uc)) {
-                /* The drive would find nothing to do: only the deadline
-                 * (idle now, not writing) is noted. */
-                berth_ioset_driven(&uw->base.conns, &uc->io, BERTH_IO_WANT_READ);
-                return;
-            }
-        }
         drive(uw, uc);
         return;
     }
