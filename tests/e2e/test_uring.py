@@ -90,8 +90,8 @@ class Uring(unittest.TestCase):
     @linux_only("/proc/PID/fd to see the io_uring instances")
     def test_uring_runs_on_io_uring(self):
         if not HAVE_URING:
-            self.skipTest("skipped: this build has no io_uring (liburing-dev not found; "
-                          "scripts/deps.sh build installs it)")
+            self.skipTest("skipped: this build has no io_uring (it needs Linux and Debian's "
+                          "liburing-dev, scripts/deps.sh build; a -Dportable=true build has none)")
         srv = Server(backend="uring", env={"BERTH_THREADS": "2"})
         self.addCleanup(stop_clean, srv, "uring")
         self.assertEqual(srv.backend, "uring")
@@ -101,7 +101,7 @@ class Uring(unittest.TestCase):
     @linux_only("strace on the running server")
     def test_keep_alive_requests_make_no_socket_calls(self):
         if not HAVE_URING:
-            self.skipTest("skipped: this build has no io_uring (liburing-dev not found)")
+            self.skipTest("skipped: this build has no io_uring (Linux and liburing-dev; not -Dportable)")
         if not shutil.which("strace"):
             self.skipTest("skipped: needs strace (Debian package strace)")
         n_conns, each = 4, 250
