@@ -8,14 +8,14 @@ The rest of the suite runs on uring like on every backend
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
-import tempfile
-import time
+import sys
 import unittest
 
-from berthproc import BUILD, LINUX, Conn, Server, linux_only, stop_clean
+from berthproc import BUILD, LINUX, ROOT, Conn, Server, linux_only, stop_clean
+
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from syscalls import strace_counts  # noqa: E402  (strace -c of every thread)
 
 HAVE_URING = os.environ.get("BERTH_URING") == "1"
 NO_URING_LIB = os.path.join(BUILD, "tests", "libberth-test-no-uring.so")
@@ -56,29 +56,6 @@ def keep_alive_requests(port, conns, each):
     return ok
 
 
-def syscall_counts(pid, work):
-    """{syscall: calls} of every thread of process pid while work() runs
-    (strace -c)."""
-    with tempfile.TemporaryDirectory(prefix="berth-uring-") as d:
-        out = os.path.join(d, "trace")
-        tracer = subprocess.Popen(["strace", "-f", "-qq", "-c", "-o", out, "-p", str(pid)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)  # attached to every thread
-        try:
-            work()
-        finally:
-            tracer.send_signal(signal.SIGINT)
-            tracer.wait(10)
-        calls = {}
-        with open(out) as f:
-            for line in f:
-                parts = line.split()
-                # % time, seconds, usecs/call, calls, [errors,] syscall
-                if len(parts) >= 5 and parts[3].isdigit() and parts[-1] != "total":
-                    calls[parts[-1]] = int(parts[3])
-        return calls
-
-
 # The calls that move a socket's bytes or wait for them, as the reactor
 # makes them (and libuv, fast).
 SOCKET_CALLS = ("read", "write", "recvfrom", "sendto", "recvmsg", "sendmsg", "readv", "writev",
@@ -110,12 +87,11 @@ class Uring(unittest.TestCase):
         for backend in ("reactor", "uring"):
             srv = Server(backend=backend, env={"BERTH_THREADS": "1"})
             try:
-                answered = []
-                calls = syscall_counts(srv.proc.pid, lambda: answered.append(
-                    keep_alive_requests(srv.port, n_conns, each)))
+                calls, answered = strace_counts([srv.proc.pid], lambda: keep_alive_requests(
+                    srv.port, n_conns, each))
             finally:
                 stop_clean(srv, backend)
-            self.assertEqual(answered, [n], backend)
+            self.assertEqual(answered, n, backend)
             per[backend] = ({k: v / n for k, v in calls.items() if k in SOCKET_CALLS},
                             calls.get("io_uring_enter", 0) / n)
             print("\n%s: per keep-alive request: socket calls %s, io_uring_enter %.2f"
