@@ -1,6 +1,6 @@
 /* The io_uring backend (HTTP_BACKEND=uring): N threads like the reactor,
  * each with its own ring and its own SO_REUSEPORT listener, accepting with
- * a multishot accept and serving connections by completion (uring.h). Each
+ * a multishot accept and serving connections by completion (uring_conn.h). Each
  * loop turn submits every operation it queued and waits for the next
  * completions in one io_uring_enter, with the worker's earliest deadline as
  * its timeout (no timeout operation per connection).
@@ -24,7 +24,7 @@
 
 #include "backend.h"
 #include "platform.h"
-#include "uring.h"
+#include "uring_conn.h"
 #include "../core/log.h"
 
 #define URING_ENTRIES 1024

@@ -1,4 +1,4 @@
-/* The io_uring backend's connections (uring.h): their socket operations,
+/* The io_uring backend's connections (uring_conn.h): their socket operations,
  * their completions and their end. */
 #include <errno.h>
 #include <poll.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "platform.h"
-#include "uring.h"
+#include "uring_conn.h"
 
 static uring_conn *conn_of(berth_sock *s) { return (uring_conn *)((char *)s - offsetof(uring_conn, io.s)); }
 

@@ -15,8 +15,8 @@
  * - by readiness (a TLS listener whose records may go to kernel TLS, which
  *   must read no byte ahead of the pipe: berth_layer.exact_reads): one-shot
  *   polls, and the same socket calls as the reactor. */
-#ifndef BERTH_URING_H
-#define BERTH_URING_H
+#ifndef BERTH_URING_CONN_H
+#define BERTH_URING_CONN_H
 
 #include <liburing.h>
 #include <stdint.h>
