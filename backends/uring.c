@@ -113,6 +113,7 @@ static void turn(uring_worker *uw, int timeout_ms)
     struct io_uring_cqe *cqe;
     int rc = io_uring_submit_and_wait_timeout(&uw->ring, &cqe, 1, &ts, NULL);
     uw->nmsgs = 0;
+    uw->submits++;
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
         /* Not expected of a working ring (EFAULT, EBADF...): said once;
          * the worker goes on with its timers and deadlines, as the
@@ -147,8 +148,7 @@ static void stop_listening(uring_worker *uw)
             struct io_uring_sqe *sqe = uring_sqe(uw);
             io_uring_prep_cancel_fd(sqe, li->fd, IORING_ASYNC_CANCEL_ALL);
             io_uring_sqe_set_data64(sqe, uring_ud(NULL, URING_IGNORE));
-            io_uring_submit(&uw->ring);
-            uw->nmsgs = 0;
+            uring_submit(uw);
         }
         close(li->fd);
         li->fd = -1;

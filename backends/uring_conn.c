@@ -123,10 +123,8 @@ static void send_queue(uring_worker *uw, uring_conn *uc)
         sqe = uring_sqe(uw);
         io_uring_prep_send(sqe, uc->io.s.fd, segs[0].ptr, segs[0].len, flags);
     } else {
-        if (uw->nmsgs == URING_MSGS) {
-            io_uring_submit(&uw->ring); /* the kernel has copied the headers so far */
-            uw->nmsgs = 0;
-        }
+        if (uw->nmsgs == URING_MSGS)
+            uring_submit(uw); /* the kernel copies the headers so far */
         sqe = uring_sqe(uw); /* first: a full ring submits, and frees every header */
         uring_msg *m = &uw->msgs[uw->nmsgs++];
         for (int i = 0; i < k; i++) {
@@ -279,6 +277,11 @@ static void drive(uring_worker *uw, uring_conn *uc)
 
 static void conn_free(uring_worker *uw, uring_conn *uc)
 {
+    /* Its cancellation (uring_conn_close) names its descriptor: submitted
+     * before the descriptor closes, or it would meet the next connection
+     * given that number. */
+    if (uc->closing && uc->cancel_turn == uw->submits)
+        uring_submit(uw);
     queue_drop(uc);
     if (uc->sock_open)
         uc->io.sock = uc->sock_open; /* its last word (kernel TLS: close_notify) */
@@ -358,7 +361,7 @@ void uring_conn_complete(uring_worker *uw, uring_conn *uc, unsigned tag, const s
         }
         if (cqe->res > 0)
             uc->io.pipe->ops->out_done(uc->io.pipe, (size_t)cqe->res);
-        else
+        else if (cqe->res != -ECANCELED) /* cancelled (see below): nothing sent, sent again */
             uc->send_err = cqe->res < 0 ? -cqe->res : EPIPE;
         drive(uw, uc);
         return;
@@ -373,9 +376,11 @@ void uring_conn_complete(uring_worker *uw, uring_conn *uc, unsigned tag, const s
         zombie_done(uw, uc);
         return;
     }
-    if (cqe->res == -ECANCELED)
-        return;
-    int ev = cqe->res < 0 ? POLLERR | POLLHUP : cqe->res;
+    /* A live connection's operation is cancelled only by a cancellation
+     * meant for the one before it at the same descriptor or address (freed
+     * in the turn it was queued): it is driven, which arms what it waits
+     * for again. */
+    int ev = cqe->res == -ECANCELED ? 0 : cqe->res < 0 ? POLLERR | POLLHUP : cqe->res;
     if (ev & (POLLIN | POLLERR | POLLHUP | POLLRDHUP))
         uc->io.readable = 1; /* an error shows on the next read */
     if (ev & (POLLHUP | POLLRDHUP))
@@ -410,6 +415,7 @@ void uring_conn_close(uring_worker *uw, uring_conn *uc)
     struct io_uring_sqe *sqe = uring_sqe(uw);
     io_uring_prep_cancel_fd(sqe, uc->io.s.fd, IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, uring_ud(NULL, URING_IGNORE));
+    uc->cancel_turn = uw->submits;
     uc->next = uw->zombies;
     uw->zombies = uc;
 }

@@ -72,6 +72,7 @@ typedef struct uring_conn {
     unsigned starved : 1;        /* its receive ended for want of buffers */
     int recv_err, send_err;      /* errno of a failed receive or send, for the drive */
     const berth_sock_ops *sock_open; /* while closing: its socket operations */
+    unsigned cancel_turn;        /* uring_worker.submits when its cancellation was queued */
 } uring_conn;
 
 typedef struct uring_msg {
@@ -103,19 +104,27 @@ typedef struct uring_worker {
     uring_conn *starved, *zombies;
     uring_conn *flushing;        /* connections with output for this turn's sends */
     unsigned nmsgs;
+    unsigned submits;            /* submissions so far (uring_submit) */
     uring_msg msgs[URING_MSGS];
 } uring_worker;
 
 extern const berth_sock_ops berth_sock_uring;
 
-/* An SQE, submitting what is queued when the ring is full (the kernel has
- * then copied the sendmsg headers: they are free again). */
+/* Submits what is queued (the kernel copies the sendmsg headers: they are
+ * free again), and counts it. */
+static inline void uring_submit(uring_worker *uw)
+{
+    io_uring_submit(&uw->ring);
+    uw->nmsgs = 0;
+    uw->submits++;
+}
+
+/* An SQE, submitting what is queued when the ring is full. */
 static inline struct io_uring_sqe *uring_sqe(uring_worker *uw)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&uw->ring);
     while (!sqe) {
-        io_uring_submit(&uw->ring);
-        uw->nmsgs = 0;
+        uring_submit(uw);
         sqe = io_uring_get_sqe(&uw->ring);
     }
     return sqe;

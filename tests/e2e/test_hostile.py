@@ -62,6 +62,16 @@ def fd_count(pid):
     return n
 
 
+def server_sockets(pid):
+    """The TCP sockets of process pid as ss(8) shows them (state, queues,
+    peer): what a leak left open, for the failure's message."""
+    try:
+        out = subprocess.run(["ss", "-tanp"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return "(ss: %s)" % e
+    return "\n" + "\n".join(line for line in out.splitlines() if "pid=%d," % pid in line)
+
+
 def wait_fds(pid, target, within=5.0):
     """The server's descriptor count once it is back to target (or the last
     count seen after `within` seconds)."""
@@ -558,7 +568,7 @@ class HostileMixin:
             fds = wait_fds(srv.proc.pid, fds0)
             print("\n%s: 300 resets %r; server sockets %d before, %d after"
                   % (self.backend, kinds, fds0, fds))
-            self.assertEqual(fds, fds0, "descriptors leaked")
+            self.assertEqual(fds, fds0, "descriptors leaked: %s" % server_sockets(srv.proc.pid))
         finally:
             stop_clean(srv, "random resets", within=10)  # LeakSanitizer under ASan
 
