@@ -182,15 +182,23 @@ class ResourcesMixin:
         # wolfSSL's per-thread caches: made once here, then reused.
         for _, make in kinds:
             close(self.hold(srv, n, make))
-        per = {}
-        for name, make in kinds:
-            h0 = self.heap(srv)
-            conns = self.hold(srv, n, make)
-            h1 = self.heap(srv)
-            close(conns)
-            per[name] = (h1 - h0) / n / 1024
-        print("\n%s: heap per idle connection %.1f KiB TLS 1.3, %.1f KiB TLS 1.2"
-              % (self.backend, per["1.3"], per["1.2"]))
+        # Measured up to three times: on fast, a connection that found no
+        # parked thread (one retired meanwhile on a loaded machine) counts a
+        # new thread's pools too (19.5 KiB for TLS 1.3 in one CI run, 2.3
+        # on reactor), which a kept WOLFSSL object does not explain; an
+        # object kept by TLS 1.3 shows in every attempt.
+        for attempt in range(3):
+            per = {}
+            for name, make in kinds:
+                h0 = self.heap(srv)
+                conns = self.hold(srv, n, make)
+                h1 = self.heap(srv)
+                close(conns)
+                per[name] = (h1 - h0) / n / 1024
+            print("\n%s: heap per idle connection %.1f KiB TLS 1.3, %.1f KiB TLS 1.2"
+                  % (self.backend, per["1.3"], per["1.2"]))
+            if per["1.2"] - per["1.3"] > 40.0:
+                break
         # Before the hand-over both kept the object (about 57 KiB).
         self.assertGreater(per["1.2"] - per["1.3"], 40.0)
 
