@@ -10,7 +10,8 @@
 #
 # Groups:
 #   build    compile the library, berth-serve, the examples and the tests
-#            (liburing-dev: bench-floor-uring, bench/run.py's io_uring floor)
+#            (liburing-dev: HTTP_BACKEND=uring, backends/uring.c, and
+#            bench-floor-uring, bench/run.py's io_uring floor)
 #   test     run every test of `meson test` (kTLS boots user-mode Linux,
 #            the socket-activation test needs systemd-socket-activate)
 #   docs     the API reference (-Ddocs=enabled)
