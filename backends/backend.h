@@ -11,6 +11,7 @@
 #include "../core/engine.h"
 #include "../core/log.h"
 #include "../core/pipe.h"
+#include "../core/stats.h"
 #include "platform.h"
 
 /* A listening socket and what is stacked on the connections it accepts. */
@@ -57,6 +58,7 @@ struct berth_server {
     atomic_uint refusing;   /* connections being answered 503 */
     int started;
     void *backend_data;
+    berth_stats_reg stats;  /* engine.stats: the threads' counters (core/stats.h) */
 };
 
 extern const berth_backend_ops berth_backend_reactor;

@@ -429,7 +429,9 @@ void *fast_conn_thread(void *arg)
             break;
         pthread_mutex_unlock(&f->lock);
     }
-    /* Before the count drops: the server (and the layer) may go right after. */
+    /* Before the count drops: the server (and the layer, and the counters'
+     * registry) may go right after. */
+    berth_worker_stats_release(&t->w);
     const berth_layer *layers[1] = {t->last_layer};
     berth_layers_thread_exit(layers, 1);
     f->running--;

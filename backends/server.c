@@ -125,6 +125,10 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
     berth_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return NULL;
+    if (berth_stats_reg_init(&srv->stats) != 0) {
+        free(srv);
+        return NULL;
+    }
     srv->stop = (berth_wake)BERTH_WAKE_NONE;
     berth_log_init(&srv->log, config->log, config->log_user);
     srv->config = *config;
@@ -164,6 +168,8 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
     srv->engine.log = &srv->log;
     srv->bodies.limit = srv->config.max_buffered_bodies;
     srv->engine.bodies = &srv->bodies;
+    srv->engine.server = srv;
+    srv->engine.stats = &srv->stats;
     srv->layers = calloc((size_t)srv->kinds, sizeof *srv->layers);
     srv->proxies = calloc((size_t)srv->kinds, sizeof *srv->proxies);
     if (!srv->layers || !srv->proxies)
@@ -291,8 +297,10 @@ static int server_start(berth_server *srv)
             *port = s->bound.port;
     }
     free(fds);
+    atomic_store(&srv->stats.running, 1);
     if (srv->ops->start(srv) != 0) {
         start_undo(srv);
+        atomic_store(&srv->stats.running, 0);
         return -1;
     }
     srv->started = 1;
@@ -320,6 +328,7 @@ void berth_server_wait(berth_server *srv)
     if (srv->started) {
         srv->ops->join(srv);
         srv->started = 0;
+        atomic_store(&srv->stats.running, 0);
         if (srv->config.router)
             berth_router_release(srv->config.router);
     }
@@ -354,6 +363,7 @@ void berth_server_free(berth_server *srv)
     free(srv->proxies);
     berth_tls_ctx_free(srv->tls);
     berth_wake_close(&srv->stop);
+    berth_stats_reg_destroy(&srv->stats);
     free(srv);
 }
 
@@ -378,5 +388,19 @@ int berth_server_listener_sized(const berth_server *srv, size_t i, berth_listene
     li.http2 = s->h2 || !s->h1;
 #endif
     berth_abi_write(info, size, &li, sizeof li);
+    return 0;
+}
+
+int berth_server_stats_sized(const berth_server *srv, berth_stats *stats, size_t size)
+{
+    berth_stats st;
+    memset(&st, 0, sizeof st);
+    st.size = size < sizeof st ? size : sizeof st;
+    berth_stats_sum((berth_stats_reg *)&srv->stats, &st); /* its lock: not a change */
+    st.backend = srv->backend_name;
+    st.state = !atomic_load(&srv->stats.running) ? BERTH_STATE_STOPPED
+               : atomic_load(&srv->stopping)    ? BERTH_STATE_DRAINING
+                                                : BERTH_STATE_RUNNING;
+    berth_abi_write(stats, size, &st, sizeof st);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "stats.h"
 
 static uint64_t now(const berth_conn *c) { return c->w->clock.now_ms; }
 
@@ -64,11 +65,15 @@ berth_conn *berth_conn_make(berth_worker *w, const berth_proto *proto, size_t ar
     c->w = w;
     c->proto = proto;
     berth_outq_init(&c->out, &w->buf_pool, &w->clock);
+    berth_stat_add(&w->stats->accepted, 1);
+    berth_stat_add(&w->stats->opened[proto->metric], 1);
     return c;
 }
 
 void berth_conn_switch(berth_conn *c, const berth_proto *to, void *state)
 {
+    berth_stat_add(&c->w->stats->closed[c->proto->metric], 1);
+    berth_stat_add(&c->w->stats->opened[to->metric], 1);
     c->proto = to;
     c->proto_state = state;
     if (to->start)
@@ -227,6 +232,7 @@ void berth_conn_read_idle(berth_conn *c)
 
 void berth_conn_read_done(berth_conn *c, size_t n)
 {
+    berth_stat_add(&c->w->stats->bytes_in, n);
     if (c->phase == P_CLOSED)
         return;
     if (c->phase == P_LINGER) {
@@ -263,6 +269,7 @@ uint64_t berth_conn_out_pending(const berth_conn *c) { return c->out.pending; }
 
 void berth_conn_out_done(berth_conn *c, size_t n)
 {
+    berth_stat_add(&c->w->stats->bytes_out, n);
     berth_outq_done(&c->out, n);
     if (c->stream)
         berth_stream_set_pending(c->stream, (size_t)c->out.pending);
@@ -313,6 +320,7 @@ void berth_conn_free(berth_conn *c)
     if (!c)
         return;
     c->proto->free(c); /* callbacks owed first, while their handles are whole */
+    berth_stat_add(&c->w->stats->closed[c->proto->metric], 1);
     berth_conn_mailbox_close(c);
     free(c->tls);
     berth_outq_clear(&c->out);

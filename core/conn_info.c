@@ -1,6 +1,7 @@
 /* What a connection knows of its ends: the peer's and local addresses
  * (from accept, PROXY, or the transport on demand: transport.h) and what
- * TLS negotiated, for berth_req_peer, berth_req_local, berth_req_tls. */
+ * TLS negotiated, for berth_req_peer, berth_req_local, berth_req_tls; and the
+ * server it came to (berth_req_server). */
 #include "conn_impl.h"
 
 #include <stdlib.h>
@@ -102,3 +103,9 @@ int berth_req_stopping(const berth_req *req)
     return c && c->draining;
 }
 
+
+berth_server *berth_req_server(const berth_req *req)
+{
+    const berth_conn *c = req->res.conn;
+    return c ? c->w->engine->server : NULL;
+}

@@ -6,6 +6,7 @@
 #include "abi.h"
 #include "compress.h"
 #include "request.h"
+#include "stats.h"
 #include "timer.h"
 
 void berth_config_init_sized(berth_config *config, size_t size)
@@ -84,6 +85,7 @@ void berth_worker_init(berth_worker *w, const berth_engine *e)
     berth_clock_update(&w->clock);
     w->owner = pthread_self();
     pthread_mutex_init(&w->wake_lock, NULL);
+    w->stats = berth_stats_take(e->stats);
 }
 
 void berth_worker_destroy(berth_worker *w)
@@ -93,4 +95,12 @@ void berth_worker_destroy(berth_worker *w)
     berth_pool_destroy(&w->buf_pool);
     berth_pool_destroy(&w->req_pool);
     pthread_mutex_destroy(&w->wake_lock);
+    berth_worker_stats_release(w);
+}
+
+void berth_worker_stats_release(berth_worker *w)
+{
+    if (w->stats)
+        berth_stats_give(w->engine->stats, w->stats);
+    w->stats = NULL;
 }

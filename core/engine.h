@@ -46,6 +46,10 @@ typedef struct berth_engine {
     /* What buffered request bodies hold, all workers together (set by the
      * server; NULL: no limit). */
     struct berth_budget *bodies;
+    /* The server (berth_req_server) and its counters' registry (stats.h);
+     * NULL in the engine's tests: counts go nowhere. */
+    berth_server *server;
+    struct berth_stats_reg *stats;
     size_t buf_size;          /* input/output buffer block size */
     size_t req_size;          /* request block size (request + header slots) */
 } berth_engine;
@@ -65,6 +69,9 @@ typedef struct berth_worker {
      * soon. Called from any thread; must be thread-safe. */
     void (*wake)(struct berth_worker *w);
     void *backend;            /* the backend's per-thread data */
+    /* This thread's counters (stats.h): taken at init, given back at
+     * destroy, written by the owner only. */
+    struct berth_stats_block *stats;
     /* Set by the backend: what its transport does for a connection of this
      * thread when the engine asks (transport.h: the local address, a flush
      * where handlers may block); each connection's handle for it is
@@ -89,6 +96,10 @@ void berth_engine_init(berth_engine *engine, const berth_config *config);
  * ownership (w->owner = pthread_self()) before it serves a connection. */
 void berth_worker_init(berth_worker *worker, const berth_engine *engine);
 void berth_worker_destroy(berth_worker *worker);
+/* Gives the worker's counters back to the server's registry now (a thread
+ * that outlives its server's hold on it: fast's, before the server may be
+ * freed); berth_worker_destroy then leaves them. */
+void berth_worker_stats_release(berth_worker *worker);
 /* Queues c for its owner's loop (any thread); calls w->wake unless the
  * caller is the owner, whose loop checks the list after every event. */
 void berth_worker_notify(berth_worker *w, struct berth_conn *c);

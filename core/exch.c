@@ -10,6 +10,7 @@
 
 #include "conn_impl.h"
 #include "request.h"
+#include "stats.h"
 
 uint64_t berth_exch_now_us(void)
 {
@@ -22,11 +23,25 @@ uint64_t berth_exch_now_us(void)
  * will be told is copied (only when one is set). */
 void berth_exch_keep(berth_exch *x, const berth_engine *e, const struct berth_req *req)
 {
-    if (!x->live || !(x->fn || e->after) || !req->head_ok)
+    if (!x->live || !req->head_ok)
         return;
     x->version = berth_head_version(&req->head);
+    x->method_class = berth_stats_method(req->head.method); /* for the count */
+    if (!(x->fn || e->after))
+        return;
     x->body_received = req->body_received;
     x->kept = berth_req_keep(&req->head);
+}
+
+void berth_exch_count(const berth_exch *x, const berth_conn *c, const struct berth_req *req)
+{
+    uint64_t us = berth_exch_now_us() - x->t0_us;
+    if (req && req->head_ok)
+        berth_stats_request(c->w->stats, berth_head_version(&req->head),
+                            berth_stats_method(req->head.method), x->status, us);
+    else /* kept (a deferred response), or no head was read (5: "other") */
+        berth_stats_request(c->w->stats, x->version, x->version ? x->method_class : 5,
+                            x->status, us);
 }
 
 /* Why a request that did not complete ended (berth_done.reason). */
@@ -94,7 +109,7 @@ void berth_exch_report(berth_exch *x, const berth_conn *c, const struct berth_re
         }
         berth_addr peer;
         d.peer = berth_caddr_get(&c->peer, &peer) ? &peer : NULL;
-        d.duration_us = x->t0_us ? berth_exch_now_us() - x->t0_us : 0;
+        d.duration_us = berth_exch_now_us() - x->t0_us;
         berth_done_fn fn = x->fn;
         x->fn = NULL;
         if (fn)

@@ -27,7 +27,9 @@ typedef struct berth_exch {
     uint64_t t0_us;         /* when it began, if a callback wants a duration */
     uint64_t bytes;         /* body bytes queued */
     uint64_t body_received;
-    int version;            /* 10, 11, 20: berth_done.http_version */
+    int version;            /* 10, 11, 20: berth_done.http_version (kept, or
+                               set at begin by HTTP/2) */
+    int method_class;       /* the request's, once kept (stats.h) */
     int reason;             /* enum berth_reason, when known before the end */
     berth_req_kept *kept;   /* method, target, headers: for a deferred response */
     char *res_hdr;          /* a deferred response's header lines (conn_stream.c) */
@@ -46,7 +48,9 @@ static inline void berth_exch_begin(berth_exch *x, const berth_engine *e)
     x->fn = NULL;
     x->data = NULL;
     x->bytes = 0;
-    x->t0_us = e->after ? berth_exch_now_us() : 0;
+    x->version = 0;
+    x->t0_us = berth_exch_now_us(); /* the duration histogram's (stats.h) */
+    (void)e;
 }
 /* A deferred response outlives its request's memory: what the callbacks
  * will be told is copied (only when one is set). */
@@ -56,12 +60,16 @@ void berth_exch_keep(berth_exch *x, const berth_engine *e, const struct berth_re
  * Inline up to the common case, no callback and nothing kept. */
 void berth_exch_report(berth_exch *x, const struct berth_conn *c, const struct berth_req *req,
                        int outcome);
+/* Counts the request in its thread's counters (stats.h). */
+void berth_exch_count(const berth_exch *x, const struct berth_conn *c,
+                      const struct berth_req *req);
 static inline void berth_exch_end(berth_exch *x, const berth_engine *e,
                                   const struct berth_conn *c, const struct berth_req *req,
                                   int outcome)
 {
     if (!x->live)
         return;
+    berth_exch_count(x, c, req);
     if (x->fn || e->after || x->kept || x->res_hdr) {
         berth_exch_report(x, c, req, outcome);
         return;

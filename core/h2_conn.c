@@ -4,6 +4,7 @@
  * table, and the hand-over from HTTP/1 at the client preface
  * (docs/HTTP2.md). What a stream is belongs to h2_stream.c. */
 #include "h2.h"
+#include "stats.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,7 @@ const berth_proto berth_h2_proto = {
     "h2",        h2_start,    h2_input,   h2_peer_closed, h2_input_held, h2_has_pending,
     h2_finished, berth_h2_deadline, h2_timeout, h2_drain,     h2_free,
     berth_h2o_defer, berth_h2o_apply_streams, berth_h2o_awaits_app,
+    BERTH_CP_H2,
 };
 
 /* nghttp2 allocates through berth's own calls: one allocator for the

@@ -55,6 +55,7 @@ h2_stream *berth_h2s_open(berth_conn *c, int32_t id)
     req->exch = &st->x;
     st->req = req;
     berth_exch_begin(&st->x, e);
+    st->x.version = 20; /* counted as HTTP/2 even if its head is refused */
     req->head.headers = req->headers;
     req->head.max_headers = e->max_header_fields;
     req->head.minor = 1; /* what berth_req_version_minor says of HTTP/2 */

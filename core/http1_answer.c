@@ -60,8 +60,9 @@ void berth_h1_error(berth_conn *c, int status)
 {
     const berth_engine *e = c->w->engine;
     int plain_http = c->pipe.refusal == BERTH_PIPE_REFUSE_PLAIN_HTTP;
-    if (!h1(c)->x.live && e->after)
-        berth_h1_exch_begin(c); /* no request was read: the after hook still hears of it */
+    if (!h1(c)->x.live)
+        berth_h1_exch_begin(c); /* no request was read: the after hook and the counters
+                                   still hear of it */
     int rc = e->on_error || plain_http ? error_in_response(c, status) : berth_ser_error(&c->out, status);
     if (rc != 0) {
         berth_conn_kill(c);

@@ -4,6 +4,7 @@
  * and berth's own answers are http1_answer.c's, deferred and streamed
  * responses conn_stream.c's. */
 #include "http1.h"
+#include "stats.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -459,6 +460,7 @@ const berth_proto berth_h1_proto = {
     "http/1.1",   NULL,        h1_input, h1_peer_closed, h1_input_held, h1_has_pending,
     h1_finished,  h1_deadline, h1_timeout, h1_drain,     h1_free,
     NULL,         NULL,        NULL, /* one mailbox: c->stream (conn_stream.c) */
+    BERTH_CP_H1,
 };
 
 berth_conn *berth_conn_new(berth_worker *w, unsigned flags)
@@ -470,8 +472,10 @@ berth_conn *berth_conn_new(berth_worker *w, unsigned flags)
     h1(c)->t_idle = now(c);
     c->protos = (unsigned char)(flags & BERTH_CONN_PROTOS ? flags & BERTH_CONN_PROTOS
                                                           : BERTH_CONN_PROTOS);
-    if (flags & BERTH_CONN_REFUSE)
+    if (flags & BERTH_CONN_REFUSE) {
+        berth_stat_add(&w->stats->refused, 1);
         berth_h1_error(c, 503); /* over the connection cap: say so, read nothing */
+    }
     return c;
 }
 

@@ -53,6 +53,8 @@ typedef struct berth_proto {
     struct berth_stream *(*defer)(struct berth_conn *c, struct berth_res *res);
     void (*apply_streams)(struct berth_conn *c);
     int (*awaits_app)(const struct berth_conn *c);
+    /* Its connections' index in the counters (stats.h: BERTH_CP_*). */
+    int metric;
 } berth_proto;
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stats.h"
 #include "tls_layer.h"
 
 static const berth_pipe_ops tls_ops;
@@ -62,7 +63,10 @@ static void handshake(tls_layer *t)
     int rc = wolfSSL_accept(t->ssl);
     if (rc == WOLFSSL_SUCCESS) {
         t->state = T_OPEN;
+        t->settled = 1;
         note_info(t);
+        berth_stats_block *b = t->w->stats;
+        berth_stat_add(wolfSSL_session_reused(t->ssl) == 1 ? &b->tls_resumed : &b->tls_full, 1);
         return;
     }
     int err = wolfSSL_get_error(t->ssl, rc);
@@ -318,6 +322,8 @@ static void layer_free(tls_layer *t)
 static void tls_free(berth_pipe *p)
 {
     tls_layer *t = (tls_layer *)p;
+    if (!t->settled && t->first_seen) /* bytes came, no handshake completed */
+        berth_stat_add(&t->w->stats->tls_failed, 1);
     t->inner->ops->free(t->inner);
     layer_free(t);
 }
@@ -349,6 +355,8 @@ static berth_pipe *tls_handoff_done(berth_pipe *p, enum berth_handoff_result how
     }
     /* The kernel has the records: this layer steps out. Its WOLFSSL is
      * stale (sequence numbers) and must do no more I/O: freed quietly. */
+    if (t->state == T_OPEN) /* the kernel took the records (not a step aside) */
+        berth_stat_add(&t->w->stats->ktls, 1);
     berth_pipe *inner = t->inner;
     layer_free(t);
     return inner;
@@ -424,6 +432,7 @@ static void step_aside(tls_layer *t)
 {
     berth_pipe *engine = t->inner;
     t->state = T_PASS;
+    t->settled = 1; /* not TLS: the engine answers it */
     t->pipe.ops = &pass_ops;
     engine->refusal = BERTH_PIPE_REFUSE_PLAIN_HTTP;
     const char *p = t->in + t->in_off;

@@ -48,6 +48,8 @@ typedef struct tls_layer {
     int notify_sent;           /* close_notify is in `out` (or was written) */
     int stalled;               /* decryption waits for more ciphertext */
     int first_seen;            /* the first byte was checked for plaintext */
+    int settled;               /* the handshake completed, or the layer stepped aside
+                                  (a TLS connection freed before: a failed one) */
     int handoff_tried;         /* the keys left wolfSSL, or never will */
     /* The record framing of what wolfSSL has taken: where a record ends,
      * wolfSSL holds nothing half read, and the kernel (or berth's records)

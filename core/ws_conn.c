@@ -3,6 +3,7 @@
  * it the connection at the 101 (ws_upgrade.c); it knows only the
  * connection core below it. */
 #include "abi.h"
+#include "stats.h"
 #include "ws.h"
 
 #include <stdlib.h>
@@ -186,6 +187,7 @@ static void report(berth_conn *c)
 static void deliver(berth_conn *c, int type, const char *data, size_t len)
 {
     berth_wsc *ws = ws_of(c);
+    berth_stat_add(&c->w->stats->ws_in, 1);
     if (ws->on_message)
         ws->on_message(handle(ws), type, data, len, user_of(ws));
 }
@@ -292,6 +294,8 @@ static void ws_apply(berth_stream *hs, berth_conn *c, int kind, int status, cons
         berth_conn_kill(c);
         return;
     }
+    if (kind == OP_WS_DATA)
+        berth_stat_add(&c->w->stats->ws_out, 1);
     output(c);
 }
 
@@ -393,6 +397,7 @@ const berth_proto berth_ws_proto = {
     "websocket", ws_start,    ws_input,   ws_peer_closed, ws_input_held, ws_has_pending,
     ws_finished, ws_deadline, ws_timeout, ws_drain,       ws_free,
     NULL,        NULL,        NULL, /* one mailbox: c->stream */
+    BERTH_CP_WS,
 };
 
 /* ---- the public calls --------------------------------------------------- */

@@ -998,6 +998,71 @@ BERTH_API int berth_server_listener_sized(const berth_server *server, size_t i,
 /* The name of the backend the server runs on ("reactor", ...). */
 BERTH_API const char *berth_server_backend(const berth_server *server);
 BERTH_API int berth_server_threads(const berth_server *server);
+/* The server a request came to (for berth_server_stats in a handler). */
+BERTH_API berth_server *berth_req_server(const berth_req *req);
+
+/* ---- Statistics and metrics -------------------------------------------
+ * A server counts what it serves from berth_server_new on: each of its
+ * threads in counters of its own (no shared atomics on a request's path),
+ * summed when asked. Counters only grow (until the server is freed);
+ * connections_open and state say how things are now. */
+
+/* A server's state (berth_stats.state). */
+enum berth_server_state {
+    BERTH_STATE_STOPPED = 0,  /* not started, or berth_server_wait returned */
+    BERTH_STATE_RUNNING = 1,
+    BERTH_STATE_DRAINING = 2, /* berth_server_stop was called; not yet waited for */
+};
+
+#define BERTH_STATS_PROTOCOLS 3 /* requests[p]: HTTP/1.0, HTTP/1.1, HTTP/2 */
+#define BERTH_STATS_METHODS 6   /* [m]: GET, HEAD, POST, PUT, DELETE, any other */
+#define BERTH_STATS_CLASSES 6   /* [c]: no status sent, 1xx, 2xx, 3xx, 4xx, 5xx */
+#define BERTH_STATS_BUCKETS 17  /* duration buckets, the last one unbounded */
+#define BERTH_STATS_CONNS 3     /* connections_open[k]: HTTP/1, HTTP/2, WebSocket */
+
+/* What berth_server_stats fills in. New fields come only at the end. */
+typedef struct berth_stats {
+    size_t size;                 /* the bytes berth wrote */
+    int state;                   /* enum berth_server_state */
+    const char *backend;         /* berth_server_backend */
+    /* Requests that are over (answered, refused, cut off: what the after
+     * hook sees, one each), by protocol, method and status class. */
+    uint64_t requests[BERTH_STATS_PROTOCOLS][BERTH_STATS_METHODS][BERTH_STATS_CLASSES];
+    /* How long they took, from their head's arrival to their end, as a
+     * cumulative histogram: duration_count[i] requests took at most
+     * duration_le_us[i] microseconds (the last bound is UINT64_MAX: all). */
+    uint64_t duration_le_us[BERTH_STATS_BUCKETS];
+    uint64_t duration_count[BERTH_STATS_BUCKETS];
+    uint64_t duration_sum_us;
+    uint64_t connections_accepted;            /* refused ones included */
+    uint64_t connections_open[BERTH_STATS_CONNS]; /* now, by the protocol they speak */
+    uint64_t connections_refused;             /* answered 503 at max_connections
+                                                 (fast: or max_threads) */
+    uint64_t tls_handshakes_full;
+    uint64_t tls_handshakes_resumed;          /* from a session ticket */
+    uint64_t tls_handshakes_failed;           /* a TLS connection that sent bytes and
+                                                 never completed its handshake */
+    uint64_t ktls_handoffs;                   /* connections whose records the kernel took */
+    uint64_t bytes_received;                  /* HTTP's bytes (TLS decrypted): what */
+    uint64_t bytes_sent;                      /* connections read and wrote */
+    uint64_t ws_connections;                  /* WebSocket upgrades */
+    uint64_t ws_messages_received;            /* whole messages, either way */
+    uint64_t ws_messages_sent;
+} berth_stats;
+
+/* Fills *stats with server's counters now; any thread, any time between
+ * berth_server_new and berth_server_free. 0. berth writes at most `size`
+ * bytes of *stats (the macro passes sizeof). */
+#define berth_server_stats(server, stats) \
+    berth_server_stats_sized((server), (stats), sizeof *(stats))
+BERTH_API int berth_server_stats_sized(const berth_server *server, berth_stats *stats,
+                                       size_t size);
+
+/* Adds a GET route at `path` answering the server's counters in
+ * Prometheus' text format (0.0.4; names in docs/API.md, "Metrics"):
+ * berth_server_stats of the server the request came to, formatted. 0, or
+ * berth_router_add's error. */
+BERTH_API int berth_metrics_mount(berth_router *router, const char *path);
 
 /* ---- Utilities -------------------------------------------------------- */
 

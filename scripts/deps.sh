@@ -13,7 +13,8 @@
 #            (liburing-dev: HTTP_BACKEND=uring, backends/uring.c, and
 #            bench-floor-uring, bench/run.py's io_uring floor)
 #   test     run every test of `meson test` (kTLS boots user-mode Linux,
-#            the socket-activation test needs systemd-socket-activate)
+#            the socket-activation test needs systemd-socket-activate,
+#            test_metrics scrapes berth with prometheus and promtool)
 #   docs     the API reference (-Ddocs=enabled)
 #   bench    bench/run.py beside nginx (and bench-load's TLS, the
 #            compression measure)
@@ -36,7 +37,7 @@ group() {
     build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
              libwolfssl-dev libdeflate-dev libnghttp2-dev liburing-dev ;;
     test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd \
-             python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools ;;
+             python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools prometheus ;;
     docs) echo doxygen ;;
     bench) echo nginx-light wrk python3 python3-matplotlib util-linux libssl-dev \
              libbrotli-dev nghttp2-client ;;

@@ -2,6 +2,7 @@
  * PORT, HTTP_BACKEND (read by the library), BERTH_THREADS, BERTH_DATASET,
  * BERTH_MAX_BODY, BERTH_HEADER_TIMEOUT_MS, BERTH_IDLE_TIMEOUT_MS,
  * BERTH_REUSEPORT, BERTH_LISTEN, BERTH_ACCESS_LOG (handlers/serve_env.c),
+ * BERTH_METRICS (1: Prometheus metrics at GET /metrics, berth_metrics_mount),
  * and TLS_PORT, TLS_CERT, TLS_KEY, TLS_ALPN, BERTH_KTLS (handlers/tls_env.c),
  * BERTH_WS_MAX_MESSAGE and
  * BERTH_WS_PING_MS (handlers/ws_echo.c). Socket-activated (LISTEN_PID its
@@ -48,7 +49,8 @@ int main(void)
         fprintf(stderr, "berth-serve: warning: %s; /json/{count} will answer 503\n", data.error);
 
     berth_router *router = berth_router_new();
-    if (!router || arena_routes_add(router, &data) != 0 || ws_echo_route_add(router) != 0) {
+    if (!router || arena_routes_add(router, &data) != 0 || ws_echo_route_add(router) != 0 ||
+        (env_number("BERTH_METRICS", 0, 1) && berth_metrics_mount(router, "/metrics") != 0)) {
         fprintf(stderr, "berth-serve: cannot build the routes\n");
         return 1;
     }

@@ -108,6 +108,16 @@ int main(void)
            (unsigned)berth_server_tls_port(server), listeners, berth_version_string(), BERTH_VERSION);
     fflush(stdout);
     berth_server_wait(server);
+#ifdef BERTH_STATS_BUCKETS /* a header with berth_server_stats (1.1) */
+    GUARDED(berth_stats, stats);
+    if (berth_server_stats(server, &stats.v) != 0 || !canary_ok(stats.canary, "berth_stats") ||
+        stats.v.size != sizeof stats.v || stats.v.state != BERTH_STATE_STOPPED ||
+        stats.v.requests[1][0][2] != 2) { /* the two GET /hello over HTTP/1.1 */
+        fprintf(stderr, "old_app: berth_server_stats: size %zu state %d\n", stats.v.size,
+                stats.v.state);
+        bad = 1;
+    }
+#endif
     berth_server_free(server);
     berth_static_free(st);
     berth_router_free(router);

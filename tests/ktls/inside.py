@@ -9,6 +9,7 @@ carried the records (/proc/net/tls_stat, and sendfile in strace)."""
 import hashlib
 import json
 import os
+import re
 import select
 import socket
 import ssl
@@ -18,7 +19,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.environ["BERTH_SRC"], "tests", "e2e"))
-from berthproc import BACKENDS, CERT, KEY, Server, TlsConn, TlsSock, tls_context  # noqa: E402
+from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, TlsSock, tls_context  # noqa: E402
 
 RESULT = os.environ["RESULT"]
 WORK = os.path.dirname(RESULT)  # this run's own directory: /tmp is the host's, shared
@@ -61,6 +62,16 @@ def start(backend, cipher=None):
     return Server("tests/berth-test-server", backend=backend, env=env)
 
 
+def ktls_handoffs(srv):
+    """berth_ktls_handoffs_total on srv's /metrics (test_metrics.py checks
+    the other counters; only here does the kernel take records)."""
+    c = Conn(srv)
+    c.send(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    body = c.response()[2].decode()
+    c.close()
+    return int(re.search(r"^berth_ktls_handoffs_total (\d+)$", body, re.M).group(1))
+
+
 def check(backend, cipher, name, fn):
     try:
         ok, detail = fn()
@@ -77,15 +88,17 @@ def fallback():
             c.send(REQ)
             got = c.response()[2]
             c.close()
+            handoffs = ktls_handoffs(srv)
         finally:
             code = srv.stop()
-        record(backend, "-", "fallback", got == b"ok" and code == 0 and
+        record(backend, "-", "fallback", got == b"ok" and code == 0 and handoffs == 0 and
                "kernel TLS unavailable" in srv.stderr_text and not tls_stat(),
                srv.stderr_text[-300:])
 
 
 def keep_alive(srv, iana):
     before = tls_stat()
+    handoffs = ktls_handoffs(srv)
     c = TlsConn(srv)
     for i in range(5):
         c.send(b"GET /baseline11?a=%d&b=2 HTTP/1.1\r\nHost: t\r\n\r\n" % i)
@@ -94,10 +107,12 @@ def keep_alive(srv, iana):
     c.send(b"GET /tls-info HTTP/1.1\r\nHost: t\r\n\r\n")
     info = json.loads(c.response()[2])
     during = tls_stat()
+    handoffs = ktls_handoffs(srv) - handoffs  # this connection's, counted once
     c.close()
     ok = (info["cipher"] == iana and during["TlsCurrTxSw"] >= 1 and during["TlsCurrRxSw"] >= 1
-          and during["TlsTxSw"] > before["TlsTxSw"] and during["TlsRxSw"] > before["TlsRxSw"])
-    return ok, {"info": info, "tls_stat": during}
+          and during["TlsTxSw"] > before["TlsTxSw"] and during["TlsRxSw"] > before["TlsRxSw"]
+          and handoffs == 1)
+    return ok, {"info": info, "tls_stat": during, "ktls_handoffs": handoffs}
 
 
 def arena_json_tls(srv, iana):

@@ -320,6 +320,20 @@ static void tls_info_route(berth_req *req, berth_res *res, void *user)
 }
 
 /* GET /peer: what berth_req_peer, berth_req_local and berth_req_tls say. */
+/* Stops the server it came to and answers the state berth_server_stats
+ * says then (test_metrics: "2", draining); this request is still answered. */
+static void stop_state_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    berth_server *srv = berth_req_server(req);
+    berth_server_stop(srv);
+    berth_stats st;
+    berth_server_stats(srv, &st);
+    char buf[16];
+    int n = snprintf(buf, sizeof buf, "%d", st.state);
+    berth_res_send(res, 200, "text/plain", buf, (size_t)n);
+}
+
 static void peer_route(berth_req *req, berth_res *res, void *user)
 {
     (void)user;
@@ -563,6 +577,7 @@ int main(void)
     berth_router *r = berth_router_new();
     arena_routes_add(r, &data);
     ws_echo_route_add(r); /* /ws, as berth-serve (the soak's WebSocket phase) */
+    berth_metrics_mount(r, "/metrics"); /* test_metrics */
     berth_router_add(r, "GET", "/sleep", sleep_route, NULL);
     berth_router_add(r, "GET", "/thread", thread_route, NULL);
     berth_router_add(r, "GET", "/produce", produce_route, NULL);
@@ -575,6 +590,7 @@ int main(void)
     berth_router_add(r, "GET", "/mapped", mapped_route, NULL);
     berth_router_add(r, "GET", "/tls-info", tls_info_route, NULL);
     berth_router_add(r, "GET", "/peer", peer_route, NULL);
+    berth_router_add(r, "GET", "/stop-state", stop_state_route, NULL);
     berth_route_opts store;
     berth_route_opts_init(&store);
     store.on_body = store_piece;
@@ -614,8 +630,10 @@ int main(void)
         print_listening(server);
         berth_server_wait(server);
         ws_hub_join();
-        printf("stopped handled=%ld live_ticks=%d\n", atomic_load(&handled),
-               atomic_load(&live_ticks));
+        berth_stats st;
+        berth_server_stats(server, &st);
+        printf("stopped handled=%ld live_ticks=%d state=%d\n", atomic_load(&handled),
+               atomic_load(&live_ticks), st.state);
         fflush(stdout);
         rc = 0;
     }
