@@ -19,8 +19,9 @@ uint64_t berth_exch_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* A deferred response outlives its request's memory: what the callbacks
- * will be told is copied (only when one is set). */
+/* A deferred response outlives its request's memory: its protocol and
+ * method are kept for the count, and what the callbacks will be told is
+ * copied (only when one is set). */
 void berth_exch_keep(berth_exch *x, const berth_engine *e, const struct berth_req *req)
 {
     if (!x->live || !req->head_ok)

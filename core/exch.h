@@ -24,7 +24,7 @@ typedef struct berth_exch {
     berth_done_fn fn;       /* berth_req_on_done */
     void *arg;
     void *data;             /* berth_req_data */
-    uint64_t t0_us;         /* when it began, if a callback wants a duration */
+    uint64_t t0_us;         /* when it began: the duration histogram's and the callbacks' */
     uint64_t bytes;         /* body bytes queued */
     uint64_t body_received;
     int version;            /* 10, 11, 20: berth_done.http_version (kept, or
@@ -52,8 +52,9 @@ static inline void berth_exch_begin(berth_exch *x, const berth_engine *e)
     x->t0_us = berth_exch_now_us(); /* the duration histogram's (stats.h) */
     (void)e;
 }
-/* A deferred response outlives its request's memory: what the callbacks
- * will be told is copied (only when one is set). */
+/* A deferred response outlives its request's memory: its protocol and
+ * method are kept for the count, and what the callbacks will be told is
+ * copied (only when one is set). */
 void berth_exch_keep(berth_exch *x, const berth_engine *e, const struct berth_req *req);
 /* The exchange is over: its callbacks run, once. c: the connection that
  * carried it (TLS, peer, why it ended); req: its request if still held.

@@ -162,9 +162,11 @@ class MetricsTest(unittest.TestCase):
             total = 5 + 3 + 2 + 1 + 1 + 1 + 1
             self.assertEqual(d("berth_request_duration_seconds_count"), total)
             self.assertEqual(d("berth_request_duration_seconds_bucket", le="+Inf"), total)
-            # the 300 ms sleep lies above 0.25 s and within 2.5 s (generous)
-            self.assertEqual(d("berth_request_duration_seconds_bucket", le="0.25"), total - 1)
-            self.assertEqual(d("berth_request_duration_seconds_bucket", le="2.5"), total)
+            # the 300 ms sleep lies above 0.25 s, the others below (most of
+            # them: a loaded machine may stall one), all within 10 s
+            self.assertLessEqual(d("berth_request_duration_seconds_bucket", le="0.25"), total - 1)
+            self.assertGreaterEqual(d("berth_request_duration_seconds_bucket", le="0.25"), total - 3)
+            self.assertEqual(d("berth_request_duration_seconds_bucket", le="10"), total)
             self.assertGreaterEqual(d("berth_request_duration_seconds_sum"), 0.3)
             # HTTP's bytes, whatever the TLS records around them: the first
             # scrape's response (this fresh connection's first received0
