@@ -189,12 +189,16 @@ docker_check() {
     grep -q 'listening on' /tmp/serve.log
     uid=\$(awk '/^Uid:/{print \$2}' /proc/\$pid/status)
     echo \"the server runs as uid \$uid ($usr)\"
-    [ \"\$uid\" != 0 ] || [ $usr = root ]
-    for p in $ports; do (exec 3<>/dev/tcp/127.0.0.1/\$p) && echo \"port \$p: open\"; done
-    $as /bin/sh -c $(printf %q "$health") && echo 'HEALTHCHECK: passed'
+    [ \"\$uid\" != 0 ] || [ $usr = root ] || { echo 'FAILED: runs as root'; exit 1; }
+    fail() { echo \"FAILED: \$*\"; kill -9 \$pid; exit 1; }
+    for p in $ports; do (exec 3<>/dev/tcp/127.0.0.1/\$p) || fail \"port \$p is not open\"; echo \"port \$p: open\"; done
+    $as /bin/sh -c $(printf %q "$health") || fail 'the HEALTHCHECK command'
+    echo 'HEALTHCHECK: passed'
     get() { exec 3<>/dev/tcp/127.0.0.1/8080; printf 'GET %s HTTP/1.0\\r\\n\\r\\n' \"\$1\" >&3; cat <&3; exec 3<&-; }
-    get '/baseline11?a=13&b=42' | tail -n 1 | grep -qx 55 && echo 'GET /baseline11?a=13&b=42: 55'
-    get /json/3 | tail -n 1 | grep -q '\"count\":3' && echo 'GET /json/3: 3 items'
+    get '/baseline11?a=13&b=42' | tail -n 1 | grep -qx 55 || fail 'GET /baseline11?a=13&b=42 is not 55'
+    echo 'GET /baseline11?a=13&b=42: 55'
+    get /json/3 | tail -n 1 | grep -q '\"count\":3' || fail 'GET /json/3 has not 3 items'
+    echo 'GET /json/3: 3 items'
     kill -TERM \$pid
     rc=0; wait \$pid || rc=\$?
     echo \"SIGTERM: exit \$rc\"; exit \$rc"
