@@ -13,6 +13,7 @@
 #            (liburing-dev: HTTP_BACKEND=uring, backends/uring.c, and
 #            bench-floor-uring, bench/run.py's io_uring floor)
 #   test     run every test of `meson test` (kTLS boots user-mode Linux,
+#            nginx and python3-yaml: docs/DEPLOY.md's configs, test_deploy.py;
 #            the socket-activation test needs systemd-socket-activate)
 #   runtime  the shared libraries berth-serve links, and nothing to build
 #            with (deploy/Dockerfile's last stage)
@@ -37,7 +38,7 @@ group() {
   case $1 in
     build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
              libwolfssl-dev libdeflate-dev libnghttp2-dev liburing-dev ;;
-    test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd \
+    test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd nginx-light python3-yaml \
              python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools ;;
     runtime) echo libjansson4 libuv1 libwolfssl35 libdeflate0 libnghttp2-14 liburing2 ;;
     docs) echo doxygen ;;

@@ -80,7 +80,7 @@ def wait_port(port, proc, what, within=10.0):
     raise AssertionError("%s is not listening on %d after %.0f s" % (what, port, within))
 
 
-@unittest.skipUnless(NGINX, "skipped: no nginx (Debian's nginx-light: scripts/deps.sh bench)")
+@unittest.skipUnless(NGINX, "skipped: no nginx (Debian's nginx-light: scripts/deps.sh test)")
 class NginxInFront(unittest.TestCase):
     """docs/DEPLOY.md's nginx.conf, berth-serve behind it."""
 
