@@ -109,11 +109,7 @@ static ssize_t write_once(berth_io *io, const berth_seg *segs, int n)
         return io->sock->sendfile(&io->s, segs[0].fd, &off, segs[0].len);
     }
     struct iovec iov[MAX_SEGS];
-    int k = 0;
-    for (; k < n && segs[k].ptr; k++) {
-        iov[k].iov_base = (void *)segs[k].ptr;
-        iov[k].iov_len = segs[k].len;
-    }
+    int k = berth_segs_iov(segs, n, iov);
     return io->sock->sendv(&io->s, iov, k, k < n, !io->blocking);
 }
 

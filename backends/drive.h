@@ -60,6 +60,19 @@ enum {
 /* Sets io up for an accepted socket, with a new engine of worker w and,
  * if layer is not NULL, that layer stacked on it; peer is the address
  * accept reported (or NULL). 0, or -1 (fd is left open). */
+/* The memory segments before the first file range, as an iovec (at most
+ * n): their count, 0 when a file range comes first. The drive's gathered
+ * write and uring's queued send take the same. */
+static inline int berth_segs_iov(const berth_seg *segs, int n, struct iovec *iov)
+{
+    int k = 0;
+    for (; k < n && segs[k].ptr; k++) {
+        iov[k].iov_base = (void *)segs[k].ptr;
+        iov[k].iov_len = segs[k].len;
+    }
+    return k;
+}
+
 int berth_io_init(berth_io *io, berth_worker *w, int fd, unsigned flags, const berth_layer *layer,
                   const struct sockaddr *peer, socklen_t peer_len);
 /* A thread that served connections from these listeners' layers ends. */

@@ -132,6 +132,11 @@ static void turn(uring_worker *uw, int timeout_ms)
     {
         complete(uw, cqe);
         n++;
+        if (URING_BENCH(URING_BENCH_NO_BATCH)) {
+            uring_flush(uw);
+            if (io_uring_sq_ready(&uw->ring))
+                uring_submit(uw);
+        }
     }
     io_uring_cq_advance(&uw->ring, n);
 }
@@ -193,6 +198,8 @@ static void *worker_main(void *arg)
      * io_uring_enable_rings, though its header names it.) */
     if (uw->enable)
         syscall(__NR_io_uring_register, uw->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    if (URING_BENCH(URING_BENCH_RING_FD))
+        io_uring_register_ring_fd(&uw->ring);
     struct rlimit rl;
     uw->nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 0;
     for (int k = 0; k < uw->base.nlisteners; k++)
@@ -258,7 +265,8 @@ static int ring_init(uring_worker *uw)
         0,
     };
     int rc = -EINVAL;
-    for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+    size_t first = URING_BENCH(URING_BENCH_NO_FLAGS) ? 2 : URING_BENCH(URING_BENCH_COOP) ? 1 : 0;
+    for (size_t i = first; i < sizeof tries / sizeof tries[0]; i++) {
         struct io_uring_params p;
         memset(&p, 0, sizeof p);
         p.flags = tries[i];

@@ -112,29 +112,24 @@ static void send_queue(uring_worker *uw, uring_conn *uc)
 {
     berth_pipe *p = uc->io.pipe;
     berth_seg segs[URING_IOV_MAX];
-    int n = p->ops->out_segs(p, segs, URING_IOV_MAX), k = 0;
-    while (k < n && segs[k].ptr)
-        k++;
-    if (k == 0)
+    int n = p->ops->out_segs(p, segs, URING_IOV_MAX);
+    if (n == 0 || !segs[0].ptr)
         return; /* nothing, or a file range first: the drive sends it */
-    int flags = BERTH_MSG_NOSIGNAL | (k < n ? BERTH_MSG_MORE : 0);
     struct io_uring_sqe *sqe;
-    if (k == 1) {
+    if (n == 1 || !segs[1].ptr) {
         sqe = uring_sqe(uw);
-        io_uring_prep_send(sqe, uc->io.s.fd, segs[0].ptr, segs[0].len, flags);
+        io_uring_prep_send(sqe, uc->io.s.fd, segs[0].ptr, segs[0].len,
+                           BERTH_MSG_NOSIGNAL | (n > 1 ? BERTH_MSG_MORE : 0));
     } else {
         if (uw->nmsgs == URING_MSGS)
             uring_submit(uw); /* the kernel copies the headers so far */
         sqe = uring_sqe(uw); /* first: a full ring submits, and frees every header */
         uring_msg *m = &uw->msgs[uw->nmsgs++];
-        for (int i = 0; i < k; i++) {
-            m->iov[i].iov_base = (void *)segs[i].ptr;
-            m->iov[i].iov_len = segs[i].len;
-        }
+        int k = berth_segs_iov(segs, n, m->iov);
         memset(&m->h, 0, sizeof m->h);
         m->h.msg_iov = m->iov;
         m->h.msg_iovlen = (size_t)k;
-        io_uring_prep_sendmsg(sqe, uc->io.s.fd, &m->h, (unsigned)flags);
+        io_uring_prep_sendmsg(sqe, uc->io.s.fd, &m->h, (unsigned)(BERTH_MSG_NOSIGNAL | (k < n ? BERTH_MSG_MORE : 0)));
     }
     io_uring_sqe_set_data64(sqe, uring_ud(uc, URING_SEND));
     uc->send_busy = 1;
@@ -194,7 +189,10 @@ static const berth_sock_ops sock_closed = {closed_recv, closed_sendv, closed_sen
 static void arm_recv(uring_worker *uw, uring_conn *uc)
 {
     struct io_uring_sqe *sqe = uring_sqe(uw);
-    io_uring_prep_recv_multishot(sqe, uc->io.s.fd, NULL, 0, 0);
+    if (URING_BENCH(URING_BENCH_ONESHOT_RECV))
+        io_uring_prep_recv(sqe, uc->io.s.fd, NULL, 0, 0);
+    else
+        io_uring_prep_recv_multishot(sqe, uc->io.s.fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = 0;
     io_uring_sqe_set_data64(sqe, uring_ud(uc, URING_RECV));

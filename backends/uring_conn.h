@@ -23,6 +23,20 @@
 
 #include "loop.h"
 
+/* Features a bench build may switch off or on, one at a time, to measure
+ * what each buys (bench/README.md, docs/BENCHMARKS.md: a build made with
+ * -Dc_args=-DBERTH_URING_BENCH=N). Every real build has 0: the features
+ * the table found worth having are on. */
+#ifndef BERTH_URING_BENCH
+#define BERTH_URING_BENCH 0
+#endif
+#define URING_BENCH_ONESHOT_RECV 1 /* a one-shot receive, armed again after each */
+#define URING_BENCH_NO_BATCH 2     /* what a completion queued is submitted at once */
+#define URING_BENCH_COOP 4         /* IORING_SETUP_COOP_TASKRUN at most */
+#define URING_BENCH_NO_FLAGS 8     /* no setup flag */
+#define URING_BENCH_RING_FD 16     /* the ring's descriptor registered (io_uring_enter by index) */
+#define URING_BENCH(f) ((BERTH_URING_BENCH & (f)) != 0)
+
 /* The kind of operation, in the low bits of its user_data (what it
  * concerns is at least 8-byte aligned). */
 enum {

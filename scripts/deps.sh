@@ -13,8 +13,11 @@
 #            (liburing-dev: HTTP_BACKEND=uring, backends/uring.c, and
 #            bench-floor-uring, bench/run.py's io_uring floor)
 #   test     run every test of `meson test` (kTLS boots user-mode Linux,
+#            nginx and python3-yaml: docs/DEPLOY.md's configs, test_deploy.py;
 #            the socket-activation test needs systemd-socket-activate,
 #            test_metrics scrapes berth with prometheus and promtool)
+#   runtime  the shared libraries berth-serve links, and nothing to build
+#            with (deploy/Dockerfile's last stage)
 #   docs     the API reference (-Ddocs=enabled)
 #   bench    bench/run.py beside nginx (and bench-load's TLS, the
 #            compression measure)
@@ -36,8 +39,9 @@ group() {
   case $1 in
     build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
              libwolfssl-dev libdeflate-dev libnghttp2-dev liburing-dev ;;
-    test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd \
+    test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd nginx-light python3-yaml \
              python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools prometheus ;;
+    runtime) echo libjansson4 libuv1 libwolfssl35 libdeflate0 libnghttp2-14 liburing2 ;;
     docs) echo doxygen ;;
     bench) echo nginx-light wrk python3 python3-matplotlib util-linux libssl-dev \
              libbrotli-dev nghttp2-client ;;
@@ -52,7 +56,7 @@ group() {
     # py:NAME is the package of Python's NAME for the default python3 (py311-NAME...)
     freebsd) echo meson ninja pkgconf libuv wolfssl libdeflate jansson libnghttp2 nghttp2 curl \
                python3 py:h2 py:websockets ;;
-    *) echo "deps.sh: unknown group '$1' (build, test, docs, bench, clang, ci, node, kqueue, macos, freebsd)" >&2
+    *) echo "deps.sh: unknown group '$1' (build, test, runtime, docs, bench, clang, ci, node, kqueue, macos, freebsd)" >&2
        return 1 ;;
   esac
 }
