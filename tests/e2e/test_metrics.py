@@ -26,7 +26,8 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from berthproc import BACKENDS, CERT, KEY, Server, TlsSock, free_port, stop_clean, tls_context
+from berthproc import (BACKENDS, CERT, KEY, ROOT, Server, TlsSock, free_port, stop_clean,
+                       tls_context)
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -101,6 +102,14 @@ def ws_frame(payload, opcode=1):
     mask = b"\x01\x02\x03\x04"
     data = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + data
+
+
+def deploy_block(name):
+    """The fenced block of docs/DEPLOY.md headed `# deploy-test: NAME`."""
+    with open(os.path.join(ROOT, "docs", "DEPLOY.md")) as f:
+        m = re.search(r"```[a-z]*\n# deploy-test: %s\n(.*?)```" % re.escape(name), f.read(), re.S)
+    assert m, "docs/DEPLOY.md has no block '# deploy-test: %s'" % name
+    return m.group(1)
 
 
 def eventually(fn, what, within=5.0):
@@ -348,10 +357,15 @@ class PrometheusTest(unittest.TestCase):
                                                         "BERTH_THREADS": "2"})
             targets = ["127.0.0.1:%d" % s.port for s in cls.servers.values()]
             cfg = os.path.join(cls.tmp, "prometheus.yml")
+            # docs/DEPLOY.md's, scraping every second the servers started here
+            text = deploy_block("prometheus")
+            text = re.sub(r"scrape_interval: \S+", "scrape_interval: 1s", text)
+            text = re.sub(r"scrape_timeout: \S+", "scrape_timeout: 1s", text)
+            text, n = re.subn(r"targets: \[.*\]", "targets: [%s]" % ", ".join(
+                '"%s"' % t for t in targets), text)
+            assert n == 1, text
             with open(cfg, "w") as f:
-                f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                        "scrape_configs:\n  - job_name: berth\n    static_configs:\n"
-                        "      - targets: [%s]\n" % ", ".join("'%s'" % t for t in targets))
+                f.write(text)
             cls.prom_port = free_port()
             cls.prom_log = open(os.path.join(cls.tmp, "prometheus.log"), "w")
             cls.prom = subprocess.Popen(
@@ -425,6 +439,17 @@ class PrometheusTest(unittest.TestCase):
         hist = self.query('sum by (instance) (berth_request_duration_seconds_count) >= 0')
         for t, (p, m) in want.items():
             self.assertGreaterEqual(hist.get(t), p + m)
+        # docs/DEPLOY.md's queries: valid, and an answer for every instance
+        # (rates need two scrapes: Prometheus is given a few seconds more)
+        for q in deploy_block("promql").splitlines():
+            if not q.strip() or q.startswith("#"):
+                continue
+            got = {}
+
+            def answered():
+                got.update(self.query(q))
+                return all(t in got for t in want)
+            eventually(answered, "an answer of every instance to %s (got %r)" % (q, got), within=15)
 
 
 def load_tests(loader, tests, pattern):
