@@ -48,3 +48,10 @@ void berth_clock_update(berth_clock *clock)
         berth_clock_format_date(ts.tv_sec, clock->date);
     }
 }
+
+uint64_t berth_clock_precise_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}

@@ -233,6 +233,7 @@ void berth_conn_read_idle(berth_conn *c)
 void berth_conn_read_done(berth_conn *c, size_t n)
 {
     berth_stat_add(&c->w->stats->bytes_in, n);
+    c->w->last_us = berth_clock_precise_us(); /* when these bytes came (exch.h's begin) */
     if (c->phase == P_CLOSED)
         return;
     if (c->phase == P_LINGER) {

@@ -72,6 +72,9 @@ typedef struct berth_worker {
     /* This thread's counters (stats.h): taken at init, given back at
      * destroy, written by the owner only. */
     struct berth_stats_block *stats;
+    /* The latest precise time (us) this thread read: at each read and at
+     * each exchange's end; an exchange begins from it (exch.h). */
+    uint64_t last_us;
     /* Set by the backend: what its transport does for a connection of this
      * thread when the engine asks (transport.h: the local address, a flush
      * where handlers may block); each connection's handle for it is

@@ -12,12 +12,7 @@
 #include "request.h"
 #include "stats.h"
 
-uint64_t berth_exch_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
+uint64_t berth_exch_now_us(void) { return berth_clock_precise_us(); }
 
 /* A deferred response outlives its request's memory: its protocol and
  * method are kept for the count, and what the callbacks will be told is
@@ -34,9 +29,12 @@ void berth_exch_keep(berth_exch *x, const berth_engine *e, const struct berth_re
     x->kept = berth_req_keep(&req->head);
 }
 
-void berth_exch_count(const berth_exch *x, const berth_conn *c, const struct berth_req *req)
+void berth_exch_count(berth_exch *x, const berth_conn *c, const struct berth_req *req)
 {
-    uint64_t us = berth_exch_now_us() - x->t0_us;
+    uint64_t now = berth_exch_now_us();
+    c->w->last_us = now; /* the next exchange of the batch begins now (exch.h) */
+    uint64_t us = now > x->t0_us ? now - x->t0_us : 0;
+    x->dur_us = us;
     if (req && req->head_ok)
         berth_stats_request(c->w->stats, berth_head_version(&req->head),
                             berth_stats_method(req->head.method), x->status, us);
@@ -110,7 +108,7 @@ void berth_exch_report(berth_exch *x, const berth_conn *c, const struct berth_re
         }
         berth_addr peer;
         d.peer = berth_caddr_get(&c->peer, &peer) ? &peer : NULL;
-        d.duration_us = berth_exch_now_us() - x->t0_us;
+        d.duration_us = x->dur_us; /* berth_exch_count's, just before */
         berth_done_fn fn = x->fn;
         x->fn = NULL;
         if (fn)

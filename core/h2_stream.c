@@ -54,7 +54,7 @@ h2_stream *berth_h2s_open(berth_conn *c, int32_t id)
     memset(&req->body, 0, offsetof(struct berth_req, res) - offsetof(struct berth_req, body));
     req->exch = &st->x;
     st->req = req;
-    berth_exch_begin(&st->x, e);
+    berth_exch_begin(&st->x, c->w);
     st->x.version = 20; /* counted as HTTP/2 even if its head is refused */
     req->head.headers = req->headers;
     req->head.max_headers = e->max_header_fields;

@@ -48,7 +48,7 @@ int berth_h1_upgrade(berth_conn *c, struct berth_req *req, const berth_proto *to
 /* HTTP/1's one exchange (exch.h). */
 static inline void berth_h1_exch_begin(berth_conn *c)
 {
-    berth_exch_begin(&h1(c)->x, c->w->engine);
+    berth_exch_begin(&h1(c)->x, c->w);
 }
 static inline void berth_h1_exch_keep(berth_conn *c, const struct berth_req *req)
 {
