@@ -63,6 +63,8 @@ static void handshake(tls_layer *t)
     if (rc == WOLFSSL_SUCCESS) {
         t->state = T_OPEN;
         note_info(t);
+        if (t->drain_pending)
+            t->inner->ops->drain(t->inner); /* its request is answered, the last */
         return;
     }
     int err = wolfSSL_get_error(t->ssl, rc);
@@ -269,11 +271,23 @@ static int tls_state(berth_pipe *p)
     return st;
 }
 
+/* A handshake's deadline. Once the stop came (drain_pending), one whose
+ * client has sent nothing yet has stop_grace_ms from its accept, as an
+ * idle keep-alive connection has from its last request: a ClientHello on
+ * its way is answered, a connection opened long ago and left silent
+ * closes. A started handshake keeps its own deadline. */
+static uint64_t drain_grace_end(const tls_layer *t)
+{
+    uint64_t end = t->t_start + berth_tls_ctx_handshake_timeout(t->ctx);
+    uint64_t grace = t->t_start + t->w->engine->stop_grace_ms;
+    return t->drain_pending && !t->first_seen && grace < end ? grace : end;
+}
+
 static uint64_t tls_deadline(berth_pipe *p)
 {
     tls_layer *t = (tls_layer *)p;
     if (t->state == T_HANDSHAKE)
-        return t->t_start + berth_tls_ctx_handshake_timeout(t->ctx);
+        return drain_grace_end(t);
     return t->inner->ops->deadline(t->inner);
 }
 
@@ -289,10 +303,17 @@ static void tls_on_timeout(berth_pipe *p)
 static void tls_drain(berth_pipe *p)
 {
     tls_layer *t = (tls_layer *)p;
-    if (t->state == T_HANDSHAKE)
-        tls_fatal(t); /* no request read yet: nothing to finish */
-    else
+    if (t->state != T_HANDSHAKE) {
         t->inner->ops->drain(t->inner);
+        return;
+    }
+    /* The client that connected as the stop came is answered: its
+     * handshake goes on (the engine drains once it is done), unless it
+     * has been silent past the grace (drain_grace_end). Closing it now
+     * would reset a client whose request is on its way. */
+    t->drain_pending = 1;
+    if (drain_grace_end(t) <= t->w->clock.now_ms)
+        tls_fatal(t);
 }
 
 static void tls_abort(berth_pipe *p)

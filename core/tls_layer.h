@@ -55,6 +55,8 @@ typedef struct tls_layer {
     unsigned char rec_hdr[5];
     size_t rec_hdr_have, rec_left;
     uint64_t t_start;
+    int drain_pending;         /* the stop came during the handshake: the
+                                * engine drains once it is done */
     /* ciphertext read and not yet taken */
     char *in;
     size_t in_len, in_off;

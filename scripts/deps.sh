@@ -36,7 +36,8 @@ group() {
     build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
              libwolfssl-dev libdeflate-dev libnghttp2-dev liburing-dev ;;
     test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd \
-             python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools ;;
+             python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools \
+             haproxy ;;
     docs) echo doxygen ;;
     bench) echo nginx-light wrk python3 python3-matplotlib util-linux libssl-dev \
              libbrotli-dev nghttp2-client ;;
