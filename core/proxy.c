@@ -21,6 +21,7 @@ typedef struct proxy_layer {
     int failed;
     int drain_pending;   /* the stop came before the header: the engine drains after it */
     uint64_t t_start;
+    uint64_t t_drain;    /* when the stop came */
 } proxy_layer;
 
 /* ---- parsing --------------------------------------------------------------- */
@@ -213,10 +214,10 @@ static void x_read_done(berth_pipe *p, size_t n)
         berth_conn_set_addrs(t->engine, (struct sockaddr *)&peer, sl, (struct sockaddr *)&local, sl);
     char *buf = t->buf;
     t->buf = NULL; /* from now on: pass through, until the backend takes us out */
-    if (t->drain_pending)
-        t->inner->ops->drain(t->inner); /* before the request the header came with */
     pass_up(t, buf + h, t->len - (size_t)h);
     free(buf);
+    if (t->drain_pending)
+        t->inner->ops->drain(t->inner); /* after the request the header came with */
     t->pipe.handoff_ready = !t->failed;
 }
 
@@ -257,14 +258,14 @@ static int x_state(berth_pipe *p)
     return t->failed ? BERTH_PIPE_CLOSED : t->inner->ops->state(t->inner);
 }
 
-/* The header's deadline; once the stop came, stop_grace_ms from the
- * accept (the header comes first of all: a load balancer's is on its way
- * then, or this connection is idle). */
+/* The header's deadline; once the stop came, stop_grace_ms from it: a
+ * connection accepted as the stop came has its header (a load balancer's
+ * comes with the request) on its way or in the socket, not yet read. */
 static uint64_t header_deadline(const proxy_layer *t)
 {
     const berth_engine *e = t->w->engine;
     uint64_t end = t->t_start + e->header_timeout_ms;
-    uint64_t grace = t->t_start + e->stop_grace_ms;
+    uint64_t grace = t->t_drain + e->stop_grace_ms;
     return t->drain_pending && grace < end ? grace : end;
 }
 
@@ -292,12 +293,10 @@ static void x_drain(berth_pipe *p)
         t->inner->ops->drain(t->inner);
         return;
     }
-    /* No header yet: a connection accepted as the stop came has its
-     * header on the way; it is read (then the engine drains), unless the
-     * grace is over (header_deadline). */
+    /* No header yet: it is read (then the engine drains) if it comes
+     * within the grace (header_deadline), rather than reset now. */
     t->drain_pending = 1;
-    if (header_deadline(t) <= t->w->clock.now_ms)
-        t->failed = 1;
+    t->t_drain = t->w->clock.now_ms;
 }
 
 static void x_abort(berth_pipe *p)

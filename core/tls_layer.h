@@ -55,8 +55,13 @@ typedef struct tls_layer {
     unsigned char rec_hdr[5];
     size_t rec_hdr_have, rec_left;
     uint64_t t_start;
-    int drain_pending;         /* the stop came during the handshake: the
-                                * engine drains once it is done */
+    int drain_pending;         /* the stop came before the first request's
+                                * bytes: the engine drains once they are
+                                * passed up (or stop_grace_ms after the
+                                * handshake) */
+    int plain_seen;            /* plaintext was passed to the engine */
+    uint64_t t_open;           /* when the handshake ended */
+    uint64_t t_drain;          /* when the stop came (drain_pending) */
     /* ciphertext read and not yet taken */
     char *in;
     size_t in_len, in_off;

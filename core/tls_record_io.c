@@ -90,6 +90,7 @@ void tls_records_decrypt(tls_layer *t)
             memcpy(buf, t->in + t->pend_off, n);
             t->pend_off += n;
             t->pend_len -= n;
+            t->plain_seen |= n > 0;
             in->ops->read_done(in, n);
             continue;
         }
