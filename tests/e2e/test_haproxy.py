@@ -1,7 +1,6 @@
 """A fleet behind HAProxy (Debian's haproxy 2.6), on loopback: three
 berth-serve instances that take PROXY v2 only, HAProxy checking /health
-(docs/DEPLOY.md's configuration, scaled down in time: the file written
-here is the one the document shows). Under load (bench-load through
+(docs/DEPLOY.md's configuration, read from it, with checks every 100 ms). Under load (bench-load through
 HAProxy, keep-alive and a new connection per request):
 - a rolling restart, each instance SIGTERM'd (BERTH_DRAIN_DELAY_MS: its
   /health answers 503 while it still serves, until HAProxy has taken it
@@ -10,16 +9,18 @@ HAProxy, keep-alive and a new connection per request):
   flight (at most one per client connection), and HAProxy's checks mark
   it DOWN; started again, it comes back UP."""
 import os
+import re
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import tempfile
 import time
 import unittest
 import urllib.request
 
-from berthproc import BACKENDS, free_port, skip_unless_linux
+from berthproc import BACKENDS, ROOT, free_port, skip_unless_linux
 import fleet
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy")
@@ -31,34 +32,18 @@ HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/us
 INTER_MS = 100
 DRAIN_DELAY_MS = 500
 
-CONFIG = """\
-global
-    maxconn 2000
-    stats socket {tmp}/haproxy.sock mode 600 level admin
 
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    timeout http-keep-alive 10s
-    # A request that found its server gone before it answered (refused,
-    # reset, closed without a response) goes to another one.
-    retries 3
-    retry-on all-retryable-errors
-    option redispatch 1
+def deploy_config():
+    """The HAProxy configuration docs/DEPLOY.md shows: the one tested."""
+    with open(os.path.join(ROOT, "docs", "DEPLOY.md")) as f:
+        doc = f.read()
+    m = re.search(r"<!-- haproxy.cfg: read by tests/e2e/test_haproxy.py -->\n```\n(.*?)```\n"
+                  r"<!-- end haproxy.cfg -->", doc, re.S)
+    assert m, "docs/DEPLOY.md has no haproxy.cfg block"
+    return m.group(1)
 
-frontend fe
-    bind 127.0.0.1:{front}
-    default_backend berth
 
-backend berth
-    balance roundrobin
-    option httpchk GET /health
-    http-check expect status 200
-    default-server check inter {inter}ms fall 1 rise 2 send-proxy-v2 check-send-proxy
-{servers}
-"""
+CONFIG = deploy_config()
 
 
 class HaproxyTest(unittest.TestCase):
@@ -87,8 +72,8 @@ class HaproxyTest(unittest.TestCase):
         servers = "\n".join("    server s%d 127.0.0.1:%d" % (i, p) for i, p in enumerate(self.ports))
         self.cfg = os.path.join(self.tmp, "haproxy.cfg")
         with open(self.cfg, "w") as f:
-            f.write(CONFIG.format(tmp=self.tmp, front=self.front, inter=INTER_MS,
-                                  servers=servers))
+            f.write(string.Template(CONFIG).substitute(
+                TMP=self.tmp, FRONT_PORT=self.front, INTER_MS=INTER_MS, SERVERS=servers))
         check = subprocess.run([HAPROXY, "-c", "-f", self.cfg], capture_output=True, text=True)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
         self.haproxy = subprocess.Popen([HAPROXY, "-db", "-f", self.cfg],
