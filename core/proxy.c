@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ascii.h"
+#include "http1.h"
 
 #define HEADER_MAX 1040 /* v1: 107; v2: 16 + addresses and TLVs we accept */
 
@@ -214,10 +215,14 @@ static void x_read_done(berth_pipe *p, size_t n)
         berth_conn_set_addrs(t->engine, (struct sockaddr *)&peer, sl, (struct sockaddr *)&local, sl);
     char *buf = t->buf;
     t->buf = NULL; /* from now on: pass through, until the backend takes us out */
+    if (t->drain_pending) {
+        /* Before the request the header came with: answered, the last
+         * (Connection: close), the grace counted from now. */
+        berth_h1_touch(t->engine);
+        t->inner->ops->drain(t->inner);
+    }
     pass_up(t, buf + h, t->len - (size_t)h);
     free(buf);
-    if (t->drain_pending)
-        t->inner->ops->drain(t->inner); /* after the request the header came with */
     t->pipe.handoff_ready = !t->failed;
 }
 

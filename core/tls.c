@@ -130,8 +130,6 @@ static void advance(tls_layer *t)
         return; /* stepped aside: nothing of TLS is left to do */
     if (t->state == T_OPEN)
         decrypt(t);
-    if (t->drain_pending && t->state == T_OPEN && t->plain_seen)
-        drain_now(t); /* after its first request: answered, the last */
     release_in(t); /* an emptied ciphertext buffer goes back while idle */
     check_handover(t);
 }

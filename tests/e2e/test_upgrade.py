@@ -10,13 +10,14 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import time
 import unittest
 import urllib.request
 
-from berthproc import BACKENDS, CERT, KEY, skip_unless_linux
+from berthproc import BACKENDS, CA, CERT, KEY, skip_unless_linux
 import fleet
 
 
@@ -158,6 +159,91 @@ class UpgradeTest(unittest.TestCase):
         self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:100])
         self.assertEqual(srv.stop(), 0)
         srv.check_sanitizers()
+
+
+class StopBeforeFirstRequestTest(unittest.TestCase):
+    """What an upgrade's old process meets as it stops: connections it
+    accepted whose first request has not come yet. A TLS client still to
+    send its ClientHello, and a PROXY client still to send its header, are
+    answered (Connection: close) if they go on within stop_grace_ms of the
+    stop, not reset; one that stays silent is closed at the grace's end,
+    not held until the handshake or header timeout (10 s)."""
+
+    @classmethod
+    def setUpClass(cls):
+        fleet.become_subreaper()
+        cls.scale = fleet.sanitizer_scale()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="berth-stop-test-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def run_case(self, backend, listen, first):
+        srv = fleet.Serve(self.tmp, backend, backend, {
+            "BERTH_LISTEN": listen, "TLS_CERT": CERT, "TLS_KEY": KEY,
+            "BERTH_STOP_GRACE_MS": str(500 * self.scale)})
+        self.addCleanup(lambda: fleet.alive(srv.pid) and srv.stop())
+        port = srv.tls_port or srv.port
+        busy = socket.create_connection(("127.0.0.1", port), timeout=10)
+        silent = socket.create_connection(("127.0.0.1", port), timeout=10)
+        time.sleep(0.2 * self.scale)  # accepted by now (the server is idle)
+        t0 = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        time.sleep(0.05)
+        head = first(busy)
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head[:200])
+        self.assertIn(b"connection: close", head.lower())
+        code = fleet.wait_pid(srv.pid, 20 * self.scale)
+        took = time.monotonic() - t0
+        self.assertEqual(code, 0, srv.stderr()[-2000:])
+        # the silent one was closed at the grace's end (0.5 s), long before
+        # its handshake or header timeout (10 s)
+        self.assertLess(took, 5 * self.scale)
+        silent.settimeout(1)
+        try:
+            self.assertEqual(silent.recv(100), b"")
+        except ConnectionResetError:
+            self.fail("the silent connection was reset, not closed")
+        busy.close()
+        silent.close()
+        srv.check_sanitizers()
+
+    def test_tls_handshake_after_the_stop(self):
+        ctx = ssl.create_default_context(cafile=CA)
+        ctx.set_alpn_protocols(["http/1.1"])
+
+        def first(sock):
+            t = ctx.wrap_socket(sock, server_hostname="localhost")
+            t.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            head = read_head(t)
+            t.close()
+            return head
+        for backend in BACKENDS:
+            with self.subTest(backend=backend):
+                self.run_case(backend, "127.0.0.1:0 tls", first)
+
+    def test_proxy_header_after_the_stop(self):
+        # PROXY v2, TCP over IPv4, 198.51.100.7:4242 -> 127.0.0.1:80
+        header = (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11, 0, 12]) +
+                  bytes([198, 51, 100, 7, 127, 0, 0, 1]) + (4242).to_bytes(2, "big") +
+                  (80).to_bytes(2, "big"))
+
+        def first(sock):
+            sock.sendall(header + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            return read_head(sock)
+        for backend in BACKENDS:
+            with self.subTest(backend=backend):
+                self.run_case(backend, "127.0.0.1:0 proxy", first)
+
+
+def read_head(sock):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        b = sock.recv(4096)
+        if not b:
+            break
+        data += b
+    return data
 
 
 def Serve_line(srv):
