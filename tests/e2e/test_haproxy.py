@@ -26,7 +26,7 @@ import fleet
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy")
                                       else None)
 
-# Check every 100 ms (inter), DOWN after 1 failure (fall), UP after 2
+# Check every 100 ms (inter), DOWN after 2 failures (fall), UP after 2
 # successes (rise); the instances' drain delay is several intervals (a
 # check in flight, one that fails, the state change seen by every thread).
 INTER_MS = 100
