@@ -34,9 +34,10 @@ static void *monitor_main(void *arg)
     while (!fast_stopping(f))
         poll(&p, 1, -1);
     atomic_store(&f->cut_at, (unsigned long long)(fast_now_ms() + srv->config.drain_timeout_ms));
-    /* New connections are refused at once; the acceptors see the stop. */
-    for (int i = 0; i < srv->nlisten; i++)
-        shutdown(srv->listeners[i].fd, SHUT_RDWR);
+    /* The acceptors see the stop (they poll its eventfd) and close their
+     * listeners, refusing new connections. Not shutdown(): a socket handed
+     * to another process (berth_server_listen_fds, an upgrade) would stop
+     * listening there too, and what its queue holds would be reset. */
     /* Wake parked threads so they exit, and paused acceptors. */
     pthread_mutex_lock(&f->lock);
     f->stopping = 1;

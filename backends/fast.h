@@ -120,7 +120,8 @@ void fast_queue_close(fast *f);
 typedef struct fast_acceptor_arg {
     fast *f;
     int fd;
-    const berth_listener *li;   /* its layer and protocols, for the connections */
+    berth_listener *li;   /* its layer and protocols, for the connections; its fd is
+                           * set to -1 as the acceptor closes it */
 } fast_acceptor_arg;
 void *fast_acceptor_main(void *arg); /* arg: a malloc'd fast_acceptor_arg */
 

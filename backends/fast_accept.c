@@ -229,7 +229,7 @@ static void accept_ready(fast *f, int lfd, const berth_listener *li)
         if (retry_at_once(err))
             continue;
         if (fast_stopping(f))
-            return; /* the monitor shut the listener down */
+            return; /* stopping: the loop ends and closes the listener */
         if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
             berth_log_once(&f->srv->log, BERTH_SAID_ACCEPT, "berth: fast: accept: %s (retrying)",
                            strerror(err));
@@ -243,7 +243,8 @@ void *fast_acceptor_main(void *arg)
     fast_acceptor_arg *a = arg;
     fast *f = a->f;
     int lfd = a->fd;
-    const berth_listener *li = a->li;
+    berth_listener *own = a->li;
+    const berth_listener *li = own;
     free(a);
     int timeout = -1;
     while (!fast_stopping(f)) {
@@ -257,5 +258,10 @@ void *fast_acceptor_main(void *arg)
         timeout = run_queue(f);
         pthread_mutex_unlock(&f->lock);
     }
-    return NULL; /* lfd is closed by fast_join, after the monitor is done with it */
+    /* Closed at once: the connections still queued are then refused (as
+     * the socket's last descriptor closes), or left to another process
+     * that holds it too (an upgrade's). fast_join closes the rest. */
+    close(lfd);
+    own->fd = -1; /* read by fast_join after joining this thread */
+    return NULL;
 }

@@ -216,10 +216,62 @@ void berth_listen_systemd_check(berth_log *log, const berth_listen_spec *specs, 
                count == 1 ? "it" : "them", count == 1 ? "it" : "them");
 }
 
+/* Whether b is another SO_REUSEPORT socket on a's address: sockets a
+ * server opened one per thread (listen_one), handed over together. */
+static int same_group(int a, int b)
+{
+    struct sockaddr_storage x, y;
+    socklen_t xl = sizeof x, yl = sizeof y;
+    int ra = 0, rb = 0;
+    socklen_t l1 = sizeof ra, l2 = sizeof rb;
+    int opt = berth_reuseport_option();
+    if (opt < 0 || getsockopt(a, SOL_SOCKET, opt, &ra, &l1) != 0 ||
+        getsockopt(b, SOL_SOCKET, opt, &rb, &l2) != 0 || !ra || !rb)
+        return 0;
+    memset(&x, 0, sizeof x);
+    memset(&y, 0, sizeof y);
+    if (getsockname(a, (struct sockaddr *)&x, &xl) != 0 ||
+        getsockname(b, (struct sockaddr *)&y, &yl) != 0 || xl != yl)
+        return 0;
+    return x.ss_family != AF_UNIX && memcmp(&x, &y, xl) == 0;
+}
+
+/* The systemd sockets fds[0..k) as entries of base's options: a run of
+ * SO_REUSEPORT sockets on one address is one entry (each has its own
+ * accept queue: every one must be served, and by as few threads as
+ * suffice), up to `threads` sockets each so that every socket has a
+ * thread. Returns how many entries, or -1. */
+static int systemd_specs(const berth_listen_spec *base, const int *fds, int k, int threads,
+                         berth_listen_spec *spec)
+{
+    int n = 0;
+    for (int i = 0; i < k;) {
+        int run = 1;
+        while (i + run < k && run < threads && same_group(fds[i], fds[i + run]))
+            run++;
+        spec[n] = *base;
+        spec[n].kind = BERTH_LS_FD;
+        spec[n].fd = fds[i];
+        if (run > 1) {
+            spec[n].group = malloc((size_t)run * sizeof(int));
+            if (!spec[n].group) {
+                while (n--)
+                    free(spec[n].group);
+                return -1;
+            }
+            memcpy(spec[n].group, fds + i, (size_t)run * sizeof(int));
+            spec[n].ngroup = run;
+        }
+        n++;
+        i += run;
+    }
+    return n;
+}
+
 /* Parses one entry [s, s + len) into *spec (systemd: into several; *n is
  * how many were added). */
-static int entry_parse(berth_log *log, const char *s, size_t len, berth_listen_spec *spec,
-                       int room, int *n)
+static int entry_parse(berth_log *log, const char *s, size_t len, int threads,
+                       berth_listen_spec *spec, int room, int *n)
 {
     char entry[300];
     snprintf(entry, sizeof entry, "%.*s", (int)len, s);
@@ -267,12 +319,10 @@ static int entry_parse(berth_log *log, const char *s, size_t len, berth_listen_s
                             room < 64 ? room : 64, entry);
         if (k < 0)
             return -1;
-        for (int i = 0; i < k; i++) {
-            spec[i] = base;
-            spec[i].kind = BERTH_LS_FD;
-            spec[i].fd = fds[i];
-        }
-        *n = k;
+        int made = systemd_specs(&base, fds, k, threads > 0 ? threads : 1, spec);
+        if (made < 0)
+            return -1;
+        *n = made;
         return 0;
     }
     *spec = base;
@@ -339,7 +389,8 @@ static int entry_parse(berth_log *log, const char *s, size_t len, berth_listen_s
     return 0;
 }
 
-int berth_listen_parse(berth_log *log, const char *list, berth_listen_spec **specs, int *n)
+int berth_listen_parse(berth_log *log, const char *list, int threads, berth_listen_spec **specs,
+                       int *n)
 {
     int cap = 8, count = 0;
     berth_listen_spec *a = calloc((size_t)cap, sizeof *a);
@@ -365,7 +416,7 @@ int berth_listen_parse(berth_log *log, const char *list, berth_listen_spec **spe
             cap = cap * 2 + 64;
         }
         int k = 0;
-        if (entry_parse(log, p, (size_t)(t - p), a + count, cap - count, &k) != 0)
+        if (entry_parse(log, p, (size_t)(t - p), threads, a + count, cap - count, &k) != 0)
             goto fail;
         count += k;
         if (!comma)
@@ -389,6 +440,8 @@ void berth_listen_specs_free(berth_listen_spec *specs, int n)
             unlink(specs[i].path);
         free(specs[i].host);
         free(specs[i].path);
+        free(specs[i].group);
+        free(specs[i].socks);
     }
     free(specs);
 }
@@ -460,6 +513,25 @@ static int fd_adopt(int fd, int nonblock)
     return d;
 }
 
+/* Records the distinct sockets of fds[0..count): the first `distinct`. */
+static int socks_keep(berth_listen_spec *spec, const int *fds, int distinct)
+{
+    free(spec->socks);
+    spec->nsocks = 0;
+    spec->socks = malloc((size_t)distinct * sizeof(int));
+    if (!spec->socks)
+        return -1;
+    memcpy(spec->socks, fds, (size_t)distinct * sizeof(int));
+    spec->nsocks = distinct;
+    return 0;
+}
+
+static void fds_close(int *fds, int count)
+{
+    for (int i = 0; i < count; i++)
+        close(fds[i]);
+}
+
 int berth_listen_spec_open(berth_log *log, berth_listen_spec *spec, int count, int nonblock,
                            int reuseport, int *fds)
 {
@@ -469,6 +541,30 @@ int berth_listen_spec_open(berth_log *log, berth_listen_spec *spec, int count, i
                               fds, &bound) != 0)
             return -1;
         bound_of(spec, fds[0]);
+        int each = reuseport && berth_reuseport_option() >= 0;
+        if (socks_keep(spec, fds, each ? count : 1) != 0) {
+            fds_close(fds, count);
+            return -1;
+        }
+        return 0;
+    }
+    if (spec->ngroup > 1) {
+        /* Thread i serves socket i % ngroup (ngroup <= count: parse). */
+        for (int i = 0; i < count; i++) {
+            fds[i] = fd_adopt(spec->group[i % spec->ngroup], nonblock);
+            if (fds[i] < 0) {
+                berth_logf(log, "berth: fd %d is not a listening stream socket",
+                           spec->group[i % spec->ngroup]);
+                fds_close(fds, i);
+                return -1;
+            }
+        }
+        bound_of(spec, fds[0]);
+        int distinct = spec->ngroup < count ? spec->ngroup : count;
+        if (socks_keep(spec, fds, distinct) != 0) {
+            fds_close(fds, count);
+            return -1;
+        }
         return 0;
     }
     fds[0] = spec->kind == BERTH_LS_UNIX ? unix_open(spec, nonblock) : fd_adopt(spec->fd, nonblock);
@@ -491,5 +587,9 @@ int berth_listen_spec_open(berth_log *log, berth_listen_spec *spec, int count, i
     bound_of(spec, fds[0]);
     if (spec->kind == BERTH_LS_UNIX && spec->path[0] == '@')
         snprintf(spec->bound.text, sizeof spec->bound.text, "%s", spec->path);
+    if (socks_keep(spec, fds, 1) != 0) {
+        fds_close(fds, count);
+        return -1;
+    }
     return 0;
 }

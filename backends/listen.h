@@ -19,6 +19,14 @@ typedef struct berth_listen_spec {
     unsigned port;
     char *path;        /* UNIX; "@name": the abstract namespace */
     int fd;            /* FD: the socket handed over (berth uses duplicates) */
+    int *group;        /* FD: SO_REUSEPORT sockets of one address (a server's
+                        * per-thread listeners handed over, berth-serve's
+                        * upgrade), ngroup of them: thread i serves group[i %
+                        * ngroup]; NULL: fd alone */
+    int ngroup;
+    int *socks;        /* once open: the distinct sockets (nsocks), for
+                        * berth_server_listen_fds */
+    int nsocks;
     int tls, proxy;
     int h1, h2;        /* options h1, h2: only that protocol (neither: both) */
     int made_path;     /* berth created the socket file: removed at the end */
@@ -28,8 +36,10 @@ typedef struct berth_listen_spec {
 /* Messages go to log (the server's). */
 
 /* Parses a listen list into a new array of *n entries. 0, or -1 with a
- * message naming the entry. */
-int berth_listen_parse(berth_log *log, const char *list, berth_listen_spec **specs, int *n);
+ * message naming the entry. Consecutive systemd sockets bound to one
+ * address with SO_REUSEPORT make one entry of up to `threads` sockets. */
+int berth_listen_parse(berth_log *log, const char *list, int threads, berth_listen_spec **specs,
+                       int *n);
 void berth_listen_specs_free(berth_listen_spec *specs, int n);
 /* Opens count listening sockets for spec (fds[]), fills spec->bound. 0, or
  * -1 with a message. Non-blocking when nonblock is set. */

@@ -108,7 +108,9 @@ void berth_loop_adopt(berth_loop *l, const berth_loop_ops *ops, berth_listener *
     /* The clock as its first bytes may be read: a head's timeout counts
      * from them. A vDSO read, no system call. */
     berth_clock_update(&l->w.clock);
-    berth_ioset_driven(&l->conns, io, berth_io_drive(io));
+    /* Accepted during a stop (uring's accept completing after it): this
+     * connection is drained as the others were. */
+    berth_ioset_driven(&l->conns, io, l->stopping ? berth_io_drain(io) : berth_io_drive(io));
 }
 
 void berth_loop_accept(berth_loop *l, const berth_loop_ops *ops, berth_listener *li)

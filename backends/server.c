@@ -91,7 +91,7 @@ static int specs_make(berth_server *srv)
 {
     const berth_config *c = &srv->config;
     if (c->listen) {
-        if (berth_listen_parse(&srv->log, c->listen, &srv->specs, &srv->kinds) != 0)
+        if (berth_listen_parse(&srv->log, c->listen, srv->threads, &srv->specs, &srv->kinds) != 0)
             return -1;
         for (int k = 0; k < srv->kinds; k++) {
             if (srv->specs[k].tls && !c->tls) {
@@ -134,6 +134,13 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
     srv->config = *config;
     if (!srv->config.host)
         srv->config.host = "0.0.0.0";
+    /* The thread count first: systemd's per-thread sockets are grouped by
+     * it (berth_listen_parse). */
+    const char *spec = config->backend ? config->backend : berth_backend_env(&srv->log);
+    int n = 0;
+    srv->ops = berth_backend_select(&srv->log, spec, &n);
+    snprintf(srv->backend_name, sizeof srv->backend_name, "%s", srv->ops->name);
+    srv->threads = n ? n : config->threads > 0 ? config->threads : berth_threads_default();
     if (specs_make(srv) != 0)
         goto fail;
     berth_listen_systemd_check(&srv->log, srv->specs, srv->kinds);
@@ -186,11 +193,6 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
         }
     }
 
-    const char *spec = config->backend ? config->backend : berth_backend_env(&srv->log);
-    int n = 0;
-    srv->ops = berth_backend_select(&srv->log, spec, &n);
-    snprintf(srv->backend_name, sizeof srv->backend_name, "%s", srv->ops->name);
-    srv->threads = n ? n : config->threads > 0 ? config->threads : berth_threads_default();
     if (berth_wake_open(&srv->stop) != 0)
         goto fail;
     return srv;
@@ -403,4 +405,19 @@ int berth_server_stats_sized(const berth_server *srv, berth_stats *stats, size_t
                                                 : BERTH_STATE_RUNNING;
     berth_abi_write(stats, size, &st, sizeof st);
     return 0;
+}
+
+int berth_server_listen_fds(berth_server *srv, size_t i, int *fds, size_t max)
+{
+    if (i >= (size_t)srv->kinds)
+        return BERTH_ENOENT;
+    if (!srv->started || atomic_load(&srv->stopping))
+        return BERTH_ESTATE;
+    berth_listen_spec *s = &srv->specs[i];
+    for (int k = 0; k < s->nsocks && (size_t)k < max; k++)
+        fds[k] = s->socks[k];
+    /* Another process may serve on them now: a socket file berth made
+     * stays when this server ends (it would cut that process off). */
+    s->made_path = 0;
+    return s->nsocks;
 }

@@ -65,10 +65,11 @@ static void accepted(uring_worker *uw, berth_listener *li, const struct io_uring
     if (cqe->res < 0)
         return;
     int fd = cqe->res;
-    if (uw->base.stopping) {
-        close(fd); /* accepted as the listener closed: as if left in its backlog */
-        return;
-    }
+    /* Accepted as the listener closed (the cancel not yet done): served
+     * all the same, drained as it is adopted (berth_loop_adopt). Closing
+     * it would reset a client whose connection the kernel had taken,
+     * which on a socket handed to another process (an upgrade) would
+     * otherwise have been served there. */
     /* A multishot accept has no address per connection: asked here. */
     struct sockaddr_storage peer;
     socklen_t plen = sizeof peer;

@@ -35,6 +35,11 @@ static inline berth_h1 *h1(const berth_conn *c) { return (berth_h1 *)(void *)c->
 
 extern const berth_proto berth_h1_proto;
 
+/* A layer below HTTP/1 (TLS, PROXY) whose preamble (handshake, header)
+ * ended as the stop came: the stop's grace for the first request counts
+ * from now, not from the accept (a no-op on another protocol). */
+void berth_h1_touch(berth_conn *c);
+
 /* 1 if the response being serialized may keep the connection open: a stop
  * closes it unless requests already read follow. */
 int berth_conn_drain_keeps_alive(const berth_conn *c);

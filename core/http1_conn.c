@@ -444,6 +444,12 @@ static void h1_drain(berth_conn *c)
         berth_stream_stop(c->stream);
 }
 
+void berth_h1_touch(berth_conn *c)
+{
+    if (c->proto == &berth_h1_proto)
+        h1(c)->t_idle = now(c);
+}
+
 static void h1_free(berth_conn *c)
 {
     /* The mailbox first: a deferred response's on_close, then the

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ascii.h"
+#include "http1.h"
 
 #define HEADER_MAX 1040 /* v1: 107; v2: 16 + addresses and TLVs we accept */
 
@@ -19,7 +20,9 @@ typedef struct proxy_layer {
     char *buf;           /* the header's bytes; NULL once passed */
     size_t len;
     int failed;
+    int drain_pending;   /* the stop came before the header: the engine drains after it */
     uint64_t t_start;
+    uint64_t t_drain;    /* when the stop came */
 } proxy_layer;
 
 /* ---- parsing --------------------------------------------------------------- */
@@ -212,6 +215,12 @@ static void x_read_done(berth_pipe *p, size_t n)
         berth_conn_set_addrs(t->engine, (struct sockaddr *)&peer, sl, (struct sockaddr *)&local, sl);
     char *buf = t->buf;
     t->buf = NULL; /* from now on: pass through, until the backend takes us out */
+    if (t->drain_pending) {
+        /* Before the request the header came with: answered, the last
+         * (Connection: close), the grace counted from now. */
+        berth_h1_touch(t->engine);
+        t->inner->ops->drain(t->inner);
+    }
     pass_up(t, buf + h, t->len - (size_t)h);
     free(buf);
     t->pipe.handoff_ready = !t->failed;
@@ -254,11 +263,22 @@ static int x_state(berth_pipe *p)
     return t->failed ? BERTH_PIPE_CLOSED : t->inner->ops->state(t->inner);
 }
 
+/* The header's deadline; once the stop came, stop_grace_ms from it: a
+ * connection accepted as the stop came has its header (a load balancer's
+ * comes with the request) on its way or in the socket, not yet read. */
+static uint64_t header_deadline(const proxy_layer *t)
+{
+    const berth_engine *e = t->w->engine;
+    uint64_t end = t->t_start + e->header_timeout_ms;
+    uint64_t grace = t->t_drain + e->stop_grace_ms;
+    return t->drain_pending && grace < end ? grace : end;
+}
+
 static uint64_t x_deadline(berth_pipe *p)
 {
     proxy_layer *t = (proxy_layer *)p;
     if (t->buf)
-        return t->t_start + t->w->engine->header_timeout_ms;
+        return header_deadline(t);
     return t->inner->ops->deadline(t->inner);
 }
 
@@ -274,10 +294,14 @@ static void x_on_timeout(berth_pipe *p)
 static void x_drain(berth_pipe *p)
 {
     proxy_layer *t = (proxy_layer *)p;
-    if (t->buf)
-        t->failed = 1; /* no request read yet: close at once */
-    else
+    if (!t->buf) {
         t->inner->ops->drain(t->inner);
+        return;
+    }
+    /* No header yet: it is read (then the engine drains) if it comes
+     * within the grace (header_deadline), rather than reset now. */
+    t->drain_pending = 1;
+    t->t_drain = t->w->clock.now_ms;
 }
 
 static void x_abort(berth_pipe *p)

@@ -64,6 +64,7 @@ static void handshake(tls_layer *t)
     if (rc == WOLFSSL_SUCCESS) {
         t->state = T_OPEN;
         t->settled = 1;
+        t->t_open = t->w->clock.now_ms;
         note_info(t);
         berth_stats_block *b = t->w->stats;
         berth_stat_add(wolfSSL_session_reused(t->ssl) == 1 ? &b->tls_resumed : &b->tls_full, 1);
@@ -117,6 +118,12 @@ static void release_in(tls_layer *t)
         t->in = NULL;
         t->in_len = t->in_off = 0;
     }
+}
+
+static void drain_now(tls_layer *t)
+{
+    t->drain_pending = 0;
+    t->inner->ops->drain(t->inner);
 }
 
 static void advance(tls_layer *t)
@@ -273,19 +280,45 @@ static int tls_state(berth_pipe *p)
     return st;
 }
 
+/* The stop may come before the first request's bytes: as the connection
+ * was accepted, during its handshake, or between the handshake and the
+ * request. The engine would take the connection for an idle one, whose
+ * grace (stop_grace_ms) counts from its accept, and close it: a client
+ * whose handshake or request is on its way (perhaps in the socket, not yet
+ * read) would be reset. So the engine hears of the stop once the first
+ * plaintext is passed to it (its request is then answered, the last); a
+ * connection that sends no handshake within stop_grace_ms of the stop, or
+ * no request within stop_grace_ms of the handshake's end, is closed. */
+static uint64_t handshake_deadline(const tls_layer *t)
+{
+    uint64_t end = t->t_start + berth_tls_ctx_handshake_timeout(t->ctx);
+    uint64_t grace = t->t_drain + t->w->engine->stop_grace_ms;
+    return t->drain_pending && !t->first_seen && grace < end ? grace : end;
+}
+
+static uint64_t open_grace_end(const tls_layer *t)
+{
+    return (t->t_open > t->t_drain ? t->t_open : t->t_drain) + t->w->engine->stop_grace_ms;
+}
+
 static uint64_t tls_deadline(berth_pipe *p)
 {
     tls_layer *t = (tls_layer *)p;
     if (t->state == T_HANDSHAKE)
-        return t->t_start + berth_tls_ctx_handshake_timeout(t->ctx);
-    return t->inner->ops->deadline(t->inner);
+        return handshake_deadline(t);
+    uint64_t d = t->inner->ops->deadline(t->inner);
+    if (t->drain_pending && t->state == T_OPEN && open_grace_end(t) < d)
+        d = open_grace_end(t);
+    return d;
 }
 
 static void tls_on_timeout(berth_pipe *p)
 {
     tls_layer *t = (tls_layer *)p;
     if (t->state == T_HANDSHAKE)
-        tls_fatal(t); /* a stalled handshake */
+        tls_fatal(t); /* a stalled handshake, or none since the stop */
+    else if (t->drain_pending && t->state == T_OPEN && t->w->clock.now_ms >= open_grace_end(t))
+        drain_now(t); /* no request came: the engine closes it as idle */
     else
         t->inner->ops->on_timeout(t->inner);
 }
@@ -293,10 +326,12 @@ static void tls_on_timeout(berth_pipe *p)
 static void tls_drain(berth_pipe *p)
 {
     tls_layer *t = (tls_layer *)p;
-    if (t->state == T_HANDSHAKE)
-        tls_fatal(t); /* no request read yet: nothing to finish */
-    else
+    if (t->plain_seen || (t->state != T_HANDSHAKE && t->state != T_OPEN)) {
         t->inner->ops->drain(t->inner);
+        return;
+    }
+    t->drain_pending = 1;
+    t->t_drain = t->w->clock.now_ms;
 }
 
 static void tls_abort(berth_pipe *p)

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "http1.h"
 #include "ktls.h"
 #include "tls.h"
 #include "tls_record.h"
@@ -57,6 +58,14 @@ typedef struct tls_layer {
     unsigned char rec_hdr[5];
     size_t rec_hdr_have, rec_left;
     uint64_t t_start;
+    int drain_pending;         /* the stop came before the first request's
+                                * bytes: the engine drains once they are
+                                * passed up (or stop_grace_ms after the
+                                * handshake) */
+    int plain_seen;            /* plaintext was passed to the engine
+                                * (tls_plaintext_first) */
+    uint64_t t_open;           /* when the handshake ended */
+    uint64_t t_drain;          /* when the stop came (drain_pending) */
     /* ciphertext read and not yet taken */
     char *in;
     size_t in_len, in_off;
@@ -118,5 +127,19 @@ int tls_records_pending(const tls_layer *t); /* plaintext or a whole record held
  * next record numbers. 1, or 0 for a cipher neither the kernel nor
  * berth's records take (or keys wolfSSL will not give). */
 int tls_export_keys(struct WOLFSSL *ssl, berth_ktls *k);
+
+/* Before plaintext is first passed to the engine (tls_wolfssl_io.c,
+ * tls_record_io.c): a stop that came before it (tls.c's tls_drain) reaches
+ * the engine now, before its first request is read: that request is
+ * answered, the last (Connection: close), its grace counted from now. */
+static inline void tls_plaintext_first(tls_layer *t)
+{
+    t->plain_seen = 1;
+    if (t->drain_pending) {
+        t->drain_pending = 0;
+        berth_h1_touch(t->engine);
+        t->inner->ops->drain(t->inner);
+    }
+}
 
 #endif

@@ -90,6 +90,8 @@ void tls_records_decrypt(tls_layer *t)
             memcpy(buf, t->in + t->pend_off, n);
             t->pend_off += n;
             t->pend_len -= n;
+            if (!t->plain_seen && n > 0)
+                tls_plaintext_first(t);
             in->ops->read_done(in, n);
             continue;
         }

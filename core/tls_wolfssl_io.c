@@ -95,6 +95,8 @@ void tls_wolfssl_decrypt(tls_layer *t)
             return;
         int n = wolfSSL_read(t->ssl, buf, cap > (size_t)INT32_MAX ? INT32_MAX : (int)cap);
         if (n > 0) {
+            if (!t->plain_seen)
+                tls_plaintext_first(t);
             in->ops->read_done(in, (size_t)n);
             continue;
         }

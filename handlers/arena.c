@@ -1,6 +1,7 @@
 #include "arena.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,10 +9,21 @@
 static const char text_plain[] = "text/plain";
 static const char app_json[] = "application/json";
 
+static atomic_int draining;
+
+void arena_set_draining(int on) { atomic_store(&draining, on); }
+
+/* 503 while the server drains (before its stop: a load balancer's check
+ * takes it out of rotation while it still serves what is sent). */
 static void health(berth_req *req, berth_res *res, void *user)
 {
     (void)req, (void)user;
     berth_res_header(res, "Content-Type", text_plain);
+    if (atomic_load(&draining)) {
+        berth_res_status(res, 503);
+        berth_res_body_borrow(res, "draining", 8);
+        return;
+    }
     berth_res_body_borrow(res, "ok", 2);
 }
 

@@ -10,5 +10,8 @@
 
 /* Adds every endpoint to router. The dataset must outlive the router. */
 int arena_routes_add(berth_router *router, const dataset *data);
+/* 1: GET /health answers 503 "draining" (the server is about to stop);
+ * 0: 200 "ok". Any thread. */
+void arena_set_draining(int on);
 
 #endif

@@ -95,6 +95,10 @@ berth_server *server_from_env(berth_config *cfg)
     compress_from_env(cfg);
     cfg->max_buffered_bodies =
         env_number("BERTH_MAX_BUFFERED_BODIES", cfg->max_buffered_bodies, 1ull << 50);
+    /* The stop's (and so an upgrade's) timings, berth.h's berth_config. */
+    cfg->stop_grace_ms = (unsigned)env_number("BERTH_STOP_GRACE_MS", cfg->stop_grace_ms, 600000);
+    cfg->drain_timeout_ms =
+        (unsigned)env_number("BERTH_DRAIN_TIMEOUT_MS", cfg->drain_timeout_ms, 3600000);
     const char *log = getenv("BERTH_ACCESS_LOG");
     if (log && strcmp(log, "1") == 0) {
         cfg->after = access_log;

@@ -14,7 +14,9 @@ void compress_from_env(berth_config *cfg);
 /* berth_server_new with BERTH_LISTEN (if set) as cfg->listen; a listen
  * list berth refuses is warned about and the server made without it
  * (PORT, TLS_PORT). BERTH_THREADS sets cfg->threads unless it is set;
- * BERTH_ACCESS_LOG=1 sets the access log as after hook; compression
+ * BERTH_ACCESS_LOG=1 sets the access log as after hook; BERTH_STOP_GRACE_MS
+ * and BERTH_DRAIN_TIMEOUT_MS the stop's stop_grace_ms and drain_timeout_ms;
+ * compression
  * settings come from compress_from_env. */
 berth_server *server_from_env(berth_config *cfg);
 /* Prints "listening on http://127.0.0.1:PORT backend=NAME threads=N

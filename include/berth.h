@@ -816,7 +816,8 @@ typedef void (*berth_log_fn)(const char *message, void *user);
  * The environment: the library reads HTTP_BACKEND (the backend, when
  * config.backend is NULL), and systemd's LISTEN_PID, LISTEN_FDS and
  * LISTEN_FDNAMES (for listen entries "systemd", and to warn when systemd
- * passed sockets the configuration leaves unused); nothing else. Under CGI
+ * passed sockets the configuration leaves unused), and NOTIFY_SOCKET in
+ * berth_notify only; nothing else. Under CGI
  * a request's "Backend:" header arrives as HTTP_BACKEND: when
  * REQUEST_METHOD is set as well (a CGI program), berth ignores HTTP_BACKEND
  * with a warning. A program run that way, or whose environment a client
@@ -995,6 +996,36 @@ typedef struct berth_listener_info {
     berth_server_listener_sized((server), (i), (info), sizeof *(info))
 BERTH_API int berth_server_listener_sized(const berth_server *server, size_t i,
                                           berth_listener_info *info, size_t size);
+/* The listening sockets of listener i (numbered as berth_server_listener's)
+ * of a running server, to hand to another process: a new binary's in a
+ * zero-downtime upgrade (berth-serve's SIGUSR2, docs/DEPLOY.md), which
+ * then serves on the very same sockets, so that no connection waiting in
+ * an accept queue is lost as this server stops. A TCP listener has one
+ * socket per worker thread (SO_REUSEPORT, each with its own queue: pass
+ * them all) or one; the others one. Writes up to max descriptors to fds
+ * and returns how many there are (more than max: call again with room);
+ * BERTH_ENOENT past the last listener; BERTH_ESTATE before the start or
+ * once stopping. The descriptors stay the server's (it closes them as it
+ * stops: duplicate them, or pass them across exec, in time), and are
+ * close-on-exec. Since 1.2.
+ *
+ * A process given them the systemd way (LISTEN_FDS, LISTEN_PID,
+ * LISTEN_FDNAMES: dup2'd to 3, 4, ..., close-on-exec cleared) serves them
+ * with config.listen "systemd:NAME" and the listener's options (tls,
+ * proxy, h1, h2); the sockets of one listener, given in a row, make one
+ * listener again. Once listed, a Unix socket file the server made is
+ * left in place when it ends (the other process serves on it). */
+BERTH_API int berth_server_listen_fds(berth_server *server, size_t i, int *fds, size_t max);
+/* Tells the service manager (sd_notify(3)'s protocol) the process's
+ * state, e.g. "READY=1" once berth_server_start has returned, or
+ * "STOPPING=1": one datagram to the Unix socket the environment's
+ * NOTIFY_SOCKET names (a path, or @name: Linux's abstract namespace).
+ * systemd's Type=notify services wait for it, and so does berth-serve's
+ * upgrade for the new process it started. 0 once sent; BERTH_ENOENT if
+ * NOTIFY_SOCKET is unset (no manager waits: nothing to do); BERTH_EINVAL
+ * for an empty state or an address that is not one; BERTH_ESYS if the
+ * send failed (errno). Any thread. Since 1.2. */
+BERTH_API int berth_notify(const char *state);
 /* The name of the backend the server runs on ("reactor", ...). */
 BERTH_API const char *berth_server_backend(const berth_server *server);
 BERTH_API int berth_server_threads(const berth_server *server);

@@ -40,7 +40,8 @@ group() {
     build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
              libwolfssl-dev libdeflate-dev libnghttp2-dev liburing-dev ;;
     test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd nginx-light python3-yaml \
-             python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools prometheus ;;
+             python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools prometheus \
+             haproxy ;;
     runtime) echo libjansson4 libuv1 libwolfssl35 libdeflate0 libnghttp2-14 liburing2 ;;
     docs) echo doxygen ;;
     bench) echo nginx-light wrk python3 python3-matplotlib util-linux libssl-dev \

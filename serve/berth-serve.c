@@ -7,10 +7,11 @@
  * BERTH_WS_MAX_MESSAGE and
  * BERTH_WS_PING_MS (handlers/ws_echo.c). Socket-activated (LISTEN_PID its
  * pid, LISTEN_FDS set) with BERTH_LISTEN unset, it serves on systemd's
- * sockets (serve_env.c). */
+ * sockets (serve_env.c). Signals (handlers/upgrade.c): SIGTERM and SIGINT
+ * stop it (BERTH_DRAIN_DELAY_MS), SIGUSR2 upgrades it in place
+ * (BERTH_UPGRADE_TIMEOUT_MS). */
 #include <berth.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,19 +20,13 @@
 #include "../handlers/dataset.h"
 #include "../handlers/serve_env.h"
 #include "../handlers/tls_env.h"
+#include "../handlers/upgrade.h"
 #include "../handlers/ws_echo.h"
 
-static berth_server *server;
-
-static void on_signal(int sig)
+int main(int argc, char **argv)
 {
-    (void)sig;
-    if (server)
-        berth_server_stop(server);
-}
-
-int main(void)
-{
+    (void)argc;
+    berth_server *server;
     berth_config cfg;
     berth_config_init(&cfg);
     cfg.port = (uint16_t)env_number("PORT", 8080, 65535);
@@ -78,14 +73,7 @@ int main(void)
         return 1;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-
-    if (berth_server_start(server) != 0) {
+    if (serve_signals_init() != 0 || berth_server_start(server) != 0) {
         berth_server_free(server);
         berth_router_free(router);
         berth_static_free(files);
@@ -93,9 +81,8 @@ int main(void)
         return 1;
     }
     print_listening(server);
-    berth_server_wait(server);
+    serve_until_stopped(server, argv); /* SIGTERM, SIGINT; SIGUSR2: upgrade.c */
     berth_server_free(server);
-    server = NULL;
     berth_router_free(router);
     berth_static_free(files);
     dataset_free(&data);

@@ -223,7 +223,8 @@ class EnvironmentTest(unittest.TestCase):
         """The library's own code: no SIGPIPE disposition set, getenv only
         of the variables berth.h lists, and in core/ no <ctype.h> nor
         strcasecmp (their classes and case follow the locale)."""
-        allowed = {"HTTP_BACKEND", "REQUEST_METHOD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"}
+        allowed = {"HTTP_BACKEND", "REQUEST_METHOD", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
+                   "NOTIFY_SOCKET"}
         for d in ("core", "backends", os.path.join("handlers", "static")):
             for name in sorted(os.listdir(os.path.join(ROOT, d))):
                 if not name.endswith((".c", ".h")):

@@ -1,6 +1,11 @@
 /* berth_server_new refuses a wrong configuration, naming the field, on
  * the log callback. No socket is opened (nothing is started). */
 #include <berth.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -185,4 +190,33 @@ TEST(config_tls_min_version_checked)
     t.min_version = 11;
     c.tls = &t;
     CHECK(refused(&c, "config.tls->min_version: 11"));
+}
+
+/* berth_notify: sd_notify's datagram, to a socket bound here; nothing to
+ * do without NOTIFY_SOCKET; an address that is none refused. */
+TEST(notify_sends_the_state_to_notify_socket)
+{
+    unsetenv("NOTIFY_SOCKET");
+    CHECK(berth_notify("READY=1") == BERTH_ENOENT);
+    setenv("NOTIFY_SOCKET", "relative/path", 1);
+    CHECK(berth_notify("READY=1") == BERTH_EINVAL);
+    char dir[] = "/tmp/berth-notify-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/n", dir);
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    CHECK(s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof sa) == 0);
+    setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+    CHECK(berth_notify("") == BERTH_EINVAL);
+    CHECK(berth_notify("READY=1\nSTATUS=serving") == 0);
+    char buf[64] = "";
+    ssize_t n = recv(s, buf, sizeof buf - 1, MSG_DONTWAIT);
+    CHECK(n == 22 && memcmp(buf, "READY=1\nSTATUS=serving", 22) == 0);
+    close(s);
+    unlink(sa.sun_path);
+    CHECK(berth_notify("READY=1") == BERTH_ESYS); /* nobody listens there now */
+    rmdir(dir);
+    unsetenv("NOTIFY_SOCKET");
 }
