@@ -25,9 +25,7 @@ from test_embed import sanitize_flags
 
 ABI = os.path.join(ROOT, "tests", "abi")
 STRUCTS = ["berth_config", "berth_tls_config", "berth_ws_config", "berth_static_opts",
-           "berth_route_opts", "berth_tls_info", "berth_listener_info", "berth_done",
-           # 1.2
-           "berth_multipart_config", "berth_cookie"]
+           "berth_route_opts", "berth_tls_info", "berth_listener_info", "berth_done"]
 
 
 def version():
