@@ -214,6 +214,11 @@ class FormsMixin:
         self.assertEqual((status, body), (200, b"sid=abc123\ntheme=dark\nlang=en\n"))
         status, _, body = self.curl("/cookies?get=theme", "-b", "sid=abc123; theme=dark")
         self.assertEqual((status, body), (200, b"dark"))
+        # two Cookie fields (over TLS curl speaks HTTP/2, where clients may
+        # send a field per cookie, RFC 9113 8.2.3): both are looked in
+        status, heads, body = self.curl("/cookies?get=b", "-H", "Cookie: a=1", "-H", "Cookie: b=2")
+        self.assertEqual((status, body), (200, b"2"))
+        self.assertTrue(heads.startswith("HTTP/2 " if self.tls else "HTTP/1.1 "), heads)
         c = self.http()
         c.putrequest("GET", "/cookies?get=b")
         c.putheader("Cookie", "a=1")
