@@ -1078,7 +1078,8 @@ typedef struct berth_multipart_config {
     size_t max_part_header; /* bytes of one part's header section, its
                               blank line included (berth holds them until
                               it is complete): over it BERTH_ENOSPC
-                              (413). 4 KiB */
+                              (413). 4 KiB; 4 bytes to 1 MiB, else
+                              berth_multipart_new answers NULL */
     size_t max_header_total; /* all parts' header sections together: over
                               it BERTH_ENOSPC (413). 64 KiB */
 } berth_multipart_config;
