@@ -22,7 +22,8 @@
  *
  * Structs and upgrades (the ABI). A struct the application allocates and
  * berth reads (berth_config, berth_tls_config, berth_ws_config,
- * berth_static_opts, berth_route_opts) begins with `size`, which its
+ * berth_static_opts, berth_route_opts, berth_multipart_config,
+ * berth_cookie) begins with `size`, which its
  * init macro sets to the struct's size as the application was compiled;
  * berth reads only the fields within that size and takes the defaults
  * for the others, so a program built against an older berth.h of the
@@ -1108,6 +1109,150 @@ BERTH_API int berth_str_eq_nocase(berth_str s, const char *cstr);
 BERTH_API long berth_url_decode(const char *src, size_t len, char *dst, size_t cap, int plus_as_space);
 /* Reason phrase of a status code ("OK", "Not Found", ...). */
 BERTH_API const char *berth_status_reason(int status);
+
+/* ---- Forms, cookies, URL encoding (since 1.2) --------------------------
+ * Sans-I/O helpers over bytes the application holds: none allocates but
+ * berth_multipart_new, and none keeps a pointer past its call unless it
+ * says so. docs/API.md, "Forms and cookies", has examples. */
+
+/* Percent-encodes len bytes of src into dst (cap bytes incl. NUL), the
+ * inverse of berth_url_decode: the unreserved characters of RFC 3986
+ * (A-Z a-z 0-9 - . _ ~) are left as they are, every other byte becomes
+ * %XX (upper-case hex), so the result is safe as one path segment and as
+ * a query name or value ('/', '?', '&', '=', '+', '%' and space are all
+ * encoded). space_as_plus: a space becomes '+' instead of %20
+ * (application/x-www-form-urlencoded; decode with plus_as_space). Returns
+ * the encoded length; BERTH_ENOSPC if it does not fit cap (3 * len + 1
+ * always does). */
+BERTH_API long berth_url_encode(const char *src, size_t len, char *dst, size_t cap,
+                                int space_as_plus);
+
+/* application/x-www-form-urlencoded: name=value pairs separated by '&',
+ * each side percent-encoded with '+' for space (as a query string).
+ * berth_form_next takes the next pair off the front of *rest (which it
+ * advances) and gives its raw, still encoded name and value (value empty
+ * for a pair without '='); empty pairs ("a=1&&b=2") are skipped. 0, or
+ * BERTH_ENOENT when none is left. Decode each with berth_url_decode(...,
+ * 1): BERTH_EINVAL there for a bad escape. The strings point into *rest. */
+BERTH_API int berth_form_next(berth_str *rest, berth_str *name, berth_str *value);
+/* The value of the first pair of form whose decoded name is name,
+ * decoded into buf (NUL-terminated): its length; BERTH_ENOENT if absent;
+ * BERTH_EINVAL if a name before it, or the value, is not valid
+ * percent-encoding; BERTH_ENOSPC if it does not fit cap. No allocation. */
+BERTH_API long berth_form_value(berth_str form, const char *name, char *buf, size_t cap);
+/* berth_form_value over the request's buffered body (berth_req_body; a
+ * streamed-body route has none): for a handler of a form POST. The
+ * Content-Type is not checked. */
+BERTH_API long berth_req_form(const berth_req *req, const char *name, char *buf, size_t cap);
+
+/* multipart/form-data (RFC 7578, RFC 2046 5.1), a streaming parser: fed
+ * the body in pieces of any size (an on_body callback's), it calls
+ * on_part when a part's header section is complete, on_data with its
+ * content as it arrives (in pieces: a file is never held whole), and
+ * on_part_end at the part's closing delimiter. Any split of the same body
+ * gives the same calls but for where on_data's pieces are cut. The
+ * preamble and epilogue are ignored; transport padding after a delimiter
+ * is allowed; lines end with CRLF. A part must have
+ * `Content-Disposition: form-data; name=...`.
+ *
+ * A callback returns 0 to go on, or non-zero to stop: berth_multipart_feed
+ * then answers BERTH_ESTATE and berth_multipart_status gives that value as
+ * a status when it is 400-599 (else 400), as on_body's return is read. */
+typedef struct berth_multipart berth_multipart;
+typedef struct berth_multipart_config {
+    size_t size;           /* set by berth_multipart_config_init */
+    /* A part begins: name, filename and content_type (empty when absent;
+     * filename.ptr NULL when the part has no filename parameter) valid
+     * during the call; other headers through berth_multipart_header. */
+    int (*on_part)(berth_multipart *mp, berth_str name, berth_str filename,
+                   berth_str content_type, void *user);
+    /* A piece of the current part's content (valid during the call). */
+    int (*on_data)(berth_multipart *mp, const char *data, size_t len, void *user);
+    /* The current part is complete. */
+    int (*on_part_end)(berth_multipart *mp, void *user);
+    unsigned max_parts;    /* one more part: BERTH_ENOSPC (413). 128 */
+    size_t max_part_header; /* bytes of one part's header section, its
+                              blank line included (berth holds them until
+                              it is complete): over it BERTH_ENOSPC
+                              (413). 4 KiB; 4 bytes to 1 MiB, else
+                              berth_multipart_new answers NULL */
+    size_t max_header_total; /* all parts' header sections together: over
+                              it BERTH_ENOSPC (413). 64 KiB */
+} berth_multipart_config;
+#define berth_multipart_config_init(cfg) berth_multipart_config_init_sized((cfg), sizeof *(cfg))
+BERTH_API void berth_multipart_config_init_sized(berth_multipart_config *cfg, size_t size);
+/* A parser for a body whose Content-Type field value is content_type
+ * (multipart/form-data with a boundary parameter of 1 to 70 characters,
+ * quoted or not). cfg is copied; user goes to the callbacks. NULL when
+ * the Content-Type is not that (answer 415, or 400 for a bad boundary),
+ * cfg was not filled by berth_multipart_config_init, or memory ran out.
+ * One allocation (the object and max_part_header bytes); free it with
+ * berth_multipart_free (from on_done, for a route). */
+BERTH_API berth_multipart *berth_multipart_new(berth_str content_type,
+                                               const berth_multipart_config *cfg, void *user);
+/* Feeds the next len bytes of the body. 0; BERTH_EINVAL for a malformed
+ * body (400); BERTH_ENOSPC for a limit passed (413); BERTH_ESTATE when a
+ * callback stopped. After a failure every later call answers the same. */
+BERTH_API int berth_multipart_feed(berth_multipart *mp, const char *data, size_t len);
+/* The body is over: 0 if the closing delimiter ("--boundary--") was
+ * seen, else BERTH_EINVAL (a body cut short, or with no part at all) or
+ * the failure feed answered. */
+BERTH_API int berth_multipart_end(berth_multipart *mp);
+/* After a failure: the status to answer (400, 413, or a callback's);
+ * 0 while none. */
+BERTH_API int berth_multipart_status(const berth_multipart *mp);
+/* Why it failed, in English ("" while it has not); static storage. */
+BERTH_API const char *berth_multipart_error(const berth_multipart *mp);
+/* In on_part: the current part's header `name` (case-insensitive, the
+ * first): 0 and *value (valid during the call), or BERTH_ENOENT. */
+BERTH_API int berth_multipart_header(const berth_multipart *mp, const char *name,
+                                     berth_str *value);
+/* Parts begun so far. */
+BERTH_API unsigned berth_multipart_parts(const berth_multipart *mp);
+BERTH_API void berth_multipart_free(berth_multipart *mp);
+
+/* Cookie request header (RFC 6265bis 4.2, 5.6): "a=1; b=2". berth_cookie_next
+ * takes the next cookie off the front of *rest (a Cookie field value,
+ * which it advances): 0 with its name and value (a value's surrounding
+ * DQUOTEs removed, nothing decoded), or BERTH_ENOENT at the end. Pairs
+ * without '=' or with an empty name are skipped. */
+BERTH_API int berth_cookie_next(berth_str *rest, berth_str *name, berth_str *value);
+/* The request's cookie name (case-sensitive; the first, over every Cookie
+ * field: HTTP/2 clients send one a cookie): 0 and *value (valid while the
+ * request is), or BERTH_ENOENT. */
+BERTH_API int berth_req_cookie(const berth_req *req, const char *name, berth_str *value);
+
+/* A Set-Cookie to build (RFC 6265bis 4.1). Fill with berth_cookie_init. */
+enum { BERTH_SAMESITE_UNSET = 0, BERTH_SAMESITE_STRICT, BERTH_SAMESITE_LAX, BERTH_SAMESITE_NONE };
+typedef struct berth_cookie {
+    size_t size;           /* set by berth_cookie_init */
+    const char *name;      /* a token (RFC 9110 5.6.2) */
+    const char *value;     /* cookie-octets (no CTL, space, '"', ',', ';',
+                              '\\'), optionally in DQUOTEs; NULL: empty */
+    const char *domain;    /* NULL: none (host-only) */
+    const char *path;      /* NULL: none */
+    int64_t max_age;       /* seconds, >= 0 (0 removes it); -1: none (default) */
+    int64_t expires;       /* Unix time, sent as an IMF-fixdate; 0: none */
+    int secure;            /* 1: Secure */
+    int http_only;         /* 1: HttpOnly */
+    int same_site;         /* BERTH_SAMESITE_*; NONE needs secure */
+    int partitioned;       /* 1: Partitioned (CHIPS); needs secure */
+} berth_cookie;
+#define berth_cookie_init(c) berth_cookie_init_sized((c), sizeof *(c))
+BERTH_API void berth_cookie_init_sized(berth_cookie *c, size_t size);
+/* The Set-Cookie field value of c into buf (cap bytes incl. NUL): its
+ * length; BERTH_ENOSPC if it does not fit; BERTH_EINVAL when RFC 6265bis
+ * forbids it: a name that is not a token, a value with a byte outside
+ * cookie-octet, name and value over 4096 bytes together, a Domain or Path
+ * with a CTL or ';' or over 1024 bytes, max_age below -1, expires outside
+ * years 1970-9999, SameSite=None or Partitioned without Secure, a
+ * __Secure- name without Secure, a __Host- name without Secure, with a
+ * Domain or with a Path other than "/"; or c not filled by
+ * berth_cookie_init. */
+BERTH_API long berth_cookie_format(const berth_cookie *c, char *buf, size_t cap);
+/* Adds Set-Cookie: the formatted c to res. 0, or as berth_cookie_format
+ * and berth_res_header (nothing added on failure). */
+BERTH_API int berth_res_cookie(berth_res *res, const berth_cookie *c);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,7 @@ case $target in
   proxy)     corpus=tests/fuzz/corpus-proxy;     files="core/proxy.c" ;;
   tls)       corpus=tests/fuzz/corpus-tls;       files="core/tls.c" ;;
   ws)        corpus=tests/fuzz/corpus-ws;        files="core/ws_frame.c" ;;
+  multipart) corpus=tests/fuzz/corpus-multipart; files="core/multipart.c" ;;
   *)         corpus=tests/fuzz/corpus-$target;   files="" ;;
 esac
 work=${FUZZ_WORK:-/tmp/berth-fuzz}

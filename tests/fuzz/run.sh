@@ -3,7 +3,7 @@
 #
 #   tests/fuzz/run.sh TARGET SECONDS [libFuzzer options...]
 #
-# TARGET: engine, head, chunked, chunk-ext, query, router, proxy, tls, ws, h2 (any
+# TARGET: engine, head, chunked, chunk-ext, query, router, proxy, tls, ws, multipart, h2 (any
 # fuzz-TARGET that tests/fuzz/meson.build builds). The run starts from the
 # target's seed corpus (corpus/ for engine, corpus-TARGET/ otherwise) with
 # its dictionary, under nice, ASan and UBSan (build-fuzz/, set up if
@@ -29,6 +29,7 @@ case $target in
   proxy)     corpus=tests/fuzz/corpus-proxy;   dict=tests/fuzz/proxy.dict; files="core/proxy.c"; max_len=4096 ;;
   tls)       corpus=tests/fuzz/corpus-tls;     dict=tests/fuzz/tls.dict; files="core/tls.c"; max_len=8192 ;;
   ws)        corpus=tests/fuzz/corpus-ws;      dict=tests/fuzz/ws.dict; files="core/ws_frame.c"; max_len=8192 ;;
+  multipart) corpus=tests/fuzz/corpus-multipart; dict=tests/fuzz/multipart.dict; files="core/multipart.c"; max_len=8192 ;;
   h2)        corpus=tests/fuzz/corpus-h2;      dict=tests/fuzz/h2.dict; files="core/h2_conn.c core/h2_stream.c"; max_len=8192 ;;
   *) if [ -f "tests/fuzz/fuzz-$target.c" ]; then
        corpus=tests/fuzz/corpus-$target; dict=tests/fuzz/$target.dict; files=""; max_len=8192

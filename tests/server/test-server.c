@@ -23,6 +23,7 @@
 #include "../../handlers/tls_env.h"
 #include "../../handlers/ws_echo.h"
 #include "comp-routes.h"
+#include "form-routes.h"
 #include "hold-routes.h"
 #include "static-routes.h"
 #include "ws-hub.h"
@@ -601,6 +602,7 @@ int main(void)
     berth_router_add(r, "GET", "/doc/{name}.json", param_route, "name");
     comp_routes_add(r);
     hold_routes_add(r);
+    form_routes_add(r); /* forms, multipart, cookies: form-routes.c */
     if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
         return 1;
     ws_hub_route_add(r, &server);
