@@ -23,6 +23,7 @@
 #include "../../handlers/tls_env.h"
 #include "../../handlers/ws_echo.h"
 #include "comp-routes.h"
+#include "file-routes.h"
 #include "form-routes.h"
 #include "hold-routes.h"
 #include "static-routes.h"
@@ -33,7 +34,6 @@ static atomic_int closes_seen;
 static atomic_long max_buffered;
 static atomic_long handled;    /* requests answered by /counted */
 static atomic_int live_ticks;  /* /tick streams not yet released */
-static atomic_int releases;    /* /mapped bodies released */
 /* on_done of the stream routes (/thread, /produce, /watch, /tick) by
  * outcome (enum berth_outcome): once each, with the right one. */
 static atomic_int stream_done[4];
@@ -238,68 +238,6 @@ static void tick_route(berth_req *req, berth_res *res, void *user)
     berth_stream_on_stop(s, tick_release, NULL);
     unsigned ms = (unsigned)query_or(req, "interval_ms", 50);
     berth_stream_timer(s, ms, ms, tick, NULL);
-}
-
-/* GET /file?path=&off=&len=: a file, or a range of it, with berth_res_file
- * (sendfile where the connection allows). A test server only: any path. */
-static void file_route(berth_req *req, berth_res *res, void *user)
-{
-    (void)user;
-    char path[4096];
-    if (berth_req_query(req, "path", path, sizeof path) <= 0) {
-        berth_res_send(res, 400, "text/plain", "path?\n", 6);
-        return;
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        if (fd >= 0)
-            close(fd);
-        berth_res_send(res, 404, "text/plain", "no such file\n", 13);
-        return;
-    }
-    int64_t off = query_or(req, "off", 0);
-    int64_t len = query_or(req, "len", (int64_t)st.st_size - off);
-    if (off < 0 || len < 0 || berth_res_file(res, fd, (uint64_t)off, (uint64_t)len) != 0) {
-        berth_res_send(res, 416, "text/plain", "bad range\n", 10);
-        return;
-    }
-    berth_res_header(res, "Content-Type", "application/octet-stream");
-}
-
-/* GET /mapped?path=: a file mmap'd and lent with berth_res_body_external;
- * /stats counts the releases. */
-typedef struct mapping {
-    void *p;
-    size_t len;
-} mapping;
-
-static void mapping_release(void *arg)
-{
-    mapping *m = arg;
-    munmap(m->p, m->len);
-    free(m);
-    atomic_fetch_add(&releases, 1);
-}
-
-static void mapped_route(berth_req *req, berth_res *res, void *user)
-{
-    (void)user;
-    char path[4096];
-    int fd = berth_req_query(req, "path", path, sizeof path) > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    struct stat st;
-    mapping *m = calloc(1, sizeof *m);
-    if (fd < 0 || !m || fstat(fd, &st) != 0 || st.st_size == 0 ||
-        (m->p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
-        if (fd >= 0)
-            close(fd);
-        free(m);
-        berth_res_send(res, 404, "text/plain", "cannot map\n", 11);
-        return;
-    }
-    close(fd);
-    m->len = (size_t)st.st_size;
-    berth_res_body_external(res, m->p, m->len, mapping_release, m);
 }
 
 /* GET /tls-info: what berth_req_tls says, as JSON ({"tls":false} over TCP). */
@@ -540,7 +478,7 @@ static void stats_route(berth_req *req, berth_res *res, void *user)
                      "{\"closes\":%d,\"max_buffered\":%ld,\"live_ticks\":%d,\"releases\":%d,"
                      "\"done\":[%d,%d,%d,%d]}",
                      atomic_load(&closes_seen), atomic_load(&max_buffered),
-                     atomic_load(&live_ticks), atomic_load(&releases),
+                     atomic_load(&live_ticks), file_routes_releases(),
                      atomic_load(&stream_done[0]), atomic_load(&stream_done[1]),
                      atomic_load(&stream_done[2]), atomic_load(&stream_done[3]));
     berth_res_send(res, 200, "application/json", buf, (size_t)n);
@@ -587,8 +525,7 @@ int main(void)
     berth_router_add(r, "GET", "/heap", heap_route, NULL);
     berth_router_add(r, "GET", "/counted", counted_route, NULL);
     berth_router_add(r, "GET", "/tick", tick_route, NULL);
-    berth_router_add(r, "GET", "/file", file_route, NULL);
-    berth_router_add(r, "GET", "/mapped", mapped_route, NULL);
+    file_routes_add(r); /* /file, /mapped: file-routes.c */
     berth_router_add(r, "GET", "/tls-info", tls_info_route, NULL);
     berth_router_add(r, "GET", "/peer", peer_route, NULL);
     berth_router_add(r, "GET", "/stop-state", stop_state_route, NULL);
