@@ -14,6 +14,7 @@
 #            bench-floor-uring, bench/run.py's io_uring floor)
 #   test     run every test of `meson test` (kTLS boots user-mode Linux,
 #            nginx and python3-yaml: docs/DEPLOY.md's configs, test_deploy.py;
+#            libssl-dev: bench-load's TLS, the TLS load of test_upgrade.py;
 #            the socket-activation test needs systemd-socket-activate,
 #            test_metrics scrapes berth with prometheus and promtool)
 #   runtime  the shared libraries berth-serve links, and nothing to build
@@ -41,7 +42,7 @@ group() {
              libwolfssl-dev libdeflate-dev libnghttp2-dev liburing-dev ;;
     test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd nginx-light python3-yaml \
              python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools prometheus \
-             haproxy ;;
+             haproxy libssl-dev ;;
     runtime) echo libjansson4 libuv1 libwolfssl35 libdeflate0 libnghttp2-14 liburing2 ;;
     docs) echo doxygen ;;
     bench) echo nginx-light wrk python3 python3-matplotlib util-linux libssl-dev \

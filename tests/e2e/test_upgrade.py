@@ -32,6 +32,9 @@ class UpgradeTest(unittest.TestCase):
         fleet.become_subreaper()
         cls.scale = fleet.sanitizer_scale()
         cls.tls = fleet.bench_load_tls()
+        if not cls.tls:
+            print("upgrades under TLS load: skipped: bench-load was built without TLS "
+                  "(libssl-dev, in scripts/deps.sh test); plaintext load only")
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="berth-upgrade-test-")
