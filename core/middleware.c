@@ -22,39 +22,28 @@ static int under(const berth_mw *m, berth_str path)
     return path.len == n || m->prefix[n - 1] == '/' || path.ptr[n] == '/';
 }
 
-int berth_mw_route(const berth_engine *e, struct berth_req *req, char *allow, size_t cap)
+int berth_mw_chain(const berth_router *router, struct berth_req *req)
 {
     berth_exch *x = req->exch;
-    if (e->before && e->before(req, &req->res, e->hook_user) != 0)
-        return 1;
-    if (!e->router) {
-        req->handler = e->handler;
-        req->user = e->user;
-        return 0;
-    }
-    size_t n;
-    const berth_mw *mw = berth_router_mw(e->router, &n);
-    for (size_t i = 0; i < n; i++) {
-        if (!under(&mw[i], req->path))
+    for (size_t i = 0; i < router->nmw; i++) {
+        const berth_mw *m = &router->mw[i];
+        if (!under(m, req->path))
             continue;
-        if (mw[i].after) {
-            x->mw = mw;
+        if (m->after) {
+            x->mw = router->mw;
             x->mw_ran |= (uint32_t)1 << i;
         }
-        if (mw[i].before && mw[i].before(req, &req->res, mw[i].user) != 0)
-            return 1;
-    }
-    int rc = berth_router_match(e->router, req, allow, cap);
-    if (rc)
-        return rc;
-    const berth_mw *own = req->route_mw;
-    if (own) {
-        if (own->after)
-            x->route_mw = own;
-        if (own->before && own->before(req, &req->res, own->user) != 0)
+        if (m->before && m->before(req, &req->res, m->user) != 0)
             return 1;
     }
     return 0;
+}
+
+int berth_mw_route_own(const berth_mw *own, struct berth_req *req)
+{
+    if (own->after)
+        req->exch->route_mw = own;
+    return own->before && own->before(req, &req->res, own->user) != 0;
 }
 
 void berth_mw_after(const berth_exch *x, const berth_done *d)

@@ -34,7 +34,7 @@ typedef struct route_seg {
     size_t suf_len;
 } route_seg;
 
-typedef struct berth_route {
+struct berth_route {
     char method[16];
     int any_method;
     char *pattern; /* owned copy that segments point into */
@@ -46,17 +46,8 @@ typedef struct berth_route {
     uint64_t max_body;
     void *user;
     berth_mw mw; /* its own before and after */
-} berth_route;
-
-struct berth_router {
-    berth_route **routes;
-    size_t count, cap;
-    berth_mw mw[BERTH_MW_MAX]; /* berth_router_use's, in the order added */
-    size_t nmw;
-    char error[256];
-    atomic_int running; /* servers using it between their start and wait */
-    _Atomic(berth_log *) log; /* the log of the last server that held it */
 };
+
 
 berth_router *berth_router_new(void) { return calloc(1, sizeof(berth_router)); }
 
@@ -135,12 +126,6 @@ int berth_router_use(berth_router *router, const char *prefix, berth_before_fn b
     m->user = user;
     router->nmw++;
     return 0;
-}
-
-const berth_mw *berth_router_mw(const berth_router *router, size_t *n)
-{
-    *n = router->nmw;
-    return router->mw;
 }
 
 void berth_router_hold(berth_router *router, berth_log *log)
