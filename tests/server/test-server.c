@@ -26,6 +26,7 @@
 #include "file-routes.h"
 #include "form-routes.h"
 #include "hold-routes.h"
+#include "reply-routes.h"
 #include "static-routes.h"
 #include "ws-hub.h"
 
@@ -540,6 +541,7 @@ int main(void)
     comp_routes_add(r);
     hold_routes_add(r);
     form_routes_add(r); /* forms, multipart, cookies: form-routes.c */
+    reply_routes_add(r); /* /sendf, /error-json: reply-routes.c */
     if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
         return 1;
     ws_hub_route_add(r, &server);
