@@ -47,6 +47,7 @@
 #ifndef BERTH_H
 #define BERTH_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,12 @@ extern "C" {
 #define BERTH_API __attribute__((visibility("default")))
 #else
 #define BERTH_API
+#endif
+/* A printf-like call: GCC and clang check its format against its arguments. */
+#if defined(__GNUC__)
+#define BERTH_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
+#else
+#define BERTH_PRINTF(fmt, first)
 #endif
 
 /* ---- Versions and errors ---------------------------------------------
@@ -403,6 +410,51 @@ BERTH_API char *berth_res_body_reserve(berth_res *res, size_t len);
  * BERTH_EINVAL for a status outside 400-599; BERTH_ESTATE for a deferred
  * res or a call made from on_error (which shapes the error itself). */
 BERTH_API int berth_res_error(berth_res *res, int status);
+
+/* ---- Reply helpers (since 1.2) -----------------------------------------
+ * For a handler, a before hook or on_error, before berth_res_defer (a
+ * deferred res: BERTH_ESTATE). Each either does all it says or, failing,
+ * leaves res as it was. */
+
+/* As berth_res_send with a body formatted as printf would (fmt and the
+ * arguments after it), of any length: one that fits the response's own
+ * space (256 bytes) or a block of the worker's pool (up to 16 KiB) costs
+ * no allocation; a longer one is formatted into memory of its exact size.
+ * The arguments may point into res's current body (it is replaced after
+ * the formatting). 0; BERTH_EINVAL for a status outside 100-599, a NULL
+ * fmt, a content_type berth_res_header refuses, or an output printf
+ * cannot make (an encoding error, over INT_MAX bytes); BERTH_ENOMEM. */
+BERTH_API int berth_res_sendf(berth_res *res, int status, const char *content_type,
+                              const char *fmt, ...) BERTH_PRINTF(4, 5);
+/* berth_res_sendf with a va_list (which it reads and leaves as vprintf
+ * does: va_end it, do not read it again). */
+BERTH_API int berth_res_vsendf(berth_res *res, int status, const char *content_type,
+                               const char *fmt, va_list ap) BERTH_PRINTF(4, 0);
+/* An error answered as JSON without a JSON library: the status and
+ * Content-Type: application/json, with the body
+ *   {"error":{"status":404,"message":"..."}}
+ * in that order, without spaces or a final newline; message is
+ * JSON-escaped (berth_json_escape), berth_status_reason(status) when
+ * NULL. Replaces the body, and Content-Type and Content-Encoding set
+ * before (other headers stay). Not through berth_config.on_error, so an
+ * on_error hook may call it to answer berth's own errors as JSON. 0;
+ * BERTH_EINVAL for a status outside 400-599; BERTH_ENOMEM. */
+BERTH_API int berth_res_error_json(berth_res *res, int status, const char *message);
+/* Escapes len bytes of s as the content of a JSON string (RFC 8259 7,
+ * without the quotes) into out (cap bytes incl. NUL): a quotation mark and
+ * a backslash get a backslash before them; backspace, form feed, line
+ * feed, carriage return and tab their short escapes (b f n r t after a
+ * backslash); the other bytes below 0x20, DEL, U+2028 and U+2029
+ * (JavaScript's line ends) a six-byte u escape in lower-case hex (u001f,
+ * u007f, u2028); valid UTF-8 is copied; each maximal ill-formed
+ * subsequence (Unicode 15, 3.9: what Python's and the WHATWG decoders
+ * replace) becomes one u escape of U+FFFD. So the output is ASCII
+ * printable but for valid UTF-8, and the same for the same input. Returns
+ * its length (without the NUL); with out NULL and cap 0, the length it
+ * needs, as snprintf measures; BERTH_ENOSPC if it does not fit cap (out
+ * is then "" when cap > 0; 6 * len + 1 always fits); BERTH_EINVAL for s
+ * NULL with len > 0, or out NULL with cap > 0. */
+BERTH_API long berth_json_escape(char *out, size_t cap, const char *s, size_t len);
 
 /* ---- Deferred and streamed responses ----------------------------------
  * A handler may return without a complete response: it calls

@@ -27,6 +27,7 @@
 #include "form-routes.h"
 #include "mw-routes.h"
 #include "hold-routes.h"
+#include "reply-routes.h"
 #include "static-routes.h"
 #include "ws-hub.h"
 
@@ -542,6 +543,7 @@ int main(void)
     hold_routes_add(r);
     form_routes_add(r); /* forms, multipart, cookies: form-routes.c */
     mw_routes_add(r);   /* middleware under /mw: mw-routes.c */
+    reply_routes_add(r); /* /sendf, /error-json: reply-routes.c */
     if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
         return 1;
     ws_hub_route_add(r, &server);
