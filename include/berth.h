@@ -637,6 +637,53 @@ BERTH_API int berth_ws_wait(berth_ws *ws, size_t below, unsigned timeout_ms);
 BERTH_API void berth_ws_set_user(berth_ws *ws, void *user);
 BERTH_API void *berth_ws_user(const berth_ws *ws);
 
+/* ---- Topics (publish to WebSocket and event-stream subscribers) ---------
+ * A topic is a set of subscribers: WebSocket connections (berth_ws) and
+ * server-sent-event streams (berth_sse_start's handle). berth_topic_publish,
+ * from any thread, sends one message to each: a WebSocket message of the
+ * given type, or an event (the name may be NULL) whose data is the
+ * message. Each copy goes through its connection's mailbox, so it is
+ * written on that connection's own thread, in order with what else was
+ * sent to it, and counts against its buffer limit (berth_ws_config.
+ * max_buffer; berth_config.max_stream_buffer for a stream). A subscriber whose buffer is full
+ * is a slow one, and the topic's policy says what befalls it:
+ * BERTH_TOPIC_DROP skips this message for it (counted, it stays);
+ * BERTH_TOPIC_CLOSE closes it (a WebSocket with 1008 after what it holds,
+ * an event stream cut) and it leaves the topic. A subscriber whose
+ * connection ended leaves at the next publish by itself: on_close need not
+ * unsubscribe (the topic holds a reference on the handle until then;
+ * berth_topic_unsubscribe_* lets go at once). All calls are thread-safe;
+ * a publish holds the topic's lock while it posts to every subscriber.
+ * Since 1.2. */
+typedef struct berth_topic berth_topic;
+enum { BERTH_TOPIC_DROP = 0, BERTH_TOPIC_CLOSE = 1 };
+/* A topic with that policy for slow subscribers; NULL (bad policy, out of
+ * memory). */
+BERTH_API berth_topic *berth_topic_new(int slow_policy);
+/* Frees it and lets go of its subscribers (they stay open). No call on
+ * the topic may run or follow. */
+BERTH_API void berth_topic_free(berth_topic *topic);
+/* 0; BERTH_EEXIST (subscribed already), BERTH_EGONE (the connection is
+ * gone or the stream ended), BERTH_EINVAL, BERTH_ENOMEM. A connection may
+ * be in several topics. */
+BERTH_API int berth_topic_subscribe_ws(berth_topic *topic, berth_ws *ws);
+BERTH_API int berth_topic_subscribe_sse(berth_topic *topic, berth_stream *stream);
+/* 0; BERTH_ENOENT (not subscribed), BERTH_EINVAL. */
+BERTH_API int berth_topic_unsubscribe_ws(berth_topic *topic, berth_ws *ws);
+BERTH_API int berth_topic_unsubscribe_sse(berth_topic *topic, berth_stream *stream);
+/* type: BERTH_WS_TEXT (data must be UTF-8) or BERTH_WS_BINARY, for the
+ * WebSocket subscribers; event: the event's name for the event-stream
+ * ones (NULL: none; no line break). The number of subscribers the message
+ * was queued for (slow ones dropped or closed, and those gone, are not
+ * counted); BERTH_EINVAL, BERTH_ENOMEM. */
+BERTH_API long berth_topic_publish(berth_topic *topic, int type, const char *event,
+                                   const void *data, size_t len);
+/* Subscribers now (those gone since the last publish included); messages
+ * skipped for slow subscribers; slow subscribers closed. */
+BERTH_API size_t berth_topic_count(berth_topic *topic);
+BERTH_API uint64_t berth_topic_dropped(berth_topic *topic);
+BERTH_API uint64_t berth_topic_closed(berth_topic *topic);
+
 /* ---- Router -----------------------------------------------------------
  * A router is the application's, and every worker of a running server
  * reads it without a lock. So, from berth_server_start until

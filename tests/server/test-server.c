@@ -29,6 +29,7 @@
 #include "hold-routes.h"
 #include "reply-routes.h"
 #include "static-routes.h"
+#include "topic-routes.h"
 #include "ws-hub.h"
 
 static berth_server *server;
@@ -543,6 +544,7 @@ int main(void)
     hold_routes_add(r);
     form_routes_add(r); /* forms, multipart, cookies: form-routes.c */
     mw_routes_add(r);   /* middleware under /mw: mw-routes.c */
+    topic_routes_add(r); /* topics: topic-routes.c */
     reply_routes_add(r); /* /sendf, /error-json: reply-routes.c */
     if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
         return 1;
@@ -586,6 +588,7 @@ int main(void)
     server = NULL;
     pthread_mutex_unlock(&server_lock);
     berth_router_free(r);
+    topic_routes_free();
     static_routes_free();
     dataset_free(&data);
     return rc;
