@@ -25,7 +25,9 @@
 #include "comp-routes.h"
 #include "file-routes.h"
 #include "form-routes.h"
+#include "mw-routes.h"
 #include "hold-routes.h"
+#include "reply-routes.h"
 #include "static-routes.h"
 #include "ws-hub.h"
 
@@ -540,6 +542,8 @@ int main(void)
     comp_routes_add(r);
     hold_routes_add(r);
     form_routes_add(r); /* forms, multipart, cookies: form-routes.c */
+    mw_routes_add(r);   /* middleware under /mw: mw-routes.c */
+    reply_routes_add(r); /* /sendf, /error-json: reply-routes.c */
     if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
         return 1;
     ws_hub_route_add(r, &server);
@@ -553,6 +557,7 @@ int main(void)
         cfg.before = test_before;
         cfg.on_error = test_errors;
     }
+    cfg.request_id_header = "X-Request-Id"; /* mw-routes.c */
     cfg.router = r;
     berth_tls_config tls;
     int use_tls = tls_from_env(&tls);
