@@ -13,6 +13,7 @@
 #include "../core/pipe.h"
 #include "../core/stats.h"
 #include "platform.h"
+#include "server_timer.h"
 
 /* A listening socket and what is stacked on the connections it accepts. */
 typedef struct berth_listener {
@@ -59,6 +60,7 @@ struct berth_server {
     int started;
     void *backend_data;
     berth_stats_reg stats;  /* engine.stats: the threads' counters (core/stats.h) */
+    berth_stimers stimers;  /* its timers (server_timer.h) */
 };
 
 extern const berth_backend_ops berth_backend_reactor;

@@ -175,6 +175,12 @@ static int fast_start(berth_server *srv)
         berth_logf(&srv->log, "berth: fast: out of memory");
         return -1;
     }
+    /* Server timers: a thread of their own, started by the first
+     * (server_timer.c), as connection threads have no loop to run them. */
+    if (berth_stimers_open(srv, NULL, 0) != 0) {
+        berth_logf(&srv->log, "berth: fast: out of memory");
+        return -1;
+    }
     int rc = pthread_create(&f->monitor, NULL, monitor_main, f);
     if (rc != 0) {
         berth_logf(&srv->log, "berth: fast: cannot start the monitor thread: %s", strerror(rc));
@@ -209,7 +215,8 @@ static void fast_join(berth_server *srv)
     if (!f)
         return;
     if (f->monitor_running)
-        pthread_join(f->monitor, NULL);
+        pthread_join(f->monitor, NULL); /* returns once stopping */
+    berth_stimers_detach(srv); /* the timers' thread ends on the stop too */
     for (int i = 0; i < f->nacceptors; i++)
         pthread_join(f->acceptors[i], NULL);
     for (int i = 0; i < srv->nlisten; i++) {

@@ -38,6 +38,16 @@ int berth_loop_start(berth_server *srv, const berth_loop_ops *ops)
         if (ops->setup(l) != 0)
             return -1;
     }
+    /* Server timers go to the workers in turn (server_timer.h). */
+    berth_worker **tw = malloc((size_t)srv->threads * sizeof *tw);
+    for (int i = 0; tw && i < srv->threads; i++)
+        tw[i] = &worker_at(ws, ops, i)->w;
+    int opened = tw ? berth_stimers_open(srv, tw, srv->threads) : -1;
+    free(tw);
+    if (opened != 0) {
+        berth_logf(&srv->log, "berth: %s: out of memory for %d workers", ops->name, srv->threads);
+        return -1;
+    }
     for (int i = 0; i < srv->threads; i++) {
         berth_loop *l = worker_at(ws, ops, i);
         int rc = pthread_create(&l->thread, NULL, ops->main, l);
@@ -59,6 +69,12 @@ void berth_loop_join(berth_server *srv, const berth_loop_ops *ops)
         berth_loop *l = worker_at(ws, ops, i);
         if (l->running)
             pthread_join(l->thread, NULL);
+    }
+    /* No timer is posted to a worker (nor its wake-up called) from now on:
+     * they are about to be freed. */
+    berth_stimers_detach(srv);
+    for (int i = 0; i < srv->threads; i++) {
+        berth_loop *l = worker_at(ws, ops, i);
         if (l->set_up)
             ops->cleanup(l);
         for (int k = 0; k < l->nlisteners; k++) {

@@ -130,6 +130,7 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
         return NULL;
     }
     srv->stop = (berth_wake)BERTH_WAKE_NONE;
+    berth_stimers_init(&srv->stimers);
     berth_log_init(&srv->log, config->log, config->log_user);
     srv->config = *config;
     if (!srv->config.host)
@@ -265,6 +266,7 @@ static void start_undo(berth_server *srv)
 {
     berth_server_stop(srv);
     srv->ops->join(srv);
+    berth_stimers_finish(srv);
     berth_wake_drain(&srv->stop); /* the stop is over: clear it */
     atomic_store(&srv->stopping, 0);
     listeners_close(srv);
@@ -329,6 +331,7 @@ void berth_server_wait(berth_server *srv)
 {
     if (srv->started) {
         srv->ops->join(srv);
+        berth_stimers_finish(srv); /* no timer runs after this returns */
         srv->started = 0;
         atomic_store(&srv->stats.running, 0);
         if (srv->config.router)
@@ -366,6 +369,7 @@ void berth_server_free(berth_server *srv)
     berth_tls_ctx_free(srv->tls);
     berth_wake_close(&srv->stop);
     berth_stats_reg_destroy(&srv->stats);
+    berth_stimers_destroy(&srv->stimers);
     free(srv);
 }
 

@@ -4,6 +4,7 @@
 #define BERTH_ENGINE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "berth.h"
 #include "clock.h"
@@ -95,6 +96,10 @@ typedef struct berth_worker {
     /* Timers: a binary min-heap by due time. */
     struct berth_timer **timers;
     size_t ntimers, timers_cap;
+    /* Timers posted by any thread (berth_timer_post), a stack the owner
+     * takes whole as it next runs or reads its timers: one atomic load
+     * a loop turn when there is none. */
+    _Atomic(struct berth_timer *) timers_in;
 } berth_worker;
 
 void berth_engine_init(berth_engine *engine, const berth_config *config);
@@ -114,8 +119,9 @@ void berth_worker_notify(berth_worker *w, struct berth_conn *c);
 struct berth_conn *berth_worker_next_woken(berth_worker *w);
 /* Takes c off the wake list for good (it is being freed). */
 void berth_worker_forget(berth_worker *w, struct berth_conn *c);
-/* Runs the timers that are due; returns the next due time or UINT64_MAX. */
+/* Runs the timers that are due; returns the next due time or UINT64_MAX.
+ * Both take in the timers other threads posted first (owner thread). */
 uint64_t berth_worker_run_timers(berth_worker *w);
-uint64_t berth_worker_next_timer(const berth_worker *w);
+uint64_t berth_worker_next_timer(berth_worker *w);
 
 #endif

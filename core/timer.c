@@ -69,27 +69,79 @@ static void unlink_from_owner(berth_timer *t)
     t->list = NULL;
 }
 
-berth_timer *berth_timer_add(berth_worker *w, berth_timer **list, void *subject,
-                             unsigned delay_ms, unsigned repeat_ms, berth_stream_fn fn, void *arg)
+static void link_to_owner(berth_timer *t, berth_timer **list)
 {
-    berth_timer *t = calloc(1, sizeof *t);
-    if (!t)
-        return NULL;
-    t->due = w->clock.now_ms + delay_ms;
-    t->repeat_ms = repeat_ms;
-    t->fn = fn;
-    t->subject = subject;
-    t->arg = arg;
     t->list = list;
-    if (heap_push(w, t) != 0) {
-        free(t);
-        return NULL;
-    }
     t->next = *list;
     if (*list)
         (*list)->prev = t;
     *list = t;
+}
+
+static berth_timer *timer_new(void *subject, unsigned repeat_ms, berth_stream_fn fn, void *arg)
+{
+    berth_timer *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->repeat_ms = repeat_ms;
+    t->fn = fn;
+    t->subject = subject;
+    t->arg = arg;
     return t;
+}
+
+berth_timer *berth_timer_add(berth_worker *w, berth_timer **list, void *subject,
+                             unsigned delay_ms, unsigned repeat_ms, berth_stream_fn fn, void *arg)
+{
+    berth_timer *t = timer_new(subject, repeat_ms, fn, arg);
+    if (!t)
+        return NULL;
+    t->due = w->clock.now_ms + delay_ms;
+    if (heap_push(w, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    link_to_owner(t, list);
+    return t;
+}
+
+berth_timer *berth_timer_post(berth_worker *w, berth_timer **list, void *subject,
+                              unsigned delay_ms, unsigned repeat_ms, berth_stream_fn fn, void *arg)
+{
+    berth_timer *t = timer_new(subject, repeat_ms, fn, arg);
+    if (!t)
+        return NULL;
+    t->due = delay_ms; /* made a time by the owner's clock as it takes it in */
+    link_to_owner(t, list);
+    berth_timer *head = atomic_load_explicit(&w->timers_in, memory_order_relaxed);
+    do
+        t->posted_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&w->timers_in, &head, t, memory_order_release,
+                                                  memory_order_relaxed));
+    return t;
+}
+
+/* Takes in what other threads posted. One the heap has no room for (out
+ * of memory) is posted again, tried at the next turn. */
+static void take_posted(berth_worker *w)
+{
+    if (!atomic_load_explicit(&w->timers_in, memory_order_relaxed))
+        return;
+    berth_timer *t = atomic_exchange_explicit(&w->timers_in, NULL, memory_order_acquire);
+    while (t) {
+        berth_timer *next = t->posted_next;
+        t->posted_next = NULL;
+        t->due += w->clock.now_ms;
+        if (heap_push(w, t) != 0) {
+            t->due -= w->clock.now_ms;
+            berth_timer *head = atomic_load_explicit(&w->timers_in, memory_order_relaxed);
+            do
+                t->posted_next = head;
+            while (!atomic_compare_exchange_weak_explicit(&w->timers_in, &head, t, memory_order_release,
+                                                          memory_order_relaxed));
+        }
+        t = next;
+    }
 }
 
 void berth_timer_stop(berth_timer *t)
@@ -100,6 +152,7 @@ void berth_timer_stop(berth_timer *t)
 
 uint64_t berth_worker_run_timers(berth_worker *w)
 {
+    take_posted(w);
     while (w->ntimers && w->timers[0]->due <= w->clock.now_ms) {
         berth_timer *t = heap_pop(w);
         if (t->list) {
@@ -124,10 +177,16 @@ void berth_timers_free(berth_worker *w)
     }
     free(w->timers);
     w->timers = NULL;
+    for (berth_timer *t = atomic_exchange(&w->timers_in, NULL), *next; t; t = next) {
+        next = t->posted_next;
+        unlink_from_owner(t);
+        free(t);
+    }
     w->ntimers = w->timers_cap = 0;
 }
 
-uint64_t berth_worker_next_timer(const berth_worker *w)
+uint64_t berth_worker_next_timer(berth_worker *w)
 {
+    take_posted(w);
     return w->ntimers ? w->timers[0]->due : UINT64_MAX;
 }

@@ -1205,6 +1205,53 @@ BERTH_API int berth_server_threads(const berth_server *server);
 /* The server a request came to (for berth_server_stats in a handler). */
 BERTH_API berth_server *berth_req_server(const berth_req *req);
 
+/* ---- Server timers ------------------------------------------------------
+ * A timer of the running server, not of a stream (berth_stream_timer's
+ * end with their response): a stats feed every second, a cache sweep, a
+ * deadline. fn(server, arg) runs once after delay_ms, then, if repeat_ms
+ * is non-zero, again repeat_ms after each run began (a late run shifts the
+ * later ones; runs never overlap, and none comes early).
+ *
+ * Where it runs: on the reactor, uring and libuv backends, on one of the
+ * server's worker threads, which also serve connections, so fn must not
+ * block (as a handler there must not); the timers go to the workers in
+ * turn (the first to worker 0, the next to worker 1, ...), each timer
+ * always to the same one. On the fast backend, which has no worker loops,
+ * every timer of the server runs on one thread of their own, started by
+ * the first timer: one slow callback delays the others there. From fn, as
+ * from any thread: the stream calls, berth_server_stop, adding and
+ * cancelling timers (this one included).
+ *
+ * The stop ends them all: no callback begins once berth_server_stop has
+ * been called (one already running finishes), and none runs after
+ * berth_server_wait (or berth_server_run) has returned. A server started
+ * again starts with no timer. Since 1.2. */
+typedef struct berth_server_timer berth_server_timer;
+typedef void (*berth_server_timer_fn)(berth_server *server, void *arg);
+
+/* Adds a timer to a running server: 0; BERTH_ESTATE before
+ * berth_server_start (a start that fails ends the timers added during it),
+ * or once berth_server_stop was called;
+ * BERTH_EINVAL without server or fn; BERTH_ENOMEM; BERTH_ESYS if fast's
+ * timers' thread could not be started (said on the log). Any thread.
+ *
+ * With timer NULL, the library frees the timer when it is over (after its
+ * run, or at the stop for a periodic one). Otherwise *timer is set (before
+ * fn may run, so fn may read it) to a handle the application releases
+ * with exactly one berth_server_timer_cancel: also after the timer is over
+ * (a one-shot that ran, a stop), until berth_server_free, which frees
+ * every timer (handles included). On failure *timer is NULL. */
+BERTH_API int berth_server_timer_add(berth_server *server, unsigned delay_ms, unsigned repeat_ms,
+                                     berth_server_timer_fn fn, void *arg,
+                                     berth_server_timer **timer);
+/* Cancels the timer if it is not over, and releases the handle. Once it
+ * returns, fn does not run again, nor does it still run: called from
+ * another thread while fn runs, it waits for fn to return (so arg may be
+ * freed then; a callback that waits for the caller would deadlock, as
+ * pthread_join would). From inside fn itself it returns at once, and fn
+ * is not called again. Any thread. */
+BERTH_API void berth_server_timer_cancel(berth_server_timer *timer);
+
 /* ---- Statistics and metrics -------------------------------------------
  * A server counts what it serves from berth_server_new on: each of its
  * threads in counters of its own (no shared atomics on a request's path),
