@@ -109,3 +109,9 @@ berth_server *berth_req_server(const berth_req *req)
     const berth_conn *c = req->res.conn;
     return c ? c->w->engine->server : NULL;
 }
+
+void *berth_req_thread_data(const berth_req *req)
+{
+    const berth_conn *c = req->res.conn;
+    return c ? c->w->thread_data : NULL;
+}
