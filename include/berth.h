@@ -795,14 +795,15 @@ typedef void (*berth_log_fn)(const char *message, void *user);
  * returns is that thread's data until berth_config.thread_exit(data,
  * hook_user) runs, on the same thread, after the last callback there
  * (connections closed, their on_done and on_close run). Those threads:
- * the reactor, libuv and uring workers (threads of them, for the server's
- * life), and fast's connection threads (one per open connection, pooled:
- * a thread serves one connection after another with the same data; one
- * parked 30 s without work ends, and new threads start as the load
- * grows). Every thread that ran thread_init runs thread_exit, also when
- * a start fails part-way; a thread that runs no application code (fast's
- * acceptors and monitor, the stop's thread) runs neither. Both may be
- * called on several threads at once. NULL is valid data.
+ * the reactor, libuv and uring workers (`threads` of them, for the
+ * server's life), and fast's connection threads (one per open connection,
+ * pooled: a thread serves one connection after another with the same
+ * data; one parked 30 s without work ends, and new threads start as the
+ * load grows). Every thread that ran thread_init runs thread_exit, also
+ * when a start fails part-way. Threads that run no handler or request
+ * callback (fast's acceptors and monitor, which may call only the log
+ * function, and on_stop's thread) run neither. Both may be called on
+ * several threads at once. NULL is valid data.
  *
  * berth_config.on_stop(server, hook_user) runs once per stop, when it
  * begins (berth_server_stop, which berth-serve calls at SIGTERM and an
@@ -819,6 +820,10 @@ typedef void (*berth_log_fn)(const char *message, void *user);
 /* The calling connection thread's data (thread_init's return): in
  * handlers, hooks and callbacks of req, on the connection's thread. */
 BERTH_API void *berth_req_thread_data(const berth_req *req);
+/* The same for a deferred response's callbacks and timers (on_close,
+ * on_stop, berth_stream_timer): its connection thread's data, from that
+ * thread only. (A WebSocket's: berth_ws_thread_data.) */
+BERTH_API void *berth_stream_thread_data(const berth_stream *s);
 
 /* ---- Signals and the environment ---------------------------------------
  *

@@ -3,8 +3,9 @@ stop"; issue 28 items 1 and 7), on every backend, plaintext and TLS, with
 the test server's thread-routes.c:
 
 - thread_init runs once on each thread that serves, and a handler reaches
-  that thread's data (berth_req_thread_data) on that thread (an HTTP/2
-  stream's handler too, with curl); thread_exit
+  that thread's data on that thread (berth_req_thread_data; from a
+  deferred response's timer, berth_stream_thread_data; an HTTP/2 stream's
+  handler too, with curl); thread_exit
   runs on the same thread, as many times as thread_init, after its last
   handler; fast's pooled connection threads keep their data across the
   connections they serve (inits bounded by threads, not connections);
@@ -126,8 +127,10 @@ class HooksMixin:
 
                 def client():
                     try:
-                        for _ in range(conns // clients):
-                            seen.append(get(srv, tls, b"/thread-data"))
+                        for i in range(conns // clients):
+                            # one in four from a deferred response's timer
+                            path = b"/thread-stream" if i % 4 == 3 else b"/thread-data"
+                            seen.append(get(srv, tls, path))
                     except Exception as e:  # noqa: BLE001 - reported below
                         errors.append(e)
 

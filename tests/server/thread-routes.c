@@ -5,7 +5,8 @@
  * thread_exit checks that it runs on that same thread and marks the record
  * ended. GET /thread-data answers "id=N same=S": the record of the thread
  * serving it (S = 1 when that is the calling thread), and counts a handler
- * that finds its thread's record already ended (after_exit).
+ * that finds its thread's record already ended (after_exit). GET
+ * /thread-stream answers the same from a deferred response's timer.
  *
  * GET /ws-bye is a WebSocket kept in a list. config.on_stop sends
  * "goodbye" to each member, then, if there was one, waits (5 s at most)
@@ -79,6 +80,26 @@ static void thread_data_route(berth_req *req, berth_res *res, void *user)
     int n = snprintf(buf, sizeof buf, "id=%d same=%d", t ? t->id : 0,
                      t ? pthread_equal(t->tid, pthread_self()) != 0 : 0);
     berth_res_send(res, 200, "text/plain", buf, (size_t)n);
+}
+
+/* GET /thread-stream: the same answer from a deferred response's timer,
+ * which reaches its thread's data through the stream. */
+static void thread_tick(berth_stream *s, void *arg)
+{
+    (void)arg;
+    thread_rec *t = berth_stream_thread_data(s);
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "id=%d same=%d", t ? t->id : 0,
+                     t ? pthread_equal(t->tid, pthread_self()) != 0 : 0);
+    berth_stream_send(s, 200, "text/plain", buf, (size_t)n);
+}
+
+static void thread_stream_route(berth_req *req, berth_res *res, void *user)
+{
+    (void)req, (void)user;
+    berth_stream *s = berth_res_defer(res);
+    if (!s || !berth_stream_timer(s, 1, 0, thread_tick, NULL))
+        berth_res_send(res, 500, "text/plain", "no timer", 8);
 }
 
 static void bye_open(berth_ws *ws, void *user)
@@ -156,6 +177,7 @@ void thread_routes_add(berth_router *r, berth_config *cfg)
     ws.on_close = bye_close;
     ws.on_stop = bye_stop;
     berth_router_add(r, "GET", "/thread-data", thread_data_route, NULL);
+    berth_router_add(r, "GET", "/thread-stream", thread_stream_route, NULL);
     berth_router_add(r, "GET", "/ws-bye", bye_route, &ws);
     berth_router_add(r, "GET", "/hook-release", hook_release_route, NULL);
     const char *v = getenv("BERTH_TEST_THREAD_HOOKS");

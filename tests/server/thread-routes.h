@@ -5,7 +5,7 @@
 
 #include <berth.h>
 
-/* Adds GET /thread-data, /ws-bye and /hook-release; with
+/* Adds GET /thread-data, /thread-stream, /ws-bye and /hook-release; with
  * BERTH_TEST_THREAD_HOOKS=1 also sets cfg's thread_init, thread_exit and
  * on_stop (hook_user stays the caller's). */
 void thread_routes_add(berth_router *r, berth_config *cfg);
