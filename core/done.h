@@ -12,6 +12,8 @@ struct berth_done_priv {
     size_t nreq;
     const char *res;          /* the response's "Name: value\r\n" lines */
     size_t res_len;
+    struct berth_exch *exch;  /* values, the request ID (exch.c) */
+    struct berth_worker *w;
 };
 
 /* A request's method, target and headers copied into one allocation. */

@@ -1,7 +1,9 @@
 /* Defaults, and the derivation of engine settings from a berth_config. */
 #include "engine.h"
 
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "abi.h"
 #include "compress.h"
@@ -66,6 +68,7 @@ void berth_engine_init(berth_engine *e, const berth_config *c)
     e->hook_user = c->hook_user;
     e->thread_init = c->thread_init;
     e->thread_exit = c->thread_exit;
+    e->request_id_header = c->request_id_header;
     e->compress = c->compress;
     e->gzip_level = c->gzip_level;
     e->compress_min = c->compress_min;
@@ -88,6 +91,10 @@ void berth_worker_init(berth_worker *w, const berth_engine *e)
     w->owner = pthread_self();
     pthread_mutex_init(&w->wake_lock, NULL);
     w->stats = berth_stats_take(e->stats);
+    /* Distinct per thread, process and start: the precise clock, the
+     * worker's address and the process ID, mixed (exch.c). No secret:
+     * request IDs name requests, they authorize nothing. */
+    w->id_base = berth_clock_precise_us() ^ ((uint64_t)(uintptr_t)w << 16) ^ ((uint64_t)getpid() << 40);
 }
 
 void berth_worker_destroy(berth_worker *w)

@@ -37,6 +37,7 @@ typedef struct berth_engine {
     void *hook_user;
     void *(*thread_init)(void *hook_user);
     void (*thread_exit)(void *thread_data, void *hook_user);
+    const char *request_id_header; /* berth_req_id's source, or NULL */
     /* On-the-fly compression (compress.c). */
     int compress;
     int gzip_level;
@@ -90,6 +91,9 @@ typedef struct berth_worker {
     const char *ct_seen_list;
     unsigned char ct_seen_len, ct_seen_match;
     char ct_seen[46];
+    /* Request IDs this thread makes (exch.c): a random base and a count,
+     * mixed into 64 bits by a bijection, so none repeats in the thread. */
+    uint64_t id_base, id_count;
     /* Timers: a binary min-heap by due time. */
     struct berth_timer **timers;
     size_t ntimers, timers_cap;

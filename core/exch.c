@@ -9,8 +9,21 @@
 #include <time.h>
 
 #include "conn_impl.h"
+#include "middleware.h"
 #include "request.h"
 #include "stats.h"
+
+/* What a request holds once the application sets a value or adds a
+ * completion callback: allocated then, freed at the exchange's end. */
+#define EXT_SLOTS 8
+struct berth_exch_ext {
+    const void *keys[EXT_SLOTS];
+    void *values[EXT_SLOTS];
+    unsigned nvalues;
+    berth_done_fn fns[EXT_SLOTS];
+    void *args[EXT_SLOTS];
+    unsigned nfns;
+};
 
 uint64_t berth_exch_now_us(void) { return berth_clock_precise_us(); }
 
@@ -23,7 +36,7 @@ void berth_exch_keep(berth_exch *x, const berth_engine *e, const struct berth_re
         return;
     x->version = berth_head_version(&req->head);
     x->method_class = berth_stats_method(req->head.method); /* for the count */
-    if (!(x->fn || e->after))
+    if (!berth_exch_reported(x, e))
         return;
     x->body_received = req->body_received;
     x->kept = berth_req_keep(&req->head);
@@ -72,9 +85,9 @@ void berth_exch_report(berth_exch *x, const berth_conn *c, const struct berth_re
 {
     x->live = x->due = 0;
     const berth_engine *e = c->w->engine;
-    if (x->fn || e->after) {
+    if (berth_exch_reported(x, e)) {
         berth_done d;
-        struct berth_done_priv priv = {NULL, 0, x->res_hdr, x->res_hdr_len};
+        struct berth_done_priv priv = {NULL, 0, x->res_hdr, x->res_hdr_len, x, c->w};
         memset(&d, 0, sizeof d);
         d.size = sizeof d;
         d.priv = &priv;
@@ -113,9 +126,16 @@ void berth_exch_report(berth_exch *x, const berth_conn *c, const struct berth_re
         x->fn = NULL;
         if (fn)
             fn(&d, x->arg);
+        for (unsigned i = 0; x->ext && i < x->ext->nfns; i++)
+            x->ext->fns[i](&d, x->ext->args[i]);
+        berth_mw_after(x, &d);
         if (e->after)
             e->after(&d, e->hook_user);
     }
+    free(x->ext);
+    x->ext = NULL;
+    x->mw_ran = 0;
+    x->route_mw = NULL;
     free(x->kept);
     x->kept = NULL;
     free(x->res_hdr);
@@ -135,3 +155,138 @@ void berth_req_on_done(berth_req *req, berth_done_fn fn, void *arg)
         x->t0_us = berth_exch_now_us();
 }
 
+
+static struct berth_exch_ext *ext_of(berth_exch *x)
+{
+    if (!x->ext)
+        x->ext = calloc(1, sizeof *x->ext);
+    return x->ext;
+}
+
+int berth_req_set_value(berth_req *req, const void *key, void *value)
+{
+    if (!key)
+        return BERTH_EINVAL;
+    berth_exch *x = req->exch;
+    struct berth_exch_ext *ext = x->ext;
+    for (unsigned i = 0; ext && i < ext->nvalues; i++) {
+        if (ext->keys[i] == key) {
+            ext->values[i] = value;
+            return 0;
+        }
+    }
+    if (!value)
+        return 0; /* cleared, never set */
+    if (!(ext = ext_of(x)))
+        return BERTH_ENOMEM;
+    if (ext->nvalues == EXT_SLOTS)
+        return BERTH_ENOSPC;
+    ext->keys[ext->nvalues] = key;
+    ext->values[ext->nvalues++] = value;
+    return 0;
+}
+
+static void *value_in(const berth_exch *x, const void *key)
+{
+    for (unsigned i = 0; x->ext && i < x->ext->nvalues; i++)
+        if (x->ext->keys[i] == key)
+            return x->ext->values[i];
+    return NULL;
+}
+
+void *berth_req_value(const berth_req *req, const void *key) { return value_in(req->exch, key); }
+
+void *berth_done_value(const berth_done *done, const void *key)
+{
+    return done->priv && done->priv->exch ? value_in(done->priv->exch, key) : NULL;
+}
+
+int berth_req_add_done(berth_req *req, berth_done_fn fn, void *arg)
+{
+    if (!fn)
+        return BERTH_EINVAL;
+    berth_exch *x = req->exch;
+    struct berth_exch_ext *ext = ext_of(x);
+    if (!ext)
+        return BERTH_ENOMEM;
+    if (ext->nfns == EXT_SLOTS)
+        return BERTH_ENOSPC;
+    ext->fns[ext->nfns] = fn;
+    ext->args[ext->nfns++] = arg;
+    if (!x->t0_us)
+        x->t0_us = berth_exch_now_us();
+    return 0;
+}
+
+/* ---- request IDs ---- */
+
+#define ID_MAX 64
+
+/* A header value usable as an ID: 1 to ID_MAX bytes of visible ASCII. */
+static int id_usable(berth_str v)
+{
+    if (!v.len || v.len > ID_MAX)
+        return 0;
+    for (size_t i = 0; i < v.len; i++)
+        if ((unsigned char)v.ptr[i] <= 0x20 || (unsigned char)v.ptr[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* splitmix64's finalizer: a bijection of 64 bits, so distinct counts give
+ * distinct IDs. */
+static uint64_t mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static long id_copy(const char *p, size_t n, char *buf, size_t cap)
+{
+    if (n + 1 > cap)
+        return BERTH_ENOSPC;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return (long)n;
+}
+
+/* The ID of x: from the header (found: the request's value), else made
+ * once per exchange on the worker w. */
+static long id_of(berth_exch *x, berth_worker *w, int found, berth_str v, char *buf, size_t cap)
+{
+    if (found && id_usable(v))
+        return id_copy(v.ptr, v.len, buf, cap);
+    if (!x->id) {
+        /* base + count * an odd constant: distinct for 2^64 counts, mixed
+         * so that IDs of one thread do not look sequential */
+        x->id = mix(mix(w->id_base) + ++w->id_count * 0x9e3779b97f4a7c15ull);
+        if (!x->id)
+            x->id = 1; /* 0 means "none yet" */
+    }
+    static const char hex[] = "0123456789abcdef";
+    char s[16];
+    for (int i = 0; i < 16; i++)
+        s[i] = hex[(x->id >> (60 - 4 * i)) & 15];
+    return id_copy(s, sizeof s, buf, cap);
+}
+
+long berth_req_id(berth_req *req, char *buf, size_t cap)
+{
+    berth_worker *w = req->res.conn->w;
+    const char *h = w->engine->request_id_header;
+    berth_str v = {"", 0};
+    int found = h && berth_req_header(req, h, &v) == 0;
+    return id_of(req->exch, w, found, v, buf, cap);
+}
+
+long berth_done_request_id(const berth_done *done, char *buf, size_t cap)
+{
+    const struct berth_done_priv *p = done->priv;
+    if (!p || !p->exch)
+        return BERTH_EINVAL;
+    const char *h = p->w->engine->request_id_header;
+    berth_str v = {"", 0};
+    int found = h && berth_done_req_header(done, h, &v) == 0;
+    return id_of(p->exch, p->w, found, v, buf, cap);
+}

@@ -33,9 +33,20 @@ typedef struct berth_exch {
     int method_class;       /* the request's, once kept (stats.h) */
     int reason;             /* enum berth_reason, when known before the end */
     berth_req_kept *kept;   /* method, target, headers: for a deferred response */
+    struct berth_exch_ext *ext; /* values and added callbacks, once one is set (exch.c) */
+    const struct berth_mw *mw;  /* the router's middleware ... */
+    uint32_t mw_ran;            /* ... bit i: mw[i]'s after is owed */
+    const struct berth_mw *route_mw; /* the route's, when its after is owed */
+    uint64_t id;                /* berth's request ID once made; 0 before */
     char *res_hdr;          /* a deferred response's header lines (conn_stream.c) */
     size_t res_hdr_len;
 } berth_exch;
+
+/* Whether callbacks of the application's wait for the exchange's end. */
+static inline int berth_exch_reported(const berth_exch *x, const berth_engine *e)
+{
+    return x->fn || e->after || x->ext || x->mw_ran || x->route_mw;
+}
 
 /* The monotonic clock in microseconds, for a duration. */
 uint64_t berth_exch_now_us(void);
@@ -48,6 +59,9 @@ static inline void berth_exch_begin(berth_exch *x, const berth_worker *w)
     x->status = 0;
     x->fn = NULL;
     x->data = NULL;
+    x->mw_ran = 0;
+    x->route_mw = NULL;
+    x->id = 0;
     x->bytes = 0;
     x->version = 0;
     /* The latest time this thread read (its bytes' read, or the end of
@@ -75,7 +89,7 @@ static inline void berth_exch_end(berth_exch *x, const berth_engine *e,
     if (!x->live)
         return;
     berth_exch_count(x, c, req);
-    if (x->fn || e->after || x->kept || x->res_hdr) {
+    if (x->fn || e->after || x->kept || x->res_hdr || x->ext || x->mw_ran || x->route_mw) {
         berth_exch_report(x, c, req, outcome);
         return;
     }

@@ -14,6 +14,7 @@
 #include "ascii.h"
 #include "compress.h"
 #include "http1.h"
+#include "middleware.h"
 #include "request.h"
 #include "router.h"
 #include "serialize.h"
@@ -324,21 +325,16 @@ void berth_h2s_head_done(berth_conn *c, h2_stream *st, int end_stream)
         return;
     }
     req->is_head = req->head.method.len == 4 && memcmp(req->head.method.ptr, "HEAD", 4) == 0;
-    if (e->before && e->before(req, &req->res, e->hook_user) != 0) {
+    char allow[128];
+    int rc = berth_mw_route(e, req, allow, sizeof allow);
+    if (rc == 1) {
+        answered(req); /* a before hook answered it */
+    } else if (rc) {
+        if (rc == 405)
+            berth_res_header(&req->res, "Allow", allow);
+        berth_error_fill(c, req, &req->res, rc);
         answered(req);
-    } else if (e->router) {
-        char allow[128];
-        int rc = berth_router_match(e->router, req, allow, sizeof allow);
-        if (rc) {
-            if (rc == 405)
-                berth_res_header(&req->res, "Allow", allow);
-            berth_error_fill(c, req, &req->res, rc);
-            answered(req);
-            req->rejected = 1;
-        }
-    } else {
-        req->handler = e->handler;
-        req->user = e->user;
+        req->rejected = 1;
     }
     if (!req->max_body)
         req->max_body = e->max_body;

@@ -13,6 +13,7 @@
 #ifdef BERTH_HAVE_NGHTTP2
 #include "h2.h"
 #endif
+#include "middleware.h"
 #include "router.h"
 #include "serialize.h"
 
@@ -170,17 +171,12 @@ static void request_start(berth_conn *c, size_t head_len)
     }
     req->is_head = req->head.method.len == 4 && memcmp(req->head.method.ptr, "HEAD", 4) == 0;
 
-    if (e->before && e->before(req, &req->res, e->hook_user) != 0) {
-        answered(req); /* the hook answered it */
-    } else if (e->router) {
-        char allow[128];
-        rc = berth_router_match(e->router, req, allow, sizeof allow);
-        if (rc)
-            route_error(c, req, rc, allow);
-    } else {
-        req->handler = e->handler;
-        req->user = e->user;
-    }
+    char allow[128];
+    rc = berth_mw_route(e, req, allow, sizeof allow);
+    if (rc == 1)
+        answered(req); /* a before hook answered it */
+    else if (rc)
+        route_error(c, req, rc, allow);
     if (!req->max_body)
         req->max_body = e->max_body;
 

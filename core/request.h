@@ -60,6 +60,7 @@ struct berth_req {
     int head_ok;                  /* method and target were parsed */
     int rejected;                 /* answered by berth (404, 405) */
     struct berth_exch *exch;      /* its exchange (exch.h): data, on_done */
+    const struct berth_mw *route_mw; /* the matched route's middleware, or NULL */
     uint64_t pieces;              /* calls of on_body so far */
     size_t nparams;
     /* request_start (http1_conn.c) zeroes what is above this line and from

@@ -34,7 +34,7 @@ typedef struct route_seg {
     size_t suf_len;
 } route_seg;
 
-typedef struct berth_route {
+struct berth_route {
     char method[16];
     int any_method;
     char *pattern; /* owned copy that segments point into */
@@ -45,15 +45,9 @@ typedef struct berth_route {
     int streaming;
     uint64_t max_body;
     void *user;
-} berth_route;
-
-struct berth_router {
-    berth_route **routes;
-    size_t count, cap;
-    char error[256];
-    atomic_int running; /* servers using it between their start and wait */
-    _Atomic(berth_log *) log; /* the log of the last server that held it */
+    berth_mw mw; /* its own before and after */
 };
+
 
 berth_router *berth_router_new(void) { return calloc(1, sizeof(berth_router)); }
 
@@ -81,6 +75,8 @@ void berth_router_free(berth_router *router)
     }
     for (size_t i = 0; i < router->count; i++)
         route_free(router->routes[i]);
+    for (size_t i = 0; i < router->nmw; i++)
+        free(router->mw[i].prefix);
     free(router->routes);
     free(router);
 }
@@ -97,6 +93,39 @@ __attribute__((format(printf, 2, 3))) static int fail(berth_router *router, cons
     vsnprintf(router->error, sizeof router->error, fmt, ap);
     va_end(ap);
     return BERTH_EINVAL;
+}
+
+int berth_router_use(berth_router *router, const char *prefix, berth_before_fn before,
+                     berth_done_fn after, void *user)
+{
+    if (!router)
+        return BERTH_EINVAL;
+    router->error[0] = '\0';
+    if (atomic_load(&router->running)) {
+        fail(router, "middleware on %s: fixed while a server using the router runs (add it "
+             "before berth_server_start)", prefix ? prefix : "");
+        berth_logf(atomic_load(&router->log), "berth: berth_router_use: %s", router->error);
+        return BERTH_ESTATE;
+    }
+    if (!prefix || prefix[0] != '/')
+        return fail(router, "middleware: the prefix must start with '/'");
+    if (!before && !after)
+        return fail(router, "middleware on %s: neither before nor after", prefix);
+    if (router->nmw == BERTH_MW_MAX) {
+        fail(router, "middleware on %s: a router has at most %d", prefix, BERTH_MW_MAX);
+        return BERTH_ENOSPC;
+    }
+    berth_mw *m = &router->mw[router->nmw];
+    if (!(m->prefix = strdup(prefix))) {
+        fail(router, "out of memory");
+        return BERTH_ENOMEM;
+    }
+    m->prefix_len = strlen(prefix);
+    m->before = before;
+    m->after = after;
+    m->user = user;
+    router->nmw++;
+    return 0;
 }
 
 void berth_router_hold(berth_router *router, berth_log *log)
@@ -271,6 +300,9 @@ int berth_router_add_opts(berth_router *router, const char *method, const char *
         r->on_body = o.on_body;
         r->streaming = o.stream_body || o.on_body;
         r->max_body = o.max_body;
+        r->mw.before = o.before;
+        r->mw.after = o.after;
+        r->mw.user = o.hook_user;
     }
     if (route_compile(router, r) != 0) {
         route_free(r);
@@ -425,6 +457,7 @@ int berth_router_match(const berth_router *router, struct berth_req *req, char *
         req->streaming = fallback->streaming;
         req->user = fallback->user;
         req->max_body = fallback->max_body;
+        req->route_mw = fallback->mw.before || fallback->mw.after ? &fallback->mw : NULL;
         return 0;
     }
     if (!path_found)

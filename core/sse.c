@@ -1,6 +1,7 @@
 /* Server-sent events over a deferred response (WHATWG HTML, section
  * "Server-sent events"). Built only on the public API. */
-#include <berth.h>
+#include "sse.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,25 +29,29 @@ static int has_line_break(const char *s)
     return s && (strchr(s, '\n') || strchr(s, '\r'));
 }
 
+int berth_sse_fields_bad(const char *event, const char *id)
+{
+    return has_line_break(event) || has_line_break(id);
+}
+
 static char *put(char *p, const char *s, size_t n)
 {
     memcpy(p, s, n);
     return p + n;
 }
 
-int berth_sse_send(berth_stream *s, const char *event, const char *id, const char *data,
-                   size_t len)
+size_t berth_sse_frame_size(const char *event, const char *id, const char *data, size_t len)
 {
-    if (has_line_break(event) || has_line_break(id))
-        return BERTH_EINVAL; /* would break the framing */
     size_t lines = 1;
     for (size_t i = 0; i < len; i++)
         if (data[i] == '\n' || (data[i] == '\r' && !(i + 1 < len && data[i + 1] == '\n')))
             lines++;
-    size_t cap = len + lines * 7 + 1 + (event ? strlen(event) + 8 : 0) + (id ? strlen(id) + 5 : 0);
-    char *buf = malloc(cap), *p = buf;
-    if (!buf)
-        return BERTH_ENOMEM;
+    return len + lines * 7 + 1 + (event ? strlen(event) + 8 : 0) + (id ? strlen(id) + 5 : 0);
+}
+
+size_t berth_sse_frame(char *buf, const char *event, const char *id, const char *data, size_t len)
+{
+    char *p = buf;
     if (event) {
         p = put(p, "event: ", 7);
         p = put(p, event, strlen(event));
@@ -69,7 +74,18 @@ int berth_sse_send(berth_stream *s, const char *event, const char *id, const cha
         start = i + 1;
     }
     *p++ = '\n';
-    int rc = berth_stream_write(s, buf, (size_t)(p - buf));
+    return (size_t)(p - buf);
+}
+
+int berth_sse_send(berth_stream *s, const char *event, const char *id, const char *data,
+                   size_t len)
+{
+    if (berth_sse_fields_bad(event, id))
+        return BERTH_EINVAL; /* would break the framing */
+    char *buf = malloc(berth_sse_frame_size(event, id, data, len));
+    if (!buf)
+        return BERTH_ENOMEM;
+    int rc = berth_stream_write(s, buf, berth_sse_frame(buf, event, id, data, len));
     free(buf);
     return rc;
 }

@@ -215,6 +215,30 @@ int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size
     return 0;
 }
 
+int berth_stream_ref(berth_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int ok = s->conn && !s->gone && !s->app_done;
+    if (ok)
+        s->refs++;
+    pthread_mutex_unlock(&s->lock);
+    return ok ? 0 : BERTH_EGONE;
+}
+
+void berth_stream_cut(berth_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->conn && !s->gone) {
+        /* as for an operation that could not be queued (post): the owner
+         * closes the connection at its next turn */
+        s->failed = 1;
+        s->gone = 1;
+        pthread_cond_broadcast(&s->drained);
+        s->sink->notify(s->conn);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 void berth_stream_release(berth_stream *s)
 {
     pthread_mutex_lock(&s->lock);

@@ -105,6 +105,13 @@ void berth_stream_set_pending(berth_stream *s, size_t pending);
  * failed and the connection is closed), -2 (full). */
 int berth_stream_post(berth_stream *s, int kind, int status, const char *a, size_t alen,
                       const char *b, size_t blen);
+/* Takes one more reference (a topic's, topic.c): 0, or BERTH_EGONE when
+ * the connection is gone or the handle ended. Dropped by
+ * berth_stream_release. */
+int berth_stream_ref(berth_stream *s);
+/* Any thread: the connection is to close at its owner's next turn, as
+ * after a failure (a topic's slow subscriber); calls answer BERTH_EGONE. */
+void berth_stream_cut(berth_stream *s);
 /* Drops the application's reference (a WebSocket after its on_close). */
 void berth_stream_release(berth_stream *s);
 

@@ -1,6 +1,7 @@
 #include "access_log.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 /* A header value for a quoted field of the log: '"', '\' and bytes
@@ -65,6 +66,11 @@ void access_log(const berth_done *d, void *user)
     char referer[512], agent[512];
     quoted(referer, sizeof referer, berth_done_req_header(d, "Referer", &v) == 0, v);
     quoted(agent, sizeof agent, berth_done_req_header(d, "User-Agent", &v) == 0, v);
+    char id[72]; /* berth_req_id's: the proxy's X-Request-Id (BERTH_REQUEST_ID_HEADER), or berth's */
+    if (berth_done_request_id(d, id, sizeof id) < 0)
+        snprintf(id, sizeof id, "-");
+    char idq[300];
+    quoted(idq, sizeof idq, 1, (berth_str){id, strlen(id)});
     /* One fprintf per line: stdio's lock keeps lines of threads apart. */
     /* HTTP/2.0 for an h2 stream's (a library before 1.1 does not say) */
     int version = d->size >= offsetof(berth_done, http_version) + sizeof d->http_version &&
@@ -72,15 +78,15 @@ void access_log(const berth_done *d, void *user)
                       ? d->http_version
                       : 10 + d->version_minor;
     if (d->method.len)
-        fprintf(stdout, "%s - - [%s] \"%.*s %.*s HTTP/%d.%d\" %d %s \"%s\" \"%s\" %.6f%s%s\n",
+        fprintf(stdout, "%s - - [%s] \"%.*s %.*s HTTP/%d.%d\" %d %s \"%s\" \"%s\" %.6f %s%s%s\n",
                 peer, when, (int)d->method.len, d->method.ptr, (int)d->target.len, d->target.ptr,
                 version / 10, version % 10, d->status, bytes, referer, agent,
-                (double)d->duration_us / 1e6,
+                (double)d->duration_us / 1e6, idq,
                 d->outcome == BERTH_DONE_ABORTED ? " aborted"
                 : d->outcome == BERTH_DONE_STOPPED ? " stopped"
                 : d->outcome == BERTH_DONE_REJECTED ? " rejected" : "",
                 d->outcome == BERTH_DONE_STOPPED ? "" : why(d));
     else
-        fprintf(stdout, "%s - - [%s] \"-\" %d %s \"-\" \"-\" %.6f rejected%s\n", peer, when,
-                d->status, bytes, (double)d->duration_us / 1e6, why(d));
+        fprintf(stdout, "%s - - [%s] \"-\" %d %s \"-\" \"-\" %.6f %s rejected%s\n", peer, when,
+                d->status, bytes, (double)d->duration_us / 1e6, idq, why(d));
 }

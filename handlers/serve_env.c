@@ -107,6 +107,9 @@ berth_server *server_from_env(berth_config *cfg)
         fprintf(stderr, "berth-serve: warning: BERTH_ACCESS_LOG='%s' is not 0 or 1; using 0\n",
                 log);
     }
+    const char *rid = getenv("BERTH_REQUEST_ID_HEADER"); /* berth_req_id's source */
+    if (rid && *rid)
+        cfg->request_id_header = rid;
     const char *listen = getenv("BERTH_LISTEN");
     if ((!listen || !*listen) && systemd_sockets() > 0) {
         /* Started as systemd starts a socket-activated service (or by

@@ -47,6 +47,7 @@
 #ifndef BERTH_H
 #define BERTH_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,12 @@ extern "C" {
 #define BERTH_API __attribute__((visibility("default")))
 #else
 #define BERTH_API
+#endif
+/* A printf-like call: GCC and clang check its format against its arguments. */
+#if defined(__GNUC__)
+#define BERTH_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
+#else
+#define BERTH_PRINTF(fmt, first)
 #endif
 
 /* ---- Versions and errors ---------------------------------------------
@@ -109,6 +116,15 @@ typedef struct berth_router berth_router;
 
 /* The one handler signature, identical on every backend. */
 typedef void (*berth_handler_fn)(berth_req *req, berth_res *res, void *user);
+
+/* A before hook (berth_config.before, berth_router_use, a route's): runs
+ * once the request's head is read, before its handler (request IDs,
+ * authentication, CORS preflight). Headers it sets on res stay on the
+ * response whoever completes it. Return 0 to go on, non-zero when it
+ * answered the request itself with res (its status, headers, body): no
+ * later hook nor the handler runs, a request body is read and dropped.
+ * It may not defer. */
+typedef int (*berth_before_fn)(berth_req *req, berth_res *res, void *user);
 
 /* Receives a request body piece by piece as it arrives (opt-in per route).
  * Called with the decoded body bytes (chunked framing removed); the handler
@@ -274,6 +290,45 @@ BERTH_API void *berth_req_data(const berth_req *req);
  * there. A later call replaces fn. */
 BERTH_API void berth_req_on_done(berth_req *req, berth_done_fn fn, void *arg);
 
+/* More for the same span, allocated only when used: values under keys
+ * of the application's (each piece of middleware its own slot, as Go's
+ * context values: the key is the address of a variable of its own, e.g.
+ * `static char user_key;`), and completion callbacks that add up instead
+ * of replacing each other. Several pieces of code may thus each keep
+ * their state for the request without knowing of the others.
+ *
+ * berth_req_set_value: sets (or replaces; NULL clears) key's value. 0;
+ * BERTH_EINVAL for a NULL key, BERTH_ENOSPC past 8 keys a request,
+ * BERTH_ENOMEM (the first value of a request allocates ~260 bytes, freed
+ * when the request is over). */
+BERTH_API int berth_req_set_value(berth_req *req, const void *key, void *value);
+/* key's value, or NULL if none was set. */
+BERTH_API void *berth_req_value(const berth_req *req, const void *key);
+/* Adds fn(done, arg), to run exactly once when the request is over, as
+ * berth_req_on_done's, whose one callback it does not replace. The
+ * completion callbacks run in this order: berth_req_on_done's, those
+ * added here in the order added, the route's after (berth_route_opts),
+ * the router's middleware in the reverse order of their before hooks
+ * (the last to run before the handler is the first after it),
+ * berth_config.after. 0; BERTH_EINVAL for a NULL fn, BERTH_ENOSPC past 8
+ * a request, BERTH_ENOMEM. */
+BERTH_API int berth_req_add_done(berth_req *req, berth_done_fn fn, void *arg);
+/* During a completion callback: the value berth_req_set_value left under
+ * key, or NULL. */
+BERTH_API void *berth_done_value(const berth_done *done, const void *key);
+
+/* The request's ID, for logs and for the response if the application
+ * sends it: the value of the header named berth_config.request_id_header
+ * when the request has one that is 1 to 64 bytes of visible ASCII (a
+ * proxy's X-Request-Id), else 16 lower-case hex digits berth makes (the
+ * first time it is asked for: unique in the process, random across
+ * processes and restarts). The same ID every time for one request,
+ * completion callbacks included (berth_done_request_id). Copied into buf
+ * with a NUL: its length, or BERTH_ENOSPC if cap cannot hold it (65
+ * always can). */
+BERTH_API long berth_req_id(berth_req *req, char *buf, size_t cap);
+BERTH_API long berth_done_request_id(const berth_done *done, char *buf, size_t cap);
+
 /* 1 once the server has begun to stop (berth_server_stop) and this
  * request's connection has been told, 0 before. A request still in
  * progress is given until drain_timeout_ms; one whose body is still
@@ -355,6 +410,51 @@ BERTH_API char *berth_res_body_reserve(berth_res *res, size_t len);
  * BERTH_EINVAL for a status outside 400-599; BERTH_ESTATE for a deferred
  * res or a call made from on_error (which shapes the error itself). */
 BERTH_API int berth_res_error(berth_res *res, int status);
+
+/* ---- Reply helpers (since 1.2) -----------------------------------------
+ * For a handler, a before hook or on_error, before berth_res_defer (a
+ * deferred res: BERTH_ESTATE). Each either does all it says or, failing,
+ * leaves res as it was. */
+
+/* As berth_res_send with a body formatted as printf would (fmt and the
+ * arguments after it), of any length: one that fits the response's own
+ * space (256 bytes) or a block of the worker's pool (up to 16 KiB) costs
+ * no allocation; a longer one is formatted into memory of its exact size.
+ * The arguments may point into res's current body (it is replaced after
+ * the formatting). 0; BERTH_EINVAL for a status outside 100-599, a NULL
+ * fmt, a content_type berth_res_header refuses, or an output printf
+ * cannot make (an encoding error, over INT_MAX bytes); BERTH_ENOMEM. */
+BERTH_API int berth_res_sendf(berth_res *res, int status, const char *content_type,
+                              const char *fmt, ...) BERTH_PRINTF(4, 5);
+/* berth_res_sendf with a va_list (which it reads and leaves as vprintf
+ * does: va_end it, do not read it again). */
+BERTH_API int berth_res_vsendf(berth_res *res, int status, const char *content_type,
+                               const char *fmt, va_list ap) BERTH_PRINTF(4, 0);
+/* An error answered as JSON without a JSON library: the status and
+ * Content-Type: application/json, with the body
+ *   {"error":{"status":404,"message":"..."}}
+ * in that order, without spaces or a final newline; message is
+ * JSON-escaped (berth_json_escape), berth_status_reason(status) when
+ * NULL. Replaces the body, and Content-Type and Content-Encoding set
+ * before (other headers stay). Not through berth_config.on_error, so an
+ * on_error hook may call it to answer berth's own errors as JSON. 0;
+ * BERTH_EINVAL for a status outside 400-599; BERTH_ENOMEM. */
+BERTH_API int berth_res_error_json(berth_res *res, int status, const char *message);
+/* Escapes len bytes of s as the content of a JSON string (RFC 8259 7,
+ * without the quotes) into out (cap bytes incl. NUL): a quotation mark and
+ * a backslash get a backslash before them; backspace, form feed, line
+ * feed, carriage return and tab their short escapes (b f n r t after a
+ * backslash); the other bytes below 0x20, DEL, U+2028 and U+2029
+ * (JavaScript's line ends) a six-byte u escape in lower-case hex (u001f,
+ * u007f, u2028); valid UTF-8 is copied; each maximal ill-formed
+ * subsequence (Unicode 15, 3.9: what Python's and the WHATWG decoders
+ * replace) becomes one u escape of U+FFFD. So the output is ASCII
+ * printable but for valid UTF-8, and the same for the same input. Returns
+ * its length (without the NUL); with out NULL and cap 0, the length it
+ * needs, as snprintf measures; BERTH_ENOSPC if it does not fit cap (out
+ * is then "" when cap > 0; 6 * len + 1 always fits); BERTH_EINVAL for s
+ * NULL with len > 0, or out NULL with cap > 0. */
+BERTH_API long berth_json_escape(char *out, size_t cap, const char *s, size_t len);
 
 /* ---- Deferred and streamed responses ----------------------------------
  * A handler may return without a complete response: it calls
@@ -546,6 +646,53 @@ BERTH_API void *berth_ws_user(const berth_ws *ws);
  * thread (see "Worker threads and the stop"); from that thread only. */
 BERTH_API void *berth_ws_thread_data(const berth_ws *ws);
 
+/* ---- Topics (publish to WebSocket and event-stream subscribers) ---------
+ * A topic is a set of subscribers: WebSocket connections (berth_ws) and
+ * server-sent-event streams (berth_sse_start's handle). berth_topic_publish,
+ * from any thread, sends one message to each: a WebSocket message of the
+ * given type, or an event (the name may be NULL) whose data is the
+ * message. Each copy goes through its connection's mailbox, so it is
+ * written on that connection's own thread, in order with what else was
+ * sent to it, and counts against its buffer limit (berth_ws_config.
+ * max_buffer; berth_config.max_stream_buffer for a stream). A subscriber whose buffer is full
+ * is a slow one, and the topic's policy says what befalls it:
+ * BERTH_TOPIC_DROP skips this message for it (counted, it stays);
+ * BERTH_TOPIC_CLOSE closes it (a WebSocket with 1008 after what it holds,
+ * an event stream cut) and it leaves the topic. A subscriber whose
+ * connection ended leaves at the next publish by itself: on_close need not
+ * unsubscribe (the topic holds a reference on the handle until then;
+ * berth_topic_unsubscribe_* lets go at once). All calls are thread-safe;
+ * a publish holds the topic's lock while it posts to every subscriber.
+ * Since 1.2. */
+typedef struct berth_topic berth_topic;
+enum { BERTH_TOPIC_DROP = 0, BERTH_TOPIC_CLOSE = 1 };
+/* A topic with that policy for slow subscribers; NULL (bad policy, out of
+ * memory). */
+BERTH_API berth_topic *berth_topic_new(int slow_policy);
+/* Frees it and lets go of its subscribers (they stay open). No call on
+ * the topic may run or follow. */
+BERTH_API void berth_topic_free(berth_topic *topic);
+/* 0; BERTH_EEXIST (subscribed already), BERTH_EGONE (the connection is
+ * gone or the stream ended), BERTH_EINVAL, BERTH_ENOMEM. A connection may
+ * be in several topics. */
+BERTH_API int berth_topic_subscribe_ws(berth_topic *topic, berth_ws *ws);
+BERTH_API int berth_topic_subscribe_sse(berth_topic *topic, berth_stream *stream);
+/* 0; BERTH_ENOENT (not subscribed), BERTH_EINVAL. */
+BERTH_API int berth_topic_unsubscribe_ws(berth_topic *topic, berth_ws *ws);
+BERTH_API int berth_topic_unsubscribe_sse(berth_topic *topic, berth_stream *stream);
+/* type: BERTH_WS_TEXT (data must be UTF-8) or BERTH_WS_BINARY, for the
+ * WebSocket subscribers; event: the event's name for the event-stream
+ * ones (NULL: none; no line break). The number of subscribers the message
+ * was queued for (slow ones dropped or closed, and those gone, are not
+ * counted); BERTH_EINVAL, BERTH_ENOMEM. */
+BERTH_API long berth_topic_publish(berth_topic *topic, int type, const char *event,
+                                   const void *data, size_t len);
+/* Subscribers now (those gone since the last publish included); messages
+ * skipped for slow subscribers; slow subscribers closed. */
+BERTH_API size_t berth_topic_count(berth_topic *topic);
+BERTH_API uint64_t berth_topic_dropped(berth_topic *topic);
+BERTH_API uint64_t berth_topic_closed(berth_topic *topic);
+
 /* ---- Router -----------------------------------------------------------
  * A router is the application's, and every worker of a running server
  * reads it without a lock. So, from berth_server_start until
@@ -598,6 +745,12 @@ typedef struct berth_route_opts {
     int stream_body;       /* 1: stream the body even with on_body NULL (dropped) */
     uint64_t max_body;     /* this route's body limit (413 above), higher or lower
                               than berth_config.max_body; 0: that one */
+    /* Since 1.2: this route's own middleware (see berth_router_use), run
+     * after the router's: before once the route matched, after when the
+     * request is over, each given hook_user. NULL: none. */
+    berth_before_fn before;
+    berth_done_fn after;
+    void *hook_user;
 } berth_route_opts;
 #define berth_route_opts_init(opts) berth_route_opts_init_sized((opts), sizeof *(opts))
 BERTH_API void berth_route_opts_init_sized(berth_route_opts *opts, size_t size);
@@ -606,7 +759,26 @@ BERTH_API void berth_route_opts_init_sized(berth_route_opts *opts, size_t size);
 BERTH_API int berth_router_add_opts(berth_router *router, const char *method,
                                     const char *pattern, berth_handler_fn handler, void *user,
                                     const berth_route_opts *opts);
-/* Why the last berth_router_add* call failed ("" after a success). */
+/* Middleware: a before hook and an after callback the router runs for
+ * every request whose path is under prefix: "/" for all; "/api" for
+ * /api and /api/..., not /apis (a prefix ends at a segment's end; one
+ * ending in '/' matches only below it). The path is the raw one, as
+ * routes match it. They run, in the order added, after
+ * berth_config.before and before the route is matched: auth on /api
+ * answers 401 before the router would answer 404 or 405. before (may be
+ * NULL) is berth_before_fn's: 0 goes on, non-zero answered the request
+ * with res (the rest of the chain, the route's and the handler do not
+ * run). after (may be NULL) runs when the request is over for every
+ * request whose before ran (the one that answered included), or that
+ * matched the prefix when before is NULL; the order of all completion
+ * callbacks is under berth_req_add_done. Per-request state goes in
+ * berth_req_set_value. Neither allocates. 0; BERTH_EINVAL (a prefix not
+ * starting with '/', both hooks NULL), BERTH_ENOSPC past 32 a router,
+ * BERTH_ENOMEM, BERTH_ESTATE while a server using the router runs. Since
+ * 1.2. */
+BERTH_API int berth_router_use(berth_router *router, const char *prefix, berth_before_fn before,
+                               berth_done_fn after, void *user);
+/* Why the last berth_router_add* or berth_router_use call failed ("" after a success). */
 BERTH_API const char *berth_router_error(const berth_router *router);
 
 /* ---- Static files -----------------------------------------------------
@@ -762,13 +934,9 @@ BERTH_API int berth_req_is_tls(const berth_req *req);
  * Server-wide callbacks around every request, set in berth_config; each
  * gets berth_config.hook_user. Unset, they cost nothing. */
 
-/* Runs for every request once its head is read, before routing (request
- * IDs, authentication, CORS preflight). Headers it sets on res stay on the
- * response whoever completes it. Return 0 to go on to routing, non-zero
- * when it answered the request itself with res (its status, headers,
- * body): no route runs, a request body is read and dropped. It may not
- * defer. */
-typedef int (*berth_before_fn)(berth_req *req, berth_res *res, void *user);
+/* berth_before_fn (declared above, under Handlers): berth_config.before
+ * runs for every request once its head is read, before the router's
+ * middleware and routing. */
 /* Runs when berth answers with an error of its own: 400, 404, 405 (Allow
  * is set), 408, 413, 414, 417, 431, 500, 501 (a transfer coding berth does
  * not decode), 503, 505, and when a handler calls berth_res_error (any
@@ -989,8 +1157,12 @@ typedef struct berth_config {
     berth_log_fn log;           /* every message of the server, from any of its
                                    threads; NULL: they go to stderr */
     void *log_user;
-    /* Worker-thread hooks and the stop hook (see "Worker threads and the
-     * stop" below); each gets hook_user. NULL: none. */
+    /* Since 1.2. The request header whose value berth_req_id takes (e.g.
+     * "X-Request-Id" behind a proxy that sets it); NULL (default): IDs are
+     * always berth's own. Must outlive the server. */
+    const char *request_id_header;
+    /* Since 1.2. Worker-thread hooks and the stop hook (see "Worker
+     * threads and the stop" below); each gets hook_user. NULL: none. */
     void *(*thread_init)(void *hook_user);
     void (*thread_exit)(void *thread_data, void *hook_user);
     void (*on_stop)(berth_server *server, void *hook_user);

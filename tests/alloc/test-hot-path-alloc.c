@@ -115,6 +115,8 @@ int main(void)
         {"gzip_3k_text", "GET /text HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip, br\r\n\r\n", 1, 1},
         {"gzip_pipelined_16", gzipped, 16, 1},
         {"text_not_accepted", "GET /text HTTP/1.1\r\nHost: a\r\n\r\n", 1, 0},
+        {"sendf_short", "GET /sendf HTTP/1.1\r\nHost: a\r\n\r\n", 1, 0},
+        {"sendf_3k", "GET /sendf?n=3000 HTTP/1.1\r\nHost: a\r\n\r\n", 1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check(cases[i].name, cases[i].req, cases[i].expect, cases[i].gzip) ? pass++ : fail++;

@@ -332,13 +332,13 @@ class HooksMixin:
         self.assertEqual(len(lines), 5, lines)
         self.assertRegex(lines[0], r'^127\.0\.0\.1 - - \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d \+0000\] '
                                    r'"GET /pipeline HTTP/1\.1" 200 2 "http://a\.example/\\x22x" '
-                                   r'"t/1 \(x\)" \d+\.\d{6}$')
-        self.assertRegex(lines[1], r'"GET /nope HTTP/1\.1" 404 10 "-" "-" \d+\.\d{6} '
+                                   r'"t/1 \(x\)" \d+\.\d{6} [0-9a-f]{16}$')
+        self.assertRegex(lines[1], r'"GET /nope HTTP/1\.1" 404 10 "-" "-" \d+\.\d{6} [0-9a-f]{16} '
                                    r'rejected no-route$')
         self.assertIn('"POST /upload HTTP/1.1" 200 1 "-" "-" ', lines[2])
         self.assertIn('"GET /sse?n=2&interval_ms=1 HTTP/1.1" 200 %d "-" "sse/2" ' % len(sse),
                       lines[3])
-        self.assertRegex(lines[4], r'"-" 400 (\d+|-) "-" "-" \d+\.\d{6} rejected bad-request$')
+        self.assertRegex(lines[4], r'"-" 400 (\d+|-) "-" "-" \d+\.\d{6} [0-9a-f]{16} rejected bad-request$')
 
 
 class ListenMixin:

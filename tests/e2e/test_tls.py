@@ -348,7 +348,7 @@ class TlsMixin:
         lines = srv.proc_stdout.splitlines()[1:]
         self.assertEqual(len(lines), 1, lines)  # the second request was never served
         self.assertRegex(lines[0], r'^127\.0\.0\.1 - - \[.*\] "GET /pipeline HTTP/1\.1" 400 \d+ "-" "-" '
-                                   r'\d+\.\d{6} rejected tls$')
+                                   r'\d+\.\d{6} [0-9a-f]{16} rejected tls$')
 
     def test_garbage_instead_of_a_client_hello_is_closed(self):
         for junk in (b"\x00\x01\x02\x03" * 64, b"\x16\x03\x01\x00\x05hello" + os.urandom(200),

@@ -25,9 +25,12 @@
 #include "comp-routes.h"
 #include "file-routes.h"
 #include "form-routes.h"
+#include "mw-routes.h"
 #include "hold-routes.h"
+#include "reply-routes.h"
 #include "static-routes.h"
 #include "thread-routes.h"
+#include "topic-routes.h"
 #include "ws-hub.h"
 
 static berth_server *server;
@@ -541,6 +544,9 @@ int main(void)
     comp_routes_add(r);
     hold_routes_add(r);
     form_routes_add(r); /* forms, multipart, cookies: form-routes.c */
+    mw_routes_add(r);   /* middleware under /mw: mw-routes.c */
+    topic_routes_add(r); /* topics: topic-routes.c */
+    reply_routes_add(r); /* /sendf, /error-json: reply-routes.c */
     if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
         return 1;
     ws_hub_route_add(r, &server);
@@ -555,6 +561,7 @@ int main(void)
         cfg.before = test_before;
         cfg.on_error = test_errors;
     }
+    cfg.request_id_header = "X-Request-Id"; /* mw-routes.c */
     cfg.router = r;
     berth_tls_config tls;
     int use_tls = tls_from_env(&tls);
@@ -584,6 +591,7 @@ int main(void)
     server = NULL;
     pthread_mutex_unlock(&server_lock);
     berth_router_free(r);
+    topic_routes_free();
     static_routes_free();
     dataset_free(&data);
     return rc;

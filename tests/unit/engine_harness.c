@@ -99,6 +99,17 @@ static void route_stream(berth_req *req, berth_res *res, void *user)
     berth_stream_write(harness_stream, "first", 5);
 }
 
+/* A printf-style reply: a short one (the response's own space), or with
+ * ?n=N (up to 4000) N more bytes (a pool block). */
+static void route_sendf(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    int64_t n = 0;
+    berth_req_query_int(req, "n", &n);
+    berth_res_sendf(res, 200, "application/json", "{\"id\":%d,\"name\":\"%s\",\"pad\":\"%0*d\"}", 42,
+                    "berth", (int)(n > 0 && n <= 4000 ? n : 1), 0);
+}
+
 void harness_init(harness *h, void (*tweak)(berth_config *cfg))
 {
     memset(h, 0, sizeof *h);
@@ -115,6 +126,7 @@ void harness_init(harness *h, void (*tweak)(berth_config *cfg))
     berth_router_add(h->router, "GET", "/text", route_text, NULL);
     berth_router_add(h->router, "POST", "/x/{id}", route_x_and_body, NULL);
     berth_router_add(h->router, "POST", "/echo-borrow", route_echo_borrow, NULL);
+    berth_router_add(h->router, "GET", "/sendf", route_sendf, NULL);
     cfg.router = h->router;
     if (tweak)
         tweak(&cfg);
