@@ -55,6 +55,12 @@ struct berth_server {
     uint16_t port;          /* the first plaintext TCP listener's, or 0 */
     berth_wake stop;        /* readable (stop.rfd) once a stop is asked */
     atomic_int stopping;
+    /* config.on_stop's thread (server.c): berth_server_stop asks it (ask,
+     * stop_asked) while stopper_on; it runs the hook, then the stop. */
+    berth_wake ask;
+    atomic_int stop_asked;
+    atomic_int stopper_on;
+    pthread_t stopper;
     atomic_uint connections;
     atomic_uint refusing;   /* connections being answered 503 */
     int started;

@@ -417,6 +417,9 @@ void *fast_conn_thread(void *arg)
     pthread_sigmask(SIG_UNBLOCK, &urg, NULL);
     berth_sock_thread_init(); /* SIGPIPE blocked: sendfile (sock.c) */
     pthread_sigmask(SIG_SETMASK, NULL, &t->wait_mask);
+    /* Once per thread, not per connection: a pooled thread keeps its data
+     * across the connections it serves. */
+    berth_worker_thread_begin(&t->w);
     for (;;) {
         serve(t);
         pthread_mutex_lock(&f->lock);
@@ -430,7 +433,14 @@ void *fast_conn_thread(void *arg)
         pthread_mutex_unlock(&f->lock);
     }
     /* Before the count drops: the server (and the layer, and the counters'
-     * registry) may go right after. */
+     * registry) may go right after. The application's thread_exit without
+     * the lock (it may take its time); this thread is still counted
+     * running, so the join waits for it, and it takes no more jobs. */
+    if (t->w.thread_began) {
+        pthread_mutex_unlock(&f->lock);
+        berth_worker_thread_end(&t->w);
+        pthread_mutex_lock(&f->lock);
+    }
     berth_worker_stats_release(&t->w);
     const berth_layer *layers[1] = {t->last_layer};
     berth_layers_thread_exit(layers, 1);

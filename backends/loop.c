@@ -16,6 +16,19 @@ static berth_loop *worker_at(void *workers, const berth_loop_ops *ops, int i)
     return (berth_loop *)((char *)workers + (size_t)i * ops->worker_size);
 }
 
+/* A worker's thread: the application's thread_init before the backend's
+ * loop serves anything, its thread_exit after the loop has closed every
+ * connection (their last callbacks ran), on this same thread. */
+static void *loop_thread(void *arg)
+{
+    berth_loop *l = arg;
+    l->w.owner = pthread_self();
+    berth_worker_thread_begin(&l->w);
+    void *rv = l->ops->main(l);
+    berth_worker_thread_end(&l->w);
+    return rv;
+}
+
 int berth_loop_start(berth_server *srv, const berth_loop_ops *ops)
 {
     void *ws = calloc((size_t)srv->threads, ops->worker_size);
@@ -27,6 +40,7 @@ int berth_loop_start(berth_server *srv, const berth_loop_ops *ops)
     for (int i = 0; i < srv->threads; i++) {
         berth_loop *l = worker_at(ws, ops, i);
         l->srv = srv;
+        l->ops = ops;
         l->nlisteners = srv->kinds;
         l->listeners = &srv->listeners[i * srv->kinds];
         berth_ioset_init(&l->conns, ops->driven, l);
@@ -50,7 +64,7 @@ int berth_loop_start(berth_server *srv, const berth_loop_ops *ops)
     }
     for (int i = 0; i < srv->threads; i++) {
         berth_loop *l = worker_at(ws, ops, i);
-        int rc = pthread_create(&l->thread, NULL, ops->main, l);
+        int rc = pthread_create(&l->thread, NULL, loop_thread, l);
         if (rc != 0) {
             berth_logf(&srv->log, "berth: %s: cannot start thread %d: %s", ops->name, i, strerror(rc));
             return -1;

@@ -15,6 +15,7 @@
 
 typedef struct berth_loop {
     berth_server *srv;
+    const struct berth_loop_ops *ops;
     berth_worker w;
     pthread_t thread;
     berth_listener *listeners; /* the server's, one per kind: the worker closes them */

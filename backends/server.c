@@ -1,4 +1,5 @@
 /* The server lifecycle: configuration, listeners, backend start/stop. */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,7 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
     }
     srv->stop = (berth_wake)BERTH_WAKE_NONE;
     berth_stimers_init(&srv->stimers);
+    srv->ask = (berth_wake)BERTH_WAKE_NONE;
     berth_log_init(&srv->log, config->log, config->log_user);
     srv->config = *config;
     if (!srv->config.host)
@@ -195,6 +197,8 @@ static berth_server *server_new(berth_log *log, const berth_config *config)
     }
 
     if (berth_wake_open(&srv->stop) != 0)
+        goto fail;
+    if (srv->config.on_stop && berth_wake_open(&srv->ask) != 0)
         goto fail;
     return srv;
 fail:
@@ -272,6 +276,53 @@ static void start_undo(berth_server *srv)
     listeners_close(srv);
 }
 
+static void stop_now(berth_server *srv)
+{
+    atomic_store(&srv->stopping, 1);
+    berth_wake_signal(&srv->stop);
+}
+
+/* config.on_stop's thread: a thread of its own, not a worker, so that the
+ * hook may block (berth_ws_wait) and every worker still serves while it
+ * runs; the workers learn of the stop only once it has returned. */
+static void *stopper_main(void *arg)
+{
+    berth_server *srv = arg;
+    struct pollfd p = {srv->ask.rfd, POLLIN, 0};
+    while (!atomic_load(&srv->stop_asked))
+        poll(&p, 1, -1);
+    srv->config.on_stop(srv, srv->config.hook_user);
+    stop_now(srv);
+    return NULL;
+}
+
+/* Starts on_stop's thread once the workers run (a start that fails before
+ * never runs the hook). 0, or -1 having said why. */
+static int stopper_start(berth_server *srv)
+{
+    if (!srv->config.on_stop)
+        return 0;
+    atomic_store(&srv->stop_asked, 0);
+    berth_wake_drain(&srv->ask);
+    atomic_store(&srv->stopper_on, 1);
+    int rc = pthread_create(&srv->stopper, NULL, stopper_main, srv);
+    if (rc != 0) {
+        atomic_store(&srv->stopper_on, 0);
+        berth_logf(&srv->log, "berth: cannot start the on_stop thread: %s", strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* After the workers' join: the stop they saw came from this thread. */
+static void stopper_join(berth_server *srv)
+{
+    if (!atomic_load(&srv->stopper_on))
+        return;
+    pthread_join(srv->stopper, NULL);
+    atomic_store(&srv->stopper_on, 0);
+}
+
 static int server_start(berth_server *srv)
 {
     if (srv->started)
@@ -302,7 +353,7 @@ static int server_start(berth_server *srv)
     }
     free(fds);
     atomic_store(&srv->stats.running, 1);
-    if (srv->ops->start(srv) != 0) {
+    if (srv->ops->start(srv) != 0 || stopper_start(srv) != 0) {
         start_undo(srv);
         atomic_store(&srv->stats.running, 0);
         return -1;
@@ -332,6 +383,7 @@ void berth_server_wait(berth_server *srv)
     if (srv->started) {
         srv->ops->join(srv);
         berth_stimers_finish(srv); /* no timer runs after this returns */
+        stopper_join(srv);
         srv->started = 0;
         atomic_store(&srv->stats.running, 0);
         if (srv->config.router)
@@ -350,8 +402,12 @@ int berth_server_run(berth_server *srv)
 
 void berth_server_stop(berth_server *srv)
 {
-    atomic_store(&srv->stopping, 1);
-    berth_wake_signal(&srv->stop);
+    if (atomic_load(&srv->stopper_on)) { /* on_stop first, on its thread */
+        atomic_store(&srv->stop_asked, 1);
+        berth_wake_signal(&srv->ask);
+        return;
+    }
+    stop_now(srv);
 }
 
 void berth_server_free(berth_server *srv)
@@ -368,6 +424,7 @@ void berth_server_free(berth_server *srv)
     free(srv->proxies);
     berth_tls_ctx_free(srv->tls);
     berth_wake_close(&srv->stop);
+    berth_wake_close(&srv->ask);
     berth_stats_reg_destroy(&srv->stats);
     berth_stimers_destroy(&srv->stimers);
     free(srv);

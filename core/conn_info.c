@@ -1,8 +1,10 @@
 /* What a connection knows of its ends: the peer's and local addresses
  * (from accept, PROXY, or the transport on demand: transport.h) and what
- * TLS negotiated, for berth_req_peer, berth_req_local, berth_req_tls; and the
- * server it came to (berth_req_server). */
+ * TLS negotiated, for berth_req_peer, berth_req_local, berth_req_tls; the
+ * server it came to (berth_req_server) and the data of the thread serving it
+ * (berth_req_thread_data, berth_stream_thread_data). */
 #include "conn_impl.h"
+#include "stream.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -109,3 +111,11 @@ berth_server *berth_req_server(const berth_req *req)
     const berth_conn *c = req->res.conn;
     return c ? c->w->engine->server : NULL;
 }
+
+void *berth_req_thread_data(const berth_req *req)
+{
+    const berth_conn *c = req->res.conn;
+    return c ? c->w->thread_data : NULL;
+}
+
+void *berth_stream_thread_data(const berth_stream *s) { return s->w ? s->w->thread_data : NULL; }

@@ -66,6 +66,8 @@ void berth_engine_init(berth_engine *e, const berth_config *c)
     e->after = c->after;
     e->on_error = c->on_error;
     e->hook_user = c->hook_user;
+    e->thread_init = c->thread_init;
+    e->thread_exit = c->thread_exit;
     e->request_id_header = c->request_id_header;
     e->compress = c->compress;
     e->gzip_level = c->gzip_level;
@@ -110,4 +112,24 @@ void berth_worker_stats_release(berth_worker *w)
     if (w->stats)
         berth_stats_give(w->engine->stats, w->stats);
     w->stats = NULL;
+}
+
+void berth_worker_thread_begin(berth_worker *w)
+{
+    const berth_engine *e = w->engine;
+    if (w->thread_began || (!e->thread_init && !e->thread_exit))
+        return;
+    w->thread_began = 1;
+    w->thread_data = e->thread_init ? e->thread_init(e->hook_user) : NULL;
+}
+
+void berth_worker_thread_end(berth_worker *w)
+{
+    const berth_engine *e = w->engine;
+    if (!w->thread_began)
+        return;
+    w->thread_began = 0;
+    if (e->thread_exit)
+        e->thread_exit(w->thread_data, e->hook_user);
+    w->thread_data = NULL;
 }

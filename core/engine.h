@@ -36,6 +36,8 @@ typedef struct berth_engine {
     berth_done_fn after;
     berth_error_fn on_error;
     void *hook_user;
+    void *(*thread_init)(void *hook_user);
+    void (*thread_exit)(void *thread_data, void *hook_user);
     const char *request_id_header; /* berth_req_id's source, or NULL */
     /* On-the-fly compression (compress.c). */
     int compress;
@@ -100,6 +102,10 @@ typedef struct berth_worker {
      * takes whole as it next runs or reads its timers: one atomic load
      * a loop turn when there is none. */
     _Atomic(struct berth_timer *) timers_in;
+    /* What the engine's thread_init returned on the owner thread
+     * (berth_req_thread_data); thread_began: it ran, thread_exit is due. */
+    void *thread_data;
+    int thread_began;
 } berth_worker;
 
 void berth_engine_init(berth_engine *engine, const berth_config *config);
@@ -108,6 +114,11 @@ void berth_engine_init(berth_engine *engine, const berth_config *config);
  * ownership (w->owner = pthread_self()) before it serves a connection. */
 void berth_worker_init(berth_worker *worker, const berth_engine *engine);
 void berth_worker_destroy(berth_worker *worker);
+/* On the worker's own thread: the application's thread_init, before it
+ * serves anything, and thread_exit after the last callback there (once,
+ * and only if thread_init ran). */
+void berth_worker_thread_begin(berth_worker *worker);
+void berth_worker_thread_end(berth_worker *worker);
 /* Gives the worker's counters back to the server's registry now (a thread
  * that outlives its server's hold on it: fast's, before the server may be
  * freed); berth_worker_destroy then leaves them. */

@@ -24,6 +24,7 @@ struct berth_ws {
     void (*on_open)(berth_ws *, void *);
     void (*on_message)(berth_ws *, int, const char *, size_t, void *);
     void (*on_close)(berth_ws *, int, berth_str, void *);
+    void (*on_stop)(berth_ws *, void *);
     unsigned ping_ms;
     /* a message in pieces (fragmented, or longer than one read) */
     char *msg;
@@ -38,6 +39,7 @@ struct berth_ws {
     int ping_out;
     int stopping;               /* inside the stop's close: the loop writes */
     int opened;                 /* on_open ran */
+    int told_stop;              /* on_stop ran (or was due and skipped) */
 };
 typedef struct berth_ws berth_wsc;
 

@@ -132,6 +132,7 @@ berth_wsc *berth_wsc_new(berth_conn *c, const berth_ws_config *cfg, void *user)
     ws->on_open = cfg->on_open;
     ws->on_message = cfg->on_message;
     ws->on_close = cfg->on_close;
+    ws->on_stop = cfg->on_stop;
     ws->ping_ms = cfg->ping_ms;
     return ws;
 }
@@ -150,12 +151,18 @@ berth_ws *berth_wsc_handle(const berth_wsc *ws) { return handle(ws); }
 /* The server stops: the sends other threads made before (each answered
  * 0) are applied first, so that they go out before the 1001 (issue 20:
  * they were dropped when the stop's drain came before the wake-up that
- * would have applied them). */
+ * would have applied them); then the application's on_stop, whose sends
+ * (applied at once, on this thread) go out before it too, and which may
+ * close with a code of its own (close_send then keeps that one). */
 static void stop_close(berth_conn *c)
 {
     berth_wsc *ws = ws_of(c);
     ws->stopping = 1;
     berth_conn_apply_streams(c);
+    if (!ws->told_stop && ws->on_stop && c->phase == P_WS && !ws->closing) {
+        ws->told_stop = 1;
+        ws->on_stop(handle(ws), user_of(ws));
+    }
     if (c->phase == P_WS)
         close_send(c, BERTH_WS_CLOSE_GOING_AWAY, "server stopping", 15);
     ws->stopping = 0;
@@ -462,3 +469,4 @@ int berth_ws_wait(berth_ws *ws, size_t below, unsigned timeout_ms)
 
 void berth_ws_set_user(berth_ws *ws, void *user) { ws->user = user; }
 void *berth_ws_user(const berth_ws *ws) { return ws->user; }
+void *berth_ws_thread_data(const berth_ws *ws) { return ws->s->w ? ws->s->w->thread_data : NULL; }

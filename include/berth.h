@@ -604,6 +604,12 @@ typedef struct berth_ws_config {
                               with 1008 (empty fragments never reach
                               max_message: without this bound a message
                               could go on forever). 0: no limit. 65536 */
+    /* Runs once on the connection's thread when the server begins to stop
+     * (after berth_config.on_stop returned), before berth's 1001: messages
+     * it sends (berth_ws_send) go out first, e.g. a goodbye. The 1001
+     * follows unless it closed the connection itself (berth_ws_close: its
+     * code then). Not after the connection began to close. NULL: none. */
+    void (*on_stop)(berth_ws *ws, void *user);
 } berth_ws_config;
 
 /* Fills *cfg with the defaults above (no callbacks) and its size. */
@@ -636,6 +642,9 @@ BERTH_API int berth_ws_wait(berth_ws *ws, size_t below, unsigned timeout_ms);
 /* The pointer passed to the callbacks (set on the connection's thread). */
 BERTH_API void berth_ws_set_user(berth_ws *ws, void *user);
 BERTH_API void *berth_ws_user(const berth_ws *ws);
+/* The pointer berth_config.thread_init returned on the connection's
+ * thread (see "Worker threads and the stop"); from that thread only. */
+BERTH_API void *berth_ws_thread_data(const berth_ws *ws);
 
 /* ---- Topics (publish to WebSocket and event-stream subscribers) ---------
  * A topic is a set of subscribers: WebSocket connections (berth_ws) and
@@ -946,6 +955,44 @@ typedef void (*berth_error_fn)(berth_req *req, berth_res *res, int status, void 
  * and must be thread-safe. */
 typedef void (*berth_log_fn)(const char *message, void *user);
 
+/* ---- Worker threads and the stop ---------------------------------------
+ * Per-thread resources (a database connection per worker, say) without a
+ * lock: berth_config.thread_init(hook_user) runs on every thread of the
+ * server that runs application code (handlers, hooks, callbacks, timers)
+ * once, when the thread starts and before it serves anything, and what it
+ * returns is that thread's data until berth_config.thread_exit(data,
+ * hook_user) runs, on the same thread, after the last callback there
+ * (connections closed, their on_done and on_close run). Those threads:
+ * the reactor, libuv and uring workers (`threads` of them, for the
+ * server's life), and fast's connection threads (one per open connection,
+ * pooled: a thread serves one connection after another with the same
+ * data; one parked 30 s without work ends, and new threads start as the
+ * load grows). Every thread that ran thread_init runs thread_exit, also
+ * when a start fails part-way. Threads that run no handler or request
+ * callback (fast's acceptors and monitor, which may call only the log
+ * function, and on_stop's thread) run neither. Both may be called on
+ * several threads at once. NULL is valid data.
+ *
+ * berth_config.on_stop(server, hook_user) runs once per stop, when it
+ * begins (berth_server_stop, which berth-serve calls at SIGTERM and an
+ * upgrade at its hand-over), on a thread of berth's own that the server
+ * starts with its workers when on_stop is set: nothing has been drained
+ * yet, connections still serve, listeners still accept. The drain (the
+ * 1001 of WebSockets, streams' on_stop, the listeners' close) begins when
+ * it returns; what it sends (berth_ws_send, berth_stream_write from this
+ * thread, as from any other) goes out before. It may block (it is no
+ * worker): berth_ws_wait and berth_stream_wait work there, bounded by its
+ * own timeouts; the server's state reads RUNNING until it returns. A
+ * start that fails does not run it. */
+
+/* The calling connection thread's data (thread_init's return): in
+ * handlers, hooks and callbacks of req, on the connection's thread. */
+BERTH_API void *berth_req_thread_data(const berth_req *req);
+/* The same for a deferred response's callbacks and timers (on_close,
+ * on_stop, berth_stream_timer): its connection thread's data, from that
+ * thread only. (A WebSocket's: berth_ws_thread_data.) */
+BERTH_API void *berth_stream_thread_data(const berth_stream *s);
+
 /* ---- Signals and the environment ---------------------------------------
  *
  * SIGPIPE: berth never changes its disposition, and its writes never raise
@@ -1114,6 +1161,11 @@ typedef struct berth_config {
      * "X-Request-Id" behind a proxy that sets it); NULL (default): IDs are
      * always berth's own. Must outlive the server. */
     const char *request_id_header;
+    /* Since 1.2. Worker-thread hooks and the stop hook (see "Worker
+     * threads and the stop" below); each gets hook_user. NULL: none. */
+    void *(*thread_init)(void *hook_user);
+    void (*thread_exit)(void *thread_data, void *hook_user);
+    void (*on_stop)(berth_server *server, void *hook_user);
 } berth_config;
 
 /* Fills *config with the defaults above and its size. Call before
@@ -1139,8 +1191,9 @@ BERTH_API int berth_server_start(berth_server *server);
 BERTH_API void berth_server_wait(berth_server *server);
 /* start + wait. 0 after a graceful stop, or start's failure. */
 BERTH_API int berth_server_run(berth_server *server);
-/* Asks the server to stop. Async-signal-safe; any thread. At once: the
- * listeners close (new connections are refused) and open streams get
+/* Asks the server to stop. Async-signal-safe; any thread. At once (with
+ * config.on_stop, once it has returned: see "Worker threads and the
+ * stop"): the listeners close (new connections are refused) and open streams get
  * on_stop. Every request already read is answered, the last response on a
  * connection says Connection: close, and the connection then ends with a
  * FIN (its write side shut, input drained, never a reset). Idle keep-alive
@@ -1223,7 +1276,9 @@ BERTH_API berth_server *berth_req_server(const berth_req *req);
  * cancelling timers (this one included).
  *
  * The stop ends them all: no callback begins once berth_server_stop has
- * been called (one already running finishes), and none runs after
+ * been called (with berth_config.on_stop: once that hook has returned,
+ * as the stop begins for the workers then; timers run on while it runs;
+ * one already running finishes), and none runs after
  * berth_server_wait (or berth_server_run) has returned. A server started
  * again starts with no timer. Since 1.2. */
 typedef struct berth_server_timer berth_server_timer;

@@ -205,6 +205,35 @@ static void deferred(berth_req *req, berth_res *res, void *user)
 
 static berth_router *router;
 
+/* The worker-thread and stop hooks (berth.h, "Worker threads and the
+ * stop"): every thread_init has its thread_exit, on that thread, whatever
+ * part of a start failed; a failed start runs no on_stop. */
+static atomic_int hook_inits, hook_exits, hook_wrong, hook_stops;
+static _Thread_local int hook_mine;
+
+static void *hook_init(void *user)
+{
+    (void)user;
+    atomic_fetch_add(&hook_inits, 1);
+    hook_mine = 1;
+    return &hook_mine;
+}
+
+static void hook_exit(void *data, void *user)
+{
+    (void)user;
+    if (data != &hook_mine || !hook_mine)
+        atomic_fetch_add(&hook_wrong, 1);
+    hook_mine = 0;
+    atomic_fetch_add(&hook_exits, 1);
+}
+
+static void hook_stop(berth_server *srv, void *user)
+{
+    (void)srv, (void)user;
+    atomic_fetch_add(&hook_stops, 1);
+}
+
 static berth_server *server_new(const char *backend, int threads, int tls)
 {
     static berth_tls_config tc;
@@ -227,6 +256,9 @@ static berth_server *server_new(const char *backend, int threads, int tls)
     c.tls = tls ? &tc : NULL;
     c.header_timeout_ms = 1000;
     c.drain_timeout_ms = 2000;
+    c.thread_init = hook_init;
+    c.thread_exit = hook_exit;
+    c.on_stop = hook_stop;
     return berth_server_new(&c);
 }
 
@@ -304,6 +336,9 @@ static void count_start(const char *backend, int threads, long counts[F_COUNT])
 static void start_fails(const char *backend, int fn, long k, int again)
 {
     int threads0 = threads_now(), fds0 = fds_now();
+    atomic_store(&hook_inits, 0);
+    atomic_store(&hook_exits, 0);
+    atomic_store(&hook_stops, 0);
     berth_server *srv = server_new(backend, 3, 1);
     if (!srv) {
         CHECK(srv, "%s: server_new", backend);
@@ -317,6 +352,10 @@ static void start_fails(const char *backend, int fn, long k, int again)
     int left = threads_back_to(threads0);
     CHECK(left == threads0, "%s: %s #%ld refused: %d threads left running", backend, fn_name[fn], k,
           left - threads0);
+    CHECK(atomic_load(&hook_inits) == atomic_load(&hook_exits) && !atomic_load(&hook_wrong) &&
+          !atomic_load(&hook_stops), "%s: %s #%ld refused: %d thread inits, %d exits (%d on "
+          "another thread), %d stop hooks", backend, fn_name[fn], k, atomic_load(&hook_inits),
+          atomic_load(&hook_exits), atomic_load(&hook_wrong), atomic_load(&hook_stops));
     if (again) {
         /* The same server starts and serves after all. */
         CHECK(berth_server_start(srv) == 0, "%s: started again after %s #%ld", backend, fn_name[fn], k);
@@ -326,6 +365,11 @@ static void start_fails(const char *backend, int fn, long k, int again)
               "%s: served after a failed start: %.60s", backend, n > 0 ? buf : "(nothing)");
         berth_server_stop(srv);
         berth_server_wait(srv);
+        CHECK(atomic_load(&hook_stops) == 1, "%s: on_stop ran %d times", backend,
+              atomic_load(&hook_stops));
+        CHECK(atomic_load(&hook_inits) == atomic_load(&hook_exits) && !atomic_load(&hook_wrong),
+              "%s: served after a failed start: %d thread inits, %d exits", backend,
+              atomic_load(&hook_inits), atomic_load(&hook_exits));
     }
     berth_server_free(srv);
     left = threads_back_to(threads0);

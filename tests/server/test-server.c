@@ -29,6 +29,7 @@
 #include "hold-routes.h"
 #include "reply-routes.h"
 #include "static-routes.h"
+#include "thread-routes.h"
 #include "topic-routes.h"
 #include "ws-hub.h"
 
@@ -549,6 +550,7 @@ int main(void)
     if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
         return 1;
     ws_hub_route_add(r, &server);
+    thread_routes_add(r, &cfg); /* worker-thread and stop hooks: thread-routes.c */
     if ((v = getenv("BERTH_TEST_LOG")) && *v) {
         log_fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (log_fd < 0)
@@ -576,6 +578,7 @@ int main(void)
         print_listening(server);
         berth_server_wait(server);
         ws_hub_join();
+        thread_routes_report();
         berth_stats st;
         berth_server_stats(server, &st);
         printf("stopped handled=%ld live_ticks=%d state=%d\n", atomic_load(&handled),
