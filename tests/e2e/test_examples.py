@@ -7,6 +7,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -251,6 +252,99 @@ class ExamplesBuildTest(unittest.TestCase):
                 self.assertEqual(out.returncode, 0, src + "\n" + out.stderr)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class DashboardMixin:
+    """examples/dashboard.c: a WebSocket chat and an SSE stats feed on
+    topics, fed by a server timer; a goodbye before the 1001 at the stop."""
+    backend = None
+
+    def test_dashboard(self):
+        ex = Example("dashboard", self.backend)
+        members, feed = [], None
+        try:
+            status, headers, page = ex.ask(b"GET", b"/")
+            self.assertEqual(status, 200)
+            self.assertTrue(hdr(headers, "Content-Type").startswith("text/html"))
+            self.assertIn(b"new WebSocket(", page)
+            self.assertIn(b"new EventSource('/stats')", page)
+            self.assertEqual(ex.ask(b"GET", b"/chat")[0], 400)  # not a handshake
+
+            feed = [ex.connect(), b""]
+            feed[0].sendall(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
+            seen = []  # (arrival, counters) of each stats event
+
+            def next_stats():
+                while True:
+                    m = re.search(rb"event: stats\ndata: (\{[^\n]*\})\n\n", feed[1])
+                    if m:
+                        feed[1] = feed[1][m.end():]
+                        seen.append((time.monotonic(), json.loads(m.group(1))))
+                        return seen[-1][1]
+                    chunk = feed[0].recv(4096)
+                    if not chunk:
+                        raise ConnectionError("stats feed closed")
+                    feed[1] += chunk
+            feed[0].settimeout(5)
+            first = next_stats()  # read as it comes: nothing else is under way
+            for _ in range(3):
+                self.assertEqual(ex.ask(b"GET", b"/")[0], 200)
+            for _ in range(3):  # the counters move (one event may come as they end)
+                now = next_stats()
+                if now["requests"] >= first["requests"] + 3:
+                    break
+            self.assertGreaterEqual(now["requests"], first["requests"] + 3)
+            self.assertGreater(now["connections"], first["connections"])
+            # a server timer, every second: time is the behaviour, margins generous
+            gaps = [b[0] - a[0] for a, b in zip(seen, seen[1:])]
+            self.assertTrue(gaps and all(0.5 < g < 2.5 for g in gaps), gaps)
+
+            # two members: the joins, each other's messages
+            for i in range(2):
+                members.append(ws_connect(ex.port))
+                self.assertEqual(ws_recv(members[i]), (1, b"* %d joined" % (i + 1)))
+            self.assertEqual(ws_recv(members[0]), (1, b"* 2 joined"))
+            ws_send(members[0], "hello from one")
+            ws_send(members[1], "hello from two")
+            for m in members:
+                got = {ws_recv(m), ws_recv(m)}  # the order of the two senders is open
+                self.assertEqual(got, {(1, b"1: hello from one"), (1, b"2: hello from two")})
+            for _ in range(5):  # the feed counts the chat too
+                now = next_stats()
+                if now["websockets"] == 2 and now["messages"] >= 2:
+                    break
+            self.assertEqual((now["websockets"], now["messages"]), (2, 2))
+        finally:
+            self.assertEqual(ex.stop(), 0)
+        for m in members:  # the goodbye, then berth's 1001
+            texts = []
+            op, payload = ws_recv(m)
+            while op == 1:
+                texts.append(payload)
+                op, payload = ws_recv(m)
+            self.assertEqual((op, payload[:2]), (8, struct.pack(">H", 1001)))
+            self.assertEqual(texts.count(b"server going down"), 1, texts)
+            for t in texts:  # else only the other member's leaving, if it came first
+                self.assertTrue(t == b"server going down" or t.endswith(b" left"), texts)
+            m[0].close()
+        while not feed[1].endswith(b"0\r\n\r\n"):  # the stream ended at the stop
+            chunk = feed[0].recv(4096)
+            self.assertTrue(chunk, feed[1][-200:])
+            feed[1] += chunk
+        feed[0].close()
+
+
+for _b in BACKENDS:
+    globals()["Dashboard_" + _b] = type("Dashboard_" + _b, (DashboardMixin, unittest.TestCase),
+                                       {"backend": _b})
+
+
+class DashboardSizeTest(unittest.TestCase):
+    def test_dashboard_is_a_third_shorter_than_the_hand_written_one(self):
+        # issue 28: the dashboard written without topics, server timers and
+        # on_stop took 246 lines; two thirds of that is 164
+        with open(os.path.join(ROOT, "examples", "dashboard.c")) as f:
+            self.assertLessEqual(len(f.readlines()), 164)
 
 
 if __name__ == "__main__":
