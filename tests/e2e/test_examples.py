@@ -357,12 +357,33 @@ class TodoApiMixin:
         for i in ids:
             self.assertRegex(i, "^[0-9a-f]{16}$")
 
+    def test_every_title_comes_back_as_valid_json(self):
+        # escapes decoded, controls escaped again; what is not Unicode (a
+        # lone surrogate, bytes that are not UTF-8) comes back as U+FFFD
+        for body, want in ((b'{"title":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u001f\\u00e9"}',
+                            '"\\/\b\f\n\r\t\x1f\u00e9'),
+                           (b'{"title":"\\ud83e\\udd5b\\u2028 \xf0\x9f\xa5\x9b"}',
+                            "\U0001F95B\u2028 \U0001F95B"),
+                           (b'{"title":"a\xffb\xc3"}', "a\ufffdb\ufffd")):
+            st, _, got = self.ask(b"POST", b"/todos", body, self.AUTH)
+            self.assertEqual(st, 201, got)
+            got.decode("utf-8")  # strict: raises on anything but UTF-8
+            self.assertEqual(json.loads(got)["title"], want, body)
+        # SQLite 3.40 stores a lone surrogate as 3 bytes that are not UTF-8
+        st, _, got = self.ask(b"POST", b"/todos", b'{"title":"a\\ud800b"}', self.AUTH)
+        if st == 201:
+            self.assertRegex(json.loads(got.decode("utf-8"))["title"], "^a\ufffd+b$")
+        else:  # a SQLite that refuses it
+            self.assert_json_error((st, _, got), 400)
+        listed = self.ask(b"GET", b"/todos", headers=self.AUTH)[2]
+        self.assertEqual(len(json.loads(listed.decode("utf-8"))), 3 + (st == 201))
+
     def test_json_errors(self):
         for body in (b"", b"{", b"[1]", b'"x"', b"null", b'{"title":1}', b'{"title":null}',
                      b'{"title":{"a":1}}', b'{"done":true}', b'{"title":"x","done":1}',
                      b'{"title":"x","done":"yes"}', b'{"title":"x","done":null}',
                      b'{"title":"x"} x', b'{"title":"\\x"}', b'{"title":"a\nb"}',
-                     b'{"title":"\\u12"}'):
+                     b'{"title":"\\u12"}', b'{"title":"a\\u0000b"}'):
             self.assert_json_error(self.ask(b"POST", b"/todos", body, self.AUTH), 400)
         st, _, body = self.ask(b"POST", b"/todos", b'{"title":"keep"}', self.AUTH)
         self.assertEqual(st, 201)
