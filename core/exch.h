@@ -89,7 +89,7 @@ static inline void berth_exch_end(berth_exch *x, const berth_engine *e,
     if (!x->live)
         return;
     berth_exch_count(x, c, req);
-    if (x->fn || e->after || x->kept || x->res_hdr || x->ext || x->mw_ran || x->route_mw) {
+    if (berth_exch_reported(x, e) || x->kept || x->res_hdr) {
         berth_exch_report(x, c, req, outcome);
         return;
     }

@@ -983,7 +983,9 @@ typedef void (*berth_log_fn)(const char *message, void *user);
  * thread, as from any other) goes out before. It may block (it is no
  * worker): berth_ws_wait and berth_stream_wait work there, bounded by its
  * own timeouts; the server's state reads RUNNING until it returns. A
- * start that fails does not run it. */
+ * start that fails does not run it. It must not call berth_server_wait,
+ * berth_server_run or berth_server_free: they wait for the stop, which
+ * waits for this hook to return (a deadlock). */
 
 /* The calling connection thread's data (thread_init's return): in
  * handlers, hooks and callbacks of req, on the connection's thread. */

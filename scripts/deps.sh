@@ -11,7 +11,8 @@
 # Groups:
 #   build    compile the library, berth-serve, the examples and the tests
 #            (liburing-dev: HTTP_BACKEND=uring, backends/uring.c, and
-#            bench-floor-uring, bench/run.py's io_uring floor)
+#            bench-floor-uring, bench/run.py's io_uring floor; libsqlite3-dev:
+#            examples/todo_api.c, which is skipped without it)
 #   test     run every test of `meson test` (kTLS boots user-mode Linux,
 #            nginx and python3-yaml: docs/DEPLOY.md's configs, test_deploy.py;
 #            libssl-dev: bench-load's TLS, the TLS load of test_upgrade.py;
@@ -39,7 +40,7 @@ set -eu
 group() {
   case $1 in
     build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
-             libwolfssl-dev libdeflate-dev libnghttp2-dev liburing-dev ;;
+             libwolfssl-dev libdeflate-dev libnghttp2-dev liburing-dev libsqlite3-dev ;;
     test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd nginx-light python3-yaml \
              python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools prometheus \
              haproxy libssl-dev ;;

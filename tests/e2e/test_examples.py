@@ -7,6 +7,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -244,6 +245,8 @@ class ExamplesBuildTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="berth-ex-")
         try:
             for src in sorted(glob.glob(os.path.join(ROOT, "examples", "*.c"))):
+                if not os.path.exists(os.path.join(BUILD, "examples", os.path.basename(src)[:-2])):
+                    continue  # an optional one meson skipped (todo_api without SQLite)
                 out = subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-c",
                                       "-I", os.path.join(ROOT, "include"),
                                       "-I", os.path.join(BUILD, "include"), src, "-o",
@@ -252,6 +255,295 @@ class ExamplesBuildTest(unittest.TestCase):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+
+class DashboardMixin:
+    """examples/dashboard.c: a WebSocket chat and an SSE stats feed on
+    topics, fed by a server timer; a goodbye before the 1001 at the stop."""
+    backend = None
+
+    def test_dashboard(self):
+        ex = Example("dashboard", self.backend)
+        members, feed = [], None
+        try:
+            status, headers, page = ex.ask(b"GET", b"/")
+            self.assertEqual(status, 200)
+            self.assertTrue(hdr(headers, "Content-Type").startswith("text/html"))
+            self.assertIn(b"new WebSocket(", page)
+            self.assertIn(b"new EventSource('/stats')", page)
+            self.assertEqual(ex.ask(b"GET", b"/chat")[0], 400)  # not a handshake
+
+            feed = [ex.connect(), b""]
+            feed[0].sendall(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
+            seen = []  # (arrival, counters) of each stats event
+
+            def next_stats():
+                while True:
+                    m = re.search(rb"event: stats\ndata: (\{[^\n]*\})\n\n", feed[1])
+                    if m:
+                        feed[1] = feed[1][m.end():]
+                        seen.append((time.monotonic(), json.loads(m.group(1))))
+                        return seen[-1][1]
+                    chunk = feed[0].recv(4096)
+                    if not chunk:
+                        raise ConnectionError("stats feed closed")
+                    feed[1] += chunk
+            feed[0].settimeout(5)
+            first = next_stats()  # read as it comes: nothing else is under way
+            for _ in range(3):
+                self.assertEqual(ex.ask(b"GET", b"/")[0], 200)
+            for _ in range(3):  # the counters move (one event may come as they end)
+                now = next_stats()
+                if now["requests"] >= first["requests"] + 3:
+                    break
+            self.assertGreaterEqual(now["requests"], first["requests"] + 3)
+            self.assertGreater(now["connections"], first["connections"])
+            # a server timer, every second: time is the behaviour, margins generous
+            gaps = [b[0] - a[0] for a, b in zip(seen, seen[1:])]
+            self.assertTrue(gaps and all(0.5 < g < 2.5 for g in gaps), gaps)
+
+            # two members: the joins, each other's messages
+            for i in range(2):
+                members.append(ws_connect(ex.port))
+                self.assertEqual(ws_recv(members[i]), (1, b"* %d joined" % (i + 1)))
+            self.assertEqual(ws_recv(members[0]), (1, b"* 2 joined"))
+            ws_send(members[0], "hello from one")
+            ws_send(members[1], "hello from two")
+            for m in members:
+                got = {ws_recv(m), ws_recv(m)}  # the order of the two senders is open
+                self.assertEqual(got, {(1, b"1: hello from one"), (1, b"2: hello from two")})
+            for _ in range(5):  # the feed counts the chat too
+                now = next_stats()
+                if now["websockets"] == 2 and now["messages"] >= 2:
+                    break
+            self.assertEqual((now["websockets"], now["messages"]), (2, 2))
+        finally:
+            self.assertEqual(ex.stop(), 0)
+        for m in members:  # the goodbye, then berth's 1001
+            texts = []
+            op, payload = ws_recv(m)
+            while op == 1:
+                texts.append(payload)
+                op, payload = ws_recv(m)
+            self.assertEqual((op, payload[:2]), (8, struct.pack(">H", 1001)))
+            self.assertEqual(texts.count(b"server going down"), 1, texts)
+            for t in texts:  # else only the other member's leaving, if it came first
+                self.assertTrue(t == b"server going down" or t.endswith(b" left"), texts)
+            m[0].close()
+        while not feed[1].endswith(b"0\r\n\r\n"):  # the stream ended at the stop
+            chunk = feed[0].recv(4096)
+            self.assertTrue(chunk, feed[1][-200:])
+            feed[1] += chunk
+        feed[0].close()
+
+
+for _b in BACKENDS:
+    globals()["Dashboard_" + _b] = type("Dashboard_" + _b, (DashboardMixin, unittest.TestCase),
+                                       {"backend": _b})
+
+
+class DashboardSizeTest(unittest.TestCase):
+    def test_dashboard_is_a_third_shorter_than_the_hand_written_one(self):
+        # issue 28: the dashboard written without topics, server timers and
+        # on_stop took 246 lines; two thirds of that is 164
+        with open(os.path.join(ROOT, "examples", "dashboard.c")) as f:
+            self.assertLessEqual(len(f.readlines()), 164)
+
+
+class TodoApiMixin:
+    """examples/todo_api.c: CRUD over a SQLite file shared by the worker
+    threads, bearer auth on /todos, CORS, request IDs, JSON errors."""
+    backend = None
+    AUTH = b"Authorization: Bearer secret\r\n"
+
+    def setUp(self):
+        if not os.path.exists(os.path.join(BUILD, "examples", "todo_api")):
+            self.skipTest("todo_api not built (no SQLite)")
+        self.tmp = tempfile.mkdtemp(prefix="berth-todo-")
+        self.db = os.path.join(self.tmp, "todo.db")
+        os.environ["TODO_DB"] = self.db  # Example copies the environment
+        try:
+            self.ex = Example("todo_api", self.backend)
+        finally:
+            del os.environ["TODO_DB"]
+
+    def tearDown(self):
+        self.assertEqual(self.ex.stop(), 0)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def ask(self, method, target, body=b"", headers=b"", conn=None):
+        """(status, headers, body) on a new connection, or on conn (a
+        keep-alive [socket, _Prefixed] pair)."""
+        if conn is None:
+            return self.ex.ask(method, target, body, headers)
+        conn[0].sendall(b"%s %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n%s\r\n"
+                        % (method, target, len(body), headers) + body)
+        return read_response(conn[1])
+
+    def assert_json_error(self, got, status):
+        self.assertEqual(got[0], status, got)
+        self.assertEqual(hdr(got[1], "Content-Type"), "application/json")
+        self.assertEqual(hdr(got[1], "Access-Control-Allow-Origin"), "*")
+        self.assertTrue(hdr(got[1], "X-Request-Id"))
+        self.assertEqual(json.loads(got[2])["error"]["status"], status)
+
+    def db_fds(self):
+        """How many descriptors the server holds on the database file: one
+        per open SQLite connection."""
+        d = "/proc/%d/fd" % self.ex.proc.pid
+        n = 0
+        for fd in os.listdir(d):
+            try:
+                n += os.readlink(os.path.join(d, fd)) == self.db
+            except OSError:
+                pass  # closed meanwhile
+        return n
+
+    def test_crud_round_trip(self):
+        title = 'milk "2%" \\ \u00e9\n\u2028\U0001F95B'
+        st, _, body = self.ask(b"POST", b"/todos", json.dumps({"title": title}).encode(), self.AUTH)
+        self.assertEqual(st, 201, body)
+        todo = json.loads(body)
+        self.assertEqual((todo["title"], todo["done"]), (title, False))
+        tid = b"%d" % todo["id"]
+        self.assertEqual(json.loads(self.ask(b"GET", b"/todos/" + tid, headers=self.AUTH)[2]), todo)
+        st, _, body = self.ask(b"PUT", b"/todos/" + tid, b'{"done": true}', self.AUTH)
+        todo["done"] = True
+        self.assertEqual((st, json.loads(body)), (200, todo))
+        st, _, body = self.ask(b"PUT", b"/todos/" + tid, b'{"title": "eggs", "done": false}', self.AUTH)
+        todo.update(title="eggs", done=False)
+        self.assertEqual((st, json.loads(body)), (200, todo))
+        st, _, body = self.ask(b"POST", b"/todos", b'{"title":"bread","done":true}', self.AUTH)
+        second = json.loads(body)
+        self.assertEqual((st, second["done"]), (201, True))
+        self.assertEqual(json.loads(self.ask(b"GET", b"/todos", headers=self.AUTH)[2]), [todo, second])
+        st, headers, body = self.ask(b"DELETE", b"/todos/" + tid, headers=self.AUTH)
+        self.assertEqual((st, body), (204, b""))
+        self.assert_json_error(self.ask(b"GET", b"/todos/" + tid, headers=self.AUTH), 404)
+        self.assert_json_error(self.ask(b"DELETE", b"/todos/" + tid, headers=self.AUTH), 404)
+        self.assert_json_error(self.ask(b"PUT", b"/todos/" + tid, b'{"done":true}', self.AUTH), 404)
+        self.assertEqual(json.loads(self.ask(b"GET", b"/todos", headers=self.AUTH)[2]), [second])
+
+    def test_auth_cors_and_request_ids(self):
+        for headers in (b"", b"Authorization: Bearer wrong\r\n", b"Authorization: secret\r\n"):
+            for method, target in ((b"GET", b"/todos"), (b"POST", b"/todos"), (b"GET", b"/todos/1"),
+                                   (b"DELETE", b"/todos/1"), (b"GET", b"/todos/x/y")):
+                got = self.ask(method, target, b'{"title":"x"}', headers)
+                self.assert_json_error(got, 401)  # before routing: no 404 or 405
+                self.assertEqual(hdr(got[1], "WWW-Authenticate"), "Bearer")
+        self.assertEqual(json.loads(self.ask(b"GET", b"/todos", headers=self.AUTH)[2]), [])
+        self.assertEqual(self.ask(b"GET", b"/health")[::2], (200, b'{"ok":true}'))  # not under /todos
+        self.assertEqual(self.ask(b"GET", b"/todosx")[0], 404)  # nor this: a prefix ends at a segment
+        # a browser's preflight: answered without a token
+        st, headers, body = self.ask(b"OPTIONS", b"/todos/3", headers=b"Origin: http://app\r\n"
+                                     b"Access-Control-Request-Method: PUT\r\n"
+                                     b"Access-Control-Request-Headers: authorization\r\n")
+        self.assertEqual((st, body), (204, b""))
+        self.assertEqual(hdr(headers, "Access-Control-Allow-Origin"), "*")
+        self.assertIn("PUT", hdr(headers, "Access-Control-Allow-Methods"))
+        self.assertIn("Authorization", hdr(headers, "Access-Control-Allow-Headers"))
+        # request IDs: the client's echoed, else berth's (16 hex digits, each its own)
+        for target, headers in ((b"/health", b""), (b"/todos", self.AUTH), (b"/todos", b""),
+                                (b"/nowhere", b"")):
+            got = self.ask(b"GET", target, headers=headers + b"X-Request-Id: req-42.a\r\n")
+            self.assertEqual(hdr(got[1], "X-Request-Id"), "req-42.a", target)
+        ids = {hdr(self.ask(b"GET", b"/health")[1], "X-Request-Id") for _ in range(5)}
+        self.assertEqual(len(ids), 5)
+        for i in ids:
+            self.assertRegex(i, "^[0-9a-f]{16}$")
+
+    def test_every_title_comes_back_as_valid_json(self):
+        # escapes decoded, controls escaped again; what is not Unicode (a
+        # lone surrogate, bytes that are not UTF-8) comes back as U+FFFD
+        for body, want in ((b'{"title":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u001f\\u00e9"}',
+                            '"\\/\b\f\n\r\t\x1f\u00e9'),
+                           (b'{"title":"\\ud83e\\udd5b\\u2028 \xf0\x9f\xa5\x9b"}',
+                            "\U0001F95B\u2028 \U0001F95B"),
+                           (b'{"title":"a\xffb\xc3"}', "a\ufffdb\ufffd")):
+            st, _, got = self.ask(b"POST", b"/todos", body, self.AUTH)
+            self.assertEqual(st, 201, got)
+            got.decode("utf-8")  # strict: raises on anything but UTF-8
+            self.assertEqual(json.loads(got)["title"], want, body)
+        # SQLite 3.40 stores a lone surrogate as 3 bytes that are not UTF-8
+        st, _, got = self.ask(b"POST", b"/todos", b'{"title":"a\\ud800b"}', self.AUTH)
+        if st == 201:
+            self.assertRegex(json.loads(got.decode("utf-8"))["title"], "^a\ufffd+b$")
+        else:  # a SQLite that refuses it
+            self.assert_json_error((st, _, got), 400)
+        listed = self.ask(b"GET", b"/todos", headers=self.AUTH)[2]
+        self.assertEqual(len(json.loads(listed.decode("utf-8"))), 3 + (st == 201))
+
+    def test_json_errors(self):
+        for body in (b"", b"{", b"[1]", b'"x"', b"null", b'{"title":1}', b'{"title":null}',
+                     b'{"title":{"a":1}}', b'{"done":true}', b'{"title":"x","done":1}',
+                     b'{"title":"x","done":"yes"}', b'{"title":"x","done":null}',
+                     b'{"title":"x"} x', b'{"title":"\\x"}', b'{"title":"a\nb"}',
+                     b'{"title":"\\u12"}', b'{"title":"a\\u0000b"}'):
+            self.assert_json_error(self.ask(b"POST", b"/todos", body, self.AUTH), 400)
+        st, _, body = self.ask(b"POST", b"/todos", b'{"title":"keep"}', self.AUTH)
+        self.assertEqual(st, 201)
+        tid = b"%d" % json.loads(body)["id"]
+        for body in (b"", b"[]", b'{"title":2}', b'{"done":"no"}', b"{,}"):
+            self.assert_json_error(self.ask(b"PUT", b"/todos/" + tid, body, self.AUTH), 400)
+        self.assertEqual(json.loads(self.ask(b"GET", b"/todos", headers=self.AUTH)[2]),
+                         [{"id": int(tid), "title": "keep", "done": False}])  # nothing changed
+        for target in (b"/todos/abc", b"/todos/1x", b"/todos/99999", b"/nowhere"):
+            self.assert_json_error(self.ask(b"GET", target, headers=self.AUTH), 404)
+        got = self.ask(b"PATCH", b"/todos/" + tid, b"{}", self.AUTH)
+        self.assert_json_error(got, 405)
+        self.assertIn("PUT", hdr(got[1], "Allow"))
+        self.assert_json_error(self.ask(b"POST", b"/todos", b'{"title":"%s"}' % (b"x" * 17000),
+                                        self.AUTH), 413)
+
+    def test_threads_share_one_database(self):
+        conns = []
+        for _ in range(8):  # kept open: on fast each is its own thread
+            s = self.ex.connect()
+            conns.append([s, _Prefixed(s, b"")])
+        try:
+            import threading
+            created, failures = [], []
+
+            def writer(c, n):
+                for i in range(n):
+                    got = self.ask(b"POST", b"/todos", b'{"title":"t%d"}' % i, self.AUTH, c)
+                    (created if got[0] == 201 else failures).append(got)
+            ts = [threading.Thread(target=writer, args=(c, 10)) for c in conns]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            self.assertEqual((len(created), failures), (80, []))  # writers took turns (WAL, busy timeout)
+            ids = sorted(json.loads(b)["id"] for _, _, b in created)
+            for c in conns:  # every connection, whichever thread serves it, sees every todo
+                st, _, body = self.ask(b"GET", b"/todos", headers=self.AUTH, conn=c)
+                self.assertEqual(sorted(t["id"] for t in json.loads(body)), ids)
+            # one connection to the database a thread: BERTH_THREADS=2, or
+            # on fast a thread a connection open at once (these 8, and two
+            # for those just closed: Example's probe, /todos above)
+            peak = self.db_fds()
+            self.assertGreaterEqual(peak, 1)
+            self.assertLessEqual(peak, 10 if self.backend == "fast" else 2)
+        finally:
+            for s, _ in conns:
+                s.close()
+        # Forty connections one after another: SQLite is opened once a
+        # thread (fast's are pooled), not once a connection.
+        for _ in range(40):
+            self.assertEqual(self.ask(b"GET", b"/todos/%d" % ids[0], headers=self.AUTH)[0], 200)
+        self.assertLessEqual(self.db_fds(), peak + 2 if self.backend == "fast" else 2)
+
+
+for _b in BACKENDS:
+    globals()["TodoApi_" + _b] = type("TodoApi_" + _b, (TodoApiMixin, unittest.TestCase),
+                                     {"backend": _b})
+
+
+class TodoApiSizeTest(unittest.TestCase):
+    def test_todo_api_is_a_third_shorter_than_before_the_new_calls(self):
+        # issue 28: the first version, without middleware, thread hooks and
+        # reply helpers, took 261 lines; the rewrite must save a third.
+        with open(os.path.join(ROOT, "examples", "todo_api.c")) as f:
+            self.assertLessEqual(len(f.read().splitlines()), 261 * 2 // 3)
 
 
 class FileServiceLengthTest(unittest.TestCase):
