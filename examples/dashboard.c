@@ -37,7 +37,8 @@ static const char page[] =
 
 static void on_signal(int sig) { (void)sig; berth_server_stop(server); }
 
-/* To every member (the sender too); a longer line is cut at the buffer. */
+/* To every member (the sender too), never cut (a cut could split a UTF-8
+ * character: refused by the topic); "N: " and max_message's 4096 bytes fit. */
 static void say(const char *fmt, ...)
 {
     char line[4200];
@@ -45,9 +46,8 @@ static void say(const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        berth_topic_publish(chat_room, BERTH_WS_TEXT, NULL, line,
-                            (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    if (n > 0 && (size_t)n < sizeof line)
+        berth_topic_publish(chat_room, BERTH_WS_TEXT, NULL, line, (size_t)n);
 }
 
 static void on_open(berth_ws *ws, void *user)

@@ -316,6 +316,23 @@ class DashboardMixin:
                 if now["websockets"] == 2 and now["messages"] >= 2:
                     break
             self.assertEqual((now["websockets"], now["messages"]), (2, 2))
+
+            # the longest message (max_message, 4096 bytes) in 3-byte
+            # characters reaches both whole: the line is not cut (a cut in a
+            # character would be refused by the topic); a byte more: 1009
+            longest = "\u20ac" * 1365 + "x"
+            ws_send(members[1], longest)
+            for m in members:
+                self.assertEqual(ws_recv(m), (1, b"2: " + longest.encode()))
+            third = ws_connect(ex.port)
+            for m in members + [third]:
+                self.assertEqual(ws_recv(m), (1, b"* 3 joined"))
+            ws_send(third, longest + "x")
+            op, payload = ws_recv(third)
+            self.assertEqual((op, payload[:2]), (8, struct.pack(">H", 1009)))
+            third[0].close()
+            for m in members:
+                self.assertEqual(ws_recv(m), (1, b"* 3 left"))
         finally:
             self.assertEqual(ex.stop(), 0)
         for m in members:  # the goodbye, then berth's 1001
