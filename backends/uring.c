@@ -242,6 +242,15 @@ static void *worker_main(void *arg)
     }
     while (uw->base.conns.count) {
         berth_io *io = uw->base.conns.head.next;
+        const uring_conn *uc = (const uring_conn *)io;
+        /* Said, as a connection the drain waited for in vain may be one
+         * whose operations the kernel never completed (a receive armed on
+         * a socket the peer had reset has been seen once in a few dozen
+         * runs of e2e-hostile's random resets, under TSan). */
+        berth_logf(uw->base.w.engine->log, "berth: uring: the drain's deadline cuts a connection (fd %d: receive %s, "
+                   "polls in/out %u/%u, send %s, %u bytes queued, %u operations in the kernel)", io->s.fd,
+                   uc->recv_armed ? "armed" : "not armed", uc->poll_in, uc->poll_out,
+                   uc->send_busy ? "in the kernel" : "none", uc->queued, uc->inflight);
         io->pipe->ops->abort(io->pipe); /* cut: a stream learns the client is gone */
         uring_conn_close(uw, (uring_conn *)io);
     }

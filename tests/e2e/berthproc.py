@@ -192,7 +192,7 @@ def stop_clean(srv, what, within=5.0):
     if code != 0:
         raise AssertionError("%s exited %r: %s" % (what, code, srv.stderr_text[-3000:]))
     if took > within:
-        raise AssertionError("%s took %.1f s to stop" % (what, took))
+        raise AssertionError("%s took %.1f s to stop: %s" % (what, took, srv.stderr_text[-3000:]))
 
 
 class ReadSock:
