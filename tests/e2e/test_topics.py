@@ -7,9 +7,12 @@ bookkeeping, tests/server/topic-routes.c); the slow-subscriber policies,
 skip (BERTH_TOPIC_DROP) and close with 1008 (BERTH_TOPIC_CLOSE). Every
 backend, plaintext and TLS, raw clients that read frame by frame."""
 import http.client
+import json
 import socket
+import threading
 import time
 import unittest
+import zlib
 
 from berthproc import BACKENDS, CERT, KEY, Server, TlsSock, stop_clean, tls_context
 from wsraw import RawWs
@@ -142,6 +145,43 @@ class TopicsMixin:
         finally:
             for c in wss + sses:
                 c.close()
+        self.assertEqual(self.settle("room", 0), 0)
+
+    def test_compressed_subscriber_gets_every_thread_in_order(self):
+        """A subscriber with permessage-deflate (context takeover): the
+        messages of another WebSocket (its connection's thread) and of
+        publishes from a thread of their own arrive compressed, each
+        source in its order, and inflate in the order of the wire, so
+        berth compressed them in that order."""
+        self.assertEqual(self.settle("room", 0), 0)
+        a = RawWs(self.srv, tls=self.tls, path=b"/topic/ws?name=room&deflate=1",
+                  extensions=b"permessage-deflate")
+        b = self.ws()
+        try:
+            self.assertIn("Sec-WebSocket-Extensions: permessage-deflate; "
+                          "server_max_window_bits=12", a.head)
+            pad = "the deploy went out at noon and nobody noticed"
+
+            def chat():
+                for i in range(200):
+                    b.send_frame(1, ('{"from": "b", "n": %d, "text": "%s"}' % (i, pad)).encode())
+            t = threading.Thread(target=chat)
+            t.start()
+            for i in range(100):
+                body = ('{"from": "p", "n": %d, "text": "%s"}' % (i, pad)).encode()
+                self.assertEqual(self.publish(body, "thread=1")[0], 200)
+            t.join()
+            inf, got = zlib.decompressobj(-12), {"b": [], "p": []}
+            for _ in range(300):
+                op, payload = a.recv_frame()
+                self.assertEqual((op, a.last_rsv), (1, 0x40))
+                m = json.loads(inf.decompress(payload + b"\x00\x00\xff\xff"))
+                self.assertEqual(m["text"], pad)
+                got[m["from"]].append(m["n"])
+            self.assertEqual(got, {"b": list(range(200)), "p": list(range(100))})
+        finally:
+            a.close()
+            b.close()
         self.assertEqual(self.settle("room", 0), 0)
 
     def slow_client(self, name):

@@ -33,6 +33,9 @@ static void ws_route(berth_req *req, berth_res *res, void *user)
     int64_t buf;
     if (berth_req_query_int(req, "buf", &buf) == 0 && buf > 0)
         cfg.max_buffer = (size_t)buf;
+    int64_t deflate;
+    if (berth_req_query_int(req, "deflate", &deflate) == 0)
+        cfg.deflate = deflate != 0; /* permessage-deflate, when the client offers it */
     berth_topic *t = topic_of(req);
     berth_ws *ws = berth_ws_upgrade(req, res, &cfg, t);
     if (ws)
