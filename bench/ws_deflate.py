@@ -152,8 +152,8 @@ def main():
         (d for d in (os.path.join(ROOT, "tests", "e2e", "node_modules"), "/usr/share/nodejs")
          if os.path.isdir(os.path.join(d, "ws"))), "")
     if not os.path.isdir(os.path.join(node_path, "ws")):
-        raise SystemExit("Node's ws not found (NODE_PATH, tests/e2e/node_modules, /usr/share/nodejs):"
-                         " it is the load generator")
+        raise SystemExit("Node's ws not found (NODE_PATH, tests/e2e/node_modules, "
+                         "/usr/share/nodejs): it is the load generator")
     tmp = tempfile.mkdtemp(prefix="ws-deflate-")
     msgs = messages(tmp)
     names = a.messages.split(",")

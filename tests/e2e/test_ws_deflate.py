@@ -4,21 +4,19 @@ BERTH_WS_DEFLATE=1, reached by clients nobody here wrote (Python's
 websockets, which offers the extension by default, and Node's ws with
 perMessageDeflate) and by a raw client whose compressed frames are made
 here with zlib (raw DEFLATE, the 00 00 ff ff tail stripped: RFC 7692
-7.2.1). It checks the negotiation table over the wire (section 7.1: each
-parameter, invalid values, duplicates, several offers), the frames (RSV1
-on the first frame of a compressed message only, never on control
-frames; smaller on the wire), the window and context-takeover parameters
-(the server's frames must inflate under the window and context it agreed
-to), the errors (RSV1 where it does not belong: 1002; bad DEFLATE data:
-1007; inflated text not UTF-8: 1007) and the limits (a compression bomb
-closes with 1009 before it is inflated whole, and the server's memory
-does not grow by the inflated size)."""
+7.2.1). It checks the frames (RSV1 on the first frame of a compressed
+message only, never on control frames; smaller on the wire), context
+takeover both ways (the server's frames must inflate in the context it
+agreed to), the errors (RSV1 where it does not belong: 1002; bad DEFLATE
+data: 1007; inflated text not UTF-8: 1007), the limits (a compression
+bomb closes with 1009 before it is inflated whole, and the server's memory
+does not grow by the inflated size; max_message counts inflated bytes)
+and sends from threads that are not the connection's (a topic publish,
+berth_ws_send: berth-test-server's /wsd routes). The negotiation table
+and the window parameters: test_ws_deflate_negotiation.py."""
 import asyncio
-import base64
-import hashlib
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -26,8 +24,10 @@ import time
 import unittest
 import zlib
 
-from berthproc import BACKENDS, CERT, KEY, LINUX, Server, TlsSock, sanitized, stop_clean, \
+from berthproc import BACKENDS, CERT, KEY, LINUX, Conn, Server, sanitized, stop_clean, \
     tls_context
+from wsdeflate import DEFLATE_ENV, MIB, PMD, DeflateWs, bomb, check_answer, deflate, hwm_kib, \
+    inflate, json_2k, parse_extensions, read_inflated
 
 try:
     import websockets
@@ -41,229 +41,11 @@ except ImportError:  # Debian's python3-websockets belongs to /usr/bin/python3
 
 from test_ws import node_ws  # noqa: E402 (after the re-exec above)
 
-MIB = 1 << 20
-TAIL = b"\x00\x00\xff\xff"
-PMD = "permessage-deflate"
-DEFLATE_ENV = {"BERTH_WS_DEFLATE": "1", "BERTH_WS_DEFLATE_LEVEL": "6"}
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+TEST_SERVER = "tests/berth-test-server"
 
 
 def run(coro, timeout=120):
     return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-def json_2k():
-    """A 2 KiB JSON text, like a chat or dashboard message."""
-    items = [{"id": i, "name": "item %d" % i, "price": 10 + i, "tags": ["a", "b"], "ok": True}
-             for i in range(40)]
-    s = json.dumps({"items": items, "count": 40})
-    while len(s) < 2048:
-        items.append({"id": len(items), "name": "pad"})
-        s = json.dumps({"items": items, "count": len(items)})
-    return s
-
-
-def deflate(data, comp=None, wbits=15, level=6):
-    """One message's payload: raw DEFLATE ending in a sync flush, its
-    00 00 ff ff tail removed (RFC 7692 7.2.1). comp: a compressor kept
-    across messages (context takeover)."""
-    c = comp or zlib.compressobj(level, zlib.DEFLATED, -wbits)
-    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
-    assert out.endswith(TAIL)
-    return out[:-4]
-
-
-def inflate(payload, decomp=None, wbits=15):
-    """A compressed message's payload inflated (RFC 7692 7.2.2): with the
-    tail put back; decomp kept across messages (context takeover), else a
-    fresh one whose window is wbits (zlib raises on a distance beyond)."""
-    d = decomp or zlib.decompressobj(-wbits)
-    return d.decompress(payload + TAIL)
-
-
-_bomb = {}
-
-
-def bomb(mib):
-    """`mib` MiB of zeros as one compressed payload (about 1/1000 of it):
-    built from identical 1 MiB pieces, never holding the whole."""
-    if mib not in _bomb:
-        c = zlib.compressobj(9, zlib.DEFLATED, -15)
-        z = bytes(MIB)
-        first = c.compress(z) + c.flush(zlib.Z_SYNC_FLUSH)
-        rest = c.compress(z) + c.flush(zlib.Z_SYNC_FLUSH)
-        assert rest == c.compress(z) + c.flush(zlib.Z_SYNC_FLUSH)  # steady state
-        _bomb[mib] = (first + rest * (mib - 1))[:-4]
-    return _bomb[mib]
-
-
-def mask(payload, key):
-    n = len(payload)
-    if not n:
-        return b""
-    k = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
-
-
-def parse_extensions(values):
-    """Sec-WebSocket-Extensions values (header lines) as a list of
-    (name, [(param, value or None)]), quoted values unquoted."""
-    out = []
-    for v in values:
-        for ext in v.split(","):
-            parts = [p.strip() for p in ext.split(";")]
-            if not parts[0]:
-                continue
-            params = []
-            for p in parts[1:]:
-                k, eq, val = p.partition("=")
-                val = val.strip()
-                if len(val) >= 2 and val[0] == val[-1] == '"':
-                    val = val[1:-1]
-                params.append((k.strip().lower(), val if eq else None))
-            out.append((parts[0].lower(), params))
-    return out
-
-
-class DeflateWs:
-    """A WebSocket client on a socket of our own, offering what the test
-    says (Sec-WebSocket-Extensions lines), reading frames with their bits."""
-
-    def __init__(self, srv, offers=(), tls=False, path=b"/ws", port=None):
-        if tls:
-            self.sock = TlsSock(port or srv.tls_port, timeout=15)
-        else:
-            self.sock = socket.create_connection(("127.0.0.1", port or srv.port), timeout=15)
-        key = base64.b64encode(os.urandom(16))
-        ext = b"".join(b"Sec-WebSocket-Extensions: " + o.encode() + b"\r\n" for o in offers)
-        self.sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-                          b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key +
-                          b"\r\nSec-WebSocket-Version: 13\r\n" + ext + b"\r\n")
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            self._fill()
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        self.head = head.decode("latin-1")
-        want = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
-        assert self.head.startswith("HTTP/1.1 101 "), self.head
-        assert "Sec-WebSocket-Accept: " + want in self.head, self.head
-        lines = self.head.split("\r\n")[1:]
-        self.ext_lines = [ln.split(":", 1)[1].strip() for ln in lines
-                          if ln.lower().startswith("sec-websocket-extensions:")]
-        self.extensions = parse_extensions(self.ext_lines)
-        pmd = [p for n, p in self.extensions if n == PMD]
-        self.params = dict(pmd[0]) if pmd else None  # None: declined
-
-    def _fill(self):
-        data = self.sock.recv(1 << 20)
-        if not data:
-            raise EOFError("connection closed")
-        self.buf += data
-
-    @staticmethod
-    def frame(opcode, payload=b"", fin=True, rsv=0):
-        n = len(payload)
-        b0 = (0x80 if fin else 0) | rsv | opcode
-        if n < 126:
-            head = struct.pack("!BB", b0, 0x80 | n)
-        elif n <= 0xFFFF:
-            head = struct.pack("!BBH", b0, 0x80 | 126, n)
-        else:
-            head = struct.pack("!BBQ", b0, 0x80 | 127, n)
-        key = os.urandom(4)
-        return head + key + mask(payload, key)
-
-    def send_frame(self, opcode, payload=b"", fin=True, rsv=0):
-        self.sock.sendall(self.frame(opcode, payload, fin, rsv))
-
-    def send_compressed(self, opcode, data, comp=None, wbits=15):
-        payload = deflate(data, comp, wbits)
-        self.send_frame(opcode, payload, rsv=0x40)
-        return payload
-
-    def recv_frame(self):
-        """(fin, rsv bits, opcode, payload) of the server's next frame."""
-        while len(self.buf) < 2:
-            self._fill()
-        b0, b1 = self.buf[0], self.buf[1]
-        n, at = b1 & 0x7F, 2
-        if n == 126:
-            while len(self.buf) < 4:
-                self._fill()
-            n, at = struct.unpack("!H", self.buf[2:4])[0], 4
-        elif n == 127:
-            while len(self.buf) < 10:
-                self._fill()
-            n, at = struct.unpack("!Q", self.buf[2:10])[0], 10
-        assert not b1 & 0x80, "server frames are not masked"
-        while len(self.buf) < at + n:
-            self._fill()
-        payload, self.buf = self.buf[at:at + n], self.buf[at + n:]
-        return bool(b0 & 0x80), b0 & 0x70, b0 & 0x0F, payload
-
-    def recv_message(self):
-        """The next data message: (opcode, compressed, payload as on the
-        wire, frames). Checks RFC 7692 6.1 and 7.2.3.? on the way: RSV1 on
-        the first frame only, no RSV2/RSV3, control frames never
-        compressed; pongs are skipped."""
-        frames = []
-        while True:
-            fin, rsv, op, payload = self.recv_frame()
-            assert rsv & 0x30 == 0, "RSV2/RSV3 set by the server"
-            if op >= 8:
-                assert rsv == 0, "a control frame with RSV1 (opcode %d)" % op
-                if op == 8:
-                    raise EOFError("close %r" % payload[:2])
-                continue
-            if frames:
-                assert op == 0, "a new message inside a fragmented one"
-                assert rsv == 0, "RSV1 on a continuation frame"
-            else:
-                assert op in (1, 2), "a continuation without a first frame"
-            frames.append((rsv, payload))
-            if fin:
-                break
-        return op, frames[0][0] == 0x40, b"".join(p for _, p in frames), len(frames)
-
-    def close_code(self):
-        """Reads frames until the server's close; its code."""
-        while True:
-            fin, rsv, op, payload = self.recv_frame()
-            if op == 8:
-                assert rsv == 0
-                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-
-    def close(self):
-        self.sock.close()
-
-
-def check_answer(test, offer, params):
-    """The accepted answer obeys RFC 7692 7.1 for the offer it accepts
-    (offer: a list of (param, value)), and names each parameter once."""
-    offered = dict(offer)
-    test.assertIsNotNone(params, "declined an offer it should accept: %r" % (offer,))
-    names = [k for k, _ in params.items()]
-    test.assertEqual(len(names), len(set(names)))
-    for k, v in params.items():
-        test.assertIn(k, ("server_no_context_takeover", "client_no_context_takeover",
-                          "server_max_window_bits", "client_max_window_bits"))
-        if k.endswith("context_takeover"):
-            test.assertIsNone(v, "%s with a value" % k)
-        else:
-            test.assertIsNotNone(v, "%s without a value in the answer" % k)
-            test.assertRegex(v, r"^[0-9]+$")
-            test.assertTrue(8 <= int(v) <= 15, "%s=%s" % (k, v))
-    if "server_no_context_takeover" in offered:  # 7.1.1.1
-        test.assertIn("server_no_context_takeover", params)
-    if "server_max_window_bits" in offered:  # 7.1.2.1: the same or smaller
-        test.assertIn("server_max_window_bits", params)
-        test.assertLessEqual(int(params["server_max_window_bits"]),
-                             int(offered["server_max_window_bits"]))
-    if "client_max_window_bits" in params:  # 7.1.2.2: only if offered
-        test.assertIn("client_max_window_bits", offered)
-        if offered["client_max_window_bits"] is not None:
-            test.assertLessEqual(int(params["client_max_window_bits"]),
-                                 int(offered["client_max_window_bits"]))
 
 
 NODE_CLIENT = r"""
@@ -282,7 +64,8 @@ ws.on('open', () => {
   for (let i = 0; i < 500; i++) want.push([item.replace('"n":0', '"n":' + i), false]);
   const bin = Buffer.alloc(256); for (let i = 0; i < 256; i++) bin[i] = i;
   want.push(['hello', false], [bin, true], ['', false], [Buffer.alloc(0), true]);
-  want.push([Buffer.alloc(1 << 20, 'abcdefgh'), true], [require('crypto').randomBytes(200000), true]);
+  want.push([Buffer.alloc(1 << 20, 'abcdefgh'), true]);
+  want.push([require('crypto').randomBytes(200000), true]);
   for (let i = 0; i < 100; i++) want.push(['again ' + i + ' ' + 'x'.repeat(i * 20), false]);
   for (const [m, b] of want) ws.send(m, {binary: b});
 });
@@ -470,25 +253,6 @@ class DeflateMixin:
             # would be "invalid distance too far back", or wrong bytes
             self.assertEqual(inflate(payload), msg)
 
-    def test_server_max_window_bits_honoured(self):
-        for bits in (8, 9, 10, 12, 14):
-            r = self.raw("%s; server_max_window_bits=%d" % (PMD, bits))
-            if bits == 8 and r.params is None:
-                continue  # 8: zlib cannot deflate in 256 bytes; declining is allowed (7)
-            check_answer(self, [("server_max_window_bits", str(bits))], r.params)
-            agreed = int(r.params["server_max_window_bits"])
-            # a block repeated just beyond the agreed window: a compressor
-            # with a larger window would refer back to it
-            block = os.urandom((1 << agreed) // 2 + 50).hex().encode()
-            msg = block + block + block
-            r.send_frame(2, msg)
-            op, comp, payload, _ = r.recv_message()
-            self.assertTrue(comp, "%d bytes of hex, sent uncompressed" % len(msg))
-            self.assertEqual(inflate(payload, wbits=agreed), msg, bits)
-            r.close()
-
-    # -- the client's compressed frames (made here)
-
     def test_compressed_text_and_binary_and_empty(self):
         r = self.negotiated(PMD)
         state = []
@@ -505,14 +269,7 @@ class DeflateMixin:
         self.assertEqual(self.raw_echo(r, state), (1, b"after an empty first fragment"))
 
     def raw_echo(self, r, state):
-        """The next echo, inflated with the server's context (state: a
-        one-item list holding the inflater kept across messages)."""
-        op, comp, payload, _ = r.recv_message()
-        if not comp:
-            return op, payload
-        if "server_no_context_takeover" in r.params or not state:
-            state[:] = [zlib.decompressobj(-15)]
-        return op, inflate(payload, state[0])
+        return read_inflated(r, state)[:2]
 
     def test_fragmented_compressed_message(self):
         r = self.negotiated(PMD)
@@ -559,19 +316,6 @@ class DeflateMixin:
             r.send_compressed(1, msg)  # a fresh compressor for each message
             self.assertEqual(self.raw_echo(r, state), (1, msg))
 
-    def test_client_max_window_bits_answered(self):
-        for bits in (9, 10, 15):
-            r = self.negotiated("%s; client_max_window_bits=%d" % (PMD, bits))
-            agreed = int(r.params.get("client_max_window_bits", bits))
-            if agreed < 9:
-                continue  # zlib cannot deflate in 256 bytes
-            comp = zlib.compressobj(6, zlib.DEFLATED, -max(agreed, 9))
-            block = os.urandom(1 << (agreed - 1))
-            msg = block * 6
-            r.send_compressed(2, msg, comp, max(agreed, 9))
-            self.assertEqual(self.raw_echo(r, []), (2, msg))
-            r.close()
-
     # -- errors
 
     def test_rsv1_on_continuation_closes_1002(self):
@@ -603,16 +347,6 @@ class DeflateMixin:
             r.send_frame(1, b"hello", rsv=rsv)
             self.assertEqual(r.close_code(), 1002, hex(rsv))
             r.close()
-
-    def test_rsv1_without_negotiation_closes_1002(self):
-        r = self.raw()  # no offer: nothing negotiated
-        self.assertIsNone(r.params)
-        r.send_frame(1, deflate(b"hello"), rsv=0x40)
-        self.assertEqual(r.close_code(), 1002)
-        r2 = self.raw(PMD + "; foo")  # an offer declined
-        self.assertIsNone(r2.params)
-        r2.send_frame(2, deflate(b"hello"), rsv=0x40)
-        self.assertEqual(r2.close_code(), 1002)
 
     def test_invalid_deflate_data_closes_1007(self):
         # RFC 7692 names no code; like Node's ws, berth closes with 1007
@@ -662,90 +396,72 @@ class DeflateMixin:
 
     # -- negotiation over the wire (RFC 7692 7.1)
 
-    def test_negotiation_accepted(self):
-        offers = [
-            PMD,
-            PMD + "; client_max_window_bits",
-            PMD + "; client_max_window_bits=10",
-            PMD + "; server_no_context_takeover",
-            PMD + "; client_no_context_takeover",
-            PMD + "; server_no_context_takeover; client_no_context_takeover; "
-                  "server_max_window_bits=12; client_max_window_bits=12",
-            PMD + "; client_max_window_bits; server_max_window_bits=10",
-            PMD + ';server_max_window_bits="10"',  # quoted-string (RFC 6455 9.1)
-            PMD + " ;  client_max_window_bits ; server_no_context_takeover",
-        ] + ["%s; server_max_window_bits=%d" % (PMD, b) for b in range(9, 16)] + \
-            ["%s; client_max_window_bits=%d" % (PMD, b) for b in range(8, 16)]
-        for o in offers:
-            r = self.raw(o)
-            with self.subTest(offer=o):
-                check_answer(self, parse_extensions([o])[0][1], r.params)
-                self.assertEqual([n for n, _ in r.extensions], [PMD], r.ext_lines)
-            r.close()
+class DeflateThreadMixin:
+    """Sends from threads that are not the connection's (berth-test-server's
+    /wsd routes, tests/server/ws-deflate-routes.c): a topic publish and
+    berth_ws_send, to subscribers with and without compression, each in
+    its own context."""
+    backend = None
+    tls = False
 
-    def test_negotiation_declined(self):
-        offers = [
-            PMD + "; server_max_window_bits=7",
-            PMD + "; server_max_window_bits=16",
-            PMD + "; server_max_window_bits=abc",
-            PMD + "; server_max_window_bits=",
-            PMD + "; server_max_window_bits",  # needs a value in an offer
-            PMD + "; server_max_window_bits=0",
-            PMD + "; server_max_window_bits=-9",
-            PMD + "; server_max_window_bits=1000000000000000000010",
-            PMD + "; client_max_window_bits=7",
-            PMD + "; client_max_window_bits=16",
-            PMD + "; client_max_window_bits=abc",
-            PMD + "; client_max_window_bits=",
-            PMD + "; server_no_context_takeover=1",  # no value allowed
-            PMD + "; client_no_context_takeover=x",
-            PMD + "; foo",
-            PMD + "; foo=bar",
-            PMD + "; server_no_context_takeover; server_no_context_takeover",
-            PMD + "; client_no_context_takeover; client_no_context_takeover",
-            PMD + "; server_max_window_bits=10; server_max_window_bits=10",
-            PMD + "; client_max_window_bits; client_max_window_bits=10",
-            "x-webkit-deflate-frame",
-            "permessage-deflatex",
-        ]
-        for o in offers:
-            r = self.raw(o)
-            with self.subTest(offer=o):
-                self.assertIsNone(r.params, r.ext_lines)
-                r.send_frame(1, b"still a WebSocket")  # declined, not refused
-                self.assertEqual(r.recv_message(), (1, False, b"still a WebSocket", 1))
-            r.close()
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(TEST_SERVER, backend=cls.backend,
+                         env={"BERTH_THREADS": "2", "TLS_CERT": CERT, "TLS_KEY": KEY})
 
-    def test_negotiation_several_offers(self):
-        cases = [  # (header lines, the offer that must be accepted)
-            ([PMD + "; server_max_window_bits=7, " + PMD + "; client_max_window_bits"],
-             [("client_max_window_bits", None)]),
-            ([PMD + "; foo, " + PMD + "; server_no_context_takeover"],
-             [("server_no_context_takeover", None)]),
-            (["x-webkit-deflate-frame, " + PMD], []),
-            ([PMD + "; client_max_window_bits=99", PMD + "; server_max_window_bits=10"],
-             [("server_max_window_bits", "10")]),
-            ([PMD + "; server_no_context_takeover; server_no_context_takeover", PMD], []),
-            ([PMD + "; server_max_window_bits=11", PMD + "; server_max_window_bits=9"],
-             [("server_max_window_bits", "11")]),
-        ]
-        for lines, accepted in cases:
-            r = self.raw(*lines)
-            with self.subTest(offers=lines):
-                check_answer(self, accepted, r.params)
-                self.assertEqual([n for n, _ in r.extensions], [PMD], r.ext_lines)
-                r.send_compressed(1, b"hello, offers")
-                self.assertEqual(self.raw_echo(r, []), (1, b"hello, offers"))
-            r.close()
+    @classmethod
+    def tearDownClass(cls):
+        stop_clean(cls.srv, "ws deflate threads (%s)" % cls.backend)
 
+    def sub(self, path, *offers):
+        r = DeflateWs(self.srv, offers, tls=self.tls, path=path)
+        self.addCleanup(r.close)
+        return r
 
-def hwm_kib(pid):
-    """VmHWM (peak resident memory) of pid in KiB."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+    def publish(self, body, count):
+        c = Conn(self.srv, timeout=30)
+        c.send(b"POST /wsd/publish?count=%d HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n"
+               % (count, len(body)) + body)
+        status, _, answer = c.response()
+        c.close()
+        self.assertEqual(status, 200, answer)
+        return answer
+
+    def test_topic_publish_from_a_thread_to_compressed_subscribers(self):
+        offers = [[PMD], [PMD + "; server_no_context_takeover"],
+                  [PMD + "; server_max_window_bits=10"], []]
+        subs = [self.sub(b"/wsd/topic", *o) for o in offers]
+        self.assertIsNone(subs[3].params)
+        for s in subs[:3]:
+            self.assertIsNotNone(s.params)
+        body = json_2k().encode()
+        self.assertEqual(self.publish(body, 50), b"reached=4\n")
+        states = [[] for _ in subs]
+        for k, s in enumerate(subs):
+            for i in range(50):
+                op, data, comp = read_inflated(s, states[k])
+                self.assertEqual((op, data), (1, b"%d " % i + body), (k, i))
+                self.assertEqual(comp, k < 3, (k, i))
+        # a subscriber's compressed message, published on its connection's
+        # thread, read on in each subscriber's context
+        subs[0].send_compressed(1, body + b" from a subscriber")
+        for k, s in enumerate(subs):
+            op, data, comp = read_inflated(s, states[k])
+            self.assertEqual((op, data, comp), (1, body + b" from a subscriber", k < 3), k)
+
+    def test_thread_sends_to_compressed_websockets(self):
+        offers = [[PMD], [PMD + "; server_no_context_takeover"], []]
+        rs = [self.sub(b"/wsd/thread", *o) for o in offers]
+        for r in rs:
+            r.send_frame(1, b"send 300")
+        for k, r in enumerate(rs):
+            state = []
+            for i in range(300):
+                op, data, comp = read_inflated(r, state)
+                self.assertTrue(data.startswith(b"thread message %d of 300: {" % i), (k, i, data))
+                self.assertEqual(comp, k < 2)
+            r.send_frame(8, struct.pack("!H", 1000))
+            self.assertEqual(r.close_code(), 1000)
 
 
 class DeflateLimitMixin:
@@ -775,42 +491,18 @@ class DeflateLimitMixin:
             stop_clean(srv, "ws deflate limit (%s)" % self.backend)
 
 
-class DeflateOffMixin:
-    """BERTH_WS_DEFLATE=0: the extension is declined, RSV1 is an error."""
-    backend = None
-
-    def test_off_declines_and_rsv1_closes_1002(self):
-        srv = Server(backend=self.backend, env={"BERTH_THREADS": "1", "BERTH_WS_DEFLATE": "0"})
-        try:
-            r = DeflateWs(srv, [PMD + "; client_max_window_bits"])
-            self.assertEqual(r.ext_lines, [])
-            r.send_frame(1, b"plain")
-            self.assertEqual(r.recv_message(), (1, False, b"plain", 1))
-            r.send_frame(1, deflate(b"hello"), rsv=0x40)
-            self.assertEqual(r.close_code(), 1002)
-            r.close()
-            if websockets is not None:
-                async def go():
-                    url = "ws://127.0.0.1:%d/ws" % srv.port
-                    async with websockets.connect(url) as ws:  # offers it by default
-                        self.assertEqual(ws.extensions, [])
-                        await ws.send("x" * 5000)
-                        self.assertEqual(await ws.recv(), "x" * 5000)
-                run(go())
-        finally:
-            stop_clean(srv, "ws deflate off (%s)" % self.backend)
-
-
 for _b in BACKENDS:
     if websockets is not None:
         for _tls in (False, True):
             _n = "TestWsDeflate%s_%s" % ("Tls" if _tls else "", _b)
             globals()[_n] = type(_n, (DeflateMixin, unittest.TestCase),
                                  {"backend": _b, "tls": _tls})
+    for _tls in (False, True):
+        _n = "TestWsDeflateThreads%s_%s" % ("Tls" if _tls else "", _b)
+        globals()[_n] = type(_n, (DeflateThreadMixin, unittest.TestCase),
+                             {"backend": _b, "tls": _tls})
     globals()["TestWsDeflateLimit_%s" % _b] = type(
         "TestWsDeflateLimit_%s" % _b, (DeflateLimitMixin, unittest.TestCase), {"backend": _b})
-    globals()["TestWsDeflateOff_%s" % _b] = type(
-        "TestWsDeflateOff_%s" % _b, (DeflateOffMixin, unittest.TestCase), {"backend": _b})
 
 if websockets is None:
     print("python3-websockets is not installed: the client tests are skipped")
