@@ -203,11 +203,61 @@ class DeflateOffMixin:
             stop_clean(srv, "ws deflate off (%s)" % self.backend)
 
 
+class WindowLimitMixin:
+    """BERTH_WS_DEFLATE_WINDOW_BITS=10 (the server's largest window) and a
+    zlib level of 1: whatever the offer, the server's frames inflate with a
+    1 KiB window, and the answer never names a larger one."""
+    backend = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(backend=cls.backend, env={
+            "BERTH_THREADS": "1", "BERTH_WS_DEFLATE": "1", "BERTH_WS_DEFLATE_LEVEL": "1",
+            "BERTH_WS_DEFLATE_WINDOW_BITS": "10"})
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_clean(cls.srv, "ws deflate window 10 (%s)" % cls.backend)
+
+    def test_server_window_stays_within_10_bits(self):
+        for offer in (PMD, PMD + "; server_max_window_bits=12", PMD + "; server_max_window_bits=9",
+                      PMD + "; client_max_window_bits"):
+            r = DeflateWs(self.srv, [offer])
+            with self.subTest(offer=offer):
+                check_answer(self, parse_extensions([offer])[0][1], r.params)
+                bits = min(10, int(r.params.get("server_max_window_bits", 15)))
+                block = os.urandom(1 << bits).hex().encode()  # repeats beyond the window
+                d = None
+                for _ in range(3):  # and across messages (context takeover)
+                    r.send_frame(1, block * 3)
+                    op, comp, payload, _ = r.recv_message()
+                    self.assertTrue(comp)
+                    if d is None or "server_no_context_takeover" in r.params:
+                        d = zlib.decompressobj(-bits)  # refuses a reference beyond `bits`
+                    self.assertEqual(inflate(payload, d), block * 3)
+            r.close()
+
+    def test_websockets_echo_at_level_1(self):
+        if websockets is None:
+            self.skipTest("python3-websockets is not installed")
+
+        async def go():
+            async with websockets.connect("ws://127.0.0.1:%d/ws" % self.srv.port,
+                                          max_size=None) as ws:
+                self.assertEqual([e.name for e in ws.extensions], [PMD])
+                for m in ("x" * 100000, os.urandom(70000), '{"a": 1}' * 5000):
+                    await ws.send(m)
+                    self.assertEqual(await ws.recv(), m)
+        run(go())
+
+
 for _b in BACKENDS:
     for _tls in (False, True):
         _n = "TestWsDeflateNegotiation%s_%s" % ("Tls" if _tls else "", _b)
         globals()[_n] = type(_n, (NegotiationMixin, unittest.TestCase),
                              {"backend": _b, "tls": _tls})
+    globals()["TestWsDeflateWindow10_%s" % _b] = type(
+        "TestWsDeflateWindow10_%s" % _b, (WindowLimitMixin, unittest.TestCase), {"backend": _b})
     globals()["TestWsDeflateOff_%s" % _b] = type(
         "TestWsDeflateOff_%s" % _b, (DeflateOffMixin, unittest.TestCase), {"backend": _b})
 

@@ -44,9 +44,18 @@ def deflate(data, comp=None, wbits=15, level=6):
 def inflate(payload, decomp=None, wbits=15):
     """A compressed message's payload inflated (RFC 7692 7.2.2): with the
     tail put back; decomp kept across messages (context takeover), else a
-    fresh one whose window is wbits (zlib raises on a distance beyond)."""
+    fresh one whose window is wbits. zlib refuses a distance beyond the
+    window only when the match is not in the output of the same call: the
+    output comes in pieces of 256 bytes (the smallest window) so that it
+    always checks."""
     d = decomp or zlib.decompressobj(-wbits)
-    return d.decompress(payload + TAIL)
+    data = payload + TAIL
+    if wbits == 15 and decomp is None:
+        return d.decompress(data)
+    out = [d.decompress(data, 256)]
+    while d.unconsumed_tail or len(out[-1]) == 256:  # input left, or output pending
+        out.append(d.decompress(d.unconsumed_tail, 256))
+    return b"".join(out)
 
 
 _bomb = {}
