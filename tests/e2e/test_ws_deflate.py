@@ -220,7 +220,7 @@ class DeflateMixin:
         r = self.negotiated(PMD)
         msg = (b"0123456789abcdef" * (4 * MIB // 16))
         r.send_compressed(2, msg)
-        op, comp, payload, nframes = r.recv_message()  # checks RSV1 frame by frame
+        op, comp, payload, _ = r.recv_message()  # checks RSV1 frame by frame
         self.assertTrue(comp)
         self.assertEqual(inflate(payload), msg)
 
@@ -394,7 +394,6 @@ class DeflateMixin:
             self.assertLess(grew, 128 * 1024, "VmHWM grew by %d KiB for a 1 GiB bomb" % grew)
         self.test_compressed_text_and_binary_and_empty()  # the server is fine
 
-    # -- negotiation over the wire (RFC 7692 7.1)
 
 class DeflateThreadMixin:
     """Sends from threads that are not the connection's (berth-test-server's
