@@ -10,6 +10,7 @@
 
 #include "berth.h"
 #include "proto.h"
+#include "ws_deflate.h"
 #include "ws_frame.h"
 
 struct berth_conn;
@@ -40,6 +41,8 @@ struct berth_ws {
     int stopping;               /* inside the stop's close: the loop writes */
     int opened;                 /* on_open ran */
     int told_stop;              /* on_stop ran (or was due and skipped) */
+    berth_wsd *z;               /* permessage-deflate, when agreed; else NULL */
+    berth_utf8 zutf8;           /* a compressed text message's check, as it inflates */
 };
 typedef struct berth_ws berth_wsc;
 
@@ -47,8 +50,10 @@ extern const berth_proto berth_ws_proto;
 
 /* A WebSocket for connection c, not yet its protocol: the state and the
  * handle (the mailbox). Handed to HTTP/1's upgrade, which switches c to
- * berth_ws_proto. NULL if out of memory. */
-berth_wsc *berth_wsc_new(struct berth_conn *c, const berth_ws_config *cfg, void *user);
+ * berth_ws_proto. deflate: what permessage-deflate agreed, or NULL. NULL
+ * if out of memory. */
+berth_wsc *berth_wsc_new(struct berth_conn *c, const berth_ws_config *cfg,
+                         const berth_wsd_params *deflate, void *user);
 /* The upgrade failed: the state and the handle go, no callback runs. */
 void berth_wsc_discard(berth_wsc *ws);
 berth_ws *berth_wsc_handle(const berth_wsc *ws);

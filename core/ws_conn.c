@@ -38,13 +38,26 @@ static void output(berth_conn *c)
         berth_conn_flush(c);
 }
 
+/* Queues one unmasked frame whose payload is malloc'd memory, which the
+ * queue frees once written (or at once, failing). */
+static int frame_owned(berth_conn *c, int opcode, char *data, size_t len)
+{
+    unsigned char h[10];
+    size_t hl = berth_wsf_header(h, opcode, len);
+    if (berth_outq_append(&c->out, h, hl) != 0) {
+        free(data);
+        return -1;
+    }
+    return berth_outq_external(&c->out, data, len, BERTH_REL_FREE, data, NULL);
+}
+
 /* Queues one unmasked frame: small ones copied next to their header,
  * large ones copied once into memory of their own. */
 static int frame_out(berth_conn *c, int opcode, const char *data, size_t len)
 {
-    unsigned char h[10];
-    size_t hl = berth_wsf_header(h, opcode, len);
     if (len <= BERTH_SER_COPY_MAX) {
+        unsigned char h[10];
+        size_t hl = berth_wsf_header(h, opcode, len);
         char *p = berth_outq_reserve(&c->out, hl + len);
         if (!p)
             return -1;
@@ -57,11 +70,26 @@ static int frame_out(berth_conn *c, int opcode, const char *data, size_t len)
     if (!copy)
         return -1;
     memcpy(copy, data, len);
-    if (berth_outq_append(&c->out, h, hl) != 0) {
-        free(copy);
+    return frame_owned(c, opcode, copy, len);
+}
+
+/* A message compressed (RSV1) here, on the connection's thread, as its
+ * frame is queued: with context takeover the client inflates in the
+ * order of the wire, and this is that order, whichever thread sent. */
+static int frame_deflated(berth_conn *c, int opcode, const char *data, size_t len)
+{
+    char scratch[4096];
+    char *out;
+    size_t n;
+    if (berth_wsd_deflate(ws_of(c)->z, data, len, scratch, sizeof scratch, &out, &n) != 0)
         return -1;
-    }
-    return berth_outq_external(&c->out, copy, len, BERTH_REL_FREE, copy, NULL);
+    opcode |= BERTH_WSF_RSV1;
+    if (out != scratch && n > BERTH_SER_COPY_MAX)
+        return frame_owned(c, opcode, out, n);
+    int rc = frame_out(c, opcode, out, n);
+    if (out != scratch)
+        free(out);
+    return rc;
 }
 
 /* on_close will be told code and reason (the first outcome decided wins). */
@@ -114,17 +142,30 @@ static void ws_apply(berth_stream *hs, berth_conn *c, int kind, int status, cons
 static const berth_stream_sink sink = {ws_apply, berth_conn_apply_streams, berth_conn_notify,
                                        NULL};
 
-berth_wsc *berth_wsc_new(berth_conn *c, const berth_ws_config *cfg, void *user)
+berth_wsc *berth_wsc_new(berth_conn *c, const berth_ws_config *cfg,
+                         const berth_wsd_params *deflate, void *user)
 {
     berth_wsc *ws = calloc(1, sizeof *ws);
     if (!ws)
         return NULL;
+    if (deflate) {
+        ws->z = malloc(sizeof *ws->z);
+        if (!ws->z) {
+            free(ws);
+            return NULL;
+        }
+        berth_wsd_init(ws->z, deflate, cfg->deflate_level);
+        ws->parser.rsv1_ok = 1;
+    }
     berth_stream *s = berth_stream_new(&sink, c, c->w, 0);
     if (!s) {
+        free(ws->z);
         free(ws);
         return NULL;
     }
+    int rsv1_ok = ws->parser.rsv1_ok;
     berth_wsp_init(&ws->parser, cfg->max_message);
+    ws->parser.rsv1_ok = rsv1_ok;
     ws->parser.max_fragments = cfg->max_fragments;
     ws->s = s;
     s->limit = cfg->max_buffer;
@@ -143,6 +184,7 @@ void berth_wsc_discard(berth_wsc *ws)
         return;
     berth_stream_detach(ws->s, 0);
     berth_stream_release(ws->s);
+    free(ws->z);
     free(ws);
 }
 
@@ -199,11 +241,50 @@ static void deliver(berth_conn *c, int type, const char *data, size_t len)
         ws->on_message(handle(ws), type, data, len, user_of(ws));
 }
 
+/* The whole message is in ws->msg: delivered, and the buffer kept for the
+ * next unless it grew large. */
+static void deliver_gathered(berth_conn *c, int type)
+{
+    berth_wsc *ws = ws_of(c);
+    size_t n = ws->msg_len;
+    ws->msg_len = 0;
+    deliver(c, type, ws->msg, n);
+    if (ws->msg_cap > MSG_KEEP) {
+        free(ws->msg);
+        ws->msg = NULL;
+        ws->msg_cap = 0;
+    }
+}
+
+/* A piece of a compressed message, inflated onto ws->msg as it comes:
+ * max_message bounds the output, text is checked as it appears. 0 or the
+ * close code. */
+static int inflated_piece(berth_conn *c, const berth_wsp_event *ev)
+{
+    berth_wsc *ws = ws_of(c);
+    if (ev->first)
+        memset(&ws->zutf8, 0, sizeof ws->zutf8);
+    size_t from = ws->msg_len;
+    int code = berth_wsd_inflate(ws->z, ev->data, ev->len, ev->last, ws->parser.max_message,
+                                 &ws->msg, &ws->msg_len, &ws->msg_cap);
+    if (code)
+        return code;
+    if (ev->opcode == BERTH_WS_OP_TEXT &&
+        (berth_utf8_run(&ws->zutf8, (const unsigned char *)ws->msg + from, ws->msg_len - from) != 0 ||
+         (ev->last && !berth_utf8_done(&ws->zutf8))))
+        return BERTH_WS_CLOSE_BAD_DATA;
+    if (ev->last)
+        deliver_gathered(c, ev->opcode);
+    return 0;
+}
+
 /* A piece of a message: whole ones are delivered where they lie, the rest
- * gathered first. */
+ * gathered first. 0 or the close code. */
 static int data_piece(berth_conn *c, const berth_wsp_event *ev)
 {
     berth_wsc *ws = ws_of(c);
+    if (ev->compressed)
+        return inflated_piece(c, ev);
     if (ev->first && ev->last) {
         deliver(c, ev->opcode, ev->data, ev->len);
         return 0;
@@ -216,23 +297,15 @@ static int data_piece(berth_conn *c, const berth_wsp_event *ev)
             want = 2 * ws->msg_cap;
         char *n = realloc(ws->msg, want ? want : 1);
         if (!n)
-            return -1;
+            return BERTH_WS_CLOSE_INTERNAL; /* out of memory */
         ws->msg = n;
         ws->msg_cap = want;
     }
     if (ev->len)
         memcpy(ws->msg + ws->msg_len, ev->data, ev->len);
     ws->msg_len += ev->len;
-    if (!ev->last)
-        return 0;
-    size_t n = ws->msg_len;
-    ws->msg_len = 0;
-    deliver(c, ev->opcode, ws->msg, n);
-    if (ws->msg_cap > MSG_KEEP) {
-        free(ws->msg);
-        ws->msg = NULL;
-        ws->msg_cap = 0;
-    }
+    if (ev->last)
+        deliver_gathered(c, ev->opcode);
     return 0;
 }
 
@@ -272,10 +345,11 @@ static void frames_in(berth_conn *c)
             close_send(c, ev.code, NULL, 0);
             break;
         }
+        int code = 0;
         if (r == BERTH_WSP_CONTROL)
             control(c, &ev);
-        else if (data_piece(c, &ev) != 0)
-            close_send(c, BERTH_WS_CLOSE_INTERNAL, NULL, 0); /* out of memory */
+        else if ((code = data_piece(c, &ev)) != 0)
+            close_send(c, code, NULL, 0);
     }
     /* The parser keeps what it needs of a cut frame: the buffer starts over
      * (and goes back to the pool while the connection is quiet). */
@@ -297,7 +371,12 @@ static void ws_apply(berth_stream *hs, berth_conn *c, int kind, int status, cons
         return;
     }
     int op = kind == OP_WS_PING ? BERTH_WS_OP_PING : status;
-    if (frame_out(c, op, data, len) != 0) {
+    /* Short messages go as they are: deflate would save a few bytes at
+     * the cost of a call into zlib (BERTH_WSD_MIN_SEND). */
+    int rc = kind == OP_WS_DATA && ws->z && len >= BERTH_WSD_MIN_SEND
+                 ? frame_deflated(c, op, data, len)
+                 : frame_out(c, op, data, len);
+    if (rc != 0) {
         berth_conn_kill(c);
         return;
     }
@@ -349,6 +428,9 @@ static void ws_free(berth_conn *c)
     report(c);
     c->proto_state = NULL;
     free(ws->msg);
+    if (ws->z)
+        berth_wsd_release(ws->z);
+    free(ws->z);
     free(ws);
 }
 
@@ -417,6 +499,9 @@ void berth_ws_config_init_sized(berth_ws_config *config, size_t size)
     cfg->max_message = 16u << 20;
     cfg->max_fragments = 65536;
     cfg->ping_ms = 30000;
+    cfg->deflate = 0;
+    cfg->deflate_level = 1;
+    cfg->deflate_window_bits = 12;
     berth_abi_init(config, size, cfg, sizeof *cfg);
 }
 

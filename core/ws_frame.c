@@ -66,7 +66,7 @@ int berth_ws_code_valid(int code)
 
 size_t berth_wsf_header(unsigned char *out, int opcode, uint64_t len)
 {
-    out[0] = (unsigned char)(0x80 | (opcode & 0x0F));
+    out[0] = (unsigned char)(0x80 | (opcode & (0x0F | BERTH_WSF_RSV1)));
     if (len < 126) {
         out[1] = (unsigned char)len;
         return 2;
@@ -89,6 +89,13 @@ void berth_wsp_init(berth_wsp *p, uint64_t max_message)
     p->max_message = max_message;
     p->hdr_need = 2;
     p->msg_first = 1;
+}
+
+uint64_t berth_wsp_wire_max(uint64_t max_message)
+{
+    if (!max_message || max_message > UINT64_MAX / 2)
+        return max_message;
+    return max_message + max_message / 4 + 4096;
 }
 
 static int fail(berth_wsp *p, berth_wsp_event *ev, int code)
@@ -126,10 +133,14 @@ static void unmask(berth_wsp *p, unsigned char *buf, size_t n)
 static int header_check(berth_wsp *p)
 {
     const unsigned char *h = p->hdr;
-    if (h[0] & 0x70)
-        return BERTH_WS_CLOSE_PROTOCOL; /* RSV bits: no extension was agreed */
     p->fin = (h[0] & 0x80) != 0;
     p->opcode = h[0] & 0x0F;
+    /* RSV2 and RSV3: no extension defines them. RSV1: permessage-deflate's,
+     * on a data message's first frame only (RFC 7692 6.1). */
+    int rsv1 = (h[0] & 0x40) != 0;
+    if ((h[0] & 0x30) || (rsv1 && (!p->rsv1_ok || (p->opcode != BERTH_WS_OP_TEXT &&
+                                                   p->opcode != BERTH_WS_OP_BINARY))))
+        return BERTH_WS_CLOSE_PROTOCOL;
     p->masked = (h[1] & 0x80) != 0;
     if (!p->masked && !p->accept_unmasked)
         return BERTH_WS_CLOSE_PROTOCOL;
@@ -175,6 +186,7 @@ static int header_check(berth_wsp *p)
         if (p->msg_opcode)
             return BERTH_WS_CLOSE_PROTOCOL; /* the last message is unfinished (5.4) */
         p->msg_opcode = p->opcode;
+        p->msg_rsv1 = (uint8_t)rsv1;
         p->msg_first = 1;
         p->msg_len = 0;
         p->msg_frames = 1;
@@ -183,7 +195,8 @@ static int header_check(berth_wsp *p)
     default:
         return BERTH_WS_CLOSE_PROTOCOL; /* reserved opcodes */
     }
-    if (p->max_message && len > p->max_message - p->msg_len)
+    uint64_t max = p->msg_rsv1 ? berth_wsp_wire_max(p->max_message) : p->max_message;
+    if (max && len > max - p->msg_len)
         return BERTH_WS_CLOSE_TOO_BIG; /* refused before its bytes arrive */
     p->msg_len += len;
     return 0;
@@ -281,7 +294,8 @@ int berth_wsp_run(berth_wsp *p, char *buf, size_t len, size_t *used, berth_wsp_e
         ev->len = n;
         ev->first = p->msg_first;
         ev->last = message_end(p);
-        if (p->msg_opcode == BERTH_WS_OP_TEXT &&
+        ev->compressed = p->msg_rsv1;
+        if (p->msg_opcode == BERTH_WS_OP_TEXT && !p->msg_rsv1 &&
             (berth_utf8_run(&p->utf8, at, n) != 0 || (ev->last && !berth_utf8_done(&p->utf8))))
             return fail(p, ev, BERTH_WS_CLOSE_BAD_DATA);
         p->msg_first = 0;

@@ -56,17 +56,23 @@ typedef struct berth_wsp_event {
     size_t len;
     int first;         /* DATA: the message's first piece */
     int last;          /* DATA: the message's last piece (its final frame's end) */
+    int compressed;    /* DATA: the message is compressed (RSV1 on its first frame) */
     int code;          /* CONTROL close: the code (1005 if none); ERROR: the code to send */
     const char *reason; /* CONTROL close: the reason (valid UTF-8), after the code */
     size_t reason_len;
 } berth_wsp_event;
 
 typedef struct berth_wsp {
-    uint64_t max_message;  /* a message above this fails with 1009; 0: no limit */
+    uint64_t max_message;  /* a message above this fails with 1009; 0: no limit.
+                              A compressed one's frames may carry this plus a
+                              quarter and 4 KiB (berth_wsp_wire_max): its
+                              inflated size is bounded by the inflater */
     uint32_t max_fragments; /* a message in more frames fails with 1008; 0: no
                               limit (empty fragments add nothing to msg_len:
                               without this, a message may never end) */
     int accept_unmasked;   /* tests and fuzzing only: clients must mask (5.1) */
+    int rsv1_ok;           /* permessage-deflate was agreed: RSV1 on a message's
+                              first frame marks it compressed (RFC 7692 6) */
     /* the frame being read */
     unsigned char hdr[14];
     uint8_t hdr_len, hdr_need;
@@ -77,6 +83,7 @@ typedef struct berth_wsp {
     /* the message being read (data frames) */
     uint8_t msg_opcode;    /* 0: none in progress */
     uint8_t msg_first;     /* its next piece is its first */
+    uint8_t msg_rsv1;      /* it is compressed: its text is checked once inflated */
     uint64_t msg_len;      /* bytes so far, against max_message */
     uint32_t msg_frames;   /* frames so far, against max_fragments */
     berth_utf8 utf8;
@@ -87,10 +94,17 @@ typedef struct berth_wsp {
 } berth_wsp;
 
 void berth_wsp_init(berth_wsp *p, uint64_t max_message);
+/* The bytes a compressed message's frames may carry: deflate's worst case
+ * (stored blocks) with room for a flush in every fragment, yet bounded, so
+ * that input that inflates to nothing cannot go on forever. */
+uint64_t berth_wsp_wire_max(uint64_t max_message);
 /* Reads frames from buf (whose payload bytes it unmasks in place). *used
  * says how much of buf was consumed; the caller goes on from there after
  * acting on the event. An event's data stays valid until the next call. */
 int berth_wsp_run(berth_wsp *p, char *buf, size_t len, size_t *used, berth_wsp_event *ev);
+
+/* Or'ed into berth_wsf_header's opcode: a compressed message (RFC 7692). */
+#define BERTH_WSF_RSV1 0x40
 
 /* Writes the header of an unmasked server frame (FIN set) into out
  * (10 bytes at most); returns its length. */

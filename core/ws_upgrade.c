@@ -67,6 +67,20 @@ static void refuse(berth_res *res, int status)
     berth_res_send(res, status, "text/plain; charset=utf-8", msg, sizeof msg - 1);
 }
 
+/* The first valid permessage-deflate offer, across every
+ * Sec-WebSocket-Extensions field in order: 1 with *out, or 0. */
+static int deflate_agreed(const berth_req *req, const berth_ws_config *cfg, berth_wsd_params *out)
+{
+    if (!cfg->deflate)
+        return 0;
+    berth_str n, v;
+    for (size_t i = 0; berth_req_header_at(req, i, &n, &v) == 0; i++)
+        if (berth_str_eq_nocase(n, "Sec-WebSocket-Extensions") &&
+            berth_wsd_offer(v.ptr, v.len, cfg->deflate_window_bits, out))
+            return 1;
+    return 0;
+}
+
 int berth_ws_offered(const berth_req *req, const char *protocol)
 {
     return protocol && *protocol && header_has(req, "Sec-WebSocket-Protocol", protocol);
@@ -105,7 +119,16 @@ berth_ws *berth_ws_upgrade(berth_req *req, berth_res *res, const berth_ws_config
     berth_res_header(res, "Sec-WebSocket-Accept", (const char *)accept);
     if (cfg->protocol && berth_ws_offered(req, cfg->protocol))
         berth_res_header(res, "Sec-WebSocket-Protocol", cfg->protocol);
-    berth_wsc *ws = berth_wsc_new(c, cfg, user);
+    berth_wsd_params agreed;
+    int deflate = deflate_agreed(req, cfg, &agreed);
+    if (deflate) {
+        char answer[160];
+        if (berth_wsd_answer(&agreed, answer, sizeof answer))
+            berth_res_header(res, "Sec-WebSocket-Extensions", answer);
+        else
+            deflate = 0;
+    }
+    berth_wsc *ws = berth_wsc_new(c, cfg, deflate ? &agreed : NULL, user);
     if (!ws || berth_h1_upgrade(c, req, &berth_ws_proto, ws) != 0) {
         berth_wsc_discard(ws);
         berth_res_send(res, 503, "text/plain", "out of memory\n", 14);

@@ -1,6 +1,9 @@
 /* GET /ws: HttpArena's echo-ws profile. Every message goes back as it
  * came (text as text, binary as binary); the close handshake, pings and
- * a plain GET's 400 are berth's. */
+ * a plain GET's 400 are berth's. Environment: BERTH_WS_MAX_MESSAGE,
+ * BERTH_WS_PING_MS, and permessage-deflate's BERTH_WS_DEFLATE (0/1),
+ * BERTH_WS_DEFLATE_LEVEL, BERTH_WS_DEFLATE_WINDOW_BITS (berth_ws_config's
+ * fields of those names). */
 #include "ws_echo.h"
 
 #include <stdlib.h>
@@ -30,6 +33,16 @@ int ws_echo_route_add(berth_router *r)
     const char *ping = getenv("BERTH_WS_PING_MS");
     if (ping && *ping)
         cfg.ping_ms = (unsigned)strtoul(ping, NULL, 10);
+    /* permessage-deflate (docs/API.md, "WebSocket compression"). */
+    const char *deflate = getenv("BERTH_WS_DEFLATE");
+    if (deflate && *deflate)
+        cfg.deflate = atoi(deflate) != 0;
+    const char *level = getenv("BERTH_WS_DEFLATE_LEVEL");
+    if (level && *level)
+        cfg.deflate_level = atoi(level);
+    const char *bits = getenv("BERTH_WS_DEFLATE_WINDOW_BITS");
+    if (bits && *bits)
+        cfg.deflate_window_bits = (unsigned)strtoul(bits, NULL, 10);
     cfg.max_buffer = (size_t)cfg.max_message * 2 + (1u << 20);
     return berth_router_add(r, "GET", "/ws", ws_route, &cfg);
 }

@@ -564,7 +564,8 @@ BERTH_API int berth_sse_send(berth_stream *s, const char *event, const char *id,
  * on_message for each whole message (fragments are reassembled, text is
  * valid UTF-8), on_close exactly once, whichever way the connection ended
  * (the handle is invalid once on_close returns). Pings are answered by
- * berth. permessage-deflate is declined (not offered back).
+ * berth. permessage-deflate (RFC 7692) is accepted when the config's
+ * deflate is set (docs/API.md, "WebSocket compression"), else declined.
  *
  * Sends copy the data and work from the connection's thread (at once) or
  * any other thread (queued, applied by the connection's loop), as stream
@@ -610,6 +611,18 @@ typedef struct berth_ws_config {
      * follows unless it closed the connection itself (berth_ws_close: its
      * code then). Not after the connection began to close. NULL: none. */
     void (*on_stop)(berth_ws *ws, void *user);
+    /* permessage-deflate (RFC 7692): 1 accepts the client's first valid
+     * offer, 0 declines it. Messages of 32 bytes and more are sent
+     * compressed; received ones are inflated against max_message. Off by
+     * default: an active compressed connection holds up to ~45 KiB more
+     * with the default window (docs/API.md, "WebSocket compression"). 0 */
+    int deflate;
+    int deflate_level;     /* zlib's level for messages sent, 1-9. 1 */
+    /* The largest window (2^bits bytes) berth keeps for either side,
+     * 8-15: the server's own (answered as server_max_window_bits below
+     * 15) and the client's when its offer lets the server choose
+     * (client_max_window_bits). 12 */
+    unsigned deflate_window_bits;
 } berth_ws_config;
 
 /* Fills *cfg with the defaults above (no callbacks) and its size. */

@@ -40,11 +40,11 @@ set -eu
 group() {
   case $1 in
     build) echo gcc libc6-dev binutils meson ninja-build pkg-config libuv1-dev libjansson-dev \
-             libwolfssl-dev libdeflate-dev libnghttp2-dev liburing-dev libsqlite3-dev ;;
+             libwolfssl-dev libdeflate-dev zlib1g-dev libnghttp2-dev liburing-dev libsqlite3-dev ;;
     test) echo python3 curl openssl strace user-mode-linux kmod iproute2 systemd nginx-light python3-yaml \
              python3-websockets python3-brotli python3-h2 wrk nodejs node-ws abigail-tools prometheus \
              haproxy libssl-dev ;;
-    runtime) echo libjansson4 libuv1 libwolfssl35 libdeflate0 libnghttp2-14 liburing2 ;;
+    runtime) echo libjansson4 libuv1 libwolfssl35 libdeflate0 zlib1g libnghttp2-14 liburing2 ;;
     docs) echo doxygen ;;
     bench) echo nginx-light wrk python3 python3-matplotlib util-linux libssl-dev \
              libbrotli-dev nghttp2-client ;;
@@ -54,7 +54,7 @@ group() {
     # with the tests' clients, not all of `test` (Ubuntu names them alike)
     kqueue) echo libkqueue-dev python3 python3-h2 python3-websockets curl openssl ;;
     # pip:NAME from PyPI, into the python3 first on PATH (meson's)
-    macos) echo meson ninja pkg-config libuv wolfssl libdeflate jansson nghttp2 curl openssl@3 \
+    macos) echo meson ninja pkg-config libuv wolfssl libdeflate zlib jansson nghttp2 curl openssl@3 \
              python pip:h2 pip:websockets ;;
     # py:NAME is the package of Python's NAME for the default python3 (py311-NAME...)
     freebsd) echo meson ninja pkgconf libuv wolfssl libdeflate jansson libnghttp2 nghttp2 curl \

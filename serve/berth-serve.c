@@ -4,8 +4,9 @@
  * BERTH_REUSEPORT, BERTH_LISTEN, BERTH_ACCESS_LOG (handlers/serve_env.c),
  * BERTH_METRICS (1: Prometheus metrics at GET /metrics, berth_metrics_mount),
  * and TLS_PORT, TLS_CERT, TLS_KEY, TLS_ALPN, BERTH_KTLS (handlers/tls_env.c),
- * BERTH_WS_MAX_MESSAGE and
- * BERTH_WS_PING_MS (handlers/ws_echo.c). Socket-activated (LISTEN_PID its
+ * BERTH_WS_MAX_MESSAGE, BERTH_WS_PING_MS and
+ * BERTH_WS_DEFLATE, BERTH_WS_DEFLATE_LEVEL, BERTH_WS_DEFLATE_WINDOW_BITS
+ * (handlers/ws_echo.c). Socket-activated (LISTEN_PID its
  * pid, LISTEN_FDS set) with BERTH_LISTEN unset, it serves on systemd's
  * sockets (serve_env.c). Signals (handlers/upgrade.c): SIGTERM and SIGINT
  * stop it (BERTH_DRAIN_DELAY_MS), SIGUSR2 upgrades it in place

@@ -23,7 +23,7 @@ def sanitizer_build():
     return "libasan" in out or "libtsan" in out
 CIPHERS = ["aes128gcm", "aes256gcm", "chacha20"]
 CHECKS = ["keep_alive", "pipelined", "arena_json_tls", "finished_with_request", "client_close_notify",
-          "key_update", "file_100_mib", "clean_exit"]
+          "key_update", "ws_deflate", "file_100_mib", "clean_exit"]
 if os.environ.get("BERTH_HTTP2") != "0":
     CHECKS.append("h2_file_8_mib")  # HTTP/2 by ALPN over kernel TLS (inside.py's h2_file)
 

@@ -5,7 +5,11 @@ when it is installed, Node's ws. berth-serve's /ws echoes every message
 error, 1007 invalid UTF-8, 1008 too many fragments, 1009 too big, which
 arrives even while the client is still sending the message refused); a
 client that vanishes leaks nothing (the sanitizer build reports it at the
-stop); the stop sends 1001, after every message accepted before it."""
+stop); the stop sends 1001, after every message accepted before it. With
+BERTH_WS_DEFLATE=1, permessage-deflate (RFC 7692) with websockets' own
+compression on every backend, plaintext and TLS, and raw frames for what
+it does not send (RSV1 without the extension, on a continuation, a
+bomb); tests/e2e/test_ws_deflate.py has the broad cases."""
 import asyncio
 import base64
 import hashlib
@@ -18,6 +22,7 @@ import sys
 import threading
 import time
 import unittest
+import zlib
 
 from berthproc import BACKENDS, CERT, KEY, Server, TlsSock, stop_clean, tls_context
 from wsraw import RawWs  # noqa: F401 (used below)
@@ -441,12 +446,133 @@ class WsStopMixin:
         exited_clean(srv, "ws stop (%s)" % self.backend)
 
 
+class WsDeflateMixin:
+    """permessage-deflate on (BERTH_WS_DEFLATE=1, berth's default window of
+    12 bits): the offer answered, messages both ways compressed, the RSV1
+    rules, the inflated size against max_message."""
+    backend = None
+    tls = False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(backend=cls.backend,
+                         env={"BERTH_THREADS": "2", "TLS_CERT": CERT, "TLS_KEY": KEY,
+                              "BERTH_WS_DEFLATE": "1"})
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_clean(cls.srv, "ws deflate (%s)" % cls.backend)
+
+    def raw(self, extensions=b"permessage-deflate"):
+        r = RawWs(self.srv, tls=self.tls, extensions=extensions)
+        self.addCleanup(r.close)
+        return r
+
+    @staticmethod
+    def deflater():
+        return zlib.compressobj(6, zlib.DEFLATED, -15)
+
+    @staticmethod
+    def compress(z, data):
+        out = z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(b"\x00\x00\xff\xff")
+        return out[:-4]
+
+    def test_websockets_echo_compressed(self):
+        from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+        url = ("wss://127.0.0.1:%d/ws" % self.srv.tls_port if self.tls
+               else "ws://127.0.0.1:%d/ws" % self.srv.port)
+        ctx = tls_context() if self.tls else None
+        if ctx:
+            ctx.set_alpn_protocols([])
+        offers = [dict(), dict(server_max_window_bits=8, client_max_window_bits=9),
+                  dict(server_no_context_takeover=True, client_no_context_takeover=True)]
+        answers = ["permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+                   "permessage-deflate; server_max_window_bits=8; client_max_window_bits=9",
+                   "permessage-deflate; server_no_context_takeover; client_no_context_takeover;"
+                   " server_max_window_bits=12; client_max_window_bits=12"]
+        doc = '{"user": "alice", "text": "the deploy went out at noon", "n": %d}'
+
+        async def go():
+            for kw, want in zip(offers, answers):
+                async with websockets.connect(url, ssl=ctx, max_size=None,
+                                              extensions=[ClientPerMessageDeflateFactory(**kw)]) as ws:
+                    self.assertEqual(ws.response_headers["Sec-WebSocket-Extensions"], want)
+                    for m in ["", "hi", doc % 1, "é" * 5000, os.urandom(70000), b"\0" * MIB]:
+                        await ws.send(m)
+                        self.assertEqual(await ws.recv(), m)
+                    for i in range(200):  # context takeover, in order
+                        await ws.send(doc % i)
+                    for i in range(200):
+                        self.assertEqual(await ws.recv(), doc % i)
+                    await ws.send(["frag" * 100, "ment" * 100, ""])
+                    self.assertEqual(await ws.recv(), "frag" * 100 + "ment" * 100)
+                self.assertEqual(ws.close_code, 1000)
+        run(go())
+
+    def test_raw_server_compresses_above_threshold(self):
+        r = self.raw(b"x-unknown; a=1, permessage-deflate; server_max_window_bits=10")
+        self.assertIn("Sec-WebSocket-Extensions: permessage-deflate; "
+                      "server_max_window_bits=10\r\n", r.head + "\r\n")
+        doc = b'{"user": "alice", "text": "the deploy went out at noon"}' * 20
+        inf = zlib.decompressobj(-10)
+        for _ in range(2):
+            r.send_frame(1, doc)  # uncompressed messages are still valid
+            op, payload = r.recv_frame()
+            self.assertEqual((op, r.last_rsv), (1, 0x40))
+            self.assertLess(len(payload), len(doc) // 4)
+            self.assertEqual(inf.decompress(payload + b"\x00\x00\xff\xff"), doc)
+        r.send_frame(1, b"short")  # below 32 bytes: sent as it is
+        self.assertEqual(r.recv_frame(), (1, b"short"))
+        self.assertEqual(r.last_rsv, 0)
+        # A compressed message in three frames, RSV1 on the first only.
+        z = self.deflater()
+        c = self.compress(z, doc)
+        r.send_frame(1, c[:5], fin=False, rsv=0x40)
+        r.send_frame(0, c[5:9], fin=False)
+        r.send_frame(0, c[9:])
+        op, payload = r.recv_frame()
+        self.assertEqual(inf.decompress(payload + b"\x00\x00\xff\xff"), doc)
+        # RSV1 on a continuation: 1002.
+        c = self.compress(z, doc)
+        r.send_frame(1, c[:5], fin=False, rsv=0x40)
+        r.send_frame(0, c[5:], rsv=0x40)
+        self.assertEqual(r.close_code(), 1002)
+
+    def test_rsv1_without_negotiation_1002(self):
+        r = self.raw(None)
+        self.assertNotIn("Sec-WebSocket-Extensions", r.head)
+        r.send_frame(1, self.compress(self.deflater(), b"hello " * 20), rsv=0x40)
+        self.assertEqual(r.close_code(), 1002)
+        r = self.raw(b"permessage-deflate; server_max_window_bits=7")  # declined
+        self.assertNotIn("Sec-WebSocket-Extensions", r.head)
+        r.send_frame(1, self.compress(self.deflater(), b"hello " * 20), rsv=0x40)
+        self.assertEqual(r.close_code(), 1002)
+
+    def test_bomb_closes_1009_and_bad_text_1007(self):
+        r = self.raw()
+        bomb = self.compress(self.deflater(), b"\0" * (17 * MIB))  # above 16 MiB: ~17 KiB
+        self.assertLess(len(bomb), 64 * 1024)
+        r.send_frame(2, bomb, rsv=0x40)
+        self.assertEqual(r.close_code(), 1009)
+        r = self.raw()
+        r.send_frame(1, self.compress(self.deflater(), b"ok \xff\xfe" * 20), rsv=0x40)
+        self.assertEqual(r.close_code(), 1007)
+        r = self.raw()
+        r.send_frame(1, b"\xff\xff\xff\xff", rsv=0x40)  # not deflate data
+        self.assertEqual(r.close_code(), 1007)
+
+
 for _b in BACKENDS:
     if websockets is not None:
         globals()["TestWs_%s" % _b] = type("TestWs_%s" % _b, (WsMixin, unittest.TestCase),
                                           {"backend": _b})
         globals()["TestWsTls_%s" % _b] = type("TestWsTls_%s" % _b, (WsMixin, unittest.TestCase),
                                              {"backend": _b, "tls": True})
+        for _tls in (False, True):
+            _n = "TestWsDeflate%s_%s" % ("Tls" if _tls else "", _b)
+            globals()[_n] = type(_n, (WsDeflateMixin, unittest.TestCase),
+                                 {"backend": _b, "tls": _tls})
     globals()["TestWsStop_%s" % _b] = type("TestWsStop_%s" % _b, (WsStopMixin, unittest.TestCase),
                                           {"backend": _b})
     for _tls in (False, True):

@@ -13,7 +13,7 @@ class RawWs:
     """A WebSocket client on a socket of our own, to send what real clients
     never do."""
 
-    def __init__(self, srv, tls=False, path=b"/ws"):
+    def __init__(self, srv, tls=False, path=b"/ws", extensions=None):
         if tls:
             self.sock = TlsSock(srv.tls_port, timeout=10)
         else:
@@ -21,6 +21,7 @@ class RawWs:
         key = base64.b64encode(os.urandom(16))
         self.sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
                           b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                          (b"\r\nSec-WebSocket-Extensions: " + extensions if extensions else b"") +
                           b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
@@ -75,6 +76,7 @@ class RawWs:
         while len(self.buf) < at + n:
             self._fill()
         payload, self.buf = self.buf[at:at + n], self.buf[at + n:]
+        self.last_rsv = b0 & 0x70  # RSV1: a compressed message (permessage-deflate)
         return b0 & 0x0F, payload
 
     def close_code(self):

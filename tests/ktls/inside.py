@@ -17,9 +17,11 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import zlib
 
 sys.path.insert(0, os.path.join(os.environ["BERTH_SRC"], "tests", "e2e"))
 from berthproc import BACKENDS, CERT, KEY, Conn, Server, TlsConn, TlsSock, tls_context  # noqa: E402
+from wsraw import RawWs  # noqa: E402
 
 RESULT = os.environ["RESULT"]
 WORK = os.path.dirname(RESULT)  # this run's own directory: /tmp is the host's, shared
@@ -56,7 +58,7 @@ def tls_stat():
 
 
 def start(backend, cipher=None):
-    env = {"BERTH_THREADS": "2", "TLS_CERT": CERT, "TLS_KEY": KEY}
+    env = {"BERTH_THREADS": "2", "TLS_CERT": CERT, "TLS_KEY": KEY, "BERTH_WS_DEFLATE": "1"}
     if cipher:
         env["TLS_CIPHERS"] = cipher
     return Server("tests/berth-test-server", backend=backend, env=env)
@@ -283,6 +285,30 @@ def key_update(srv, iana):
     return answered and closed and still and out.count(b"\r\n\r\nok") == 1, out[-300:]
 
 
+def ws_deflate(srv, iana):
+    """A WebSocket with permessage-deflate over kernel TLS: compressed
+    messages both ways, the window kept across them."""
+    r = RawWs(srv, tls=True, extensions=b"permessage-deflate")
+    try:
+        if "permessage-deflate" not in r.head:
+            return False, r.head
+        z, inf = zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-12)
+        doc = b'{"user": "alice", "text": "the deploy went out at noon", "n": %d}'
+        ok, sizes = True, []
+        for i in range(3):
+            msg = b"[" + b",".join(doc % k for k in range(i * 1000, i * 1000 + 1000)) + b"]"
+            c = z.compress(msg) + z.flush(zlib.Z_SYNC_FLUSH)
+            r.send_frame(1, c[:-4], rsv=0x40)
+            op, payload = r.recv_frame()
+            back = inf.decompress(payload + b"\x00\x00\xff\xff")
+            ok = ok and op == 1 and r.last_rsv == 0x40 and back == msg
+            sizes.append((len(msg), len(payload)))
+        r.send_frame(8, b"\x03\xe8")
+        return ok and r.close_code() == 1000, sizes
+    finally:
+        r.close()
+
+
 def ktls():
     path = os.path.join(WORK, "file.bin")
     with open(path, "wb") as f:
@@ -303,7 +329,7 @@ def ktls():
                                        ("arena_json_tls", arena_json_tls),
                                        ("finished_with_request", finished_with_request),
                                        ("client_close_notify", client_close_notify),
-                                       ("key_update", key_update)):
+                                       ("key_update", key_update), ("ws_deflate", ws_deflate)):
                     check(backend, name, check_name, lambda fn=fn: fn(srv, iana))
                 check(backend, name, "file_%d_mib" % FILE_MIB,
                       lambda: big_file(srv, iana, path, md5))
