@@ -17,6 +17,7 @@ and the window parameters: test_ws_deflate_negotiation.py."""
 import asyncio
 import json
 import os
+import random
 import struct
 import subprocess
 import sys
@@ -290,6 +291,15 @@ class DeflateMixin:
         r.send_frame(2, payload[:1], fin=False, rsv=0x40)
         r.send_frame(0, payload[1:])
         self.assertEqual(self.raw_echo(r, state), (2, b"A" * 100000))
+        # text whose characters of 1 to 4 bytes straddle frames and the
+        # inflater's pieces of output: UTF-8 is checked across them
+        rnd = random.Random(7)
+        text = "".join(rnd.choice("aé€😀") for _ in range(150000)).encode()
+        payload = deflate(text)
+        for i in range(0, len(payload), 777):
+            r.send_frame(0 if i else 1, payload[i:i + 777], fin=i + 777 >= len(payload),
+                         rsv=0 if i else 0x40)
+        self.assertEqual(self.raw_echo(r, state), (1, text))
 
     def test_client_context_takeover(self):
         r = self.raw(PMD)
@@ -305,6 +315,9 @@ class DeflateMixin:
             c = comp if takeover else None
             sizes.append(len(r.send_compressed(1, msg, c)))
             self.assertEqual(self.raw_echo(r, state), (1, msg), i)
+            # an uncompressed message between: no part of the context (7.2.3.1)
+            r.send_frame(1, b"plain %d " % i + msg[:1000])
+            self.assertEqual(self.raw_echo(r, state), (1, b"plain %d " % i + msg[:1000]))
         if takeover:
             self.assertLess(sizes[1], sizes[0] // 10, sizes)  # back-references were sent
 
@@ -478,6 +491,18 @@ class DeflateLimitMixin:
             op, comp, payload, _ = r.recv_message()
             self.assertEqual(inflate(payload) if comp else payload, exact)
             r.send_compressed(2, b"z" * (MIB + 1))  # one more: 1009
+            self.assertEqual(r.close_code(), 1009)
+            r.close()
+            # incompressible, in stored blocks: more bytes on the wire than
+            # max_message, exactly max_message inflated: accepted
+            r = DeflateWs(srv, [PMD])
+            rnd = os.urandom(MIB)
+            stored = deflate(rnd, level=0)
+            self.assertGreater(len(stored), MIB)
+            r.send_frame(2, stored, rsv=0x40)
+            op, comp, payload, _ = r.recv_message()
+            self.assertEqual(inflate(payload) if comp else payload, rnd)
+            r.send_frame(2, deflate(rnd + b"!", level=0), rsv=0x40)
             self.assertEqual(r.close_code(), 1009)
             r.close()
             r = DeflateWs(srv, [PMD])
