@@ -3,7 +3,7 @@
 beside Node's `ws` echo server, compression on and off.
 
     python3 bench/ws_deflate.py [--build build-bench] [--rounds 3] [--seconds 3]
-                                [--connections 16] [--level 6]
+                                [--connections 16] [--level 6] [--window-bits W]
                                 [--servers reactor,node-ws] [--messages hello,bin256,json2k]
 
 Messages: HttpArena's echo-ws payloads (the text "hello", a 256-byte binary
@@ -96,13 +96,15 @@ def start(name, deflate, a, node_path):
     port = free_port()
     if name == "node-ws":
         cmd = ["node", os.path.join(HERE, "ws_deflate_echo.js"), str(port),
-               str(a.level) if deflate else "off"]
+               str(a.level) if deflate else "off"] + ([str(a.window_bits)] if a.window_bits else [])
         env = dict(os.environ, NODE_PATH=node_path)
     else:
         cmd = [os.path.join(a.build, "serve", "berth-serve")]
         env = dict(os.environ, PORT=str(port), TLS_PORT="off", HTTP_BACKEND=name,
                    BERTH_THREADS="1", BERTH_WS_DEFLATE="1" if deflate else "0",
                    BERTH_WS_DEFLATE_LEVEL=str(a.level))
+        if a.window_bits:
+            env["BERTH_WS_DEFLATE_WINDOW_BITS"] = str(a.window_bits)
     proc = subprocess.Popen(["taskset", "-c", "0"] + cmd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     if not wait_port(port, proc):
@@ -143,6 +145,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--level", type=int, default=6, help="zlib level of both servers (6)")
+    ap.add_argument("--window-bits", type=int, help="the largest window both servers compress "
+                    "with (8-15; default: each its own, berth 12, Node's ws 15)")
     ap.add_argument("--servers", default="reactor,node-ws")
     ap.add_argument("--messages", default="hello,bin256,json2k")
     ap.add_argument("--modes", default="off,on", help="compression off, on, or both")
@@ -180,8 +184,8 @@ def main():
                 proc.terminate()
                 proc.wait(10)
     print("WebSocket echo with permessage-deflate: %d connections, 1 message in flight each, "
-          "zlib level %d; %d rounds of %g s; server on CPU 0, Node ws client on CPU 1"
-          % (a.connections, a.level, a.rounds, a.seconds))
+          "zlib level %d, window %s; %d rounds of %g s; server on CPU 0, Node ws client on CPU 1"
+          % (a.connections, a.level, a.window_bits or "each server's own", a.rounds, a.seconds))
     print("messages: " + ", ".join("%s %d B" % (n, msgs[n][2]) for n in names))
     print("%-9s %-4s %-7s %9s %11s %10s %10s" % ("server", "pmd", "message", "msg/s",
                                                  "CPU us/msg", "B/msg up", "B/msg down"))

@@ -1,11 +1,14 @@
 // The reference server of bench/ws_deflate.py: Node's `ws` echoing every
 // message as it came, with permessage-deflate at the zlib level asked for
 // (threshold 0: every message compressed, as berth does) or without it.
-// node bench/ws_deflate_echo.js PORT LEVEL|off   (NODE_PATH must reach ws)
+// WINDOW (8-15, optional): the largest window the server compresses with
+// (serverMaxWindowBits: answered even when the client did not offer it).
+// node bench/ws_deflate_echo.js PORT LEVEL|off [WINDOW]   (NODE_PATH must reach ws)
 const { WebSocketServer } = require('ws');
-const [port, level] = process.argv.slice(2);
+const [port, level, window] = process.argv.slice(2);
 const pmd = level === 'off' ? false
-  : { threshold: 0, zlibDeflateOptions: { level: Number(level) } };
+  : Object.assign({ threshold: 0, zlibDeflateOptions: { level: Number(level) } },
+                  window ? { serverMaxWindowBits: Number(window) } : {});
 const wss = new WebSocketServer({ port: Number(port), path: '/ws', perMessageDeflate: pmd,
                                   maxPayload: 16 << 20 });
 wss.on('connection', (ws) => {
