@@ -269,6 +269,28 @@ class DeflateMixin:
         r.send_frame(0, deflate(b"after an empty first fragment"))
         self.assertEqual(self.raw_echo(r, state), (1, b"after an empty first fragment"))
 
+    def test_rfc7692_examples(self):
+        # The payloads of RFC 7692 7.2.3, each "Hello" as a text message
+        examples = [
+            ("one compressed block (7.2.3.1)", "f248cdc9c90700"),
+            ("a block with no compression (7.2.3.3)", "000500faff48656c6c6f00"),
+            ("BFINAL set to 1 (7.2.3.4)", "f348cdc9c9070000"),
+            ("two blocks in one message (7.2.3.5)", "f24805000000ffffcac9c90700"),
+        ]
+        for what, hexa in examples:
+            r = self.negotiated(PMD)
+            r.send_frame(1, bytes.fromhex(hexa), rsv=0x40)
+            self.assertEqual(self.raw_echo(r, []), (1, b"Hello"), what)
+            r.close()
+        r = self.negotiated(PMD)
+        state = []
+        r.send_frame(1, bytes.fromhex("f248cd"), fin=False, rsv=0x40)  # fragmented (7.2.3.1)
+        r.send_frame(0, bytes.fromhex("c9c90700"))
+        self.assertEqual(self.raw_echo(r, state), (1, b"Hello"))
+        if "client_no_context_takeover" not in r.params:  # the window shared (7.2.3.2)
+            r.send_frame(1, bytes.fromhex("f200110000"), rsv=0x40)
+            self.assertEqual(self.raw_echo(r, state), (1, b"Hello"))
+
     def raw_echo(self, r, state):
         return read_inflated(r, state)[:2]
 
