@@ -6,6 +6,7 @@
 #include "ws_deflate.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -15,15 +16,21 @@
 static const unsigned char tail[4] = {0x00, 0x00, 0xff, 0xff};
 
 /* zlib's memory through these: each block carries its size, so that
- * d->held says what the connection holds (docs/API.md's figures). */
+ * d->held says what the connection holds (docs/API.md's figures). The
+ * header keeps malloc's alignment for what follows it. */
+typedef union block_head {
+    size_t n;
+    max_align_t align;
+} block_head;
+
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
 {
     berth_wsd *d = opaque;
     size_t n = (size_t)items * size;
-    size_t *p = malloc(sizeof(size_t) + n);
+    block_head *p = malloc(sizeof *p + n);
     if (!p)
         return Z_NULL;
-    *p = n;
+    p->n = n;
     d->held += n;
     return p + 1;
 }
@@ -33,8 +40,8 @@ static void z_free(voidpf opaque, voidpf addr)
     berth_wsd *d = opaque;
     if (!addr)
         return;
-    size_t *p = (size_t *)addr - 1;
-    d->held -= *p;
+    block_head *p = (block_head *)addr - 1;
+    d->held -= p->n;
     free(p);
 }
 
@@ -45,81 +52,60 @@ void berth_wsd_init(berth_wsd *d, const berth_wsd_params *p, int level)
     d->level = level < 1 ? 1 : level > 9 ? 9 : level;
 }
 
-static z_stream *stream_new(berth_wsd *d)
+/* zlib has no raw deflate with a 256-byte window: 9 stands for 8. Its
+ * matches reach back at most the window less 262 bytes (MIN_LOOKAHEAD),
+ * 250 with 9, within the 256 a client that agreed to 8 keeps. Inflating,
+ * the client's zlib, asked for 8, uses 9 too (its window, not ours,
+ * decides how far back its matches reach). */
+static int zbits(unsigned bits) { return bits < 9 ? 9 : (int)bits; }
+
+/* Makes *slot, the deflater (tx) or the inflater, unless it is there. */
+static int stream_open(berth_wsd *d, z_stream **slot)
 {
+    if (*slot)
+        return 0;
     z_stream *z = calloc(1, sizeof *z);
     if (!z)
-        return NULL;
+        return -1;
     z->zalloc = z_alloc;
     z->zfree = z_free;
     z->opaque = d;
-    return z;
-}
-
-/* zlib has no raw deflate with a 256-byte window: 9 stands for 8. Its
- * matches reach back at most the window less 262 bytes (MIN_LOOKAHEAD),
- * 250 with 9, within the 256 a client that agreed to 8 keeps. */
-static int zbits(unsigned bits) { return bits < 9 ? 9 : (int)bits; }
-
-static int tx_open(berth_wsd *d)
-{
-    if (d->tx)
-        return 0;
-    z_stream *z = stream_new(d);
-    if (!z)
-        return -1;
-    /* memLevel with the window: zlib's hash table and pending buffer are
-     * each 2^(memLevel+8) bytes, its window and chains 2^(bits+2); 12
-     * bits and memLevel 5 hold 32 KiB instead of 15 and 8's 256 KiB. */
-    int bits = zbits(d->p.server_bits);
-    int mem = bits - 7 > 8 ? 8 : bits - 7;
-    if (deflateInit2(z, d->level, Z_DEFLATED, -bits, mem, Z_DEFAULT_STRATEGY) != Z_OK) {
+    int rc;
+    if (slot == &d->tx) {
+        /* memLevel with the window: zlib's hash table and pending buffer
+         * are each 2^(memLevel+8) bytes, its window and chains
+         * 2^(bits+2); 12 bits and memLevel 5 hold 32 KiB instead of 15
+         * and 8's 256 KiB. */
+        int bits = zbits(d->p.server_bits);
+        int mem = bits - 7 > 8 ? 8 : bits - 7;
+        rc = deflateInit2(z, d->level, Z_DEFLATED, -bits, mem, Z_DEFAULT_STRATEGY);
+    } else {
+        rc = inflateInit2(z, -zbits(d->p.client_bits));
+    }
+    if (rc != Z_OK) {
         free(z);
         return -1;
     }
-    d->tx = z;
+    *slot = z;
     return 0;
 }
 
-static void tx_close(berth_wsd *d)
+static void stream_close(berth_wsd *d, z_stream **slot)
 {
-    if (!d->tx)
+    if (!*slot)
         return;
-    deflateEnd(d->tx);
-    free(d->tx);
-    d->tx = NULL;
-}
-
-static int rx_open(berth_wsd *d)
-{
-    if (d->rx)
-        return 0;
-    z_stream *z = stream_new(d);
-    if (!z)
-        return -1;
-    /* The client's zlib, asked for 8, uses 9 too (its window, not ours,
-     * decides how far back its matches reach). */
-    if (inflateInit2(z, -zbits(d->p.client_bits)) != Z_OK) {
-        free(z);
-        return -1;
-    }
-    d->rx = z;
-    return 0;
-}
-
-static void rx_close(berth_wsd *d)
-{
-    if (!d->rx)
-        return;
-    inflateEnd(d->rx);
-    free(d->rx);
-    d->rx = NULL;
+    if (slot == &d->tx)
+        deflateEnd(*slot);
+    else
+        inflateEnd(*slot);
+    free(*slot);
+    *slot = NULL;
 }
 
 void berth_wsd_release(berth_wsd *d)
 {
-    tx_close(d);
-    rx_close(d);
+    stream_close(d, &d->tx);
+    stream_close(d, &d->rx);
 }
 
 /* The room to inflate into: the buffer grown (doubling, from 4 KiB) but
@@ -218,7 +204,7 @@ int berth_wsd_inflate(berth_wsd *d, const char *in, size_t n, int last, uint64_t
     if (last && !d->rx_bytes)
         return 0; /* no bytes at all: an empty message, as zlib's clients send
                      it (their sync flush with no input makes nothing) */
-    if (rx_open(d) != 0)
+    if (stream_open(d, &d->rx) != 0)
         return BERTH_WS_CLOSE_INTERNAL;
     int code = n ? feed(d, (const unsigned char *)in, n, 0, max, buf, len, cap) : 0;
     if (code || !last)
@@ -233,7 +219,7 @@ int berth_wsd_inflate(berth_wsd *d, const char *in, size_t n, int last, uint64_t
     if (!d->rx_ended && !(d->rx->data_type & 128))
         return BERTH_WS_CLOSE_BAD_DATA;
     if (d->p.client_no_takeover)
-        rx_close(d); /* the next message starts afresh: nothing to keep */
+        stream_close(d, &d->rx); /* the next message starts afresh: nothing to keep */
     else if (d->rx_ended && rx_restart(d) != 0)
         return BERTH_WS_CLOSE_INTERNAL;
     return 0;
@@ -280,13 +266,13 @@ int berth_wsd_deflate(berth_wsd *d, const char *in, size_t n, char *scratch, siz
 {
     if (n == 0 && scratch_cap) {
         /* zlib's sync flush with no input makes nothing after a flush:
-         * the empty message is a lone 00 (7.2.3.6). */
+         * the empty message is a lone 00. */
         scratch[0] = 0;
         *out = scratch;
         *olen = 1;
         return 0;
     }
-    if (tx_open(d) != 0)
+    if (stream_open(d, &d->tx) != 0)
         return -1;
     /* deflateBound's worst case, and the flush's marker: enough at once
      * for incompressible input. */
@@ -309,11 +295,11 @@ int berth_wsd_deflate(berth_wsd *d, const char *in, size_t n, char *scratch, siz
         if (*out != scratch)
             free(*out);
         *out = NULL;
-        tx_close(d);
+        stream_close(d, &d->tx);
         return -1;
     }
     *olen -= 4;
     if (d->p.server_no_takeover)
-        tx_close(d); /* each message starts with an empty window */
+        stream_close(d, &d->tx); /* each message starts with an empty window */
     return 0;
 }

@@ -136,7 +136,7 @@ static int header_check(berth_wsp *p)
     p->fin = (h[0] & 0x80) != 0;
     p->opcode = h[0] & 0x0F;
     /* RSV2 and RSV3: no extension defines them. RSV1: permessage-deflate's,
-     * on a data message's first frame only (RFC 7692 6.1). */
+     * on a data message's first frame only (RFC 7692 6). */
     int rsv1 = (h[0] & 0x40) != 0;
     if ((h[0] & 0x30) || (rsv1 && (!p->rsv1_ok || (p->opcode != BERTH_WS_OP_TEXT &&
                                                    p->opcode != BERTH_WS_OP_BINARY))))

@@ -614,14 +614,15 @@ typedef struct berth_ws_config {
     /* permessage-deflate (RFC 7692): 1 accepts the client's first valid
      * offer, 0 declines it. Messages of 32 bytes and more are sent
      * compressed; received ones are inflated against max_message. Off by
-     * default: an active compressed connection holds up to ~45 KiB more
-     * with the default window (docs/API.md, "WebSocket compression"). 0 */
+     * default: a connection that compresses holds ~48 KiB more with the
+     * default window (docs/API.md, "WebSocket compression"). 0 */
     int deflate;
-    int deflate_level;     /* zlib's level for messages sent, 1-9. 1 */
+    int deflate_level;     /* zlib's level for messages sent, 1-9 (outside:
+                              the nearest). 1 */
     /* The largest window (2^bits bytes) berth keeps for either side,
-     * 8-15: the server's own (answered as server_max_window_bits below
-     * 15) and the client's when its offer lets the server choose
-     * (client_max_window_bits). 12 */
+     * 8-15 (outside: the nearest): the server's own (answered as
+     * server_max_window_bits below 15) and the client's when its offer
+     * lets the server choose (client_max_window_bits). 12 */
     unsigned deflate_window_bits;
 } berth_ws_config;
 

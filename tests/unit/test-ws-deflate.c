@@ -5,6 +5,8 @@
  * with and without context takeover; the bomb bound; the RSV1 rules. */
 #include <zlib.h>
 
+#include "berth.h"
+
 #include "../../core/ws_deflate.h"
 #include "../../core/ws_frame.h"
 #include "test.h"
@@ -137,6 +139,17 @@ TEST(wsd_offer_first_valid_of_several)
                  "");
 }
 
+TEST(wsd_config_defaults)
+{
+    /* Off by default, level 1, 12 bits (docs/API.md gives the reasons). */
+    berth_ws_config cfg;
+    memset(&cfg, 0xff, sizeof cfg);
+    berth_ws_config_init(&cfg);
+    CHECK_INT(cfg.deflate, 0);
+    CHECK_INT(cfg.deflate_level, 1);
+    CHECK_INT(cfg.deflate_window_bits, 12);
+}
+
 /* ---- the codec ---------------------------------------------------------- */
 
 static berth_wsd_params params(unsigned server_bits, unsigned client_bits, int snt, int cnt)
@@ -236,7 +249,7 @@ TEST(wsd_inflate_fragments_and_takeover)
         CHECK(len == sizeof json - 1 && memcmp(buf, json, len) == 0);
     }
     CHECK(d.rx != NULL); /* kept for the next message */
-    /* Empty messages: the lone 00 (7.2.3.6), or no bytes at all (zlib's
+    /* Empty messages: the lone 00, or no bytes at all (zlib's
      * sync flush with no input makes none after a flush, and clients send
      * that), the window kept either way. */
     CHECK_INT(inflate_steps(&d, (const unsigned char *)"", 1, 0, 0, &buf, &len, &cap), 0);
@@ -407,7 +420,7 @@ TEST(wsd_inflate_invalid_data_1007)
 
 TEST(wsd_inflate_final_block_keeps_window)
 {
-    /* A client that ends a message with BFINAL (7.2.3.4, a stream of its
+    /* A client that ends a message with BFINAL (RFC 7692 7.2.3, a stream of its
      * own), then refers back into it from the next message. */
     z_stream s;
     memset(&s, 0, sizeof s);
