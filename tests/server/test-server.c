@@ -31,6 +31,7 @@
 #include "static-routes.h"
 #include "thread-routes.h"
 #include "topic-routes.h"
+#include "ws-deflate-routes.h"
 #include "ws-hub.h"
 
 static berth_server *server;
@@ -546,6 +547,7 @@ int main(void)
     form_routes_add(r); /* forms, multipart, cookies: form-routes.c */
     mw_routes_add(r);   /* middleware under /mw: mw-routes.c */
     topic_routes_add(r); /* topics: topic-routes.c */
+    ws_deflate_routes_add(r); /* compressed WebSockets fed by threads: ws-deflate-routes.c */
     reply_routes_add(r); /* /sendf, /error-json: reply-routes.c */
     if (static_routes_add(r) != 0) /* BERTH_STATIC_DIR: static-routes.c */
         return 1;
@@ -591,6 +593,7 @@ int main(void)
     server = NULL;
     pthread_mutex_unlock(&server_lock);
     berth_router_free(r);
+    ws_deflate_routes_free();
     topic_routes_free();
     static_routes_free();
     dataset_free(&data);
