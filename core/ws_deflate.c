@@ -134,6 +134,22 @@ static int inflate_error(int r)
     return r == Z_MEM_ERROR ? BERTH_WS_CLOSE_INTERNAL : BERTH_WS_CLOSE_BAD_DATA;
 }
 
+/* The message is over: a final block ended the deflate stream, so the
+ * next message starts a new one; the window goes on into it unless the
+ * client resets its own. */
+static int rx_restart(berth_wsd *d, int keep)
+{
+    d->rx_ended = 0;
+    if (!keep)
+        return inflateReset(d->rx) == Z_OK ? 0 : -1;
+    unsigned char *win = malloc(32768);
+    uInt wl = 0;
+    int ok = win && inflateGetDictionary(d->rx, win, &wl) == Z_OK &&
+             inflateReset(d->rx) == Z_OK && (wl == 0 || inflateSetDictionary(d->rx, win, wl) == Z_OK);
+    free(win);
+    return ok ? 0 : -1;
+}
+
 /* Inflates in[0..n) onto the buffer. is_tail: the 00 00 ff ff put back,
  * which a message ended by a final block (BFINAL) leaves unread. */
 static int feed(berth_wsd *d, const unsigned char *in, size_t n, int is_tail, uint64_t max,
@@ -141,8 +157,15 @@ static int feed(berth_wsd *d, const unsigned char *in, size_t n, int is_tail, ui
 {
     z_stream *z = d->rx;
     for (;;) {
-        if (d->rx_ended)
-            return n && !is_tail ? BERTH_WS_CLOSE_BAD_DATA : 0; /* bytes past the final block */
+        if (d->rx_ended) {
+            if (!n || is_tail)
+                return 0; /* the tail a final block leaves unread */
+            /* More blocks after a final one: a new stream, the window
+             * kept (RFC 7692 7.2.3.4: its 0x00 starts the block the tail
+             * completes). */
+            if (rx_restart(d, 1) != 0)
+                return BERTH_WS_CLOSE_INTERNAL;
+        }
         uInt chunk = n > UINT_MAX ? UINT_MAX : (uInt)n;
         z->next_in = (Bytef *)in;
         z->avail_in = chunk;
@@ -181,22 +204,6 @@ static int feed(berth_wsd *d, const unsigned char *in, size_t n, int is_tail, ui
     }
 }
 
-/* The message is over: a final block ended the deflate stream, so the
- * next message starts a new one; the window goes on into it unless the
- * client resets its own. */
-static int rx_restart(berth_wsd *d)
-{
-    d->rx_ended = 0;
-    if (d->p.client_no_takeover)
-        return inflateReset(d->rx) == Z_OK ? 0 : -1;
-    unsigned char *win = malloc(32768);
-    uInt wl = 0;
-    int ok = win && inflateGetDictionary(d->rx, win, &wl) == Z_OK &&
-             inflateReset(d->rx) == Z_OK && (wl == 0 || inflateSetDictionary(d->rx, win, wl) == Z_OK);
-    free(win);
-    return ok ? 0 : -1;
-}
-
 int berth_wsd_inflate(berth_wsd *d, const char *in, size_t n, int last, uint64_t max,
                       char **buf, size_t *len, size_t *cap)
 {
@@ -220,7 +227,7 @@ int berth_wsd_inflate(berth_wsd *d, const char *in, size_t n, int last, uint64_t
         return BERTH_WS_CLOSE_BAD_DATA;
     if (d->p.client_no_takeover)
         stream_close(d, &d->rx); /* the next message starts afresh: nothing to keep */
-    else if (d->rx_ended && rx_restart(d) != 0)
+    else if (d->rx_ended && rx_restart(d, 1) != 0)
         return BERTH_WS_CLOSE_INTERNAL;
     return 0;
 }
