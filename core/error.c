@@ -6,11 +6,21 @@
 
 #include "conn_impl.h"
 #include "engine.h"
+#include "exch.h"
+#include "multipart.h"
 #include "request.h"
 
 /* Set while on_error runs on this thread: berth_res_error refuses there
  * (the hook would call itself). */
 static _Thread_local int in_error_hook;
+
+const char *berth_req_error_text(const berth_req *req, int status)
+{
+    const berth_multipart *mp = req && req->exch && req->head_ok ? req->exch->mp : NULL;
+    if (!mp || berth_multipart_status(mp) != status)
+        return NULL;
+    return berth_multipart_own_error(mp);
+}
 
 void berth_error_fill(berth_conn *c, struct berth_req *req, struct berth_res *res, int status)
 {
@@ -26,7 +36,9 @@ void berth_error_fill(berth_conn *c, struct berth_req *req, struct berth_res *re
     }
     if (!berth_res_has_header(res, "Content-Type"))
         berth_res_header(res, "Content-Type", "text/plain; charset=utf-8");
-    const char *reason = berth_status_reason(status);
+    const char *reason = berth_req_error_text(req, status); /* a multipart body's reason */
+    if (!reason)
+        reason = berth_status_reason(status);
     size_t n = strlen(reason);
     char *body = berth_res_body_reserve(res, n + 1);
     if (body) {

@@ -134,6 +134,8 @@ void berth_exch_report(berth_exch *x, const berth_conn *c, const struct berth_re
     }
     free(x->ext);
     x->ext = NULL;
+    berth_multipart_free(x->mp); /* after the callbacks: they may still read it */
+    x->mp = NULL;
     x->mw_ran = 0;
     x->route_mw = NULL;
     free(x->kept);

@@ -38,6 +38,7 @@ typedef struct berth_exch {
     uint32_t mw_ran;            /* ... bit i: mw[i]'s after is owed */
     const struct berth_mw *route_mw; /* the route's, when its after is owed */
     uint64_t id;                /* berth's request ID once made; 0 before */
+    struct berth_multipart *mp; /* a multipart route's parser (multipart_route.c) */
     char *res_hdr;          /* a deferred response's header lines (conn_stream.c) */
     size_t res_hdr_len;
 } berth_exch;
@@ -45,7 +46,7 @@ typedef struct berth_exch {
 /* Whether callbacks of the application's wait for the exchange's end. */
 static inline int berth_exch_reported(const berth_exch *x, const berth_engine *e)
 {
-    return x->fn || e->after || x->ext || x->mw_ran || x->route_mw;
+    return x->fn || e->after || x->ext || x->mw_ran || x->route_mw || x->mp;
 }
 
 /* The monotonic clock in microseconds, for a duration. */

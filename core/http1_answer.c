@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "compress.h"
+#include "multipart.h"
 #include "serialize.h"
 
 /* ---- errors -------------------------------------------------------------- */
@@ -28,8 +29,9 @@ static void fill_plain_http(struct berth_res *res, int status)
 }
 
 /* An error answered in a response made like a handler's: through the
- * error hook (in the request's response: headers a before hook set stay,
- * or one made for it), or berth's own answer to plain HTTP on a TLS port. */
+ * error hook or with berth's reason for the request (in the request's
+ * response: headers a before hook set stay, or one made for it), or
+ * berth's own answer to plain HTTP on a TLS port. */
 static int error_in_response(berth_conn *c, int status)
 {
     struct berth_req *req = h1(c)->req, *tmp = NULL;
@@ -43,7 +45,7 @@ static int error_in_response(berth_conn *c, int status)
         berth_res_init(&tmp->res, c, &c->w->buf_pool);
     }
     struct berth_req *r = req ? req : tmp;
-    if (c->w->engine->on_error)
+    if (c->w->engine->on_error || c->pipe.refusal != BERTH_PIPE_REFUSE_PLAIN_HTTP)
         berth_error_fill(c, req && req->head_ok ? req : NULL, &r->res, status);
     else
         fill_plain_http(&r->res, status);
@@ -63,7 +65,10 @@ void berth_h1_error(berth_conn *c, int status)
     if (!h1(c)->x.live)
         berth_h1_exch_begin(c); /* no request was read: the after hook and the counters
                                    still hear of it */
-    int rc = e->on_error || plain_http ? error_in_response(c, status) : berth_ser_error(&c->out, status);
+    /* berth's constant answer, unless a hook or a reason of its own (a
+     * multipart body's) shapes it */
+    int shaped = e->on_error || plain_http || berth_req_error_text(h1(c)->req, status);
+    int rc = shaped ? error_in_response(c, status) : berth_ser_error(&c->out, status);
     if (rc != 0) {
         berth_conn_kill(c);
         return;

@@ -16,6 +16,7 @@
 #include "ascii.h"
 #include "berth.h"
 #include "field_list.h"
+#include "multipart.h"
 
 #define BOUNDARY_MAX 70 /* RFC 2046 5.1.1 */
 
@@ -44,6 +45,7 @@ struct berth_multipart {
     int failed;             /* enum berth_err, 0 */
     int status;
     const char *why;
+    berth_req *req;         /* a route's (multipart_route.c), or NULL */
     char *hbuf;             /* max_part_header bytes */
     char *vbuf;             /* as many: name and filename unquoted */
 };
@@ -81,9 +83,10 @@ static size_t unquote(berth_str v, char *out)
     return o;
 }
 
-berth_multipart *berth_multipart_new(berth_str content_type, const berth_multipart_config *cfg,
-                                     void *user)
+berth_multipart *berth_multipart_make(berth_str content_type, const berth_multipart_config *cfg,
+                                      void *user, int *status)
 {
+    *status = 415;
     berth_multipart_config c;
     berth_multipart_config_init(&c);
     if (!cfg || berth_abi_read(&c, sizeof c, cfg) != 0)
@@ -116,8 +119,10 @@ berth_multipart *berth_multipart_new(berth_str content_type, const berth_multipa
     if (r < 0 || !found)
         return NULL;
     berth_multipart *mp = calloc(1, sizeof *mp + 2 * c.max_part_header);
-    if (!mp)
+    if (!mp) {
+        *status = 503;
         return NULL;
+    }
     mp->cfg = c;
     mp->user = user;
     mp->hbuf = (char *)(mp + 1);
@@ -131,7 +136,23 @@ berth_multipart *berth_multipart_new(berth_str content_type, const berth_multipa
     return mp;
 }
 
+berth_multipart *berth_multipart_new(berth_str content_type, const berth_multipart_config *cfg,
+                                     void *user)
+{
+    int status;
+    return berth_multipart_make(content_type, cfg, user, &status);
+}
+
 void berth_multipart_free(berth_multipart *mp) { free(mp); }
+
+void berth_multipart_bind(berth_multipart *mp, berth_req *req) { mp->req = req; }
+
+berth_req *berth_multipart_req(const berth_multipart *mp) { return mp->req; }
+
+const char *berth_multipart_own_error(const berth_multipart *mp)
+{
+    return mp->failed && mp->failed != BERTH_ESTATE ? mp->why : NULL;
+}
 
 static int fail(berth_multipart *mp, int err, int status, const char *why)
 {

@@ -1,5 +1,6 @@
 /* Reply helpers (berth.h, "Reply helpers"): a printf-style body, a JSON
- * error, and the JSON string escape under it. A body is made in memory the
+ * error (and the on_error hook made of it), and the JSON string escape
+ * under it. A body is made in memory the
  * current body does not use and swapped in only once complete, so an
  * argument may point into the body it replaces and a failure leaves the
  * response as it was. */
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "multipart.h"
 #include "request.h"
 #include "serialize.h"
 
@@ -241,4 +243,12 @@ int berth_res_error_json(berth_res *res, int status, const char *message)
     res->status = status;
     body_take(res, p, len, pooled, p != first);
     return 0;
+}
+
+/* The on_error hook every JSON API would write: berth's reason text when
+ * it has one (a multipart body's), else the status's. */
+void berth_on_error_json(berth_req *req, berth_res *res, int status, void *user)
+{
+    (void)user;
+    berth_res_error_json(res, status, berth_req_error_text(req, status));
 }

@@ -61,6 +61,7 @@ struct berth_req {
     int rejected;                 /* answered by berth (404, 405) */
     struct berth_exch *exch;      /* its exchange (exch.h): data, on_done */
     const struct berth_mw *route_mw; /* the matched route's middleware, or NULL */
+    const struct berth_route_mp *mp_route; /* its multipart body's, or NULL */
     uint64_t pieces;              /* calls of on_body so far */
     size_t nparams;
     /* request_start (http1_conn.c) zeroes what is above this line and from

@@ -18,6 +18,7 @@
 
 #include "abi.h"
 #include "log.h"
+#include "multipart.h"
 #include "parse.h"
 
 #define MAX_SEGMENTS BERTH_MAX_PARAMS
@@ -46,6 +47,7 @@ struct berth_route {
     uint64_t max_body;
     void *user;
     berth_mw mw; /* its own before and after */
+    berth_route_mp mp; /* mp.handler set: berth parses its multipart body */
 };
 
 
@@ -261,6 +263,30 @@ static int method_valid(const char *m)
     return 1;
 }
 
+/* berth parses the body of route r as multipart/form-data, with the
+ * configuration o names (copied): berth's on_body and handler
+ * (multipart_route.c) take the route's, and the application's handler
+ * runs after berth's. */
+static int route_multipart(berth_router *router, berth_route *r, const berth_route_opts *o,
+                           const char *method, const char *pattern)
+{
+    if (o->on_body)
+        return fail(router, "%s %s: a route has on_body or multipart, not both (berth feeds "
+                    "the multipart parser)", method, pattern);
+    berth_multipart_config_init(&r->mp.cfg);
+    if (berth_abi_read(&r->mp.cfg, sizeof r->mp.cfg, o->multipart) != 0)
+        return fail(router, "%s %s: the multipart configuration was not filled by "
+                    "berth_multipart_config_init", method, pattern);
+    if (r->mp.cfg.max_part_header < 4 || r->mp.cfg.max_part_header > (1u << 20))
+        return fail(router, "%s %s: multipart max_part_header is not 4 bytes to 1 MiB", method,
+                    pattern);
+    r->mp.handler = r->handler;
+    r->handler = berth_mp_route_handler;
+    r->on_body = berth_mp_route_body;
+    r->streaming = 1;
+    return 0;
+}
+
 int berth_router_add_opts(berth_router *router, const char *method, const char *pattern,
                           berth_handler_fn handler, void *user, const berth_route_opts *opts)
 {
@@ -303,6 +329,10 @@ int berth_router_add_opts(berth_router *router, const char *method, const char *
         r->mw.before = o.before;
         r->mw.after = o.after;
         r->mw.user = o.hook_user;
+        if (o.multipart && route_multipart(router, r, &o, method, pattern) != 0) {
+            route_free(r);
+            return BERTH_EINVAL;
+        }
     }
     if (route_compile(router, r) != 0) {
         route_free(r);
@@ -458,6 +488,7 @@ int berth_router_match(const berth_router *router, struct berth_req *req, char *
         req->user = fallback->user;
         req->max_body = fallback->max_body;
         req->route_mw = fallback->mw.before || fallback->mw.after ? &fallback->mw : NULL;
+        req->mp_route = fallback->mp.handler ? &fallback->mp : NULL;
         return 0;
     }
     if (!path_found)

@@ -17,6 +17,14 @@ typedef struct berth_mw {
 } berth_mw;
 #define BERTH_MW_MAX 32 /* a router's: one bit each in the exchange (exch.h) */
 
+/* A route whose multipart body berth parses (berth_route_opts.multipart):
+ * its parser's configuration and the application's handler, which runs
+ * after berth's (multipart_route.c). */
+typedef struct berth_route_mp {
+    berth_multipart_config cfg;
+    berth_handler_fn handler;
+} berth_route_mp;
+
 typedef struct berth_route berth_route; /* router.c's */
 struct berth_log;
 
@@ -33,7 +41,7 @@ struct berth_router {
 };
 
 /* Resolves req's method and path. On a match, fills req->handler, user,
- * on_body, streaming, route_mw and the path parameters and returns 0. Otherwise
+ * on_body, streaming, route_mw, mp_route and the path parameters and returns 0. Otherwise
  * returns 404 or 405; for 405, allow (cap bytes) receives the methods
  * that would match, comma-separated. */
 int berth_router_match(const berth_router *router, struct berth_req *req, char *allow,

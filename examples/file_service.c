@@ -25,62 +25,20 @@ static berth_static *files; /* the mount serving GET /files/{name} */
 static const char *root;    /* FILES_DIR */
 static int dir;             /* it open: the other file calls are *at calls in it */
 
-/* One request's upload: the parser, and the part being written (fd -1
- * between parts) under a hidden name until it is complete. */
+/* One request's upload: the part being written (fd -1 between parts)
+ * under a hidden name until it is complete. */
 typedef struct upload {
-    berth_multipart *mp;
     int fd;
     char name[256], part[32];
 } upload;
 
 static void on_signal(int sig) { (void)sig; berth_server_stop(server); }
 
-/* berth's own errors (404, 405, 413, a refused part...) as JSON too. */
-static void on_error(berth_req *req, berth_res *res, int status, void *user)
-{
-    (void)req, (void)user;
-    berth_res_error_json(res, status, NULL);
-}
-
 /* 1 for a name that could leave the directory or hide in it. */
 static int bad_name(const char *s, size_t n)
 {
     return n == 0 || n > 255 || s[0] == '.' || memchr(s, '/', n) || memchr(s, '\\', n) ||
            memchr(s, '\0', n);
-}
-
-static int part_begin(berth_multipart *mp, berth_str field, berth_str filename, berth_str type,
-                      void *user)
-{
-    (void)mp, (void)field, (void)type;
-    upload *u = user;
-    if (!filename.ptr || bad_name(filename.ptr, filename.len))
-        return 400;
-    snprintf(u->name, sizeof u->name, "%.*s", (int)filename.len, filename.ptr);
-    snprintf(u->part, sizeof u->part, ".%p", (void *)u); /* unique while u lives */
-    u->fd = openat(dir, u->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    return u->fd < 0 ? 500 : 0;
-}
-
-static int part_data(berth_multipart *mp, const char *data, size_t len, void *user)
-{
-    (void)mp;
-    upload *u = user;
-    return write(u->fd, data, len) == (ssize_t)len ? 0 : 507; /* a full disk */
-}
-
-static int part_end(berth_multipart *mp, void *user)
-{
-    (void)mp;
-    upload *u = user;
-    close(u->fd);
-    u->fd = -1;
-    if (renameat(dir, u->part, dir, u->name) != 0) {
-        unlinkat(dir, u->part, 0);
-        return 500;
-    }
-    berth_static_invalidate(files, u->name); /* replaced: not served as it was */
-    return 0;
 }
 
 /* Once, however the request ended: a part still open was cut short (the
@@ -93,42 +51,63 @@ static void upload_over(const berth_done *done, void *arg)
         close(u->fd);
         unlinkat(dir, u->part, 0);
     }
-    berth_multipart_free(u->mp);
     free(u);
 }
 
-/* on_body: the body, piece by piece, to the parser; a non-zero return is
- * the status berth answers (through on_error). */
-static int upload_piece(berth_req *req, const char *data, size_t len, void *form)
+/* The part callbacks of the POST route, whose body berth parses: a
+ * non-zero return is the status berth answers (as JSON: on_error). */
+static int part_begin(berth_multipart *mp, berth_str field, berth_str filename, berth_str type,
+                      void *user)
 {
+    (void)field, (void)type, (void)user;
+    berth_req *req = berth_multipart_req(mp);
     upload *u = berth_req_data(req);
-    if (berth_req_body_first(req)) {
+    if (!filename.ptr || bad_name(filename.ptr, filename.len))
+        return 400;
+    if (!u) { /* the first part */
         if (!(u = calloc(1, sizeof *u)))
             return 503;
-        u->fd = -1;
         berth_req_set_data(req, u);
         berth_req_on_done(req, upload_over, u);
-        berth_str type = {"", 0};
-        berth_req_header(req, "Content-Type", &type);
-        if (!(u->mp = berth_multipart_new(type, form, u)))
-            return 415;
     }
-    return berth_multipart_feed(u->mp, data, len) ? berth_multipart_status(u->mp) : 0;
+    snprintf(u->name, sizeof u->name, "%.*s", (int)filename.len, filename.ptr);
+    snprintf(u->part, sizeof u->part, ".%p", (void *)u); /* unique while u lives */
+    u->fd = openat(dir, u->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    return u->fd < 0 ? 500 : 0;
 }
 
-static void upload_end(berth_req *req, berth_res *res, void *form)
+static int part_data(berth_multipart *mp, const char *data, size_t len, void *user)
 {
-    (void)form;
-    upload *u = berth_req_data(req);
-    if (berth_multipart_end(u->mp)) { /* cut short, or no part at all */
-        berth_res_error_json(res, 400, berth_multipart_error(u->mp));
-        return;
+    (void)user;
+    upload *u = berth_req_data(berth_multipart_req(mp));
+    return write(u->fd, data, len) == (ssize_t)len ? 0 : 507; /* a full disk */
+}
+
+static int part_end(berth_multipart *mp, void *user)
+{
+    (void)user;
+    upload *u = berth_req_data(berth_multipart_req(mp));
+    close(u->fd);
+    u->fd = -1;
+    if (renameat(dir, u->part, dir, u->name) != 0) {
+        unlinkat(dir, u->part, 0);
+        return 500;
     }
+    berth_static_invalidate(files, u->name); /* replaced: not served as it was */
+    return 0;
+}
+
+/* The body was complete, with a part at least (berth answered 400 else). */
+static void upload_end(berth_req *req, berth_res *res, void *user)
+{
+    (void)user;
+    upload *u = berth_req_data(req);
     char location[7 + 3 * 255 + 1] = "/files/";
     berth_url_encode(u->name, strlen(u->name), location + 7, sizeof location - 7, 0);
     berth_res_header(res, "Location", location);
     /* every part begun was stored: one that failed failed the request */
-    berth_res_sendf(res, 201, "application/json", "{\"stored\":%u}", berth_multipart_parts(u->mp));
+    berth_res_sendf(res, 201, "application/json", "{\"stored\":%u}",
+                    berth_multipart_parts(berth_req_multipart(req)));
 }
 
 static void list(berth_req *req, berth_res *res, void *user)
@@ -177,7 +156,7 @@ int main(void)
     form.on_part_end = part_end;
     berth_route_opts up;
     berth_route_opts_init(&up);
-    up.on_body = upload_piece;
+    up.multipart = &form; /* berth parses the body: no on_body */
     up.max_body = 100 << 20; /* the other routes keep the server's limit */
     berth_static_opts so;
     berth_static_opts_init(&so);
@@ -187,7 +166,7 @@ int main(void)
         return 1;
     }
     berth_router *r = berth_router_new();
-    if (!r || berth_router_add_opts(r, "POST", "/files", upload_end, &form, &up) ||
+    if (!r || berth_router_add_opts(r, "POST", "/files", upload_end, NULL, &up) ||
         berth_router_add(r, "GET", "/files", list, NULL) || /* not the mount's redirect */
         berth_router_add(r, "DELETE", "/files/{name}", remove_file, NULL) ||
         berth_static_mount(r, "/files", root, &so, &files)) {
@@ -205,7 +184,7 @@ int main(void)
     cfg.listen = listen;
     cfg.tls = &tls;
     cfg.router = r;
-    cfg.on_error = on_error;
+    cfg.on_error = berth_on_error_json; /* berth's own errors as JSON too */
     if (!(server = berth_server_new(&cfg)))
         return 1;
     signal(SIGINT, on_signal);

@@ -85,13 +85,6 @@ static int auth(berth_req *req, berth_res *res, void *user)
     return 1;
 }
 
-/* berth's own errors (404, 405, 413...) as JSON too. */
-static void on_error(berth_req *req, berth_res *res, int status, void *user)
-{
-    (void)req, (void)user;
-    berth_res_error_json(res, status, NULL);
-}
-
 /* Runs the route's statement (?1: the body, ?2: the path's id) and answers
  * with its first row's JSON (NULL: 204), 404 if it has no row, 400 if
  * SQLite refused the body (malformed JSON; a NULL field: wrong or absent). */
@@ -158,7 +151,7 @@ int main(void)
     cfg.port = getenv("PORT") ? (unsigned)atoi(getenv("PORT")) : 8080;
     cfg.max_body = 16384; /* a todo is at most 16 KiB of JSON: 413 above */
     cfg.router = r;
-    cfg.on_error = on_error;
+    cfg.on_error = berth_on_error_json; /* berth's own errors (404, 405, 413...) as JSON too */
     cfg.request_id_header = "X-Request-Id";
     cfg.hook_user = db_path; /* open_db's */
     cfg.thread_init = open_db;

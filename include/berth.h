@@ -440,6 +440,12 @@ BERTH_API int berth_res_vsendf(berth_res *res, int status, const char *content_t
  * on_error hook may call it to answer berth's own errors as JSON. 0;
  * BERTH_EINVAL for a status outside 400-599; BERTH_ENOMEM. */
 BERTH_API int berth_res_error_json(berth_res *res, int status, const char *message);
+/* An on_error hook (berth_config.on_error = berth_on_error_json) that
+ * answers every error as berth_res_error_json does: the status's reason
+ * as the message, or for a route's multipart body that was malformed,
+ * cut short or over a limit, the parser's reason (berth_multipart_error).
+ * user is not read. */
+BERTH_API void berth_on_error_json(berth_req *req, berth_res *res, int status, void *user);
 /* Escapes len bytes of s as the content of a JSON string (RFC 8259 7,
  * without the quotes) into out (cap bytes incl. NUL): a quotation mark and
  * a backslash get a backslash before them; backspace, form feed, line
@@ -765,6 +771,24 @@ typedef struct berth_route_opts {
     berth_before_fn before;
     berth_done_fn after;
     void *hook_user;
+    /* Since 1.2: the body is multipart/form-data, parsed as it arrives by
+     * berth with this configuration (copied; see "Forms, cookies, URL
+     * encoding"), in place of on_body (a route with both is refused).
+     * berth makes the parser on the first piece (415 if the Content-Type
+     * is not multipart/form-data with a valid boundary, 503 out of
+     * memory) and feeds it every piece; a failure (400 malformed, 413 a
+     * limit, a callback's status) is answered at once. The callbacks get
+     * the route's user (the handler's) and reach the request through
+     * berth_multipart_req; per-upload state fits berth_req_set_data or
+     * berth_req_set_value. Before the handler berth ends the parser: a
+     * body cut short or with no part is answered 400 without it. The
+     * handler has the parser through berth_req_multipart
+     * (berth_multipart_parts...); berth frees it when the request is
+     * over, however it ended, after the completion callbacks. Every
+     * refusal goes through berth_config.on_error, with the parser's own
+     * reason as berth_on_error_json's message and berth's text/plain
+     * body. NULL: none. */
+    const struct berth_multipart_config *multipart;
 } berth_route_opts;
 #define berth_route_opts_init(opts) berth_route_opts_init_sized((opts), sizeof *(opts))
 BERTH_API void berth_route_opts_init_sized(berth_route_opts *opts, size_t size);
@@ -959,7 +983,9 @@ BERTH_API int berth_req_is_tls(const berth_req *req);
  * when its head parsed; written in plaintext, then the connection closes).
  * It may add headers and
  * set a body (with its Content-Type), e.g. JSON with CORS headers; the
- * status stays. Without a body berth sends its text/plain reason. req is
+ * status stays. Without a body berth sends its text/plain reason (for a
+ * multipart route's body, the parser's: see berth_route_opts.multipart);
+ * berth_on_error_json is a hook answering as JSON. req is
  * NULL when no request head could be read (414, 431, most 400s, 503). */
 typedef void (*berth_error_fn)(berth_req *req, berth_res *res, int status, void *user);
 /* Receives berth's messages (configuration errors, listeners, warnings,
@@ -1500,6 +1526,12 @@ BERTH_API int berth_multipart_header(const berth_multipart *mp, const char *name
 /* Parts begun so far. */
 BERTH_API unsigned berth_multipart_parts(const berth_multipart *mp);
 BERTH_API void berth_multipart_free(berth_multipart *mp);
+/* A route's parser (berth_route_opts.multipart): for its handler, the
+ * request's, NULL on a route without one. Since 1.2. */
+BERTH_API berth_multipart *berth_req_multipart(const berth_req *req);
+/* In a callback of a route's parser: the request whose body it parses
+ * (NULL for a parser of berth_multipart_new's). Since 1.2. */
+BERTH_API berth_req *berth_multipart_req(const berth_multipart *mp);
 
 /* Cookie request header (RFC 6265bis 4.2, 5.6): "a=1; b=2". berth_cookie_next
  * takes the next cookie off the front of *rest (a Cookie field value,

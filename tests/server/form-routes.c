@@ -20,6 +20,7 @@
  *   GET  /encode?s=S       berth_url_encode of S decoded (plus=1: '+' for
  *                          space), and a Location header built with it */
 #include "form-routes.h"
+#include "upload-routes.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -280,8 +281,9 @@ static void encode_route(berth_req *req, berth_res *res, void *user)
     send_text(res, 200, out, (size_t)e);
 }
 
-void form_routes_add(berth_router *r)
+void form_routes_add(berth_router *r, berth_config *cfg)
 {
+    upload_routes_add(r, cfg);
     berth_router_add(r, "POST", "/form", form_route, NULL);
     berth_route_opts up;
     berth_route_opts_init(&up);

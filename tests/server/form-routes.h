@@ -6,6 +6,7 @@
 
 #include <berth.h>
 
-void form_routes_add(berth_router *r);
+/* Also upload-routes.c's routes (upload_routes_add, given cfg). */
+void form_routes_add(berth_router *r, berth_config *cfg);
 
 #endif

@@ -544,7 +544,7 @@ int main(void)
     berth_router_add(r, "GET", "/doc/{name}.json", param_route, "name");
     comp_routes_add(r);
     hold_routes_add(r);
-    form_routes_add(r); /* forms, multipart, cookies: form-routes.c */
+    form_routes_add(r, &cfg); /* forms, multipart, cookies: form-routes.c, upload-routes.c */
     mw_routes_add(r);   /* middleware under /mw: mw-routes.c */
     topic_routes_add(r); /* topics: topic-routes.c */
     ws_deflate_routes_add(r); /* compressed WebSockets fed by threads: ws-deflate-routes.c */

@@ -205,3 +205,37 @@ TEST(router_method_route_beats_any_method_route)
     CHECK(strcmp(answer("/m", b, sizeof b), "get:|(none)") == 0);
     berth_router_free(routes);
 }
+
+static int h_body(berth_req *req, const char *data, size_t len, void *user)
+{
+    (void)req, (void)data, (void)len, (void)user;
+    return 0;
+}
+
+/* berth_route_opts.multipart: berth feeds the parser, so a route gives it
+ * or on_body, not both; its configuration must be one berth can use. */
+TEST(router_refuses_multipart_with_on_body_or_a_bad_configuration)
+{
+    berth_router *r = berth_router_new();
+    berth_multipart_config form;
+    berth_multipart_config_init(&form);
+    berth_route_opts o;
+    berth_route_opts_init(&o);
+    o.multipart = &form;
+    o.on_body = h_body;
+    CHECK_INT(berth_router_add_opts(r, "POST", "/up", h_ok, NULL, &o), BERTH_EINVAL);
+    CHECK(strstr(berth_router_error(r), "on_body or multipart, not both") != NULL);
+    o.on_body = NULL;
+    form.max_part_header = 2;
+    CHECK_INT(berth_router_add_opts(r, "POST", "/up", h_ok, NULL, &o), BERTH_EINVAL);
+    CHECK(strstr(berth_router_error(r), "max_part_header") != NULL);
+    berth_multipart_config raw;
+    memset(&raw, 0, sizeof raw); /* not through berth_multipart_config_init */
+    o.multipart = &raw;
+    CHECK_INT(berth_router_add_opts(r, "POST", "/up", h_ok, NULL, &o), BERTH_EINVAL);
+    CHECK(strstr(berth_router_error(r), "berth_multipart_config_init") != NULL);
+    form.max_part_header = 4096;
+    o.multipart = &form;
+    CHECK_INT(berth_router_add_opts(r, "POST", "/up", h_ok, NULL, &o), 0);
+    berth_router_free(r);
+}
