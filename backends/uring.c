@@ -83,6 +83,10 @@ static void complete(uring_worker *uw, const struct io_uring_cqe *cqe)
     unsigned tag = (unsigned)(cqe->user_data & URING_TAG_MASK);
     void *p = (void *)(uintptr_t)(cqe->user_data & ~(uint64_t)URING_TAG_MASK);
     switch (tag) {
+    case URING_HANGUP: /* URING_IGNORE with no connection */
+        if (p)
+            uring_conn_complete(uw, p, tag, cqe);
+        break;
     case URING_RECV:
     case URING_SEND:
     case URING_POLL_IN:
@@ -245,8 +249,7 @@ static void *worker_main(void *arg)
         const uring_conn *uc = (const uring_conn *)io;
         /* Said, as a connection the drain waited for in vain may be one
          * whose operations the kernel never completed (a receive armed on
-         * a socket the peer had reset has been seen once in a few dozen
-         * runs of e2e-hostile's random resets, under TSan). */
+         * a socket the peer had reset, before the hangup poll: uring_conn.c). */
         berth_logf(uw->base.w.engine->log, "berth: uring: the drain's deadline cuts a connection (fd %d: receive %s, "
                    "polls in/out %u/%u, send %s, %u bytes queued, %u operations in the kernel)", io->s.fd,
                    uc->recv_armed ? "armed" : "not armed", uc->poll_in, uc->poll_out,

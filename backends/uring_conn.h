@@ -40,7 +40,10 @@
 /* The kind of operation, in the low bits of its user_data (what it
  * concerns is at least 8-byte aligned). */
 enum {
-    URING_IGNORE = 0, /* cancellations, poll updates: their own results matter not */
+    /* With a connection: its hangup poll (uring_conn.c). Without (NULL):
+     * cancellations, whose own results matter not. */
+    URING_HANGUP = 0,
+    URING_IGNORE = 0,
     URING_RECV,
     URING_SEND,
     URING_POLL_IN,    /* one-shot polls, one per direction: never updated, */
@@ -84,6 +87,7 @@ typedef struct uring_conn {
     unsigned poll_out : 1;       /* a poll for room to write is armed */
     unsigned closing : 1;        /* closed: freed once inflight is 0 */
     unsigned starved : 1;        /* its receive ended for want of buffers */
+    unsigned hangup_armed : 1;   /* its hangup poll is armed (uring_conn.c) */
     int recv_err, send_err;      /* errno of a failed receive or send, for the drive */
     const berth_sock_ops *sock_open; /* while closing: its socket operations */
     unsigned cancel_turn;        /* uring_worker.submits when its cancellation was queued */

@@ -2,22 +2,16 @@
 test_ws_deflate_negotiation.py): a raw WebSocket client that offers what a
 test says and reads frames with their RSV bits, compressed payloads made
 and read with zlib, the check of an answer against RFC 7692 7.1."""
-import base64
-import hashlib
 import json
-import os
-import socket
 import struct
 import zlib
 
-from berthproc import TlsSock
+from wsraw import RawWs
 
 MIB = 1 << 20
 TAIL = b"\x00\x00\xff\xff"
 PMD = "permessage-deflate"
 DEFLATE_ENV = {"BERTH_WS_DEFLATE": "1", "BERTH_WS_DEFLATE_LEVEL": "6"}
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
 
 
 def json_2k():
@@ -74,14 +68,6 @@ def bomb(mib):
     return _bomb[mib]
 
 
-def mask(payload, key):
-    n = len(payload)
-    if not n:
-        return b""
-    k = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
-
-
 def parse_extensions(values):
     """Sec-WebSocket-Extensions values (header lines) as a list of
     (name, [(param, value or None)]), quoted values unquoted."""
@@ -102,56 +88,19 @@ def parse_extensions(values):
     return out
 
 
-class DeflateWs:
-    """A WebSocket client on a socket of our own, offering what the test
-    says (Sec-WebSocket-Extensions lines), reading frames with their bits."""
+class DeflateWs(RawWs):
+    """A raw WebSocket client (wsraw.py) offering what the test says
+    (Sec-WebSocket-Extensions lines), reading frames with their bits."""
 
     def __init__(self, srv, offers=(), tls=False, path=b"/ws", port=None):
-        if tls:
-            self.sock = TlsSock(port or srv.tls_port, timeout=15)
-        else:
-            self.sock = socket.create_connection(("127.0.0.1", port or srv.port), timeout=15)
-        key = base64.b64encode(os.urandom(16))
-        ext = b"".join(b"Sec-WebSocket-Extensions: " + o.encode() + b"\r\n" for o in offers)
-        self.sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-                          b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key +
-                          b"\r\nSec-WebSocket-Version: 13\r\n" + ext + b"\r\n")
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            self._fill()
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        self.head = head.decode("latin-1")
-        want = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
-        assert self.head.startswith("HTTP/1.1 101 "), self.head
-        assert "Sec-WebSocket-Accept: " + want in self.head, self.head
+        super().__init__(srv, tls=tls, path=path, extensions=[o.encode() for o in offers], port=port,
+                         timeout=15)
         lines = self.head.split("\r\n")[1:]
         self.ext_lines = [ln.split(":", 1)[1].strip() for ln in lines
                           if ln.lower().startswith("sec-websocket-extensions:")]
         self.extensions = parse_extensions(self.ext_lines)
         pmd = [p for n, p in self.extensions if n == PMD]
         self.params = dict(pmd[0]) if pmd else None  # None: declined
-
-    def _fill(self):
-        data = self.sock.recv(1 << 20)
-        if not data:
-            raise EOFError("connection closed")
-        self.buf += data
-
-    @staticmethod
-    def frame(opcode, payload=b"", fin=True, rsv=0):
-        n = len(payload)
-        b0 = (0x80 if fin else 0) | rsv | opcode
-        if n < 126:
-            head = struct.pack("!BB", b0, 0x80 | n)
-        elif n <= 0xFFFF:
-            head = struct.pack("!BBH", b0, 0x80 | 126, n)
-        else:
-            head = struct.pack("!BBQ", b0, 0x80 | 127, n)
-        key = os.urandom(4)
-        return head + key + mask(payload, key)
-
-    def send_frame(self, opcode, payload=b"", fin=True, rsv=0):
-        self.sock.sendall(self.frame(opcode, payload, fin, rsv))
 
     def send_compressed(self, opcode, data, comp=None, wbits=15):
         payload = deflate(data, comp, wbits)
@@ -160,23 +109,7 @@ class DeflateWs:
 
     def recv_frame(self):
         """(fin, rsv bits, opcode, payload) of the server's next frame."""
-        while len(self.buf) < 2:
-            self._fill()
-        b0, b1 = self.buf[0], self.buf[1]
-        n, at = b1 & 0x7F, 2
-        if n == 126:
-            while len(self.buf) < 4:
-                self._fill()
-            n, at = struct.unpack("!H", self.buf[2:4])[0], 4
-        elif n == 127:
-            while len(self.buf) < 10:
-                self._fill()
-            n, at = struct.unpack("!Q", self.buf[2:10])[0], 10
-        assert not b1 & 0x80, "server frames are not masked"
-        while len(self.buf) < at + n:
-            self._fill()
-        payload, self.buf = self.buf[at:at + n], self.buf[at + n:]
-        return bool(b0 & 0x80), b0 & 0x70, b0 & 0x0F, payload
+        return self.recv_frame_bits()
 
     def recv_message(self):
         """The next data message: (opcode, compressed, payload as on the
@@ -210,8 +143,6 @@ class DeflateWs:
                 assert rsv == 0
                 return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
 
-    def close(self):
-        self.sock.close()
 
 
 def check_answer(test, offer, params):

@@ -9,20 +9,34 @@ import struct
 from berthproc import TlsSock
 
 
+def mask_bytes(payload, key):
+    """payload XOR the 4-byte key repeated: as one integer, which stays
+    quick for a message of megabytes."""
+    n = len(payload)
+    if not n:
+        return b""
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+
+
 class RawWs:
     """A WebSocket client on a socket of our own, to send what real clients
     never do."""
 
-    def __init__(self, srv, tls=False, path=b"/ws", extensions=None):
+    def __init__(self, srv, tls=False, path=b"/ws", extensions=None, port=None, timeout=10):
+        """extensions: one Sec-WebSocket-Extensions value (bytes), or a
+        sequence of them, one header line each."""
         if tls:
-            self.sock = TlsSock(srv.tls_port, timeout=10)
+            self.sock = TlsSock(port or srv.tls_port, timeout=timeout)
         else:
-            self.sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            self.sock = socket.create_connection(("127.0.0.1", port or srv.port), timeout=timeout)
         key = base64.b64encode(os.urandom(16))
+        if isinstance(extensions, bytes):
+            extensions = [extensions]
+        ext = b"".join(b"Sec-WebSocket-Extensions: " + e + b"\r\n" for e in extensions or ())
         self.sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
                           b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key +
-                          (b"\r\nSec-WebSocket-Extensions: " + extensions if extensions else b"") +
-                          b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                          b"\r\nSec-WebSocket-Version: 13\r\n" + ext + b"\r\n")
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
             self._fill()
@@ -55,11 +69,18 @@ class RawWs:
             head = struct.pack("!BBQ", b0, m | 127, n)
         if mask:
             key = os.urandom(4)
-            payload = bytes(b ^ key[i & 3] for i, b in enumerate(payload))
+            payload = mask_bytes(payload, key)
             head += key
         return head + payload
 
     def recv_frame(self):
+        """(opcode, payload) of the server's next frame; its RSV bits in
+        last_rsv."""
+        fin, self.last_rsv, op, payload = self.recv_frame_bits()
+        return op, payload
+
+    def recv_frame_bits(self):
+        """(fin, RSV bits, opcode, payload) of the server's next frame."""
         while len(self.buf) < 2:
             self._fill()
         b0, b1 = self.buf[0], self.buf[1]
@@ -76,8 +97,7 @@ class RawWs:
         while len(self.buf) < at + n:
             self._fill()
         payload, self.buf = self.buf[at:at + n], self.buf[at + n:]
-        self.last_rsv = b0 & 0x70  # RSV1: a compressed message (permessage-deflate)
-        return b0 & 0x0F, payload
+        return bool(b0 & 0x80), b0 & 0x70, b0 & 0x0F, payload  # RSV1: compressed (permessage-deflate)
 
     def close_code(self):
         """Reads frames until the server's close; its code."""
