@@ -219,7 +219,7 @@ static void arm_poll(uring_worker *uw, uring_conn *uc, unsigned tag)
 /* The hangup poll: a receive armed as the peer's reset (or FIN) came
  * may deliver the bytes before it and then wait on, never completing (seen
  * on Linux 6.18: two data completions with IORING_CQE_F_MORE after the
- * reset, then nothing, in 1 of 20-40 runs of e2e-hostile's random resets).
+ * reset, then nothing, in about 1 of 100 TSan runs of e2e-hostile's random resets).
  * A poll of its own, armed once per connection, checks the socket's state
  * as it is armed and fires at its end: the receive is then cancelled and
  * armed again, and the new one meets the reset or the end of input. One
