@@ -46,8 +46,13 @@ class KernelTlsTest(unittest.TestCase):
                "con0=fd:0,fd:1"] + ["%s=%s" % kv for kv in env.items()]
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=1500)
         cls.console = proc.stdout.decode(errors="replace")[-3000:] + proc.stderr.decode(errors="replace")[-2000:]
-        cls.log = open(log).read() if os.path.exists(log) else ""
-        cls.records = json.load(open(result)) if os.path.exists(result) else []
+        cls.log, cls.records = "", []
+        if os.path.exists(log):
+            with open(log) as f:
+                cls.log = f.read()
+        if os.path.exists(result):
+            with open(result) as f:
+                cls.records = json.load(f)
         # Where user-mode Linux cannot run at all (a CI container without
         # what it needs), BERTH_KTLS_SKIP_IF_NO_BOOT=1 (set by ci.yml only)
         # turns "its init never started" into a skip that says why; elsewhere
