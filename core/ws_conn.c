@@ -155,7 +155,6 @@ berth_wsc *berth_wsc_new(berth_conn *c, const berth_ws_config *cfg,
             return NULL;
         }
         berth_wsd_init(ws->z, deflate, cfg->deflate_level);
-        ws->parser.rsv1_ok = 1;
     }
     berth_stream *s = berth_stream_new(&sink, c, c->w, 0);
     if (!s) {
@@ -163,9 +162,8 @@ berth_wsc *berth_wsc_new(berth_conn *c, const berth_ws_config *cfg,
         free(ws);
         return NULL;
     }
-    int rsv1_ok = ws->parser.rsv1_ok;
     berth_wsp_init(&ws->parser, cfg->max_message);
-    ws->parser.rsv1_ok = rsv1_ok;
+    ws->parser.rsv1_ok = ws->z != NULL; /* RSV1: a compressed message, once agreed */
     ws->parser.max_fragments = cfg->max_fragments;
     ws->s = s;
     s->limit = cfg->max_buffer;
